@@ -1,0 +1,173 @@
+/**
+ * The one way this library talks to OAuth endpoints (discovery, registration, token, probes):
+ * redirects are never followed (a 3xx is an error), every call has a timeout, the body is read
+ * with a size limit, trace context is not propagated to third-party servers, and non-loopback
+ * endpoints must be HTTPS.
+ *
+ * @internal
+ */
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import type { Headers } from "@effect/platform"
+import { Chunk, Duration, Effect, Either, ParseResult, Schema, Stream } from "effect"
+import { OAuthRequestError } from "../Errors.js"
+
+/** @internal */
+export interface OAuthResponse {
+  readonly url: string
+  readonly status: number
+  readonly headers: Headers.Headers
+  readonly text: string
+}
+
+/** @internal */
+export interface OAuthHttpOptions {
+  readonly timeout: Duration.DurationInput
+  /** Accept `http:` URLs that are not loopback (only for tests against non-loopback fakes). */
+  readonly allowInsecure?: boolean
+  readonly maxBodyBytes?: number
+}
+
+/** @internal */
+export const defaultOptions: OAuthHttpOptions = { timeout: Duration.seconds(30) }
+
+const DEFAULT_MAX_BODY = 1024 * 1024
+
+/** RFC 8252 §8.3: loopback addresses; also `localhost` (RFC 6761 §6.3). @internal */
+export const isLoopbackHost = (hostname: string): boolean => {
+  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase()
+  return h === "localhost" || h.endsWith(".localhost") || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h)
+}
+
+/** OAuth 2.1 §1.5: endpoints must use TLS, loopback excepted. @internal */
+export const checkSecureUrl = (
+  url: string,
+  options: { readonly allowInsecure?: boolean | undefined } = {}
+): Effect.Effect<URL, OAuthRequestError> =>
+  Effect.suspend(() => {
+    let parsed: URL
+    try {
+      parsed = new URL(url)
+    } catch {
+      return Effect.fail(new OAuthRequestError({ reason: "InsecureUrl", url, detail: "not an absolute URL" }))
+    }
+    if (parsed.protocol === "https:") return Effect.succeed(parsed)
+    if (parsed.protocol === "http:" && (options.allowInsecure === true || isLoopbackHost(parsed.hostname))) {
+      return Effect.succeed(parsed)
+    }
+    return Effect.fail(
+      new OAuthRequestError({
+        reason: "InsecureUrl",
+        url,
+        detail: `only https: (or http: on a loopback address) is allowed, got ${parsed.protocol}`
+      })
+    )
+  })
+
+const readLimited = (
+  stream: Stream.Stream<Uint8Array, unknown>,
+  limit: number,
+  url: string,
+  status: number
+): Effect.Effect<string, OAuthRequestError> =>
+  stream.pipe(
+    Stream.mapError((cause) =>
+      new OAuthRequestError({ reason: "Transport", url, status, detail: `reading the body failed: ${String(cause)}` })
+    ),
+    Stream.runFoldEffect({ size: 0, chunks: Chunk.empty<Uint8Array>() }, (acc, bytes) =>
+      acc.size + bytes.length > limit
+        ? Effect.fail(
+          new OAuthRequestError({ reason: "Decode", url, status, detail: `body larger than ${limit} bytes` })
+        )
+        : Effect.succeed({ size: acc.size + bytes.length, chunks: Chunk.append(acc.chunks, bytes) })),
+    Effect.map(({ chunks, size }) => {
+      const all = new Uint8Array(size)
+      let offset = 0
+      for (const c of chunks) {
+        all.set(c, offset)
+        offset += c.length
+      }
+      return new TextDecoder().decode(all)
+    })
+  )
+
+/**
+ * Executes an OAuth request with the given client: no redirects, timeout, bounded body.
+ * @internal
+ */
+export const execute = (
+  client: HttpClient.HttpClient,
+  request: HttpClientRequest.HttpClientRequest,
+  options: OAuthHttpOptions = defaultOptions
+): Effect.Effect<OAuthResponse, OAuthRequestError> => {
+  const url = request.url
+  const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY
+  return checkSecureUrl(url, { allowInsecure: options.allowInsecure }).pipe(
+    Effect.zipRight(
+      HttpClient.withTracerPropagation(client, false).execute(
+        HttpClientRequest.acceptJson(request)
+      ).pipe(
+        Effect.mapError((error) =>
+          new OAuthRequestError({
+            reason: "Transport",
+            url,
+            detail: error.message
+          })
+        ),
+        Effect.flatMap((response) => {
+          if (response.status >= 300 && response.status < 400) {
+            return Effect.fail(
+              new OAuthRequestError({
+                reason: "Redirect",
+                url,
+                status: response.status,
+                detail: `redirects are not followed on OAuth requests (Location: ${
+                  response.headers["location"] ?? "none"
+                })`
+              })
+            )
+          }
+          return readLimited(response.stream, limit, url, response.status).pipe(
+            Effect.map((text): OAuthResponse => ({ url, status: response.status, headers: response.headers, text }))
+          )
+        }),
+        Effect.scoped,
+        Effect.provideService(FetchHttpClient.RequestInit, { redirect: "manual" }),
+        Effect.timeoutFail({
+          duration: options.timeout,
+          onTimeout: () =>
+            new OAuthRequestError({
+              reason: "Timeout",
+              url,
+              detail: `no answer within ${Duration.format(Duration.decode(options.timeout))}`
+            })
+        })
+      )
+    ),
+    Effect.withSpan("OAuthHttp.execute", { attributes: { "http.method": request.method } })
+  )
+}
+
+/**
+ * Parses a response body as JSON and decodes it with `schema`. The result is an `Either` so that
+ * callers map a failure to their own typed error.
+ * @internal
+ */
+export const decodeJson = <A, I>(
+  schema: Schema.Schema<A, I>,
+  response: OAuthResponse
+): Either.Either<A, string> => {
+  let json: unknown
+  try {
+    json = JSON.parse(response.text)
+  } catch {
+    const preview = response.text.slice(0, 80).replace(/\s+/g, " ")
+    return Either.left(`the body is not JSON (${preview.length === 0 ? "empty" : JSON.stringify(preview)})`)
+  }
+  return Schema.decodeUnknownEither(schema)(json).pipe(
+    Either.mapLeft((error) => ParseResult.TreeFormatter.formatErrorSync(error))
+  )
+}
+
+/** Whether the response carries a JSON media type. @internal */
+export const isJson = (response: OAuthResponse): boolean =>
+  (response.headers["content-type"] ?? "").toLowerCase().includes("json")
