@@ -1,0 +1,271 @@
+/**
+ * Obtaining a client identity at an authorization server, in the MCP order: a pre-registered
+ * client, a Client ID Metadata Document (URL client id), or RFC 7591 dynamic registration.
+ *
+ * @since 0.1.0
+ */
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { Context, Duration, Effect, Either, Layer, Redacted } from "effect"
+import type { DiscoveryResult } from "./Discovery.js"
+import { OAuthRegistrationError, OAuthRequestError } from "./Errors.js"
+import * as OAuthHttp from "./internal/oauthHttp.js"
+import {
+  ClientInformation,
+  ClientInformationResponse,
+  OAuthErrorResponse,
+  type TokenEndpointAuthMethod
+} from "./Schemas.js"
+
+/**
+ * How this application identifies itself. All fields are optional: with none of them the client
+ * registers dynamically (RFC 7591) as `clientName`.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#client-registration-approaches
+ * @since 0.1.0
+ * @category models
+ */
+export interface RegistrationConfig {
+  /** A pre-registered client id (RFC 6749 §2.2). */
+  readonly clientId?: string | undefined
+  /** The secret of the pre-registered client (RFC 6749 §2.3.1). */
+  readonly clientSecret?: Redacted.Redacted<string> | undefined
+  /** The token endpoint auth method of the pre-registered client; chosen from the server's list when omitted. */
+  readonly tokenEndpointAuthMethod?: TokenEndpointAuthMethod | undefined
+  /** An HTTPS URL of this client's metadata document, used as `client_id` when the server supports CIMD (SEP-991). */
+  readonly clientMetadataUrl?: string | undefined
+  /** `client_name` for dynamic registration (RFC 7591 §2). Default `"effect-mcp-oauth"`. */
+  readonly clientName?: string | undefined
+  /** Extra RFC 7591 client metadata merged into the registration request (e.g. `client_uri`, `logo_uri`). */
+  readonly additionalClientMetadata?: Readonly<Record<string, unknown>> | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly allowInsecure?: boolean | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RegisterRequest {
+  readonly discovery: DiscoveryResult
+  readonly redirectUri: string
+  /** The scope that will be requested, sent as RFC 7591 `scope` metadata. */
+  readonly scope?: string | undefined
+  /** Grant types to register; default authorization_code + refresh_token. */
+  readonly grantTypes?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Registration {
+  /** Returns the client identity to use at `discovery.issuer`; performs dynamic registration if needed. */
+  readonly register: (
+    request: RegisterRequest
+  ) => Effect.Effect<ClientInformation, OAuthRegistrationError | OAuthRequestError>
+  /** Whether this configuration uses a fixed (pre-registered) client, which is never re-registered. */
+  readonly isStatic: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const Registration: Context.Tag<Registration, Registration> = Context.GenericTag<Registration>(
+  "effect-mcp-oauth/Registration"
+)
+
+const SECRET_METHODS: ReadonlyArray<string> = ["client_secret_basic", "client_secret_post"]
+
+const isAuthMethod = (s: string): s is TokenEndpointAuthMethod =>
+  s === "none" || s === "client_secret_basic" || s === "client_secret_post" || s === "private_key_jwt"
+
+/**
+ * Picks the token endpoint auth method for a client with (or without) a secret from the server's
+ * `token_endpoint_auth_methods_supported` (RFC 8414 §2; absent means `client_secret_basic`).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
+ * @since 0.1.0
+ * @category selection
+ */
+export const chooseAuthMethod = (
+  supported: ReadonlyArray<string> | undefined,
+  hasSecret: boolean
+): TokenEndpointAuthMethod => {
+  if (!hasSecret) return "none"
+  const list = supported ?? ["client_secret_basic"]
+  if (list.includes("client_secret_basic")) return "client_secret_basic"
+  if (list.includes("client_secret_post")) return "client_secret_post"
+  return "client_secret_basic"
+}
+
+/**
+ * The auth method to *request* in dynamic registration: `none` (a public client using PKCE) when
+ * the server accepts it or does not say, otherwise the first secret-based method it supports.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
+ * @since 0.1.0
+ * @category selection
+ */
+export const requestedAuthMethod = (supported: ReadonlyArray<string> | undefined): TokenEndpointAuthMethod => {
+  if (supported === undefined || supported.length === 0 || supported.includes("none")) return "none"
+  if (supported.includes("client_secret_basic")) return "client_secret_basic"
+  if (supported.includes("client_secret_post")) return "client_secret_post"
+  return "none"
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (config: RegistrationConfig = {}): Effect.Effect<Registration, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const httpOptions: OAuthHttp.OAuthHttpOptions = {
+      timeout: config.timeout ?? Duration.seconds(30),
+      ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure })
+    }
+    const clientName = config.clientName ?? "effect-mcp-oauth"
+
+    const dynamic = (request: RegisterRequest, endpoint: string) =>
+      Effect.gen(function*() {
+        const as = request.discovery.authorizationServer
+        const method = requestedAuthMethod(as.token_endpoint_auth_methods_supported)
+        const metadata: Record<string, unknown> = {
+          client_name: clientName,
+          redirect_uris: [request.redirectUri],
+          grant_types: request.grantTypes ?? ["authorization_code", "refresh_token"],
+          response_types: ["code"],
+          token_endpoint_auth_method: method,
+          application_type: "native",
+          ...(request.scope === undefined ? {} : { scope: request.scope }),
+          ...config.additionalClientMetadata
+        }
+        const httpRequest = yield* HttpClientRequest.post(endpoint).pipe(
+          HttpClientRequest.bodyJson(metadata),
+          Effect.orDie
+        )
+        const response = yield* OAuthHttp.execute(client, httpRequest, httpOptions)
+        if (response.status !== 201 && response.status !== 200) {
+          const body = OAuthHttp.decodeJson(OAuthErrorResponse, response)
+          return yield* Effect.fail(
+            new OAuthRegistrationError({
+              reason: "Rejected",
+              status: response.status,
+              ...(Either.isRight(body)
+                ? {
+                  error: body.right.error,
+                  ...(body.right.error_description === undefined
+                    ? {}
+                    : { errorDescription: body.right.error_description })
+                }
+                : { errorDescription: `HTTP ${response.status}` })
+            })
+          )
+        }
+        const decoded = OAuthHttp.decodeJson(ClientInformationResponse, response)
+        if (Either.isLeft(decoded)) {
+          return yield* Effect.fail(
+            new OAuthRegistrationError({ reason: "InvalidResponse", errorDescription: decoded.left })
+          )
+        }
+        const info = decoded.right
+        const hasSecret = info.client_secret !== undefined && info.client_secret.length > 0
+        const returned = info.token_endpoint_auth_method
+        // RFC 7591 §3.2.1: the server may change what we asked for; its answer wins.
+        const authMethod: string = returned ?? (hasSecret && method === "none" ? "client_secret_basic" : method)
+        if (!isAuthMethod(authMethod) || authMethod === "private_key_jwt") {
+          return yield* Effect.fail(
+            new OAuthRegistrationError({
+              reason: "InvalidResponse",
+              errorDescription: `unsupported token_endpoint_auth_method "${authMethod}"`
+            })
+          )
+        }
+        if (SECRET_METHODS.includes(authMethod) && !hasSecret) {
+          return yield* Effect.fail(
+            new OAuthRegistrationError({
+              reason: "InvalidResponse",
+              errorDescription: `${authMethod} was registered but no client_secret was returned`
+            })
+          )
+        }
+        const now = Date.now()
+        if (
+          info.client_secret_expires_at !== undefined && info.client_secret_expires_at !== 0 &&
+          info.client_secret_expires_at * 1000 <= now
+        ) {
+          return yield* Effect.fail(
+            new OAuthRegistrationError({
+              reason: "InvalidResponse",
+              errorDescription: "the returned client_secret has already expired"
+            })
+          )
+        }
+        return new ClientInformation({
+          clientId: info.client_id,
+          ...(hasSecret && info.client_secret !== undefined
+            ? { clientSecret: Redacted.make(info.client_secret) }
+            : {}),
+          tokenEndpointAuthMethod: authMethod,
+          source: "dynamic",
+          issuer: request.discovery.issuer,
+          redirectUris: info.redirect_uris ?? [request.redirectUri],
+          ...(info.client_secret_expires_at !== undefined && info.client_secret_expires_at !== 0
+            ? { clientSecretExpiresAt: info.client_secret_expires_at * 1000 }
+            : {}),
+          ...(info.registration_client_uri === undefined
+            ? {}
+            : { registrationClientUri: info.registration_client_uri }),
+          ...(info.registration_access_token === undefined
+            ? {}
+            : { registrationAccessToken: Redacted.make(info.registration_access_token) })
+        })
+      }).pipe(Effect.withSpan("Registration.dynamic", { attributes: { endpoint } }))
+
+    const register = (request: RegisterRequest) =>
+      Effect.gen(function*() {
+        const as = request.discovery.authorizationServer
+        if (config.clientId !== undefined) {
+          const hasSecret = config.clientSecret !== undefined
+          return new ClientInformation({
+            clientId: config.clientId,
+            ...(config.clientSecret === undefined ? {} : { clientSecret: config.clientSecret }),
+            tokenEndpointAuthMethod: config.tokenEndpointAuthMethod ??
+              chooseAuthMethod(as.token_endpoint_auth_methods_supported, hasSecret),
+            source: "preregistered",
+            issuer: request.discovery.issuer,
+            redirectUris: [request.redirectUri]
+          })
+        }
+        if (config.clientMetadataUrl !== undefined && as.client_id_metadata_document_supported === true) {
+          return new ClientInformation({
+            clientId: config.clientMetadataUrl,
+            tokenEndpointAuthMethod: "none",
+            source: "metadata-document",
+            issuer: request.discovery.issuer,
+            redirectUris: [request.redirectUri]
+          })
+        }
+        if (as.registration_endpoint !== undefined) {
+          return yield* dynamic(request, as.registration_endpoint)
+        }
+        return yield* Effect.fail(
+          new OAuthRegistrationError({
+            reason: "NotSupported",
+            errorDescription: `${request.discovery.issuer} offers no registration endpoint` +
+              (config.clientMetadataUrl === undefined ? "" : " and does not support client metadata documents") +
+              "; configure a pre-registered clientId"
+          })
+        )
+      }).pipe(Effect.withSpan("Registration.register"))
+
+    return Registration.of({ register, isStatic: config.clientId !== undefined })
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config: RegistrationConfig = {}): Layer.Layer<Registration, never, HttpClient.HttpClient> =>
+  Layer.effect(Registration, make(config))

@@ -1,0 +1,359 @@
+/**
+ * Requests to the token endpoint (RFC 6749 §3.2): the authorization code grant with PKCE, the
+ * refresh token grant, the client credentials grant and generic extension grants (RFC 8693 token
+ * exchange, RFC 7523 JWT bearer), with client authentication `none`, `client_secret_basic`,
+ * `client_secret_post` or `private_key_jwt`.
+ *
+ * @since 0.1.0
+ */
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { Clock, Context, Duration, Effect, Either, Encoding, Layer, Option, Redacted } from "effect"
+import * as Jose from "jose"
+import type { DiscoveryResult } from "./Discovery.js"
+import { ClientNotFound, OAuthRequestError, OAuthTokenError } from "./Errors.js"
+import * as OAuthHttp from "./internal/oauthHttp.js"
+import { type ClientInformation, OAuthErrorResponse, StoredToken, TokenResponse } from "./Schemas.js"
+
+/**
+ * A private key for `private_key_jwt` client authentication (RFC 7523 §2.2).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2
+ * @since 0.1.0
+ * @category models
+ */
+export interface PrivateKeyJwtConfig {
+  /** PKCS#8 PEM private key. */
+  readonly privateKeyPem: Redacted.Redacted<string>
+  /** JWS algorithm, e.g. `ES256` or `RS256`. */
+  readonly algorithm: string
+  readonly keyId?: string | undefined
+  /** Assertion lifetime; default 60 s. */
+  readonly lifetime?: Duration.DurationInput | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokenExchangeConfig {
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly allowInsecure?: boolean | undefined
+  readonly privateKeyJwt?: PrivateKeyJwtConfig | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface GrantContext {
+  readonly discovery: DiscoveryResult
+  readonly client: ClientInformation
+  /** RFC 8707 resource indicator; sent when defined. */
+  readonly resource?: string | undefined
+  /** Scopes requested; recorded as granted when the response has no `scope` (RFC 6749 §5.1). */
+  readonly scopes?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The errors a token request can fail with. `invalid_client` (or a 401 from the token endpoint)
+ * is reported as {@link ClientNotFound}.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type TokenFailure = OAuthTokenError | ClientNotFound | OAuthRequestError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokenExchange {
+  /** RFC 6749 §4.1.3 + RFC 7636 §4.5: exchanges an authorization code. */
+  readonly authorizationCode: (
+    context: GrantContext & {
+      readonly code: string
+      readonly codeVerifier: Redacted.Redacted<string>
+      readonly redirectUri: string
+    }
+  ) => Effect.Effect<StoredToken, TokenFailure>
+  /** RFC 6749 §6: refreshes; keeps the old refresh token when the server does not rotate it. */
+  readonly refresh: (
+    context: GrantContext & { readonly refreshToken: Redacted.Redacted<string> }
+  ) => Effect.Effect<StoredToken, TokenFailure>
+  /** RFC 6749 §4.4: the client credentials grant (MCP SEP-1046). */
+  readonly clientCredentials: (context: GrantContext) => Effect.Effect<StoredToken, TokenFailure>
+  /** Any other grant (RFC 8693 token exchange, RFC 7523 JWT bearer…), with the usual client auth. */
+  readonly grant: (
+    context: GrantContext & { readonly tokenEndpoint?: string | undefined },
+    parameters: Readonly<Record<string, string>>
+  ) => Effect.Effect<StoredToken, TokenFailure>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const TokenExchange: Context.Tag<TokenExchange, TokenExchange> = Context.GenericTag<TokenExchange>(
+  "effect-mcp-oauth/TokenExchange"
+)
+
+/**
+ * `application/x-www-form-urlencoded` encoding of one value, as RFC 6749 §2.3.1 requires for the
+ * client id and secret before they are joined for HTTP Basic.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
+ * @since 0.1.0
+ * @category client authentication
+ */
+export const formUrlEncode = (value: string): string => new URLSearchParams([["v", value]]).toString().slice(2)
+
+/**
+ * The `Authorization` header value of `client_secret_basic`: Base64 (of UTF-8) of the
+ * form-encoded client id, a colon and the form-encoded secret. Safe for any Unicode input.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
+ * @since 0.1.0
+ * @category client authentication
+ */
+export const basicAuthorization = (clientId: string, clientSecret: Redacted.Redacted<string>): string =>
+  `Basic ${Encoding.encodeBase64(`${formUrlEncode(clientId)}:${formUrlEncode(Redacted.value(clientSecret))}`)}`
+
+/**
+ * Splits an RFC 6749 `scope` string into scope tokens.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.3
+ * @since 0.1.0
+ * @category scopes
+ */
+export const parseScope = (scope: string | undefined): ReadonlyArray<string> =>
+  scope === undefined ? [] : scope.split(" ").filter((s) => s.length > 0)
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExchange, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const httpOptions: OAuthHttp.OAuthHttpOptions = {
+      timeout: config.timeout ?? Duration.seconds(30),
+      ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure })
+    }
+
+    const clientAssertion = (
+      info: ClientInformation,
+      audience: string,
+      url: string
+    ): Effect.Effect<string, OAuthRequestError> => {
+      const keyConfig = config.privateKeyJwt
+      if (keyConfig === undefined) {
+        return Effect.fail(
+          new OAuthRequestError({
+            reason: "Status",
+            url,
+            detail: "private_key_jwt requires the privateKeyJwt option (a PKCS#8 key)"
+          })
+        )
+      }
+      return Effect.gen(function*() {
+        const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+        const lifetime = Math.floor(Duration.toSeconds(keyConfig.lifetime ?? Duration.seconds(60)))
+        return yield* Effect.tryPromise({
+          try: async () => {
+            const key = await Jose.importPKCS8(Redacted.value(keyConfig.privateKeyPem), keyConfig.algorithm)
+            return new Jose.SignJWT({})
+              .setProtectedHeader({
+                alg: keyConfig.algorithm,
+                typ: "JWT",
+                ...(keyConfig.keyId === undefined ? {} : { kid: keyConfig.keyId })
+              })
+              .setIssuer(info.clientId)
+              .setSubject(info.clientId)
+              .setAudience(audience)
+              .setIssuedAt(now)
+              .setExpirationTime(now + lifetime)
+              .setJti(crypto.randomUUID())
+              .sign(key)
+          },
+          catch: (cause) =>
+            new OAuthRequestError({
+              reason: "Status",
+              url,
+              detail: `could not sign the client assertion: ${String(cause)}`
+            })
+        })
+      })
+    }
+
+    const authenticate = (
+      info: ClientInformation,
+      params: Record<string, string>,
+      request: HttpClientRequest.HttpClientRequest,
+      audience: string
+    ): Effect.Effect<
+      readonly [HttpClientRequest.HttpClientRequest, Record<string, string>],
+      OAuthRequestError
+    > => {
+      switch (info.tokenEndpointAuthMethod) {
+        case "client_secret_basic":
+          if (info.clientSecret !== undefined) {
+            // RFC 6749 §2.3.1: with Basic, the client id is NOT repeated in the body.
+            return Effect.succeed([
+              HttpClientRequest.setHeader(request, "authorization", basicAuthorization(info.clientId, info.clientSecret)),
+              params
+            ] as const)
+          }
+          return Effect.succeed([request, { ...params, client_id: info.clientId }] as const)
+        case "client_secret_post":
+          return Effect.succeed([request, {
+            ...params,
+            client_id: info.clientId,
+            ...(info.clientSecret === undefined ? {} : { client_secret: Redacted.value(info.clientSecret) })
+          }] as const)
+        case "private_key_jwt":
+          return Effect.map(clientAssertion(info, audience, request.url), (assertion) =>
+            [request, {
+              ...params,
+              client_id: info.clientId,
+              client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+              client_assertion: assertion
+            }] as const)
+        case "none":
+          return Effect.succeed([request, { ...params, client_id: info.clientId }] as const)
+      }
+    }
+
+    const tokenRequest = (
+      context: GrantContext & { readonly tokenEndpoint?: string | undefined },
+      grantParams: Record<string, string>,
+      previous: Option.Option<StoredToken>
+    ): Effect.Effect<StoredToken, TokenFailure> =>
+      Effect.gen(function*() {
+        const as = context.discovery.authorizationServer
+        const endpoint = context.tokenEndpoint ?? as.token_endpoint
+        if (endpoint === undefined) {
+          return yield* Effect.fail(
+            new OAuthRequestError({
+              reason: "Status",
+              url: as.issuer,
+              detail: "the authorization server metadata has no token_endpoint"
+            })
+          )
+        }
+        const params: Record<string, string> = {
+          ...grantParams,
+          ...(context.resource === undefined ? {} : { resource: context.resource })
+        }
+        const [request, body] = yield* authenticate(context.client, params, HttpClientRequest.post(endpoint), as.issuer)
+        const response = yield* OAuthHttp.execute(client, HttpClientRequest.bodyUrlParams(request, body), httpOptions)
+        if (response.status !== 200) {
+          const error = OAuthHttp.decodeJson(OAuthErrorResponse, response)
+          if (Either.isRight(error)) {
+            const e = error.right
+            if (e.error === "invalid_client") {
+              return yield* Effect.fail(
+                new ClientNotFound({
+                  clientId: context.client.clientId,
+                  ...(e.error_description === undefined ? {} : { description: e.error_description })
+                })
+              )
+            }
+            return yield* Effect.fail(
+              new OAuthTokenError({
+                error: e.error,
+                status: response.status,
+                ...(e.error_description === undefined ? {} : { errorDescription: e.error_description }),
+                ...(e.error_uri === undefined ? {} : { errorUri: e.error_uri })
+              })
+            )
+          }
+          if (response.status === 401) {
+            return yield* Effect.fail(
+              new ClientNotFound({ clientId: context.client.clientId, description: "token endpoint answered 401" })
+            )
+          }
+          return yield* Effect.fail(
+            new OAuthTokenError({
+              error: response.status >= 500 ? "server_error" : "invalid_response",
+              status: response.status,
+              errorDescription: `token endpoint answered HTTP ${response.status} without an OAuth error body`
+            })
+          )
+        }
+        const decoded = OAuthHttp.decodeJson(TokenResponse, response)
+        if (Either.isLeft(decoded)) {
+          return yield* Effect.fail(
+            new OAuthTokenError({ error: "invalid_response", status: 200, errorDescription: decoded.left })
+          )
+        }
+        const token = decoded.right
+        const tokenType = token.token_type.toLowerCase()
+        if (tokenType !== "bearer" && tokenType !== "n_a") {
+          return yield* Effect.fail(
+            new OAuthTokenError({
+              error: "unsupported_token_type",
+              status: 200,
+              errorDescription: `token_type "${token.token_type}" is not supported (expected Bearer)`
+            })
+          )
+        }
+        const now = yield* Clock.currentTimeMillis
+        const granted = token.scope !== undefined
+          ? parseScope(token.scope)
+          : Option.match(previous, { onNone: () => context.scopes ?? [], onSome: (p) => p.scopes })
+        const refreshToken = token.refresh_token !== undefined
+          ? Option.some(Redacted.make(token.refresh_token))
+          : Option.flatMap(previous, (p) => Option.fromNullable(p.refreshToken))
+        return new StoredToken({
+          accessToken: Redacted.make(token.access_token),
+          tokenType: "Bearer",
+          ...(Option.isSome(refreshToken) ? { refreshToken: refreshToken.value } : {}),
+          ...(token.expires_in === undefined ? {} : { expiresAt: now + token.expires_in * 1000 }),
+          scopes: granted,
+          issuer: context.discovery.issuer,
+          ...(context.resource === undefined ? {} : { resource: context.resource }),
+          obtainedAt: now
+        })
+      })
+
+    const scopeParam = (scopes: ReadonlyArray<string> | undefined): Record<string, string> =>
+      scopes === undefined || scopes.length === 0 ? {} : { scope: scopes.join(" ") }
+
+    return TokenExchange.of({
+      authorizationCode: (context) =>
+        tokenRequest(context, {
+          grant_type: "authorization_code",
+          code: context.code,
+          redirect_uri: context.redirectUri,
+          code_verifier: Redacted.value(context.codeVerifier)
+        }, Option.none()).pipe(Effect.withSpan("TokenExchange.authorizationCode")),
+      refresh: (context) =>
+        tokenRequest(
+          context,
+          { grant_type: "refresh_token", refresh_token: Redacted.value(context.refreshToken), ...scopeParam(context.scopes) },
+          Option.some(
+            new StoredToken({
+              accessToken: Redacted.make(""),
+              tokenType: "Bearer",
+              refreshToken: context.refreshToken,
+              scopes: context.scopes ?? [],
+              issuer: context.discovery.issuer,
+              obtainedAt: 0
+            })
+          )
+        ).pipe(Effect.withSpan("TokenExchange.refresh")),
+      clientCredentials: (context) =>
+        tokenRequest(context, { grant_type: "client_credentials", ...scopeParam(context.scopes) }, Option.none()).pipe(
+          Effect.withSpan("TokenExchange.clientCredentials")
+        ),
+      grant: (context, parameters) =>
+        tokenRequest(context, { ...parameters }, Option.none()).pipe(Effect.withSpan("TokenExchange.grant"))
+    })
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config: TokenExchangeConfig = {}): Layer.Layer<TokenExchange, never, HttpClient.HttpClient> =>
+  Layer.effect(TokenExchange, make(config))
