@@ -1,0 +1,264 @@
+/**
+ * The `HttpClient` middleware that makes every request to an MCP server authenticated, and
+ * `OAuthLayer`, which installs it (with the `OAuth` service) in place of the `HttpClient` found
+ * below it.
+ *
+ * @since 0.1.0
+ */
+import { HttpClient, HttpClientError, HttpClientRequest } from "@effect/platform"
+import type { HttpClientResponse } from "@effect/platform"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { dual } from "effect/Function"
+import * as Authorizer from "./Authorizer.js"
+import * as Discovery from "./Discovery.js"
+import { InsufficientScope, type OAuthError, Unauthorized } from "./Errors.js"
+import { bearerChallenge } from "./internal/wwwAuthenticate.js"
+import * as OAuth from "./OAuth.js"
+import * as Pkce from "./Pkce.js"
+import * as Registration from "./Registration.js"
+import * as TokenExchange from "./TokenExchange.js"
+import * as TokenStorage from "./TokenStorage.js"
+
+const OAUTH_ERROR_TAGS: ReadonlySet<string> = new Set([
+  "ClientNotFound",
+  "OAuthTokenError",
+  "OAuthRegistrationError",
+  "DiscoveryError",
+  "OAuthRequestError",
+  "AuthorizationError",
+  "ResourceMismatch",
+  "InsufficientScope",
+  "Unauthorized",
+  "StorageError"
+])
+
+/**
+ * Whether a value is one of this library's typed errors.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isOAuthError = (u: unknown): u is OAuthError =>
+  typeof u === "object" && u !== null && "_tag" in u && typeof u._tag === "string" && OAUTH_ERROR_TAGS.has(u._tag) &&
+  u instanceof Error
+
+/**
+ * The typed OAuth error behind an `HttpClientError` raised by the client `OAuthLayer` provides
+ * (which must fail with `HttpClientError` to fit the `HttpClient` tag; the OAuth error is its
+ * `cause`).
+ *
+ * @since 0.1.0
+ * @category error handling
+ */
+export const oauthErrorOf = (error: HttpClientError.HttpClientError): Option.Option<OAuthError> =>
+  isOAuthError(error.cause) ? Option.some(error.cause) : Option.none()
+
+const bearerOf = (request: HttpClientRequest.HttpClientRequest): Option.Option<string> => {
+  const header = request.headers["authorization"]
+  return header !== undefined && /^bearer /i.test(header) ? Option.some(header.slice(7).trim()) : Option.none()
+}
+
+const drain = <E>(response: HttpClientResponse.HttpClientResponse): Effect.Effect<void, never> =>
+  Effect.ignore(response.arrayBuffer as Effect.Effect<ArrayBuffer, E>)
+
+/**
+ * Authenticates every request a client sends to the MCP server of `oauth` (same origin only;
+ * other hosts never see the token): puts the current Bearer token on it (RFC 6750 §2.1) without
+ * waiting on any lock when the token is valid; on a 401 (RFC 6750 §3.1) refreshes or signs in —
+ * once for all concurrent requests — and retries once; on a 403 `insufficient_scope` re-authorizes
+ * with the union of scopes and retries, at most `maxAuthorizationAttempts` times in all.
+ *
+ * Retrying re-runs the request pipeline, so the retry carries the new token.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#scope-challenge-handling
+ * @since 0.1.0
+ * @category middleware
+ */
+export const authenticate: {
+  (oauth: OAuth.OAuth): <E, R>(client: HttpClient.HttpClient.With<E, R>) => HttpClient.HttpClient.With<E | OAuthError, R>
+  <E, R>(client: HttpClient.HttpClient.With<E, R>, oauth: OAuth.OAuth): HttpClient.HttpClient.With<E | OAuthError, R>
+} = dual(
+  2,
+  <E, R>(client: HttpClient.HttpClient.With<E, R>, oauth: OAuth.OAuth): HttpClient.HttpClient.With<E | OAuthError, R> => {
+    const origin = new URL(oauth.mcpUrl).origin
+    const applies = (url: string): boolean => URL.canParse(url) && new URL(url).origin === origin
+    const max = oauth.maxAuthorizationAttempts
+    return client.pipe(
+      HttpClient.mapRequestEffect((request) =>
+        applies(request.url)
+          ? Effect.map(oauth.tokenForRequest, (token) =>
+            Option.match(token, {
+              onNone: () => request,
+              onSome: (t) => HttpClientRequest.bearerToken(request, Redacted.value(t))
+            }))
+          : Effect.succeed(request)
+      ),
+      HttpClient.transformResponse((effect) => {
+        const loop = (
+          attempts: number,
+          retriedUnauthorized: boolean
+        ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> =>
+          Effect.flatMap(effect, (response) => {
+            if (!applies(response.request.url)) return Effect.succeed(response)
+            const header = response.headers["www-authenticate"]
+            if (response.status === 401) {
+              if (retriedUnauthorized || attempts >= max) {
+                return Effect.zipRight(
+                  drain<E>(response),
+                  Effect.fail(
+                    new Unauthorized({
+                      url: response.request.url,
+                      ...(header === undefined ? {} : { wwwAuthenticate: header })
+                    })
+                  )
+                )
+              }
+              return drain<E>(response).pipe(
+                Effect.zipRight(oauth.handleUnauthorized(bearerOf(response.request), bearerChallenge(header))),
+                Effect.zipRight(loop(attempts + 1, true))
+              )
+            }
+            if (response.status === 403) {
+              const challenge = bearerChallenge(header)
+              if (Option.isSome(challenge) && challenge.value.error === "insufficient_scope") {
+                if (attempts >= max) {
+                  return Effect.zipRight(
+                    drain<E>(response),
+                    Effect.fail(
+                      new InsufficientScope({
+                        requiredScopes: challenge.value.scope ?? [],
+                        attempts,
+                        ...(challenge.value.errorDescription === undefined
+                          ? {}
+                          : { errorDescription: challenge.value.errorDescription })
+                      })
+                    )
+                  )
+                }
+                return drain<E>(response).pipe(
+                  Effect.zipRight(oauth.handleInsufficientScope(bearerOf(response.request), challenge.value)),
+                  Effect.zipRight(loop(attempts + 1, retriedUnauthorized))
+                )
+              }
+            }
+            return Effect.succeed(response)
+          })
+        return loop(0, false)
+      })
+    )
+  }
+)
+
+/**
+ * Turns an authenticated client into one that fits the `HttpClient` tag: typed OAuth errors are
+ * carried as the `cause` of an `HttpClientError` (see {@link oauthErrorOf}).
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const toHttpClient = (client: HttpClient.HttpClient.With<HttpClientError.HttpClientError | OAuthError>) =>
+  HttpClient.makeWith(
+    (requestEffect: Effect.Effect<HttpClientRequest.HttpClientRequest>) =>
+      Effect.flatMap(requestEffect, (request) =>
+        client.execute(request).pipe(
+          Effect.catchIf(
+            (e): e is OAuthError => isOAuthError(e),
+            (e) =>
+              Effect.fail(
+                new HttpClientError.RequestError({ request, reason: "Transport", cause: e, description: e.message })
+              )
+          )
+        )),
+    Effect.succeed
+  )
+
+/**
+ * Options of {@link OAuthLayer}: those of the orchestrator.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OAuthLayerOptions = OAuth.OAuthOptions
+
+/**
+ * `OAuth` plus an authenticated `HttpClient.HttpClient` for one MCP server.
+ *
+ * It wraps the `HttpClient` found below it (discovery, registration and token requests use that
+ * inner client directly, never the wrapped one). `TokenStorage`, `Authorizer` and `Pkce` are
+ * taken from below when provided; otherwise memory storage, the browser sign-in and real PKCE.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { OAuthLayer, TokenStorage } from "effect-mcp-oauth"
+ *
+ * const AppLive = McpAppLive.pipe(
+ *   Layer.provide(OAuthLayer({ mcpUrl: "https://api.example.com/mcp", scopes: ["read"] })),
+ *   Layer.provide(TokenStorage.layerFileSystem()),
+ *   Layer.provide(NodeHttpClient.layerUndici)
+ * )
+ * ```
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
+ * @since 0.1.0
+ * @category layers
+ */
+export const OAuthLayer = (
+  options: OAuthLayerOptions
+): Layer.Layer<OAuth.OAuth | HttpClient.HttpClient, never, HttpClient.HttpClient> => {
+  const serviceConfig = {
+    timeout: options.timeout,
+    allowInsecure: options.allowInsecure
+  }
+  const storage = optionalService(TokenStorage.TokenStorage, TokenStorage.layerMemory)
+  const authorizer = optionalService(
+    Authorizer.Authorizer,
+    Authorizer.layerBrowser(options.callbackPort === undefined ? {} : { callbackPort: options.callbackPort })
+  )
+  const pkce = optionalService(Pkce.Pkce, Pkce.layer)
+  const core = OAuth.layer(options).pipe(
+    Layer.provide(
+      Layer.mergeAll(
+        Discovery.layer({ ...serviceConfig, validateResource: options.validateResource }),
+        Registration.layer({
+          ...serviceConfig,
+          clientId: options.clientId,
+          clientSecret: typeof options.clientSecret === "string"
+            ? Redacted.make(options.clientSecret)
+            : options.clientSecret,
+          tokenEndpointAuthMethod: options.tokenEndpointAuthMethod,
+          clientMetadataUrl: options.clientMetadataUrl,
+          clientName: options.clientName,
+          additionalClientMetadata: options.additionalClientMetadata
+        }),
+        TokenExchange.layer({ ...serviceConfig, privateKeyJwt: options.privateKeyJwt }),
+        storage,
+        authorizer,
+        pkce
+      )
+    )
+  )
+  const http = Layer.effect(
+    HttpClient.HttpClient,
+    Effect.gen(function*() {
+      const inner = yield* HttpClient.HttpClient
+      const oauth = yield* OAuth.OAuth
+      return toHttpClient(authenticate(inner, oauth))
+    })
+  )
+  return http.pipe(Layer.provideMerge(core))
+}
+
+/** A service taken from the context when present, else built from `fallback`. */
+const optionalService = <I, S, E, R>(
+  tag: Context.Tag<I, S>,
+  fallback: Layer.Layer<I, E, R>
+): Layer.Layer<I, E, R> =>
+  Layer.unwrapEffect(
+    Effect.map(Effect.serviceOption(tag), (found) =>
+      Option.match(found, {
+        onNone: () => fallback,
+        onSome: (service) => Layer.succeed(tag, service)
+      }))
+  )

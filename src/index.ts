@@ -1,0 +1,63 @@
+/**
+ * effect-mcp-oauth: OAuth 2.1 for MCP clients as Effect services composed by Layers.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
+ * @since 0.1.0
+ */
+
+/** Obtaining the authorization code (RFC 6749 §4.1): headless, browser, manual. @since 0.1.0 */
+export * as Authorizer from "./Authorizer.js"
+
+/** RFC 9728 / RFC 8414 / OIDC metadata discovery. @since 0.1.0 */
+export * as Discovery from "./Discovery.js"
+
+/** Typed errors. @since 0.1.0 */
+export * from "./Errors.js"
+
+/** The authenticated HttpClient middleware and `OAuthLayer`. @since 0.1.0 */
+export * as HttpAuth from "./HttpAuth.js"
+
+/** The orchestrator service. @since 0.1.0 */
+export * as OAuth from "./OAuth.js"
+
+/** RFC 7636 PKCE and `state`. @since 0.1.0 */
+export * as Pkce from "./Pkce.js"
+
+/** Pre-registered, CIMD and RFC 7591 client registration. @since 0.1.0 */
+export * as Registration from "./Registration.js"
+
+/** Wire schemas and stored models. @since 0.1.0 */
+export * as Schemas from "./Schemas.js"
+
+/** Test storage with seeding and an operations log. @since 0.1.0 */
+export * as TestStorage from "./TestStorage.js"
+
+/** Token endpoint requests and client authentication. @since 0.1.0 */
+export * as TokenExchange from "./TokenExchange.js"
+
+/** Token storage: memory, file system, any KeyValueStore. @since 0.1.0 */
+export * as TokenStorage from "./TokenStorage.js"
+
+export {
+  /** @since 0.1.0 */
+  checkIfAuthRequired
+} from "./OAuth.js"
+
+export {
+  /** @since 0.1.0 */
+  OAuthLayer
+} from "./HttpAuth.js"
+
+export type {
+  /** @since 0.1.0 */
+  OAuthLayerOptions
+} from "./HttpAuth.js"
+
+export type {
+  /** @since 0.1.0 */
+  AuthorizationResponse,
+  /** @since 0.1.0 */
+  ClientInformation,
+  /** @since 0.1.0 */
+  StoredToken
+} from "./Schemas.js"
