@@ -1,0 +1,277 @@
+/**
+ * A GET of the authorization URL without following redirects, as a user agent would send it,
+ * and the reading of what came back: a redirect (to the redirect URI, or to a sign-in page), a
+ * page, or an error that names the client as unknown (a stale registration, RFC 6749 §4.1.2.1:
+ * "If the request fails due to a missing, invalid, or mismatching redirection URI, or if the
+ * client identifier is missing or invalid, the authorization server SHOULD inform the resource
+ * owner of the error and MUST NOT automatically redirect").
+ *
+ * Used by the headless authorizer (which completes the flow with it) and as the stale-client
+ * pre-flight of the interactive authorizers.
+ *
+ * @internal
+ */
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import { Chunk, Duration, Effect, Either, Stream } from "effect"
+import type { AuthorizationRequest } from "../Authorizer.js"
+import { AuthorizationError, ClientNotFound, OAuthRequestError } from "../Errors.js"
+import type { AuthorizationResponse } from "../Schemas.js"
+import { validateAuthorizationResponse } from "./authorizationResponse.js"
+import { checkSecureUrl } from "./oauthHttp.js"
+
+/** @internal */
+export interface ProbeResult {
+  readonly status: number
+  /** The `Location` of a 3xx answer, resolved against the authorization URL. */
+  readonly location: URL | undefined
+  /** The body of a non-3xx answer (bounded); empty for redirects. */
+  readonly text: string
+}
+
+/** @internal */
+export interface ProbeOptions {
+  /** Accept plain http on a non-loopback host (tests only). */
+  readonly allowInsecure?: boolean | undefined
+}
+
+const MAX_BODY = 256 * 1024
+
+const readBounded = (
+  stream: Stream.Stream<Uint8Array, unknown>,
+  limit: number
+): Effect.Effect<string> =>
+  stream.pipe(
+    Stream.runFoldWhile(
+      { size: 0, chunks: Chunk.empty<Uint8Array>() },
+      (acc) => acc.size < limit,
+      (acc, bytes) => ({ size: acc.size + bytes.length, chunks: Chunk.append(acc.chunks, bytes) })
+    ),
+    Effect.map(({ chunks, size }) => {
+      const all = new Uint8Array(size)
+      let offset = 0
+      for (const c of chunks) {
+        all.set(c, offset)
+        offset += c.length
+      }
+      return new TextDecoder().decode(all.subarray(0, Math.min(size, limit)))
+    }),
+    // A body that cannot be read is treated as empty: the status still tells the story.
+    Effect.orElseSucceed(() => "")
+  )
+
+/**
+ * GETs `url` once: HTTPS or loopback only (OAuth 2.1 §1.5), never following a redirect, with a
+ * timeout and without trace propagation to the authorization server.
+ *
+ * @internal
+ */
+export const probe = (
+  client: HttpClient.HttpClient,
+  url: URL,
+  timeout: Duration.DurationInput,
+  options: ProbeOptions = {}
+): Effect.Effect<ProbeResult, OAuthRequestError> =>
+  checkSecureUrl(url.href, { allowInsecure: options.allowInsecure }).pipe(
+    Effect.zipRight(
+      HttpClient.withTracerPropagation(client, false).execute(
+        HttpClientRequest.get(url).pipe(
+          HttpClientRequest.setHeader("accept", "text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8")
+        )
+      ).pipe(
+        Effect.mapError((error) => new OAuthRequestError({ reason: "Transport", url: url.href, detail: error.message })),
+        Effect.flatMap((response) => {
+          if (response.status >= 300 && response.status < 400) {
+            const raw = response.headers["location"]
+            let location: URL | undefined
+            try {
+              location = raw === undefined ? undefined : new URL(raw, url)
+            } catch {
+              location = undefined
+            }
+            return Effect.succeed<ProbeResult>({ status: response.status, location, text: "" })
+          }
+          return readBounded(response.stream, MAX_BODY).pipe(
+            Effect.map((text): ProbeResult => ({ status: response.status, location: undefined, text }))
+          )
+        }),
+        Effect.scoped,
+        Effect.provideService(FetchHttpClient.RequestInit, { redirect: "manual" }),
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () =>
+            new OAuthRequestError({
+              reason: "Timeout",
+              url: url.href,
+              detail: `no answer within ${Duration.format(Duration.decode(timeout))}`
+            })
+        })
+      )
+    ),
+    Effect.withSpan("Authorizer.probe")
+  )
+
+const UNKNOWN_CLIENT_PATTERNS: ReadonlyArray<RegExp> = [
+  /\binvalid_client\b/i,
+  /\bunknown[ _-]client\b/i,
+  /\binvalid[ _-]client(?:[ _-]?id)?\b/i,
+  /\bno such client\b/i,
+  /\bunregistered client\b/i,
+  /\bclient\b[^.\n<]{0,60}?\b(?:not (?:found|registered|recogni[sz]ed|known)|does not exist|doesn't exist|is unknown|is invalid)\b/i,
+  /\bclient[ _-]?id\b[^.\n<]{0,40}?\b(?:invalid|unknown|not valid)\b/i
+]
+
+/**
+ * Whether a non-redirect answer of the authorization endpoint names the client as unknown or
+ * invalid (`invalid_client`, "client ... not found", "unknown client", "invalid client_id", ...).
+ *
+ * @internal
+ */
+export const namesUnknownClient = (status: number, text: string): boolean =>
+  (status === 200 || status >= 400) && UNKNOWN_CLIENT_PATTERNS.some((pattern) => pattern.test(text))
+
+const htmlEntities: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: "\"", apos: "'", nbsp: " " }
+
+/**
+ * A short, readable summary of an error page or body: the OAuth `error` / `error_description`
+ * of a JSON body, or the title and text of an HTML page, at most `max` characters.
+ *
+ * @internal
+ */
+export const summarizeBody = (text: string, max = 200): string => {
+  const trimmed = text.trim()
+  if (trimmed.length === 0) return ""
+  try {
+    const json: unknown = JSON.parse(trimmed)
+    if (typeof json === "object" && json !== null && "error" in json) {
+      const error = String(json.error)
+      const description = "error_description" in json ? String(json.error_description) : undefined
+      return (description === undefined ? error : `${error}: ${description}`).slice(0, max)
+    }
+  } catch {
+    // not JSON: fall through to text
+  }
+  const plain = trimmed
+    .replace(/<(script|style)\b[\s\S]*?<\/\1>/gi, " ")
+    .replace(/<[^>]*>/g, " ")
+    .replace(/&(#\d+|[a-z]+);/gi, (entity, name: string) =>
+      name.startsWith("#") ? String.fromCharCode(Number(name.slice(1))) : htmlEntities[name.toLowerCase()] ?? entity)
+    .replace(/\s+/g, " ")
+    .trim()
+  return plain.length > max ? plain.slice(0, max - 1) + "…" : plain
+}
+
+const unknownClient = (request: AuthorizationRequest, result: ProbeResult): ClientNotFound => {
+  const summary = summarizeBody(result.text)
+  return new ClientNotFound({
+    clientId: request.clientId,
+    description: `the authorization endpoint answered HTTP ${result.status}` + (summary === "" ? "" : `: ${summary}`)
+  })
+}
+
+/**
+ * The stale-client pre-flight of the interactive authorizers: GET the authorization URL without
+ * following redirects. An answer that names the client as unknown → `ClientNotFound`; anything
+ * else (a redirect, a sign-in or consent page, an unrelated error, even a network failure) lets
+ * the browser go ahead, since the browser may see more than we do (cookies, proxies). Only a
+ * URL that is neither HTTPS nor loopback is refused outright.
+ *
+ * @internal
+ */
+export const preflight = (
+  client: HttpClient.HttpClient,
+  request: AuthorizationRequest,
+  timeout: Duration.DurationInput,
+  options: ProbeOptions = {}
+): Effect.Effect<void, ClientNotFound | OAuthRequestError> =>
+  probe(client, request.url, timeout, options).pipe(
+    Effect.flatMap((result) =>
+      result.location === undefined && namesUnknownClient(result.status, result.text)
+        ? Effect.fail(unknownClient(request, result))
+        : Effect.void
+    ),
+    Effect.catchIf(
+      (error): error is OAuthRequestError => error._tag === "OAuthRequestError" && error.reason !== "InsecureUrl",
+      (error) => Effect.logDebug(`authorization pre-flight inconclusive: ${error.message}`)
+    ),
+    Effect.withSpan("Authorizer.preflight")
+  )
+
+/**
+ * A redirect that carries `error=invalid_client` is the server saying it does not know the
+ * client (some servers redirect where RFC 6749 §4.1.2.1 says they should not).
+ *
+ * @internal
+ */
+export const deniedAsClientNotFound = (
+  error: AuthorizationError,
+  request: AuthorizationRequest
+): AuthorizationError | ClientNotFound =>
+  error.reason === "Denied" && error.error === "invalid_client"
+    ? new ClientNotFound({ clientId: request.clientId, description: error.detail })
+    : error
+
+/** Whether `url` is addressed to `redirectUri` (same origin and path, RFC 6749 §3.1.2). @internal */
+export const targetsRedirectUri = (url: URL, redirectUri: string): boolean => {
+  let expected: URL
+  try {
+    expected = new URL(redirectUri)
+  } catch {
+    return false
+  }
+  return url.origin === expected.origin && url.pathname === expected.pathname
+}
+
+/**
+ * The headless completion of the flow: the authorization endpoint must redirect straight to the
+ * redirect URI (the user is already signed in and consent is not needed); the response found in
+ * the `Location` is validated like a callback.
+ *
+ * @internal
+ */
+export const authorizeHeadless = (
+  client: HttpClient.HttpClient,
+  request: AuthorizationRequest,
+  timeout: Duration.DurationInput,
+  options: ProbeOptions = {}
+): Effect.Effect<AuthorizationResponse, AuthorizationError | ClientNotFound | OAuthRequestError> =>
+  probe(client, request.url, timeout, options).pipe(
+    Effect.flatMap((result): Effect.Effect<AuthorizationResponse, AuthorizationError | ClientNotFound> => {
+      if (result.location !== undefined) {
+        const location = result.location
+        if (!targetsRedirectUri(location, request.redirectUri)) {
+          return Effect.fail(
+            new AuthorizationError({
+              reason: "InvalidResponse",
+              detail: `the authorization endpoint redirected to ${location.origin}${location.pathname} instead of ` +
+                `the redirect URI ${request.redirectUri}: it wants an interactive sign-in, which a headless ` +
+                `authorizer cannot do (use Authorizer.layerBrowser or Authorizer.layerManual)`
+            })
+          )
+        }
+        return Either.match(validateAuthorizationResponse(location, request), {
+          onLeft: (error) => Effect.fail(deniedAsClientNotFound(error, request)),
+          onRight: Effect.succeed
+        })
+      }
+      if (result.status >= 300 && result.status < 400) {
+        return Effect.fail(
+          new AuthorizationError({
+            reason: "InvalidResponse",
+            detail: `the authorization endpoint answered HTTP ${result.status} without a usable Location header`
+          })
+        )
+      }
+      if (namesUnknownClient(result.status, result.text)) {
+        return Effect.fail(unknownClient(request, result))
+      }
+      const summary = summarizeBody(result.text)
+      return Effect.fail(
+        new AuthorizationError({
+          reason: "InvalidResponse",
+          detail: `the authorization endpoint answered HTTP ${result.status} instead of redirecting to the redirect URI` +
+            (result.status === 200 ? " (it shows a page that needs a person, e.g. sign-in or consent)" : "") +
+            (summary === "" ? "" : `: ${summary}`)
+        })
+      )
+    })
+  )

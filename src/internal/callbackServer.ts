@@ -1,0 +1,183 @@
+/**
+ * The loopback redirect-URI server of a native app (RFC 8252 §7.3): listens on 127.0.0.1 only
+ * (§8.3), on an ephemeral port unless one is given, and lives in the caller's `Scope`. It is
+ * armed with one authorization request at a time; the first callback that carries the right
+ * `state` settles it (success, denial or a bad response), after which the server answers
+ * "already finished" and is closed. Callbacks with a wrong or missing `state` get a 400 page and
+ * the server keeps waiting: a stray request must not end the flow.
+ *
+ * @internal
+ */
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import type { HttpServerError } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Deferred, Effect, Either, ExecutionStrategy, Exit, Ref, Scope } from "effect"
+import * as Http from "node:http"
+import type { AuthorizationRequest } from "../Authorizer.js"
+import { AuthorizationError } from "../Errors.js"
+import type { ClientNotFound } from "../Errors.js"
+import type { AuthorizationResponse } from "../Schemas.js"
+import { deniedAsClientNotFound } from "./authorizationProbe.js"
+import { validateAuthorizationResponse } from "./authorizationResponse.js"
+import * as Page from "./callbackPage.js"
+
+/** @internal */
+export interface CallbackServer {
+  readonly port: number
+  readonly redirectUri: string
+  /**
+   * Arms the server for `request` and waits for the first callback that carries its `state`.
+   * The server is closed when this completes, fails or is interrupted.
+   */
+  readonly await: (
+    request: AuthorizationRequest
+  ) => Effect.Effect<AuthorizationResponse, AuthorizationError | ClientNotFound>
+  /** Stops accepting connections (idempotent). */
+  readonly close: Effect.Effect<void>
+}
+
+/** @internal */
+export interface CallbackServerOptions {
+  /** 0 (default) picks a free ephemeral port. */
+  readonly port?: number | undefined
+  /** Path of the redirect URI; default "/callback". */
+  readonly path?: string | undefined
+}
+
+type State =
+  | { readonly _tag: "Idle" }
+  | {
+    readonly _tag: "Waiting"
+    readonly request: AuthorizationRequest
+    readonly deferred: Deferred.Deferred<AuthorizationResponse, AuthorizationError | ClientNotFound>
+  }
+  | { readonly _tag: "Done" }
+
+const respond = (page: Page.CallbackPage): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.text(Page.renderPage(page), {
+    status: page.status,
+    headers: Page.pageHeaders,
+    contentType: "text/html; charset=utf-8"
+  })
+
+const describeServeError = (port: number, error: HttpServerError.ServeError): string => {
+  const cause = error.cause
+  const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : undefined
+  if (code === "EADDRINUSE") {
+    return `port ${port} on 127.0.0.1 is already in use; choose another callbackPort or 0 for any free port`
+  }
+  if (code === "EACCES") {
+    return `not allowed to listen on port ${port} on 127.0.0.1`
+  }
+  const message = cause instanceof Error ? cause.message : String(cause)
+  return `could not listen on 127.0.0.1:${port}: ${message}`
+}
+
+/** How long closing waits for open connections before cutting them. */
+const CLOSE_GRACE_MS = 2000
+
+/**
+ * Starts the callback server in the current scope.
+ *
+ * @internal
+ */
+export const make = (
+  options: CallbackServerOptions = {}
+): Effect.Effect<CallbackServer, AuthorizationError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const requestedPort = options.port ?? 0
+    const path = options.path ?? "/callback"
+    if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) {
+      return yield* new AuthorizationError({
+        reason: "CallbackServer",
+        detail: `callbackPort must be an integer between 0 and 65535, got ${requestedPort}`
+      })
+    }
+    const parent = yield* Effect.scope
+    const serverScope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
+    const close = Scope.close(serverScope, Exit.void)
+
+    const nodeServer = Http.createServer()
+    const server = yield* NodeHttpServer.make(() => nodeServer, { port: requestedPort, host: "127.0.0.1" }).pipe(
+      Scope.extend(serverScope),
+      Effect.mapError((error) =>
+        new AuthorizationError({ reason: "CallbackServer", detail: describeServeError(requestedPort, error) })
+      ),
+      Effect.onError(() => close)
+    )
+    // Runs before the platform's own close (finalizers run in reverse): stop listening at once,
+    // give open connections a moment to finish their response, then cut them.
+    yield* Scope.addFinalizer(
+      serverScope,
+      Effect.async<void>((resume) => {
+        if (!nodeServer.listening) return resume(Effect.void)
+        const timer = setTimeout(() => nodeServer.closeAllConnections(), CLOSE_GRACE_MS)
+        nodeServer.close(() => {
+          clearTimeout(timer)
+          resume(Effect.void)
+        })
+        nodeServer.closeIdleConnections()
+      })
+    )
+    const port = server.address._tag === "TcpAddress" ? server.address.port : requestedPort
+    const redirectUri = `http://127.0.0.1:${port}${path}`
+    const base = new URL(redirectUri)
+
+    const state = yield* Ref.make<State>({ _tag: "Idle" })
+
+    const handle = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      let url: URL
+      try {
+        url = new URL(request.url, base)
+      } catch {
+        return respond(Page.notFoundPage)
+      }
+      if (url.pathname !== path) return respond(Page.notFoundPage)
+      if (request.method !== "GET") return respond(Page.methodNotAllowedPage)
+      const current = yield* Ref.get(state)
+      switch (current._tag) {
+        case "Idle":
+          return respond(Page.notWaitingPage)
+        case "Done":
+          return respond(Page.alreadyUsedPage)
+        case "Waiting": {
+          const result = validateAuthorizationResponse(url, current.request)
+          if (Either.isLeft(result) && result.left.reason === "StateMismatch") {
+            yield* Effect.logWarning(
+              `ignored a request to the sign-in callback that does not carry this sign-in's state: ${result.left.detail}`
+            )
+            return respond(Page.stateMismatchPage)
+          }
+          const won = Either.isRight(result)
+            ? yield* Deferred.succeed(current.deferred, result.right)
+            : yield* Deferred.fail(current.deferred, deniedAsClientNotFound(result.left, current.request))
+          if (!won) return respond(Page.alreadyUsedPage)
+          yield* Ref.set(state, { _tag: "Done" })
+          if (Either.isRight(result)) return respond(Page.successPage)
+          const error = result.left
+          return respond(error.reason === "Denied" ? Page.deniedPage(error.error, error.detail) : Page.failedPage(error.detail))
+        }
+      }
+    })
+
+    yield* server.serve(handle).pipe(Scope.extend(serverScope))
+
+    const await_ = (request: AuthorizationRequest) =>
+      Effect.gen(function*() {
+        const deferred = yield* Deferred.make<AuthorizationResponse, AuthorizationError | ClientNotFound>()
+        const armed = yield* Ref.modify(state, (s): [boolean, State] =>
+          s._tag === "Done" ? [false, s] : [true, { _tag: "Waiting", request, deferred }])
+        if (!armed) {
+          return yield* new AuthorizationError({
+            reason: "CallbackServer",
+            detail: "this callback server has already been used; start a new authorization session"
+          })
+        }
+        return yield* Deferred.await(deferred)
+      }).pipe(
+        Effect.ensuring(Ref.set(state, { _tag: "Done" }).pipe(Effect.zipRight(close)))
+      )
+
+    return { port, redirectUri, await: await_, close }
+  })
