@@ -1,0 +1,233 @@
+/**
+ * The state of the embedded authorization server — registered clients, authorization codes,
+ * access and refresh tokens, pending consent requests — behind a small storage service. The
+ * in-memory implementation is the default; the records are `Schema` classes so that a
+ * persistent implementation can encode them.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+
+const StringArray = Schema.Array(Schema.String)
+
+/**
+ * The token endpoint client authentication methods the embedded server accepts.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
+ * @since 0.1.0
+ * @category models
+ */
+export const ClientAuthMethod = Schema.Literal("none", "client_secret_basic", "client_secret_post")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ClientAuthMethod = typeof ClientAuthMethod.Type
+
+/**
+ * A client known to the authorization server, registered dynamically (RFC 7591 §3.2.1) or
+ * pre-registered. `clientSecret` is absent for public clients (`token_endpoint_auth_method`
+ * `none`).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-3.2.1
+ * @since 0.1.0
+ * @category models
+ */
+export class RegisteredClient extends Schema.Class<RegisteredClient>("RegisteredClient")({
+  clientId: Schema.String,
+  clientSecret: Schema.optional(Schema.Redacted(Schema.String)),
+  tokenEndpointAuthMethod: ClientAuthMethod,
+  redirectUris: StringArray,
+  grantTypes: StringArray,
+  responseTypes: StringArray,
+  clientName: Schema.optional(Schema.String),
+  scope: Schema.optional(Schema.String),
+  /** Seconds since the epoch (RFC 7591 §3.2.1 `client_id_issued_at`). */
+  clientIdIssuedAt: Schema.Number
+}) {}
+
+/**
+ * An issued authorization code (RFC 6749 §4.1.2) with the PKCE challenge (RFC 7636 §4.4) and
+ * everything the token request must be consistent with. Kept after use (`used`) until it expires,
+ * so that a replay can be detected and the tokens issued from it revoked (OAuth 2.1 §4.1.3).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.4
+ * @since 0.1.0
+ * @category models
+ */
+export class AuthorizationCode extends Schema.Class<AuthorizationCode>("AuthorizationCode")({
+  code: Schema.Redacted(Schema.String),
+  clientId: Schema.String,
+  redirectUri: Schema.String,
+  codeChallenge: Schema.String,
+  subject: Schema.String,
+  scopes: StringArray,
+  resource: Schema.optional(Schema.String),
+  /** Epoch milliseconds. */
+  expiresAt: Schema.Number,
+  used: Schema.Boolean,
+  /** The token family issued from this code (set when it is redeemed). */
+  familyId: Schema.String
+}) {}
+
+/**
+ * An issued access token. `familyId` ties it to the grant it came from (one authorization, all
+ * of its refreshes), so that a replayed code or refresh token revokes the whole family.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-1.4
+ * @since 0.1.0
+ * @category models
+ */
+export class AccessTokenRecord extends Schema.Class<AccessTokenRecord>("AccessTokenRecord")({
+  token: Schema.Redacted(Schema.String),
+  clientId: Schema.String,
+  subject: Schema.String,
+  scopes: StringArray,
+  resource: Schema.optional(Schema.String),
+  /** Epoch milliseconds. */
+  expiresAt: Schema.Number,
+  familyId: Schema.String
+}) {}
+
+/**
+ * An issued refresh token. Rotated on every use (OAuth 2.1 §4.3.1): the used token stays
+ * recorded with `used: true` so that presenting it again is recognised as reuse.
+ *
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.3.1
+ * @since 0.1.0
+ * @category models
+ */
+export class RefreshTokenRecord extends Schema.Class<RefreshTokenRecord>("RefreshTokenRecord")({
+  token: Schema.Redacted(Schema.String),
+  clientId: Schema.String,
+  subject: Schema.String,
+  scopes: StringArray,
+  resource: Schema.optional(Schema.String),
+  /** Epoch milliseconds. */
+  expiresAt: Schema.Number,
+  familyId: Schema.String,
+  used: Schema.Boolean
+}) {}
+
+/**
+ * A validated authorization request waiting for the user's decision on the consent page.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
+ * @since 0.1.0
+ * @category models
+ */
+export class PendingAuthorization extends Schema.Class<PendingAuthorization>("PendingAuthorization")({
+  id: Schema.Redacted(Schema.String),
+  clientId: Schema.String,
+  redirectUri: Schema.String,
+  codeChallenge: Schema.String,
+  state: Schema.optional(Schema.String),
+  scopes: StringArray,
+  resource: Schema.optional(Schema.String),
+  subject: Schema.String,
+  /** Epoch milliseconds. */
+  expiresAt: Schema.Number
+}) {}
+
+/**
+ * Storage of the embedded authorization server. Operations that must be atomic for security
+ * (`consumeCode`, `useRefreshToken`, `takePending`) mark or remove the record and return what it
+ * was before, in one step.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OAuthProviderStore {
+  readonly getClient: (clientId: string) => Effect.Effect<Option.Option<RegisteredClient>>
+  readonly putClient: (client: RegisteredClient) => Effect.Effect<void>
+  readonly deleteClient: (clientId: string) => Effect.Effect<void>
+  readonly clearClients: Effect.Effect<void>
+  readonly putCode: (code: AuthorizationCode) => Effect.Effect<void>
+  /** Marks the code used (recording the family its tokens belong to); returns it as it was. */
+  readonly consumeCode: (code: string, familyId: string) => Effect.Effect<Option.Option<AuthorizationCode>>
+  readonly putAccessToken: (token: AccessTokenRecord) => Effect.Effect<void>
+  readonly getAccessToken: (token: string) => Effect.Effect<Option.Option<AccessTokenRecord>>
+  readonly deleteAccessToken: (token: string) => Effect.Effect<void>
+  readonly putRefreshToken: (token: RefreshTokenRecord) => Effect.Effect<void>
+  readonly getRefreshToken: (token: string) => Effect.Effect<Option.Option<RefreshTokenRecord>>
+  /** Marks the refresh token used; returns it as it was. */
+  readonly useRefreshToken: (token: string) => Effect.Effect<Option.Option<RefreshTokenRecord>>
+  /** Deletes every access and refresh token of a family. */
+  readonly revokeFamily: (familyId: string) => Effect.Effect<void>
+  readonly clearRefreshTokens: Effect.Effect<void>
+  readonly putPending: (pending: PendingAuthorization) => Effect.Effect<void>
+  /** Removes and returns a pending authorization (single use). */
+  readonly takePending: (id: string) => Effect.Effect<Option.Option<PendingAuthorization>>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const OAuthProviderStore: Context.Tag<OAuthProviderStore, OAuthProviderStore> = Context.GenericTag<
+  OAuthProviderStore
+>("effect-mcp-oauth/server/OAuthProviderStore")
+
+/**
+ * An in-memory store. Every operation is a single synchronous step, so the atomic operations
+ * are atomic.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<OAuthProviderStore> = Effect.sync(() => {
+  const clients = new Map<string, RegisteredClient>()
+  const codes = new Map<string, AuthorizationCode>()
+  const accessTokens = new Map<string, AccessTokenRecord>()
+  const refreshTokens = new Map<string, RefreshTokenRecord>()
+  const pending = new Map<string, PendingAuthorization>()
+  return OAuthProviderStore.of({
+    getClient: (clientId) => Effect.sync(() => Option.fromNullable(clients.get(clientId))),
+    putClient: (client) => Effect.sync(() => void clients.set(client.clientId, client)),
+    deleteClient: (clientId) => Effect.sync(() => void clients.delete(clientId)),
+    clearClients: Effect.sync(() => clients.clear()),
+    putCode: (code) => Effect.sync(() => void codes.set(Redacted.value(code.code), code)),
+    consumeCode: (code, familyId) =>
+      Effect.sync(() => {
+        const found = codes.get(code)
+        if (found === undefined) return Option.none()
+        if (!found.used) codes.set(code, new AuthorizationCode({ ...found, used: true, familyId }))
+        return Option.some(found)
+      }),
+    putAccessToken: (token) => Effect.sync(() => void accessTokens.set(Redacted.value(token.token), token)),
+    getAccessToken: (token) => Effect.sync(() => Option.fromNullable(accessTokens.get(token))),
+    deleteAccessToken: (token) => Effect.sync(() => void accessTokens.delete(token)),
+    putRefreshToken: (token) => Effect.sync(() => void refreshTokens.set(Redacted.value(token.token), token)),
+    getRefreshToken: (token) => Effect.sync(() => Option.fromNullable(refreshTokens.get(token))),
+    useRefreshToken: (token) =>
+      Effect.sync(() => {
+        const found = refreshTokens.get(token)
+        if (found === undefined) return Option.none()
+        if (!found.used) refreshTokens.set(token, new RefreshTokenRecord({ ...found, used: true }))
+        return Option.some(found)
+      }),
+    revokeFamily: (familyId) =>
+      Effect.sync(() => {
+        for (const [k, v] of accessTokens) if (v.familyId === familyId) accessTokens.delete(k)
+        for (const [k, v] of refreshTokens) if (v.familyId === familyId) refreshTokens.delete(k)
+      }),
+    clearRefreshTokens: Effect.sync(() => refreshTokens.clear()),
+    putPending: (p) => Effect.sync(() => void pending.set(Redacted.value(p.id), p)),
+    takePending: (id) =>
+      Effect.sync(() => {
+        const found = pending.get(id)
+        pending.delete(id)
+        return Option.fromNullable(found)
+      })
+  })
+})
+
+/**
+ * The in-memory store as a layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<OAuthProviderStore> = Layer.effect(OAuthProviderStore, makeMemory)

@@ -1,0 +1,36 @@
+/**
+ * Server-side OAuth for `@effect/platform` HTTP servers: an embedded OAuth 2.1 authorization
+ * server, token verification, and RFC 9728 / RFC 6750 protection of an MCP endpoint.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as AccessToken from "./AccessToken.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as BearerAuth from "./BearerAuth.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Consent from "./Consent.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as OAuthProvider from "./OAuthProvider.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as OAuthProviderStore from "./OAuthProviderStore.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TokenVerifier from "./TokenVerifier.js"

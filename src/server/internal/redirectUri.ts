@@ -1,0 +1,60 @@
+/**
+ * Redirect URI rules of the authorization server: exact matching of registered URIs, with the
+ * RFC 8252 §7.3 exception that a loopback redirect URI may use any port; and what may be
+ * registered at all.
+ *
+ * @internal
+ */
+
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]", "localhost"])
+
+const parse = (uri: string): URL | undefined => {
+  try {
+    return new URL(uri)
+  } catch {
+    return undefined
+  }
+}
+
+/** An `http:` redirect URI on a loopback interface (RFC 8252 §7.3). @internal */
+export const isLoopbackRedirect = (uri: URL): boolean => uri.protocol === "http:" && LOOPBACK_HOSTS.has(uri.hostname)
+
+/**
+ * Whether `requested` matches one of `registered`: by simple string comparison (OAuth 2.1
+ * §2.3.1), except that for loopback `http:` URIs the port is ignored (RFC 8252 §7.3).
+ *
+ * @internal
+ */
+export const matchesRegisteredRedirectUri = (requested: string, registered: ReadonlyArray<string>): boolean => {
+  if (registered.includes(requested)) return true
+  const req = parse(requested)
+  if (req === undefined || !isLoopbackRedirect(req) || req.hash !== "" || req.username !== "" || req.password !== "") {
+    return false
+  }
+  return registered.some((candidate) => {
+    const reg = parse(candidate)
+    return reg !== undefined && isLoopbackRedirect(reg) && reg.hostname === req.hostname &&
+      reg.pathname === req.pathname && reg.search === req.search && reg.username === "" && reg.password === ""
+  })
+}
+
+const FORBIDDEN_SCHEMES = new Set(["javascript:", "data:", "vbscript:", "file:", "blob:"])
+
+/**
+ * Why `uri` cannot be registered as a redirect URI, or `undefined` when it can: absolute, no
+ * fragment (RFC 6749 §3.1.2), `https:`, loopback `http:` (RFC 8252 §7.3) or a private-use
+ * scheme (RFC 8252 §7.1); never a scheme that executes or reads content.
+ *
+ * @internal
+ */
+export const redirectUriProblem = (uri: string): string | undefined => {
+  const url = parse(uri)
+  if (url === undefined) return `"${uri}" is not an absolute URI`
+  if (url.hash !== "" || uri.includes("#")) return `"${uri}" must not contain a fragment`
+  if (FORBIDDEN_SCHEMES.has(url.protocol)) return `the scheme of "${uri}" is not allowed`
+  if (url.protocol === "https:") return undefined
+  if (url.protocol === "http:") {
+    return isLoopbackRedirect(url) ? undefined : `"${uri}" must use https (http is allowed only on loopback)`
+  }
+  return undefined
+}
