@@ -1,0 +1,503 @@
+/**
+ * An MCP client as an Effect service: the initialize handshake with version negotiation, typed
+ * requests (tools, resources, prompts, ping, logging), server notifications as a `Stream`, and
+ * answers to server→client requests (elicitation, sampling, roots, ping) from handlers the app
+ * provides. It runs over any {@link McpTransport}; its lifetime is a `Scope`.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle
+ * @since 0.1.0
+ */
+import type { Queue, Scope } from "effect"
+import {
+  Cause,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Mailbox,
+  ParseResult,
+  PubSub,
+  Schema,
+  Stream
+} from "effect"
+import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId } from "./JsonRpc.js"
+import * as JsonRpc from "./JsonRpc.js"
+import { McpError, McpTransportError } from "./McpErrors.js"
+import * as McpSchema from "./McpSchema.js"
+import { McpTransport } from "./McpTransport.js"
+
+/**
+ * Every error an MCP operation can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type McpClientError = McpError | McpTransportError
+
+/**
+ * Per-request options: a timeout (default: the client's `requestTimeout`, 60 s) and a progress
+ * callback (sets `_meta.progressToken`, receives the matching `notifications/progress`).
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/utilities/progress
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestOptions {
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly onProgress?: ((progress: McpSchema.ProgressParams) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * Answers to server→client requests. A capability is declared in `initialize` only when its
+ * handler is given; a request for a method with no handler gets JSON-RPC error -32601. A handler
+ * fails with `McpError` to answer with that error.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/client/elicitation
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/client/sampling
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/client/roots
+ * @since 0.1.0
+ * @category models
+ */
+export interface McpClientHandlers {
+  readonly elicitation?:
+    | ((params: McpSchema.ElicitRequestParams) => Effect.Effect<McpSchema.ElicitResult, McpError>)
+    | undefined
+  readonly sampling?:
+    | ((params: McpSchema.CreateMessageRequestParams) => Effect.Effect<McpSchema.CreateMessageResult, McpError>)
+    | undefined
+  readonly roots?: {
+    readonly list: Effect.Effect<ReadonlyArray<McpSchema.Root>, McpError>
+    readonly listChanged?: boolean | undefined
+  } | undefined
+}
+
+/**
+ * Options of the client itself (transport-independent).
+ *
+ * - `clientInfo`: name and version sent in `initialize` (default `effect-mcp-oauth` 0.1.0).
+ * - `protocolVersion`: the revision offered (default `2025-11-25`).
+ * - `capabilities`: extra client capabilities (merged with those implied by `handlers`).
+ * - `handlers`: answers to server→client requests.
+ * - `requestTimeout`: default per-request timeout (60 s).
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle#initialization
+ * @since 0.1.0
+ * @category models
+ */
+export interface McpClientOptions {
+  readonly clientInfo?: McpSchema.Implementation | undefined
+  readonly protocolVersion?: string | undefined
+  readonly capabilities?: McpSchema.ClientCapabilities | undefined
+  readonly handlers?: McpClientHandlers | undefined
+  readonly requestTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * A connected, initialized MCP session.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle
+ * @since 0.1.0
+ * @category models
+ */
+export interface McpClient {
+  /** The server's `initialize` result (unknown fields kept). */
+  readonly initializeResult: McpSchema.InitializeResult
+  /** The negotiated protocol revision. */
+  readonly protocolVersion: McpSchema.ProtocolVersion
+  readonly serverInfo: McpSchema.Implementation
+  readonly serverCapabilities: McpSchema.ServerCapabilities
+  /** Send any request and decode its result with `schema` (unknown fields kept). */
+  readonly request: <A, I>(
+    method: string,
+    params: unknown,
+    schema: Schema.Schema<A, I>,
+    options?: RequestOptions
+  ) => Effect.Effect<A, McpClientError>
+  /** Send a notification. */
+  readonly notify: (method: string, params?: unknown) => Effect.Effect<void, McpTransportError>
+  readonly ping: (options?: RequestOptions) => Effect.Effect<void, McpClientError>
+  /** All tools, following `nextCursor` through every page. */
+  readonly listTools: (options?: RequestOptions) => Effect.Effect<ReadonlyArray<McpSchema.Tool>, McpClientError>
+  readonly callTool: (
+    name: string,
+    args?: Readonly<Record<string, unknown>>,
+    options?: RequestOptions
+  ) => Effect.Effect<McpSchema.CallToolResult, McpClientError>
+  /** All resources, following `nextCursor` through every page. */
+  readonly listResources: (
+    options?: RequestOptions
+  ) => Effect.Effect<ReadonlyArray<McpSchema.Resource>, McpClientError>
+  readonly readResource: (
+    uri: string,
+    options?: RequestOptions
+  ) => Effect.Effect<McpSchema.ReadResourceResult, McpClientError>
+  /** All resource templates, following `nextCursor` through every page. */
+  readonly listResourceTemplates: (
+    options?: RequestOptions
+  ) => Effect.Effect<ReadonlyArray<McpSchema.ResourceTemplate>, McpClientError>
+  /** All prompts, following `nextCursor` through every page. */
+  readonly listPrompts: (options?: RequestOptions) => Effect.Effect<ReadonlyArray<McpSchema.Prompt>, McpClientError>
+  readonly getPrompt: (
+    name: string,
+    args?: Readonly<Record<string, string>>,
+    options?: RequestOptions
+  ) => Effect.Effect<McpSchema.GetPromptResult, McpClientError>
+  readonly setLoggingLevel: (
+    level: McpSchema.LoggingLevel,
+    options?: RequestOptions
+  ) => Effect.Effect<void, McpClientError>
+  /** Server notifications (logging, progress, list_changed, …) published after the stream starts. */
+  readonly notifications: Stream.Stream<JsonRpcNotification>
+  /** A subscription that receives every notification from the moment it is made. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<JsonRpcNotification>, never, Scope.Scope>
+}
+
+/**
+ * The client tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const McpClient: Context.Tag<McpClient, McpClient> = Context.GenericTag<McpClient>(
+  "effect-mcp-oauth/mcp/McpClient"
+)
+
+const decodeOptions = { onExcessProperty: "preserve" } as const
+
+const decodeWith = <A, I>(schema: Schema.Schema<A, I>, what: string) => {
+  const decode = Schema.decodeUnknown(schema, decodeOptions)
+  return (value: unknown): Effect.Effect<A, McpTransportError> =>
+    Effect.mapError(decode(value), (error) =>
+      new McpTransportError({
+        reason: "Decode",
+        description: `Unexpected ${what}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`,
+        cause: error
+      }))
+}
+
+const withParams = (params: unknown, extra: Record<string, unknown>): Record<string, unknown> => {
+  const base = typeof params === "object" && params !== null ? { ...params } : {}
+  const meta = "_meta" in base && typeof base._meta === "object" && base._meta !== null ? base._meta : {}
+  return { ...base, _meta: { ...meta, ...extra } }
+}
+
+const invalidParams = (method: string) => (error: ParseResult.ParseError) =>
+  new McpError({
+    code: McpError.InvalidParams,
+    message: `Invalid params for ${method}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`
+  })
+
+/**
+ * Initialize a session over the `McpTransport` in context: send `initialize`, check the
+ * negotiated version, send `notifications/initialized`, then let the transport start. Closing the
+ * scope closes the transport.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle#initialization
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: McpClientOptions = {}
+): Effect.Effect<McpClient, McpClientError, McpTransport | Scope.Scope> =>
+  Effect.gen(function*() {
+    const transport = yield* McpTransport
+    const scope = yield* Effect.scope
+    const defaultTimeout = options.requestTimeout ?? Duration.seconds(60)
+    const handlers = options.handlers ?? {}
+    const pending = new Map<RequestId, Deferred.Deferred<unknown, McpClientError>>()
+    const progress = new Map<RequestId, (progress: McpSchema.ProgressParams) => Effect.Effect<void>>()
+    const running = new Map<RequestId, Fiber.RuntimeFiber<void>>()
+    let closed: McpTransportError | undefined = undefined
+    let nextId = 0
+    const notifications = yield* PubSub.unbounded<JsonRpcNotification>()
+    yield* Effect.addFinalizer(() => PubSub.shutdown(notifications))
+
+    const closeAll = (error: McpTransportError) =>
+      Effect.sync(() => {
+        closed = error
+        for (const deferred of pending.values()) Deferred.unsafeDone(deferred, Exit.fail(error))
+        pending.clear()
+      })
+
+    // ---- server → client requests -------------------------------------------------------------
+
+    const decodeParams = <A, I>(schema: Schema.Schema<A, I>, method: string, params: unknown) =>
+      Effect.mapError(Schema.decodeUnknown(schema, decodeOptions)(params ?? {}), invalidParams(method))
+
+    const dispatch = (request: JsonRpcRequest): Effect.Effect<unknown, McpError> => {
+      switch (request.method) {
+        case "ping":
+          return Effect.succeed({})
+        case "elicitation/create": {
+          const handler = handlers.elicitation
+          if (handler !== undefined) {
+            return Effect.flatMap(decodeParams(McpSchema.ElicitRequestParams, request.method, request.params), handler)
+          }
+          break
+        }
+        case "sampling/createMessage": {
+          const handler = handlers.sampling
+          if (handler !== undefined) {
+            return Effect.flatMap(
+              decodeParams(McpSchema.CreateMessageRequestParams, request.method, request.params),
+              handler
+            )
+          }
+          break
+        }
+        case "roots/list": {
+          const roots = handlers.roots
+          if (roots !== undefined) return Effect.map(roots.list, (list) => ({ roots: list }))
+          break
+        }
+      }
+      return Effect.fail(new McpError({ code: McpError.MethodNotFound, message: `Method not found: ${request.method}` }))
+    }
+
+    const answer = (request: JsonRpcRequest) =>
+      dispatch(request).pipe(
+        Effect.map((result) => JsonRpc.success(request.id, result)),
+        Effect.catchAll((error) => Effect.succeed(JsonRpc.failure(request.id, error))),
+        Effect.catchAllDefect(() =>
+          Effect.succeed(JsonRpc.failure(request.id, { code: McpError.InternalError, message: "Internal error" }))
+        ),
+        Effect.flatMap((response) => transport.send(response)),
+        Effect.catchAll((error) => Effect.logWarning(`MCP: could not answer ${request.method}`, error.description)),
+        Effect.ensuring(Effect.sync(() => running.delete(request.id))),
+        Effect.withSpan("McpClient.answer", { attributes: { "mcp.method": request.method } })
+      )
+
+    // ---- incoming messages --------------------------------------------------------------------
+
+    const onNotification = (message: JsonRpcNotification) =>
+      Effect.gen(function*() {
+        if (message.method === "notifications/progress") {
+          const params = yield* Effect.option(Schema.decodeUnknown(McpSchema.ProgressParams)(message.params))
+          if (params._tag === "Some") {
+            const callback = progress.get(params.value.progressToken)
+            if (callback !== undefined) yield* callback(params.value)
+          }
+        } else if (message.method === "notifications/cancelled") {
+          const params = message.params
+          if (typeof params === "object" && params !== null && "requestId" in params) {
+            const id = params.requestId
+            const fiber = typeof id === "string" || typeof id === "number" ? running.get(id) : undefined
+            if (fiber !== undefined) yield* Fiber.interruptFork(fiber)
+          }
+        }
+        yield* PubSub.publish(notifications, message)
+      })
+
+    const onMessage = (message: JsonRpcMessage): Effect.Effect<void> => {
+      switch (message._tag) {
+        case "Success": {
+          const deferred = pending.get(message.id)
+          if (deferred === undefined) return Effect.logDebug(`MCP: response to unknown request ${message.id}`)
+          return Deferred.succeed(deferred, message.result)
+        }
+        case "Failure": {
+          const deferred = message.id === null ? undefined : pending.get(message.id)
+          const error = new McpError(message.error)
+          if (deferred === undefined) return Effect.logWarning("MCP: error response to no known request", error.message)
+          return Deferred.fail(deferred, error)
+        }
+        case "Notification":
+          return onNotification(message)
+        case "Request":
+          return Effect.flatMap(Effect.forkIn(answer(message), scope), (fiber) =>
+            Effect.sync(() => {
+              running.set(message.id, fiber)
+            }))
+      }
+    }
+
+    yield* Mailbox.toStream(transport.incoming).pipe(
+      Stream.runForEach(onMessage),
+      Effect.onExit((exit) =>
+        closeAll(
+          Exit.isFailure(exit) && Cause.isFailType(exit.cause) ? exit.cause.error : new McpTransportError({
+            reason: "Closed",
+            description: "The connection to the MCP server closed"
+          })
+        )
+      ),
+      Effect.forkIn(scope)
+    )
+
+    // ---- client → server ----------------------------------------------------------------------
+
+    const cancel = (id: RequestId, reason: string) =>
+      transport.send(JsonRpc.notification("notifications/cancelled", { requestId: id, reason })).pipe(
+        Effect.timeout(Duration.seconds(5)),
+        Effect.ignore,
+        Effect.forkIn(scope),
+        Effect.asVoid
+      )
+
+    const rawRequest = (method: string, params: unknown, options?: RequestOptions) =>
+      Effect.suspend(() => {
+        if (closed !== undefined) return Effect.fail(closed)
+        const id = nextId++
+        const onProgress = options?.onProgress
+        const finalParams = onProgress === undefined ? params : withParams(params, { progressToken: id })
+        const timeout = options?.timeout ?? defaultTimeout
+        return Effect.gen(function*() {
+          const deferred = yield* Deferred.make<unknown, McpClientError>()
+          pending.set(id, deferred)
+          if (onProgress !== undefined) progress.set(id, onProgress)
+          yield* transport.send(JsonRpc.request(id, method, finalParams)).pipe(
+            Effect.catchAll((error) => Deferred.fail(deferred, error)),
+            Effect.forkScoped
+          )
+          return yield* Deferred.await(deferred).pipe(
+            Effect.timeoutFail({
+              duration: timeout,
+              onTimeout: () =>
+                new McpTransportError({
+                  reason: "Timeout",
+                  description: `No answer to ${method} within ${Duration.format(Duration.decode(timeout))}`
+                })
+            })
+          )
+        }).pipe(
+          Effect.scoped,
+          Effect.onExit((exit) =>
+            Effect.suspend(() => {
+              pending.delete(id)
+              progress.delete(id)
+              if (method === "initialize" || Exit.isSuccess(exit)) return Effect.void
+              if (Exit.isInterrupted(exit)) return cancel(id, "interrupted")
+              const failure = Cause.failureOption(exit.cause)
+              return failure._tag === "Some" && failure.value._tag === "McpTransportError" &&
+                  failure.value.reason === "Timeout"
+                ? cancel(id, "timeout")
+                : Effect.void
+            })
+          )
+        )
+      })
+
+    const request = <A, I>(method: string, params: unknown, schema: Schema.Schema<A, I>, options?: RequestOptions) =>
+      rawRequest(method, params, options).pipe(
+        Effect.flatMap(decodeWith(schema, `result of ${method}`)),
+        Effect.withSpan("McpClient.request", { attributes: { "mcp.method": method } })
+      )
+
+    const notify = (method: string, params?: unknown) =>
+      Effect.suspend(() => closed !== undefined ? Effect.fail(closed) : transport.send(JsonRpc.notification(method, params))).pipe(
+        Effect.timeoutFail({
+          duration: defaultTimeout,
+          onTimeout: () => new McpTransportError({ reason: "Timeout", description: `Sending ${method} timed out` })
+        }),
+        Effect.withSpan("McpClient.notify", { attributes: { "mcp.method": method } })
+      )
+
+    const paginate = <P, I, A>(
+      method: string,
+      schema: Schema.Schema<P, I>,
+      items: (page: P) => ReadonlyArray<A>,
+      cursorOf: (page: P) => string | undefined,
+      options?: RequestOptions
+    ): Effect.Effect<ReadonlyArray<A>, McpClientError> =>
+      Effect.gen(function*() {
+        const all: Array<A> = []
+        const seen = new Set<string>()
+        let cursor: string | undefined = undefined
+        do {
+          const page: P = yield* request(method, cursor === undefined ? {} : { cursor }, schema, options)
+          all.push(...items(page))
+          cursor = cursorOf(page)
+          if (cursor !== undefined) {
+            if (seen.has(cursor)) {
+              return yield* Effect.fail(
+                new McpTransportError({ reason: "Protocol", description: `${method} repeated cursor "${cursor}"` })
+              )
+            }
+            seen.add(cursor)
+          }
+        } while (cursor !== undefined)
+        return all
+      }).pipe(Effect.withSpan(`McpClient.${method}`))
+
+    // ---- handshake ----------------------------------------------------------------------------
+
+    const capabilities: McpSchema.ClientCapabilities = {
+      ...(handlers.elicitation === undefined ? {} : { elicitation: {} }),
+      ...(handlers.sampling === undefined ? {} : { sampling: {} }),
+      ...(handlers.roots === undefined ? {} : { roots: { listChanged: handlers.roots.listChanged ?? false } }),
+      ...options.capabilities
+    }
+    const initializeResult = yield* request("initialize", {
+      protocolVersion: options.protocolVersion ?? McpSchema.LATEST_PROTOCOL_VERSION,
+      capabilities,
+      clientInfo: options.clientInfo ?? { name: "effect-mcp-oauth", version: "0.1.0" }
+    }, McpSchema.InitializeResult)
+    const protocolVersion = yield* Schema.decodeUnknown(McpSchema.ProtocolVersion)(initializeResult.protocolVersion).pipe(
+      Effect.mapError(() =>
+        new McpTransportError({
+          reason: "UnsupportedVersion",
+          description: `The server chose protocol version "${initializeResult.protocolVersion}"; this client speaks ${
+            McpSchema.SUPPORTED_PROTOCOL_VERSIONS.join(", ")
+          }`
+        })
+      )
+    )
+    yield* transport.setProtocolVersion(protocolVersion)
+    yield* notify("notifications/initialized")
+    yield* transport.start
+
+    const emptyResult = (method: string, params: unknown, options?: RequestOptions) =>
+      Effect.asVoid(request(method, params, McpSchema.EmptyResult, options))
+
+    return McpClient.of({
+      initializeResult,
+      protocolVersion,
+      serverInfo: initializeResult.serverInfo,
+      serverCapabilities: initializeResult.capabilities,
+      request,
+      notify,
+      ping: (options) => emptyResult("ping", undefined, options),
+      listTools: (options) =>
+        paginate("tools/list", McpSchema.ListToolsResult, (page) => page.tools, (page) => page.nextCursor, options),
+      callTool: (name, args, options) =>
+        request("tools/call", args === undefined ? { name } : { name, arguments: args }, McpSchema.CallToolResult, options),
+      listResources: (options) =>
+        paginate(
+          "resources/list",
+          McpSchema.ListResourcesResult,
+          (page) => page.resources,
+          (page) => page.nextCursor,
+          options
+        ),
+      readResource: (uri, options) => request("resources/read", { uri }, McpSchema.ReadResourceResult, options),
+      listResourceTemplates: (options) =>
+        paginate(
+          "resources/templates/list",
+          McpSchema.ListResourceTemplatesResult,
+          (page) => page.resourceTemplates,
+          (page) => page.nextCursor,
+          options
+        ),
+      listPrompts: (options) =>
+        paginate("prompts/list", McpSchema.ListPromptsResult, (page) => page.prompts, (page) => page.nextCursor, options),
+      getPrompt: (name, args, options) =>
+        request("prompts/get", args === undefined ? { name } : { name, arguments: args }, McpSchema.GetPromptResult, options),
+      setLoggingLevel: (level, options) => emptyResult("logging/setLevel", { level }, options),
+      notifications: Stream.fromPubSub(notifications),
+      subscribe: PubSub.subscribe(notifications)
+    })
+  }).pipe(Effect.withSpan("McpClient.make"))
+
+/**
+ * The client as a layer over the `McpTransport` in context.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerTransport = (
+  options: McpClientOptions = {}
+): Layer.Layer<McpClient, McpClientError, McpTransport> => Layer.scoped(McpClient, make(options))

@@ -1,0 +1,91 @@
+/**
+ * Typed errors of the MCP client: a JSON-RPC error answered by the peer (`McpError`) and every
+ * way the transport below it can fail (`McpTransportError`).
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * A JSON-RPC 2.0 error object received in answer to a request (or raised by a handler of a
+ * server→client request, to be sent back as one).
+ *
+ * @see https://www.jsonrpc.org/specification#error_object
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic#responses
+ * @since 0.1.0
+ * @category errors
+ */
+export class McpError extends Schema.TaggedError<McpError>("effect-mcp-oauth/McpError")("McpError", {
+  code: Schema.Number,
+  message: Schema.String,
+  data: Schema.optional(Schema.Unknown)
+}) {
+  /**
+   * `-32700`: invalid JSON was received.
+   *
+   * @see https://www.jsonrpc.org/specification#error_object
+   */
+  static readonly ParseError = -32700
+  /** `-32600`: the JSON sent is not a valid request object. */
+  static readonly InvalidRequest = -32600
+  /** `-32601`: the method does not exist or is not available. */
+  static readonly MethodNotFound = -32601
+  /** `-32602`: invalid method parameters. */
+  static readonly InvalidParams = -32602
+  /** `-32603`: internal JSON-RPC error. */
+  static readonly InternalError = -32603
+}
+
+/**
+ * Why a transport failed:
+ * - `Http`: an HTTP status outside 2xx (an HTML error page, a 5xx, a refused session…);
+ * - `Protocol`: the peer broke the MCP / JSON-RPC / SSE contract (wrong content type, a body
+ *   with no response for the request, an unexpected message);
+ * - `Decode`: a message or a result that is not valid JSON / JSON-RPC / the expected schema;
+ * - `Closed`: the connection, stream or process ended before the answer arrived, or the client
+ *   is already closed;
+ * - `Timeout`: no answer within the request timeout;
+ * - `Spawn`: a stdio server process could not be started;
+ * - `SessionExpired`: the server answered 404 to a request carrying `Mcp-Session-Id`;
+ * - `UnsupportedVersion`: the server chose a protocol version this client does not speak.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const McpTransportErrorReason = Schema.Literal(
+  "Http",
+  "Protocol",
+  "Decode",
+  "Closed",
+  "Timeout",
+  "Spawn",
+  "SessionExpired",
+  "UnsupportedVersion"
+)
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type McpTransportErrorReason = typeof McpTransportErrorReason.Type
+
+/**
+ * A failure below JSON-RPC: HTTP, SSE, process or decoding trouble. `status` is the HTTP status
+ * when there was one.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
+ * @since 0.1.0
+ * @category errors
+ */
+export class McpTransportError
+  extends Schema.TaggedError<McpTransportError>("effect-mcp-oauth/McpTransportError")("McpTransportError", {
+    reason: McpTransportErrorReason,
+    description: Schema.String,
+    status: Schema.optional(Schema.Number),
+    cause: Schema.optional(Schema.Defect)
+  })
+{
+  override get message(): string {
+    return `MCP transport error (${this.reason}${this.status === undefined ? "" : ` ${this.status}`}): ${this.description}`
+  }
+}

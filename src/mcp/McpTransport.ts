@@ -1,0 +1,44 @@
+/**
+ * The contract between `McpClient` and a transport (Streamable HTTP, legacy HTTP+SSE, stdio).
+ * A transport moves JSON-RPC messages; it knows nothing of MCP methods.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
+ * @since 0.1.0
+ */
+import type { Effect, Mailbox } from "effect"
+import { Context } from "effect"
+import type { JsonRpcMessage } from "./JsonRpc.js"
+import type { McpTransportError } from "./McpErrors.js"
+
+/**
+ * A connected transport. Its lifetime is the `Scope` it was built in: closing that scope closes
+ * the connection (HTTP DELETE of the session, end of the SSE stream, end of stdin then kill).
+ *
+ * - `send` hands one message to the peer. For a request it succeeds once the message was
+ *   delivered (Streamable HTTP: once the answer, carried by the POST's own response, has been
+ *   put on `incoming`) and fails when the transport knows the answer will never come.
+ * - `incoming` carries every message from the peer; it fails (or ends) when the connection dies.
+ * - `setProtocolVersion` is called once `initialize` has succeeded (HTTP sends
+ *   `MCP-Protocol-Version` from then on).
+ * - `start` is called after `notifications/initialized`: a transport may open extra channels then
+ *   (Streamable HTTP: the optional GET stream).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface McpTransport {
+  readonly send: (message: JsonRpcMessage) => Effect.Effect<void, McpTransportError>
+  readonly incoming: Mailbox.ReadonlyMailbox<JsonRpcMessage, McpTransportError>
+  readonly setProtocolVersion: (version: string) => Effect.Effect<void>
+  readonly start: Effect.Effect<void>
+}
+
+/**
+ * The transport tag `McpClient` is built on.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const McpTransport: Context.Tag<McpTransport, McpTransport> = Context.GenericTag<McpTransport>(
+  "effect-mcp-oauth/mcp/McpTransport"
+)

@@ -1,0 +1,284 @@
+/**
+ * The Streamable HTTP transport (MCP 2025-03-26 and later): every message is a POST whose answer
+ * is a JSON body or an SSE stream; `Mcp-Session-Id` and `MCP-Protocol-Version` headers; an
+ * optional GET stream for server-initiated messages; resumption with `Last-Event-ID` honouring the
+ * SSE `retry` field; DELETE of the session on close. Every request goes through the
+ * `HttpClient.HttpClient` found in context, so an authenticating client below it signs them all.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
+ * @since 0.1.0
+ */
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import type { HttpClientResponse } from "@effect/platform"
+import type { Scope } from "effect"
+import { Duration, Effect, Layer, Mailbox, Ref } from "effect"
+import type { JsonRpcMessage, RequestId } from "./JsonRpc.js"
+import * as JsonRpc from "./JsonRpc.js"
+import { McpTransportError } from "./McpErrors.js"
+import { McpTransport } from "./McpTransport.js"
+import * as Http from "./internal/http.js"
+
+/**
+ * Options of the Streamable HTTP transport.
+ *
+ * - `url`: the MCP endpoint.
+ * - `headers`: extra headers sent on every request.
+ * - `transformClient`: wraps the context `HttpClient` (e.g. to add a bearer token).
+ * - `standaloneStream`: open the GET stream for server-initiated messages after initialization
+ *   (default `true`; a 405 answer means the server has none).
+ * - `maxReconnects`: consecutive reconnections without any event before giving up (default 3).
+ * - `defaultRetry`: wait before reconnecting when the server sent no `retry` (default 1 second).
+ * - `closeTimeout`: how long the DELETE on close may take (default 5 seconds).
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamableHttpOptions {
+  readonly url: string | URL
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
+  readonly standaloneStream?: boolean | undefined
+  readonly maxReconnects?: number | undefined
+  readonly defaultRetry?: Duration.DurationInput | undefined
+  readonly closeTimeout?: Duration.DurationInput | undefined
+}
+
+/** @internal */
+export const parseUrl = (url: string | URL): Effect.Effect<URL, McpTransportError> =>
+  Effect.try({
+    try: () => new URL(url),
+    catch: () => new McpTransportError({ reason: "Protocol", description: `Invalid MCP server URL: ${String(url)}` })
+  }).pipe(
+    Effect.filterOrFail(
+      (parsed) => parsed.protocol === "http:" || parsed.protocol === "https:",
+      (parsed) =>
+        new McpTransportError({ reason: "Protocol", description: `Not an http(s) URL: ${parsed.href}` })
+    )
+  )
+
+/**
+ * Connect a Streamable HTTP transport. Nothing is sent until the client's first message.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: StreamableHttpOptions
+): Effect.Effect<McpTransport, McpTransportError, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const url = yield* parseUrl(options.url)
+    const base = yield* HttpClient.HttpClient
+    const client = options.transformClient === undefined ? base : options.transformClient(base)
+    const incoming = yield* Mailbox.make<JsonRpcMessage, McpTransportError>()
+    const sessionId = yield* Ref.make<string | undefined>(undefined)
+    const protocolVersion = yield* Ref.make<string | undefined>(undefined)
+    const maxReconnects = options.maxReconnects ?? 3
+    const defaultRetry = Duration.toMillis(options.defaultRetry ?? Duration.seconds(1))
+    const scope = yield* Effect.scope
+
+    const deliver = (messages: ReadonlyArray<JsonRpcMessage>) => Effect.asVoid(incoming.offerAll(messages))
+
+    const withHeaders = (request: HttpClientRequest.HttpClientRequest) =>
+      Effect.map(Effect.zip(Ref.get(sessionId), Ref.get(protocolVersion)), ([session, version]) => {
+        let req = HttpClientRequest.setHeaders(request, options.headers ?? {})
+        if (session !== undefined) req = HttpClientRequest.setHeader(req, "mcp-session-id", session)
+        if (version !== undefined) req = HttpClientRequest.setHeader(req, "mcp-protocol-version", version)
+        return req
+      })
+
+    const execute = (request: HttpClientRequest.HttpClientRequest) =>
+      withHeaders(request).pipe(
+        Effect.flatMap((req) => client.execute(req)),
+        Effect.mapError(Http.fromHttpClientError)
+      )
+
+    const checkStatus = (response: HttpClientResponse.HttpClientResponse, what: string) =>
+      Effect.flatMap(Ref.get(sessionId), (session) => {
+        if (response.status >= 200 && response.status < 300) return Effect.void
+        if (response.status === 404 && session !== undefined) {
+          return Effect.fail(
+            new McpTransportError({
+              reason: "SessionExpired",
+              status: 404,
+              description: `The server no longer knows session ${session}`
+            })
+          )
+        }
+        return Http.statusError(response, what)
+      })
+
+    const openGet = (lastEventId: string | undefined) =>
+      execute(
+        HttpClientRequest.get(url).pipe(
+          HttpClientRequest.setHeader("accept", "text/event-stream"),
+          lastEventId === undefined ? (req) => req : HttpClientRequest.setHeader("last-event-id", lastEventId)
+        )
+      )
+
+    /** Resume a POST stream that ended before the answer: GET with Last-Event-ID after `retry`. */
+    const resume = (id: RequestId, cursor: Http.SseCursor): Effect.Effect<void, McpTransportError> =>
+      Effect.gen(function*() {
+        let failures = 0
+        while (true) {
+          if (cursor.lastEventId === undefined) {
+            return yield* Effect.fail(
+              new McpTransportError({
+                reason: "Closed",
+                description: `The SSE stream for request ${id} closed before its response (no event id to resume from)`
+              })
+            )
+          }
+          if (failures >= maxReconnects) {
+            return yield* Effect.fail(
+              new McpTransportError({
+                reason: "Closed",
+                description: `The SSE stream for request ${id} closed before its response; ${failures} reconnections failed`
+              })
+            )
+          }
+          yield* Effect.sleep(Duration.millis(cursor.retry ?? defaultRetry))
+          const response = yield* openGet(cursor.lastEventId)
+          yield* checkStatus(response, "Resuming GET")
+          if (Http.contentType(response) !== "text/event-stream") {
+            return yield* Effect.fail(
+              new McpTransportError({
+                reason: "Protocol",
+                description: `Resuming GET answered ${Http.contentType(response) || "no content type"}, not text/event-stream`
+              })
+            )
+          }
+          const result = yield* Http.consumeSse({
+            bytes: response.stream,
+            waitingFor: id,
+            cursor,
+            strict: true,
+            deliver
+          })
+          if (result.found) return
+          failures = result.events > 0 ? 0 : failures + 1
+        }
+      })
+
+    const send = (message: JsonRpcMessage): Effect.Effect<void, McpTransportError> =>
+      Effect.gen(function*() {
+        const request = HttpClientRequest.post(url).pipe(
+          HttpClientRequest.setHeader("accept", "application/json, text/event-stream"),
+          HttpClientRequest.bodyText(JsonRpc.encode(message), "application/json")
+        )
+        const response = yield* execute(request)
+        const isRequest = message._tag === "Request"
+        if (isRequest && message.method === "initialize") {
+          const session = response.headers["mcp-session-id"]
+          if (session !== undefined && session !== "") yield* Ref.set(sessionId, session)
+        }
+        yield* checkStatus(response, isRequest ? `POST ${message.method}` : "POST")
+        if (!isRequest || response.status === 202) {
+          return
+        }
+        const type = Http.contentType(response)
+        if (type === "application/json") {
+          const text = yield* response.text.pipe(Effect.mapError(Http.fromHttpClientError))
+          const messages = yield* JsonRpc.decodeText(text)
+          // A failure with a null id answers the request that caused it.
+          const answered = messages.map((m) => m._tag === "Failure" && m.id === null ? { ...m, id: message.id } : m)
+          yield* deliver(answered)
+          if (!answered.some(Http.isResponseTo(message.id))) {
+            return yield* Effect.fail(
+              new McpTransportError({
+                reason: "Protocol",
+                description: `The JSON body answering ${message.method} holds no response for request ${message.id}`
+              })
+            )
+          }
+          return
+        }
+        if (type === "text/event-stream") {
+          const cursor: Http.SseCursor = { lastEventId: undefined, retry: undefined }
+          const result = yield* Http.consumeSse({
+            bytes: response.stream,
+            waitingFor: message.id,
+            cursor,
+            strict: true,
+            deliver
+          })
+          if (!result.found) yield* resume(message.id, cursor)
+          return
+        }
+        return yield* Effect.fail(
+          new McpTransportError({
+            reason: "Protocol",
+            status: response.status,
+            description: `POST ${message.method} answered with content type "${type}" instead of JSON or SSE`
+          })
+        )
+      }).pipe(Effect.scoped)
+
+    /** The optional GET stream for server-initiated messages; reconnects while it carries events. */
+    const standalone = Effect.gen(function*() {
+      const cursor: Http.SseCursor = { lastEventId: undefined, retry: undefined }
+      let failures = 0
+      while (failures <= maxReconnects) {
+        const response = yield* openGet(cursor.lastEventId)
+        if (response.status === 405) {
+          yield* Effect.logDebug("MCP: server offers no GET stream (405)")
+          return
+        }
+        if (response.status < 200 || response.status >= 300 || Http.contentType(response) !== "text/event-stream") {
+          yield* Effect.logDebug(`MCP: GET stream refused (HTTP ${response.status})`)
+          return
+        }
+        const result = yield* Http.consumeSse({
+          bytes: response.stream,
+          waitingFor: undefined,
+          cursor,
+          strict: false,
+          deliver
+        })
+        failures = result.events > 0 ? 0 : failures + 1
+        yield* Effect.sleep(Duration.millis(cursor.retry ?? defaultRetry))
+      }
+    }).pipe(
+      Effect.scoped,
+      Effect.catchAll((error) => Effect.logDebug("MCP: GET stream ended", error.description))
+    )
+
+    const close = Effect.gen(function*() {
+      yield* incoming.end
+      const session = yield* Ref.get(sessionId)
+      if (session === undefined) return
+      yield* execute(HttpClientRequest.del(url)).pipe(
+        Effect.flatMap((response) =>
+          response.status === 405 || (response.status >= 200 && response.status < 300)
+            ? Effect.void
+            : Effect.logDebug(`MCP: DELETE of the session answered HTTP ${response.status}`)
+        ),
+        Effect.scoped,
+        Effect.timeout(options.closeTimeout ?? Duration.seconds(5)),
+        Effect.catchAll((error) => Effect.logDebug("MCP: DELETE of the session failed", error)),
+        Effect.withSpan("McpClient.StreamableHttp.close")
+      )
+    })
+    yield* Effect.addFinalizer(() => close)
+
+    return McpTransport.of({
+      send,
+      incoming,
+      setProtocolVersion: (version) => Ref.set(protocolVersion, version),
+      start: options.standaloneStream === false
+        ? Effect.void
+        : Effect.asVoid(Effect.forkIn(standalone, scope))
+    })
+  })
+
+/**
+ * The transport as a layer.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: StreamableHttpOptions
+): Layer.Layer<McpTransport, McpTransportError, HttpClient.HttpClient> => Layer.scoped(McpTransport, make(options))

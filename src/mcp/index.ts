@@ -1,0 +1,41 @@
+/**
+ * An Effect MCP client: `McpClient` over Streamable HTTP, legacy HTTP+SSE or stdio transports.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as JsonRpc from "./JsonRpc.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as McpClient from "./McpClient.js"
+
+/**
+ * @since 0.1.0
+ */
+export * from "./McpErrors.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as McpSchema from "./McpSchema.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as McpTransport from "./McpTransport.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Sse from "./Sse.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as StreamableHttp from "./StreamableHttp.js"
