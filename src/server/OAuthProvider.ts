@@ -777,6 +777,33 @@ export const make = (options: Options): Effect.Effect<OAuthProvider, never, OAut
         if (existing.value.clientId !== client.clientId) {
           return yield* invalidGrant("refresh token was issued to another client")
         }
+        const original = existing.value
+        if (original.used) {
+          // OAuth 2.1 §4.3.1: reuse of a rotated refresh token revokes the whole grant.
+          yield* store.revokeFamily(original.familyId)
+          return yield* invalidGrant("refresh token reuse detected; the grant has been revoked")
+        }
+        // Request errors are checked before the token is spent, so a bad request does not burn it.
+        const scopes = form.has("scope") ? splitScopes(form.get("scope")) : original.scopes
+        const extra = scopes.filter((s) => !original.scopes.includes(s))
+        if (extra.length > 0) {
+          return yield* new OAuthFailure({
+            status: 400,
+            error: "invalid_scope",
+            description: `scope exceeds the original grant: ${extra.join(" ")}`
+          })
+        }
+        const requestedResource = checkResource(form.getAll("resource"))
+        if (requestedResource instanceof OAuthFailure) return yield* requestedResource
+        if (
+          requestedResource !== undefined && original.resource !== undefined && requestedResource !== original.resource
+        ) {
+          return yield* new OAuthFailure({
+            status: 400,
+            error: "invalid_target",
+            description: "resource does not match the original grant"
+          })
+        }
         const used = yield* store.useRefreshToken(token)
         if (Option.isNone(used)) return yield* invalidGrant("unknown or revoked refresh token")
         const record = used.value
@@ -787,24 +814,6 @@ export const make = (options: Options): Effect.Effect<OAuthProvider, never, OAut
         }
         const now = yield* Clock.currentTimeMillis
         if (record.expiresAt <= now) return yield* invalidGrant("refresh token expired")
-        const scopes = form.has("scope") ? splitScopes(form.get("scope")) : record.scopes
-        const extra = scopes.filter((s) => !record.scopes.includes(s))
-        if (extra.length > 0) {
-          return yield* new OAuthFailure({
-            status: 400,
-            error: "invalid_scope",
-            description: `scope exceeds the original grant: ${extra.join(" ")}`
-          })
-        }
-        const requestedResource = checkResource(form.getAll("resource"))
-        if (requestedResource instanceof OAuthFailure) return yield* requestedResource
-        if (requestedResource !== undefined && record.resource !== undefined && requestedResource !== record.resource) {
-          return yield* new OAuthFailure({
-            status: 400,
-            error: "invalid_target",
-            description: "resource does not match the original grant"
-          })
-        }
         const issued = yield* mintTokens({
           clientId: client.clientId,
           subject: record.subject,

@@ -1,0 +1,495 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Option, Redacted, TestClock } from "effect"
+import { startTestServer } from "../fixtures/TestAuthServer.js"
+import type { TestServer } from "../fixtures/TestAuthServer.js"
+import {
+  authorize,
+  authorizeUrl,
+  basic,
+  codeFlow,
+  pkcePair,
+  postForm,
+  postJson,
+  REDIRECT,
+  registerPublicClient,
+  request
+} from "./http.js"
+
+const tokenUrl = (s: TestServer) => `${s.issuer}/token`
+
+describe("OAuthProvider metadata (RFC 8414)", () => {
+  it.scoped("serves the metadata at the RFC 8414 and OIDC well-known URLs", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ scopesSupported: ["mcp:read", "mcp:write"] })
+      const res = yield* request(`${server.baseUrl}/.well-known/oauth-authorization-server`)
+      expect(res.status).toBe(200)
+      expect(res.body).toEqual({
+        issuer: server.baseUrl,
+        authorization_endpoint: `${server.baseUrl}/authorize`,
+        token_endpoint: `${server.baseUrl}/token`,
+        registration_endpoint: `${server.baseUrl}/register`,
+        revocation_endpoint: `${server.baseUrl}/revoke`,
+        scopes_supported: ["mcp:read", "mcp:write"],
+        response_types_supported: ["code"],
+        response_modes_supported: ["query"],
+        grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
+        token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
+        revocation_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
+        code_challenge_methods_supported: ["S256"],
+        authorization_response_iss_parameter_supported: true,
+        client_id_metadata_document_supported: false
+      })
+      const oidc = yield* request(`${server.baseUrl}/.well-known/openid-configuration`)
+      expect(oidc.body).toEqual(res.body)
+    }))
+
+  it.scoped("an issuer with a path serves metadata under the path and its endpoints below it", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ issuerPath: "/tenant1" })
+      const res = yield* request(`${server.baseUrl}/.well-known/oauth-authorization-server/tenant1`)
+      expect(res.body["issuer"]).toBe(`${server.baseUrl}/tenant1`)
+      expect(res.body["token_endpoint"]).toBe(`${server.baseUrl}/tenant1/token`)
+      expect((yield* request(`${server.baseUrl}/.well-known/openid-configuration/tenant1`)).status).toBe(200)
+      expect((yield* request(`${server.baseUrl}/tenant1/.well-known/openid-configuration`)).status).toBe(200)
+      const { token } = yield* codeFlow(server)
+      expect(token.status).toBe(200)
+      expect((yield* postForm(`${server.baseUrl}/token`, { grant_type: "client_credentials" })).status).toBe(404)
+    }))
+})
+
+describe("OAuthProvider registration (RFC 7591)", () => {
+  it.scoped("registers a confidential client with a secret and a public client without", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const res = yield* postJson(`${server.issuer}/register`, {
+        redirect_uris: [REDIRECT],
+        client_name: "c",
+        grant_types: ["authorization_code", "refresh_token"]
+      })
+      expect(res.status).toBe(201)
+      expect(res.headers.get("cache-control")).toBe("no-store")
+      expect(res.body).toMatchObject({
+        client_id: expect.any(String),
+        client_secret: expect.any(String),
+        client_secret_expires_at: 0,
+        client_id_issued_at: expect.any(Number),
+        token_endpoint_auth_method: "client_secret_basic",
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        redirect_uris: [REDIRECT],
+        client_name: "c"
+      })
+      const pub = yield* postJson(`${server.issuer}/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: "none"
+      })
+      expect(pub.status).toBe(201)
+      expect(pub.body["client_secret"]).toBeUndefined()
+      expect(pub.body["token_endpoint_auth_method"]).toBe("none")
+      const stored = yield* server.provider.store.getClient(pub.body["client_id"] as string)
+      expect(Option.isSome(stored)).toBe(true)
+    }))
+
+  it.scoped("rejects malformed bodies and bad metadata with 400 and the RFC 7591 error codes", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const url = `${server.issuer}/register`
+      const notJson = yield* request(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{not json"
+      })
+      expect(notJson.status).toBe(400)
+      expect(notJson.body["error"]).toBe("invalid_client_metadata")
+      const wrongType = yield* postJson(url, { redirect_uris: "http://127.0.0.1/cb" })
+      expect(wrongType.body["error"]).toBe("invalid_client_metadata")
+      const noRedirects = yield* postJson(url, { client_name: "x" })
+      expect(noRedirects.status).toBe(400)
+      expect(noRedirects.body["error"]).toBe("invalid_redirect_uri")
+      const httpRemote = yield* postJson(url, { redirect_uris: ["http://evil.example.com/cb"] })
+      expect(httpRemote.body["error"]).toBe("invalid_redirect_uri")
+      const fragment = yield* postJson(url, { redirect_uris: ["https://app.example.com/cb#x"] })
+      expect(fragment.body["error"]).toBe("invalid_redirect_uri")
+      const js = yield* postJson(url, { redirect_uris: ["javascript:alert(1)"] })
+      expect(js.body["error"]).toBe("invalid_redirect_uri")
+      const method = yield* postJson(url, { redirect_uris: [REDIRECT], token_endpoint_auth_method: "magic" })
+      expect(method.body["error"]).toBe("invalid_client_metadata")
+      const grant = yield* postJson(url, { redirect_uris: [REDIRECT], grant_types: ["password"] })
+      expect(grant.body["error"]).toBe("invalid_client_metadata")
+      const publicCc = yield* postJson(url, { grant_types: ["client_credentials"], token_endpoint_auth_method: "none" })
+      expect(publicCc.body["error"]).toBe("invalid_client_metadata")
+      const form = yield* postForm(url, { redirect_uris: REDIRECT })
+      expect(form.body["error"]).toBe("invalid_client_metadata")
+      // a client_credentials client needs no redirect URI; a private-use scheme is fine
+      expect((yield* postJson(url, { grant_types: ["client_credentials"] })).status).toBe(201)
+      expect((yield* postJson(url, { redirect_uris: ["com.example.app:/cb"] })).status).toBe(201)
+    }))
+
+  it.scoped("refuses an oversized body with 413", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const big = { redirect_uris: [REDIRECT], client_name: "x".repeat(100 * 1024) }
+      const res = yield* postJson(`${server.issuer}/register`, big)
+      expect(res.status).toBe(413)
+      const token = yield* postForm(tokenUrl(server), { grant_type: "client_credentials", pad: "y".repeat(70 * 1024) })
+      expect(token.status).toBe(413)
+    }))
+})
+
+describe("OAuthProvider authorization endpoint", () => {
+  it.scoped("redirects with code, state and iss; loopback redirect URIs match on any port", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const client = yield* registerPublicClient(server)
+      const { challenge } = pkcePair()
+      const { location, status } = yield* authorize(server, {
+        clientId: client.client_id,
+        challenge,
+        redirectUri: "http://127.0.0.1:61000/callback",
+        state: "xyz"
+      })
+      expect(status).toBe(302)
+      expect(`${location.origin}${location.pathname}`).toBe("http://127.0.0.1:61000/callback")
+      expect(location.searchParams.get("code")).toMatch(/^[A-Za-z0-9_-]{43}$/)
+      expect(location.searchParams.get("state")).toBe("xyz")
+      expect(location.searchParams.get("iss")).toBe(server.issuer)
+    }))
+
+  it.scoped("an unknown client or an unregistered redirect_uri answers 400 and never redirects", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const client = yield* registerPublicClient(server)
+      const { challenge } = pkcePair()
+      const unknown = yield* request(authorizeUrl(server, { clientId: "nope", challenge }))
+      expect(unknown.status).toBe(400)
+      expect(unknown.headers.get("location")).toBeNull()
+      expect(unknown.body).toEqual({ error: "invalid_client", error_description: `Client ID "nope" not found` })
+      const html = yield* request(authorizeUrl(server, { clientId: "nope", challenge }), {
+        headers: { accept: "text/html" }
+      })
+      expect(html.status).toBe(400)
+      expect(html.text).toContain("invalid_client")
+      expect(html.text).toContain("Client ID &quot;nope&quot; not found")
+      const tricks = [
+        "http://127.0.0.1:53123/callback/../evil",
+        "http://127.0.0.1:53123/callbackX",
+        "http://127.0.0.1:53123/callback/extra",
+        "http://127.0.0.1:53123/callback?x=1",
+        "http://127.0.0.2:53123/callback",
+        "https://127.0.0.1:53123/callback",
+        "http://evil.example.com/callback",
+        "http://127.0.0.1:53123@evil.example.com/callback",
+        "http://user@127.0.0.1:53123/callback"
+      ]
+      for (const redirectUri of tricks) {
+        const res = yield* request(authorizeUrl(server, { clientId: client.client_id, challenge, redirectUri }))
+        expect(res.status, redirectUri).toBe(400)
+        expect(res.headers.get("location"), redirectUri).toBeNull()
+        expect(res.body["error"]).toBe("invalid_request")
+      }
+    }))
+
+  it.scoped("PKCE is required with S256; other errors redirect with error and state", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ scopesSupported: ["mcp:read"] })
+      const client = yield* registerPublicClient(server)
+      const { challenge } = pkcePair()
+      const errorOf = (extra: Record<string, string>, options: { readonly scope?: string } = {}) =>
+        Effect.map(
+          authorize(server, { clientId: client.client_id, challenge, extra, ...options }),
+          ({ location }) => [location.searchParams.get("error"), location.searchParams.get("state")]
+        )
+      expect(yield* errorOf({ code_challenge_method: "plain" })).toEqual(["invalid_request", "st-123"])
+      const noMethod = new URL(authorizeUrl(server, { clientId: client.client_id, challenge }))
+      noMethod.searchParams.delete("code_challenge_method")
+      expect(new URL((yield* request(noMethod.toString())).headers.get("location")!).searchParams.get("error"))
+        .toBe("invalid_request")
+      const noChallenge = new URL(authorizeUrl(server, { clientId: client.client_id, challenge }))
+      noChallenge.searchParams.delete("code_challenge")
+      expect(new URL((yield* request(noChallenge.toString())).headers.get("location")!).searchParams.get("error"))
+        .toBe("invalid_request")
+      expect(yield* errorOf({ response_type: "token" })).toEqual(["unsupported_response_type", "st-123"])
+      expect(yield* errorOf({}, { scope: "admin" })).toEqual(["invalid_scope", "st-123"])
+      expect(yield* errorOf({ resource: "not a uri" })).toEqual(["invalid_target", "st-123"])
+      expect(yield* errorOf({ code_challenge: "short" })).toEqual(["invalid_request", "st-123"])
+    }))
+
+  it.scoped("the consent page approves and denies through a form POST", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ consent: "page" })
+      const client = yield* registerPublicClient(server)
+      const { challenge, verifier } = pkcePair()
+      const pageRes = yield* request(authorizeUrl(server, { clientId: client.client_id, challenge, scope: "a b" }))
+      expect(pageRes.status).toBe(200)
+      expect(pageRes.headers.get("content-type")).toContain("text/html")
+      expect(pageRes.headers.get("x-frame-options")).toBe("DENY")
+      expect(pageRes.text).toContain(`id="approve"`)
+      expect(pageRes.text).toContain(`id="deny"`)
+      const requestId = /name="request_id" value="([^"]+)"/.exec(pageRes.text)![1]!
+      const approved = yield* postForm(`${server.issuer}/authorize/consent`, {
+        request_id: requestId,
+        decision: "approve"
+      })
+      expect(approved.status).toBe(303)
+      const code = new URL(approved.headers.get("location")!).searchParams.get("code")!
+      const token = yield* postForm(tokenUrl(server), {
+        grant_type: "authorization_code",
+        code,
+        code_verifier: verifier,
+        redirect_uri: REDIRECT,
+        client_id: client.client_id
+      })
+      expect(token.body["scope"]).toBe("a b")
+      // the request id is single-use
+      const again = yield* postForm(`${server.issuer}/authorize/consent`, { request_id: requestId, decision: "approve" })
+      expect(again.status).toBe(400)
+      const page2 = yield* request(authorizeUrl(server, { clientId: client.client_id, challenge }))
+      const id2 = /name="request_id" value="([^"]+)"/.exec(page2.text)![1]!
+      const denied = yield* postForm(`${server.issuer}/authorize/consent`, { request_id: id2, decision: "deny" })
+      const location = new URL(denied.headers.get("location")!)
+      expect(location.searchParams.get("error")).toBe("access_denied")
+      expect(location.searchParams.get("code")).toBeNull()
+    }))
+})
+
+describe("OAuthProvider token endpoint", () => {
+  it.scoped("exchanges a code with PKCE for audience-bound tokens, with no-store", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const { token } = yield* codeFlow(server, { resource: server.mcpUrl, scope: "mcp:read" })
+      expect(token.status).toBe(200)
+      expect(token.headers.get("cache-control")).toBe("no-store")
+      expect(token.body).toEqual({
+        access_token: expect.any(String),
+        token_type: "Bearer",
+        expires_in: 3600,
+        scope: "mcp:read",
+        refresh_token: expect.any(String)
+      })
+      const verified = yield* server.provider.verifyAccessToken(token.body["access_token"] as string)
+      expect(Option.map(verified, (t) => [t.subject, t.resource, t.scopes])).toEqual(
+        Option.some(["test-user", server.mcpUrl, ["mcp:read"]])
+      )
+      expect(Option.isNone(yield* server.provider.verifyAccessToken("made-up"))).toBe(true)
+    }))
+
+  it.scoped("a wrong code_verifier is invalid_grant and burns the code", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const client = yield* registerPublicClient(server)
+      const { challenge, verifier } = pkcePair()
+      const { location } = yield* authorize(server, { clientId: client.client_id, challenge })
+      const fields = {
+        grant_type: "authorization_code",
+        code: location.searchParams.get("code")!,
+        redirect_uri: REDIRECT,
+        client_id: client.client_id
+      }
+      const wrong = yield* postForm(tokenUrl(server), { ...fields, code_verifier: pkcePair().verifier })
+      expect(wrong.status).toBe(400)
+      expect(wrong.body["error"]).toBe("invalid_grant")
+      const right = yield* postForm(tokenUrl(server), { ...fields, code_verifier: verifier })
+      expect(right.body["error"]).toBe("invalid_grant")
+      const missing = yield* postForm(tokenUrl(server), fields)
+      expect(missing.body["error"]).toBe("invalid_request")
+    }))
+
+  it.scoped("a reused code is invalid_grant and revokes the tokens issued from it", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const { client, code, token, verifier } = yield* codeFlow(server)
+      const replay = yield* postForm(tokenUrl(server), {
+        grant_type: "authorization_code",
+        code,
+        code_verifier: verifier,
+        redirect_uri: REDIRECT,
+        client_id: client.client_id
+      })
+      expect(replay.status).toBe(400)
+      expect(replay.body["error"]).toBe("invalid_grant")
+      expect(Option.isNone(yield* server.provider.verifyAccessToken(token.body["access_token"] as string))).toBe(true)
+    }))
+
+  it.scoped("redirect_uri and resource must match the authorization request", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const client = yield* registerPublicClient(server)
+      const exchange = (redirectUri: string, resource?: string) =>
+        Effect.gen(function*() {
+          const { challenge, verifier } = pkcePair()
+          const { location } = yield* authorize(server, {
+            clientId: client.client_id,
+            challenge,
+            resource: server.mcpUrl
+          })
+          return yield* postForm(tokenUrl(server), {
+            grant_type: "authorization_code",
+            code: location.searchParams.get("code")!,
+            code_verifier: verifier,
+            redirect_uri: redirectUri,
+            client_id: client.client_id,
+            ...(resource === undefined ? {} : { resource })
+          })
+        })
+      expect((yield* exchange("http://127.0.0.1:1/callback")).body["error"]).toBe("invalid_grant")
+      expect((yield* exchange(REDIRECT, "https://other.example.com/mcp")).body["error"]).toBe("invalid_target")
+      expect((yield* exchange(REDIRECT)).status).toBe(200)
+    }))
+
+  it.scoped("refresh rotates the refresh token; reusing an old one revokes the family", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const { client, token } = yield* codeFlow(server, { scope: "a b", resource: server.mcpUrl })
+      const refresh = (refreshToken: string, extra: Record<string, string> = {}) =>
+        postForm(tokenUrl(server), {
+          grant_type: "refresh_token",
+          refresh_token: refreshToken,
+          client_id: client.client_id,
+          ...extra
+        })
+      const first = token.body["refresh_token"] as string
+      const second = yield* refresh(first, { scope: "a" })
+      expect(second.status).toBe(200)
+      expect(second.body["scope"]).toBe("a")
+      expect(second.body["refresh_token"]).not.toBe(first)
+      const verified = yield* server.provider.verifyAccessToken(second.body["access_token"] as string)
+      expect(Option.map(verified, (t) => t.resource)).toEqual(Option.some(server.mcpUrl))
+      const wider = yield* refresh(second.body["refresh_token"] as string, { scope: "a b c" })
+      expect(wider.body["error"]).toBe("invalid_scope")
+      const third = yield* refresh(second.body["refresh_token"] as string)
+      expect(third.status).toBe(200)
+      // replay of the first (rotated) refresh token: reuse detected, the family is revoked
+      const replay = yield* refresh(first)
+      expect(replay.status).toBe(400)
+      expect(replay.body["error"]).toBe("invalid_grant")
+      expect((yield* refresh(third.body["refresh_token"] as string)).body["error"]).toBe("invalid_grant")
+      expect(Option.isNone(yield* server.provider.verifyAccessToken(third.body["access_token"] as string))).toBe(true)
+      // another grant of the same client is untouched
+      const other = yield* codeFlow(server)
+      expect((yield* refresh(other.token.body["refresh_token"] as string, {
+        client_id: other.client.client_id
+      })).status).toBe(200)
+    }))
+
+  it.scoped("client authentication: unknown client, wrong secret, wrong method → 401 invalid_client", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({
+        clients: [
+          { clientId: "conf", clientSecret: "pw", tokenEndpointAuthMethod: "client_secret_basic", grantTypes: ["client_credentials"] },
+          { clientId: "post", clientSecret: "pw", tokenEndpointAuthMethod: "client_secret_post", grantTypes: ["client_credentials"] }
+        ]
+      })
+      const cc = { grant_type: "client_credentials" }
+      const unknown = yield* postForm(tokenUrl(server), { ...cc, client_id: "ghost" })
+      expect(unknown.status).toBe(401)
+      expect(unknown.body["error"]).toBe("invalid_client")
+      expect(unknown.headers.get("www-authenticate")).toBeNull()
+      const unknownBasic = yield* postForm(tokenUrl(server), cc, { authorization: basic("ghost", "x") })
+      expect(unknownBasic.status).toBe(401)
+      expect(unknownBasic.headers.get("www-authenticate")).toMatch(/^Basic /)
+      const wrongSecret = yield* postForm(tokenUrl(server), cc, { authorization: basic("conf", "nope") })
+      expect(wrongSecret.status).toBe(401)
+      expect(wrongSecret.body["error"]).toBe("invalid_client")
+      expect(wrongSecret.headers.get("www-authenticate")).toMatch(/^Basic realm=/)
+      const wrongMethod = yield* postForm(tokenUrl(server), { ...cc, client_id: "conf", client_secret: "pw" })
+      expect(wrongMethod.status).toBe(401)
+      const postAsBasic = yield* postForm(tokenUrl(server), cc, { authorization: basic("post", "pw") })
+      expect(postAsBasic.status).toBe(401)
+      const malformed = yield* postForm(tokenUrl(server), cc, { authorization: "Basic !!!" })
+      expect(malformed.status).toBe(401)
+      const both = yield* postForm(tokenUrl(server), { ...cc, client_secret: "pw" }, { authorization: basic("conf", "pw") })
+      expect(both.status).toBe(400)
+      expect(both.body["error"]).toBe("invalid_request")
+      expect((yield* postForm(tokenUrl(server), cc, { authorization: basic("conf", "pw") })).status).toBe(200)
+      expect((yield* postForm(tokenUrl(server), { ...cc, client_id: "post", client_secret: "pw" })).status).toBe(200)
+      const noClient = yield* postForm(tokenUrl(server), cc)
+      expect(noClient.status).toBe(401)
+      const json = yield* postJson(tokenUrl(server), cc, { authorization: basic("conf", "pw") })
+      expect(json.status).toBe(400)
+      expect(json.body["error"]).toBe("invalid_request")
+      const bad = yield* postForm(tokenUrl(server), { grant_type: "password" }, { authorization: basic("conf", "pw") })
+      expect(bad.body["error"]).toBe("unsupported_grant_type")
+    }))
+
+  it.scoped("Basic credentials are form-urlencoded before base64 (RFC 6749 §2.3.1), non-ASCII included", () =>
+    Effect.gen(function*() {
+      const secret = "pässwörd: with space&+/=%é🔑"
+      const server = yield* startTestServer({
+        clients: [{
+          clientId: "client:1 ü",
+          clientSecret: secret,
+          tokenEndpointAuthMethod: "client_secret_basic",
+          grantTypes: ["client_credentials"]
+        }]
+      })
+      const ok = yield* postForm(tokenUrl(server), { grant_type: "client_credentials", resource: server.mcpUrl }, {
+        authorization: basic("client:1 ü", secret)
+      })
+      expect(ok.status).toBe(200)
+      const claims = yield* server.provider.verifyAccessToken(ok.body["access_token"] as string)
+      expect(Option.map(claims, (c) => [c.clientId, c.subject, c.resource])).toEqual(
+        Option.some(["client:1 ü", "client:1 ü", server.mcpUrl])
+      )
+      // the raw secret without form-encoding does not authenticate
+      const raw = `Basic ${Buffer.from(`client%3A1+%C3%BC:${secret}`, "utf8").toString("base64")}`
+      expect((yield* postForm(tokenUrl(server), { grant_type: "client_credentials" }, { authorization: raw })).status)
+        .toBe(401)
+    }))
+
+  it.scoped("client_credentials is only for confidential clients registered for it", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const pub = yield* registerPublicClient(server)
+      const res = yield* postForm(tokenUrl(server), { grant_type: "client_credentials", client_id: pub.client_id })
+      expect(res.body["error"]).toBe("unauthorized_client")
+      const conf = yield* server.registerClient({ clientSecret: "s", grantTypes: ["authorization_code"] })
+      const res2 = yield* postForm(tokenUrl(server), { grant_type: "client_credentials" }, {
+        authorization: basic(conf.clientId, "s")
+      })
+      expect(res2.body["error"]).toBe("unauthorized_client")
+    }))
+})
+
+describe("OAuthProvider revocation (RFC 7009)", () => {
+  it.scoped("revokes access tokens and refresh tokens (with their grant); foreign tokens are left alone", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const a = yield* codeFlow(server)
+      const b = yield* codeFlow(server)
+      const revokeUrl = `${server.issuer}/revoke`
+      const access = a.token.body["access_token"] as string
+      const res = yield* postForm(revokeUrl, { token: access, client_id: a.client.client_id })
+      expect(res.status).toBe(200)
+      expect(Option.isNone(yield* server.provider.verifyAccessToken(access))).toBe(true)
+      // b's token revoked by a: answered 200 but not revoked
+      const bAccess = b.token.body["access_token"] as string
+      expect((yield* postForm(revokeUrl, { token: bAccess, client_id: a.client.client_id })).status).toBe(200)
+      expect(Option.isSome(yield* server.provider.verifyAccessToken(bAccess))).toBe(true)
+      yield* postForm(revokeUrl, { token: b.token.body["refresh_token"] as string, client_id: b.client.client_id })
+      expect(Option.isNone(yield* server.provider.verifyAccessToken(bAccess))).toBe(true)
+      const refresh = yield* postForm(tokenUrl(server), {
+        grant_type: "refresh_token",
+        refresh_token: b.token.body["refresh_token"] as string,
+        client_id: b.client.client_id
+      })
+      expect(refresh.body["error"]).toBe("invalid_grant")
+      expect((yield* postForm(revokeUrl, { token: "x", client_id: "ghost" })).status).toBe(401)
+      expect((yield* postForm(revokeUrl, { client_id: a.client.client_id })).body["error"]).toBe("invalid_request")
+    }))
+})
+
+describe("OAuthProvider token lifetime", () => {
+  it.effect("issueToken with a ttl expires on the server's clock", () =>
+    Effect.gen(function*() {
+      const server = yield* Effect.scoped(Effect.gen(function*() {
+        const s = yield* startTestServer()
+        const issued = yield* s.issueToken({ ttlSeconds: 10 })
+        const token = Redacted.value(issued.accessToken)
+        expect(Option.isSome(yield* s.provider.verifyAccessToken(token))).toBe(true)
+        yield* TestClock.adjust("11 seconds")
+        expect(Option.isNone(yield* s.provider.verifyAccessToken(token))).toBe(true)
+        return s
+      }))
+      expect(server.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    }))
+})
