@@ -1,0 +1,115 @@
+/**
+ * The persisted form of a storage entry, shared by the file-system and key-value stores: a JSON
+ * envelope with a format name, a format version, the kind of entry, the server key it belongs to
+ * and the schema-*encoded* value (so `Redacted` fields are written as plain strings — the reason
+ * the file store keeps its files private). Anything that does not decode is reported with a
+ * reason that never quotes the content, because the content may hold a secret.
+ *
+ * @internal
+ */
+import { Effect, Either, Schema } from "effect"
+import { StorageError } from "../Errors.js"
+import { ClientInformation, StoredToken } from "../Schemas.js"
+
+/** @internal */
+export const FORMAT = "effect-mcp-oauth/token-storage"
+
+/** @internal */
+export const VERSION = 1
+
+/** @internal */
+export type Kind = "tokens" | "client"
+
+/** @internal */
+export const kinds: ReadonlyArray<Kind> = ["tokens", "client"]
+
+/** @internal */
+export interface Entry<A, I> {
+  readonly kind: Kind
+  readonly schema: Schema.Schema<A, I>
+}
+
+/** @internal */
+export const tokensEntry: Entry<StoredToken, typeof StoredToken.Encoded> = { kind: "tokens", schema: StoredToken }
+
+/** @internal */
+export const clientEntry: Entry<ClientInformation, typeof ClientInformation.Encoded> = { kind: "client", schema: ClientInformation }
+
+const Header = Schema.Struct({
+  format: Schema.Literal(FORMAT),
+  version: Schema.Number,
+  kind: Schema.Literal("tokens", "client"),
+  key: Schema.String,
+  value: Schema.Unknown
+})
+
+const decodeJson = Schema.decodeUnknownEither(Schema.parseJson())
+const decodeHeader = Schema.decodeUnknownEither(Header)
+
+/**
+ * Encodes `value` into the envelope JSON. An encoding failure is a `StorageError` whose detail
+ * does not quote the value.
+ *
+ * @internal
+ */
+export const encode = <A, I>(entry: Entry<A, I>, key: string, value: A): Effect.Effect<string, StorageError> =>
+  Schema.encode(entry.schema)(value).pipe(
+    Effect.map((encoded) =>
+      JSON.stringify({ format: FORMAT, version: VERSION, kind: entry.kind, key, value: encoded }, null, 2) + "\n"
+    ),
+    Effect.mapError(() =>
+      new StorageError({ reason: "Encoding", key, detail: `the ${entry.kind} entry could not be encoded` })
+    )
+  )
+
+/** Why an envelope was rejected; never contains the content. @internal */
+export type Rejection = string
+
+/**
+ * Decodes an envelope without knowing its key in advance: the header must be this library's
+ * format and version, the kind must match, the value must decode.
+ *
+ * @internal
+ */
+export const decodeAny = <A, I>(
+  entry: Entry<A, I>,
+  text: string): Either.Either<{ key: string; value: A }, Rejection> => {
+  if (text.trim().length === 0) return Either.left("the entry is empty")
+  const json = decodeJson(text)
+  if (Either.isLeft(json)) return Either.left("the entry is not valid JSON (truncated or corrupted)")
+  const header = decodeHeader(json.right)
+  if (Either.isLeft(header)) return Either.left(`the entry is not in the ${FORMAT} format`)
+  if (header.right.version !== VERSION) {
+    return Either.left(`the entry has format version ${String(header.right.version)}, expected ${VERSION}`)
+  }
+  if (header.right.kind !== entry.kind) return Either.left(`the entry holds ${header.right.kind}, not ${entry.kind}`)
+  const value = Schema.decodeUnknownEither(entry.schema)(header.right.value)
+  if (Either.isLeft(value)) return Either.left(`the ${entry.kind} value does not match its schema`)
+  return Either.right({ key: header.right.key, value: value.right })
+}
+
+/**
+ * Decodes the envelope stored for `key`; an envelope written for another key is rejected.
+ *
+ * @internal
+ */
+export const decodeFor = <A, I>(entry: Entry<A, I>, key: string, text: string): Either.Either<A, Rejection> =>
+  Either.flatMap(
+    decodeAny(entry, text),
+    (decoded) =>
+      decoded.key === key ? Either.right(decoded.value) : Either.left("the entry belongs to another server key")
+  )
+
+/**
+ * Logs a rejected entry: a warning naming the server key and where it was found, never the
+ * content.
+ *
+ * @internal
+ */
+export const warnRejected = (
+  rejection: Rejection,
+  annotations: { readonly key?: string; readonly location: string }
+): Effect.Effect<void> =>
+  Effect.logWarning(`Ignoring unreadable token storage entry: ${rejection}; it reads as absent`).pipe(
+    Effect.annotateLogs({ ...annotations })
+  )
