@@ -18,6 +18,11 @@ export * as BearerAuth from "./BearerAuth.js"
 /**
  * @since 0.1.0
  */
+export * as ClientIdMetadata from "./ClientIdMetadata.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Consent from "./Consent.js"
 
 /**
