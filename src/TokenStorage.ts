@@ -156,7 +156,7 @@ export const defaultDirectory: Effect.Effect<string, StorageError, Path.Path> = 
  *
  * `directory` defaults to {@link defaultDirectory}. Nothing is created until the first write.
  *
- * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.1.6
+ * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.3.3
  * @see https://www.rfc-editor.org/rfc/rfc8252#section-8.6
  * @since 0.1.0
  * @category constructors
@@ -176,7 +176,7 @@ export const makeFileSystem = (
 /**
  * {@link makeFileSystem} as a layer.
  *
- * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.1.6
+ * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.3.3
  * @since 0.1.0
  * @category layers
  */
@@ -188,7 +188,7 @@ export const layerFileSystem = (
 /**
  * {@link layerFileSystem} with Node's `FileSystem` and `Path` already provided.
  *
- * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.1.6
+ * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.3.3
  * @since 0.1.0
  * @category layers
  */
@@ -203,7 +203,7 @@ export const layerFileSystemNode = (directory?: string): Layer.Layer<TokenStorag
  * Corrupted entries read as absent with a logged warning; `PlatformError`s become
  * `StorageError` with reason `"Io"`. The store decides where and how the secrets are kept.
  *
- * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.1.6
+ * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.3.3
  * @since 0.1.0
  * @category constructors
  */
@@ -215,7 +215,7 @@ export const makeKeyValueStore: Effect.Effect<TokenStorage, never, KeyValueStore
 /**
  * {@link makeKeyValueStore} as a layer.
  *
- * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.1.6
+ * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.3.3
  * @since 0.1.0
  * @category layers
  */
