@@ -7,6 +7,7 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle
  * @since 0.1.0
  */
+import type { CommandExecutor, HttpClient } from "@effect/platform"
 import type { Queue, Scope } from "effect"
 import {
   Cause,
@@ -28,6 +29,8 @@ import * as JsonRpc from "./JsonRpc.js"
 import { McpError, McpTransportError } from "./McpErrors.js"
 import * as McpSchema from "./McpSchema.js"
 import { McpTransport } from "./McpTransport.js"
+import type * as Stdio from "./Stdio.js"
+import * as Target from "./Target.js"
 
 /**
  * Every error an MCP operation can fail with.
@@ -501,3 +504,102 @@ export const make = (
 export const layerTransport = (
   options: McpClientOptions = {}
 ): Layer.Layer<McpClient, McpClientError, McpTransport> => Layer.scoped(McpClient, make(options))
+
+/**
+ * Client options plus transport options (auth, headers, reconnection, stdio knobs).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectOptions extends McpClientOptions, Target.TransportOptions {}
+
+/**
+ * Connect to a server named by a target (URL, script path or server entry; see {@link Target.infer})
+ * and initialize the session, in the current scope. An `http(s)` target needs an
+ * `HttpClient.HttpClient` (every request goes through it, so an OAuth client below signs them);
+ * a stdio target needs a `CommandExecutor` (e.g. `NodeContext.layer`).
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle
+ * @since 0.1.0
+ * @category constructors
+ */
+export function connect(
+  target: Stdio.StdioOptions & { readonly transport?: "stdio" | undefined },
+  options?: ConnectOptions
+): Effect.Effect<McpClient, McpClientError, Scope.Scope | CommandExecutor.CommandExecutor>
+export function connect(
+  target: URL | Target.HttpServerConfig,
+  options?: ConnectOptions
+): Effect.Effect<McpClient, McpClientError, Scope.Scope | HttpClient.HttpClient>
+export function connect(
+  target: Target.Target,
+  options?: ConnectOptions
+): Effect.Effect<McpClient, McpClientError, Scope.Scope | HttpClient.HttpClient | CommandExecutor.CommandExecutor>
+export function connect(
+  target: Target.Target,
+  options: ConnectOptions = {}
+): Effect.Effect<McpClient, McpClientError, Scope.Scope | HttpClient.HttpClient | CommandExecutor.CommandExecutor> {
+  return make(options).pipe(
+    Effect.provideServiceEffect(McpTransport, Target.transport(target, options)),
+    Effect.withSpan("McpClient.connect")
+  )
+}
+
+/**
+ * The client as a layer, with the transport inferred from the target (FastMCP's
+ * `infer_transport`). The session lives as long as the layer.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle
+ * @since 0.1.0
+ * @category layers
+ */
+export function layer(
+  target: Stdio.StdioOptions & { readonly transport?: "stdio" | undefined },
+  options?: ConnectOptions
+): Layer.Layer<McpClient, McpClientError, CommandExecutor.CommandExecutor>
+export function layer(
+  target: URL | Target.HttpServerConfig,
+  options?: ConnectOptions
+): Layer.Layer<McpClient, McpClientError, HttpClient.HttpClient>
+export function layer(
+  target: Target.Target,
+  options?: ConnectOptions
+): Layer.Layer<McpClient, McpClientError, HttpClient.HttpClient | CommandExecutor.CommandExecutor>
+export function layer(
+  target: Target.Target,
+  options: ConnectOptions = {}
+): Layer.Layer<McpClient, McpClientError, HttpClient.HttpClient | CommandExecutor.CommandExecutor> {
+  return Layer.scoped(McpClient, connect(target, options))
+}
+
+/**
+ * One layer per entry of an `mcpServers` document (each still needs its `HttpClient` or
+ * `CommandExecutor`). Use it to pick one server by name: `McpClient.layers(config).github`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layers = (
+  config: Target.McpConfig,
+  options: ConnectOptions = {}
+): Record<string, Layer.Layer<McpClient, McpClientError, HttpClient.HttpClient | CommandExecutor.CommandExecutor>> =>
+  Object.fromEntries(Object.entries(config.mcpServers).map(([name, entry]) => [name, layer(entry, options)]))
+
+/**
+ * Connect to every server of an `mcpServers` document (concurrently), in the current scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connectAll = (
+  config: Target.McpConfig,
+  options: ConnectOptions = {}
+): Effect.Effect<
+  Record<string, McpClient>,
+  McpClientError,
+  Scope.Scope | HttpClient.HttpClient | CommandExecutor.CommandExecutor
+> =>
+  Effect.all(
+    Object.fromEntries(Object.entries(config.mcpServers).map(([name, entry]) => [name, connect(entry, options)])),
+    { concurrency: "unbounded" }
+  ).pipe(Effect.withSpan("McpClient.connectAll"))

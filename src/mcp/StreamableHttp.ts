@@ -255,6 +255,8 @@ export const make = (
             : Effect.logDebug(`MCP: DELETE of the session answered HTTP ${response.status}`)
         ),
         Effect.scoped,
+        // finalizers are uninterruptible: let the timeout interrupt the DELETE
+        Effect.interruptible,
         Effect.timeout(options.closeTimeout ?? Duration.seconds(5)),
         Effect.catchAll((error) => Effect.logDebug("MCP: DELETE of the session failed", error)),
         Effect.withSpan("McpClient.StreamableHttp.close")

@@ -8,7 +8,17 @@
 /**
  * @since 0.1.0
  */
+export * as Auth from "./Auth.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as JsonRpc from "./JsonRpc.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as LegacySse from "./LegacySse.js"
 
 /**
  * @since 0.1.0
@@ -39,3 +49,13 @@ export * as Sse from "./Sse.js"
  * @since 0.1.0
  */
 export * as StreamableHttp from "./StreamableHttp.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Stdio from "./Stdio.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Target from "./Target.js"

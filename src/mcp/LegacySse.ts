@@ -1,0 +1,161 @@
+/**
+ * The legacy HTTP+SSE transport of MCP 2024-11-05: GET the SSE endpoint, wait for the `endpoint`
+ * event naming the URL to POST messages to, then POST every message there; everything from the
+ * server (responses included) arrives as `message` events on the SSE stream. Uses the
+ * `HttpClient.HttpClient` from context for every request.
+ *
+ * @see https://modelcontextprotocol.io/specification/2024-11-05/basic/transports#http-with-sse
+ * @since 0.1.0
+ */
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import type { Scope } from "effect"
+import { Deferred, Duration, Effect, Layer, Mailbox } from "effect"
+import type { JsonRpcMessage } from "./JsonRpc.js"
+import * as JsonRpc from "./JsonRpc.js"
+import { McpTransportError } from "./McpErrors.js"
+import { McpTransport } from "./McpTransport.js"
+import * as Http from "./internal/http.js"
+import { parseUrl } from "./StreamableHttp.js"
+
+/**
+ * Options of the legacy SSE transport.
+ *
+ * - `url`: the SSE endpoint (often `…/sse`).
+ * - `headers`: extra headers sent on every request.
+ * - `transformClient`: wraps the context `HttpClient` (e.g. to add a bearer token).
+ * - `connectTimeout`: how long to wait for the `endpoint` event (default 30 seconds).
+ *
+ * @see https://modelcontextprotocol.io/specification/2024-11-05/basic/transports#http-with-sse
+ * @since 0.1.0
+ * @category models
+ */
+export interface LegacySseOptions {
+  readonly url: string | URL
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
+  readonly connectTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Open the SSE stream and wait for the server's `endpoint` event. The endpoint must have the
+ * same origin as the SSE URL (a different origin is refused, as the reference SDKs do).
+ *
+ * @see https://modelcontextprotocol.io/specification/2024-11-05/basic/transports#http-with-sse
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: LegacySseOptions
+): Effect.Effect<McpTransport, McpTransportError, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const url = yield* parseUrl(options.url)
+    const base = yield* HttpClient.HttpClient
+    const client = options.transformClient === undefined ? base : options.transformClient(base)
+    const incoming = yield* Mailbox.make<JsonRpcMessage, McpTransportError>()
+    const endpoint = yield* Deferred.make<URL, McpTransportError>()
+    const scope = yield* Effect.scope
+    yield* Effect.addFinalizer(() => incoming.end)
+
+    const response = yield* client.execute(
+      HttpClientRequest.get(url).pipe(
+        HttpClientRequest.setHeaders(options.headers ?? {}),
+        HttpClientRequest.setHeader("accept", "text/event-stream")
+      )
+    ).pipe(Effect.mapError(Http.fromHttpClientError))
+    if (response.status < 200 || response.status >= 300) {
+      return yield* Http.statusError(response, "The SSE endpoint")
+    }
+    if (Http.contentType(response) !== "text/event-stream") {
+      return yield* Effect.fail(
+        new McpTransportError({
+          reason: "Protocol",
+          status: response.status,
+          description: `The SSE endpoint answered "${Http.contentType(response)}", not text/event-stream`
+        })
+      )
+    }
+
+    const onEndpoint = (data: string) =>
+      Effect.try({
+        try: () => new URL(data.trim(), url),
+        catch: () => new McpTransportError({ reason: "Protocol", description: `Invalid endpoint event: ${data}` })
+      }).pipe(
+        Effect.filterOrFail(
+          (target) => target.origin === url.origin,
+          (target) =>
+            new McpTransportError({
+              reason: "Protocol",
+              description: `The endpoint ${target.origin} is not on the SSE server's origin ${url.origin}`
+            })
+        ),
+        Effect.matchEffect({
+          onFailure: (error) => Effect.zipRight(Deferred.fail(endpoint, error), incoming.fail(error)),
+          onSuccess: (target) => Deferred.succeed(endpoint, target)
+        })
+      )
+
+    yield* Http.consumeSse({
+      bytes: response.stream,
+      waitingFor: undefined,
+      cursor: { lastEventId: undefined, retry: undefined },
+      strict: false,
+      deliver: (messages) => Effect.asVoid(incoming.offerAll(messages)),
+      onEvent: (event) => {
+        if (event.event === "endpoint") return Effect.as(onEndpoint(event.data), false)
+        if (event.event !== "message" || event.data.trim() === "") return Effect.succeed(false)
+        return JsonRpc.decodeText(event.data).pipe(
+          Effect.flatMap((messages) => incoming.offerAll(messages)),
+          Effect.catchAll((error) => Effect.logWarning("MCP: ignoring an undecodable SSE message", error.description)),
+          Effect.as(false)
+        )
+      }
+    }).pipe(
+      Effect.zipRight(Effect.suspend(() => {
+        const error = new McpTransportError({ reason: "Closed", description: "The SSE stream closed" })
+        return Effect.zipRight(Deferred.fail(endpoint, error), incoming.fail(error))
+      })),
+      Effect.forkIn(scope)
+    )
+
+    const postUrl = yield* Deferred.await(endpoint).pipe(
+      Effect.timeoutFail({
+        duration: options.connectTimeout ?? Duration.seconds(30),
+        onTimeout: () =>
+          new McpTransportError({ reason: "Timeout", description: "The SSE server sent no endpoint event" })
+      })
+    )
+
+    const send = (message: JsonRpcMessage): Effect.Effect<void, McpTransportError> =>
+      client.execute(
+        HttpClientRequest.post(postUrl).pipe(
+          HttpClientRequest.setHeaders(options.headers ?? {}),
+          HttpClientRequest.bodyText(JsonRpc.encode(message), "application/json")
+        )
+      ).pipe(
+        Effect.mapError(Http.fromHttpClientError),
+        Effect.flatMap((response) =>
+          response.status >= 200 && response.status < 300
+            ? Effect.void
+            : Http.statusError(response, `POST ${message._tag === "Request" ? message.method : "message"}`)
+        ),
+        Effect.scoped
+      )
+
+    return McpTransport.of({
+      send,
+      incoming,
+      setProtocolVersion: () => Effect.void,
+      start: Effect.void
+    })
+  })
+
+/**
+ * The transport as a layer.
+ *
+ * @see https://modelcontextprotocol.io/specification/2024-11-05/basic/transports#http-with-sse
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: LegacySseOptions
+): Layer.Layer<McpTransport, McpTransportError, HttpClient.HttpClient> => Layer.scoped(McpTransport, make(options))
