@@ -158,7 +158,7 @@ export const fetcher = (
         if (Number(response.headers["content-length"] ?? "0") > maxBytes) return Option.none()
         const text = yield* response.text
         if (new TextEncoder().encode(text).length > maxBytes) return Option.none()
-        const document = yield* Effect.try(() => JSON.parse(text) as unknown)
+        const document = yield* Effect.try((): unknown => JSON.parse(text))
         const now = yield* Clock.currentTimeMillis
         return Either.getRight(toClient(clientId, document, Math.floor(now / 1000)))
       }).pipe(

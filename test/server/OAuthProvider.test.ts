@@ -492,4 +492,39 @@ describe("OAuthProvider token lifetime", () => {
       }))
       expect(server.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     }))
+
+  it.scoped("authorization codes live 60 seconds and refresh tokens their configured lifetime", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ refreshTokenTtlSeconds: 120 })
+      const client = yield* registerPublicClient(server)
+      const { challenge, verifier } = pkcePair()
+      const { location } = yield* authorize(server, { clientId: client.client_id, challenge })
+      yield* TestClock.adjust("61 seconds")
+      const late = yield* postForm(tokenUrl(server), {
+        grant_type: "authorization_code",
+        code: location.searchParams.get("code")!,
+        code_verifier: verifier,
+        redirect_uri: REDIRECT,
+        client_id: client.client_id
+      })
+      expect(late.body).toMatchObject({ error: "invalid_grant", error_description: "authorization code expired" })
+      const second = yield* codeFlow(server)
+      yield* TestClock.adjust("121 seconds")
+      const refresh = yield* postForm(tokenUrl(server), {
+        grant_type: "refresh_token",
+        refresh_token: second.token.body["refresh_token"] as string,
+        client_id: second.client.client_id
+      })
+      expect(refresh.body).toMatchObject({ error: "invalid_grant", error_description: "refresh token expired" })
+    }))
+
+  it.scoped("RFC 9207 iss can be turned off, and the metadata says so", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ issuerParameter: false })
+      expect((yield* request(server.asMetadataUrl)).body["authorization_response_iss_parameter_supported"]).toBe(false)
+      const client = yield* registerPublicClient(server)
+      const { location } = yield* authorize(server, { clientId: client.client_id, challenge: pkcePair().challenge })
+      expect(location.searchParams.get("code")).not.toBeNull()
+      expect(location.searchParams.has("iss")).toBe(false)
+    }))
 })
