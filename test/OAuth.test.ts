@@ -1,0 +1,474 @@
+import { HttpBody, HttpClient, HttpClientError } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, Scope, TestClock } from "effect"
+import { inspect } from "node:util"
+import * as Authorizer from "../src/Authorizer.js"
+import { ClientNotFound, type OAuthError } from "../src/Errors.js"
+import * as HttpAuth from "../src/HttpAuth.js"
+import * as OAuth from "../src/OAuth.js"
+import { ClientInformation, StoredToken } from "../src/Schemas.js"
+import * as TestStorage from "../src/TestStorage.js"
+import { serverKey, type TokenStorage } from "../src/TokenStorage.js"
+import { startTestServer, type TestServer } from "./fixtures/TestAuthServer.js"
+
+type Storage = Layer.Layer<TestStorage.TestStorage | TokenStorage>
+
+/** OAuthLayer over undici, with the headless authorizer (or another) and test storage. */
+const clientLayer = (
+  server: TestServer,
+  options: Partial<OAuth.OAuthOptions> = {},
+  deps: { readonly storage?: Storage; readonly authorizer?: Layer.Layer<Authorizer.Authorizer, never, HttpClient.HttpClient> } = {}
+) =>
+  HttpAuth.OAuthLayer({ mcpUrl: server.mcpUrl, ...options }).pipe(
+    Layer.provideMerge(deps.storage ?? TestStorage.layer()),
+    Layer.provide(deps.authorizer ?? Authorizer.layerHeadless()),
+    Layer.provide(NodeHttpClient.layerUndici)
+  )
+
+const callMcp = (url: string) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.post(url, {
+      body: HttpBody.unsafeJson({ jsonrpc: "2.0", id: 1, method: "tools/list" })
+    })
+    const json = yield* response.json
+    return { status: response.status, json }
+  }).pipe(Effect.scoped)
+
+/** The typed OAuth error carried by a failed request. */
+const oauthFailure = <A, R>(effect: Effect.Effect<A, HttpClientError.HttpClientError, R>) =>
+  Effect.flip(effect).pipe(
+    Effect.map((error): OAuthError | HttpClientError.HttpClientError =>
+      Option.getOrElse(HttpAuth.oauthErrorOf(error), () => error)
+    )
+  )
+
+/** A client the server knows, and the same as the library stores it. */
+const seededClient = (server: TestServer) =>
+  Effect.gen(function*() {
+    const registered = yield* server.registerClient({
+      tokenEndpointAuthMethod: "none",
+      redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
+    })
+    return new ClientInformation({
+      clientId: registered.clientId,
+      tokenEndpointAuthMethod: "none",
+      source: "dynamic",
+      issuer: server.issuer,
+      redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
+    })
+  })
+
+/** A token set as the library stores it, minted by the server. */
+const seededToken = (
+  server: TestServer,
+  clientId: string,
+  options: { readonly expired?: boolean; readonly refresh?: boolean } = {}
+) =>
+  Effect.gen(function*() {
+    const issued = yield* server.issueToken({ clientId, refreshToken: options.refresh ?? false })
+    return new StoredToken({
+      accessToken: issued.accessToken,
+      tokenType: "Bearer",
+      ...(issued.refreshToken === undefined ? {} : { refreshToken: issued.refreshToken }),
+      expiresAt: options.expired === true ? Date.now() - 1000 : issued.expiresAt,
+      scopes: [],
+      issuer: server.issuer,
+      resource: server.mcpUrl,
+      obtainedAt: Date.now()
+    })
+  })
+
+describe("OAuthLayer end to end against a loopback authorization server", () => {
+  it.scopedLive("signs in on the first 401 (7 round trips), stores the token and retries the request once", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const result = yield* Effect.gen(function*() {
+        const response = yield* callMcp(server.mcpUrl)
+        const stored = yield* TestStorage.tokens
+        return { response, stored }
+      }).pipe(Effect.provide(clientLayer(server)))
+      expect(result.response.status).toBe(200)
+      expect(result.stored.get(serverKey(server.mcpUrl))).toBeDefined()
+      const counts = yield* server.counts
+      expect(counts.resource).toBe(2)
+      expect(counts.prm).toBe(1)
+      expect(counts.asMetadata).toBe(1)
+      expect(counts.register).toBe(1)
+      expect(counts.authorize).toBe(1)
+      expect(counts.token).toBe(1)
+      expect((yield* server.requests).length).toBe(7)
+      const [authorize] = yield* server.requestsTo("authorize")
+      const [token] = yield* server.requestsTo("token")
+      expect(authorize!.query["code_challenge_method"]).toBe("S256")
+      expect(authorize!.query["resource"]).toBe(server.mcpUrl)
+      expect(token!.form["code_verifier"]).toMatch(/^[A-Za-z0-9\-._~]{43,128}$/)
+      expect(token!.form["resource"]).toBe(server.mcpUrl)
+    }))
+
+  it.scopedLive("uses a valid stored token with no network call beyond the request itself", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const client = yield* seededClient(server)
+      const token = yield* seededToken(server, client.clientId)
+      const response = yield* callMcp(server.mcpUrl).pipe(
+        Effect.provide(clientLayer(server, {}, { storage: TestStorage.layer({ tokens: token, client }) }))
+      )
+      expect(response.status).toBe(200)
+      expect(yield* server.counts).toMatchObject({ resource: 1, prm: 0, asMetadata: 0, token: 0, authorize: 0 })
+    }))
+
+  it.scopedLive("never sends the token to another origin", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const other = yield* startTestServer()
+      const client = yield* seededClient(server)
+      const token = yield* seededToken(server, client.clientId)
+      yield* callMcp(other.baseUrl + "/elsewhere").pipe(
+        Effect.provide(clientLayer(server, {}, { storage: TestStorage.layer({ tokens: token, client }) }))
+      )
+      const [seen] = yield* other.requests
+      expect(seen!.headers["authorization"]).toBeUndefined()
+    }))
+
+  it.scopedLive("an expired token with a refresh token causes one refresh, then the request", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const client = yield* seededClient(server)
+      const token = yield* seededToken(server, client.clientId, { expired: true, refresh: true })
+      const response = yield* callMcp(server.mcpUrl).pipe(
+        Effect.provide(clientLayer(server, {}, { storage: TestStorage.layer({ tokens: token, client }) }))
+      )
+      expect(response.status).toBe(200)
+      const tokenRequests = yield* server.requestsTo("token")
+      expect(tokenRequests.map((r) => r.form["grant_type"])).toEqual(["refresh_token"])
+      expect(tokenRequests[0]!.form["resource"]).toBe(server.mcpUrl)
+      expect(yield* server.count("authorize")).toBe(0)
+    }))
+
+  it.scopedLive("200 concurrent requests with an expired token cause exactly one token request", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const client = yield* seededClient(server)
+      const token = yield* seededToken(server, client.clientId, { expired: true, refresh: true })
+      const statuses = yield* Effect.forEach(
+        Array.from({ length: 200 }, () => callMcp(server.mcpUrl)),
+        (e) => Effect.map(e, (r) => r.status),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.provide(clientLayer(server, {}, { storage: TestStorage.layer({ tokens: token, client }) })))
+      expect(statuses.every((s) => s === 200)).toBe(true)
+      expect(yield* server.count("token")).toBe(1)
+    }))
+
+  it.scopedLive("200 concurrent 401s cause one discovery, one registration, one authorization", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const statuses = yield* Effect.forEach(
+        Array.from({ length: 200 }, () => callMcp(server.mcpUrl)),
+        (e) => Effect.map(e, (r) => r.status),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.provide(clientLayer(server)))
+      expect(statuses.every((s) => s === 200)).toBe(true)
+      expect(yield* server.counts).toMatchObject({ prm: 1, asMetadata: 1, register: 1, authorize: 1, token: 1 })
+    }))
+
+  it.scopedLive("requests with a valid token never wait on the lock while a sign-in is in progress", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const client = yield* seededClient(server)
+      const token = yield* seededToken(server, client.clientId)
+      const release = yield* Deferred.make<void>()
+      const entered = yield* Deferred.make<void>()
+      const blockingAuthorizer = Authorizer.layerTest((request) =>
+        Deferred.succeed(entered, undefined).pipe(
+          Effect.zipRight(Deferred.await(release)),
+          Effect.as({ code: "never-used", state: request.state, iss: request.issuer })
+        )
+      )
+      yield* Effect.gen(function*() {
+        const oauth = yield* OAuth.OAuth
+        const login = yield* Effect.fork(oauth.login)
+        yield* Deferred.await(entered)
+        // The lock is held by the login above; a request with the valid token goes straight through.
+        const response = yield* callMcp(server.mcpUrl).pipe(Effect.timeout("5 seconds"))
+        expect(response.status).toBe(200)
+        yield* Fiber.interrupt(login)
+      }).pipe(
+        Effect.provide(
+          clientLayer(server, {}, {
+            storage: TestStorage.layer({ tokens: token, client }),
+            authorizer: blockingAuthorizer
+          })
+        )
+      )
+    }))
+
+  it.scopedLive("refresh invalid_grant clears the tokens and signs in again", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const client = yield* seededClient(server)
+      const token = yield* seededToken(server, client.clientId, { expired: true, refresh: true })
+      yield* server.revokeRefreshTokens
+      const result = yield* Effect.gen(function*() {
+        const response = yield* callMcp(server.mcpUrl)
+        return { response, ops: yield* TestStorage.operations }
+      }).pipe(Effect.provide(clientLayer(server, {}, { storage: TestStorage.layer({ tokens: token, client }) })))
+      expect(result.response.status).toBe(200)
+      expect(result.ops.some((o) => o.op === "clearTokens")).toBe(true)
+      const grants = (yield* server.requestsTo("token")).map((r) => r.form["grant_type"])
+      expect(grants).toEqual(["refresh_token", "authorization_code"])
+      expect(yield* server.count("authorize")).toBe(1)
+    }))
+
+  it.scopedLive("a transient refresh failure (5xx) is a typed error and keeps the refresh token", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ tokenStatus5xx: true })
+      const client = yield* seededClient(server)
+      const token = yield* seededToken(server, client.clientId, { expired: true, refresh: true })
+      const result = yield* Effect.gen(function*() {
+        const error = yield* oauthFailure(callMcp(server.mcpUrl))
+        return { error, stored: yield* TestStorage.tokens, ops: yield* TestStorage.operations }
+      }).pipe(Effect.provide(clientLayer(server, {}, { storage: TestStorage.layer({ tokens: token, client }) })))
+      expect(result.error._tag).toBe("OAuthTokenError")
+      expect(result.ops.some((o) => o.op === "clearTokens" || o.op === "clear")).toBe(false)
+      expect(yield* server.count("authorize")).toBe(0)
+    }))
+
+  it.scopedLive("a refresh against an unreachable server is a typed error and keeps the refresh token", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const server = yield* startTestServer().pipe(Scope.extend(scope))
+      const client = yield* seededClient(server)
+      const token = yield* seededToken(server, client.clientId, { expired: true, refresh: true })
+      yield* Scope.close(scope, Exit.void)
+      const result = yield* Effect.gen(function*() {
+        const oauth = yield* OAuth.OAuth
+        const error = yield* Effect.flip(oauth.accessToken)
+        return { error, ops: yield* TestStorage.operations }
+      }).pipe(Effect.provide(clientLayer(server, {}, { storage: TestStorage.layer({ tokens: token, client }) })))
+      expect(result.error._tag).toBe("OAuthRequestError")
+      expect(result.ops.some((o) => o.op === "clearTokens" || o.op === "clear")).toBe(false)
+    }))
+
+  it.scopedLive("a second 401 after signing in is a typed error, not a loop", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ accessTokenTtlSeconds: 0 })
+      const error = yield* oauthFailure(callMcp(server.mcpUrl)).pipe(Effect.provide(clientLayer(server)))
+      expect(error._tag).toBe("Unauthorized")
+      expect(yield* server.count("authorize")).toBe(1)
+      expect(yield* server.count("resource")).toBe(2)
+    }))
+
+  it.scopedLive("403 insufficient_scope steps up with the union of scopes", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ scopesSupported: ["mcp:basic", "mcp:write"] })
+      const result = yield* Effect.gen(function*() {
+        const oauth = yield* OAuth.OAuth
+        yield* server.setFaults({ requiredScopes: ["mcp:basic"] })
+        yield* callMcp(server.mcpUrl)
+        yield* server.setFaults({ requiredScopes: ["mcp:basic", "mcp:write"] })
+        const response = yield* callMcp(server.mcpUrl)
+        return { response, tokens: yield* oauth.tokens }
+      }).pipe(Effect.provide(clientLayer(server)))
+      expect(result.response.status).toBe(200)
+      const scopes = (yield* server.requestsTo("authorize")).map((r) => r.query["scope"])
+      expect(scopes).toHaveLength(2)
+      expect(scopes[1]!.split(" ").sort()).toEqual(["mcp:basic", "mcp:write"])
+    }))
+
+  it.scopedLive("step-up is bounded: at most 3 authorizations, then InsufficientScope", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({
+        scopesSupported: ["mcp:basic", "mcp:write"],
+        requiredScopes: ["mcp:basic", "mcp:write"]
+      })
+      // The user grants less than asked every time (unticks mcp:write on the consent screen).
+      const stingyUser = Layer.effect(
+        Authorizer.Authorizer,
+        Effect.gen(function*() {
+          const headless = yield* Authorizer.makeHeadless()
+          return Authorizer.Authorizer.of({
+            session: Effect.map(headless.session, (session) => ({
+              redirectUri: session.redirectUri,
+              authorize: (request: Authorizer.AuthorizationRequest) => {
+                const url = new URL(request.url)
+                url.searchParams.set("scope", "mcp:basic")
+                return session.authorize({ ...request, url })
+              }
+            }))
+          })
+        })
+      )
+      const error = yield* oauthFailure(callMcp(server.mcpUrl)).pipe(
+        Effect.provide(clientLayer(server, {}, { authorizer: stingyUser }))
+      )
+      expect(error._tag).toBe("InsufficientScope")
+      expect(yield* server.count("authorize")).toBe(3)
+    }))
+
+  it.scopedLive("stale client: invalid_client → cleared → registered again → retried once", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const ghost = new ClientInformation({
+        clientId: "ghost-client",
+        tokenEndpointAuthMethod: "none",
+        source: "dynamic",
+        issuer: server.issuer,
+        redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
+      })
+      const result = yield* Effect.gen(function*() {
+        const response = yield* callMcp(server.mcpUrl)
+        return { response, ops: yield* TestStorage.operations }
+      }).pipe(Effect.provide(clientLayer(server, {}, { storage: TestStorage.layer({ client: ghost }) })))
+      expect(result.response.status).toBe(200)
+      expect(result.ops.some((o) => o.op === "clear")).toBe(true)
+      expect(yield* server.count("register")).toBe(1)
+      const clientIds = (yield* server.requestsTo("authorize")).map((r) => r.query["client_id"])
+      expect(clientIds[0]).toBe("ghost-client")
+      expect(clientIds.at(-1)).not.toBe("ghost-client")
+    }))
+
+  it.scopedLive("stale client twice: the second ClientNotFound surfaces after exactly one retry", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const alwaysUnknown = Authorizer.layerTest((request) =>
+        Effect.fail(new ClientNotFound({ clientId: request.clientId }))
+      )
+      const error = yield* oauthFailure(callMcp(server.mcpUrl)).pipe(
+        Effect.provide(clientLayer(server, {}, { authorizer: alwaysUnknown }))
+      )
+      expect(error._tag).toBe("ClientNotFound")
+      expect(yield* server.count("register")).toBe(2)
+    }))
+
+  it.scopedLive("a PRM resource that does not match the server is ResourceMismatch, and /authorize is never called", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ prmResource: "https://evil.example.com/mcp" })
+      const error = yield* oauthFailure(callMcp(server.mcpUrl)).pipe(Effect.provide(clientLayer(server)))
+      expect(error._tag).toBe("ResourceMismatch")
+      expect(yield* server.count("authorize")).toBe(0)
+    }))
+
+  it.scopedLive("a state mismatch is an AuthorizationError and nothing is stored", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const wrongState = Authorizer.layerTest((request) => ({ code: "x", state: "forged", iss: request.issuer }))
+      const result = yield* Effect.gen(function*() {
+        const error = yield* oauthFailure(callMcp(server.mcpUrl))
+        return { error, tokens: yield* TestStorage.tokens }
+      }).pipe(Effect.provide(clientLayer(server, {}, { authorizer: wrongState })))
+      expect(result.error._tag).toBe("AuthorizationError")
+      expect(result.error._tag === "AuthorizationError" && result.error.reason).toBe("StateMismatch")
+      expect(result.tokens.size).toBe(0)
+      expect(yield* server.count("token")).toBe(0)
+    }))
+
+  it.scopedLive("refuses a server that does not advertise S256", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ noS256: "plain" })
+      const error = yield* oauthFailure(callMcp(server.mcpUrl)).pipe(Effect.provide(clientLayer(server)))
+      expect(error._tag === "DiscoveryError" && error.reason).toBe("PkceNotSupported")
+      expect(yield* server.count("authorize")).toBe(0)
+    }))
+
+  it.scopedLive("a redirect on an OAuth call is an error, never followed", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ metadataRedirect: true })
+      const error = yield* oauthFailure(callMcp(server.mcpUrl)).pipe(Effect.provide(clientLayer(server)))
+      expect(error._tag === "OAuthRequestError" && error.reason).toBe("Redirect")
+    }))
+
+  it.scopedLive("a hanging token endpoint times out with a typed error", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ tokenHang: true })
+      const error = yield* oauthFailure(callMcp(server.mcpUrl)).pipe(
+        Effect.provide(clientLayer(server, { timeout: "300 millis" }))
+      )
+      expect(error._tag === "OAuthRequestError" && error.reason).toBe("Timeout")
+    }))
+
+  it.scopedLive("a malformed metadata document is a DiscoveryError", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ metadataMalformed: "notJson" })
+      const error = yield* oauthFailure(callMcp(server.mcpUrl)).pipe(Effect.provide(clientLayer(server)))
+      expect(error._tag === "DiscoveryError" && error.reason).toBe("Malformed")
+    }))
+
+  it.scopedLive("secrets are Redacted: logging a token set prints no secret", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const lines: Array<string> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.map(Logger.logfmtLogger, (line) => void lines.push(line))
+      )
+      const token = yield* Effect.gen(function*() {
+        yield* callMcp(server.mcpUrl)
+        const oauth = yield* OAuth.OAuth
+        const stored = Option.getOrThrow(yield* oauth.tokens)
+        yield* Effect.log("token set", stored)
+        return stored
+      }).pipe(Effect.provide(clientLayer(server)), Effect.provide(capture))
+      const secret = Redacted.value(token.accessToken)
+      expect(secret.length).toBeGreaterThan(10)
+      expect(lines.join("\n")).not.toContain(secret)
+      expect(lines.join("\n")).toContain("token set")
+      expect(String(token)).not.toContain(secret)
+      expect(JSON.stringify(token)).not.toContain(secret)
+      expect(inspect(token, { depth: 5 })).not.toContain(secret)
+    }))
+
+  it.scopedLive("the layer's own OAuth calls use the inner client it wraps", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const tagged = Layer.effect(
+        HttpClient.HttpClient,
+        Effect.map(HttpClient.HttpClient, (inner) =>
+          HttpClient.mapRequest(inner, (r) => ({ ...r, headers: { ...r.headers, "x-inner": "yes" } })))
+      ).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      yield* callMcp(server.mcpUrl).pipe(
+        Effect.provide(
+          HttpAuth.OAuthLayer({ mcpUrl: server.mcpUrl }).pipe(
+            Layer.provide(Authorizer.layerHeadless()),
+            Layer.provide(tagged)
+          )
+        )
+      )
+      const oauthCalls = (yield* server.requests).filter((r) => r.endpoint !== "resource")
+      expect(oauthCalls.length).toBeGreaterThan(3)
+      expect(oauthCalls.every((r) => r.headers["x-inner"] === "yes")).toBe(true)
+    }))
+})
+
+describe("expiry with TestClock", () => {
+  it.scoped("a token that expires while the app runs is refreshed on the next request", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ accessTokenTtlSeconds: 600 })
+      yield* Effect.gen(function*() {
+        yield* callMcp(server.mcpUrl)
+        expect(yield* server.count("token")).toBe(1)
+        yield* TestClock.adjust("5 minutes")
+        yield* callMcp(server.mcpUrl)
+        expect(yield* server.count("token")).toBe(1)
+        yield* TestClock.adjust("6 minutes")
+        const response = yield* callMcp(server.mcpUrl)
+        expect(response.status).toBe(200)
+        const grants = (yield* server.requestsTo("token")).map((r) => r.form["grant_type"])
+        expect(grants).toEqual(["authorization_code", "refresh_token"])
+      }).pipe(Effect.provide(clientLayer(server)))
+    }))
+})
+
+describe("checkIfAuthRequired", () => {
+  it.scopedLive("says true for a protected endpoint, false for an open one, and fails typed when unreachable", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const protectedEndpoint = yield* OAuth.checkIfAuthRequired(server.mcpUrl)
+      const open = yield* OAuth.checkIfAuthRequired(server.asMetadataUrl)
+      const unreachable = yield* Effect.flip(OAuth.checkIfAuthRequired("http://127.0.0.1:1/mcp"))
+      expect(protectedEndpoint).toBe(true)
+      expect(open).toBe(false)
+      expect(unreachable._tag).toBe("OAuthRequestError")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+})
