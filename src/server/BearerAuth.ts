@@ -106,6 +106,7 @@ export const metadataRoutes = (
 /**
  * Options of the bearer middleware.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
  * @since 0.1.0
  * @category models
  */

@@ -32,6 +32,7 @@ export const ClientIdMetadataDocument = Schema.Struct({
 })
 
 /**
+ * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-client-id-metadata-document/
  * @since 0.1.0
  * @category schemas
  */
@@ -106,6 +107,7 @@ export const toClient = (
  * A resolver from a fixed table of documents keyed by URL (no network), for tests and for
  * servers that know their clients' documents in advance. Invalid documents resolve to `None`.
  *
+ * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-client-id-metadata-document/
  * @since 0.1.0
  * @category constructors
  */
@@ -121,6 +123,7 @@ export const fromDocuments = (
 /**
  * Options of {@link fetcher}.
  *
+ * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-client-id-metadata-document/
  * @since 0.1.0
  * @category models
  */

@@ -44,6 +44,7 @@ export type ConsentDecision = Data.TaggedEnum<{
 /**
  * Constructors and matchers of {@link ConsentDecision}.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1
  * @since 0.1.0
  * @category constructors
  */
@@ -53,6 +54,7 @@ export const ConsentDecision = Data.taggedEnum<ConsentDecision>()
  * The consent step: decides an authorization request. It runs inside the authorization request,
  * so it may read cookies or headers of the `HttpServerRequest`.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
  * @since 0.1.0
  * @category models
  */
@@ -63,6 +65,7 @@ export type ConsentStep = (
 /**
  * Approves every request as `subject` (default `"test-user"`) without showing anything.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
  * @since 0.1.0
  * @category constructors
  */
@@ -72,6 +75,7 @@ export const autoApprove = (subject = "test-user"): ConsentStep => () =>
 /**
  * Denies every request (`access_denied`).
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1
  * @since 0.1.0
  * @category constructors
  */
@@ -81,6 +85,7 @@ export const autoDeny = (description = "The user denied the request"): ConsentSt
 /**
  * Shows the HTML consent page to `subject` (default `"test-user"`).
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
  * @since 0.1.0
  * @category constructors
  */

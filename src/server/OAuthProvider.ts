@@ -44,6 +44,7 @@ import {
 /**
  * Options of the authorization server.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
  * @since 0.1.0
  * @category models
  */
@@ -106,6 +107,7 @@ export interface Endpoints {
 /**
  * Tokens minted directly (for tests and tools), bypassing the authorization endpoint.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  * @since 0.1.0
  * @category models
  */
@@ -121,6 +123,7 @@ export interface IssuedToken {
 /**
  * A client to register directly (pre-registration), bypassing RFC 7591.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
  * @since 0.1.0
  * @category models
  */
@@ -141,6 +144,7 @@ export interface ClientRegistration {
 /**
  * Input of {@link OAuthProvider.issueToken}.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  * @since 0.1.0
  * @category models
  */
@@ -159,6 +163,7 @@ export interface IssueTokenInput {
  * The authorization server: its routes, its metadata, and operations for a resource server in the
  * same process (`verifyAccessToken`) and for tests (`registerClient`, `issueToken`).
  *
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1
  * @since 0.1.0
  * @category models
  */
@@ -179,6 +184,7 @@ export interface OAuthProvider {
 }
 
 /**
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1
  * @since 0.1.0
  * @category tags
  */
@@ -966,6 +972,7 @@ export const make = (options: Options): Effect.Effect<OAuthProvider, never, OAut
 /**
  * The authorization server as a layer, on the {@link OAuthProviderStore} found in context.
  *
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1
  * @since 0.1.0
  * @category layers
  */
@@ -975,6 +982,7 @@ export const layer = (options: Options): Layer.Layer<OAuthProvider, never, OAuth
 /**
  * The authorization server with an in-memory store.
  *
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1
  * @since 0.1.0
  * @category layers
  */

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 
 const StringArray = Schema.Array(Schema.String)
 
@@ -20,6 +20,7 @@ const StringArray = Schema.Array(Schema.String)
 export const ClientAuthMethod = Schema.Literal("none", "client_secret_basic", "client_secret_post")
 
 /**
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
  * @since 0.1.0
  * @category models
  */
@@ -136,6 +137,7 @@ export class PendingAuthorization extends Schema.Class<PendingAuthorization>("Pe
  * (`consumeCode`, `useRefreshToken`, `takePending`) mark or remove the record and return what it
  * was before, in one step.
  *
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.3
  * @since 0.1.0
  * @category models
  */
@@ -163,6 +165,7 @@ export interface OAuthProviderStore {
 }
 
 /**
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.3
  * @since 0.1.0
  * @category tags
  */
@@ -172,8 +175,10 @@ export const OAuthProviderStore: Context.Tag<OAuthProviderStore, OAuthProviderSt
 
 /**
  * An in-memory store. Every operation is a single synchronous step, so the atomic operations
- * are atomic.
+ * are atomic. Expired codes, tokens and pending requests are swept at most once a minute, when
+ * something new is stored.
  *
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.3
  * @since 0.1.0
  * @category constructors
  */
@@ -183,12 +188,26 @@ export const makeMemory: Effect.Effect<OAuthProviderStore> = Effect.sync(() => {
   const accessTokens = new Map<string, AccessTokenRecord>()
   const refreshTokens = new Map<string, RefreshTokenRecord>()
   const pending = new Map<string, PendingAuthorization>()
+  let lastSweep = 0
+  const sweep = (now: number) => {
+    if (now - lastSweep < 60_000) return
+    lastSweep = now
+    for (const map of [codes, accessTokens, refreshTokens, pending] as const) {
+      for (const [k, v] of map) if (v.expiresAt <= now) map.delete(k)
+    }
+  }
+  /** Stores a record after sweeping expired ones. */
+  const put = <A>(map: Map<string, A>, key: string, value: A) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      sweep(now)
+      map.set(key, value)
+    })
   return OAuthProviderStore.of({
     getClient: (clientId) => Effect.sync(() => Option.fromNullable(clients.get(clientId))),
     putClient: (client) => Effect.sync(() => void clients.set(client.clientId, client)),
     deleteClient: (clientId) => Effect.sync(() => void clients.delete(clientId)),
     clearClients: Effect.sync(() => clients.clear()),
-    putCode: (code) => Effect.sync(() => void codes.set(Redacted.value(code.code), code)),
+    putCode: (code) => put(codes, Redacted.value(code.code), code),
     consumeCode: (code, familyId) =>
       Effect.sync(() => {
         const found = codes.get(code)
@@ -196,10 +215,10 @@ export const makeMemory: Effect.Effect<OAuthProviderStore> = Effect.sync(() => {
         if (!found.used) codes.set(code, new AuthorizationCode({ ...found, used: true, familyId }))
         return Option.some(found)
       }),
-    putAccessToken: (token) => Effect.sync(() => void accessTokens.set(Redacted.value(token.token), token)),
+    putAccessToken: (token) => put(accessTokens, Redacted.value(token.token), token),
     getAccessToken: (token) => Effect.sync(() => Option.fromNullable(accessTokens.get(token))),
     deleteAccessToken: (token) => Effect.sync(() => void accessTokens.delete(token)),
-    putRefreshToken: (token) => Effect.sync(() => void refreshTokens.set(Redacted.value(token.token), token)),
+    putRefreshToken: (token) => put(refreshTokens, Redacted.value(token.token), token),
     getRefreshToken: (token) => Effect.sync(() => Option.fromNullable(refreshTokens.get(token))),
     useRefreshToken: (token) =>
       Effect.sync(() => {
@@ -214,7 +233,7 @@ export const makeMemory: Effect.Effect<OAuthProviderStore> = Effect.sync(() => {
         for (const [k, v] of refreshTokens) if (v.familyId === familyId) refreshTokens.delete(k)
       }),
     clearRefreshTokens: Effect.sync(() => refreshTokens.clear()),
-    putPending: (p) => Effect.sync(() => void pending.set(Redacted.value(p.id), p)),
+    putPending: (p) => put(pending, Redacted.value(p.id), p),
     takePending: (id) =>
       Effect.sync(() => {
         const found = pending.get(id)
@@ -227,6 +246,7 @@ export const makeMemory: Effect.Effect<OAuthProviderStore> = Effect.sync(() => {
 /**
  * The in-memory store as a layer.
  *
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.3
  * @since 0.1.0
  * @category layers
  */

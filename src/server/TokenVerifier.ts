@@ -39,6 +39,7 @@ export interface TokenVerifier {
 }
 
 /**
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
  * @since 0.1.0
  * @category tags
  */
@@ -49,6 +50,7 @@ export const TokenVerifier: Context.Tag<TokenVerifier, TokenVerifier> = Context.
 /**
  * A verifier from a verification function.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
  * @since 0.1.0
  * @category constructors
  */
@@ -71,6 +73,7 @@ export const layerOAuthProvider: Layer.Layer<TokenVerifier, never, OAuthProvider
 /**
  * The claims of a token in a static table. `expiresAt` is epoch milliseconds.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2.2
  * @since 0.1.0
  * @category models
  */
@@ -86,6 +89,7 @@ export interface StaticClaims {
  * A verifier with a fixed token → claims table (for tests and development). Expired entries
  * verify as `None`.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
  * @since 0.1.0
  * @category constructors
  */
@@ -114,6 +118,7 @@ export const makeStatic = (tokens: Readonly<Record<string, StaticClaims>>): Toke
 /**
  * {@link makeStatic} as a layer.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
  * @since 0.1.0
  * @category layers
  */
