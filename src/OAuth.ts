@@ -35,6 +35,7 @@ import * as Pkce from "./Pkce.js"
 import * as Registration from "./Registration.js"
 import type { ClientInformation, StoredToken, TokenEndpointAuthMethod } from "./Schemas.js"
 import * as TokenExchange from "./TokenExchange.js"
+import * as TokenLock from "./TokenLock.js"
 import * as TokenStorage from "./TokenStorage.js"
 
 /**
@@ -251,6 +252,7 @@ export const make = (
     const registration = yield* Registration.Registration
     const exchange = yield* TokenExchange.TokenExchange
     const layerScope = yield* Effect.scope
+    const lock = Option.getOrElse(yield* Effect.serviceOption(TokenLock.TokenLock), () => TokenLock.none)
 
     const mcpUrl = options.mcpUrl
     const key = TokenStorage.serverKey(mcpUrl)
@@ -283,6 +285,7 @@ export const make = (
      * Runs `work` once for every concurrent caller: the first caller installs a Deferred in the
      * Ref and forks the work into the layer's scope (so interrupting one caller never strands the
      * others); everyone awaits the same Deferred. Callers with a valid token never get here.
+     * The work runs inside the cross-process `TokenLock` when one is provided.
      */
     const singleFlight = (work: Effect.Effect<StoredToken, OAuthError>): Effect.Effect<StoredToken, OAuthError> =>
       Effect.gen(function*() {
@@ -291,7 +294,7 @@ export const make = (
         const existing = yield* Ref.modify(inflight, (slot): readonly [Slot, Slot] =>
           Option.isSome(slot) ? [slot, slot] : [Option.none(), Option.some(mine)])
         if (Option.isSome(existing)) return yield* Deferred.await(existing.value)
-        yield* work.pipe(
+        yield* lock.withLock(key, work).pipe(
           Effect.exit,
           Effect.flatMap((exit) => Effect.zipRight(Ref.set(inflight, Option.none()), Deferred.done(mine, exit))),
           Effect.forkIn(layerScope)

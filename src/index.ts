@@ -32,6 +32,9 @@ export * as Schemas from "./Schemas.js"
 /** Test storage with seeding and an operations log. @since 0.1.0 */
 export * as TestStorage from "./TestStorage.js"
 
+/** Cross-process lock around refresh and sign-in. @since 0.1.0 */
+export * as TokenLock from "./TokenLock.js"
+
 /** Token endpoint requests and client authentication. @since 0.1.0 */
 export * as TokenExchange from "./TokenExchange.js"
 
