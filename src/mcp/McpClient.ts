@@ -528,7 +528,7 @@ export function connect(
   options?: ConnectOptions
 ): Effect.Effect<McpClient, McpClientError, Scope.Scope | CommandExecutor.CommandExecutor>
 export function connect(
-  target: URL | Target.HttpServerConfig,
+  target: Target.HttpUrl | URL | Target.HttpServerConfig,
   options?: ConnectOptions
 ): Effect.Effect<McpClient, McpClientError, Scope.Scope | HttpClient.HttpClient>
 export function connect(
@@ -558,7 +558,7 @@ export function layer(
   options?: ConnectOptions
 ): Layer.Layer<McpClient, McpClientError, CommandExecutor.CommandExecutor>
 export function layer(
-  target: URL | Target.HttpServerConfig,
+  target: Target.HttpUrl | URL | Target.HttpServerConfig,
   options?: ConnectOptions
 ): Layer.Layer<McpClient, McpClientError, HttpClient.HttpClient>
 export function layer(

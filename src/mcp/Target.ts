@@ -65,6 +65,15 @@ export interface McpConfig {
 }
 
 /**
+ * A string that is statically an http(s) URL (lets `connect`/`layer` ask only for an
+ * `HttpClient`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HttpUrl = `http://${string}` | `https://${string}`
+
+/**
  * What can name a server: a URL, a script path, or a server entry.
  *
  * @since 0.1.0
