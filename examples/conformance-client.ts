@@ -1,0 +1,141 @@
+/**
+ * An MCP client for the public MCP conformance suite (@modelcontextprotocol/conformance), built
+ * only from the library's public API: `McpClient` over Streamable HTTP, signed in by `OAuthLayer`
+ * with the headless authorizer.
+ *
+ *   npx tsx examples/conformance-client.ts http://localhost:PORT/mcp
+ *
+ * The suite appends the server URL as the last argument and describes the scenario in
+ * MCP_CONFORMANCE_SCENARIO and (for pre-registered / machine-to-machine scenarios)
+ * MCP_CONFORMANCE_CONTEXT. Exit status 0 means the client did its job.
+ */
+import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer, Redacted } from "effect"
+import { Authorizer, OAuth, OAuthLayer, type OAuthLayerOptions, Schemas } from "../src/index.js"
+import { McpClient } from "../src/mcp/index.js"
+import type { McpSchema } from "../src/mcp/index.js"
+
+const serverUrl = process.argv.at(-1) ?? ""
+const scenario = process.env["MCP_CONFORMANCE_SCENARIO"] ?? ""
+const context: Record<string, string | undefined> = JSON.parse(process.env["MCP_CONFORMANCE_CONTEXT"] ?? "{}")
+
+/** The conformance suite's fixed Client ID Metadata Document URL (SEP-991). */
+const CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
+
+/**
+ * SEP-990 enterprise-managed authorization: an RFC 8693 token exchange at the enterprise IdP
+ * turns the user's ID token into an ID-JAG, then an RFC 7523 JWT bearer grant at the MCP
+ * server's authorization server turns that into an access token.
+ */
+const identityAssertionGrant: OAuth.CustomGrant = (grant) =>
+  Effect.gen(function*() {
+    const idpClient = new Schemas.ClientInformation({
+      clientId: context["idp_client_id"] ?? "",
+      tokenEndpointAuthMethod: "none",
+      source: "preregistered",
+      issuer: context["idp_issuer"] ?? "",
+      redirectUris: []
+    })
+    const jag = yield* grant.exchange.grant(
+      { ...grant, client: idpClient, tokenEndpoint: context["idp_token_endpoint"] },
+      {
+        grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+        requested_token_type: "urn:ietf:params:oauth:token-type:id-jag",
+        audience: grant.discovery.issuer,
+        subject_token: context["idp_id_token"] ?? "",
+        subject_token_type: "urn:ietf:params:oauth:token-type:id_token"
+      }
+    )
+    return yield* grant.exchange.grant(
+      { ...grant, resource: undefined },
+      {
+        grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        assertion: Redacted.value(jag.accessToken)
+      }
+    )
+  })
+
+/** The OAuth options a well-behaved client would use for what the scenario gives it. */
+const oauthOptions = (): OAuthLayerOptions => {
+  const base = { mcpUrl: serverUrl, clientMetadataUrl: CLIENT_METADATA_URL, clientName: "effect-mcp-oauth conformance" }
+  if (context["idp_id_token"] !== undefined) {
+    return {
+      ...base,
+      clientId: context["client_id"],
+      clientSecret: context["client_secret"],
+      tokenEndpointAuthMethod: "client_secret_basic",
+      grant: identityAssertionGrant
+    }
+  }
+  if (context["private_key_pem"] !== undefined) {
+    return {
+      ...base,
+      clientId: context["client_id"],
+      tokenEndpointAuthMethod: "private_key_jwt",
+      privateKeyJwt: {
+        privateKeyPem: Redacted.make(context["private_key_pem"]),
+        algorithm: context["signing_algorithm"] ?? "ES256"
+      },
+      grant: "client_credentials"
+    }
+  }
+  if (scenario.startsWith("auth/client-credentials")) {
+    return { ...base, clientId: context["client_id"], clientSecret: context["client_secret"], grant: "client_credentials" }
+  }
+  if (context["client_id"] !== undefined) {
+    return { ...base, clientId: context["client_id"], clientSecret: context["client_secret"] }
+  }
+  return base
+}
+
+/** Arguments for a tool call, from its input schema (numbers 1…, strings "test", booleans true). */
+const argumentsFor = (tool: McpSchema.Tool): Record<string, unknown> => {
+  if (tool.name === "add_numbers") return { a: 5, b: 10 }
+  const properties = (tool.inputSchema["properties"] ?? {}) as Record<string, { type?: string }>
+  return Object.fromEntries(
+    Object.entries(properties).map(([name, property], i) => [
+      name,
+      property.type === "number" || property.type === "integer"
+        ? i + 1
+        : property.type === "boolean"
+        ? true
+        : "test"
+    ])
+  )
+}
+
+/** Accepts an elicitation with the defaults of its requested schema (SEP-1034). */
+const acceptDefaults = (params: McpSchema.ElicitRequestParams) =>
+  Effect.succeed({
+    action: "accept" as const,
+    content: Object.fromEntries(
+      Object.entries((params.requestedSchema?.["properties"] ?? {}) as Record<string, { default?: unknown }>)
+        .filter(([, property]) => property.default !== undefined)
+        .map(([name, property]) => [name, property.default])
+    )
+  })
+
+const program = Effect.gen(function*() {
+  const client = yield* McpClient.connect(new URL(serverUrl), {
+    auth: "oauth",
+    clientInfo: { name: "effect-mcp-oauth-conformance", version: "0.1.0" },
+    handlers: { elicitation: acceptDefaults }
+  })
+  const tools = yield* client.listTools()
+  yield* Console.log(`tools: ${tools.map((t) => t.name).join(", ") || "(none)"}`)
+  for (const tool of tools) {
+    const result = yield* client.callTool(tool.name, argumentsFor(tool))
+    yield* Console.log(`${tool.name}: ${result.isError === true ? "error" : "ok"}`)
+  }
+}).pipe(Effect.scoped)
+
+const MainLive = OAuthLayer(oauthOptions()).pipe(
+  Layer.provide(Authorizer.layerHeadless({ redirectUri: "http://localhost:3000/callback" })),
+  Layer.provide(NodeHttpClient.layerUndici)
+)
+
+program.pipe(
+  Effect.provide(MainLive),
+  Effect.tapErrorCause((cause) => Console.error(`conformance client failed: ${cause}`)),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)
