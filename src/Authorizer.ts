@@ -39,6 +39,7 @@ export interface AuthorizationRequest {
  * authorization URL is built, e.g. the port of a loopback callback server, RFC 8252 §7.3), and
  * the step that obtains the response. Lives in a `Scope`: a callback server closes with it.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
  * @since 0.1.0
  * @category models
  */
@@ -50,6 +51,11 @@ export interface AuthorizationSession {
 }
 
 /**
+ * Obtains authorization codes: `session` opens one authorization attempt (and whatever it needs,
+ * such as a loopback callback server) in the caller's `Scope`. Layers: `layerBrowser` (people),
+ * `layerManual` (no local browser), `layerAuto` (either), `layerHeadless` (no user), `layerTest`.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1
  * @since 0.1.0
  * @category models
  */
@@ -58,6 +64,9 @@ export interface Authorizer {
 }
 
 /**
+ * The `Authorizer` service tag.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1
  * @since 0.1.0
  * @category tags
  */
@@ -79,6 +88,7 @@ export const DEFAULT_REDIRECT_URI = "http://127.0.0.1:33418/callback"
 /**
  * How long an interactive sign-in may take before failing with `AuthorizationError` "Timeout".
  *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
  * @since 0.1.0
  * @category constants
  */
@@ -161,7 +171,7 @@ export const BrowserOpener: Context.Reference<BrowserOpener, BrowserOpener> = Co
  */
 export const layerBrowserOpener = (
   options: { readonly browser?: string | ReadonlyArray<string> | undefined } = {}
-): Layer.Layer<never> => Layer.succeed(BrowserOpener, makeBrowserOpener(options))
+): Layer.Layer<BrowserOpener> => Layer.succeed(BrowserOpener, makeBrowserOpener(options))
 
 /**
  * Whether a graphical browser can be expected on this machine: macOS and Windows always; Linux
@@ -192,6 +202,7 @@ export const hasDisplay: Effect.Effect<boolean> = Effect.gen(function*() {
  * Options shared by the authorizers that talk to the authorization endpoint themselves (the
  * headless completion and the stale-client pre-flight).
  *
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-1.5
  * @since 0.1.0
  * @category models
  */
@@ -225,6 +236,7 @@ const timeoutError = (timeout: Duration.DurationInput, what: string) => () =>
 /**
  * Options of `layerHeadless`.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
  * @since 0.1.0
  * @category models
  */
@@ -285,6 +297,7 @@ export const layerHeadless = (
  * response (validated like a real callback, so a wrong `state` or `iss` fails the same way) or
  * an effect (returned as is, e.g. to fail with `ClientNotFound`).
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
  * @since 0.1.0
  * @category models
  */
@@ -346,6 +359,7 @@ export const layerTest = (
 /**
  * Options of `layerBrowser`.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
  * @since 0.1.0
  * @category models
  */
@@ -441,6 +455,7 @@ export const layerBrowser = (
 /**
  * Options of `layerManual`.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
  * @since 0.1.0
  * @category models
  */
@@ -596,6 +611,7 @@ export const layerManual = (
 /**
  * Options of `layerAuto`.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-4.1
  * @since 0.1.0
  * @category models
  */
