@@ -13,6 +13,11 @@ export * as Auth from "./Auth.js"
 /**
  * @since 0.1.0
  */
+export * as Elicitation from "./Elicitation.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as JsonRpc from "./JsonRpc.js"
 
 /**
