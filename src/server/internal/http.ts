@@ -37,7 +37,9 @@ export const escapeHtml = (text: string): string =>
 export const pageHeaders: Record<string, string> = {
   ...noStore,
   "x-frame-options": "DENY",
-  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  // No `form-action`: Chromium applies it to the redirect after the consent form is posted, which
+  // would block the 303 to the client's (cross-origin, loopback) redirect URI.
+  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
   "referrer-policy": "no-referrer"
 }
 
