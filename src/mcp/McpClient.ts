@@ -8,13 +8,14 @@
  * @since 0.1.0
  */
 import type { CommandExecutor, HttpClient } from "@effect/platform"
-import type { Queue, Scope } from "effect"
+import type { Queue } from "effect"
 import {
   Cause,
   Context,
   Deferred,
   Duration,
   Effect,
+  ExecutionStrategy,
   Exit,
   Fiber,
   Layer,
@@ -22,6 +23,7 @@ import {
   ParseResult,
   PubSub,
   Schema,
+  Scope,
   Stream
 } from "effect"
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId } from "./JsonRpc.js"
@@ -267,7 +269,15 @@ export const make = (
         Effect.catchAllDefect(() =>
           Effect.succeed(JsonRpc.failure(request.id, { code: McpError.InternalError, message: "Internal error" }))
         ),
-        Effect.flatMap((response) => transport.send(response)),
+        Effect.flatMap((response) =>
+          transport.send(response).pipe(
+            Effect.timeoutFail({
+              duration: defaultTimeout,
+              onTimeout: () =>
+                new McpTransportError({ reason: "Timeout", description: `Answering ${request.method} timed out` })
+            })
+          )
+        ),
         Effect.catchAll((error) => Effect.logWarning(`MCP: could not answer ${request.method}`, error.description)),
         Effect.ensuring(Effect.sync(() => running.delete(request.id))),
         Effect.withSpan("McpClient.answer", { attributes: { "mcp.method": request.method } })
@@ -539,10 +549,16 @@ export function connect(
   target: Target.Target,
   options: ConnectOptions = {}
 ): Effect.Effect<McpClient, McpClientError, Scope.Scope | HttpClient.HttpClient | CommandExecutor.CommandExecutor> {
-  return make(options).pipe(
-    Effect.provideServiceEffect(McpTransport, Target.transport(target, options)),
-    Effect.withSpan("McpClient.connect")
-  )
+  return Effect.gen(function*() {
+    // A session that fails to start releases its transport at once (no process or session left
+    // running until the caller's scope ends).
+    const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    return yield* make(options).pipe(
+      Effect.provideServiceEffect(McpTransport, Target.transport(target, options)),
+      Scope.extend(scope),
+      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+    )
+  }).pipe(Effect.withSpan("McpClient.connect"))
 }
 
 /**

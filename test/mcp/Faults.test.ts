@@ -217,10 +217,14 @@ describe("typed failures, never a hang", () => {
         expect(client.protocolVersion).toBe(version)
         expect(server.requests[0]!.body?.["params"]).toMatchObject({ protocolVersion: McpSchema.LATEST_PROTOCOL_VERSION })
       }
-      const server = yield* raw(() => false, { protocolVersion: "1999-01-01" })
+      const server = yield* raw(() => false, { protocolVersion: "1999-01-01", sessionId: "s-old" })
       const error = yield* expectTransportError(McpClient.connect(server.url, slow), "UnsupportedVersion")
       expect(error.description).toContain("1999-01-01")
       expect(server.requests.some((r) => rpcMethod(r) === "notifications/initialized")).toBe(false)
+      // the failed session is released at once, not when the caller's scope ends
+      expect(server.requests.filter((r) => r.method === "DELETE").map((r) => r.headers["mcp-session-id"])).toEqual([
+        "s-old"
+      ])
     })))
 
   it.live("a 404 on a session is SessionExpired", () =>
