@@ -135,6 +135,7 @@ export type JsonRpcMessage = typeof JsonRpcMessage.Type
 /**
  * A response of either kind.
  *
+ * @see https://www.jsonrpc.org/specification#response_object
  * @since 0.1.0
  * @category models
  */
@@ -159,6 +160,7 @@ const excerpt = (text: string): string => text.length > 200 ? `${text.slice(0, 2
  * Decode an already-parsed JSON value (one message or a batch) into messages, or fail with a
  * `Decode` transport error.
  *
+ * @see https://www.jsonrpc.org/specification#batch
  * @since 0.1.0
  * @category decoding
  */
@@ -182,6 +184,7 @@ export const decodeValue = (value: unknown): Effect.Effect<ReadonlyArray<JsonRpc
 /**
  * Parse JSON text and decode it into messages, or fail with a `Decode` transport error.
  *
+ * @see https://www.jsonrpc.org/specification#batch
  * @since 0.1.0
  * @category decoding
  */
@@ -198,12 +201,16 @@ export const decodeText = (text: string): Effect.Effect<ReadonlyArray<JsonRpcMes
 /**
  * Encode a message to its wire JSON text (drops the `_tag`).
  *
+ * @see https://www.jsonrpc.org/specification
  * @since 0.1.0
  * @category encoding
  */
 export const encode = (message: JsonRpcMessage): string => JSON.stringify(encodeMessage(message))
 
 /**
+ * Build a request message.
+ *
+ * @see https://www.jsonrpc.org/specification#request_object
  * @since 0.1.0
  * @category constructors
  */
@@ -213,6 +220,9 @@ export const request = (id: RequestId, method: string, params?: unknown): JsonRp
     : { _tag: "Request", jsonrpc: "2.0", id, method, params }
 
 /**
+ * Build a notification message.
+ *
+ * @see https://www.jsonrpc.org/specification#notification
  * @since 0.1.0
  * @category constructors
  */
@@ -222,6 +232,9 @@ export const notification = (method: string, params?: unknown): JsonRpcNotificat
     : { _tag: "Notification", jsonrpc: "2.0", method, params }
 
 /**
+ * Build a success message.
+ *
+ * @see https://www.jsonrpc.org/specification#response_object
  * @since 0.1.0
  * @category constructors
  */
@@ -233,6 +246,9 @@ export const success = (id: RequestId, result: unknown): JsonRpcSuccess => ({
 })
 
 /**
+ * Build a failure message.
+ *
+ * @see https://www.jsonrpc.org/specification#error_object
  * @since 0.1.0
  * @category constructors
  */

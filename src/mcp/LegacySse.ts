@@ -15,7 +15,6 @@ import * as JsonRpc from "./JsonRpc.js"
 import { McpTransportError } from "./McpErrors.js"
 import { McpTransport } from "./McpTransport.js"
 import * as Http from "./internal/http.js"
-import { parseUrl } from "./StreamableHttp.js"
 
 /**
  * Options of the legacy SSE transport.
@@ -48,7 +47,7 @@ export const make = (
   options: LegacySseOptions
 ): Effect.Effect<McpTransport, McpTransportError, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const url = yield* parseUrl(options.url)
+    const url = yield* Http.parseUrl(options.url)
     const base = yield* HttpClient.HttpClient
     const client = options.transformClient === undefined ? base : options.transformClient(base)
     const incoming = yield* Mailbox.make<JsonRpcMessage, McpTransportError>()

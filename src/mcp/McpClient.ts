@@ -37,6 +37,7 @@ import * as Target from "./Target.js"
 /**
  * Every error an MCP operation can fail with.
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic#responses
  * @since 0.1.0
  * @category errors
  */
@@ -163,6 +164,7 @@ export interface McpClient {
 /**
  * The client tag.
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle
  * @since 0.1.0
  * @category tags
  */
@@ -518,6 +520,7 @@ export const layerTransport = (
 /**
  * Client options plus transport options (auth, headers, reconnection, stdio knobs).
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  * @category models
  */
@@ -592,6 +595,7 @@ export function layer(
  * One layer per entry of an `mcpServers` document (each still needs its `HttpClient` or
  * `CommandExecutor`). Use it to pick one server by name: `McpClient.layers(config).github`.
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  * @category layers
  */
@@ -604,6 +608,7 @@ export const layers = (
 /**
  * Connect to every server of an `mcpServers` document (concurrently), in the current scope.
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  * @category constructors
  */

@@ -49,6 +49,7 @@ export class McpError extends Schema.TaggedError<McpError>("effect-mcp-oauth/Mcp
  * - `SessionExpired`: the server answered 404 to a request carrying `Mcp-Session-Id`;
  * - `UnsupportedVersion`: the server chose a protocol version this client does not speak.
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  * @category errors
  */

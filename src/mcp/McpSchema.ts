@@ -27,6 +27,7 @@ export const LATEST_PROTOCOL_VERSION = "2025-11-25"
 export const SUPPORTED_PROTOCOL_VERSIONS = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"] as const
 
 /**
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle#version-negotiation
  * @since 0.1.0
  * @category schemas
  */

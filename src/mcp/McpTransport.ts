@@ -23,6 +23,7 @@ import type { McpTransportError } from "./McpErrors.js"
  * - `start` is called after `notifications/initialized`: a transport may open extra channels then
  *   (Streamable HTTP: the optional GET stream).
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  * @category models
  */
@@ -36,6 +37,7 @@ export interface McpTransport {
 /**
  * The transport tag `McpClient` is built on.
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  * @category tags
  */

@@ -44,19 +44,6 @@ export interface StreamableHttpOptions {
   readonly closeTimeout?: Duration.DurationInput | undefined
 }
 
-/** @internal */
-export const parseUrl = (url: string | URL): Effect.Effect<URL, McpTransportError> =>
-  Effect.try({
-    try: () => new URL(url),
-    catch: () => new McpTransportError({ reason: "Protocol", description: `Invalid MCP server URL: ${String(url)}` })
-  }).pipe(
-    Effect.filterOrFail(
-      (parsed) => parsed.protocol === "http:" || parsed.protocol === "https:",
-      (parsed) =>
-        new McpTransportError({ reason: "Protocol", description: `Not an http(s) URL: ${parsed.href}` })
-    )
-  )
-
 /**
  * Connect a Streamable HTTP transport. Nothing is sent until the client's first message.
  *
@@ -68,7 +55,7 @@ export const make = (
   options: StreamableHttpOptions
 ): Effect.Effect<McpTransport, McpTransportError, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const url = yield* parseUrl(options.url)
+    const url = yield* Http.parseUrl(options.url)
     const base = yield* HttpClient.HttpClient
     const client = options.transformClient === undefined ? base : options.transformClient(base)
     const incoming = yield* Mailbox.make<JsonRpcMessage, McpTransportError>()

@@ -49,6 +49,7 @@ export interface StdioServerConfig extends Stdio.StdioOptions {
 /**
  * One server entry.
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  * @category models
  */
@@ -57,6 +58,7 @@ export type ServerConfig = HttpServerConfig | StdioServerConfig
 /**
  * An `mcpServers` configuration document.
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  * @category models
  */
@@ -68,6 +70,7 @@ export interface McpConfig {
  * A string that is statically an http(s) URL (lets `connect`/`layer` ask only for an
  * `HttpClient`).
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
  * @since 0.1.0
  * @category models
  */
@@ -76,6 +79,7 @@ export type HttpUrl = `http://${string}` | `https://${string}`
 /**
  * What can name a server: a URL, a script path, or a server entry.
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  * @category models
  */
@@ -90,6 +94,7 @@ export type Target = string | URL | ServerConfig
  * - `connectTimeout`: legacy SSE `endpoint` wait.
  * - `stderr`, `closeGracePeriod`: stdio knobs (an entry's own values win).
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  * @category models
  */
@@ -108,6 +113,7 @@ export interface TransportOptions {
 /**
  * The inferred transport and its options.
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  * @category models
  */
@@ -171,6 +177,7 @@ const fromStdio = (config: StdioServerConfig, options: TransportOptions): Resolv
  * How to run a script file: `.js`/`.mjs`/`.cjs` with this node, `.ts`/`.mts`/`.cts` with this
  * node and `--import tsx`, `.py` with `python3`.
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#stdio
  * @since 0.1.0
  * @category inference
  */

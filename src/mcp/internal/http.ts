@@ -11,6 +11,19 @@ import { McpTransportError } from "../McpErrors.js"
 import * as Sse from "../Sse.js"
 
 /** @internal */
+export const parseUrl = (url: string | URL): Effect.Effect<URL, McpTransportError> =>
+  Effect.try({
+    try: () => new URL(url),
+    catch: () => new McpTransportError({ reason: "Protocol", description: `Invalid MCP server URL: ${String(url)}` })
+  }).pipe(
+    Effect.filterOrFail(
+      (parsed) => parsed.protocol === "http:" || parsed.protocol === "https:",
+      (parsed) =>
+        new McpTransportError({ reason: "Protocol", description: `Not an http(s) URL: ${parsed.href}` })
+    )
+  )
+
+/** @internal */
 export const fromHttpClientError = (error: HttpClientError.HttpClientError): McpTransportError =>
   new McpTransportError({
     reason: error._tag === "RequestError" && error.reason === "Transport" ? "Closed" : "Http",
