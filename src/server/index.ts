@@ -39,3 +39,18 @@ export * as OAuthProviderStore from "./OAuthProviderStore.js"
  * @since 0.1.0
  */
 export * as TokenVerifier from "./TokenVerifier.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as AuthProvider from "./AuthProvider.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as McpEndpoint from "./McpEndpoint.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RemoteAuthProvider from "./RemoteAuthProvider.js"
