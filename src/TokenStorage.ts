@@ -7,10 +7,13 @@
 import { FileSystem, KeyValueStore, Path } from "@effect/platform"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
-import { Context, Effect, Either, Layer, Option, Ref } from "effect"
-import type { StorageError } from "./Errors.js"
+import { Config, Context, Effect, Either, Layer, Option, Redacted, Ref } from "effect"
+import type { ConfigError } from "effect/ConfigError"
+import { StorageError } from "./Errors.js"
+import * as Encryption from "./internal/encryption.js"
 import * as FileStore from "./internal/fileStore.js"
 import * as KvStore from "./internal/kvStore.js"
+import * as Format from "./internal/storageFormat.js"
 import type { ClientInformation, StoredToken } from "./Schemas.js"
 
 /**
@@ -34,6 +37,43 @@ export interface TokenStorage {
   readonly clearAll: Effect.Effect<void, StorageError>
   /** The keys of every server with stored tokens or client information. */
   readonly keys: Effect.Effect<ReadonlyArray<string>, StorageError>
+  /**
+   * Versioned, compare-and-set access to the tokens, when the backend offers it (memory, file
+   * system, key-value stores; across processes for the file system and Redis). See
+   * {@link TokenRevisions}. Use {@link clearTokensIfUnchanged} / {@link setTokensIfUnchanged},
+   * which fall back to read-then-write on storages without it.
+   */
+  readonly revisions?: TokenRevisions | undefined
+}
+
+/**
+ * A stored value with its revision: a counter per server key that every write increases (0
+ * means nothing is stored, or a record written before revisions existed).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Versioned<A> {
+  readonly value: A
+  readonly revision: number
+}
+
+/**
+ * Compare-and-set on stored tokens, so that a process never overwrites a newer token with an
+ * older one, nor clears a token another process has just refreshed (RFC 9700 §4.14.2: a
+ * rotated refresh token must not be lost). A write whose `expected` revision is no longer the
+ * stored one fails with `StorageError` reason `"Conflict"` and changes nothing.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokenRevisions {
+  readonly getTokens: (key: string) => Effect.Effect<Option.Option<Versioned<StoredToken>>, StorageError>
+  /** Writes when the stored revision is `expected` (0: nothing stored); returns the new revision. */
+  readonly setTokens: (key: string, tokens: StoredToken, expected: number) => Effect.Effect<number, StorageError>
+  /** Removes the tokens when the stored revision is `expected`. */
+  readonly clearTokens: (key: string, expected: number) => Effect.Effect<void, StorageError>
 }
 
 /**
@@ -76,14 +116,31 @@ const instrument = (backend: string, self: TokenStorage): TokenStorage => {
     clearClient: (key) => span("clearClient", key)(self.clearClient(key)),
     clear: (key) => span("clear", key)(self.clear(key)),
     clearAll: span("clearAll")(self.clearAll),
-    keys: span("keys")(self.keys)
+    keys: span("keys")(self.keys),
+    ...(self.revisions === undefined ? {} : {
+      revisions: {
+        getTokens: (key) => span("revisions.getTokens", key)(self.revisions!.getTokens(key)),
+        setTokens: (key, tokens, expected) =>
+          span("revisions.setTokens", key)(self.revisions!.setTokens(key, tokens, expected)),
+        clearTokens: (key, expected) => span("revisions.clearTokens", key)(self.revisions!.clearTokens(key, expected))
+      } satisfies TokenRevisions
+    })
   }
 }
 
 interface MemoryState {
   readonly tokens: ReadonlyMap<string, StoredToken>
   readonly clients: ReadonlyMap<string, ClientInformation>
+  /** Revision of each key's tokens (kept after a clear, so revisions never repeat). */
+  readonly revisions: ReadonlyMap<string, number>
 }
+
+const revisionConflict = (key: string, expected: number, found: number) =>
+  new StorageError({
+    reason: "Conflict",
+    key,
+    detail: `the tokens were written by someone else (expected revision ${expected}, found ${found})`
+  })
 
 const withEntry = <A>(map: ReadonlyMap<string, A>, key: string, value: A | undefined): ReadonlyMap<string, A> => {
   const next = new Map(map)
@@ -101,23 +158,52 @@ const withEntry = <A>(map: ReadonlyMap<string, A>, key: string, value: A | undef
  * @category constructors
  */
 export const makeMemory: Effect.Effect<TokenStorage> = Effect.map(
-  Ref.make<MemoryState>({ tokens: new Map(), clients: new Map() }),
+  Ref.make<MemoryState>({ tokens: new Map(), clients: new Map(), revisions: new Map() }),
   (ref): TokenStorage => {
     const keys = Effect.map(Ref.get(ref), (s) => Array.from(new Set([...s.tokens.keys(), ...s.clients.keys()])).sort())
+    const revisionOf = (s: MemoryState, key: string) => s.tokens.has(key) ? (s.revisions.get(key) ?? 0) : 0
+    const bump = (s: MemoryState, key: string, tokens: StoredToken | undefined): MemoryState => ({
+      ...s,
+      tokens: withEntry(s.tokens, key, tokens),
+      revisions: withEntry(s.revisions, key, (s.revisions.get(key) ?? 0) + 1)
+    })
+    /** Applies `tokens` (or a removal) when the revision is `expected`; the new revision, or the one found. */
+    const compareAndSet = (key: string, tokens: StoredToken | undefined, expected: number) =>
+      Effect.flatMap(
+        Ref.modify(ref, (s): readonly [Either.Either<number, number>, MemoryState] => {
+          const found = revisionOf(s, key)
+          if (found !== expected) return [Either.left(found), s]
+          const next = bump(s, key, tokens)
+          return [Either.right(next.revisions.get(key) ?? 0), next]
+        }),
+        Either.match({
+          onLeft: (found) => Effect.fail(revisionConflict(key, expected, found)),
+          onRight: Effect.succeed
+        })
+      )
     return instrument("memory", {
       getTokens: (key) => Effect.map(Ref.get(ref), (s) => Option.fromNullable(s.tokens.get(key))),
-      setTokens: (key, tokens) => Ref.update(ref, (s) => ({ ...s, tokens: withEntry(s.tokens, key, tokens) })),
-      clearTokens: (key) => Ref.update(ref, (s) => ({ ...s, tokens: withEntry(s.tokens, key, undefined) })),
+      setTokens: (key, tokens) => Ref.update(ref, (s) => bump(s, key, tokens)),
+      clearTokens: (key) =>
+        Ref.update(ref, (s) => s.tokens.has(key) ? bump(s, key, undefined) : s),
       getClient: (key) => Effect.map(Ref.get(ref), (s) => Option.fromNullable(s.clients.get(key))),
       setClient: (key, client) => Ref.update(ref, (s) => ({ ...s, clients: withEntry(s.clients, key, client) })),
       clearClient: (key) => Ref.update(ref, (s) => ({ ...s, clients: withEntry(s.clients, key, undefined) })),
       clear: (key) =>
         Ref.update(ref, (s) => ({
+          ...s,
           tokens: withEntry(s.tokens, key, undefined),
           clients: withEntry(s.clients, key, undefined)
         })),
-      clearAll: Ref.set(ref, { tokens: new Map(), clients: new Map() }),
-      keys
+      clearAll: Ref.update(ref, (s) => ({ tokens: new Map(), clients: new Map(), revisions: s.revisions })),
+      keys,
+      revisions: {
+        getTokens: (key) =>
+          Effect.map(Ref.get(ref), (s) =>
+            Option.map(Option.fromNullable(s.tokens.get(key)), (value) => ({ value, revision: revisionOf(s, key) }))),
+        setTokens: (key, tokens, expected) => compareAndSet(key, tokens, expected),
+        clearTokens: (key, expected) => Effect.asVoid(compareAndSet(key, undefined, expected))
+      }
     })
   }
 )
@@ -167,10 +253,11 @@ export const makeFileSystem = (
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
+    const codec = yield* Format.CurrentCodec
     const dir = directory === undefined
       ? yield* Effect.either(Effect.provideService(FileStore.defaultDirectory, Path.Path, path))
       : Either.right(directory)
-    return instrument("file", FileStore.make(dir, fs, path))
+    return instrument("file", FileStore.make(dir, fs, path, { codec }))
   })
 
 /**
@@ -207,9 +294,9 @@ export const layerFileSystemNode = (directory?: string): Layer.Layer<TokenStorag
  * @since 0.1.0
  * @category constructors
  */
-export const makeKeyValueStore: Effect.Effect<TokenStorage, never, KeyValueStore.KeyValueStore> = Effect.map(
-  KvStore.make,
-  (storage) => instrument("key-value-store", storage)
+export const makeKeyValueStore: Effect.Effect<TokenStorage, never, KeyValueStore.KeyValueStore> = Effect.flatMap(
+  Format.CurrentCodec,
+  (codec) => Effect.map(KvStore.makeWith({ codec }), (storage) => instrument("key-value-store", storage))
 )
 
 /**
@@ -223,3 +310,197 @@ export const layerKeyValueStore: Layer.Layer<TokenStorage, never, KeyValueStore.
   TokenStorage,
   makeKeyValueStore
 )
+
+/**
+ * Clears the tokens of `key` only if they are still `seen` (the same access token): the stored
+ * tokens are re-read first — as a compare-and-set when the storage has {@link TokenRevisions} —
+ * so a token another process has just refreshed is never wiped. `true` when it cleared (or
+ * nothing was stored), `false` when a newer token was kept.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category combinators
+ */
+export const clearTokensIfUnchanged = (
+  storage: TokenStorage,
+  key: string,
+  seen: StoredToken
+): Effect.Effect<boolean, StorageError> =>
+  Effect.gen(function*() {
+    const same = (t: StoredToken) => Redacted.value(t.accessToken) === Redacted.value(seen.accessToken)
+    if (storage.revisions === undefined) {
+      const current = yield* storage.getTokens(key)
+      if (Option.isSome(current) && !same(current.value)) return false
+      yield* storage.clearTokens(key)
+      return true
+    }
+    const revisions = storage.revisions
+    const current = yield* revisions.getTokens(key)
+    if (Option.isNone(current)) return true
+    if (!same(current.value.value)) return false
+    return yield* revisions.clearTokens(key, current.value.revision).pipe(
+      Effect.as(true),
+      Effect.catchIf((e) => e.reason === "Conflict", () => Effect.succeed(false))
+    )
+  }).pipe(Effect.withSpan("TokenStorage.clearTokensIfUnchanged", { attributes: { "tokenStorage.key": key } }))
+
+/**
+ * Stores `next` for `key` only if the stored tokens are still `seen` (`None`: nothing stored),
+ * so an older token never overwrites a newer one. Returns the tokens now stored: `next`, or the
+ * newer tokens another process wrote first.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category combinators
+ */
+export const setTokensIfUnchanged = (
+  storage: TokenStorage,
+  key: string,
+  seen: Option.Option<StoredToken>,
+  next: StoredToken
+): Effect.Effect<StoredToken, StorageError> =>
+  Effect.gen(function*() {
+    const same = (t: Option.Option<StoredToken>) =>
+      Option.isNone(t) ? Option.isNone(seen) : Option.isSome(seen) &&
+        Redacted.value(t.value.accessToken) === Redacted.value(seen.value.accessToken)
+    if (storage.revisions === undefined) {
+      const current = yield* storage.getTokens(key)
+      if (!same(current) && Option.isSome(current)) return current.value
+      yield* storage.setTokens(key, next)
+      return next
+    }
+    const revisions = storage.revisions
+    const current = yield* revisions.getTokens(key)
+    const currentValue = Option.map(current, (v) => v.value)
+    if (!same(currentValue) && Option.isSome(currentValue)) return currentValue.value
+    const expected = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision })
+    return yield* revisions.setTokens(key, next, expected).pipe(
+      Effect.as(next),
+      Effect.catchIf(
+        (e) => e.reason === "Conflict",
+        () => Effect.map(storage.getTokens(key), Option.getOrElse(() => next))
+      )
+    )
+  }).pipe(Effect.withSpan("TokenStorage.setTokensIfUnchanged", { attributes: { "tokenStorage.key": key } }))
+
+/**
+ * Encryption at rest for {@link layerFileSystem}, {@link layerKeyValueStore} and the Redis
+ * storage: the newest key encrypts every write, the previous ones only decrypt (key rotation).
+ * Keys are 32 bytes (AES-256), raw or written as 64 hex digits or base64.
+ *
+ * @see https://nvlpubs.nist.gov/nistpubs/Legacy/SP/nistspecialpublication800-38d.pdf
+ * @since 0.1.0
+ * @category models
+ */
+export interface EncryptionOptions {
+  readonly key: Redacted.Redacted<string> | Redacted.Redacted<Uint8Array>
+  readonly previousKeys?: ReadonlyArray<Redacted.Redacted<string> | Redacted.Redacted<Uint8Array>> | undefined
+  /**
+   * A record found unencrypted (written before encryption was turned on): `"read"` it (with a
+   * warning; it is encrypted on its next write) or `"reject"` it as a `"Decryption"` error.
+   * Default `"read"`, so turning encryption on never forces a sign-in.
+   */
+  readonly plaintext?: "read" | "reject" | undefined
+}
+
+const rawKey = (key: Redacted.Redacted<string> | Redacted.Redacted<Uint8Array>, which: string) => {
+  const value = Redacted.value<string | Uint8Array>(key)
+  const parsed = typeof value === "string"
+    ? Encryption.parseKey(value)
+    : value.length === 32
+    ? Either.right(value)
+    : Either.left(`a storage key must be 32 bytes, got ${value.length}`)
+  return Either.match(parsed, {
+    onLeft: (detail) => Effect.fail(new StorageError({ reason: "Decryption", detail: `${which}: ${detail}` })),
+    onRight: (bytes) => Effect.succeed(Redacted.make(bytes))
+  })
+}
+
+/**
+ * Wraps a storage layer ({@link layerFileSystem}, {@link layerKeyValueStore}, the Redis
+ * storage) so that every record is encrypted at rest with AES-256-GCM (WebCrypto): a fresh
+ * 96-bit IV per write, the record's location as additional authenticated data (a record copied
+ * to another server's entry does not open), and a versioned envelope naming the key id.
+ *
+ * Reading a record encrypted with a key that is not configured, or whose ciphertext was altered,
+ * fails with `StorageError` reason `"Decryption"` naming the cause — never garbage tokens.
+ * A truncated or unparseable record reads as absent with a warning, like a corrupt plain one.
+ * The memory storage keeps objects, not records: wrapping it changes nothing.
+ *
+ * @example
+ * ```ts
+ * const Storage = TokenStorage.encrypted(TokenStorage.layerFileSystemNode(), {
+ *   key: Redacted.make(process.env.MCP_OAUTH_STORAGE_KEY!)
+ * })
+ * ```
+ *
+ * @see https://nvlpubs.nist.gov/nistpubs/Legacy/SP/nistspecialpublication800-38d.pdf
+ * @see https://www.rfc-editor.org/rfc/rfc5116#section-5.1
+ * @since 0.1.0
+ * @category layers
+ */
+export const encrypted = <E, R>(
+  layer: Layer.Layer<TokenStorage, E, R>,
+  options: EncryptionOptions
+): Layer.Layer<TokenStorage, E | StorageError, R> => {
+  const codec = Effect.gen(function*() {
+    const current = yield* rawKey(options.key, "the storage key")
+    const previous = yield* Effect.forEach(options.previousKeys ?? [], (k, i) => rawKey(k, `previous key #${i + 1}`))
+    return yield* Encryption.makeCodec({ keys: [current, ...previous], plaintext: options.plaintext ?? "read" })
+  })
+  return Layer.provide(layer, Layer.effect(Format.CurrentCodec, codec))
+}
+
+/**
+ * The {@link EncryptionOptions} from configuration (the environment by default):
+ * `MCP_OAUTH_STORAGE_KEY` (the key, hex or base64), or `MCP_OAUTH_STORAGE_KEY_FILE` (a file
+ * holding it); `MCP_OAUTH_STORAGE_PREVIOUS_KEYS` (comma-separated older keys). `None` when no
+ * key is configured.
+ *
+ * @see https://nvlpubs.nist.gov/nistpubs/Legacy/SP/nistspecialpublication800-38d.pdf
+ * @since 0.1.0
+ * @category config
+ */
+export const encryptionConfig: Effect.Effect<
+  Option.Option<EncryptionOptions>,
+  ConfigError | StorageError,
+  FileSystem.FileSystem
+> = Effect.gen(function*() {
+  const key = yield* Config.option(Config.redacted("MCP_OAUTH_STORAGE_KEY"))
+  const file = yield* Config.option(Config.string("MCP_OAUTH_STORAGE_KEY_FILE"))
+  const previous = yield* Config.option(Config.redacted("MCP_OAUTH_STORAGE_PREVIOUS_KEYS"))
+  const previousKeys = Option.match(previous, {
+    onNone: () => [],
+    onSome: (list) =>
+      Redacted.value(list).split(",").map((k) => k.trim()).filter((k) => k.length > 0).map((k) => Redacted.make(k))
+  })
+  if (Option.isSome(key)) return Option.some({ key: key.value, previousKeys })
+  if (Option.isSome(file)) {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(file.value).pipe(
+      Effect.mapError((e) =>
+        new StorageError({ reason: "Decryption", detail: `cannot read the key file ${file.value}: ${e.message}` })
+      )
+    )
+    return Option.some({ key: Redacted.make(text.trim()), previousKeys })
+  }
+  return Option.none()
+})
+
+/**
+ * `layer`, encrypted with {@link encrypted} when {@link encryptionConfig} finds a key, else as is.
+ *
+ * @see https://nvlpubs.nist.gov/nistpubs/Legacy/SP/nistspecialpublication800-38d.pdf
+ * @since 0.1.0
+ * @category layers
+ */
+export const encryptedFromConfig = <E, R>(
+  layer: Layer.Layer<TokenStorage, E, R>
+): Layer.Layer<TokenStorage, E | StorageError | ConfigError, R | FileSystem.FileSystem> =>
+  Layer.unwrapEffect(
+    Effect.map(encryptionConfig, (options) =>
+      Option.match(options, {
+        onNone: () => layer,
+        onSome: (o) => encrypted(layer, o)
+      }))
+  )

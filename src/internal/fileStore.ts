@@ -15,9 +15,11 @@
 import type { FileSystem } from "@effect/platform"
 import { Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Config, Effect, Either, Encoding, Option } from "effect"
+import { Config, Duration, Effect, Either, Encoding, Option } from "effect"
 import { StorageError } from "../Errors.js"
-import type { TokenStorage } from "../TokenStorage.js"
+import type { StoredToken } from "../Schemas.js"
+import type { TokenStorage, Versioned } from "../TokenStorage.js"
+import * as FileLock from "./fileLock.js"
 import * as Format from "./storageFormat.js"
 
 /** @internal */
@@ -138,6 +140,26 @@ const ioError = (key: string | undefined, what: string) => (e: PlatformError): S
 const FILE_MODE = 0o600
 const DIR_MODE = 0o700
 
+/** @internal */
+export interface FileStoreOptions {
+  /** How records are transformed at rest (encryption); default plain JSON. */
+  readonly codec?: Format.RecordCodec | undefined
+}
+
+/** The short lock that makes a token write's read-compare-write atomic across processes. */
+const WRITE_LOCK: FileLock.FileLockOptions = {
+  lease: Duration.seconds(10),
+  acquireTimeout: Duration.seconds(60),
+  renew: false
+}
+
+const conflict = (key: string, expected: number, found: number) =>
+  new StorageError({
+    reason: "Conflict",
+    key,
+    detail: `the tokens were written by someone else (expected revision ${expected}, found ${found})`
+  })
+
 /**
  * Builds the store over `directory` (resolved once by the caller; a failure to resolve it makes
  * every operation fail with that `StorageError`).
@@ -147,8 +169,10 @@ const DIR_MODE = 0o700
 export const make = (
   directory: Either.Either<string, StorageError>,
   fs: FileSystem.FileSystem,
-  path: Path.Path
+  path: Path.Path,
+  options: FileStoreOptions = {}
 ): TokenStorage => {
+  const codec = options.codec ?? Format.plainCodec
   const enforceModes = currentPlatform() !== "win32"
   const dir = Either.map(directory, (d) => path.resolve(d))
 
@@ -171,10 +195,22 @@ export const make = (
       )
       : Effect.void
 
-  const read = <A, I>(entry: Format.Entry<A, I>, key: string): Effect.Effect<Option.Option<A>, StorageError> =>
+  /** Opens a stored record with the codec: the envelope JSON, or why it reads as absent. */
+  const open = (stored: string, name: string, key: string | undefined) =>
+    codec.decode(stored, { location: name }).pipe(
+      Effect.mapError((e) =>
+        key === undefined || e.key !== undefined ? e : new StorageError({ reason: e.reason, key, detail: e.detail })
+      )
+    )
+
+  const readVersioned = <A, I>(
+    entry: Format.Entry<A, I>,
+    key: string
+  ): Effect.Effect<Option.Option<Versioned<A>>, StorageError> =>
     Effect.gen(function*() {
       const d = yield* dir
-      const file = path.join(d, yield* fileNameFor(key, entry.kind))
+      const name = yield* fileNameFor(key, entry.kind)
+      const file = path.join(d, name)
       const text = yield* fs.readFileString(file).pipe(
         Effect.map(Option.some),
         Effect.catchIf(isNotFound, () => Effect.succeedNone),
@@ -182,7 +218,8 @@ export const make = (
       )
       if (Option.isNone(text)) return Option.none()
       yield* tightenFile(file)
-      const decoded = Format.decodeFor(entry, key, text.value)
+      const decoded = Either.flatMap(yield* open(text.value, name, key), (plain) =>
+        Format.decodeVersionedFor(entry, key, plain))
       if (Either.isLeft(decoded)) {
         yield* Format.warnRejected(decoded.left, { key, location: file })
         return Option.none()
@@ -190,11 +227,20 @@ export const make = (
       return Option.some(decoded.right)
     })
 
-  const write = <A, I>(entry: Format.Entry<A, I>, key: string, value: A): Effect.Effect<void, StorageError> =>
+  const read = <A, I>(entry: Format.Entry<A, I>, key: string): Effect.Effect<Option.Option<A>, StorageError> =>
+    Effect.map(readVersioned(entry, key), Option.map((v) => v.value))
+
+  const write = <A, I>(
+    entry: Format.Entry<A, I>,
+    key: string,
+    value: A,
+    revision?: number
+  ): Effect.Effect<void, StorageError> =>
     Effect.gen(function*() {
-      const data = encoder.encode(yield* Format.encode(entry, key, value))
-      const d = yield* ensureDirectory(key)
       const name = yield* fileNameFor(key, entry.kind)
+      const plain = yield* Format.encode(entry, key, value, revision)
+      const data = encoder.encode(yield* codec.encode(plain, { location: name }))
+      const d = yield* ensureDirectory(key)
       const file = path.join(d, name)
       const temp = path.join(d, `.${name}.${randomHex(8)}.tmp`)
       // uninterruptible: an interrupted write must neither leave a temporary file nor half a rename
@@ -244,9 +290,11 @@ export const make = (
         Effect.mapError(ioError(undefined, `reading ${file}`))
       )
       if (Option.isNone(text)) continue
-      const decoded = kind.value === "tokens"
-        ? Either.map(Format.decodeAny(Format.tokensEntry, text.value), (e) => e.key)
-        : Either.map(Format.decodeAny(Format.clientEntry, text.value), (e) => e.key)
+      const opened = yield* open(text.value, name, undefined)
+      const decoded = Either.flatMap(opened, (plain) =>
+        kind.value === "tokens"
+          ? Either.map(Format.decodeAny(Format.tokensEntry, plain), (e) => e.key)
+          : Either.map(Format.decodeAny(Format.clientEntry, plain), (e) => e.key))
       if (Either.isLeft(decoded)) {
         yield* Format.warnRejected(decoded.left, { location: file })
         continue
@@ -272,15 +320,62 @@ export const make = (
     }
   })
 
+  /** One writer of a key's tokens at a time: this process's fibers, then other processes. */
+  const semaphores = new Map<string, Effect.Semaphore>()
+  const tokenWriteLock = (key: string) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> =>
+    Effect.gen(function*() {
+      let semaphore = semaphores.get(key)
+      if (semaphore === undefined) {
+        semaphore = Effect.unsafeMakeSemaphore(1)
+        semaphores.set(key, semaphore)
+      }
+      const d = yield* ensureDirectory(key)
+      const lockFile = path.join(d, `.${yield* fileNameFor(key, "tokens")}.lock`)
+      return yield* semaphore.withPermits(1)(FileLock.withFileLock(fs, lockFile, WRITE_LOCK)(effect))
+    })
+
+  const getTokensVersioned = (key: string) => readVersioned(Format.tokensEntry, key)
+
+  const setTokens = (key: string, tokens: StoredToken) =>
+    tokenWriteLock(key)(Effect.gen(function*() {
+      const current = yield* getTokensVersioned(key)
+      const revision = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision }) + 1
+      yield* write(Format.tokensEntry, key, tokens, revision)
+      return revision
+    }))
+
+  const setTokensIf = (key: string, tokens: StoredToken, expected: number) =>
+    tokenWriteLock(key)(Effect.gen(function*() {
+      const current = yield* getTokensVersioned(key)
+      const found = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision })
+      if (found !== expected) return yield* Effect.fail(conflict(key, expected, found))
+      yield* write(Format.tokensEntry, key, tokens, expected + 1)
+      return expected + 1
+    }))
+
+  const clearTokensIf = (key: string, expected: number) =>
+    tokenWriteLock(key)(Effect.gen(function*() {
+      const current = yield* getTokensVersioned(key)
+      const found = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision })
+      if (found !== expected) return yield* Effect.fail(conflict(key, expected, found))
+      yield* remove(key, "tokens")
+    }))
+
   return {
     getTokens: (key) => read(Format.tokensEntry, key),
-    setTokens: (key, tokens) => write(Format.tokensEntry, key, tokens),
+    setTokens: (key, tokens) => Effect.asVoid(setTokens(key, tokens)),
     clearTokens: (key) => remove(key, "tokens"),
     getClient: (key) => read(Format.clientEntry, key),
     setClient: (key, client) => write(Format.clientEntry, key, client),
     clearClient: (key) => remove(key, "client"),
     clear: (key) => Effect.zipRight(remove(key, "tokens"), remove(key, "client")),
     clearAll,
-    keys
+    keys,
+    revisions: {
+      getTokens: getTokensVersioned,
+      setTokens: setTokensIf,
+      clearTokens: clearTokensIf
+    }
   }
 }

@@ -9,10 +9,43 @@
  */
 import { KeyValueStore } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Effect, Either, Option, Schema } from "effect"
+import { Clock, Effect, Either, Option, Schema } from "effect"
 import { StorageError } from "../Errors.js"
-import type { TokenStorage } from "../TokenStorage.js"
+import type { StoredToken } from "../Schemas.js"
+import type { TokenStorage, Versioned } from "../TokenStorage.js"
 import * as Format from "./storageFormat.js"
+
+/**
+ * What a backend can do atomically beyond the `KeyValueStore` interface (Redis: a Lua script).
+ * Keys are the same (unprefixed) keys the `KeyValueStore` is given.
+ *
+ * @internal
+ */
+export interface AtomicOps {
+  /**
+   * Replaces the raw value of `key` (or removes it when `next` is `None`) only when it is
+   * currently `expected` (`None`: absent); `false` when it was not. `ttlMillis`: expire the
+   * entry after that long (`undefined`: never).
+   */
+  readonly compareAndSet: (
+    key: string,
+    expected: Option.Option<string>,
+    next: Option.Option<string>,
+    ttlMillis: number | undefined
+  ) => Effect.Effect<boolean, PlatformError>
+}
+
+/** @internal */
+export interface KvStoreOptions {
+  /** How records are transformed at rest (encryption); default plain JSON. */
+  readonly codec?: Format.RecordCodec | undefined
+  /** Atomic compare-and-set of the backend: makes revisions and the index safe across processes. */
+  readonly atomic?: AtomicOps | undefined
+  /** How long a token entry should live in the backend (needs `atomic`); `undefined`: forever. */
+  readonly tokenTtl?: ((token: StoredToken, now: number) => number | undefined) | undefined
+}
+
+const CAS_ATTEMPTS = 50
 
 /** @internal */
 export const NAMESPACE = "effect-mcp-oauth/"
@@ -42,8 +75,21 @@ const ioError = (key: string | undefined, what: string) => (e: PlatformError): S
   )
 
 /** @internal */
-export const make: Effect.Effect<TokenStorage, never, KeyValueStore.KeyValueStore> = Effect.gen(function*() {
+export const make: Effect.Effect<TokenStorage, never, KeyValueStore.KeyValueStore> = Effect.suspend(() =>
+  makeWith({})
+)
+
+/**
+ * {@link make} with a codec, atomic operations and token TTLs.
+ *
+ * @internal
+ */
+export const makeWith = (
+  options: KvStoreOptions
+): Effect.Effect<TokenStorage, never, KeyValueStore.KeyValueStore> => Effect.gen(function*() {
   const kv = yield* KeyValueStore.KeyValueStore
+  const codec = options.codec ?? Format.plainCodec
+  const atomic = options.atomic
   // serialises this process's updates of the index (entries themselves are single writes)
   const lock = yield* Effect.makeSemaphore(1)
 
@@ -67,34 +113,147 @@ export const make: Effect.Effect<TokenStorage, never, KeyValueStore.KeyValueStor
       Effect.mapError(ioError(undefined, "writing the index"))
     )
 
-  const addToIndex = (key: string) =>
-    Effect.flatMap(readIndex, (keys) => keys.includes(key) ? Effect.void : writeIndex([...keys, key].sort()))
+  /** Updates the index atomically (compare-and-set loop) when the backend can, else read-then-write. */
+  const updateIndex = (f: (keys: ReadonlyArray<string>) => ReadonlyArray<string> | undefined) =>
+    atomic === undefined
+      ? Effect.flatMap(readIndex, (keys) => {
+        const next = f(keys)
+        return next === undefined ? Effect.void : writeIndex(next)
+      })
+      : Effect.gen(function*() {
+        for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+          const raw = yield* kv.get(INDEX_KEY).pipe(Effect.mapError(ioError(undefined, "reading the index")))
+          const keys = Option.match(raw, {
+            onNone: (): ReadonlyArray<string> => [],
+            onSome: (text) => Either.match(decodeIndex(text), { onLeft: () => [], onRight: (i) => i.keys })
+          })
+          const next = f(keys)
+          if (next === undefined) return
+          const swapped = yield* atomic.compareAndSet(
+            INDEX_KEY,
+            raw,
+            next.length === 0 ? Option.none() : Option.some(encodeIndex(next)),
+            undefined
+          ).pipe(Effect.mapError(ioError(undefined, "writing the index")))
+          if (swapped) return
+        }
+        return yield* Effect.fail(
+          new StorageError({ reason: "Conflict", detail: "the index kept changing under concurrent writers" })
+        )
+      })
+
+  const addToIndex = (key: string) => updateIndex((keys) => keys.includes(key) ? undefined : [...keys, key].sort())
 
   const removeFromIndex = (key: string) =>
-    Effect.flatMap(readIndex, (keys) => keys.includes(key) ? writeIndex(keys.filter((k) => k !== key)) : Effect.void)
+    updateIndex((keys) => keys.includes(key) ? keys.filter((k) => k !== key) : undefined)
+
+  const withKey = (key: string) => (e: StorageError) =>
+    e.key !== undefined ? e : new StorageError({ reason: e.reason, key, detail: e.detail })
+
+  /** The raw entry and what it decodes to (`None` when absent or unreadable). */
+  const readRaw = <A, I>(entry: Format.Entry<A, I>, key: string) =>
+    Effect.gen(function*() {
+      const location = entryKey(entry.kind, key)
+      const raw = yield* kv.get(location).pipe(Effect.mapError(ioError(key, `reading ${entry.kind}`)))
+      if (Option.isNone(raw)) return { raw, decoded: Option.none<Versioned<A>>() }
+      const opened = yield* codec.decode(raw.value, { location }).pipe(Effect.mapError(withKey(key)))
+      const decoded = Either.flatMap(opened, (plain) => Format.decodeVersionedFor(entry, key, plain))
+      if (Either.isLeft(decoded)) {
+        yield* Format.warnRejected(decoded.left, { key, location })
+        return { raw, decoded: Option.none<Versioned<A>>() }
+      }
+      return { raw, decoded: Option.some(decoded.right) }
+    })
+
+  const readVersioned = <A, I>(entry: Format.Entry<A, I>, key: string) =>
+    Effect.map(readRaw(entry, key), (r) => r.decoded)
 
   const read = <A, I>(entry: Format.Entry<A, I>, key: string): Effect.Effect<Option.Option<A>, StorageError> =>
-    kv.get(entryKey(entry.kind, key)).pipe(
-      Effect.mapError(ioError(key, `reading ${entry.kind}`)),
-      Effect.flatMap(Option.match({
-        onNone: () => Effect.succeedNone,
-        onSome: (text) =>
-          Either.match(Format.decodeFor(entry, key, text), {
-            onLeft: (rejection) =>
-              Effect.as(Format.warnRejected(rejection, { key, location: entryKey(entry.kind, key) }), Option.none()),
-            onRight: (value) => Effect.succeed(Option.some(value))
-          })
-      }))
+    Effect.map(readVersioned(entry, key), Option.map((v) => v.value))
+
+  const serialize = <A, I>(entry: Format.Entry<A, I>, key: string, value: A, revision?: number) =>
+    Effect.flatMap(
+      Format.encode(entry, key, value, revision),
+      (plain) => codec.encode(plain, { location: entryKey(entry.kind, key) }).pipe(Effect.mapError(withKey(key)))
     )
 
   const write = <A, I>(entry: Format.Entry<A, I>, key: string, value: A): Effect.Effect<void, StorageError> =>
-    Effect.flatMap(Format.encode(entry, key, value), (text) =>
+    Effect.flatMap(serialize(entry, key, value), (text) =>
       lock.withPermits(1)(
         kv.set(entryKey(entry.kind, key), text).pipe(
           Effect.mapError(ioError(key, `writing ${entry.kind}`)),
           Effect.zipRight(addToIndex(key))
         )
       ))
+
+  const conflict = (key: string, expected: number, found: number) =>
+    new StorageError({
+      reason: "Conflict",
+      key,
+      detail: `the tokens were written by someone else (expected revision ${expected}, found ${found})`
+    })
+
+  const ttlOf = (tokens: StoredToken) =>
+    options.tokenTtl === undefined
+      ? Effect.succeed(undefined)
+      : Effect.map(Clock.currentTimeMillis, (now) => options.tokenTtl?.(tokens, now))
+
+  /**
+   * Writes (or removes, `next` = `None`) the tokens of `key` when the stored revision is
+   * `expected` (`undefined`: whatever it is), as a compare-and-set on the raw entry when the
+   * backend is atomic, else under this process's lock. Returns the new revision.
+   */
+  const casTokens = (
+    key: string,
+    next: Option.Option<StoredToken>,
+    expected: number | undefined
+  ): Effect.Effect<number, StorageError> => {
+    const location = entryKey("tokens", key)
+    const once = Effect.gen(function*() {
+      const current = yield* readRaw(Format.tokensEntry, key)
+      const found = Option.match(current.decoded, { onNone: () => 0, onSome: (v) => v.revision })
+      if (expected !== undefined && found !== expected) return yield* Effect.fail(conflict(key, expected, found))
+      const revision = found + 1
+      const text = Option.isSome(next)
+        ? Option.some(yield* serialize(Format.tokensEntry, key, next.value, revision))
+        : Option.none<string>()
+      if (atomic === undefined) {
+        yield* Option.match(text, { onNone: () => kv.remove(location), onSome: (t) => kv.set(location, t) }).pipe(
+          Effect.mapError(ioError(key, "writing tokens"))
+        )
+        return Option.some(revision)
+      }
+      const ttl = Option.isSome(next) ? yield* ttlOf(next.value) : undefined
+      const swapped = yield* atomic.compareAndSet(location, current.raw, text, ttl).pipe(
+        Effect.mapError(ioError(key, "writing tokens"))
+      )
+      return swapped ? Option.some(revision) : Option.none<number>()
+    })
+    const guard = <A, E>(self: Effect.Effect<A, E>) => atomic === undefined ? lock.withPermits(1)(self) : self
+    return guard(Effect.gen(function*() {
+      for (let i = 0; i < CAS_ATTEMPTS; i++) {
+        const result = yield* once
+        if (Option.isSome(result)) {
+          if (Option.isSome(next)) yield* addToIndex(key)
+          else yield* removeIfOrphan(key, "tokens")
+          return result.value
+        }
+        // Someone wrote between our read and our swap: a conditional write reports it.
+        if (expected !== undefined) {
+          const now = yield* readVersioned(Format.tokensEntry, key)
+          return yield* Effect.fail(conflict(key, expected, Option.match(now, { onNone: () => 0, onSome: (v) => v.revision })))
+        }
+      }
+      return yield* Effect.fail(new StorageError({ reason: "Conflict", key, detail: "the tokens kept changing" }))
+    }))
+  }
+
+  const removeIfOrphan = (key: string, kind: Format.Kind) =>
+    Effect.gen(function*() {
+      const other: Format.Kind = kind === "tokens" ? "client" : "tokens"
+      const otherExists = yield* kv.has(entryKey(other, key)).pipe(Effect.mapError(ioError(key, `reading ${other}`)))
+      if (!otherExists) yield* removeFromIndex(key)
+    })
 
   const remove = (key: string, kind: Format.Kind): Effect.Effect<void, StorageError> =>
     lock.withPermits(1)(Effect.gen(function*() {
@@ -132,13 +291,18 @@ export const make: Effect.Effect<TokenStorage, never, KeyValueStore.KeyValueStor
 
   return {
     getTokens: (key) => read(Format.tokensEntry, key),
-    setTokens: (key, tokens) => write(Format.tokensEntry, key, tokens),
+    setTokens: (key, tokens) => Effect.asVoid(casTokens(key, Option.some(tokens), undefined)),
     clearTokens: (key) => remove(key, "tokens"),
     getClient: (key) => read(Format.clientEntry, key),
     setClient: (key, client) => write(Format.clientEntry, key, client),
     clearClient: (key) => remove(key, "client"),
     clear,
     clearAll,
-    keys
+    keys,
+    revisions: {
+      getTokens: (key) => readVersioned(Format.tokensEntry, key),
+      setTokens: (key, tokens, expected) => casTokens(key, Option.some(tokens), expected),
+      clearTokens: (key, expected) => Effect.asVoid(casTokens(key, Option.none(), expected))
+    }
   }
 })
