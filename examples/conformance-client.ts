@@ -11,7 +11,7 @@
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Redacted } from "effect"
-import { Authorizer, OAuth, OAuthLayer, type OAuthLayerOptions, Schemas } from "../src/index.js"
+import { Authorizer, OAuth, type OAuthLayerOptions, Schemas } from "../src/index.js"
 import { McpClient } from "../src/mcp/index.js"
 import type { McpSchema } from "../src/mcp/index.js"
 
@@ -56,8 +56,8 @@ const identityAssertionGrant: OAuth.CustomGrant = (grant) =>
   })
 
 /** The OAuth options a well-behaved client would use for what the scenario gives it. */
-const oauthOptions = (): OAuthLayerOptions => {
-  const base = { mcpUrl: serverUrl, clientMetadataUrl: CLIENT_METADATA_URL, clientName: "effect-mcp-oauth conformance" }
+const oauthOptions = (): Omit<OAuthLayerOptions, "mcpUrl"> => {
+  const base = { clientMetadataUrl: CLIENT_METADATA_URL, clientName: "effect-mcp-oauth conformance" }
   if (context["idp_id_token"] !== undefined) {
     return {
       ...base,
@@ -117,7 +117,7 @@ const acceptDefaults = (params: McpSchema.ElicitRequestParams) =>
 
 const program = Effect.gen(function*() {
   const client = yield* McpClient.connect(new URL(serverUrl), {
-    auth: "oauth",
+    auth: { oauth: oauthOptions() },
     clientInfo: { name: "effect-mcp-oauth-conformance", version: "0.1.0" },
     handlers: { elicitation: acceptDefaults }
   })
@@ -129,9 +129,11 @@ const program = Effect.gen(function*() {
   }
 }).pipe(Effect.scoped)
 
-const MainLive = OAuthLayer(oauthOptions()).pipe(
-  Layer.provide(Authorizer.layerHeadless({ redirectUri: "http://localhost:3000/callback" })),
-  Layer.provide(NodeHttpClient.layerUndici)
+// `auth: { oauth }` builds OAuthLayer for the server's URL; it takes the headless authorizer
+// (the suite's authorization endpoint redirects at once) from here, and signs every request
+// of this HttpClient.
+const MainLive = Authorizer.layerHeadless({ redirectUri: "http://localhost:3000/callback" }).pipe(
+  Layer.provideMerge(NodeHttpClient.layerUndici)
 )
 
 program.pipe(

@@ -1,24 +1,30 @@
 /**
- * How an HTTP transport authenticates. Only the static bearer token is handled here; `"oauth"`
- * means "the `HttpClient.HttpClient` in context already authenticates" (provide `OAuthLayer`
- * below the client), so nothing is added.
+ * How an HTTP transport authenticates: `"oauth"` (or `{ oauth: options }`) signs in with
+ * `OAuthLayer` for the server's URL, a string is a static bearer token, a function wraps the
+ * `HttpClient`. Without `auth`, the `HttpClient` in context is used as it is (which may already
+ * be an `OAuthLayer` client).
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Redacted } from "effect"
+import type { OAuthOptions } from "../OAuth.js"
 
 /**
- * `"oauth"` (authentication comes from the context `HttpClient`), a bearer token (string or
- * `Redacted`), or a function wrapping the `HttpClient`.
+ * `"oauth"`: sign in with `OAuthLayer` and its defaults for the server's URL (FastMCP's
+ * `auth="oauth"`); `{ oauth }`: the same with options; a bearer token (string or `Redacted`);
+ * or a function wrapping the `HttpClient`. The OAuth layer takes `TokenStorage`, `Authorizer`
+ * and `Pkce` from the context when they are provided.
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
  * @since 0.1.0
  * @category models
  */
 export type McpAuth =
   | "oauth"
+  | { readonly oauth: Omit<OAuthOptions, "mcpUrl"> }
   | string
   | Redacted.Redacted<string>
   | ((client: HttpClient.HttpClient) => HttpClient.HttpClient)
@@ -60,5 +66,20 @@ export const toTransform = (
 ): ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined => {
   if (auth === undefined || auth === "oauth") return undefined
   if (typeof auth === "function") return auth
+  if (typeof auth === "object" && "oauth" in auth) return undefined
   return bearer(Redacted.isRedacted(auth) ? auth : Redacted.make(auth), url.origin)
 }
+
+/**
+ * The `OAuthLayer` options an `auth` value asks for, if any.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
+ * @since 0.1.0
+ * @category combinators
+ */
+export const oauthOptions = (auth: McpAuth | undefined, url: URL): OAuthOptions | undefined =>
+  auth === "oauth"
+    ? { mcpUrl: url.href }
+    : typeof auth === "object" && "oauth" in auth
+    ? { ...auth.oauth, mcpUrl: url.href }
+    : undefined

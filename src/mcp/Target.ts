@@ -11,7 +11,9 @@
  */
 import type { CommandExecutor, HttpClient } from "@effect/platform"
 import type { Duration, Scope } from "effect"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
+import { OAuthLayer } from "../HttpAuth.js"
+import type { OAuthOptions } from "../OAuth.js"
 import type { McpAuth } from "./Auth.js"
 import * as Auth from "./Auth.js"
 import * as LegacySse from "./LegacySse.js"
@@ -118,8 +120,16 @@ export interface TransportOptions {
  * @category models
  */
 export type Resolved =
-  | { readonly _tag: "StreamableHttp"; readonly options: StreamableHttp.StreamableHttpOptions }
-  | { readonly _tag: "LegacySse"; readonly options: LegacySse.LegacySseOptions }
+  | {
+    readonly _tag: "StreamableHttp"
+    readonly options: StreamableHttp.StreamableHttpOptions
+    readonly oauth?: OAuthOptions | undefined
+  }
+  | {
+    readonly _tag: "LegacySse"
+    readonly options: LegacySse.LegacySseOptions
+    readonly oauth?: OAuthOptions | undefined
+  }
   | { readonly _tag: "Stdio"; readonly options: Stdio.StdioOptions }
 
 const isStdio = (config: ServerConfig): config is StdioServerConfig => "command" in config
@@ -142,15 +152,18 @@ const fromHttp = (config: HttpServerConfig, options: TransportOptions): Effect.E
   }
   const headers = { ...options.headers, ...config.headers }
   const transformClient = Auth.toTransform(config.auth ?? options.auth, url)
+  const oauth = Auth.oauthOptions(config.auth ?? options.auth, url)
   const sse = config.transport === "sse" || (config.transport === undefined && hasSseSegment(url))
   return Effect.succeed(
     sse
       ? {
         _tag: "LegacySse",
+        oauth,
         options: { url, headers, transformClient, connectTimeout: options.connectTimeout }
       }
       : {
         _tag: "StreamableHttp",
+        oauth,
         options: {
           url,
           headers,
@@ -223,6 +236,18 @@ export const infer = (target: Target, options: TransportOptions = {}): Effect.Ef
 }
 
 /**
+ * Runs `make` with an `OAuthLayer` client in place of the context's `HttpClient`; the layer is
+ * built in the current scope, so it lives exactly as long as the transport.
+ */
+const withOAuth = <A, E, R>(
+  oauth: OAuthOptions | undefined,
+  make: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R | Scope.Scope | HttpClient.HttpClient> =>
+  oauth === undefined
+    ? make
+    : Effect.flatMap(Layer.build(OAuthLayer(oauth)), (context) => Effect.provide(make, context))
+
+/**
  * Build the transport a target means, in the current scope.
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
@@ -244,9 +269,9 @@ export const transport = (
   > => {
     switch (resolved._tag) {
       case "StreamableHttp":
-        return StreamableHttp.make(resolved.options)
+        return withOAuth(resolved.oauth, StreamableHttp.make(resolved.options))
       case "LegacySse":
-        return LegacySse.make(resolved.options)
+        return withOAuth(resolved.oauth, LegacySse.make(resolved.options))
       case "Stdio":
         return Stdio.make(resolved.options)
     }
