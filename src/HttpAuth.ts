@@ -7,7 +7,7 @@
  */
 import { HttpClient, HttpClientError, HttpClientRequest } from "@effect/platform"
 import type { HttpClientResponse } from "@effect/platform"
-import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, type ConfigError, Context, Effect, Layer, Option, Redacted } from "effect"
 import { dual } from "effect/Function"
 import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
@@ -249,6 +249,50 @@ export const OAuthLayer = (
   )
   return http.pipe(Layer.provideMerge(core))
 }
+
+/**
+ * The {@link OAuthLayer} options read from configuration (environment variables by default):
+ * `MCP_URL` (required), `MCP_OAUTH_SCOPES` (space-separated), `MCP_OAUTH_CLIENT_ID`,
+ * `MCP_OAUTH_CLIENT_SECRET` (read as `Redacted`), `MCP_OAUTH_CLIENT_NAME`,
+ * `MCP_OAUTH_CLIENT_METADATA_URL`, `MCP_OAUTH_CALLBACK_PORT`.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
+ * @since 0.1.0
+ * @category config
+ */
+export const OAuthLayerOptionsConfig: Config.Config<OAuthLayerOptions> = Config.all({
+  mcpUrl: Config.url("MCP_URL").pipe(Config.map((u) => u.href)),
+  scopes: Config.option(Config.string("MCP_OAUTH_SCOPES")),
+  clientId: Config.option(Config.string("MCP_OAUTH_CLIENT_ID")),
+  clientSecret: Config.option(Config.redacted("MCP_OAUTH_CLIENT_SECRET")),
+  clientName: Config.option(Config.string("MCP_OAUTH_CLIENT_NAME")),
+  clientMetadataUrl: Config.option(Config.url("MCP_OAUTH_CLIENT_METADATA_URL").pipe(Config.map((u) => u.href))),
+  callbackPort: Config.option(Config.port("MCP_OAUTH_CALLBACK_PORT"))
+}).pipe(
+  Config.map((c): OAuthLayerOptions => ({
+    mcpUrl: c.mcpUrl,
+    scopes: Option.getOrUndefined(c.scopes),
+    clientId: Option.getOrUndefined(c.clientId),
+    clientSecret: Option.getOrUndefined(c.clientSecret),
+    clientName: Option.getOrUndefined(c.clientName),
+    clientMetadataUrl: Option.getOrUndefined(c.clientMetadataUrl),
+    callbackPort: Option.getOrUndefined(c.callbackPort)
+  }))
+)
+
+/**
+ * {@link OAuthLayer} with its options read from a `Config` (by default
+ * {@link OAuthLayerOptionsConfig}, i.e. environment variables); a missing or invalid setting
+ * fails the layer with a `ConfigError` naming it.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
+ * @since 0.1.0
+ * @category layers
+ */
+export const OAuthLayerConfig = (
+  config: Config.Config<OAuthLayerOptions> = OAuthLayerOptionsConfig
+): Layer.Layer<OAuth.OAuth | HttpClient.HttpClient, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(Effect.map(config, OAuthLayer))
 
 /** A service taken from the context when present, else built from `fallback`. */
 const optionalService = <I, S, E, R>(

@@ -48,7 +48,11 @@ export {
 
 export {
   /** @since 0.1.0 */
-  OAuthLayer
+  OAuthLayer,
+  /** @since 0.1.0 */
+  OAuthLayerConfig,
+  /** @since 0.1.0 */
+  OAuthLayerOptionsConfig
 } from "./HttpAuth.js"
 
 export type {
