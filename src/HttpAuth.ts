@@ -185,8 +185,10 @@ export type OAuthLayerOptions = OAuth.OAuthOptions
  * `OAuth` plus an authenticated `HttpClient.HttpClient` for one MCP server.
  *
  * It wraps the `HttpClient` found below it (discovery, registration and token requests use that
- * inner client directly, never the wrapped one). `TokenStorage`, `Authorizer` and `Pkce` are
- * taken from below when provided; otherwise memory storage, the browser sign-in and real PKCE.
+ * inner client directly, never the wrapped one). `TokenStorage`, `Authorizer`, `Pkce` and
+ * `TokenLock` are taken from below when provided; otherwise memory storage, the browser sign-in
+ * (`Authorizer.layerAuto`: the browser when a display is available, paste-back otherwise), real
+ * PKCE and no cross-process lock.
  *
  * @example
  * ```ts
@@ -212,9 +214,10 @@ export const OAuthLayer = (
     allowInsecure: options.allowInsecure
   }
   const storage = optionalService(TokenStorage.TokenStorage, TokenStorage.layerMemory)
+  // The default sign-in: the browser when there is a display, paste-back otherwise.
   const authorizer = optionalService(
     Authorizer.Authorizer,
-    Authorizer.layerBrowser(options.callbackPort === undefined ? {} : { callbackPort: options.callbackPort })
+    Authorizer.layerAuto(options.callbackPort === undefined ? {} : { browser: { callbackPort: options.callbackPort } })
   )
   const pkce = optionalService(Pkce.Pkce, Pkce.layer)
   const core = OAuth.layer(options).pipe(
