@@ -54,3 +54,8 @@ export * as McpEndpoint from "./McpEndpoint.js"
  * @since 0.1.0
  */
 export * as RemoteAuthProvider from "./RemoteAuthProvider.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as JwtTokenVerifier from "./JwtTokenVerifier.js"
