@@ -12,7 +12,7 @@
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Redacted } from "effect"
 import { Authorizer, OAuth, type OAuthLayerOptions, Schemas } from "../src/index.js"
-import { McpClient } from "../src/mcp/index.js"
+import { Elicitation, McpClient } from "../src/mcp/index.js"
 import type { McpSchema } from "../src/mcp/index.js"
 
 const serverUrl = process.argv.at(-1) ?? ""
@@ -104,22 +104,12 @@ const argumentsFor = (tool: McpSchema.Tool): Record<string, unknown> => {
   )
 }
 
-/** Accepts an elicitation with the defaults of its requested schema (SEP-1034). */
-const acceptDefaults = (params: McpSchema.ElicitRequestParams) =>
-  Effect.succeed({
-    action: "accept" as const,
-    content: Object.fromEntries(
-      Object.entries((params.requestedSchema?.["properties"] ?? {}) as Record<string, { default?: unknown }>)
-        .filter(([, property]) => property.default !== undefined)
-        .map(([name, property]) => [name, property.default])
-    )
-  })
-
 const program = Effect.gen(function*() {
   const client = yield* McpClient.connect(new URL(serverUrl), {
     auth: { oauth: oauthOptions() },
     clientInfo: { name: "effect-mcp-oauth-conformance", version: "0.1.0" },
-    handlers: { elicitation: acceptDefaults }
+    // SEP-1034: accept elicitations with the defaults of the requested schema.
+    handlers: { elicitation: (params) => Effect.succeed(Elicitation.acceptWithDefaults(params)) }
   })
   const tools = yield* client.listTools()
   yield* Console.log(`tools: ${tools.map((t) => t.name).join(", ") || "(none)"}`)
@@ -129,9 +119,9 @@ const program = Effect.gen(function*() {
   }
 }).pipe(Effect.scoped)
 
-// `auth: { oauth }` builds OAuthLayer for the server's URL; it takes the headless authorizer
-// (the suite's authorization endpoint redirects at once) from here, and signs every request
-// of this HttpClient.
+// `auth: { oauth }` builds OAuthLayer for the server's URL over this HttpClient. It finds the
+// headless authorizer here and uses it instead of the browser: the suite's authorization
+// endpoint redirects at once, with no user.
 const MainLive = Authorizer.layerHeadless({ redirectUri: "http://localhost:3000/callback" }).pipe(
   Layer.provideMerge(NodeHttpClient.layerUndici)
 )
