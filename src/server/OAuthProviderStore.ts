@@ -6,7 +6,9 @@
  *
  * @since 0.1.0
  */
+import { KeyValueStore } from "@effect/platform"
 import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { createHash } from "node:crypto"
 
 const StringArray = Schema.Array(Schema.String)
 
@@ -251,3 +253,138 @@ export const makeMemory: Effect.Effect<OAuthProviderStore> = Effect.sync(() => {
  * @category layers
  */
 export const layerMemory: Layer.Layer<OAuthProviderStore> = Layer.effect(OAuthProviderStore, makeMemory)
+
+const FamilyIndex = Schema.Struct({ access: StringArray, refresh: StringArray })
+const KeyList = StringArray
+
+const digest = (value: string): string => createHash("sha256").update(value).digest("base64url")
+
+/**
+ * A store over any `@effect/platform` `KeyValueStore` (files, Redis, browser storage, …), so
+ * that clients and grants survive a restart. Codes, tokens and pending requests are stored under
+ * the SHA-256 of their value (a listing of keys reveals no token); records are `Schema`-encoded
+ * JSON, and expired ones are deleted when read.
+ *
+ * The atomic operations (`consumeCode`, `useRefreshToken`, `takePending`) and every write are
+ * serialised by a semaphore, so they are atomic within one process; a store shared by several
+ * processes needs a backend with compare-and-set. A failing backend is a defect (HTTP 500).
+ *
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.3
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.3.1
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeKeyValueStore = (
+  options: { readonly prefix?: string | undefined } = {}
+): Effect.Effect<OAuthProviderStore, never, KeyValueStore.KeyValueStore> =>
+  Effect.gen(function*() {
+    const kv = KeyValueStore.prefix(yield* KeyValueStore.KeyValueStore, options.prefix ?? "effect-mcp-oauth/as/")
+    const lock = yield* Effect.makeSemaphore(1)
+    const serial = <A, E, R>(effect: Effect.Effect<A, E, R>) => lock.withPermits(1)(effect)
+    const clients = kv.forSchema(RegisteredClient)
+    const codes = kv.forSchema(AuthorizationCode)
+    const access = kv.forSchema(AccessTokenRecord)
+    const refresh = kv.forSchema(RefreshTokenRecord)
+    const pendings = kv.forSchema(PendingAuthorization)
+    const families = kv.forSchema(FamilyIndex)
+    const lists = kv.forSchema(KeyList)
+
+    const listGet = (key: string) => Effect.map(lists.get(key), Option.getOrElse((): ReadonlyArray<string> => []))
+    const listAdd = (key: string, item: string) =>
+      Effect.flatMap(listGet(key), (items) => items.includes(item) ? Effect.void : lists.set(key, [...items, item]))
+    const familyAdd = (familyId: string, kind: "access" | "refresh", hash: string) =>
+      Effect.flatMap(families.get(`family:${familyId}`), (found) => {
+        const current = Option.getOrElse(found, () => ({ access: [], refresh: [] }))
+        return families.set(`family:${familyId}`, { ...current, [kind]: [...current[kind], hash] })
+      })
+    /** A record, or `None` (deleted) once it has expired. */
+    const live = <A extends { readonly expiresAt: number }>(store: KeyValueStore.SchemaStore<A, never>, key: string) =>
+      Effect.gen(function*() {
+        const found = yield* store.get(key)
+        if (Option.isNone(found)) return found
+        const now = yield* Clock.currentTimeMillis
+        if (found.value.expiresAt > now) return found
+        yield* store.remove(key)
+        return Option.none<A>()
+      })
+
+    return OAuthProviderStore.of({
+      getClient: (clientId) => clients.get(`client:${clientId}`).pipe(Effect.orDie),
+      putClient: (client) =>
+        serial(Effect.zipRight(clients.set(`client:${client.clientId}`, client), listAdd("index:clients", client.clientId)))
+          .pipe(Effect.orDie),
+      deleteClient: (clientId) => serial(kv.remove(`client:${clientId}`)).pipe(Effect.orDie),
+      clearClients: serial(Effect.gen(function*() {
+        for (const id of yield* listGet("index:clients")) yield* kv.remove(`client:${id}`)
+        yield* kv.remove("index:clients")
+      })).pipe(Effect.orDie),
+      putCode: (code) => serial(codes.set(`code:${digest(Redacted.value(code.code))}`, code)).pipe(Effect.orDie),
+      consumeCode: (code, familyId) =>
+        serial(Effect.gen(function*() {
+          const key = `code:${digest(code)}`
+          const found = yield* live(codes, key)
+          if (Option.isSome(found) && !found.value.used) {
+            yield* codes.set(key, new AuthorizationCode({ ...found.value, used: true, familyId }))
+          }
+          return found
+        })).pipe(Effect.orDie),
+      putAccessToken: (token) =>
+        serial(Effect.gen(function*() {
+          const hash = digest(Redacted.value(token.token))
+          yield* access.set(`access:${hash}`, token)
+          yield* familyAdd(token.familyId, "access", hash)
+        })).pipe(Effect.orDie),
+      getAccessToken: (token) => live(access, `access:${digest(token)}`).pipe(Effect.orDie),
+      deleteAccessToken: (token) => serial(kv.remove(`access:${digest(token)}`)).pipe(Effect.orDie),
+      putRefreshToken: (token) =>
+        serial(Effect.gen(function*() {
+          const hash = digest(Redacted.value(token.token))
+          yield* refresh.set(`refresh:${hash}`, token)
+          yield* familyAdd(token.familyId, "refresh", hash)
+          yield* listAdd("index:refresh", hash)
+        })).pipe(Effect.orDie),
+      getRefreshToken: (token) => live(refresh, `refresh:${digest(token)}`).pipe(Effect.orDie),
+      useRefreshToken: (token) =>
+        serial(Effect.gen(function*() {
+          const key = `refresh:${digest(token)}`
+          const found = yield* live(refresh, key)
+          if (Option.isSome(found) && !found.value.used) {
+            yield* refresh.set(key, new RefreshTokenRecord({ ...found.value, used: true }))
+          }
+          return found
+        })).pipe(Effect.orDie),
+      revokeFamily: (familyId) =>
+        serial(Effect.gen(function*() {
+          const found = yield* families.get(`family:${familyId}`)
+          if (Option.isNone(found)) return
+          for (const hash of found.value.access) yield* kv.remove(`access:${hash}`)
+          for (const hash of found.value.refresh) yield* kv.remove(`refresh:${hash}`)
+          yield* kv.remove(`family:${familyId}`)
+        })).pipe(Effect.orDie),
+      clearRefreshTokens: serial(Effect.gen(function*() {
+        for (const hash of yield* listGet("index:refresh")) yield* kv.remove(`refresh:${hash}`)
+        yield* kv.remove("index:refresh")
+      })).pipe(Effect.orDie),
+      putPending: (p) => serial(pendings.set(`pending:${digest(Redacted.value(p.id))}`, p)).pipe(Effect.orDie),
+      takePending: (id) =>
+        serial(Effect.gen(function*() {
+          const key = `pending:${digest(id)}`
+          const found = yield* live(pendings, key)
+          yield* kv.remove(key)
+          return found
+        })).pipe(Effect.orDie)
+    })
+  })
+
+/**
+ * {@link makeKeyValueStore} as a layer, on the `KeyValueStore` in context (for example
+ * `KeyValueStore.layerMemory` or `NodeKeyValueStore.layerFileSystem(dir)`).
+ *
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.3
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerKeyValueStore = (
+  options: { readonly prefix?: string | undefined } = {}
+): Layer.Layer<OAuthProviderStore, never, KeyValueStore.KeyValueStore> =>
+  Layer.effect(OAuthProviderStore, makeKeyValueStore(options))
