@@ -17,6 +17,7 @@ import type { McpSchema } from "../src/mcp/index.js"
 
 const serverUrl = process.argv.at(-1) ?? ""
 const scenario = process.env["MCP_CONFORMANCE_SCENARIO"] ?? ""
+const protocolVersion = process.env["MCP_CONFORMANCE_PROTOCOL_VERSION"]
 const context: Record<string, string | undefined> = JSON.parse(process.env["MCP_CONFORMANCE_CONTEXT"] ?? "{}")
 
 /** The conformance suite's fixed Client ID Metadata Document URL (SEP-991). */
@@ -108,6 +109,8 @@ const program = Effect.gen(function*() {
   const client = yield* McpClient.connect(new URL(serverUrl), {
     auth: { oauth: oauthOptions() },
     clientInfo: { name: "effect-mcp-oauth-conformance", version: "0.1.0" },
+    // The suite names the wire to speak (alpha.x); 2026-07-28 is the stateless one (SEP-2575).
+    ...(protocolVersion === undefined ? {} : { protocolVersion }),
     // SEP-1034: accept elicitations with the defaults of the requested schema.
     handlers: { elicitation: (params) => Effect.succeed(Elicitation.acceptWithDefaults(params)) }
   })

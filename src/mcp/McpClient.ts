@@ -191,6 +191,8 @@ const withParams = (params: unknown, extra: Record<string, unknown>): Record<str
   return { ...base, _meta: { ...meta, ...extra } }
 }
 
+const isStateless = (version: string): boolean => McpSchema.STATELESS_PROTOCOL_VERSIONS.some((v) => v === version)
+
 const invalidParams = (method: string) => (error: ParseResult.ParseError) =>
   new McpError({
     code: McpError.InvalidParams,
@@ -219,6 +221,8 @@ export const make = (
     const running = new Map<RequestId, Fiber.RuntimeFiber<void>>()
     let closed: McpTransportError | undefined = undefined
     let nextId = 0
+    /** The `_meta` every request carries on a stateless (SEP-2575) session; `undefined` when stateful. */
+    let stateless: Record<string, unknown> | undefined = undefined
     const notifications = yield* PubSub.unbounded<JsonRpcNotification>()
     yield* Effect.addFinalizer(() => PubSub.shutdown(notifications))
 
@@ -357,7 +361,8 @@ export const make = (
         if (closed !== undefined) return Effect.fail(closed)
         const id = nextId++
         const onProgress = options?.onProgress
-        const finalParams = onProgress === undefined ? params : withParams(params, { progressToken: id })
+        const withProgress = onProgress === undefined ? params : withParams(params, { progressToken: id })
+        const finalParams = stateless === undefined ? withProgress : withParams(withProgress, stateless)
         const timeout = options?.timeout ?? defaultTimeout
         return Effect.gen(function*() {
           const deferred = yield* Deferred.make<unknown, McpClientError>()
@@ -395,8 +400,28 @@ export const make = (
         )
       })
 
+    /**
+     * Stateless sessions (SEP-2575): a `-32022` answer lists the versions the server supports;
+     * switch to one this client speaks statelessly and send the request again, once.
+     */
+    const retryWithSupportedVersion = (method: string, params: unknown, options?: RequestOptions) =>
+    (error: McpClientError): Effect.Effect<unknown, McpClientError> => {
+      if (stateless === undefined || error._tag !== "McpError" || error.code !== McpError.UnsupportedProtocolVersion) {
+        return Effect.fail(error)
+      }
+      const data = error.data
+      const supported = typeof data === "object" && data !== null && "supported" in data && Array.isArray(data.supported)
+        ? data.supported.filter((v): v is string => typeof v === "string")
+        : []
+      const next = supported.find(isStateless)
+      if (next === undefined) return Effect.fail(error)
+      stateless = { ...stateless, "io.modelcontextprotocol/protocolVersion": next }
+      return Effect.zipRight(transport.setProtocolVersion(next), rawRequest(method, params, options))
+    }
+
     const request = <A, I>(method: string, params: unknown, schema: Schema.Schema<A, I>, options?: RequestOptions) =>
       rawRequest(method, params, options).pipe(
+        Effect.catchAll(retryWithSupportedVersion(method, params, options)),
         Effect.flatMap(decodeWith(schema, `result of ${method}`)),
         Effect.withSpan("McpClient.request", { attributes: { "mcp.method": method } })
       )
@@ -439,17 +464,46 @@ export const make = (
 
     // ---- handshake ----------------------------------------------------------------------------
 
+    /** Stateless sessions: what `server/discover` says, shaped like an `initialize` result. */
+    const discover = (version: string) =>
+      request("server/discover", {}, McpSchema.DiscoverResult).pipe(
+        Effect.map((found): McpSchema.InitializeResult => {
+          const metaInfo = found._meta?.["io.modelcontextprotocol/serverInfo"]
+          const serverInfo = found.serverInfo ??
+            (typeof metaInfo === "object" && metaInfo !== null && "name" in metaInfo &&
+                typeof metaInfo.name === "string" && "version" in metaInfo && typeof metaInfo.version === "string"
+              ? { name: metaInfo.name, version: metaInfo.version }
+              : { name: "unknown", version: "unknown" })
+          return {
+            protocolVersion: version,
+            capabilities: found.capabilities ?? {},
+            serverInfo,
+            ...(found.instructions === undefined ? {} : { instructions: found.instructions })
+          }
+        })
+      )
+
     const capabilities: McpSchema.ClientCapabilities = {
       ...(handlers.elicitation === undefined ? {} : { elicitation: {} }),
       ...(handlers.sampling === undefined ? {} : { sampling: {} }),
       ...(handlers.roots === undefined ? {} : { roots: { listChanged: handlers.roots.listChanged ?? false } }),
       ...options.capabilities
     }
-    const initializeResult = yield* request("initialize", {
-      protocolVersion: options.protocolVersion ?? McpSchema.LATEST_PROTOCOL_VERSION,
-      capabilities,
-      clientInfo: options.clientInfo ?? { name: "effect-mcp-oauth", version: "0.1.0" }
-    }, McpSchema.InitializeResult)
+    const clientInfo = options.clientInfo ?? { name: "effect-mcp-oauth", version: "0.1.0" }
+    const offered = options.protocolVersion ?? McpSchema.LATEST_PROTOCOL_VERSION
+    if (isStateless(offered)) {
+      // SEP-2575: no handshake. Every request names the version (header and `_meta`), the
+      // client info and capabilities; `server/discover` tells what the server offers.
+      stateless = {
+        "io.modelcontextprotocol/protocolVersion": offered,
+        "io.modelcontextprotocol/clientInfo": clientInfo,
+        "io.modelcontextprotocol/clientCapabilities": capabilities
+      }
+      yield* transport.setProtocolVersion(offered)
+    }
+    const initializeResult: McpSchema.InitializeResult = stateless !== undefined
+      ? yield* discover(offered)
+      : yield* request("initialize", { protocolVersion: offered, capabilities, clientInfo }, McpSchema.InitializeResult)
     const protocolVersion = yield* Schema.decodeUnknown(McpSchema.ProtocolVersion)(initializeResult.protocolVersion).pipe(
       Effect.mapError(() =>
         new McpTransportError({
@@ -460,9 +514,11 @@ export const make = (
         })
       )
     )
-    yield* transport.setProtocolVersion(protocolVersion)
-    yield* notify("notifications/initialized")
-    yield* transport.start
+    if (stateless === undefined) {
+      yield* transport.setProtocolVersion(protocolVersion)
+      yield* notify("notifications/initialized")
+      yield* transport.start
+    }
 
     const emptyResult = (method: string, params: unknown, options?: RequestOptions) =>
       Effect.asVoid(request(method, params, McpSchema.EmptyResult, options))

@@ -34,6 +34,8 @@ export class McpError extends Schema.TaggedError<McpError>("effect-mcp-oauth/Mcp
   static readonly InvalidParams = -32602
   /** `-32603`: internal JSON-RPC error. */
   static readonly InternalError = -32603
+  /** SEP-2575: the server does not support the requested protocol version; `data.supported` lists those it does. */
+  static readonly UnsupportedProtocolVersion = -32022
 }
 
 /**

@@ -27,11 +27,22 @@ export const LATEST_PROTOCOL_VERSION = "2025-11-25"
 export const SUPPORTED_PROTOCOL_VERSIONS = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"] as const
 
 /**
+ * Stateless revisions (MCP SEP-2575, the 2026-07-28 draft): no `initialize`; every request
+ * carries `MCP-Protocol-Version` and, in `_meta`, the protocol version, client info and client
+ * capabilities.
+ *
+ * @see https://modelcontextprotocol.io/specification/draft/basic/lifecycle
+ * @since 0.1.0
+ * @category constants
+ */
+export const STATELESS_PROTOCOL_VERSIONS = ["2026-07-28"] as const
+
+/**
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle#version-negotiation
  * @since 0.1.0
  * @category schemas
  */
-export const ProtocolVersion = Schema.Literal(...SUPPORTED_PROTOCOL_VERSIONS)
+export const ProtocolVersion = Schema.Literal(...STATELESS_PROTOCOL_VERSIONS, ...SUPPORTED_PROTOCOL_VERSIONS)
 
 /**
  * @since 0.1.0
@@ -143,6 +154,22 @@ export const InitializeResult = Schema.Struct({
  * @category models
  */
 export type InitializeResult = typeof InitializeResult.Type
+
+/**
+ * `server/discover` result of the stateless revisions (SEP-2575): supported versions,
+ * capabilities and (in `_meta` or at the top level) server info. Unknown fields are kept.
+ *
+ * @see https://modelcontextprotocol.io/specification/draft/basic/lifecycle
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DiscoverResult = Schema.Struct({
+  supportedVersions: Schema.optional(Schema.Array(Schema.String)),
+  capabilities: Schema.optional(ServerCapabilities),
+  serverInfo: Schema.optional(Implementation),
+  instructions: Schema.optional(Schema.String),
+  _meta: Meta
+})
 
 /**
  * The empty result (`ping`, `logging/setLevel`, …).

@@ -160,6 +160,29 @@ export const make = (
           const session = response.headers["mcp-session-id"]
           if (session !== undefined && session !== "") yield* Ref.set(sessionId, session)
         }
+        if (
+          isRequest && response.status >= 400 && response.status < 500 && response.status !== 404 &&
+          Http.contentType(response) === "application/json"
+        ) {
+          // A JSON-RPC error sent with a 4xx status (e.g. SEP-2575's -32022 with HTTP 400) answers
+          // the request: deliver it so the caller gets the typed McpError with its data.
+          const text = yield* response.text.pipe(Effect.mapError(Http.fromHttpClientError))
+          const answer = yield* JsonRpc.decodeText(text).pipe(
+            Effect.map((messages) =>
+              messages.map((m) => m._tag === "Failure" && m.id === null ? { ...m, id: message.id } : m)
+                .filter((m) => m._tag === "Failure" && m.id === message.id)
+            ),
+            Effect.orElseSucceed(() => [])
+          )
+          if (answer.length > 0) return yield* deliver(answer)
+          return yield* Effect.fail(
+            new McpTransportError({
+              reason: "Http",
+              status: response.status,
+              description: `POST ${message.method} answered HTTP ${response.status}: ${text.slice(0, 300)}`
+            })
+          )
+        }
         yield* checkStatus(response, isRequest ? `POST ${message.method}` : "POST")
         if (!isRequest || response.status === 202) {
           return
