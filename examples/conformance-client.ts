@@ -56,6 +56,16 @@ const identityAssertionGrant: OAuth.CustomGrant = (grant) =>
     )
   })
 
+/**
+ * SEP-1933 workload identity federation: the workload's own JWT is the RFC 7523 §2.1
+ * authorization grant.
+ */
+const workloadIdentityGrant: OAuth.CustomGrant = (grant) =>
+  grant.exchange.grant(grant, {
+    grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    assertion: context["valid_jwt"] ?? ""
+  })
+
 /** The OAuth options a well-behaved client would use for what the scenario gives it. */
 const oauthOptions = (): Omit<OAuthLayerOptions, "mcpUrl"> => {
   const base = { clientMetadataUrl: CLIENT_METADATA_URL, clientName: "effect-mcp-oauth conformance" }
@@ -67,6 +77,9 @@ const oauthOptions = (): Omit<OAuthLayerOptions, "mcpUrl"> => {
       tokenEndpointAuthMethod: "client_secret_basic",
       grant: identityAssertionGrant
     }
+  }
+  if (context["valid_jwt"] !== undefined) {
+    return { ...base, clientId: context["client_id"], grant: workloadIdentityGrant }
   }
   if (context["private_key_pem"] !== undefined) {
     return {
