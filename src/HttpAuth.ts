@@ -11,12 +11,14 @@ import { Config, type ConfigError, Context, Effect, Layer, Option, Redacted } fr
 import { dual } from "effect/Function"
 import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
+import * as Dpop from "./Dpop.js"
 import { InsufficientScope, type OAuthError, Unauthorized } from "./Errors.js"
-import { bearerChallenge } from "./internal/wwwAuthenticate.js"
+import { authChallenge } from "./internal/wwwAuthenticate.js"
 import * as OAuth from "./OAuth.js"
 import * as Pkce from "./Pkce.js"
 import * as Registration from "./Registration.js"
 import * as TokenExchange from "./TokenExchange.js"
+import type { StoredToken } from "./Schemas.js"
 import * as TokenStorage from "./TokenStorage.js"
 
 const OAUTH_ERROR_TAGS: ReadonlySet<string> = new Set([
@@ -53,9 +55,11 @@ export const isOAuthError = (u: unknown): u is OAuthError =>
 export const oauthErrorOf = (error: HttpClientError.HttpClientError): Option.Option<OAuthError> =>
   isOAuthError(error.cause) ? Option.some(error.cause) : Option.none()
 
-const bearerOf = (request: HttpClientRequest.HttpClientRequest): Option.Option<string> => {
+/** The access token a request presented (`Bearer` or `DPoP` scheme). */
+const tokenOf = (request: HttpClientRequest.HttpClientRequest): Option.Option<string> => {
   const header = request.headers["authorization"]
-  return header !== undefined && /^bearer /i.test(header) ? Option.some(header.slice(7).trim()) : Option.none()
+  const match = header === undefined ? null : /^(?:bearer|dpop) +(.+)$/i.exec(header)
+  return match === null ? Option.none() : Option.some(match[1]!.trim())
 }
 
 const drain = <E>(response: HttpClientResponse.HttpClientResponse): Effect.Effect<void, never> =>
@@ -84,24 +88,62 @@ export const authenticate: {
     const origin = new URL(oauth.mcpUrl).origin
     const applies = (url: string): boolean => URL.canParse(url) && new URL(url).origin === origin
     const max = oauth.maxAuthorizationAttempts
+    /** RFC 6750 §2.1 `Bearer`, or RFC 9449 §7.1 `DPoP` with a fresh proof bound to the token. */
+    const dpopKey = Option.getOrUndefined(oauth.dpop)
+    const present = (
+      request: HttpClientRequest.HttpClientRequest,
+      token: StoredToken
+    ): Effect.Effect<HttpClientRequest.HttpClientRequest> => {
+      const dpop = dpopKey
+      return token.tokenType === "DPoP" && dpop !== undefined
+        ? Effect.gen(function*() {
+          const proof = yield* dpop.proof({
+            method: request.method,
+            url: request.url,
+            accessToken: token.accessToken,
+            nonce: Option.getOrUndefined(yield* dpop.nonce(request.url))
+          })
+          return HttpClientRequest.setHeaders(request, {
+            authorization: `DPoP ${Redacted.value(token.accessToken)}`,
+            dpop: proof
+          })
+        })
+        : Effect.succeed(HttpClientRequest.bearerToken(request, Redacted.value(token.accessToken)))
+    }
+    /** Remembers a resource server's `DPoP-Nonce` (RFC 9449 §9); `true` when it is new. */
+    const rememberNonce = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> => {
+      const nonce = response.headers["dpop-nonce"]
+      return nonce === undefined || dpopKey === undefined
+        ? Effect.void
+        : dpopKey.setNonce(response.request.url, nonce)
+    }
     return client.pipe(
       HttpClient.mapRequestEffect((request) =>
         applies(request.url)
-          ? Effect.map(oauth.tokenForRequest, (token) =>
+          ? Effect.flatMap(oauth.tokenForRequest, (token) =>
             Option.match(token, {
-              onNone: () => request,
-              onSome: (t) => HttpClientRequest.bearerToken(request, Redacted.value(t))
+              onNone: () => Effect.succeed(request),
+              onSome: (t) => present(request, t)
             }))
           : Effect.succeed(request)
       ),
       HttpClient.transformResponse((effect) => {
         const loop = (
           attempts: number,
-          retriedUnauthorized: boolean
+          retriedUnauthorized: boolean,
+          retriedNonce = false
         ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> =>
-          Effect.flatMap(effect, (response) => {
+          Effect.flatMap(Effect.tap(effect, rememberNonce), (response) => {
             if (!applies(response.request.url)) return Effect.succeed(response)
             const header = response.headers["www-authenticate"]
+            const challenge = authChallenge(header)
+            if (
+              response.status === 401 && !retriedNonce && dpopKey !== undefined &&
+              Option.isSome(challenge) && challenge.value.error === "use_dpop_nonce"
+            ) {
+              // RFC 9449 §9: the resource server wants its nonce in the proof; not a sign-in.
+              return Effect.zipRight(drain<E>(response), loop(attempts, retriedUnauthorized, true))
+            }
             if (response.status === 401) {
               if (retriedUnauthorized || attempts >= max) {
                 return Effect.zipRight(
@@ -115,12 +157,11 @@ export const authenticate: {
                 )
               }
               return drain<E>(response).pipe(
-                Effect.zipRight(oauth.handleUnauthorized(bearerOf(response.request), bearerChallenge(header))),
+                Effect.zipRight(oauth.handleUnauthorized(tokenOf(response.request), challenge)),
                 Effect.zipRight(loop(attempts + 1, true))
               )
             }
             if (response.status === 403) {
-              const challenge = bearerChallenge(header)
               if (Option.isSome(challenge) && challenge.value.error === "insufficient_scope") {
                 if (attempts >= max) {
                   return Effect.zipRight(
@@ -137,7 +178,7 @@ export const authenticate: {
                   )
                 }
                 return drain<E>(response).pipe(
-                  Effect.zipRight(oauth.handleInsufficientScope(bearerOf(response.request), challenge.value)),
+                  Effect.zipRight(oauth.handleInsufficientScope(tokenOf(response.request), challenge.value)),
                   Effect.zipRight(loop(attempts + 1, retriedUnauthorized))
                 )
               }
@@ -220,6 +261,7 @@ export const OAuthLayer = (
     Authorizer.layerAuto(options.callbackPort === undefined ? {} : { browser: { callbackPort: options.callbackPort } })
   )
   const pkce = optionalService(Pkce.Pkce, Pkce.layer)
+  const dpop = optionalService(Dpop.Dpop, Dpop.layer)
   const core = OAuth.layer(options).pipe(
     Layer.provide(
       Layer.mergeAll(
@@ -235,7 +277,8 @@ export const OAuthLayer = (
           clientName: options.clientName,
           additionalClientMetadata: options.additionalClientMetadata
         }),
-        TokenExchange.layer({ ...serviceConfig, privateKeyJwt: options.privateKeyJwt }),
+        TokenExchange.layer({ ...serviceConfig, privateKeyJwt: options.privateKeyJwt }).pipe(Layer.provide(dpop)),
+        dpop,
         storage,
         authorizer,
         pkce

@@ -21,6 +21,7 @@ import {
 } from "effect"
 import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
+import * as Dpop from "./Dpop.js"
 import {
   type ClientNotFound,
   DiscoveryError,
@@ -124,7 +125,9 @@ export interface OAuth {
    * `None` when there is none (the request then goes out unauthenticated and its 401 starts the
    * sign-in). An expired token with a refresh token is refreshed (single-flight).
    */
-  readonly tokenForRequest: Effect.Effect<Option.Option<Redacted.Redacted<string>>, OAuthError>
+  readonly tokenForRequest: Effect.Effect<Option.Option<StoredToken>, OAuthError>
+  /** The DPoP key (RFC 9449) of this client, when one is provided; used for `DPoP`-type tokens. */
+  readonly dpop: Option.Option<Dpop.Dpop>
   /**
    * Reacts to a 401 (RFC 6750 §3.1 `invalid_token` or no token) for a request that carried
    * `used` (or nothing): refresh or sign in again, once for all concurrent callers.
@@ -252,6 +255,7 @@ export const make = (
     const registration = yield* Registration.Registration
     const exchange = yield* TokenExchange.TokenExchange
     const layerScope = yield* Effect.scope
+    const dpop = yield* Effect.serviceOption(Dpop.Dpop)
     const lock = Option.getOrElse(yield* Effect.serviceOption(TokenLock.TokenLock), () => TokenLock.none)
 
     const mcpUrl = options.mcpUrl
@@ -494,26 +498,26 @@ export const make = (
         })
       )
 
-    const tokenForRequest: Effect.Effect<Option.Option<Redacted.Redacted<string>>, OAuthError> = Effect.gen(
+    const tokenForRequest: Effect.Effect<Option.Option<StoredToken>, OAuthError> = Effect.gen(
       function*() {
         const token = yield* loadCurrent
         if (Option.isNone(token)) {
           // Machine-to-machine grants need no challenge: obtain the token up front.
-          if (grant !== "authorization_code") return Option.some((yield* obtain(noChallenge, false)).accessToken)
+          if (grant !== "authorization_code") return Option.some(yield* obtain(noChallenge, false))
           return Option.none()
         }
         const now = yield* Clock.currentTimeMillis
-        if (isUsable(token.value, now)) return Option.some(token.value.accessToken)
+        if (isUsable(token.value, now)) return token
         if (token.value.refreshToken === undefined && grant === "authorization_code") {
           // Expired and not refreshable: go without; the 401 starts a sign-in with its challenge.
-          return token.value.isExpired(now) ? Option.none() : Option.some(token.value.accessToken)
+          return token.value.isExpired(now) ? Option.none() : token
         }
         return yield* obtain({ ...noChallenge, challenge: yield* Ref.get(lastChallenge) }, false).pipe(
-          Effect.map((t) => Option.some(t.accessToken)),
+          Effect.map(Option.some),
           // A transient refresh failure while the old token is still valid: keep using it.
           Effect.catchIf(
             (e) => !token.value.isExpired(now) && (e._tag === "OAuthRequestError" || (e._tag === "OAuthTokenError" && e.isTransient)),
-            (e) => Effect.as(Effect.logWarning(`Proactive refresh failed (${e.message}); using the current token`), Option.some(token.value.accessToken))
+            (e) => Effect.as(Effect.logWarning(`Proactive refresh failed (${e.message}); using the current token`), token)
           )
         )
       }
@@ -562,7 +566,7 @@ export const make = (
 
     const accessToken = Effect.gen(function*() {
       const token = yield* tokenForRequest
-      if (Option.isSome(token)) return token.value
+      if (Option.isSome(token)) return token.value.accessToken
       return (yield* obtain({ ...noChallenge, challenge: yield* Ref.get(lastChallenge) }, false)).accessToken
     }).pipe(Effect.withSpan("OAuth.accessToken"))
 
@@ -577,6 +581,7 @@ export const make = (
       ),
       tokens: storage.getTokens(key),
       tokenForRequest,
+      dpop,
       handleUnauthorized,
       handleInsufficientScope,
       maxAuthorizationAttempts

@@ -22,6 +22,7 @@ export class ProtectedResourceMetadata extends Schema.Class<ProtectedResourceMet
   scopes_supported: Schema.optional(StringArray),
   bearer_methods_supported: Schema.optional(StringArray),
   resource_name: Schema.optional(Schema.String),
+  dpop_bound_access_tokens_required: Schema.optional(Schema.Boolean),
   resource_documentation: Schema.optional(Schema.String)
 }) {}
 
@@ -49,7 +50,8 @@ export class AuthorizationServerMetadata
     token_endpoint_auth_signing_alg_values_supported: Schema.optional(StringArray),
     code_challenge_methods_supported: Schema.optional(StringArray),
     client_id_metadata_document_supported: Schema.optional(Schema.Boolean),
-    authorization_response_iss_parameter_supported: Schema.optional(Schema.Boolean)
+    authorization_response_iss_parameter_supported: Schema.optional(Schema.Boolean),
+    dpop_signing_alg_values_supported: Schema.optional(StringArray)
   })
 {}
 

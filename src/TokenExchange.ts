@@ -10,6 +10,7 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Clock, Context, Duration, Effect, Either, Encoding, Layer, Option, Redacted } from "effect"
 import * as Jose from "jose"
 import type { DiscoveryResult } from "./Discovery.js"
+import * as Dpop from "./Dpop.js"
 import { ClientNotFound, OAuthRequestError, OAuthTokenError } from "./Errors.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
 import { type ClientInformation, OAuthErrorResponse, StoredToken, TokenResponse } from "./Schemas.js"
@@ -135,6 +136,7 @@ export const parseScope = (scope: string | undefined): ReadonlyArray<string> =>
 export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExchange, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
+    const dpop = yield* Effect.serviceOption(Dpop.Dpop)
     const httpOptions: OAuthHttp.OAuthHttpOptions = {
       timeout: config.timeout ?? Duration.seconds(30),
       ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure })
@@ -244,8 +246,30 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
           ...grantParams,
           ...(context.resource === undefined ? {} : { resource: context.resource })
         }
-        const [request, body] = yield* authenticate(context.client, params, HttpClientRequest.post(endpoint), as.issuer)
-        const response = yield* OAuthHttp.execute(client, HttpClientRequest.bodyUrlParams(request, body), httpOptions)
+        // RFC 9449 §5: a DPoP proof on the token request when the server accepts ES256 proofs.
+        const proofKey = Option.filter(dpop, () => Dpop.supportedBy(as))
+        const send = Effect.gen(function*() {
+          const [request, body] = yield* authenticate(context.client, params, HttpClientRequest.post(endpoint), as.issuer)
+          const withProof = Option.isNone(proofKey) ? request : HttpClientRequest.setHeader(
+            request,
+            "dpop",
+            yield* proofKey.value.proof({
+              method: "POST",
+              url: endpoint,
+              nonce: Option.getOrUndefined(yield* proofKey.value.nonce(endpoint))
+            })
+          )
+          const response = yield* OAuthHttp.execute(client, HttpClientRequest.bodyUrlParams(withProof, body), httpOptions)
+          const nonce = response.headers["dpop-nonce"]
+          if (Option.isSome(proofKey) && nonce !== undefined) yield* proofKey.value.setNonce(endpoint, nonce)
+          return response
+        })
+        const first = yield* send
+        // RFC 9449 §8: the server wants a nonce in the proof; it sent one; try again once.
+        const needsNonce = Option.isSome(proofKey) && first.status === 400 &&
+          first.headers["dpop-nonce"] !== undefined &&
+          Either.getOrUndefined(OAuthHttp.decodeJson(OAuthErrorResponse, first))?.error === "use_dpop_nonce"
+        const response = needsNonce ? yield* send : first
         if (response.status !== 200) {
           const error = OAuthHttp.decodeJson(OAuthErrorResponse, response)
           if (Either.isRight(error)) {
@@ -288,7 +312,8 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
         }
         const token = decoded.right
         const tokenType = token.token_type.toLowerCase()
-        if (tokenType !== "bearer" && tokenType !== "n_a") {
+        const dpopBound = tokenType === "dpop" && Option.isSome(proofKey)
+        if (tokenType !== "bearer" && tokenType !== "n_a" && !dpopBound) {
           return yield* Effect.fail(
             new OAuthTokenError({
               error: "unsupported_token_type",
@@ -306,7 +331,7 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
           : Option.flatMap(previous, (p) => Option.fromNullable(p.refreshToken))
         return new StoredToken({
           accessToken: Redacted.make(token.access_token),
-          tokenType: "Bearer",
+          tokenType: dpopBound ? "DPoP" : "Bearer",
           ...(Option.isSome(refreshToken) ? { refreshToken: refreshToken.value } : {}),
           ...(token.expires_in === undefined ? {} : { expiresAt: now + token.expires_in * 1000 }),
           scopes: granted,

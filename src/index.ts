@@ -11,6 +11,9 @@ export * as Authorizer from "./Authorizer.js"
 /** RFC 9728 / RFC 8414 / OIDC metadata discovery. @since 0.1.0 */
 export * as Discovery from "./Discovery.js"
 
+/** RFC 9449 DPoP proofs. @since 0.1.0 */
+export * as Dpop from "./Dpop.js"
+
 /** Typed errors. @since 0.1.0 */
 export * from "./Errors.js"
 

@@ -239,28 +239,48 @@ const param = (params: Readonly<Record<string, string>>, name: string): string |
  * @internal
  */
 export const bearerChallenge = (header: string | undefined): Option.Option<BearerChallenge> =>
-  header === undefined ? Option.none() : findChallenge(parseWwwAuthenticate(header), "Bearer").pipe(
-    Option.map(({ params }) => {
-      const out: {
-        error?: string
-        errorDescription?: string
-        errorUri?: string
-        scope?: ReadonlyArray<string>
-        resourceMetadata?: string
-        realm?: string
-      } = {}
-      const error = param(params, "error")
-      const errorDescription = param(params, "error_description")
-      const errorUri = param(params, "error_uri")
-      const scope = param(params, "scope")
-      const resourceMetadata = param(params, "resource_metadata")
-      const realm = param(params, "realm")
-      if (error !== undefined) out.error = error
-      if (errorDescription !== undefined) out.errorDescription = errorDescription
-      if (errorUri !== undefined) out.errorUri = errorUri
-      if (scope !== undefined) out.scope = scope.split(/[ \t\r\n]+/).filter((s) => s.length > 0)
-      if (resourceMetadata !== undefined) out.resourceMetadata = resourceMetadata
-      if (realm !== undefined) out.realm = realm
-      return out
-    })
+  header === undefined ? Option.none() : Option.map(findChallenge(parseWwwAuthenticate(header), "Bearer"), readParams)
+
+/**
+ * The OAuth challenge of a `WWW-Authenticate` header: the `Bearer` one (RFC 6750 §3), else the
+ * `DPoP` one (RFC 9449 §7.1), which carries the same parameters; `scheme` says which.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
+ * @since 0.1.0
+ * @category parsing
+ * @internal
+ */
+export const authChallenge = (
+  header: string | undefined
+): Option.Option<BearerChallenge & { readonly scheme: "Bearer" | "DPoP" }> => {
+  if (header === undefined) return Option.none()
+  const challenges = parseWwwAuthenticate(header)
+  return Option.orElse(
+    Option.map(findChallenge(challenges, "Bearer"), (c) => ({ ...readParams(c), scheme: "Bearer" as const })),
+    () => Option.map(findChallenge(challenges, "DPoP"), (c) => ({ ...readParams(c), scheme: "DPoP" as const }))
   )
+}
+
+const readParams = ({ params }: Challenge): BearerChallenge => {
+  const out: {
+    error?: string
+    errorDescription?: string
+    errorUri?: string
+    scope?: ReadonlyArray<string>
+    resourceMetadata?: string
+    realm?: string
+  } = {}
+  const error = param(params, "error")
+  const errorDescription = param(params, "error_description")
+  const errorUri = param(params, "error_uri")
+  const scope = param(params, "scope")
+  const resourceMetadata = param(params, "resource_metadata")
+  const realm = param(params, "realm")
+  if (error !== undefined) out.error = error
+  if (errorDescription !== undefined) out.errorDescription = errorDescription
+  if (errorUri !== undefined) out.errorUri = errorUri
+  if (scope !== undefined) out.scope = scope.split(/[ \t\r\n]+/).filter((s) => s.length > 0)
+  if (resourceMetadata !== undefined) out.resourceMetadata = resourceMetadata
+  if (realm !== undefined) out.realm = realm
+  return out
+}
