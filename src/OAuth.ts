@@ -228,6 +228,22 @@ interface FlowRequest {
 }
 
 /**
+ * The services the orchestrator is built from (`OAuthLayer` provides them all, taking
+ * `TokenStorage`, `Authorizer` and `Pkce` from below when given). `Dpop` and `TokenLock` are
+ * optional and used when present.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Dependencies =
+  | TokenStorage.TokenStorage
+  | Authorizer.Authorizer
+  | Pkce.Pkce
+  | Discovery.Discovery
+  | Registration.Registration
+  | TokenExchange.TokenExchange
+
+/**
  * Builds the orchestrator. Uses `TokenStorage`, `Authorizer` and `Pkce` from the context, plus
  * the given Discovery / Registration / TokenExchange services.
  *
@@ -236,17 +252,7 @@ interface FlowRequest {
  */
 export const make = (
   options: OAuthOptions
-): Effect.Effect<
-  OAuth,
-  never,
-  | TokenStorage.TokenStorage
-  | Authorizer.Authorizer
-  | Pkce.Pkce
-  | Discovery.Discovery
-  | Registration.Registration
-  | TokenExchange.TokenExchange
-  | Scope.Scope
-> =>
+): Effect.Effect<OAuth, never, Dependencies | Scope.Scope> =>
   Effect.gen(function*() {
     const storage = yield* TokenStorage.TokenStorage
     const authorizer = yield* Authorizer.Authorizer
@@ -621,15 +627,5 @@ export const checkIfAuthRequired = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options: OAuthOptions
-): Layer.Layer<
-  OAuth,
-  never,
-  | TokenStorage.TokenStorage
-  | Authorizer.Authorizer
-  | Pkce.Pkce
-  | Discovery.Discovery
-  | Registration.Registration
-  | TokenExchange.TokenExchange
-> => Layer.scoped(OAuth, make(options))
+export const layer = (options: OAuthOptions): Layer.Layer<OAuth, never, Dependencies> =>
+  Layer.scoped(OAuth, make(options))

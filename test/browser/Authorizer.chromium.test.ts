@@ -14,47 +14,16 @@ import type { Scope } from "effect"
 import { createHash } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { chromium } from "playwright-core"
-import type { Browser, Page } from "playwright-core"
 import * as Authorizer from "../../src/Authorizer.js"
 import type { AuthorizationRequest, AuthorizationSession } from "../../src/Authorizer.js"
 import { rawServer } from "../AuthorizerRawServer.js"
 import { startTestServer } from "../fixtures/TestAuthServer.js"
+import { available, CHROMIUM, inCi, launch, newPage, OUTPUT } from "./chromium.js"
 import type { TestServer } from "../fixtures/TestAuthServer.js"
-
-const CHROMIUM = "/usr/bin/chromium"
-const available = Fs.existsSync(CHROMIUM)
-const inCi = process.env["CI"] === "true"
-const OUTPUT = Path.resolve(__dirname, "../../test-output")
 
 const VERIFIER = "chromium-test-verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
 const CHALLENGE = createHash("sha256").update(VERIFIER).digest("base64url")
 const CLIENT_ID = "chromium-test-client"
-
-const launch = Effect.acquireRelease(
-  Effect.promise(() =>
-    chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        "--disable-quic"
-      ]
-    })
-  ),
-  (browser: Browser) => Effect.promise(() => browser.close())
-)
-
-const newPage = (browser: Browser) =>
-  Effect.acquireRelease(
-    Effect.promise(() => browser.newPage({ viewport: { width: 800, height: 500 } })),
-    (page: Page) => Effect.promise(() => page.close())
-  )
 
 /** The authorization server the browser talks to: its authorization URL, issuer, and a token redeemer. */
 interface AuthorizationServer {

@@ -11,37 +11,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { chromium } from "playwright-core"
 import * as Authorizer from "../../src/Authorizer.js"
 import * as HttpAuth from "../../src/HttpAuth.js"
 import * as TestStorage from "../../src/TestStorage.js"
 import { serverKey } from "../../src/TokenStorage.js"
 import { startTestServer } from "../fixtures/TestAuthServer.js"
-
-const CHROMIUM = "/usr/bin/chromium"
-const available = Fs.existsSync(CHROMIUM)
-const inCi = process.env["CI"] === "true"
-const OUTPUT = Path.resolve(__dirname, "../../test-output")
-
-const launchPage = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        "--disable-quic"
-      ]
-    })
-    return { browser, page: await browser.newPage({ viewport: { width: 800, height: 500 } }) }
-  }),
-  ({ browser }) => Effect.promise(() => browser.close())
-)
+import { available, CHROMIUM, inCi, launch, newPage, OUTPUT } from "./chromium.js"
 
 describe("OAuthLayer with the browser sign-in (headless Chromium as the user)", () => {
   if (!available && !inCi) {
@@ -52,7 +27,7 @@ describe("OAuthLayer with the browser sign-in (headless Chromium as the user)", 
   it.scopedLive("a 401 opens the consent page; Approve stores the tokens and the request succeeds", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer({ consent: "page", scopesSupported: ["read"] })
-      const { page } = yield* launchPage
+      const page = yield* Effect.flatMap(launch, newPage)
       const seen: Array<string> = []
       // The "browser" the library opens: Chromium, where the user clicks Approve.
       const opener = Layer.succeed(Authorizer.BrowserOpener, {
