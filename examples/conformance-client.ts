@@ -18,7 +18,10 @@ import type { McpSchema } from "../src/mcp/index.js"
 const serverUrl = process.argv.at(-1) ?? ""
 const scenario = process.env["MCP_CONFORMANCE_SCENARIO"] ?? ""
 const protocolVersion = process.env["MCP_CONFORMANCE_PROTOCOL_VERSION"]
-const context: Record<string, string | undefined> = JSON.parse(process.env["MCP_CONFORMANCE_CONTEXT"] ?? "{}")
+const context: Record<string, string | undefined> & {
+  /** Tool calls a scenario asks for (name and exact arguments), e.g. http-custom-headers. */
+  readonly toolCalls?: ReadonlyArray<{ readonly name: string; readonly arguments?: Record<string, unknown> }>
+} = JSON.parse(process.env["MCP_CONFORMANCE_CONTEXT"] ?? "{}")
 
 /** The conformance suite's fixed Client ID Metadata Document URL (SEP-991). */
 const CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
@@ -118,6 +121,20 @@ const argumentsFor = (tool: McpSchema.Tool): Record<string, unknown> => {
   )
 }
 
+/**
+ * One call per listed tool. json-schema-2020-12-preservation asks the client to hand the focal
+ * tool's inputSchema, exactly as it received it, to the echo tool.
+ */
+const plannedCalls = (tools: ReadonlyArray<McpSchema.Tool>) => {
+  const focal = tools.find((t) => t.name === "json_schema_2020_12_tool")
+  return tools.map((tool) => ({
+    name: tool.name,
+    arguments: tool.name === "json_schema_echo" && focal !== undefined
+      ? { schema: focal.inputSchema }
+      : argumentsFor(tool)
+  }))
+}
+
 const program = Effect.gen(function*() {
   const client = yield* McpClient.connect(new URL(serverUrl), {
     auth: { oauth: oauthOptions() },
@@ -127,11 +144,18 @@ const program = Effect.gen(function*() {
     // SEP-1034: accept elicitations with the defaults of the requested schema.
     handlers: { elicitation: (params) => Effect.succeed(Elicitation.acceptWithDefaults(params)) }
   })
+  // listTools also learns each tool's x-mcp-header parameters (SEP-2243) and leaves out tools
+  // whose annotations are invalid.
   const tools = yield* client.listTools()
   yield* Console.log(`tools: ${tools.map((t) => t.name).join(", ") || "(none)"}`)
-  for (const tool of tools) {
-    const result = yield* client.callTool(tool.name, argumentsFor(tool))
-    yield* Console.log(`${tool.name}: ${result.isError === true ? "error" : "ok"}`)
+  const calls = context.toolCalls ?? plannedCalls(tools)
+  for (const call of calls) {
+    // A JSON-RPC error answering one call is reported; the client goes on with the others.
+    const outcome = yield* client.callTool(call.name, call.arguments).pipe(
+      Effect.map((result) => result.isError === true ? "error" : "ok"),
+      Effect.catchTag("McpError", (error) => Effect.succeed(`failed (${error.code} ${error.message})`))
+    )
+    yield* Console.log(`${call.name}: ${outcome}`)
   }
 }).pipe(Effect.scoped)
 

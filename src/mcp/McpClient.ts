@@ -15,6 +15,7 @@ import {
   Deferred,
   Duration,
   Effect,
+  Either,
   ExecutionStrategy,
   Exit,
   Fiber,
@@ -29,6 +30,7 @@ import {
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"
 import { McpError, McpTransportError } from "./McpErrors.js"
+import * as McpHeaders from "./McpHeaders.js"
 import * as McpSchema from "./McpSchema.js"
 import { McpTransport } from "./McpTransport.js"
 import type * as Stdio from "./Stdio.js"
@@ -44,8 +46,9 @@ import * as Target from "./Target.js"
 export type McpClientError = McpError | McpTransportError
 
 /**
- * Per-request options: a timeout (default: the client's `requestTimeout`, 60 s) and a progress
- * callback (sets `_meta.progressToken`, receives the matching `notifications/progress`).
+ * Per-request options: a timeout (default: the client's `requestTimeout`, 60 s), a progress
+ * callback (sets `_meta.progressToken`, receives the matching `notifications/progress`) and extra
+ * HTTP headers for this one request (Streamable HTTP; other transports ignore them).
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/utilities/progress
  * @since 0.1.0
@@ -54,6 +57,7 @@ export type McpClientError = McpError | McpTransportError
 export interface RequestOptions {
   readonly timeout?: Duration.DurationInput | undefined
   readonly onProgress?: ((progress: McpSchema.ProgressParams) => Effect.Effect<void>) | undefined
+  readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
 /**
@@ -88,6 +92,8 @@ export interface McpClientHandlers {
  * - `capabilities`: extra client capabilities (merged with those implied by `handlers`).
  * - `handlers`: answers to server→client requests.
  * - `requestTimeout`: default per-request timeout (60 s).
+ * - `maxInputRounds`: how many `InputRequiredResult` answers (MRTR, SEP-2322) one request may get
+ *   before the client gives up (default 10).
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle#initialization
  * @since 0.1.0
@@ -99,6 +105,7 @@ export interface McpClientOptions {
   readonly capabilities?: McpSchema.ClientCapabilities | undefined
   readonly handlers?: McpClientHandlers | undefined
   readonly requestTimeout?: Duration.DurationInput | undefined
+  readonly maxInputRounds?: number | undefined
 }
 
 /**
@@ -125,8 +132,16 @@ export interface McpClient {
   /** Send a notification. */
   readonly notify: (method: string, params?: unknown) => Effect.Effect<void, McpTransportError>
   readonly ping: (options?: RequestOptions) => Effect.Effect<void, McpClientError>
-  /** All tools, following `nextCursor` through every page. */
+  /**
+   * All tools, following `nextCursor` through every page. On the 2026-07-28 wire a tool whose
+   * `x-mcp-header` annotations break SEP-2243 is left out (with a warning) and cannot be called.
+   */
   readonly listTools: (options?: RequestOptions) => Effect.Effect<ReadonlyArray<McpSchema.Tool>, McpClientError>
+  /**
+   * Call a tool. On the 2026-07-28 wire the arguments its `inputSchema` marks with
+   * `x-mcp-header` (as last listed) are mirrored into `Mcp-Param-*` headers, and an
+   * `InputRequiredResult` is answered from `handlers` and the call retried (MRTR).
+   */
   readonly callTool: (
     name: string,
     args?: Readonly<Record<string, unknown>>,
@@ -238,24 +253,21 @@ export const make = (
     const decodeParams = <A, I>(schema: Schema.Schema<A, I>, method: string, params: unknown) =>
       Effect.mapError(Schema.decodeUnknown(schema, decodeOptions)(params ?? {}), invalidParams(method))
 
-    const dispatch = (request: JsonRpcRequest): Effect.Effect<unknown, McpError> => {
-      switch (request.method) {
+    const dispatch = (method: string, params: unknown): Effect.Effect<unknown, McpError> => {
+      switch (method) {
         case "ping":
           return Effect.succeed({})
         case "elicitation/create": {
           const handler = handlers.elicitation
           if (handler !== undefined) {
-            return Effect.flatMap(decodeParams(McpSchema.ElicitRequestParams, request.method, request.params), handler)
+            return Effect.flatMap(decodeParams(McpSchema.ElicitRequestParams, method, params), handler)
           }
           break
         }
         case "sampling/createMessage": {
           const handler = handlers.sampling
           if (handler !== undefined) {
-            return Effect.flatMap(
-              decodeParams(McpSchema.CreateMessageRequestParams, request.method, request.params),
-              handler
-            )
+            return Effect.flatMap(decodeParams(McpSchema.CreateMessageRequestParams, method, params), handler)
           }
           break
         }
@@ -265,11 +277,11 @@ export const make = (
           break
         }
       }
-      return Effect.fail(new McpError({ code: McpError.MethodNotFound, message: `Method not found: ${request.method}` }))
+      return Effect.fail(new McpError({ code: McpError.MethodNotFound, message: `Method not found: ${method}` }))
     }
 
     const answer = (request: JsonRpcRequest) =>
-      dispatch(request).pipe(
+      dispatch(request.method, request.params).pipe(
         Effect.map((result) => JsonRpc.success(request.id, result)),
         Effect.catchAll((error) => Effect.succeed(JsonRpc.failure(request.id, error))),
         Effect.catchAllDefect(() =>
@@ -368,7 +380,7 @@ export const make = (
           const deferred = yield* Deferred.make<unknown, McpClientError>()
           pending.set(id, deferred)
           if (onProgress !== undefined) progress.set(id, onProgress)
-          yield* transport.send(JsonRpc.request(id, method, finalParams)).pipe(
+          yield* transport.send(JsonRpc.request(id, method, finalParams), { headers: options?.headers }).pipe(
             Effect.catchAll((error) => Deferred.fail(deferred, error)),
             Effect.forkScoped
           )
@@ -419,9 +431,113 @@ export const make = (
       return Effect.zipRight(transport.setProtocolVersion(next), rawRequest(method, params, options))
     }
 
+    const exchange = (method: string, params: unknown, options?: RequestOptions) =>
+      Effect.catchAll(rawRequest(method, params, options), retryWithSupportedVersion(method, params, options))
+
+    // ---- SEP-2243: x-mcp-header parameters of the tools last listed ------------------------------
+
+    const toolParams = new Map<string, ReadonlyArray<McpHeaders.ParamHeader>>()
+    const rejectedTools = new Map<string, string>()
+
+    const keepValidTools = (tools: ReadonlyArray<McpSchema.Tool>) =>
+      Effect.gen(function*() {
+        if (stateless === undefined) return tools
+        toolParams.clear()
+        rejectedTools.clear()
+        const kept: Array<McpSchema.Tool> = []
+        for (const tool of tools) {
+          const params = McpHeaders.paramHeaders(tool.inputSchema)
+          if (Either.isLeft(params)) {
+            rejectedTools.set(tool.name, params.left)
+            yield* Effect.logWarning(`MCP: tool "${tool.name}" left out: ${params.left}`)
+          } else {
+            toolParams.set(tool.name, params.right)
+            kept.push(tool)
+          }
+        }
+        return kept
+      })
+
+    /** The `Mcp-Param-*` headers of a `tools/call` on the 2026-07-28 wire. */
+    const toolCallHeaders = (params: unknown, options?: RequestOptions): Effect.Effect<RequestOptions | undefined, McpError> => {
+      if (stateless === undefined || typeof params !== "object" || params === null || !("name" in params)) {
+        return Effect.succeed(options)
+      }
+      const name = params.name
+      if (typeof name !== "string") return Effect.succeed(options)
+      const rejected = rejectedTools.get(name)
+      if (rejected !== undefined) {
+        return Effect.fail(
+          new McpError({ code: McpError.InvalidParams, message: `Tool "${name}" was rejected: ${rejected}` })
+        )
+      }
+      const declared = toolParams.get(name)
+      if (declared === undefined || declared.length === 0) return Effect.succeed(options)
+      const args = "arguments" in params && typeof params.arguments === "object" && params.arguments !== null
+        ? params.arguments
+        : {}
+      return Either.match(McpHeaders.paramHeaderValues(declared, { ...args }), {
+        onLeft: (problem) =>
+          Effect.fail(new McpError({ code: McpError.InvalidParams, message: `Tool "${name}": ${problem}` })),
+        onRight: (headers) => Effect.succeed({ ...options, headers: { ...options?.headers, ...headers } })
+      })
+    }
+
+    // ---- SEP-2322: multi round-trip requests ---------------------------------------------------
+
+    const maxInputRounds = options.maxInputRounds ?? 10
+    const inputRequiredMethods: ReadonlySet<string> = new Set(McpSchema.INPUT_REQUIRED_METHODS)
+    const isInputRequired = (result: unknown): boolean =>
+      typeof result === "object" && result !== null && "resultType" in result && result.resultType === "input_required"
+    const decodeInputRequired = decodeWith(McpSchema.InputRequiredResult, "InputRequiredResult")
+
+    /** The original params plus this round's answers and the opaque state, exactly as received. */
+    const retryParams = (
+      params: unknown,
+      needed: McpSchema.InputRequiredResult,
+      responses: Record<string, unknown>
+    ): Record<string, unknown> => {
+      const base: Record<string, unknown> = typeof params === "object" && params !== null ? { ...params } : {}
+      delete base["inputResponses"]
+      delete base["requestState"]
+      return {
+        ...base,
+        ...(needed.inputRequests === undefined ? {} : { inputResponses: responses }),
+        ...(needed.requestState === undefined ? {} : { requestState: needed.requestState })
+      }
+    }
+
+    /**
+     * Send a request; on the 2026-07-28 wire, answer each `InputRequiredResult` of a tool call,
+     * prompt or resource read from `handlers` and retry with a new id, a bounded number of times.
+     * A result with no `resultType` is complete.
+     */
+    const roundTrips = (method: string, params: unknown, options?: RequestOptions) =>
+      Effect.gen(function*() {
+        let current = params
+        for (let round = 0;; round++) {
+          const result = yield* exchange(method, current, options)
+          if (stateless === undefined || !inputRequiredMethods.has(method) || !isInputRequired(result)) return result
+          if (round >= maxInputRounds) {
+            return yield* Effect.fail(
+              new McpTransportError({
+                reason: "Protocol",
+                description: `${method} still required input after ${maxInputRounds} rounds`
+              })
+            )
+          }
+          const needed = yield* decodeInputRequired(result)
+          const responses: Record<string, unknown> = {}
+          for (const [key, input] of Object.entries(needed.inputRequests ?? {})) {
+            responses[key] = yield* dispatch(input.method, input.params)
+          }
+          current = retryParams(params, needed, responses)
+        }
+      })
+
     const request = <A, I>(method: string, params: unknown, schema: Schema.Schema<A, I>, options?: RequestOptions) =>
-      rawRequest(method, params, options).pipe(
-        Effect.catchAll(retryWithSupportedVersion(method, params, options)),
+      (method === "tools/call" ? toolCallHeaders(params, options) : Effect.succeed(options)).pipe(
+        Effect.flatMap((withHeaders) => roundTrips(method, params, withHeaders)),
         Effect.flatMap(decodeWith(schema, `result of ${method}`)),
         Effect.withSpan("McpClient.request", { attributes: { "mcp.method": method } })
       )
@@ -532,7 +648,9 @@ export const make = (
       notify,
       ping: (options) => emptyResult("ping", undefined, options),
       listTools: (options) =>
-        paginate("tools/list", McpSchema.ListToolsResult, (page) => page.tools, (page) => page.nextCursor, options),
+        paginate("tools/list", McpSchema.ListToolsResult, (page) => page.tools, (page) => page.nextCursor, options).pipe(
+          Effect.flatMap(keepValidTools)
+        ),
       callTool: (name, args, options) =>
         request("tools/call", args === undefined ? { name } : { name, arguments: args }, McpSchema.CallToolResult, options),
       listResources: (options) =>

@@ -172,6 +172,57 @@ export const DiscoverResult = Schema.Struct({
 })
 
 /**
+ * The methods on which a server may answer with an `InputRequiredResult` (MRTR, SEP-2322).
+ *
+ * @see https://modelcontextprotocol.io/specification/draft/basic/patterns/mrtr#supported-requests
+ * @since 0.1.0
+ * @category constants
+ */
+export const INPUT_REQUIRED_METHODS = ["tools/call", "prompts/get", "resources/read"] as const
+
+/**
+ * One server→client request embedded in an `InputRequiredResult`: `elicitation/create`,
+ * `sampling/createMessage` or `roots/list` with its params.
+ *
+ * @see https://modelcontextprotocol.io/specification/draft/schema#inputrequests
+ * @since 0.1.0
+ * @category schemas
+ */
+export const InputRequest = Schema.Struct({
+  method: Schema.String,
+  params: Schema.optional(Schema.Unknown)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type InputRequest = typeof InputRequest.Type
+
+/**
+ * `InputRequiredResult` (2026-07-28, SEP-2322): the server needs input before it can answer.
+ * The client fulfils every `inputRequests` entry and retries the original request, with a new
+ * JSON-RPC id, carrying `inputResponses` (same keys) and `requestState` exactly as received (and
+ * none when none was received). A result without `resultType` is complete.
+ *
+ * @see https://modelcontextprotocol.io/specification/draft/basic/patterns/mrtr#inputrequiredresult
+ * @since 0.1.0
+ * @category schemas
+ */
+export const InputRequiredResult = Schema.Struct({
+  resultType: Schema.Literal("input_required"),
+  inputRequests: Schema.optional(Schema.Record({ key: Schema.String, value: InputRequest })),
+  requestState: Schema.optional(Schema.String),
+  _meta: Meta
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type InputRequiredResult = typeof InputRequiredResult.Type
+
+/**
  * The empty result (`ping`, `logging/setLevel`, …).
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/utilities/ping

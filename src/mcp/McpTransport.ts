@@ -11,10 +11,23 @@ import type { JsonRpcMessage } from "./JsonRpc.js"
 import type { McpTransportError } from "./McpErrors.js"
 
 /**
+ * Per-message options of {@link McpTransport.send}.
+ *
+ * @see https://modelcontextprotocol.io/specification/draft/basic/transports/streamable-http#custom-headers-from-tool-parameters
+ * @since 0.1.0
+ * @category models
+ */
+export interface SendOptions {
+  readonly headers?: Readonly<Record<string, string>> | undefined
+}
+
+/**
  * A connected transport. Its lifetime is the `Scope` it was built in: closing that scope closes
  * the connection (HTTP DELETE of the session, end of the SSE stream, end of stdin then kill).
  *
- * - `send` hands one message to the peer. For a request it succeeds once the message was
+ * - `send` hands one message to the peer; `options.headers` are extra HTTP headers for this one
+ *   message (e.g. SEP-2243 `Mcp-Param-*`), which transports without headers ignore. For a
+ *   request it succeeds once the message was
  *   delivered (Streamable HTTP: once the answer, carried by the POST's own response, has been
  *   put on `incoming`) and fails when the transport knows the answer will never come.
  * - `incoming` carries every message from the peer; it fails (or ends) when the connection dies.
@@ -28,7 +41,7 @@ import type { McpTransportError } from "./McpErrors.js"
  * @category models
  */
 export interface McpTransport {
-  readonly send: (message: JsonRpcMessage) => Effect.Effect<void, McpTransportError>
+  readonly send: (message: JsonRpcMessage, options?: SendOptions) => Effect.Effect<void, McpTransportError>
   readonly incoming: Mailbox.ReadonlyMailbox<JsonRpcMessage, McpTransportError>
   readonly setProtocolVersion: (version: string) => Effect.Effect<void>
   readonly start: Effect.Effect<void>

@@ -15,6 +15,9 @@ import { Duration, Effect, Layer, Mailbox, Ref } from "effect"
 import type { JsonRpcMessage, RequestId } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"
 import { McpTransportError } from "./McpErrors.js"
+import * as McpHeaders from "./McpHeaders.js"
+import { STATELESS_PROTOCOL_VERSIONS } from "./McpSchema.js"
+import type { SendOptions } from "./McpTransport.js"
 import { McpTransport } from "./McpTransport.js"
 import * as Http from "./internal/http.js"
 
@@ -148,9 +151,24 @@ export const make = (
         }
       })
 
-    const send = (message: JsonRpcMessage): Effect.Effect<void, McpTransportError> =>
+    /**
+     * SEP-2243 (2026-07-28 and later): `Mcp-Method` / `Mcp-Name` mirrored from the body, plus the
+     * caller's per-message headers (`Mcp-Param-*`).
+     */
+    const requestMetadata = (message: JsonRpcMessage, sendOptions: SendOptions | undefined) =>
+      Effect.map(Ref.get(protocolVersion), (version): Record<string, string> => {
+        const modern = STATELESS_PROTOCOL_VERSIONS.some((v) => v === version)
+        const standard = modern && (message._tag === "Request" || message._tag === "Notification")
+          ? McpHeaders.standardHeaders(message.method, message.params)
+          : {}
+        return { ...sendOptions?.headers, ...standard }
+      })
+
+    const send = (message: JsonRpcMessage, sendOptions?: SendOptions): Effect.Effect<void, McpTransportError> =>
       Effect.gen(function*() {
+        const metadata = yield* requestMetadata(message, sendOptions)
         const request = HttpClientRequest.post(url).pipe(
+          HttpClientRequest.setHeaders(metadata),
           HttpClientRequest.setHeader("accept", "application/json, text/event-stream"),
           HttpClientRequest.bodyText(JsonRpc.encode(message), "application/json")
         )
