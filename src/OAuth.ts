@@ -318,7 +318,30 @@ export const make = (
         refresh
       })
 
-    /** A stored client usable at this issuer with this redirect URI, or a newly registered one. */
+    /**
+     * The stored client of this server if it belongs to `issuer` and its secret has not expired.
+     * A configured pre-registered client always wins over a stored one. A client of another
+     * issuer is discarded with its tokens (SEP-2352: credentials are bound to their issuer).
+     */
+    const storedClient = (issuer: string) =>
+      Effect.gen(function*() {
+        if (registration.isStatic) return Option.none<ClientInformation>()
+        const stored = yield* storage.getClient(key)
+        if (Option.isNone(stored)) return stored
+        const c = stored.value
+        if (c.issuer !== issuer) {
+          yield* Effect.logInfo(`Authorization server changed (${c.issuer} → ${issuer}); registering again`)
+          yield* storage.clear(key)
+          yield* Ref.set(current, Option.none())
+          return Option.none<ClientInformation>()
+        }
+        const now = yield* Clock.currentTimeMillis
+        return c.clientSecretExpiresAt !== undefined && c.clientSecretExpiresAt <= now
+          ? Option.none<ClientInformation>()
+          : stored
+      })
+
+    /** The stored client when usable with this redirect URI, or a newly obtained (and stored) one. */
     const clientFor = (
       found: Discovery.DiscoveryResult,
       redirectUri: string,
@@ -326,20 +349,10 @@ export const make = (
       grantTypes?: ReadonlyArray<string>
     ) =>
       Effect.gen(function*() {
-        const stored = yield* storage.getClient(key)
-        if (Option.isSome(stored)) {
-          const c = stored.value
-          const now = yield* Clock.currentTimeMillis
-          const usable = c.issuer === found.issuer &&
-            (c.source !== "dynamic" || c.redirectUris.includes(redirectUri)) &&
-            (c.clientSecretExpiresAt === undefined || c.clientSecretExpiresAt > now)
-          if (usable && (c.source === "dynamic" || !registration.isStatic)) return c
-          if (c.issuer !== found.issuer) {
-            // SEP-2352: credentials are bound to the authorization server that issued them.
-            yield* Effect.logInfo(`Authorization server changed (${c.issuer} → ${found.issuer}); registering again`)
-            yield* storage.clear(key)
-            yield* Ref.set(current, Option.none())
-          }
+        const stored = yield* storedClient(found.issuer)
+        // A dynamically registered client only knows the redirect URIs it registered.
+        if (Option.isSome(stored) && (stored.value.source !== "dynamic" || stored.value.redirectUris.includes(redirectUri))) {
+          return stored.value
         }
         const registered = yield* registration.register({
           discovery: found,
@@ -347,7 +360,7 @@ export const make = (
           scope: scopes.length > 0 ? scopes.join(" ") : undefined,
           grantTypes
         })
-        if (registered.source === "dynamic") yield* storage.setClient(key, registered)
+        if (registered.source !== "preregistered") yield* storage.setClient(key, registered)
         return registered
       })
 
@@ -450,8 +463,8 @@ export const make = (
         const refreshToken = token.refreshToken
         if (refreshToken === undefined) return yield* fullFlow(request)
         const found = yield* discoverWith(request.challenge, request.rediscover)
-        const client = yield* storage.getClient(key)
-        const info = Option.isSome(client) && client.value.issuer === found.issuer
+        const client = yield* storedClient(found.issuer)
+        const info = Option.isSome(client)
           ? client.value
           : registration.isStatic
           ? yield* registration.register({ discovery: found, redirectUri: "urn:ietf:wg:oauth:2.0:oob" })
@@ -487,7 +500,17 @@ export const make = (
         return yield* fullFlow(request)
       }).pipe(Effect.withSpan("OAuth.refreshOrSignIn"))
 
-    const isUsable = (token: StoredToken, now: number) => !token.isExpired(now, marginMillis)
+    /**
+     * Valid for this request: not within the refresh margin of its expiry. The margin is at most
+     * half the token's lifetime, so a short-lived token is not refreshed on every request.
+     */
+    const isUsable = (token: StoredToken, now: number) =>
+      !token.isExpired(
+        now,
+        token.expiresAt === undefined
+          ? 0
+          : Math.min(marginMillis, Math.max(0, (token.expiresAt - token.obtainedAt) / 2))
+      )
 
     const noChallenge: FlowRequest = { challenge: Option.none(), extraScopes: [], rediscover: false }
 

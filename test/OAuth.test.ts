@@ -441,6 +441,79 @@ describe("OAuthLayer end to end against a loopback authorization server", () => 
     }))
 })
 
+describe("client identity", () => {
+  const CIMD_URL = "https://client.example.com/oauth/metadata.json"
+
+  it.scopedLive("a Client ID Metadata Document client is used when advertised, stored, and refreshes later", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ cimd: true, accessTokenTtlSeconds: 2 })
+      yield* server.setClientMetadataDocument(CIMD_URL, {
+        client_id: CIMD_URL,
+        client_name: "CIMD client",
+        redirect_uris: [Authorizer.DEFAULT_REDIRECT_URI]
+      })
+      yield* Effect.gen(function*() {
+        yield* callMcp(server.mcpUrl)
+        yield* callMcp(server.mcpUrl) // the fresh 2 s token is used as it is
+        // Within the refresh margin (half a short token's lifetime): the next request refreshes first.
+        yield* Effect.sleep("1200 millis")
+        const response = yield* callMcp(server.mcpUrl)
+        expect(response.status).toBe(200)
+        const clients = yield* TestStorage.clients
+        expect(clients.get(serverKey(server.mcpUrl))?.source).toBe("metadata-document")
+      }).pipe(Effect.provide(clientLayer(server, { clientMetadataUrl: CIMD_URL })))
+      expect(yield* server.count("register")).toBe(0)
+      expect((yield* server.requestsTo("authorize")).map((r) => r.query["client_id"])).toEqual([CIMD_URL])
+      const grants = (yield* server.requestsTo("token")).map((r) => r.form["grant_type"])
+      expect(grants).toEqual(["authorization_code", "refresh_token"])
+    }))
+
+  it.scopedLive("a configured pre-registered client wins over a stored dynamic one", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      yield* server.registerClient({
+        clientId: "configured-client",
+        clientSecret: "s3cret ünïcode:%",
+        tokenEndpointAuthMethod: "client_secret_basic",
+        redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
+      })
+      const storedDynamic = yield* seededClient(server)
+      const response = yield* callMcp(server.mcpUrl).pipe(
+        Effect.provide(
+          clientLayer(server, { clientId: "configured-client", clientSecret: "s3cret ünïcode:%" }, {
+            storage: TestStorage.layer({ client: storedDynamic })
+          })
+        )
+      )
+      expect(response.status).toBe(200)
+      expect((yield* server.requestsTo("authorize")).map((r) => r.query["client_id"])).toEqual(["configured-client"])
+      const [token] = yield* server.requestsTo("token")
+      expect(token!.headers["authorization"]).toMatch(/^Basic /)
+      expect(token!.form["client_id"]).toBeUndefined()
+    }))
+
+  it.scopedLive("credentials of another authorization server are discarded, and the client registers again (SEP-2352)", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const foreign = new ClientInformation({
+        clientId: "client-of-another-issuer",
+        tokenEndpointAuthMethod: "none",
+        source: "dynamic",
+        issuer: "https://old-issuer.example.com",
+        redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
+      })
+      const result = yield* Effect.gen(function*() {
+        const response = yield* callMcp(server.mcpUrl)
+        return { response, clients: yield* TestStorage.clients }
+      }).pipe(Effect.provide(clientLayer(server, {}, { storage: TestStorage.layer({ client: foreign }) })))
+      expect(result.response.status).toBe(200)
+      expect(yield* server.count("register")).toBe(1)
+      expect(result.clients.get(serverKey(server.mcpUrl))?.issuer).toBe(server.issuer)
+      const ids = (yield* server.requests).map((r) => r.query["client_id"] ?? r.form["client_id"])
+      expect(ids).not.toContain("client-of-another-issuer")
+    }))
+})
+
 describe("expiry with TestClock", () => {
   it.scoped("a token that expires while the app runs is refreshed on the next request", () =>
     Effect.gen(function*() {
