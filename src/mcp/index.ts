@@ -38,6 +38,11 @@ export * from "./McpErrors.js"
 /**
  * @since 0.1.0
  */
+export * as McpHeaders from "./McpHeaders.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as McpSchema from "./McpSchema.js"
 
 /**
