@@ -130,6 +130,7 @@ export const defaultValidateResource = (serverUrl: string, resource: string): bo
  * @category url building
  */
 export const protectedResourceMetadataUrls = (mcpUrl: string): ReadonlyArray<string> => {
+  if (!URL.canParse(mcpUrl)) return []
   const u = new URL(mcpUrl)
   const path = u.pathname.replace(/\/+$/, "")
   const root = `${u.origin}/.well-known/oauth-protected-resource`
@@ -147,6 +148,7 @@ export const protectedResourceMetadataUrls = (mcpUrl: string): ReadonlyArray<str
  * @category url building
  */
 export const authorizationServerMetadataUrls = (issuer: string): ReadonlyArray<string> => {
+  if (!URL.canParse(issuer)) return []
   const u = new URL(issuer)
   const path = u.pathname.replace(/\/+$/, "")
   if (path === "") {
@@ -176,6 +178,11 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
       ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure })
     }
     const validateResource = config.validateResource ?? defaultValidateResource
+
+    const requireUrl = (url: string, what: string): Effect.Effect<void, DiscoveryError> =>
+      URL.canParse(url)
+        ? Effect.void
+        : Effect.fail(new DiscoveryError({ reason: "Malformed", url, detail: `${what} is not an absolute URL` }))
 
     /** Fetches one metadata document: `None` for a 4xx (try the next URL), an error otherwise. */
     const fetchDocument = <A, I>(
@@ -216,6 +223,7 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
 
     const protectedResource = (mcpUrl: string, resourceMetadataUrl?: string) =>
       Effect.gen(function*() {
+        yield* requireUrl(mcpUrl, "the MCP server URL")
         const fallbacks = protectedResourceMetadataUrls(mcpUrl)
         const urls = resourceMetadataUrl === undefined
           ? fallbacks
@@ -253,6 +261,7 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
 
     const authorizationServer = (issuer: string) =>
       Effect.gen(function*() {
+        yield* requireUrl(issuer, "the issuer")
         const urls = authorizationServerMetadataUrls(issuer)
         const found = yield* firstFound(urls, AuthorizationServerMetadata)
         if (Option.isNone(found)) {
@@ -351,6 +360,7 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
 
     const discover = (mcpUrl: string, options: DiscoverOptions = {}) =>
       Effect.gen(function*() {
+        yield* requireUrl(mcpUrl, "the MCP server URL")
         const key = serverKey(mcpUrl)
         if (options.refresh !== true) {
           const cached = (yield* Ref.get(cache)).get(key)

@@ -94,6 +94,8 @@ export const TokenStorage: Context.Tag<TokenStorage, TokenStorage> = Context.Gen
  * @category constructors
  */
 export const serverKey = (url: string | URL): string => {
+  // Not a URL: the text itself is the key (such a server is never reached anyway).
+  if (typeof url === "string" && !URL.canParse(url)) return url.trim()
   const u = new URL(url)
   const path = u.pathname.replace(/\/+$/, "")
   return `${u.protocol}//${u.host}${path}`
