@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Context, Duration, Effect, Either, Layer, Redacted } from "effect"
+import { Clock, Context, Duration, Effect, Either, Layer, Redacted } from "effect"
 import type { DiscoveryResult } from "./Discovery.js"
 import { OAuthRegistrationError, OAuthRequestError } from "./Errors.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
@@ -133,13 +133,14 @@ export const make = (config: RegistrationConfig = {}): Effect.Effect<Registratio
         const method = requestedAuthMethod(as.token_endpoint_auth_methods_supported)
         const metadata: Record<string, unknown> = {
           client_name: clientName,
-          redirect_uris: [request.redirectUri],
           grant_types: request.grantTypes ?? ["authorization_code", "refresh_token"],
           response_types: ["code"],
           token_endpoint_auth_method: method,
           application_type: "native",
           ...(request.scope === undefined ? {} : { scope: request.scope }),
-          ...config.additionalClientMetadata
+          ...config.additionalClientMetadata,
+          // The redirect URI of this sign-in must be registered, whatever the extra metadata says.
+          redirect_uris: [request.redirectUri]
         }
         const httpRequest = yield* HttpClientRequest.post(endpoint).pipe(
           HttpClientRequest.bodyJson(metadata),
@@ -190,7 +191,7 @@ export const make = (config: RegistrationConfig = {}): Effect.Effect<Registratio
             })
           )
         }
-        const now = Date.now()
+        const now = yield* Clock.currentTimeMillis
         if (
           info.client_secret_expires_at !== undefined && info.client_secret_expires_at !== 0 &&
           info.client_secret_expires_at * 1000 <= now
