@@ -535,9 +535,37 @@ export const make = (
         }
       })
 
+    const listTools = (options?: RequestOptions) =>
+      paginate("tools/list", McpSchema.ListToolsResult, (page) => page.tools, (page) => page.nextCursor, options).pipe(
+        Effect.flatMap(keepValidTools)
+      )
+
+    const callTool = (params: unknown, options?: RequestOptions) =>
+      Effect.flatMap(
+        // read the tools last listed when the call runs, not when it is built
+        Effect.suspend(() => toolCallHeaders(params, options)),
+        (withHeaders) => roundTrips("tools/call", params, withHeaders)
+      )
+
+    const knownTool = (params: unknown): boolean =>
+      typeof params === "object" && params !== null && "name" in params && typeof params.name === "string" &&
+      toolParams.has(params.name)
+
+    /**
+     * SEP-2243: a call of a tool whose `inputSchema` the client has not seen goes without
+     * `Mcp-Param-*` headers; if the server answers `HeaderMismatch`, list the tools and retry once.
+     */
+    const toolsCall = (params: unknown, options?: RequestOptions) =>
+      Effect.catchIf(
+        callTool(params, options),
+        (error) =>
+          stateless !== undefined && error._tag === "McpError" && error.code === McpError.HeaderMismatch &&
+          !knownTool(params),
+        () => Effect.zipRight(listTools(options), callTool(params, options))
+      )
+
     const request = <A, I>(method: string, params: unknown, schema: Schema.Schema<A, I>, options?: RequestOptions) =>
-      (method === "tools/call" ? toolCallHeaders(params, options) : Effect.succeed(options)).pipe(
-        Effect.flatMap((withHeaders) => roundTrips(method, params, withHeaders)),
+      (method === "tools/call" ? toolsCall(params, options) : roundTrips(method, params, options)).pipe(
         Effect.flatMap(decodeWith(schema, `result of ${method}`)),
         Effect.withSpan("McpClient.request", { attributes: { "mcp.method": method } })
       )
@@ -647,10 +675,7 @@ export const make = (
       request,
       notify,
       ping: (options) => emptyResult("ping", undefined, options),
-      listTools: (options) =>
-        paginate("tools/list", McpSchema.ListToolsResult, (page) => page.tools, (page) => page.nextCursor, options).pipe(
-          Effect.flatMap(keepValidTools)
-        ),
+      listTools: (options) => listTools(options),
       callTool: (name, args, options) =>
         request("tools/call", args === undefined ? { name } : { name, arguments: args }, McpSchema.CallToolResult, options),
       listResources: (options) =>

@@ -36,6 +36,8 @@ export class McpError extends Schema.TaggedError<McpError>("effect-mcp-oauth/Mcp
   static readonly InternalError = -32603
   /** SEP-2575: the server does not support the requested protocol version; `data.supported` lists those it does. */
   static readonly UnsupportedProtocolVersion = -32022
+  /** SEP-2243: the HTTP headers do not match the body, or required headers are missing. */
+  static readonly HeaderMismatch = -32001
 }
 
 /**

@@ -196,6 +196,26 @@ describe("SEP-2243 headers on the 2026-07-28 wire", () => {
       expect(posts(server, "tools/call")[0]!.headers["mcp-param-region"]).toBe("eu")
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
+  it.scopedLive("a HeaderMismatch on a tool the client had not listed: list the tools, retry once with the headers", () =>
+    Effect.gen(function*() {
+      const server = yield* statelessServer(
+        [{ name: "regional", inputSchema: { type: "object", properties: { r: { type: "string", "x-mcp-header": "Region" } } } }],
+        (request) =>
+          request.headers["mcp-param-region"] === "eu"
+            ? ok
+            : { status: 400, error: { code: -32001, message: "Header mismatch: Mcp-Param-Region missing" } }
+      )
+      const client = yield* connect(server.url)
+      const result = yield* client.callTool("regional", { r: "eu" })
+      expect(result.content).toEqual([{ type: "text", text: "ok" }])
+      expect(posts(server, "tools/list")).toHaveLength(1)
+      expect(posts(server, "tools/call").map((r) => r.headers["mcp-param-region"])).toEqual([undefined, "eu"])
+      // a known tool is not retried: the mismatch is the caller's to see
+      const again = yield* Effect.flip(client.callTool("regional", { r: "us" }))
+      expect(again._tag === "McpError" && again.code).toBe(-32001)
+      expect(posts(server, "tools/list")).toHaveLength(1)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
   it.scopedLive("an argument that cannot be mirrored is a typed error and nothing is sent", () =>
     Effect.gen(function*() {
       const server = yield* statelessServer([headerTool], () => ok)
