@@ -17,7 +17,7 @@ import type { AuthorizationRequest } from "../Authorizer.js"
 import { AuthorizationError, ClientNotFound, OAuthRequestError } from "../Errors.js"
 import type { AuthorizationResponse } from "../Schemas.js"
 import { validateAuthorizationResponse } from "./authorizationResponse.js"
-import { checkSecureUrl } from "./oauthHttp.js"
+import * as OAuthHttp from "./oauthHttp.js"
 
 /** @internal */
 export interface ProbeResult {
@@ -46,15 +46,9 @@ const readBounded = (
       (acc) => acc.size < limit,
       (acc, bytes) => ({ size: acc.size + bytes.length, chunks: Chunk.append(acc.chunks, bytes) })
     ),
-    Effect.map(({ chunks, size }) => {
-      const all = new Uint8Array(size)
-      let offset = 0
-      for (const c of chunks) {
-        all.set(c, offset)
-        offset += c.length
-      }
-      return new TextDecoder().decode(all.subarray(0, Math.min(size, limit)))
-    }),
+    Effect.map(({ chunks, size }) =>
+      new TextDecoder().decode(OAuthHttp.concatChunks(chunks, size).subarray(0, Math.min(size, limit)))
+    ),
     // A body that cannot be read is treated as empty: the status still tells the story.
     Effect.orElseSucceed(() => "")
   )
@@ -71,7 +65,7 @@ export const probe = (
   timeout: Duration.DurationInput,
   options: ProbeOptions = {}
 ): Effect.Effect<ProbeResult, OAuthRequestError> =>
-  checkSecureUrl(url.href, { allowInsecure: options.allowInsecure }).pipe(
+  OAuthHttp.checkSecureUrl(url.href, { allowInsecure: options.allowInsecure }).pipe(
     Effect.zipRight(
       HttpClient.withTracerPropagation(client, false).execute(
         HttpClientRequest.get(url).pipe(

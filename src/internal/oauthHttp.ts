@@ -79,16 +79,19 @@ const readLimited = (
           new OAuthRequestError({ reason: "Decode", url, status, detail: `body larger than ${limit} bytes` })
         )
         : Effect.succeed({ size: acc.size + bytes.length, chunks: Chunk.append(acc.chunks, bytes) })),
-    Effect.map(({ chunks, size }) => {
-      const all = new Uint8Array(size)
-      let offset = 0
-      for (const c of chunks) {
-        all.set(c, offset)
-        offset += c.length
-      }
-      return new TextDecoder().decode(all)
-    })
+    Effect.map(({ chunks, size }) => new TextDecoder().decode(concatChunks(chunks, size)))
   )
+
+/** The bytes of `chunks` (of total length `size`) in one array. @internal */
+export const concatChunks = (chunks: Iterable<Uint8Array>, size: number): Uint8Array => {
+  const all = new Uint8Array(size)
+  let offset = 0
+  for (const c of chunks) {
+    all.set(c, offset)
+    offset += c.length
+  }
+  return all
+}
 
 /**
  * Executes an OAuth request with the given client: no redirects, timeout, bounded body.
