@@ -12,6 +12,8 @@ import {
   Deferred,
   Duration,
   Effect,
+  Exit,
+  FiberId,
   Layer,
   Option,
   Redacted,
@@ -304,9 +306,13 @@ export const make = (
         const existing = yield* Ref.modify(inflight, (slot): readonly [Slot, Slot] =>
           Option.isSome(slot) ? [slot, slot] : [Option.none(), Option.some(mine)])
         if (Option.isSome(existing)) return yield* Deferred.await(existing.value)
+        const release = (exit: Exit.Exit<StoredToken, OAuthError>) =>
+          Effect.zipRight(Ref.set(inflight, Option.none()), Deferred.done(mine, exit))
         yield* lock.withLock(key, work).pipe(
           Effect.exit,
-          Effect.flatMap((exit) => Effect.zipRight(Ref.set(inflight, Option.none()), Deferred.done(mine, exit))),
+          Effect.flatMap(release),
+          // The layer is closing: waiters are interrupted rather than left waiting.
+          Effect.onInterrupt((fibers) => release(Exit.interrupt(FiberId.combineAll(fibers)))),
           Effect.forkIn(layerScope)
         )
         return yield* Deferred.await(mine)

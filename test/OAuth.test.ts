@@ -1,7 +1,7 @@
 import { HttpBody, HttpClient, HttpClientError } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, Scope, TestClock } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, Scope, TestClock } from "effect"
 import { inspect } from "node:util"
 import * as Authorizer from "../src/Authorizer.js"
 import { ClientNotFound, type OAuthError } from "../src/Errors.js"
@@ -202,6 +202,21 @@ describe("OAuthLayer end to end against a loopback authorization server", () => 
           })
         )
       )
+    }))
+
+  it.scopedLive("closing the layer during a sign-in ends the waiting requests instead of leaving them hanging", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const entered = yield* Deferred.make<void>()
+      const stuckUser = Authorizer.layerTest(() => Effect.zipRight(Deferred.succeed(entered, undefined), Effect.never))
+      const layerScope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(clientLayer(server, {}, { authorizer: stuckUser }), layerScope)
+      const oauth = Context.get(context, OAuth.OAuth)
+      const waiters = yield* Effect.forEach([1, 2, 3], () => Effect.fork(oauth.login))
+      yield* Deferred.await(entered)
+      yield* Scope.close(layerScope, Exit.void)
+      const exits = yield* Effect.forEach(waiters, (f) => Fiber.await(f)).pipe(Effect.timeout("5 seconds"))
+      expect(exits.every(Exit.isInterrupted)).toBe(true)
     }))
 
   it.scopedLive("refresh invalid_grant clears the tokens and signs in again", () =>
