@@ -186,6 +186,7 @@ export const makeRedis = (options: RedisLockOptions = {}): Effect.Effect<TokenLo
         const acquire = call("lock", "SET", lockKey, token, "NX", "PX", leaseMillis).pipe(
           Effect.flatMap((reply) => reply === "OK" ? Effect.void : Effect.fail(new Busy())),
           Effect.retry({ schedule: FileLock.pollSchedule, while: (e) => e instanceof Busy }),
+          Effect.interruptible, // waiting can be interrupted / timed out; a lock set meanwhile expires by its lease
           Effect.mapError((e) =>
             e instanceof Busy ? new StorageError({ reason: "Conflict", key, detail: "the lock is held" }) : e
           ),
@@ -209,7 +210,7 @@ export const makeRedis = (options: RedisLockOptions = {}): Effect.Effect<TokenLo
         )
         const release = call("unlock", "EVAL", RELEASE_SCRIPT, 1, lockKey, token).pipe(Effect.ignore)
         return Effect.acquireUseRelease(
-          Effect.withClock(Effect.zipRight(acquire, Effect.forkDaemon(renew)), Clock.make()),
+          Effect.withClock(Effect.zipRight(acquire, Effect.forkDaemon(Effect.interruptible(renew))), Clock.make()),
           () => effect,
           (fiber: Fiber.RuntimeFiber<void>) => Effect.zipRight(Fiber.interrupt(fiber), release)
         ).pipe(

@@ -227,8 +227,11 @@ export const withFileLock = (
   const leaseMillis = Duration.toMillis(options.lease ?? Duration.seconds(30))
   const timeout = options.acquireTimeout ?? Duration.minutes(10)
   const owner = randomHex(16)
+  // Waiting is interruptible (timeouts, interruption of the caller) even though it runs as the
+  // acquisition of acquireUseRelease; each creation attempt itself is uninterruptible.
   const acquire = tryAcquire(fs, file, owner, leaseMillis).pipe(
     Effect.retry({ schedule: pollSchedule, while: (e) => e instanceof Busy }),
+    Effect.interruptible,
     Effect.mapError((e) =>
       e instanceof Busy ? new StorageError({ reason: "Conflict", detail: `the lock ${file} is held` }) : e
     ),
@@ -253,6 +256,8 @@ export const withFileLock = (
             Effect.annotateLogs({ lock: held.file })
           )
         ),
+        // forked from the (uninterruptible) acquisition: must itself be interruptible
+        Effect.interruptible,
         Effect.forkDaemon,
         Effect.map(Option.some)
       )
