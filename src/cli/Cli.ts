@@ -1,0 +1,395 @@
+/**
+ * The `effect-mcp-oauth` command line: sign in to an MCP server, list stored credentials, print
+ * a valid access token for scripts, and sign out (RFC 7009 revocation, then local removal).
+ * Credentials live in the file storage (encrypted when `MCP_OAUTH_STORAGE_KEY` or
+ * `MCP_OAUTH_STORAGE_KEY_FILE` is set), coordinated with other processes by the file TokenLock.
+ *
+ * Exit codes: 0 ok, 1 error, 2 usage, 3 not signed in.
+ *
+ * @since 0.1.0
+ */
+import { Args, type CliApp, Command, Options } from "@effect/cli"
+import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import { Console, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
+import * as Authorizer from "../Authorizer.js"
+import * as Discovery from "../Discovery.js"
+import { AuthorizationError, type OAuthError } from "../Errors.js"
+import { OAuthLayer } from "../HttpAuth.js"
+import * as OAuth from "../OAuth.js"
+import * as Revocation from "../Revocation.js"
+import type { StoredToken } from "../Schemas.js"
+import * as TokenLock from "../TokenLock.js"
+import * as TokenStorage from "../TokenStorage.js"
+
+/**
+ * The process exit codes of the CLI.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const ExitCode = { Ok: 0, Error: 1, Usage: 2, NotSignedIn: 3 } as const
+
+/**
+ * A failure that ends the CLI with a given exit code and message.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: number; readonly message: string }> {}
+
+// ---------------------------------------------------------------------------------------------
+// shared options and environment
+// ---------------------------------------------------------------------------------------------
+
+const json = Options.boolean("json").pipe(Options.withDescription("Print machine-readable JSON on stdout"))
+const dir = Options.directory("dir").pipe(
+  Options.withDescription("Credential directory (default: the per-user cache directory, e.g. ~/.cache/effect-mcp-oauth)"),
+  Options.optional
+)
+const url = Args.text({ name: "url" }).pipe(Args.withDescription("The MCP server URL, e.g. https://api.example.com/mcp"))
+
+const directoryOf = (d: Option.Option<string>) =>
+  Option.match(d, {
+    onNone: () => Effect.orElseSucceed(TokenStorage.defaultDirectory, () => "."),
+    onSome: Effect.succeed
+  })
+
+/** File storage (encrypted when configured) + the file lock, in `dir`. */
+const storesIn = (directory: string) =>
+  Layer.merge(
+    TokenStorage.encryptedFromConfig(TokenStorage.layerFileSystem(directory)),
+    TokenLock.layerFile(directory)
+  ).pipe(Layer.provide(NodeContext.layer))
+
+const checkUrl = (u: string) =>
+  URL.canParse(u) && /^https?:$/.test(new URL(u).protocol)
+    ? Effect.succeed(u)
+    : Effect.fail(new CliExit({ code: ExitCode.Usage, message: `Not an http(s) URL: ${u}` }))
+
+const progress = (line: string) => Console.error(line)
+
+const printJson = (value: unknown) => Console.log(JSON.stringify(value, null, 2))
+
+const describeExpiry = (token: StoredToken, now: number): string => {
+  if (token.expiresAt === undefined) return "no expiry"
+  const left = Math.round((token.expiresAt - now) / 1000)
+  const when = new Date(token.expiresAt).toISOString()
+  return left > 0 ? `expires ${when} (in ${Duration.format(Duration.seconds(left))})` : `expired ${when}`
+}
+
+const notSignedIn = (server: string) =>
+  new CliExit({
+    code: ExitCode.NotSignedIn,
+    message: `Not signed in to ${server}. Run: effect-mcp-oauth login ${server}`
+  })
+
+/** What `status` shows of one server: never a secret. */
+const summary = (key: string, tokens: Option.Option<StoredToken>, clientId: Option.Option<string>, now: number) => ({
+  server: key,
+  signedIn: Option.isSome(tokens) && (tokens.value.refreshToken !== undefined || !tokens.value.isExpired(now)),
+  issuer: Option.getOrNull(Option.map(tokens, (t) => t.issuer)),
+  scopes: Option.getOrElse(Option.map(tokens, (t) => t.scopes), () => []),
+  expiresAt: Option.getOrNull(Option.flatMap(tokens, (t) => Option.fromNullable(t.expiresAt))),
+  expired: Option.match(tokens, { onNone: () => null, onSome: (t) => t.isExpired(now) }),
+  refreshable: Option.match(tokens, { onNone: () => false, onSome: (t) => t.refreshToken !== undefined }),
+  obtainedAt: Option.getOrNull(Option.map(tokens, (t) => t.obtainedAt)),
+  clientId: Option.getOrNull(clientId)
+})
+
+// ---------------------------------------------------------------------------------------------
+// login
+// ---------------------------------------------------------------------------------------------
+
+const loginCommand = Command.make(
+  "login",
+  {
+    url,
+    json,
+    dir,
+    browser: Options.boolean("browser").pipe(Options.withDescription("Open the browser and wait on a loopback callback")),
+    manual: Options.boolean("manual").pipe(
+      Options.withDescription("Print the authorization URL and paste the redirect URL back (SSH, no display)")
+    ),
+    headless: Options.boolean("headless").pipe(
+      Options.withDescription("Follow the authorization redirect without a browser (servers that approve without a user)")
+    ),
+    scopes: Options.text("scopes").pipe(Options.withDescription("Space-separated scopes to request"), Options.optional),
+    clientId: Options.text("client-id").pipe(Options.withDescription("A pre-registered client id"), Options.optional)
+  },
+  (o) =>
+    Effect.gen(function*() {
+      const server = yield* checkUrl(o.url)
+      const modes = [o.browser && "browser", o.manual && "manual", o.headless && "headless"].filter((m) => m !== false)
+      if (modes.length > 1) {
+        return yield* new CliExit({ code: ExitCode.Usage, message: `Choose one of --browser, --manual, --headless (got ${modes.join(", ")})` })
+      }
+      const mode = o.browser ? "browser" : o.manual ? "manual" : o.headless ? "headless" : "auto"
+      const directory = yield* directoryOf(o.dir)
+      const authorizer = mode === "headless"
+        ? Authorizer.layerHeadless()
+        : Authorizer.layerAuto({ mode: mode === "auto" ? "auto" : mode })
+      yield* progress(`Signing in to ${server} (${mode === "auto" ? "browser or manual, by display" : mode})…`)
+      const token = yield* Effect.flatMap(OAuth.OAuth, (oauth) => oauth.login).pipe(
+        Effect.provide(
+          OAuthLayer({
+            mcpUrl: server,
+            ...(Option.isSome(o.scopes) ? { scopes: o.scopes.value } : {}),
+            ...(Option.isSome(o.clientId) ? { clientId: o.clientId.value } : {})
+          }).pipe(
+            Layer.provide(Layer.merge(storesIn(directory), authorizer)),
+            Layer.provide(NodeHttpClient.layerUndici)
+          )
+        )
+      )
+      const now = Date.now()
+      const stored = yield* clientIdOf(directory, TokenStorage.serverKey(server))
+      if (o.json) {
+        yield* printJson(summary(TokenStorage.serverKey(server), Option.some(token), stored, now))
+      } else {
+        yield* Console.log(
+          `Signed in to ${server}\n  issuer  ${token.issuer}\n  scopes  ${token.scopes.join(" ") || "(none)"}\n  token   ${
+            describeExpiry(token, now)
+          }${token.refreshToken === undefined ? "" : ", refreshable"}`
+        )
+      }
+    })
+).pipe(Command.withDescription("Sign in to an MCP server and store the credentials"))
+
+const clientIdOf = (directory: string, key: string) =>
+  Effect.flatMap(TokenStorage.TokenStorage, (s) => s.getClient(key)).pipe(
+    Effect.map(Option.map((c) => c.clientId)),
+    Effect.provide(storesIn(directory))
+  )
+
+// ---------------------------------------------------------------------------------------------
+// status
+// ---------------------------------------------------------------------------------------------
+
+const statusCommand = Command.make(
+  "status",
+  { url: Args.text({ name: "url" }).pipe(Args.optional), json, dir },
+  (o) =>
+    Effect.gen(function*() {
+      const directory = yield* directoryOf(o.dir)
+      const storage = yield* TokenStorage.TokenStorage
+      const keys = Option.isSome(o.url)
+        ? [TokenStorage.serverKey(yield* checkUrl(o.url.value))]
+        : yield* storage.keys
+      const now = Date.now()
+      const rows = yield* Effect.forEach(keys, (key) =>
+        Effect.zipWith(storage.getTokens(key), storage.getClient(key), (t, c) =>
+          summary(key, t, Option.map(c, (x) => x.clientId), now)))
+      if (Option.isSome(o.url) && !rows[0]?.signedIn) {
+        if (o.json) yield* printJson(rows)
+        return yield* notSignedIn(keys[0]!)
+      }
+      if (o.json) return yield* printJson(rows)
+      if (rows.length === 0) return yield* Console.log(`No stored credentials in ${directory}`)
+      for (const r of rows) {
+        const expiry = r.expiresAt === null
+          ? "no expiry"
+          : `${r.expired === true ? "expired" : "expires"} ${new Date(r.expiresAt).toISOString()}`
+        yield* Console.log(
+          `${r.server}\n  ${r.signedIn ? "signed in" : "not signed in"}${r.refreshable ? " (refreshable)" : ""}, ${expiry}\n` +
+            `  issuer  ${r.issuer ?? "-"}\n  scopes  ${r.scopes.join(" ") || "-"}\n  client  ${r.clientId ?? "-"}`
+        )
+      }
+    }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(directoryOf(o.dir), storesIn))))
+).pipe(Command.withDescription("List servers with stored credentials: expiry, scopes, client id (never secrets)"))
+
+// ---------------------------------------------------------------------------------------------
+// token
+// ---------------------------------------------------------------------------------------------
+
+/** An authorizer that never signs in: `token` must not open a browser behind a script's back. */
+const noInteractiveSignIn = Layer.succeed(
+  Authorizer.Authorizer,
+  Authorizer.Authorizer.of({
+    session: Effect.fail(
+      new AuthorizationError({ reason: "Cancelled", detail: "a new sign-in is needed (run effect-mcp-oauth login)" })
+    )
+  })
+)
+
+const tokenCommand = Command.make(
+  "token",
+  { url, json, dir },
+  (o) =>
+    Effect.gen(function*() {
+      const server = yield* checkUrl(o.url)
+      const directory = yield* directoryOf(o.dir)
+      const key = TokenStorage.serverKey(server)
+      const stored = yield* Effect.flatMap(TokenStorage.TokenStorage, (s) => s.getTokens(key)).pipe(
+        Effect.provide(storesIn(directory))
+      )
+      const now = Date.now()
+      if (Option.isNone(stored) || (stored.value.refreshToken === undefined && stored.value.isExpired(now))) {
+        return yield* notSignedIn(server)
+      }
+      const result = yield* Effect.gen(function*() {
+        const oauth = yield* OAuth.OAuth
+        const access = yield* oauth.accessToken
+        const current = yield* oauth.tokens
+        return { access, current }
+      }).pipe(
+        Effect.provide(
+          OAuthLayer({ mcpUrl: server }).pipe(
+            Layer.provide(Layer.merge(storesIn(directory), noInteractiveSignIn)),
+            Layer.provide(NodeHttpClient.layerUndici)
+          )
+        ),
+        Effect.catchIf(
+          (e): e is AuthorizationError => e._tag === "AuthorizationError" && e.reason === "Cancelled",
+          () => Effect.fail(notSignedIn(server))
+        )
+      )
+      if (o.json) {
+        return yield* printJson({
+          access_token: Redacted.value(result.access),
+          token_type: Option.getOrElse(Option.map(result.current, (t) => t.tokenType), () => "Bearer"),
+          expires_at: Option.getOrNull(Option.flatMap(result.current, (t) => Option.fromNullable(t.expiresAt)))
+        })
+      }
+      yield* Console.log(Redacted.value(result.access))
+    })
+).pipe(Command.withDescription("Print a valid access token (refreshed if needed) for scripts: TOKEN=$(effect-mcp-oauth token URL)"))
+
+// ---------------------------------------------------------------------------------------------
+// logout
+// ---------------------------------------------------------------------------------------------
+
+interface LogoutResult {
+  readonly server: string
+  readonly revoked: ReadonlyArray<"refresh_token" | "access_token">
+  readonly warnings: ReadonlyArray<string>
+}
+
+/** Revokes what can be revoked (RFC 7009), then clears the server's credentials. */
+const logoutOne = (key: string) =>
+  Effect.gen(function*() {
+    const storage = yield* TokenStorage.TokenStorage
+    const tokens = yield* storage.getTokens(key)
+    const client = yield* storage.getClient(key)
+    const revoked: Array<"refresh_token" | "access_token"> = []
+    const warnings: Array<string> = []
+    if (Option.isSome(tokens) && Option.isSome(client)) {
+      const found = yield* Effect.flatMap(Discovery.Discovery, (d) => d.discover(key)).pipe(Effect.either)
+      if (found._tag === "Left") {
+        warnings.push(`could not reach the authorization server to revoke the tokens: ${found.left.message}`)
+      } else {
+        const endpoint = found.right.authorizationServer.revocation_endpoint
+        if (endpoint === undefined) {
+          warnings.push("the authorization server does not advertise a revocation_endpoint; tokens were only removed locally")
+        } else {
+          const attempts: ReadonlyArray<readonly ["refresh_token" | "access_token", Redacted.Redacted<string> | undefined]> = [
+            ["refresh_token", tokens.value.refreshToken],
+            ["access_token", tokens.value.accessToken]
+          ]
+          for (const [hint, token] of attempts) {
+            if (token === undefined) continue
+            const r = yield* Revocation.revoke({ endpoint, token, tokenTypeHint: hint, client: client.value }).pipe(
+              Effect.either
+            )
+            if (r._tag === "Right") revoked.push(hint)
+            else warnings.push(`revoking the ${hint} failed: ${r.left.message}`)
+          }
+        }
+      }
+    }
+    yield* storage.clear(key)
+    return { server: key, revoked, warnings } satisfies LogoutResult
+  })
+
+const logoutCommand = Command.make(
+  "logout",
+  {
+    url: Args.text({ name: "url" }).pipe(Args.optional),
+    all: Options.boolean("all").pipe(Options.withDescription("Sign out of every server with stored credentials")),
+    json,
+    dir
+  },
+  (o) =>
+    Effect.gen(function*() {
+      if (o.all === Option.isSome(o.url)) {
+        return yield* new CliExit({ code: ExitCode.Usage, message: "Give either a server URL or --all" })
+      }
+      const storage = yield* TokenStorage.TokenStorage
+      const keys = Option.isSome(o.url) ? [TokenStorage.serverKey(yield* checkUrl(o.url.value))] : yield* storage.keys
+      if (Option.isSome(o.url)) {
+        const has = Option.isSome(yield* storage.getTokens(keys[0]!)) || Option.isSome(yield* storage.getClient(keys[0]!))
+        if (!has) return yield* notSignedIn(keys[0]!)
+      }
+      const results = yield* Effect.forEach(keys, logoutOne)
+      for (const r of results) for (const w of r.warnings) yield* progress(`warning: ${r.server}: ${w}`)
+      if (o.json) return yield* printJson(results)
+      if (results.length === 0) return yield* Console.log("No stored credentials")
+      for (const r of results) {
+        yield* Console.log(
+          `Signed out of ${r.server}${r.revoked.length === 0 ? "" : ` (revoked: ${r.revoked.join(", ")})`}`
+        )
+      }
+    }).pipe(
+      Effect.provide(
+        Layer.merge(
+          Layer.unwrapEffect(Effect.map(directoryOf(o.dir), storesIn)),
+          Discovery.layer().pipe(Layer.provideMerge(NodeHttpClient.layerUndici))
+        )
+      )
+    )
+).pipe(Command.withDescription("Revoke (RFC 7009) and remove the credentials of a server, or of all with --all"))
+
+// ---------------------------------------------------------------------------------------------
+// the app
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The root command with its subcommands.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make("effect-mcp-oauth").pipe(
+  Command.withDescription("OAuth 2.1 credentials for MCP servers: sign in, inspect, print tokens, sign out"),
+  Command.withSubcommands([loginCommand, statusCommand, tokenCommand, logoutCommand])
+)
+
+const cli = Command.run(command, { name: "effect-mcp-oauth", version: "0.1.0" })
+
+const isOAuthFailure = (e: unknown): e is OAuthError =>
+  typeof e === "object" && e !== null && "_tag" in e && typeof e._tag === "string" && e instanceof Error
+
+/**
+ * Runs the CLI on `argv` (without the node and script paths) and returns the exit code:
+ * 0 ok, 1 error, 2 usage, 3 not signed in. Errors are printed on stderr.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (
+  argv: ReadonlyArray<string>
+): Effect.Effect<number, never, CliApp.CliApp.Environment> =>
+  cli(["node", "effect-mcp-oauth", ...argv]).pipe(
+    Effect.as<number>(ExitCode.Ok),
+    Effect.catchAll((e) => {
+      if (e instanceof CliExit) return Effect.as(Console.error(e.message), e.code)
+      if (typeof e === "object" && e !== null && "_tag" in e && typeof e._tag === "string" && e._tag in validationTags) {
+        return Effect.succeed(ExitCode.Usage) // @effect/cli printed the problem and the usage
+      }
+      return Effect.as(Console.error(`error: ${isOAuthFailure(e) ? e.message : String(e)}`), ExitCode.Error)
+    })
+  )
+
+const validationTags: Readonly<Record<string, true>> = {
+  CommandMismatch: true,
+  CorrectedFlag: true,
+  HelpRequested: true,
+  InvalidArgument: true,
+  InvalidValue: true,
+  MissingValue: true,
+  MissingFlag: true,
+  MultipleValuesDetected: true,
+  MissingSubcommand: true,
+  NoBuiltInMatch: true,
+  UnclusteredFlag: true
+}
+
