@@ -44,7 +44,9 @@ export class OAuthTokenError extends Schema.TaggedError<OAuthTokenError>("effect
     error: Schema.String,
     errorDescription: Schema.optional(Schema.String),
     errorUri: Schema.optional(Schema.String),
-    status: Schema.Number
+    status: Schema.Number,
+    /** Seconds the server asked to wait (`Retry-After`, RFC 9110 §10.2.3), on 429 / 503. */
+    retryAfter: Schema.optional(Schema.Number)
   }
 ) {
   /** `true` for failures worth retrying later without discarding credentials (5xx, 429, `temporarily_unavailable`). */

@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { identity } from "effect/Function"
 import {
   Clock,
   Context,
@@ -36,6 +37,7 @@ import * as OAuthHttp from "./internal/oauthHttp.js"
 import { type BearerChallenge, bearerChallenge } from "./internal/wwwAuthenticate.js"
 import * as Pkce from "./Pkce.js"
 import * as Registration from "./Registration.js"
+import * as RetryPolicy from "./RetryPolicy.js"
 import type { ClientInformation, StoredToken, TokenEndpointAuthMethod } from "./Schemas.js"
 import * as TokenExchange from "./TokenExchange.js"
 import * as TokenLock from "./TokenLock.js"
@@ -100,6 +102,11 @@ export interface OAuthOptions {
   readonly grant?: "authorization_code" | "client_credentials" | CustomGrant | undefined
   /** Key for `private_key_jwt` client authentication (RFC 7523). */
   readonly privateKeyJwt?: TokenExchange.PrivateKeyJwtConfig | undefined
+  /**
+   * Backoff for transient refresh failures (5xx, 429 with `Retry-After`, refused connections):
+   * default 3 retries from 250 ms, jittered, at most 10 s apart; `false` fails at once.
+   */
+  readonly refreshRetry?: RetryPolicy.TransientRetryOptions | false | undefined
   /** Allow plain-HTTP non-loopback OAuth endpoints. Never in production. */
   readonly allowInsecure?: boolean | undefined
 }
@@ -272,6 +279,9 @@ export const make = (
     const marginMillis = Duration.toMillis(options.refreshMargin ?? Duration.seconds(60))
     const maxAuthorizationAttempts = options.maxAuthorizationAttempts ?? 3
     const grant = options.grant ?? "authorization_code"
+    const retrySchedule = options.refreshRetry === false
+      ? undefined
+      : RetryPolicy.transientRetry<OAuthError>(options.refreshRetry ?? {})
 
     /** In-memory view of the stored token; `undefined` until first loaded from storage. */
     const current = yield* Ref.make<Option.Option<StoredToken> | undefined>(undefined)
@@ -486,22 +496,42 @@ export const make = (
           resource: token.resource ?? found.resource,
           scopes: token.scopes
         }).pipe(
+          // Transient failures (5xx, 429 with Retry-After, refused connections) are retried with
+          // a bounded, jittered backoff. Not a timeout: the server may have rotated the refresh
+          // token already, and presenting the old one again would revoke the whole grant.
+          retrySchedule === undefined ? identity : Effect.retry({
+            schedule: retrySchedule,
+            while: (e) => !(e._tag === "OAuthRequestError" && e.reason === "Timeout")
+          }),
           Effect.map(Option.some),
           Effect.catchIf(
             (e): e is OAuthTokenError | ClientNotFound =>
               (e._tag === "OAuthTokenError" && !e.isTransient) || e._tag === "ClientNotFound",
             (e) =>
-              Effect.logWarning(`Refresh failed (${e._tag === "OAuthTokenError" ? e.error : "invalid_client"}); signing in again`)
-                .pipe(
-                  Effect.zipRight(e._tag === "ClientNotFound" ? storage.clear(key) : storage.clearTokens(key)),
-                  Effect.zipRight(Ref.set(current, Option.none())),
-                  Effect.as(Option.none<StoredToken>())
+              Effect.gen(function*() {
+                // Another process may have refreshed with this refresh token a moment ago: keep
+                // its tokens rather than wiping them (compare-and-set on the stored tokens).
+                const cleared = yield* TokenStorage.clearTokensIfUnchanged(storage, key, token)
+                if (!cleared) {
+                  const newer = yield* storage.getTokens(key)
+                  yield* Ref.set(current, newer)
+                  if (Option.isSome(newer)) return newer
+                }
+                yield* Effect.logWarning(
+                  `Refresh failed (${e._tag === "OAuthTokenError" ? e.error : "invalid_client"}); signing in again`
                 )
+                if (e._tag === "ClientNotFound") yield* storage.clear(key)
+                yield* Ref.set(current, Option.none())
+                return Option.none<StoredToken>()
+              })
           )
         )
         if (Option.isSome(refreshed)) {
-          yield* save(refreshed.value)
-          return refreshed.value
+          if (refreshed.value === token) return token
+          // Never overwrite a newer token another process stored meanwhile.
+          const stored = yield* TokenStorage.setTokensIfUnchanged(storage, key, Option.some(token), refreshed.value)
+          yield* Ref.set(current, Option.some(stored))
+          return stored
         }
         return yield* fullFlow(request)
       }).pipe(Effect.withSpan("OAuth.refreshOrSignIn"))
@@ -575,7 +605,13 @@ export const make = (
             if (Option.isSome(stored) && stored.value.refreshToken !== undefined && grant === "authorization_code") {
               return yield* refreshOrSignIn(stored.value, request)
             }
-            if (Option.isSome(stored)) yield* clearTokens
+            if (Option.isSome(stored) && !(yield* TokenStorage.clearTokensIfUnchanged(storage, key, stored.value))) {
+              // Replaced by another process meanwhile: use that one.
+              const newer = yield* storage.getTokens(key)
+              yield* Ref.set(current, newer)
+              if (Option.isSome(newer)) return newer.value
+            }
+            yield* Ref.set(current, Option.none())
             return yield* fullFlow(request)
           })
         )

@@ -120,6 +120,22 @@ export const basicAuthorization = (clientId: string, clientSecret: Redacted.Reda
   `Basic ${Encoding.encodeBase64(`${formUrlEncode(clientId)}:${formUrlEncode(Redacted.value(clientSecret))}`)}`
 
 /**
+ * Reads a `Retry-After` header (RFC 9110 §10.2.3): delay seconds or an HTTP date; the result is
+ * seconds from `now` (epoch ms), or `undefined` when absent or unreadable.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseRetryAfter = (header: string | undefined, now: number): number | undefined => {
+  if (header === undefined) return undefined
+  const trimmed = header.trim()
+  if (/^\d+$/.test(trimmed)) return Number(trimmed)
+  const date = Date.parse(trimmed)
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000))
+}
+
+/**
  * Splits an RFC 6749 `scope` string into scope tokens.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.3
@@ -271,6 +287,9 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
           Either.getOrUndefined(OAuthHttp.decodeJson(OAuthErrorResponse, first))?.error === "use_dpop_nonce"
         const response = needsNonce ? yield* send : first
         if (response.status !== 200) {
+          const now = yield* Clock.currentTimeMillis
+          const retryAfter = parseRetryAfter(response.headers["retry-after"], now)
+          const wait = retryAfter === undefined ? {} : { retryAfter }
           const error = OAuthHttp.decodeJson(OAuthErrorResponse, response)
           if (Either.isRight(error)) {
             const e = error.right
@@ -286,6 +305,7 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
               new OAuthTokenError({
                 error: e.error,
                 status: response.status,
+                ...wait,
                 ...(e.error_description === undefined ? {} : { errorDescription: e.error_description }),
                 ...(e.error_uri === undefined ? {} : { errorUri: e.error_uri })
               })
@@ -300,6 +320,7 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
             new OAuthTokenError({
               error: response.status >= 500 ? "server_error" : "invalid_response",
               status: response.status,
+              ...wait,
               errorDescription: `token endpoint answered HTTP ${response.status} without an OAuth error body`
             })
           )

@@ -26,8 +26,17 @@ export * as OAuth from "./OAuth.js"
 /** RFC 7636 PKCE and `state`. @since 0.1.0 */
 export * as Pkce from "./Pkce.js"
 
+/** Redis-backed token storage and connection. @since 0.1.0 */
+export * as RedisStorage from "./RedisStorage.js"
+
 /** Pre-registered, CIMD and RFC 7591 client registration. @since 0.1.0 */
 export * as Registration from "./Registration.js"
+
+/** Backoff for transient token-endpoint failures. @since 0.1.0 */
+export * as RetryPolicy from "./RetryPolicy.js"
+
+/** RFC 7009 token revocation. @since 0.1.0 */
+export * as Revocation from "./Revocation.js"
 
 /** Wire schemas and stored models. @since 0.1.0 */
 export * as Schemas from "./Schemas.js"

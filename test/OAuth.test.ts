@@ -11,6 +11,7 @@ import { ClientInformation, StoredToken } from "../src/Schemas.js"
 import * as TestStorage from "../src/TestStorage.js"
 import { serverKey, type TokenStorage } from "../src/TokenStorage.js"
 import { startTestServer, type TestServer } from "./fixtures/TestAuthServer.js"
+import { asMetadata, rawOAuthServer } from "./oauthRawServer.js"
 
 type Storage = Layer.Layer<TestStorage.TestStorage | TokenStorage>
 
@@ -453,6 +454,79 @@ describe("OAuthLayer end to end against a loopback authorization server", () => 
       const oauthCalls = (yield* server.requests).filter((r) => r.endpoint !== "resource")
       expect(oauthCalls.length).toBeGreaterThan(3)
       expect(oauthCalls.every((r) => r.headers["x-inner"] === "yes")).toBe(true)
+    }))
+})
+
+describe("transient refresh failures", () => {
+  /** A resource + AS whose token endpoint answers 503 (Retry-After: 1) `failures` times, then a token. */
+  const flakyServer = (failures: number) =>
+    rawOAuthServer((request, server) => {
+      if (request.path === "/.well-known/oauth-protected-resource/mcp") {
+        return { json: { resource: `${server.url}/mcp`, authorization_servers: [server.url] } }
+      }
+      if (request.path === "/.well-known/oauth-authorization-server") return { json: asMetadata(server.url) }
+      if (request.path === "/token") {
+        const seen = server.requests.filter((r) => r.path === "/token").length
+        return seen <= failures
+          ? { status: 503, json: { error: "temporarily_unavailable" }, headers: { "retry-after": "1" } }
+          : { json: { access_token: "fresh-token", token_type: "Bearer", expires_in: 3600, refresh_token: "rt-2" } }
+      }
+      if (request.path === "/mcp") {
+        return request.headers["authorization"] === "Bearer fresh-token"
+          ? { json: { ok: true } }
+          : { status: 401, json: { error: "invalid_token" }, headers: { "www-authenticate": "Bearer" } }
+      }
+      return undefined
+    })
+
+  const expiredWithRefresh = (issuer: string) =>
+    new StoredToken({
+      accessToken: Redacted.make("old-token"),
+      tokenType: "Bearer",
+      refreshToken: Redacted.make("rt-1"),
+      expiresAt: Date.now() - 1000,
+      scopes: [],
+      issuer,
+      obtainedAt: Date.now() - 3_600_000
+    })
+
+  const staticClient = { clientId: "flaky-client" } as const
+
+  it.scopedLive("a 503 with Retry-After is retried after the delay, and the refresh then succeeds", () =>
+    Effect.gen(function*() {
+      const server = yield* flakyServer(1)
+      const layer = HttpAuth.OAuthLayer({ mcpUrl: `${server.url}/mcp`, ...staticClient }).pipe(
+        Layer.provide(TestStorage.layer({ tokens: expiredWithRefresh(server.url) })),
+        Layer.provide(Authorizer.layerTest("unused")),
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
+      const response = yield* callMcp(`${server.url}/mcp`).pipe(Effect.provide(layer))
+      expect(response.status).toBe(200)
+      const tokenRequests = server.requests.filter((r) => r.path === "/token")
+      expect(tokenRequests).toHaveLength(2)
+      expect(tokenRequests.every((r) => r.form.get("refresh_token") === "rt-1")).toBe(true)
+    }))
+
+  it.scopedLive("retries are bounded; the refresh token is kept and the error is typed", () =>
+    Effect.gen(function*() {
+      const server = yield* flakyServer(100)
+      const layer = HttpAuth.OAuthLayer({
+        mcpUrl: `${server.url}/mcp`,
+        ...staticClient,
+        refreshRetry: { base: "10 millis", maxRetries: 2, maxDelay: "20 millis" }
+      }).pipe(
+        Layer.provideMerge(TestStorage.layer({ tokens: expiredWithRefresh(server.url) })),
+        Layer.provide(Authorizer.layerTest("unused")),
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
+      const result = yield* Effect.gen(function*() {
+        const oauth = yield* OAuth.OAuth
+        const error = yield* Effect.flip(oauth.accessToken)
+        return { error, stored: yield* oauth.tokens }
+      }).pipe(Effect.provide(layer))
+      expect(result.error._tag === "OAuthTokenError" && result.error.retryAfter).toBe(1)
+      expect(server.requests.filter((r) => r.path === "/token")).toHaveLength(3)
+      expect(Option.map(result.stored, (t) => t.refreshToken !== undefined)).toEqual(Option.some(true))
     }))
 })
 
