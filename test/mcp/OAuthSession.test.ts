@@ -1,0 +1,101 @@
+/**
+ * An MCP session signed in by `OAuthLayer` (through `McpClient`'s `auth: { oauth }`) against an
+ * OAuth-protected MCP server on loopback: the token expiring in the middle of the session is
+ * refreshed, and a token revoked mid-session is replaced after the server's 401 — the session
+ * goes on either way.
+ */
+import { HttpServer } from "@effect/platform"
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Layer, Redacted, Schema } from "effect"
+import { createServer } from "node:http"
+import * as Authorizer from "../../src/Authorizer.js"
+import * as McpClient from "../../src/mcp/McpClient.js"
+import {
+  AuthProvider,
+  BearerAuth,
+  McpEndpoint,
+  OAuthProvider,
+  OAuthProviderStore,
+  RemoteAuthProvider,
+  TokenVerifier
+} from "../../src/server/index.js"
+import * as TestStorage from "../../src/TestStorage.js"
+
+const listen = NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
+
+/** An authorization server and an MCP server (tool `whoami`, which echoes the token it saw) that trusts it. */
+const startServers = (accessTokenTtl: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const asServer = yield* listen
+    const provider = yield* OAuthProvider.make({
+      issuer: HttpServer.formatAddress(asServer.address),
+      scopesSupported: ["tools"],
+      accessTokenTtl
+    }).pipe(Effect.provide(OAuthProviderStore.layerMemory))
+    yield* asServer.serve(provider.router)
+    const mcpServer = yield* listen
+    const auth = RemoteAuthProvider.make(
+      {
+        baseUrl: HttpServer.formatAddress(mcpServer.address),
+        authorizationServers: [provider.issuer],
+        scopesSupported: ["tools"],
+        requiredScopes: ["tools"]
+      },
+      TokenVerifier.make(provider.verifyAccessToken)
+    )
+    const endpoint = McpEndpoint.make({
+      name: "session-test",
+      tools: [
+        McpEndpoint.tool({
+          name: "whoami",
+          parameters: Schema.Struct({}),
+          handler: () => Effect.map(BearerAuth.AuthenticatedToken, (t) => `${t.subject}:${Redacted.value(t.token)}`)
+        })
+      ]
+    })
+    yield* mcpServer.serve(AuthProvider.protect(auth, "/mcp", endpoint))
+    return { provider, mcpUrl: auth.resourceUrl("/mcp") }
+  })
+
+const textOf = (result: { readonly content: ReadonlyArray<unknown> }): string => {
+  const first = result.content[0]
+  return typeof first === "object" && first !== null && "text" in first && typeof first.text === "string"
+    ? first.text
+    : ""
+}
+
+const clientDeps = Layer.mergeAll(TestStorage.layer(), Authorizer.layerHeadless()).pipe(
+  Layer.provideMerge(NodeHttpClient.layerUndici)
+)
+
+describe("an MCP session with OAuthLayer", () => {
+  it.scopedLive("a token that expires mid-session is refreshed and the session goes on", () =>
+    Effect.gen(function*() {
+      const { mcpUrl } = yield* startServers("2 seconds")
+      const client = yield* McpClient.connect(new URL(mcpUrl), { auth: { oauth: { scopes: ["tools"] } } })
+      const first = textOf(yield* client.callTool("whoami"))
+      expect(first.startsWith("test-user:")).toBe(true)
+      // Past half the 2 s lifetime: inside the refresh margin.
+      yield* Effect.sleep("1200 millis")
+      const second = textOf(yield* client.callTool("whoami"))
+      expect(second.startsWith("test-user:")).toBe(true)
+      expect(second).not.toBe(first) // a new access token, in the same session
+      const stored = yield* TestStorage.tokens
+      expect([...stored.values()].map((t) => t.refreshToken !== undefined)).toEqual([true])
+    }).pipe(Effect.provide(clientDeps)))
+
+  it.scopedLive("a token revoked mid-session: the server's 401 leads to a refresh, and the call is retried once", () =>
+    Effect.gen(function*() {
+      const { mcpUrl, provider } = yield* startServers("1 hour")
+      const client = yield* McpClient.connect(new URL(mcpUrl), { auth: { oauth: { scopes: ["tools"] } } })
+      const first = textOf(yield* client.callTool("whoami"))
+      const token = first.slice("test-user:".length)
+      yield* provider.revokeToken(token)
+      const second = textOf(yield* client.callTool("whoami"))
+      expect(second.startsWith("test-user:")).toBe(true)
+      expect(second).not.toBe(first)
+      const tools = yield* client.listTools()
+      expect(tools.map((t) => t.name)).toEqual(["whoami"])
+    }).pipe(Effect.provide(clientDeps)))
+})
