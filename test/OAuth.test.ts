@@ -581,6 +581,31 @@ describe("client identity", () => {
       expect(token!.form["client_id"]).toBeUndefined()
     }))
 
+  it.scopedLive("a stored client registered for another redirect URI (the callback port changed) registers again", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const registered = yield* server.registerClient({
+        tokenEndpointAuthMethod: "none",
+        redirectUris: ["http://127.0.0.1:1111/callback"]
+      })
+      const oldPort = new ClientInformation({
+        clientId: registered.clientId,
+        tokenEndpointAuthMethod: "none",
+        source: "dynamic",
+        issuer: server.issuer,
+        redirectUris: ["http://127.0.0.1:1111/callback"]
+      })
+      const result = yield* Effect.gen(function*() {
+        const response = yield* callMcp(server.mcpUrl)
+        return { response, clients: yield* TestStorage.clients }
+      }).pipe(Effect.provide(clientLayer(server, {}, { storage: TestStorage.layer({ client: oldPort }) })))
+      expect(result.response.status).toBe(200)
+      expect(yield* server.count("register")).toBe(1)
+      const stored = result.clients.get(serverKey(server.mcpUrl))
+      expect(stored?.redirectUris).toEqual([Authorizer.DEFAULT_REDIRECT_URI])
+      expect(stored?.clientId).not.toBe(registered.clientId)
+    }))
+
   it.scopedLive("credentials of another authorization server are discarded, and the client registers again (SEP-2352)", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer()
