@@ -62,8 +62,9 @@ const tokenOf = (request: HttpClientRequest.HttpClientRequest): Option.Option<st
   return match === null ? Option.none() : Option.some(match[1]!.trim())
 }
 
-const drain = <E>(response: HttpClientResponse.HttpClientResponse): Effect.Effect<void, never> =>
-  Effect.ignore(response.arrayBuffer as Effect.Effect<ArrayBuffer, E>)
+/** Reads and discards a response body so its connection can be reused. */
+const drain = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> =>
+  Effect.ignore(response.arrayBuffer)
 
 /**
  * Authenticates every request a client sends to the MCP server of `oauth` (same origin only;
@@ -88,8 +89,8 @@ export const authenticate: {
     const origin = new URL(oauth.mcpUrl).origin
     const applies = (url: string): boolean => URL.canParse(url) && new URL(url).origin === origin
     const max = oauth.maxAuthorizationAttempts
-    /** RFC 6750 §2.1 `Bearer`, or RFC 9449 §7.1 `DPoP` with a fresh proof bound to the token. */
     const dpopKey = Option.getOrUndefined(oauth.dpop)
+    /** RFC 6750 §2.1 `Bearer`, or RFC 9449 §7.1 `DPoP` with a fresh proof bound to the token. */
     const present = (
       request: HttpClientRequest.HttpClientRequest,
       token: StoredToken
@@ -110,7 +111,7 @@ export const authenticate: {
         })
         : Effect.succeed(HttpClientRequest.bearerToken(request, Redacted.value(token.accessToken)))
     }
-    /** Remembers a resource server's `DPoP-Nonce` (RFC 9449 §9); `true` when it is new. */
+    /** Remembers a resource server's `DPoP-Nonce` (RFC 9449 §9) for the next proof. */
     const rememberNonce = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> => {
       const nonce = response.headers["dpop-nonce"]
       return nonce === undefined || dpopKey === undefined
@@ -142,12 +143,12 @@ export const authenticate: {
               Option.isSome(challenge) && challenge.value.error === "use_dpop_nonce"
             ) {
               // RFC 9449 §9: the resource server wants its nonce in the proof; not a sign-in.
-              return Effect.zipRight(drain<E>(response), loop(attempts, retriedUnauthorized, true))
+              return Effect.zipRight(drain(response), loop(attempts, retriedUnauthorized, true))
             }
             if (response.status === 401) {
               if (retriedUnauthorized || attempts >= max) {
                 return Effect.zipRight(
-                  drain<E>(response),
+                  drain(response),
                   Effect.fail(
                     new Unauthorized({
                       url: response.request.url,
@@ -156,7 +157,7 @@ export const authenticate: {
                   )
                 )
               }
-              return drain<E>(response).pipe(
+              return drain(response).pipe(
                 Effect.zipRight(oauth.handleUnauthorized(tokenOf(response.request), challenge)),
                 Effect.zipRight(loop(attempts + 1, true))
               )
@@ -165,7 +166,7 @@ export const authenticate: {
               if (Option.isSome(challenge) && challenge.value.error === "insufficient_scope") {
                 if (attempts >= max) {
                   return Effect.zipRight(
-                    drain<E>(response),
+                    drain(response),
                     Effect.fail(
                       new InsufficientScope({
                         requiredScopes: challenge.value.scope ?? [],
@@ -177,7 +178,7 @@ export const authenticate: {
                     )
                   )
                 }
-                return drain<E>(response).pipe(
+                return drain(response).pipe(
                   Effect.zipRight(oauth.handleInsufficientScope(tokenOf(response.request), challenge.value)),
                   Effect.zipRight(loop(attempts + 1, retriedUnauthorized))
                 )
