@@ -74,7 +74,10 @@ export type {
 
 export type {
   /** @since 0.1.0 */
-  AuthorizationResponse,
+  AuthorizationResponse
+} from "./Schemas.js"
+
+export {
   /** @since 0.1.0 */
   ClientInformation,
   /** @since 0.1.0 */
