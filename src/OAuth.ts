@@ -38,6 +38,7 @@ import { type BearerChallenge, bearerChallenge } from "./internal/wwwAuthenticat
 import * as Pkce from "./Pkce.js"
 import * as Registration from "./Registration.js"
 import * as RetryPolicy from "./RetryPolicy.js"
+import * as Revocation from "./Revocation.js"
 import type { ClientInformation, StoredToken, TokenEndpointAuthMethod } from "./Schemas.js"
 import * as TokenExchange from "./TokenExchange.js"
 import * as TokenLock from "./TokenLock.js"
@@ -125,8 +126,11 @@ export interface OAuth {
   readonly accessToken: Effect.Effect<Redacted.Redacted<string>, OAuthError>
   /** Signs in now (even with a stored token) and returns the new token set. */
   readonly login: Effect.Effect<StoredToken, OAuthError>
-  /** Forgets tokens and client information of this server. */
-  readonly logout: Effect.Effect<void, StorageError>
+  /**
+   * Signs out: revokes the stored tokens at the server's `revocation_endpoint` (RFC 7009, best
+   * effort) and forgets the tokens and client information of this server.
+   */
+  readonly logout: Effect.Effect<Revocation.SignOutResult, StorageError>
   /** The stored token set, if any (no network). */
   readonly tokens: Effect.Effect<Option.Option<StoredToken>, StorageError>
   /**
@@ -238,13 +242,15 @@ interface FlowRequest {
 
 /**
  * The services the orchestrator is built from (`OAuthLayer` provides them all, taking
- * `TokenStorage`, `Authorizer` and `Pkce` from below when given). `Dpop` and `TokenLock` are
+ * `TokenStorage`, `Authorizer` and `Pkce` from below when given; the `HttpClient` is the inner,
+ * unauthenticated one, used for revocation). `Dpop` and `TokenLock` are
  * optional and used when present.
  *
  * @since 0.1.0
  * @category models
  */
 export type Dependencies =
+  | HttpClient.HttpClient
   | TokenStorage.TokenStorage
   | Authorizer.Authorizer
   | Pkce.Pkce
@@ -269,6 +275,7 @@ export const make = (
     const discovery = yield* Discovery.Discovery
     const registration = yield* Registration.Registration
     const exchange = yield* TokenExchange.TokenExchange
+    const httpClient = yield* HttpClient.HttpClient
     const layerScope = yield* Effect.scope
     const dpop = yield* Effect.serviceOption(Dpop.Dpop)
     const lock = Option.getOrElse(yield* Effect.serviceOption(TokenLock.TokenLock), () => TokenLock.none)
@@ -646,8 +653,12 @@ export const make = (
       key,
       accessToken,
       login: obtain({ ...noChallenge, challenge: yield* Ref.get(lastChallenge) }, true).pipe(Effect.withSpan("OAuth.login")),
-      logout: Effect.zipRight(storage.clear(key), Ref.set(current, Option.none())).pipe(
-        Effect.zipRight(discovery.invalidate(mcpUrl)),
+      logout: Revocation.signOut(key, { timeout: options.timeout, allowInsecure: options.allowInsecure }).pipe(
+        Effect.provideService(TokenStorage.TokenStorage, storage),
+        Effect.provideService(Discovery.Discovery, discovery),
+        Effect.provideService(HttpClient.HttpClient, httpClient),
+        Effect.zipLeft(Ref.set(current, Option.none())),
+        Effect.zipLeft(discovery.invalidate(mcpUrl)),
         Effect.withSpan("OAuth.logout")
       ),
       tokens: storage.getTokens(key),

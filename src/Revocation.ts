@@ -5,11 +5,13 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Duration, Effect, Either, Redacted, Schema } from "effect"
+import { Duration, Effect, Either, Option, Redacted, Schema } from "effect"
+import * as Discovery from "./Discovery.js"
 import { OAuthRequestError, OAuthTokenError } from "./Errors.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
 import type { ClientInformation } from "./Schemas.js"
 import { basicAuthorization } from "./TokenExchange.js"
+import * as TokenStorage from "./TokenStorage.js"
 
 /**
  * One revocation request.
@@ -87,3 +89,64 @@ export const revoke = Effect.fn("Revocation.revoke")(function*(request: RevokeRe
       )
   })
 }) satisfies (request: RevokeRequest) => Effect.Effect<void, OAuthTokenError | OAuthRequestError, HttpClient.HttpClient>
+
+/**
+ * What {@link signOut} did: the tokens the server confirmed revoked, and why others were not
+ * (server unreachable, no `revocation_endpoint`, a revocation refused).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.2
+ * @since 0.1.0
+ * @category models
+ */
+export interface SignOutResult {
+  readonly revoked: ReadonlyArray<"refresh_token" | "access_token">
+  readonly warnings: ReadonlyArray<string>
+}
+
+/**
+ * Signs out of one server: revokes its stored refresh token, then its access token, at the
+ * authorization server's `revocation_endpoint` (RFC 7009 §2.1; best effort — the server may be
+ * unreachable or not support revocation), then clears the stored tokens and client information.
+ * Only a storage failure fails the operation.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
+ * @since 0.1.0
+ * @category sign-out
+ */
+export const signOut = Effect.fn("Revocation.signOut")(function*(
+  key: string,
+  options: { readonly timeout?: Duration.DurationInput | undefined; readonly allowInsecure?: boolean | undefined } = {}
+) {
+  const storage = yield* TokenStorage.TokenStorage
+  const discovery = yield* Discovery.Discovery
+  const tokens = yield* storage.getTokens(key)
+  const client = yield* storage.getClient(key)
+  const revoked: Array<"refresh_token" | "access_token"> = []
+  const warnings: Array<string> = []
+  if (Option.isSome(tokens) && Option.isSome(client)) {
+    const found = yield* Effect.either(discovery.discover(key))
+    if (Either.isLeft(found)) {
+      warnings.push(`could not reach the authorization server to revoke the tokens: ${found.left.message}`)
+    } else {
+      const endpoint = found.right.authorizationServer.revocation_endpoint
+      if (endpoint === undefined) {
+        warnings.push("the authorization server does not advertise a revocation_endpoint; tokens were only removed locally")
+      } else {
+        const attempts: ReadonlyArray<readonly ["refresh_token" | "access_token", Redacted.Redacted<string> | undefined]> = [
+          ["refresh_token", tokens.value.refreshToken],
+          ["access_token", tokens.value.accessToken]
+        ]
+        for (const [hint, token] of attempts) {
+          if (token === undefined) continue
+          const result = yield* Effect.either(
+            revoke({ endpoint, token, tokenTypeHint: hint, client: client.value, ...options })
+          )
+          if (Either.isRight(result)) revoked.push(hint)
+          else warnings.push(`revoking the ${hint} failed: ${result.left.message}`)
+        }
+      }
+    }
+  }
+  yield* storage.clear(key)
+  return { revoked, warnings } satisfies SignOutResult
+})

@@ -457,6 +457,53 @@ describe("OAuthLayer end to end against a loopback authorization server", () => 
     }))
 })
 
+describe("logout", () => {
+  it.scopedLive("revokes the refresh and access tokens (RFC 7009), then forgets the server", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const result = yield* Effect.gen(function*() {
+        yield* callMcp(server.mcpUrl)
+        const oauth = yield* OAuth.OAuth
+        const before = Option.getOrThrow(yield* oauth.tokens)
+        const signedOut = yield* oauth.logout
+        return { before, signedOut, after: yield* oauth.tokens, clients: yield* TestStorage.clients }
+      }).pipe(Effect.provide(clientLayer(server)))
+      expect(result.signedOut).toEqual({ revoked: ["refresh_token", "access_token"], warnings: [] })
+      expect(Option.isNone(result.after)).toBe(true)
+      expect(result.clients.size).toBe(0)
+      expect((yield* server.requestsTo("revoke")).map((r) => r.form["token_type_hint"])).toEqual([
+        "refresh_token",
+        "access_token"
+      ])
+      // The revoked access token no longer opens the resource.
+      const status = yield* Effect.promise(() =>
+        fetch(server.mcpUrl, {
+          method: "POST",
+          headers: { authorization: `Bearer ${Redacted.value(result.before.accessToken)}` },
+          body: "{}"
+        }).then((r) => r.status)
+      )
+      expect(status).toBe(401)
+    }))
+
+  it.scopedLive("an unreachable authorization server still signs out locally, with a warning", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const server = yield* startTestServer().pipe(Scope.extend(scope))
+      const client = yield* seededClient(server)
+      const token = yield* seededToken(server, client.clientId, { refresh: true })
+      yield* Scope.close(scope, Exit.void)
+      const result = yield* Effect.gen(function*() {
+        const oauth = yield* OAuth.OAuth
+        const signedOut = yield* oauth.logout
+        return { signedOut, after: yield* oauth.tokens }
+      }).pipe(Effect.provide(clientLayer(server, { timeout: "2 seconds" }, { storage: TestStorage.layer({ tokens: token, client }) })))
+      expect(result.signedOut.revoked).toEqual([])
+      expect(result.signedOut.warnings.join(" ")).toMatch(/could not reach/)
+      expect(Option.isNone(result.after)).toBe(true)
+    }))
+})
+
 describe("transient refresh failures", () => {
   /** A resource + AS whose token endpoint answers 503 (Retry-After: 1) `failures` times, then a token. */
   const flakyServer = (failures: number) =>

@@ -266,39 +266,7 @@ interface LogoutResult {
 
 /** Revokes what can be revoked (RFC 7009), then clears the server's credentials. */
 const logoutOne = (key: string) =>
-  Effect.gen(function*() {
-    const storage = yield* TokenStorage.TokenStorage
-    const tokens = yield* storage.getTokens(key)
-    const client = yield* storage.getClient(key)
-    const revoked: Array<"refresh_token" | "access_token"> = []
-    const warnings: Array<string> = []
-    if (Option.isSome(tokens) && Option.isSome(client)) {
-      const found = yield* Effect.flatMap(Discovery.Discovery, (d) => d.discover(key)).pipe(Effect.either)
-      if (found._tag === "Left") {
-        warnings.push(`could not reach the authorization server to revoke the tokens: ${found.left.message}`)
-      } else {
-        const endpoint = found.right.authorizationServer.revocation_endpoint
-        if (endpoint === undefined) {
-          warnings.push("the authorization server does not advertise a revocation_endpoint; tokens were only removed locally")
-        } else {
-          const attempts: ReadonlyArray<readonly ["refresh_token" | "access_token", Redacted.Redacted<string> | undefined]> = [
-            ["refresh_token", tokens.value.refreshToken],
-            ["access_token", tokens.value.accessToken]
-          ]
-          for (const [hint, token] of attempts) {
-            if (token === undefined) continue
-            const r = yield* Revocation.revoke({ endpoint, token, tokenTypeHint: hint, client: client.value }).pipe(
-              Effect.either
-            )
-            if (r._tag === "Right") revoked.push(hint)
-            else warnings.push(`revoking the ${hint} failed: ${r.left.message}`)
-          }
-        }
-      }
-    }
-    yield* storage.clear(key)
-    return { server: key, revoked, warnings } satisfies LogoutResult
-  })
+  Effect.map(Revocation.signOut(key), (r): LogoutResult => ({ server: key, ...r }))
 
 const logoutCommand = Command.make(
   "logout",
