@@ -59,6 +59,12 @@ export interface Options {
   readonly accessTokenTtl?: Duration.DurationInput | Effect.Effect<Duration.DurationInput> | undefined
   /** Lifetime of refresh tokens (default 30 days). */
   readonly refreshTokenTtl?: Duration.DurationInput | undefined
+  /**
+   * How long a rotated refresh token may still be presented (default 0: any reuse revokes the
+   * whole grant, OAuth 2.1 §4.3.1). A few seconds tolerates clients that refresh twice at once
+   * or lose a response — the "reuse interval" / "grace period" of hosted authorization servers.
+   */
+  readonly refreshTokenReuseInterval?: Duration.DurationInput | undefined
   /** Lifetime of authorization codes (default 60 seconds). */
   readonly authorizationCodeTtl?: Duration.DurationInput | undefined
   /** `scopes_supported`; when set, other scopes are refused with `invalid_scope`. */
@@ -771,6 +777,14 @@ export const make = (options: Options): Effect.Effect<OAuthProvider, never, OAut
         return tokenResponse(issued, now)
       })
 
+    const reuseIntervalMillis = Duration.toMillis(options.refreshTokenReuseInterval ?? Duration.zero)
+    /**
+     * A rotated refresh token presented again within the reuse interval is honoured once more
+     * (a client that refreshed twice at once, or lost the response) instead of revoking the grant.
+     */
+    const withinReuseInterval = (record: RefreshTokenRecord, now: number): boolean =>
+      reuseIntervalMillis > 0 && record.usedAt !== undefined && now - record.usedAt <= reuseIntervalMillis
+
     const refreshTokenGrant = (client: RegisteredClient, form: URLSearchParams) =>
       Effect.gen(function*() {
         if (!client.grantTypes.includes("refresh_token")) {
@@ -784,7 +798,8 @@ export const make = (options: Options): Effect.Effect<OAuthProvider, never, OAut
           return yield* invalidGrant("refresh token was issued to another client")
         }
         const original = existing.value
-        if (original.used) {
+        const started = yield* Clock.currentTimeMillis
+        if (original.used && !withinReuseInterval(original, started)) {
           // OAuth 2.1 §4.3.1: reuse of a rotated refresh token revokes the whole grant.
           yield* store.revokeFamily(original.familyId)
           return yield* invalidGrant("refresh token reuse detected; the grant has been revoked")
@@ -810,10 +825,10 @@ export const make = (options: Options): Effect.Effect<OAuthProvider, never, OAut
             description: "resource does not match the original grant"
           })
         }
-        const used = yield* store.useRefreshToken(token)
+        const used = yield* store.useRefreshToken(token, started)
         if (Option.isNone(used)) return yield* invalidGrant("unknown or revoked refresh token")
         const record = used.value
-        if (record.used) {
+        if (record.used && !withinReuseInterval(record, started)) {
           // OAuth 2.1 §4.3.1: reuse of a rotated refresh token revokes the whole grant.
           yield* store.revokeFamily(record.familyId)
           return yield* invalidGrant("refresh token reuse detected; the grant has been revoked")

@@ -111,7 +111,9 @@ export class RefreshTokenRecord extends Schema.Class<RefreshTokenRecord>("Refres
   /** Epoch milliseconds. */
   expiresAt: Schema.Number,
   familyId: Schema.String,
-  used: Schema.Boolean
+  used: Schema.Boolean,
+  /** When it was first used (rotated), epoch milliseconds. */
+  usedAt: Schema.optional(Schema.Number)
 }) {}
 
 /**
@@ -157,7 +159,7 @@ export interface OAuthProviderStore {
   readonly putRefreshToken: (token: RefreshTokenRecord) => Effect.Effect<void>
   readonly getRefreshToken: (token: string) => Effect.Effect<Option.Option<RefreshTokenRecord>>
   /** Marks the refresh token used; returns it as it was. */
-  readonly useRefreshToken: (token: string) => Effect.Effect<Option.Option<RefreshTokenRecord>>
+  readonly useRefreshToken: (token: string, now?: number) => Effect.Effect<Option.Option<RefreshTokenRecord>>
   /** Deletes every access and refresh token of a family. */
   readonly revokeFamily: (familyId: string) => Effect.Effect<void>
   readonly clearRefreshTokens: Effect.Effect<void>
@@ -222,11 +224,16 @@ export const makeMemory: Effect.Effect<OAuthProviderStore> = Effect.sync(() => {
     deleteAccessToken: (token) => Effect.sync(() => void accessTokens.delete(token)),
     putRefreshToken: (token) => put(refreshTokens, Redacted.value(token.token), token),
     getRefreshToken: (token) => Effect.sync(() => Option.fromNullable(refreshTokens.get(token))),
-    useRefreshToken: (token) =>
+    useRefreshToken: (token, now) =>
       Effect.sync(() => {
         const found = refreshTokens.get(token)
         if (found === undefined) return Option.none()
-        if (!found.used) refreshTokens.set(token, new RefreshTokenRecord({ ...found, used: true }))
+        if (!found.used) {
+          refreshTokens.set(
+            token,
+            new RefreshTokenRecord({ ...found, used: true, ...(now === undefined ? {} : { usedAt: now }) })
+          )
+        }
         return Option.some(found)
       }),
     revokeFamily: (familyId) =>
@@ -344,12 +351,15 @@ export const makeKeyValueStore = (
           yield* listAdd("index:refresh", hash)
         })).pipe(Effect.orDie),
       getRefreshToken: (token) => live(refresh, `refresh:${digest(token)}`).pipe(Effect.orDie),
-      useRefreshToken: (token) =>
+      useRefreshToken: (token, now) =>
         serial(Effect.gen(function*() {
           const key = `refresh:${digest(token)}`
           const found = yield* live(refresh, key)
           if (Option.isSome(found) && !found.value.used) {
-            yield* refresh.set(key, new RefreshTokenRecord({ ...found.value, used: true }))
+            yield* refresh.set(
+              key,
+              new RefreshTokenRecord({ ...found.value, used: true, ...(now === undefined ? {} : { usedAt: now }) })
+            )
           }
           return found
         })).pipe(Effect.orDie),
