@@ -9,7 +9,7 @@
  */
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
-import { mkdir, readdir, readFile } from "node:fs/promises"
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -112,6 +112,7 @@ const main = async () => {
     console.log(`${ok ? "PASS" : "FAIL"}  ${scenario.padEnd(48)} ${seconds.padStart(6)}s  ${detail}`)
     if (!ok && process.env["CONFORMANCE_VERBOSE"] !== undefined) console.log(result.stdout.slice(-4000), result.stderr.slice(-4000))
   }
+  await writeFile(join(root, "conformance-results", "summary.json"), JSON.stringify({ version, passed, failed }))
   console.log(`${passed} passed, ${failed} failed`)
   process.exit(failed > 0 && !allowFailures ? 1 : 0)
 }
