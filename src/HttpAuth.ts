@@ -135,7 +135,9 @@ export const authenticate: {
           retriedNonce = false
         ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> =>
           Effect.flatMap(Effect.tap(effect, rememberNonce), (response) => {
-            if (!applies(response.request.url)) return Effect.succeed(response)
+            if (!applies(response.request.url) || (response.status !== 401 && response.status !== 403)) {
+              return Effect.succeed(response)
+            }
             const header = response.headers["www-authenticate"]
             const challenge = authChallenge(header)
             if (

@@ -10,6 +10,7 @@ import { identity } from "effect/Function"
 import {
   Clock,
   Context,
+  Data,
   Deferred,
   Duration,
   Effect,
@@ -34,7 +35,7 @@ import {
   type StorageError
 } from "./Errors.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
-import { type BearerChallenge, bearerChallenge } from "./internal/wwwAuthenticate.js"
+import { authChallenge, type BearerChallenge } from "./internal/wwwAuthenticate.js"
 import * as Pkce from "./Pkce.js"
 import * as Registration from "./Registration.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -233,6 +234,14 @@ export const authorizationUrl = (params: {
   if (params.resource !== undefined) url.searchParams.set("resource", params.resource)
   return url
 }
+
+/** How a refresh attempt ended: a new token, a token another process stored first, or a sign-in. */
+type RefreshOutcome = Data.TaggedEnum<{
+  Refreshed: { readonly token: StoredToken }
+  Sibling: { readonly token: StoredToken }
+  SignIn: {}
+}>
+const RefreshOutcome = Data.taggedEnum<RefreshOutcome>()
 
 interface FlowRequest {
   readonly challenge: Option.Option<BearerChallenge>
@@ -496,7 +505,7 @@ export const make = (
           yield* clearTokens
           return yield* fullFlow(request)
         }
-        const refreshed = yield* exchange.refresh({
+        const outcome = yield* exchange.refresh({
           discovery: found,
           client: info,
           refreshToken,
@@ -510,7 +519,7 @@ export const make = (
             schedule: retrySchedule,
             while: (e) => !(e._tag === "OAuthRequestError" && e.reason === "Timeout")
           }),
-          Effect.map(Option.some),
+          Effect.map((refreshed) => RefreshOutcome.Refreshed({ token: refreshed })),
           Effect.catchIf(
             (e): e is OAuthTokenError | ClientNotFound =>
               (e._tag === "OAuthTokenError" && !e.isTransient) || e._tag === "ClientNotFound",
@@ -518,29 +527,32 @@ export const make = (
               Effect.gen(function*() {
                 // Another process may have refreshed with this refresh token a moment ago: keep
                 // its tokens rather than wiping them (compare-and-set on the stored tokens).
-                const cleared = yield* TokenStorage.clearTokensIfUnchanged(storage, key, token)
-                if (!cleared) {
+                if (!(yield* TokenStorage.clearTokensIfUnchanged(storage, key, token))) {
                   const newer = yield* storage.getTokens(key)
                   yield* Ref.set(current, newer)
-                  if (Option.isSome(newer)) return newer
+                  if (Option.isSome(newer)) return RefreshOutcome.Sibling({ token: newer.value })
                 }
                 yield* Effect.logWarning(
                   `Refresh failed (${e._tag === "OAuthTokenError" ? e.error : "invalid_client"}); signing in again`
                 )
                 if (e._tag === "ClientNotFound") yield* storage.clear(key)
                 yield* Ref.set(current, Option.none())
-                return Option.none<StoredToken>()
+                return RefreshOutcome.SignIn()
               })
           )
         )
-        if (Option.isSome(refreshed)) {
-          if (refreshed.value === token) return token
-          // Never overwrite a newer token another process stored meanwhile.
-          const stored = yield* TokenStorage.setTokensIfUnchanged(storage, key, Option.some(token), refreshed.value)
-          yield* Ref.set(current, Option.some(stored))
-          return stored
+        switch (outcome._tag) {
+          case "Sibling":
+            return outcome.token
+          case "SignIn":
+            return yield* fullFlow(request)
+          case "Refreshed": {
+            // Never overwrite a newer token another process stored meanwhile.
+            const stored = yield* TokenStorage.setTokensIfUnchanged(storage, key, Option.some(token), outcome.token)
+            yield* Ref.set(current, Option.some(stored))
+            return stored
+          }
         }
-        return yield* fullFlow(request)
       }).pipe(Effect.withSpan("OAuth.refreshOrSignIn"))
 
     /**
@@ -588,7 +600,7 @@ export const make = (
           Effect.map(Option.some),
           // A transient refresh failure while the old token is still valid: keep using it.
           Effect.catchIf(
-            (e) => !token.value.isExpired(now) && (e._tag === "OAuthRequestError" || (e._tag === "OAuthTokenError" && e.isTransient)),
+            (e) => !token.value.isExpired(now) && RetryPolicy.isTransient(e),
             (e) => Effect.as(Effect.logWarning(`Proactive refresh failed (${e.message}); using the current token`), token)
           )
         )
@@ -672,7 +684,8 @@ export const make = (
 
 /**
  * Probes an MCP endpoint and says whether it requires authorization: `true` on a 401/403 or a
- * `Bearer` `WWW-Authenticate` challenge (RFC 6750 §3, RFC 9728 §5.1), `false` otherwise. An
+ * `Bearer` / `DPoP` `WWW-Authenticate` challenge (RFC 6750 §3, RFC 9449 §7.1, RFC 9728 §5.1),
+ * `false` otherwise. An
  * unreachable server is an `OAuthRequestError`.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9728#section-5.1
@@ -696,7 +709,7 @@ export const checkIfAuthRequired = (
       Effect.scoped
     )
     return response.status === 401 || response.status === 403 ||
-      Option.isSome(bearerChallenge(response.headers["www-authenticate"]))
+      Option.isSome(authChallenge(response.headers["www-authenticate"]))
   }).pipe(Effect.withSpan("OAuth.checkIfAuthRequired", { attributes: { mcpUrl } }))
 
 /**

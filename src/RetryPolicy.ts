@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Duration, Option, Schedule } from "effect"
+import { OAuthRequestError, OAuthTokenError } from "./Errors.js"
 
 /**
  * Whether a failure is worth retrying later without discarding credentials: an
@@ -18,22 +19,14 @@ import { Duration, Option, Schedule } from "effect"
  * @since 0.1.0
  * @category predicates
  */
-export const isTransient = (error: unknown): boolean => {
-  if (typeof error !== "object" || error === null || !("_tag" in error)) return false
-  if (error._tag === "OAuthRequestError") {
-    return "reason" in error && (error.reason === "Transport" || error.reason === "Timeout")
-  }
-  if (error._tag === "OAuthTokenError") {
-    const status = "status" in error && typeof error.status === "number" ? error.status : 0
-    const code = "error" in error ? error.error : undefined
-    return status >= 500 || status === 429 || code === "temporarily_unavailable" || code === "server_error"
-  }
-  return false
-}
+export const isTransient = (error: unknown): boolean =>
+  error instanceof OAuthRequestError
+    ? error.reason === "Transport" || error.reason === "Timeout"
+    : error instanceof OAuthTokenError && error.isTransient
 
 /**
  * The server's requested wait before a retry (RFC 9110 §10.2.3 `Retry-After`, in seconds), when
- * the error carries it as a numeric `retryAfter` field.
+ * the error carries it as a numeric `retryAfter` field (as `OAuthTokenError` does).
  *
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
  * @since 0.1.0

@@ -244,7 +244,8 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
     const tokenRequest = (
       context: GrantContext & { readonly tokenEndpoint?: string | undefined },
       grantParams: Record<string, string>,
-      previous: Option.Option<StoredToken>
+      /** The refresh token to keep when the server does not rotate it (RFC 6749 §6). */
+      currentRefreshToken: Redacted.Redacted<string> | undefined
     ): Effect.Effect<StoredToken, TokenFailure> =>
       Effect.gen(function*() {
         const as = context.discovery.authorizationServer
@@ -344,16 +345,14 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
           )
         }
         const now = yield* Clock.currentTimeMillis
-        const granted = token.scope !== undefined
-          ? parseScope(token.scope)
-          : Option.match(previous, { onNone: () => context.scopes ?? [], onSome: (p) => p.scopes })
+        const granted = token.scope !== undefined ? parseScope(token.scope) : context.scopes ?? []
         const refreshToken = token.refresh_token !== undefined
-          ? Option.some(Redacted.make(token.refresh_token))
-          : Option.flatMap(previous, (p) => Option.fromNullable(p.refreshToken))
+          ? Redacted.make(token.refresh_token)
+          : currentRefreshToken
         return new StoredToken({
           accessToken: Redacted.make(token.access_token),
           tokenType: dpopBound ? "DPoP" : "Bearer",
-          ...(Option.isSome(refreshToken) ? { refreshToken: refreshToken.value } : {}),
+          ...(refreshToken === undefined ? {} : { refreshToken }),
           ...(token.expires_in === undefined ? {} : { expiresAt: now + token.expires_in * 1000 }),
           scopes: granted,
           issuer: context.discovery.issuer,
@@ -372,28 +371,19 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
           code: context.code,
           redirect_uri: context.redirectUri,
           code_verifier: Redacted.value(context.codeVerifier)
-        }, Option.none()).pipe(Effect.withSpan("TokenExchange.authorizationCode")),
+        }, undefined).pipe(Effect.withSpan("TokenExchange.authorizationCode")),
       refresh: (context) =>
         tokenRequest(
           context,
           { grant_type: "refresh_token", refresh_token: Redacted.value(context.refreshToken), ...scopeParam(context.scopes) },
-          Option.some(
-            new StoredToken({
-              accessToken: Redacted.make(""),
-              tokenType: "Bearer",
-              refreshToken: context.refreshToken,
-              scopes: context.scopes ?? [],
-              issuer: context.discovery.issuer,
-              obtainedAt: 0
-            })
-          )
+          context.refreshToken
         ).pipe(Effect.withSpan("TokenExchange.refresh")),
       clientCredentials: (context) =>
-        tokenRequest(context, { grant_type: "client_credentials", ...scopeParam(context.scopes) }, Option.none()).pipe(
+        tokenRequest(context, { grant_type: "client_credentials", ...scopeParam(context.scopes) }, undefined).pipe(
           Effect.withSpan("TokenExchange.clientCredentials")
         ),
       grant: (context, parameters) =>
-        tokenRequest(context, { ...parameters }, Option.none()).pipe(Effect.withSpan("TokenExchange.grant"))
+        tokenRequest(context, { ...parameters }, undefined).pipe(Effect.withSpan("TokenExchange.grant"))
     })
   })
 

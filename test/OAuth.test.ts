@@ -9,7 +9,7 @@ import * as HttpAuth from "../src/HttpAuth.js"
 import * as OAuth from "../src/OAuth.js"
 import { ClientInformation, StoredToken } from "../src/Schemas.js"
 import * as TestStorage from "../src/TestStorage.js"
-import { serverKey, type TokenStorage } from "../src/TokenStorage.js"
+import { serverKey, type TokenStorage, TokenStorage as TokenStorageTag } from "../src/TokenStorage.js"
 import { startTestServer, type TestServer } from "./fixtures/TestAuthServer.js"
 import { asMetadata, rawOAuthServer } from "./oauthRawServer.js"
 
@@ -504,7 +504,7 @@ describe("logout", () => {
     }))
 })
 
-describe("transient refresh failures", () => {
+describe("refresh failures", () => {
   /** A resource + AS whose token endpoint answers 503 (Retry-After: 1) `failures` times, then a token. */
   const flakyServer = (failures: number) =>
     rawOAuthServer((request, server) => {
@@ -552,6 +552,51 @@ describe("transient refresh failures", () => {
       const tokenRequests = server.requests.filter((r) => r.path === "/token")
       expect(tokenRequests).toHaveLength(2)
       expect(tokenRequests.every((r) => r.form.get("refresh_token") === "rt-1")).toBe(true)
+    }))
+
+  it.scopedLive("invalid_grant after another process already refreshed: its newer token is kept and used", () =>
+    Effect.gen(function*() {
+      const sibling = new StoredToken({
+        accessToken: Redacted.make("fresh-token"),
+        tokenType: "Bearer",
+        refreshToken: Redacted.make("rt-2"),
+        expiresAt: Date.now() + 3_600_000,
+        scopes: [],
+        issuer: "",
+        obtainedAt: Date.now()
+      })
+      let storage: TokenStorage | undefined
+      // The refresh token was already redeemed by a sibling process, which stored its new token
+      // a moment before this process's refresh is refused.
+      const server = yield* rawOAuthServer((request, self) => {
+        if (request.path === "/.well-known/oauth-protected-resource/mcp") {
+          return { json: { resource: `${self.url}/mcp`, authorization_servers: [self.url] } }
+        }
+        if (request.path === "/.well-known/oauth-authorization-server") return { json: asMetadata(self.url) }
+        if (request.path === "/token") {
+          if (storage !== undefined) Effect.runSync(storage.setTokens(serverKey(`${self.url}/mcp`), sibling))
+          return { status: 400, json: { error: "invalid_grant" } }
+        }
+        if (request.path === "/mcp") {
+          return request.headers["authorization"] === "Bearer fresh-token"
+            ? { json: { ok: true } }
+            : { status: 401, json: { error: "invalid_token" }, headers: { "www-authenticate": "Bearer" } }
+        }
+        return undefined
+      })
+      const layer = HttpAuth.OAuthLayer({ mcpUrl: `${server.url}/mcp`, ...staticClient, refreshRetry: false }).pipe(
+        Layer.provideMerge(TestStorage.layer({ tokens: expiredWithRefresh(server.url) })),
+        Layer.provide(Authorizer.layerTest("unused")),
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
+      const result = yield* Effect.gen(function*() {
+        storage = yield* TokenStorageTag
+        const response = yield* callMcp(`${server.url}/mcp`)
+        return { response, ops: yield* TestStorage.operations }
+      }).pipe(Effect.provide(layer))
+      expect(result.response.status).toBe(200)
+      expect(result.ops.some((o) => o.op === "clearTokens" || o.op === "clear")).toBe(false)
+      expect(server.requests.filter((r) => r.path === "/token")).toHaveLength(1)
     }))
 
   it.scopedLive("retries are bounded; the refresh token is kept and the error is typed", () =>
