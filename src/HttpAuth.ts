@@ -29,6 +29,7 @@ const OAUTH_ERROR_TAGS: ReadonlySet<string> = new Set([
   "OAuthRequestError",
   "AuthorizationError",
   "ResourceMismatch",
+  "IssuerMismatch",
   "InsufficientScope",
   "Unauthorized",
   "StorageError"
@@ -302,8 +303,9 @@ export const OAuthLayer = (
 /**
  * The {@link OAuthLayer} options read from configuration (environment variables by default):
  * `MCP_URL` (required), `MCP_OAUTH_SCOPES` (space-separated), `MCP_OAUTH_CLIENT_ID`,
- * `MCP_OAUTH_CLIENT_SECRET` (read as `Redacted`), `MCP_OAUTH_CLIENT_NAME`,
- * `MCP_OAUTH_CLIENT_METADATA_URL`, `MCP_OAUTH_CALLBACK_PORT`.
+ * `MCP_OAUTH_CLIENT_SECRET` (read as `Redacted`), `MCP_OAUTH_ISSUER` (the trusted authorization
+ * server, see `OAuthOptions.issuer`), `MCP_OAUTH_CLIENT_NAME`, `MCP_OAUTH_CLIENT_METADATA_URL`,
+ * `MCP_OAUTH_CALLBACK_PORT`.
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
  * @since 0.1.0
@@ -314,6 +316,7 @@ export const OAuthLayerOptionsConfig: Config.Config<OAuthLayerOptions> = Config.
   scopes: Config.option(Config.string("MCP_OAUTH_SCOPES")),
   clientId: Config.option(Config.string("MCP_OAUTH_CLIENT_ID")),
   clientSecret: Config.option(Config.redacted("MCP_OAUTH_CLIENT_SECRET")),
+  issuer: Config.option(Config.string("MCP_OAUTH_ISSUER")),
   clientName: Config.option(Config.string("MCP_OAUTH_CLIENT_NAME")),
   clientMetadataUrl: Config.option(Config.url("MCP_OAUTH_CLIENT_METADATA_URL").pipe(Config.map((u) => u.href))),
   callbackPort: Config.option(Config.port("MCP_OAUTH_CALLBACK_PORT"))
@@ -323,6 +326,7 @@ export const OAuthLayerOptionsConfig: Config.Config<OAuthLayerOptions> = Config.
     scopes: Option.getOrUndefined(c.scopes),
     clientId: Option.getOrUndefined(c.clientId),
     clientSecret: Option.getOrUndefined(c.clientSecret),
+    issuer: Option.getOrUndefined(c.issuer),
     clientName: Option.getOrUndefined(c.clientName),
     clientMetadataUrl: Option.getOrUndefined(c.clientMetadataUrl),
     callbackPort: Option.getOrUndefined(c.callbackPort)
