@@ -151,6 +151,8 @@ export interface OAuthProviderStore {
   readonly deleteClient: (clientId: string) => Effect.Effect<void>
   readonly clearClients: Effect.Effect<void>
   readonly putCode: (code: AuthorizationCode) => Effect.Effect<void>
+  /** The code as stored, without marking it used (to check who may redeem it first). */
+  readonly getCode: (code: string) => Effect.Effect<Option.Option<AuthorizationCode>>
   /** Marks the code used (recording the family its tokens belong to); returns it as it was. */
   readonly consumeCode: (code: string, familyId: string) => Effect.Effect<Option.Option<AuthorizationCode>>
   readonly putAccessToken: (token: AccessTokenRecord) => Effect.Effect<void>
@@ -212,6 +214,7 @@ export const makeMemory: Effect.Effect<OAuthProviderStore> = Effect.sync(() => {
     deleteClient: (clientId) => Effect.sync(() => void clients.delete(clientId)),
     clearClients: Effect.sync(() => clients.clear()),
     putCode: (code) => put(codes, Redacted.value(code.code), code),
+    getCode: (code) => Effect.sync(() => Option.fromNullable(codes.get(code))),
     consumeCode: (code, familyId) =>
       Effect.sync(() => {
         const found = codes.get(code)
@@ -326,6 +329,7 @@ export const makeKeyValueStore = (
         yield* kv.remove("index:clients")
       })).pipe(Effect.orDie),
       putCode: (code) => serial(codes.set(`code:${digest(Redacted.value(code.code))}`, code)).pipe(Effect.orDie),
+      getCode: (code) => live(codes, `code:${digest(code)}`).pipe(Effect.orDie),
       consumeCode: (code, familyId) =>
         serial(Effect.gen(function*() {
           const key = `code:${digest(code)}`

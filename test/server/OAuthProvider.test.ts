@@ -336,6 +336,38 @@ describe("OAuthProvider token endpoint", () => {
       expect((yield* exchange(REDIRECT)).status).toBe(200)
     }))
 
+  it.scoped("a grant authorized without resource is not redeemed or refreshed for a resource (RFC 8707)", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const client = yield* registerPublicClient(server)
+      const exchange = (resource?: string) =>
+        Effect.gen(function*() {
+          const { challenge, verifier } = pkcePair()
+          const { location } = yield* authorize(server, { clientId: client.client_id, challenge })
+          return yield* postForm(tokenUrl(server), {
+            grant_type: "authorization_code",
+            code: location.searchParams.get("code")!,
+            code_verifier: verifier,
+            redirect_uri: REDIRECT,
+            client_id: client.client_id,
+            ...(resource === undefined ? {} : { resource })
+          })
+        })
+      const widened = yield* exchange("https://other.example.com/mcp")
+      expect([widened.status, widened.body["error"]]).toEqual([400, "invalid_target"])
+      const unbound = yield* exchange()
+      expect(unbound.status).toBe(200)
+      const claims = yield* server.provider.verifyAccessToken(String(unbound.body["access_token"]))
+      expect(Option.map(claims, (c) => c.resource)).toEqual(Option.some(undefined))
+      const refreshed = yield* postForm(tokenUrl(server), {
+        grant_type: "refresh_token",
+        refresh_token: String(unbound.body["refresh_token"]),
+        client_id: client.client_id,
+        resource: server.mcpUrl
+      })
+      expect([refreshed.status, refreshed.body["error"]]).toEqual([400, "invalid_target"])
+    }))
+
   it.scoped("refresh rotates the refresh token; reusing an old one revokes the family", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer()

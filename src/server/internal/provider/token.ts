@@ -33,6 +33,12 @@ const authorizationCodeGrant = (config: ProviderConfig, client: RegisteredClient
     if (verifier === null) return yield* invalidRequest("code_verifier is required (PKCE)")
     const requestedResource = checkResource(config, form.getAll("resource"))
     if (requestedResource instanceof OAuthFailure) return yield* requestedResource
+    // RFC 6749 §4.1.3: the code must have been issued to this client. Checked before the code is
+    // spent, so that another client presenting it cannot burn it.
+    const peek = yield* config.store.getCode(code)
+    if (Option.isSome(peek) && peek.value.clientId !== client.clientId) {
+      return yield* invalidGrant("code was issued to another client")
+    }
     const familyId = randomToken(16)
     const found = yield* config.store.consumeCode(code, familyId)
     if (Option.isNone(found)) return yield* invalidGrant("unknown authorization code")
@@ -50,18 +56,22 @@ const authorizationCodeGrant = (config: ProviderConfig, client: RegisteredClient
     if (redirectUri !== null && redirectUri !== record.redirectUri) {
       return yield* invalidGrant("redirect_uri does not match the authorization request")
     }
-    if (requestedResource !== undefined && record.resource !== undefined && requestedResource !== record.resource) {
+    // RFC 8707 §2.2: the token's audience is what the user consented to; a grant authorized
+    // without a resource is not redeemed for one.
+    if (requestedResource !== undefined && requestedResource !== record.resource) {
       return yield* new OAuthFailure({
         status: 400,
         error: "invalid_target",
-        description: "resource does not match the authorization request"
+        description: record.resource === undefined ?
+          "the authorization request named no resource" :
+          "resource does not match the authorization request"
       })
     }
     const issued = yield* mintTokens(config, {
       clientId: client.clientId,
       subject: record.subject,
       scopes: record.scopes,
-      resource: requestedResource ?? record.resource,
+      resource: record.resource,
       familyId,
       refresh: client.grantTypes.includes("refresh_token")
     })
@@ -108,13 +118,13 @@ const refreshTokenGrant = (config: ProviderConfig, client: RegisteredClient, for
     }
     const requestedResource = checkResource(config, form.getAll("resource"))
     if (requestedResource instanceof OAuthFailure) return yield* requestedResource
-    if (
-      requestedResource !== undefined && original.resource !== undefined && requestedResource !== original.resource
-    ) {
+    if (requestedResource !== undefined && requestedResource !== original.resource) {
       return yield* new OAuthFailure({
         status: 400,
         error: "invalid_target",
-        description: "resource does not match the original grant"
+        description: original.resource === undefined ?
+          "the original grant named no resource" :
+          "resource does not match the original grant"
       })
     }
     const used = yield* store.useRefreshToken(token, started)
@@ -131,7 +141,7 @@ const refreshTokenGrant = (config: ProviderConfig, client: RegisteredClient, for
       clientId: client.clientId,
       subject: record.subject,
       scopes,
-      resource: requestedResource ?? record.resource,
+      resource: record.resource,
       familyId: record.familyId,
       refresh: true
     })
