@@ -482,6 +482,33 @@ describe("OAuthProvider token endpoint", () => {
     }))
 })
 
+describe("OAuthProvider registered scope", () => {
+  it.scoped("a client registered for read gets invalid_scope for admin, at /authorize and by client_credentials", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const client = yield* registerPublicClient(server, { scope: "read" })
+      const { challenge } = pkcePair()
+      const denied = yield* authorize(server, { clientId: client.client_id, challenge, scope: "read admin" })
+      expect(denied.location.searchParams.get("error")).toBe("invalid_scope")
+      expect(denied.location.searchParams.get("code")).toBeNull()
+      const allowed = yield* authorize(server, { clientId: client.client_id, challenge, scope: "read" })
+      expect(allowed.location.searchParams.get("code")).not.toBeNull()
+
+      const cc = yield* postJson(`${server.issuer}/register`, { grant_types: ["client_credentials"], scope: "read" })
+      const credentials = { authorization: basic(String(cc.body["client_id"]), String(cc.body["client_secret"])) }
+      const admin = yield* postForm(tokenUrl(server), { grant_type: "client_credentials", scope: "admin" }, credentials)
+      expect([admin.status, admin.body["error"]]).toEqual([400, "invalid_scope"])
+      const read = yield* postForm(tokenUrl(server), { grant_type: "client_credentials", scope: "read" }, credentials)
+      expect([read.status, read.body["scope"]]).toEqual([200, "read"])
+      // without a registered scope, nothing is narrowed
+      const open = yield* postJson(`${server.issuer}/register`, { grant_types: ["client_credentials"] })
+      const any = yield* postForm(tokenUrl(server), { grant_type: "client_credentials", scope: "admin" }, {
+        authorization: basic(String(open.body["client_id"]), String(open.body["client_secret"]))
+      })
+      expect(any.status).toBe(200)
+    }))
+})
+
 describe("OAuthProvider revocation (RFC 7009)", () => {
   it.scoped("revokes access tokens and refresh tokens (with their grant); foreign tokens are left alone", () =>
     Effect.gen(function*() {

@@ -12,7 +12,7 @@ import { randomToken } from "../crypto.js"
 import { escapeHtml, jsonNoStore, OAuthFailure, page, parseParams, queryOf, readForm } from "../http.js"
 import { isValidS256Challenge } from "../pkce.js"
 import { matchesRegisteredRedirectUri } from "../redirectUri.js"
-import { checkResource, checkScopes, findClient, splitScopes } from "./config.js"
+import { checkRegisteredScopes, checkResource, checkScopes, findClient, splitScopes } from "./config.js"
 import type { ProviderConfig } from "./config.js"
 
 /** How long the consent page's pending request lives. */
@@ -132,7 +132,7 @@ export const authorizationEndpoint = (config: ProviderConfig) =>
     }
     if (!isValidS256Challenge(codeChallenge)) return yield* fail("invalid_request", "malformed code_challenge")
     const requestedScopes = params.has("scope") ? splitScopes(params.get("scope")) : splitScopes(client.scope)
-    const scopeProblem = checkScopes(config, requestedScopes)
+    const scopeProblem = checkScopes(config, requestedScopes) ?? checkRegisteredScopes(client, requestedScopes)
     if (scopeProblem !== undefined) return yield* fail(scopeProblem.error, scopeProblem.description)
     const resource = checkResource(config, params.getAll("resource"))
     if (resource instanceof OAuthFailure) return yield* fail(resource.error, resource.description)

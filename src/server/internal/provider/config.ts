@@ -48,6 +48,28 @@ export const checkScopes = (config: ProviderConfig, scopes: ReadonlyArray<string
     new OAuthFailure({ status: 400, error: "invalid_scope", description: `unsupported scope: ${unknown.join(" ")}` })
 }
 
+/**
+ * `invalid_scope` when a scope is outside the client's registered `scope` (RFC 7591 §2), when it
+ * registered one: a client registered for `read` never obtains `admin`.
+ *
+ * @internal
+ */
+export const checkRegisteredScopes = (
+  client: RegisteredClient,
+  scopes: ReadonlyArray<string>
+): OAuthFailure | undefined => {
+  if (client.scope === undefined) return undefined
+  const registered = splitScopes(client.scope)
+  const extra = scopes.filter((s) => !registered.includes(s))
+  return extra.length === 0 ?
+    undefined :
+    new OAuthFailure({
+      status: 400,
+      error: "invalid_scope",
+      description: `scope not registered for this client: ${extra.join(" ")}`
+    })
+}
+
 const isAbsoluteUriWithoutFragment = (value: string): boolean => {
   try {
     const url = new URL(value)

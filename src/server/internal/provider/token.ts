@@ -12,7 +12,7 @@ import { randomToken } from "../crypto.js"
 import { failureResponse, OAuthFailure, readForm } from "../http.js"
 import { verifyS256 } from "../pkce.js"
 import { authenticateClient } from "./clientAuthentication.js"
-import { checkResource, checkScopes, splitScopes } from "./config.js"
+import { checkRegisteredScopes, checkResource, checkScopes, splitScopes } from "./config.js"
 import type { ProviderConfig } from "./config.js"
 import { mintTokens, tokenResponse } from "./issuance.js"
 
@@ -155,7 +155,7 @@ const clientCredentialsGrant = (config: ProviderConfig, client: RegisteredClient
       return yield* unauthorizedClient("the client may not use the client_credentials grant")
     }
     const scopes = form.has("scope") ? splitScopes(form.get("scope")) : splitScopes(client.scope)
-    const scopeProblem = checkScopes(config, scopes)
+    const scopeProblem = checkScopes(config, scopes) ?? checkRegisteredScopes(client, scopes)
     if (scopeProblem !== undefined) return yield* scopeProblem
     const resource = checkResource(config, form.getAll("resource"))
     if (resource instanceof OAuthFailure) return yield* resource
