@@ -28,6 +28,7 @@ export const ClientIdMetadataDocument = Schema.Struct({
   grant_types: Schema.optional(Schema.Array(Schema.String)),
   response_types: Schema.optional(Schema.Array(Schema.String)),
   token_endpoint_auth_method: Schema.optional(Schema.String),
+  application_type: Schema.optional(Schema.Literal("web", "native")),
   client_secret: Schema.optional(Schema.Unknown)
 })
 
@@ -82,7 +83,7 @@ export const toClient = (
   }
   if (doc.redirect_uris.length === 0) return Either.left("redirect_uris is empty")
   for (const uri of doc.redirect_uris) {
-    const problem = redirectUriProblem(uri)
+    const problem = redirectUriProblem(uri, doc.application_type)
     if (problem !== undefined) return Either.left(problem)
   }
   const grantTypes = doc.grant_types ?? ["authorization_code", "refresh_token"]
@@ -98,7 +99,9 @@ export const toClient = (
       responseTypes: ["code"],
       clientName: doc.client_name,
       scope: doc.scope,
-      clientIdIssuedAt: issuedAtSeconds
+      clientIdIssuedAt: issuedAtSeconds,
+      applicationType: doc.application_type,
+      origin: "metadataDocument"
     })
   )
 }

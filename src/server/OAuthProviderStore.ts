@@ -47,7 +47,15 @@ export class RegisteredClient extends Schema.Class<RegisteredClient>("Registered
   clientName: Schema.optional(Schema.String),
   scope: Schema.optional(Schema.String),
   /** Seconds since the epoch (RFC 7591 §3.2.1 `client_id_issued_at`). */
-  clientIdIssuedAt: Schema.Number
+  clientIdIssuedAt: Schema.Number,
+  /** `application_type` (OpenID Connect Registration §2; default `web`): `native` may use private-use schemes. */
+  applicationType: Schema.optional(Schema.Literal("web", "native")),
+  /**
+   * How the server came to know the client: `operator` (pre-registered in process),
+   * `dynamic` (RFC 7591) or `metadataDocument` (CIMD). Only operator clients are trusted to
+   * receive error redirects to non-loopback URIs (RFC 9700 §4.11.2); absent means untrusted.
+   */
+  origin: Schema.optional(Schema.Literal("operator", "dynamic", "metadataDocument"))
 }) {}
 
 /**

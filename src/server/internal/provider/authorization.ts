@@ -8,10 +8,11 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Option, Redacted } from "effect"
 import { AuthorizationCode, PendingAuthorization } from "../../OAuthProviderStore.js"
+import type { RegisteredClient } from "../../OAuthProviderStore.js"
 import { randomToken } from "../crypto.js"
 import { escapeHtml, jsonNoStore, OAuthFailure, page, parseParams, queryOf, readForm } from "../http.js"
 import { isValidS256Challenge } from "../pkce.js"
-import { matchesRegisteredRedirectUri } from "../redirectUri.js"
+import { isLoopbackRedirect, matchesRegisteredRedirectUri } from "../redirectUri.js"
 import { checkRegisteredScopes, checkResource, checkScopes, findClient, splitScopes } from "./config.js"
 import type { ProviderConfig } from "./config.js"
 
@@ -29,6 +30,22 @@ const badAuthorizationRequest = (error: string, description: string) =>
         400
       ) :
       jsonNoStore({ error, error_description: description }, 400))
+
+/**
+ * RFC 9700 §4.11.2: the server navigates the browser to a redirect URI without a user's decision
+ * only when it trusts that URI — a loopback URI (RFC 8252 §7.3: it stays on the user's device)
+ * or a client the operator registered. Errors for anyone else (dynamically registered or CIMD
+ * clients with `https:` or private-use redirect URIs) are shown to the user instead, so the
+ * server cannot be used to bounce a victim to a page, or a `ms-*`-style handler, of an attacker.
+ */
+const isTrustedRedirect = (client: RegisteredClient, redirectUri: string): boolean => {
+  if (client.origin === "operator") return true
+  try {
+    return isLoopbackRedirect(new URL(redirectUri))
+  } catch {
+    return false
+  }
+}
 
 /** The authorization response (RFC 6749 §4.1.2), with RFC 9207 `iss` when configured. */
 const redirectWith = (
@@ -115,10 +132,14 @@ export const authorizationEndpoint = (config: ProviderConfig) =>
         `redirect_uri "${redirectUri}" is not registered for client "${clientId}"`
       )
     }
-    // From here on, errors are reported to the client by redirect (RFC 6749 §4.1.2.1).
+    // From here on, errors go to the client by redirect (RFC 6749 §4.1.2.1) — but only to a
+    // redirect URI the server trusts; for others the user sees an error page (RFC 9700 §4.11.2).
     const state = params.get("state") ?? undefined
+    const trusted = isTrustedRedirect(client, redirectUri)
     const fail = (error: string, description: string) =>
-      Effect.succeed(redirectWith(config, redirectUri, { error, error_description: description, state }))
+      trusted ?
+        Effect.succeed(redirectWith(config, redirectUri, { error, error_description: description, state })) :
+        badAuthorizationRequest(error, description)
     if (params.get("response_type") !== "code") {
       return yield* fail("unsupported_response_type", "response_type must be code")
     }

@@ -11,6 +11,7 @@ import { RegisteredClient } from "../../OAuthProviderStore.js"
 import { randomToken } from "../crypto.js"
 import { failureResponse, hasContentType, jsonNoStore, OAuthFailure, readBody } from "../http.js"
 import { redirectUriProblem } from "../redirectUri.js"
+import type { ApplicationType } from "../redirectUri.js"
 import { checkScopes, GRANT_TYPES, splitScopes } from "./config.js"
 import type { ProviderConfig } from "./config.js"
 
@@ -23,6 +24,9 @@ export interface NewClient {
   readonly grantTypes?: ReadonlyArray<string> | undefined
   readonly scope?: string | undefined
   readonly clientName?: string | undefined
+  readonly applicationType?: ApplicationType | undefined
+  /** Default `operator`. */
+  readonly origin?: "operator" | "dynamic" | "metadataDocument" | undefined
 }
 
 const RegistrationRequest = Schema.Struct({
@@ -35,7 +39,8 @@ const RegistrationRequest = Schema.Struct({
   logo_uri: Schema.optional(Schema.String),
   scope: Schema.optional(Schema.String),
   software_id: Schema.optional(Schema.String),
-  software_version: Schema.optional(Schema.String)
+  software_version: Schema.optional(Schema.String),
+  application_type: Schema.optional(Schema.String)
 })
 
 const decodeRegistration = Schema.decodeUnknownEither(Schema.parseJson(RegistrationRequest))
@@ -52,7 +57,8 @@ export const clientInformation = (client: RegisteredClient): Record<string, unkn
   response_types: client.responseTypes,
   redirect_uris: client.redirectUris,
   ...(client.clientName === undefined ? {} : { client_name: client.clientName }),
-  ...(client.scope === undefined ? {} : { scope: client.scope })
+  ...(client.scope === undefined ? {} : { scope: client.scope }),
+  ...(client.applicationType === undefined ? {} : { application_type: client.applicationType })
 })
 
 /** Stores a client, filling in a random id and secret and the RFC 7591 §2 defaults. @internal */
@@ -78,7 +84,9 @@ export const registerClient = (config: ProviderConfig, registration: NewClient):
         : [],
       clientName: registration.clientName,
       scope: registration.scope,
-      clientIdIssuedAt: Math.floor(now / 1000)
+      clientIdIssuedAt: Math.floor(now / 1000),
+      applicationType: registration.applicationType,
+      origin: registration.origin ?? "operator"
     })
     yield* config.store.putClient(client)
     return client
@@ -113,6 +121,10 @@ export const registrationEndpoint = (config: ProviderConfig) =>
     if (grantTypes.includes("client_credentials") && supportedMethod === "none") {
       return yield* invalidMetadata("client_credentials requires a confidential client")
     }
+    const applicationType = body.application_type ?? "web"
+    if (applicationType !== "web" && applicationType !== "native") {
+      return yield* invalidMetadata(`application_type ${applicationType} is not supported`)
+    }
     const redirectUris = body.redirect_uris ?? []
     if (grantTypes.includes("authorization_code")) {
       if (redirectUris.length === 0) {
@@ -124,7 +136,7 @@ export const registrationEndpoint = (config: ProviderConfig) =>
       }
     }
     for (const uri of redirectUris) {
-      const problem = redirectUriProblem(uri)
+      const problem = redirectUriProblem(uri, applicationType)
       if (problem !== undefined) {
         return yield* new OAuthFailure({ status: 400, error: "invalid_redirect_uri", description: problem })
       }
@@ -136,7 +148,9 @@ export const registrationEndpoint = (config: ProviderConfig) =>
       redirectUris,
       grantTypes,
       clientName: body.client_name,
-      scope: body.scope
+      scope: body.scope,
+      ...(body.application_type === undefined ? {} : { applicationType }),
+      origin: "dynamic"
     })
     return jsonNoStore({ ...clientInformation(client), response_types: responseTypes }, 201)
   }).pipe(Effect.catchTag("OAuthFailure", (f) => Effect.succeed(failureResponse(f))))
