@@ -20,7 +20,7 @@ import { GRANT_TYPES } from "./internal/provider/config.js"
 import type { ProviderConfig } from "./internal/provider/config.js"
 import { mintTokens, verifyAccessToken } from "./internal/provider/issuance.js"
 import { metadataDocument, metadataEndpoint } from "./internal/provider/metadata.js"
-import { registerClient, registrationEndpoint } from "./internal/provider/registration.js"
+import { makeRegistrationGuard, registerClient, registrationEndpoint } from "./internal/provider/registration.js"
 import { revocationEndpoint, revokeOwned } from "./internal/provider/revocation.js"
 import { tokenEndpoint } from "./internal/provider/token.js"
 import type { ClientAuthMethod, RegisteredClient } from "./OAuthProviderStore.js"
@@ -73,6 +73,21 @@ export interface Options {
   readonly allowedResources?: ReadonlyArray<string> | undefined
   /** Largest accepted request body in bytes (default 64 KiB). */
   readonly maxBodyBytes?: number | undefined
+  /**
+   * Bounds on dynamic registration (RFC 7591 §3), so that an open registration endpoint cannot
+   * fill the store: at most `perAddress` accepted registrations per `window` from one remote
+   * address (then 429 `temporarily_unavailable` with `Retry-After`; default 30 per minute), and
+   * at most `maxClients` clients registered dynamically by this process (then 400
+   * `invalid_client_metadata`; default 10 000). `false` turns both off.
+   */
+  readonly registrationLimit?:
+    | {
+      readonly perAddress?: number | undefined
+      readonly window?: Duration.DurationInput | undefined
+      readonly maxClients?: number | undefined
+    }
+    | false
+    | undefined
 }
 
 /**
@@ -255,7 +270,14 @@ export const make = (options: Options): Effect.Effect<OAuthProvider, never, OAut
       scopesSupported: options.scopesSupported,
       allowedResources: options.allowedResources,
       clientIdMetadataDocumentSupported: options.clientIdMetadataDocumentSupported ?? false,
-      resolveClientIdMetadataDocument: options.resolveClientIdMetadataDocument
+      resolveClientIdMetadataDocument: options.resolveClientIdMetadataDocument,
+      registrationGuard: makeRegistrationGuard(
+        options.registrationLimit === false ? undefined : {
+          perAddress: options.registrationLimit?.perAddress ?? 30,
+          windowMillis: toMillis(options.registrationLimit?.window ?? Duration.minutes(1)),
+          maxClients: options.registrationLimit?.maxClients ?? 10_000
+        }
+      )
     }
     const metadata = metadataDocument({
       endpoints,

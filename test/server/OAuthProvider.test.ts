@@ -12,7 +12,8 @@ import {
   postJson,
   REDIRECT,
   registerPublicClient,
-  request
+  request,
+  serveProvider
 } from "./http.js"
 
 const tokenUrl = (s: TestServer) => `${s.issuer}/token`
@@ -152,6 +153,28 @@ describe("OAuthProvider registration (RFC 7591)", () => {
       const native = yield* postJson(url, { redirect_uris: ["com.example.app:/cb"], application_type: "native" })
       expect([native.status, native.body["application_type"]]).toEqual([201, "native"])
       expect((yield* postJson(url, { redirect_uris: ["https://app.example.com/cb"] })).status).toBe(201)
+    }))
+
+  it.scoped("dynamic registration is bounded: per address per window (429, Retry-After) and in all", () =>
+    Effect.gen(function*() {
+      const perAddress = yield* serveProvider({ registrationLimit: { perAddress: 3, window: "1 minute" } })
+      const register = (server: { readonly issuer: string }) =>
+        postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT] })
+      for (let i = 0; i < 3; i++) expect((yield* register(perAddress)).status).toBe(201)
+      // an invalid request does not spend the allowance, and is still answered as invalid
+      expect((yield* postJson(`${perAddress.issuer}/register`, { redirect_uris: ["ms-msdt:/x"] })).status).toBe(400)
+      const limited = yield* register(perAddress)
+      expect([limited.status, limited.body["error"]]).toEqual([429, "temporarily_unavailable"])
+      expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0)
+      yield* TestClock.adjust("61 seconds")
+      expect((yield* register(perAddress)).status).toBe(201)
+
+      const total = yield* serveProvider({ registrationLimit: { maxClients: 2 } })
+      expect((yield* register(total)).status).toBe(201)
+      expect((yield* register(total)).status).toBe(201)
+      const full = yield* register(total)
+      expect([full.status, full.body["error"]]).toEqual([400, "invalid_client_metadata"])
+      expect(String(full.body["error_description"])).toContain("no more dynamic registrations")
     }))
 
   it.scoped("refuses an oversized body with 413", () =>

@@ -10,6 +10,13 @@ import type * as Consent from "../../Consent.js"
 import type { ClientAuthMethod, OAuthProviderStore, RegisteredClient } from "../../OAuthProviderStore.js"
 import { OAuthFailure } from "../http.js"
 
+/** Counts accepted dynamic registrations per remote address and in all. @internal */
+export interface RegistrationGuard {
+  /** Why a registration from `address` is refused now, or `undefined`. */
+  readonly check: (address: string, now: number) => OAuthFailure | undefined
+  readonly record: (address: string, now: number) => void
+}
+
 /** The resolved settings of one authorization server, as the endpoints use them. @internal */
 export interface ProviderConfig {
   readonly issuer: string
@@ -32,6 +39,7 @@ export interface ProviderConfig {
   readonly resolveClientIdMetadataDocument:
     | ((clientId: string) => Effect.Effect<Option.Option<RegisteredClient>>)
     | undefined
+  readonly registrationGuard: RegistrationGuard
 }
 
 /** A space-separated scope parameter as a list (RFC 6749 §3.3). @internal */

@@ -5,7 +5,7 @@
  * @internal
  */
 import { HttpServerRequest } from "@effect/platform"
-import { Clock, Effect, Redacted, Schema } from "effect"
+import { Clock, Effect, Option, Redacted, Schema } from "effect"
 import type { ClientAuthMethod } from "../../OAuthProviderStore.js"
 import { RegisteredClient } from "../../OAuthProviderStore.js"
 import { randomToken } from "../crypto.js"
@@ -13,7 +13,7 @@ import { failureResponse, hasContentType, jsonNoStore, OAuthFailure, readBody } 
 import { redirectUriProblem } from "../redirectUri.js"
 import type { ApplicationType } from "../redirectUri.js"
 import { checkScopes, GRANT_TYPES, splitScopes } from "./config.js"
-import type { ProviderConfig } from "./config.js"
+import type { ProviderConfig, RegistrationGuard } from "./config.js"
 
 /** A client to store (see `OAuthProvider.ClientRegistration`). @internal */
 export interface NewClient {
@@ -27,6 +27,58 @@ export interface NewClient {
   readonly applicationType?: ApplicationType | undefined
   /** Default `operator`. */
   readonly origin?: "operator" | "dynamic" | "metadataDocument" | undefined
+}
+
+/** Bounds on dynamic registration (see `OAuthProvider.Options.registrationLimit`). @internal */
+export interface RegistrationLimits {
+  /** Registrations accepted per window from one remote address. */
+  readonly perAddress: number
+  readonly windowMillis: number
+  /** Clients this process registers dynamically, in all. */
+  readonly maxClients: number
+}
+
+/** The most addresses tracked at once; beyond it, finished windows are dropped (or all of them). */
+const MAX_TRACKED_ADDRESSES = 10_000
+
+/** A guard that enforces `limits`, or lets everything through when there are none. @internal */
+export const makeRegistrationGuard = (limits: RegistrationLimits | undefined): RegistrationGuard => {
+  if (limits === undefined) return { check: () => undefined, record: () => {} }
+  const windows = new Map<string, { start: number; count: number }>()
+  let total = 0
+  const current = (address: string, now: number) => {
+    const found = windows.get(address)
+    return found === undefined || now - found.start >= limits.windowMillis ? { start: now, count: 0 } : found
+  }
+  return {
+    check: (address, now) => {
+      if (total >= limits.maxClients) {
+        return new OAuthFailure({
+          status: 400,
+          error: "invalid_client_metadata",
+          description: `this server accepts no more dynamic registrations (limit ${limits.maxClients} reached)`
+        })
+      }
+      const window = current(address, now)
+      if (window.count < limits.perAddress) return undefined
+      const retryAfter = Math.max(1, Math.ceil((window.start + limits.windowMillis - now) / 1000))
+      return new OAuthFailure({
+        status: 429,
+        error: "temporarily_unavailable",
+        description: `too many registrations from this address; retry in ${retryAfter} s`,
+        headers: { "retry-after": String(retryAfter) }
+      })
+    },
+    record: (address, now) => {
+      total++
+      const window = current(address, now)
+      if (!windows.has(address) && windows.size >= MAX_TRACKED_ADDRESSES) {
+        for (const [key, w] of windows) if (now - w.start >= limits.windowMillis) windows.delete(key)
+        if (windows.size >= MAX_TRACKED_ADDRESSES) windows.clear()
+      }
+      windows.set(address, { start: window.start, count: window.count + 1 })
+    }
+  }
 }
 
 const RegistrationRequest = Schema.Struct({
@@ -143,6 +195,12 @@ export const registrationEndpoint = (config: ProviderConfig) =>
     }
     const scopeProblem = checkScopes(config, splitScopes(body.scope))
     if (scopeProblem !== undefined) return yield* invalidMetadata(scopeProblem.description)
+    // Checked once the request is valid, so only registrations that would be stored count.
+    const address = Option.getOrElse(request.remoteAddress, () => "unknown")
+    const now = yield* Clock.currentTimeMillis
+    const refused = config.registrationGuard.check(address, now)
+    if (refused !== undefined) return yield* refused
+    config.registrationGuard.record(address, now)
     const client = yield* registerClient(config, {
       tokenEndpointAuthMethod: supportedMethod,
       redirectUris,
