@@ -9,7 +9,9 @@
  *   with `wx`), and the lock is removed only if it still holds the stale content that was
  *   judged, so two waiters never both break it, nor break a fresh lock;
  * - while held, the lease is renewed every third of its length (atomic temp + rename);
- * - release removes the lock file only if it still names this owner.
+ * - release removes the lock file only if it still names this owner;
+ * - a symbolic link in place of the lock file is never followed: acquisition fails with
+ *   `StorageError` (creation uses `O_EXCL`, reads `O_NOFOLLOW`).
  *
  * @internal
  */
@@ -18,6 +20,7 @@ import type { PlatformError } from "@effect/platform/Error"
 import { Clock, Duration, Effect, Either, Encoding, Fiber, Option, Schedule, Schema } from "effect"
 import * as Os from "node:os"
 import { StorageError } from "../Errors.js"
+import * as NoFollow from "./noFollow.js"
 
 /** @internal */
 export interface FileLockOptions {
@@ -98,11 +101,7 @@ export interface Held {
  */
 const inspect = (fs: FileSystem.FileSystem, file: string) =>
   Effect.gen(function*() {
-    const text = yield* fs.readFileString(file).pipe(
-      Effect.map(Option.some),
-      Effect.catchIf(isNotFound, () => Effect.succeedNone),
-      Effect.mapError(ioError(file, "reading the lock"))
-    )
+    const text = yield* NoFollow.readFile(file)
     if (Option.isNone(text)) return Option.none<{ stale: boolean; text: string; reason: string }>()
     const now = yield* Clock.currentTimeMillis
     const record = decodeLock(text.value)
@@ -143,7 +142,7 @@ const breakStale = (fs: FileSystem.FileSystem, file: string, judged: string, rea
       return
     }
     yield* Effect.gen(function*() {
-      const current = yield* fs.readFileString(file).pipe(Effect.option)
+      const current = yield* NoFollow.readFile(file).pipe(Effect.orElseSucceed(() => Option.none<string>()))
       if (Option.isSome(current) && current.value === judged) {
         yield* Effect.logWarning(`Breaking a stale token lock: ${reason}`).pipe(Effect.annotateLogs({ lock: file }))
         yield* fs.remove(file).pipe(Effect.catchIf(isNotFound, () => Effect.void), Effect.mapError(ioError(file, "removing")))
@@ -189,7 +188,7 @@ const tryAcquire = (fs: FileSystem.FileSystem, file: string, owner: string, leas
 /** Rewrites the lease with a new expiry if it is still ours; `false` when it was lost. */
 const renewOnce = (fs: FileSystem.FileSystem, file: string, owner: string, leaseMillis: number) =>
   Effect.gen(function*() {
-    const text = yield* fs.readFileString(file).pipe(Effect.option)
+    const text = yield* NoFollow.readFile(file).pipe(Effect.orElseSucceed(() => Option.none<string>()))
     const mine = Option.isSome(text) && Either.match(decodeLock(text.value), {
       onLeft: () => false,
       onRight: (r) => r.owner === owner
@@ -207,7 +206,7 @@ const renewOnce = (fs: FileSystem.FileSystem, file: string, owner: string, lease
 /** Removes the lock file if it still names `owner`. */
 const release = (fs: FileSystem.FileSystem, held: Held) =>
   Effect.gen(function*() {
-    const text = yield* fs.readFileString(held.file).pipe(Effect.option)
+    const text = yield* NoFollow.readFile(held.file).pipe(Effect.orElseSucceed(() => Option.none<string>()))
     if (Option.isNone(text)) return
     const mine = Either.match(decodeLock(text.value), { onLeft: () => false, onRight: (r) => r.owner === held.owner })
     if (mine) yield* fs.remove(held.file).pipe(Effect.ignore)

@@ -120,4 +120,32 @@ describe("TokenLock.layerFile", () => {
       NodeFs.utimesSync(file, old, old)
       expect(yield* quick.withLock(KEY, Effect.succeed(1))).toBe(1)
     }))
+
+  it.scopedLive("a symlink in place of the lock file or of the lock directory is refused with StorageError; nothing is done to its target", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      const dir = NodePath.join(root, "locks")
+      NodeFs.mkdirSync(dir, { mode: 0o700 })
+      const outside = NodePath.join(root, "outside.txt")
+      NodeFs.writeFileSync(outside, "not yours", { mode: 0o644 })
+      NodeFs.chmodSync(outside, 0o644)
+      const old = new Date(Date.now() - 60_000)
+      NodeFs.utimesSync(outside, old, old) // an "old unreadable lock" if it were followed
+      const name = (yield* FileStore.fileNameFor(KEY, "tokens")).replace(/\.tokens\.json$/, ".lock")
+      NodeFs.symlinkSync(outside, NodePath.join(dir, name))
+      const lock = yield* lockIn(dir, { acquireTimeout: "2 seconds" })
+      const error = yield* Effect.flip(lock.withLock(KEY, Effect.succeed("entered")))
+      expect(error._tag).toBe("StorageError")
+      expect(error.detail).toContain("symbolic link")
+      expect(NodeFs.readFileSync(outside, "utf8")).toBe("not yours")
+      expect(NodeFs.statSync(outside).mode & 0o777).toBe(0o644)
+
+      const elsewhere = NodePath.join(root, "elsewhere")
+      NodeFs.mkdirSync(elsewhere, { mode: 0o755 })
+      NodeFs.symlinkSync(elsewhere, NodePath.join(root, "linked"))
+      const linked = yield* lockIn(NodePath.join(root, "linked"), { acquireTimeout: "2 seconds" })
+      const dirError = yield* Effect.flip(linked.withLock(KEY, Effect.succeed("entered")))
+      expect(dirError.detail).toContain("symbolic link")
+      expect(NodeFs.readdirSync(elsewhere)).toEqual([])
+    }))
 })
