@@ -4,8 +4,10 @@
  *
  * - waiting: polling with a jittered exponential backoff (10 ms growing to 250 ms), bounded by
  *   an acquisition timeout (then `StorageError` reason `"Conflict"`);
- * - stale locks: a lock whose lease expired, or whose holder runs on this host under a pid that
- *   no longer exists, is broken. Breaking is itself guarded by a `<lock>.break` file (created
+ * - stale locks: a lock whose lease expired, or whose holder ran on this host, boot and pid
+ *   namespace under a pid that no longer exists, is broken (a lock from another pid namespace —
+ *   a container sharing the directory — or from an older version that did not record its
+ *   namespace is only broken when its lease expires). Breaking is itself guarded by a `<lock>.break` file (created
  *   with `wx`), and the lock is removed only if it still holds the stale content that was
  *   judged, so two waiters never both break it, nor break a fresh lock;
  * - while held, the lease is renewed every third of its length (atomic temp + rename);
@@ -18,6 +20,7 @@
 import type { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Clock, Duration, Effect, Either, Encoding, Fiber, Option, Schedule, Schema } from "effect"
+import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import { StorageError } from "../Errors.js"
 import * as NoFollow from "./noFollow.js"
@@ -39,6 +42,8 @@ const LockRecord = Schema.parseJson(Schema.Struct({
   owner: Schema.String,
   pid: Schema.Int,
   host: Schema.String,
+  /** Where `pid` means something: boot id and pid namespace (absent in locks of older versions). */
+  namespace: Schema.optional(Schema.String),
   acquiredAt: Schema.Number,
   expiresAt: Schema.Number
 }))
@@ -64,6 +69,38 @@ export const isProcessAlive = (pid: number): boolean => {
     return typeof e === "object" && e !== null && "code" in e && e.code === "EPERM"
   }
 }
+
+const readProc = (read: () => string): string => {
+  try {
+    return read().trim()
+  } catch {
+    return ""
+  }
+}
+
+let namespaceCache: string | undefined
+
+/**
+ * Where this process's pid is meaningful: the kernel's boot id and the pid namespace (Linux;
+ * empty elsewhere, where there are no pid namespaces). Two containers sharing a directory — even
+ * with the same host name — see different pid namespaces: a pid written by one says nothing about
+ * the other, so a lock is only broken by "its pid is gone" when it was written from this very
+ * namespace; otherwise it is waited for until its lease expires.
+ *
+ * @internal
+ */
+export const currentNamespace = (): string => {
+  if (namespaceCache === undefined) {
+    const boot = readProc(() => NodeFs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8"))
+    const pidns = readProc(() => NodeFs.readlinkSync("/proc/self/ns/pid"))
+    namespaceCache = boot.length === 0 && pidns.length === 0 ? "" : `boot:${boot};${pidns}`
+  }
+  return namespaceCache
+}
+
+/** Whether `pid` of this lock can be checked here: same host name, boot and pid namespace. */
+const pidIsLocal = (record: LockRecord): boolean =>
+  record.host === Os.hostname() && record.namespace !== undefined && record.namespace === currentNamespace()
 
 const isAlreadyExists = (e: PlatformError): boolean => e._tag === "SystemError" && e.reason === "AlreadyExists"
 const isNotFound = (e: PlatformError): boolean => e._tag === "SystemError" && e.reason === "NotFound"
@@ -114,7 +151,7 @@ const inspect = (fs: FileSystem.FileSystem, file: string) =>
     }
     const r = record.right
     if (r.expiresAt <= now) return Option.some({ stale: true, text: text.value, reason: `the lease of pid ${r.pid} expired` })
-    if (r.host === Os.hostname() && !isProcessAlive(r.pid)) {
+    if (pidIsLocal(r) && !isProcessAlive(r.pid)) {
       return Option.some({ stale: true, text: text.value, reason: `its holder (pid ${r.pid}) is gone` })
     }
     return Option.some({ stale: false, text: text.value, reason: "held" })
@@ -157,6 +194,7 @@ const recordFor = (owner: string, leaseMillis: number) =>
       owner,
       pid: process.pid,
       host: Os.hostname(),
+      namespace: currentNamespace(),
       acquiredAt: now,
       expiresAt: now + leaseMillis
     }))
