@@ -109,7 +109,34 @@ export interface McpClientOptions {
 }
 
 /**
- * A connected, initialized MCP session.
+ * The method of the event the client publishes on `notifications` / `subscribe` after the server
+ * answered 404 to a request carrying its `Mcp-Session-Id` and the client started a new session
+ * (a fresh `initialize` with the same client info, capabilities and protocol version; handlers
+ * kept). Its `params` are `{ initializeResult }` of the new session. Outside the `notifications/`
+ * namespace: no server sends it. State the server kept for the old session (subscriptions, log
+ * level) is gone; re-establish it here.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management
+ * @since 0.1.0
+ * @category constants
+ */
+export const SESSION_RESTARTED = "effect-mcp-oauth/session-restarted"
+
+/**
+ * Whether a notification is the client's {@link SESSION_RESTARTED} event.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isSessionRestarted = (notification: JsonRpcNotification): boolean =>
+  notification.method === SESSION_RESTARTED
+
+/**
+ * A connected, initialized MCP session. When the server ends the session (HTTP 404 to a request
+ * carrying `Mcp-Session-Id`), the request is retried once in a new session (see
+ * {@link SESSION_RESTARTED}); `initializeResult`, `protocolVersion`, `serverInfo` and
+ * `serverCapabilities` then describe the new session.
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle
  * @since 0.1.0
@@ -130,7 +157,7 @@ export interface McpClient {
     options?: RequestOptions
   ) => Effect.Effect<A, McpClientError>
   /** Send a notification. */
-  readonly notify: (method: string, params?: unknown) => Effect.Effect<void, McpTransportError>
+  readonly notify: (method: string, params?: unknown) => Effect.Effect<void, McpClientError>
   readonly ping: (options?: RequestOptions) => Effect.Effect<void, McpClientError>
   /**
    * All tools, following `nextCursor` through every page. On the 2026-07-28 wire a tool whose
@@ -170,9 +197,13 @@ export interface McpClient {
     level: McpSchema.LoggingLevel,
     options?: RequestOptions
   ) => Effect.Effect<void, McpClientError>
-  /** Server notifications (logging, progress, list_changed, …) published after the stream starts. */
+  /**
+   * Server notifications (logging, progress, list_changed, …) published after the stream starts,
+   * plus the client's own {@link SESSION_RESTARTED} event when the server ended the session and a
+   * new one was initialized.
+   */
   readonly notifications: Stream.Stream<JsonRpcNotification>
-  /** A subscription that receives every notification from the moment it is made. */
+  /** A subscription that receives every notification (and {@link SESSION_RESTARTED}) from the moment it is made. */
   readonly subscribe: Effect.Effect<Queue.Dequeue<JsonRpcNotification>, never, Scope.Scope>
 }
 
@@ -236,6 +267,8 @@ export const make = (
     const running = new Map<RequestId, Fiber.RuntimeFiber<void>>()
     let closed: McpTransportError | undefined = undefined
     let nextId = 0
+    /** The current session's handshake (replaced when the server ends a session and a new one starts). */
+    let session: { initializeResult: McpSchema.InitializeResult; protocolVersion: McpSchema.ProtocolVersion }
     /** The `_meta` every request carries on a stateless (SEP-2575) session; `undefined` when stateful. */
     let stateless: Record<string, unknown> | undefined = undefined
     const notifications = yield* PubSub.unbounded<JsonRpcNotification>()
@@ -431,8 +464,83 @@ export const make = (
       return Effect.zipRight(transport.setProtocolVersion(next), rawRequest(method, params, options))
     }
 
-    const exchange = (method: string, params: unknown, options?: RequestOptions) =>
+    const versionedRequest = (method: string, params: unknown, options?: RequestOptions) =>
       Effect.catchAll(rawRequest(method, params, options), retryWithSupportedVersion(method, params, options))
+
+    const exchange = (method: string, params: unknown, options?: RequestOptions) =>
+      method === "initialize"
+        ? versionedRequest(method, params, options)
+        : recoverSession(() => versionedRequest(method, params, options))
+
+    // ---- session recovery (Streamable HTTP: a 404 to a request carrying Mcp-Session-Id) --------
+
+    /** Bumped by every fresh `initialize`; a 404 seen in an older session needs no new one. */
+    let sessionGeneration = 0
+    const restartLock = yield* Effect.makeSemaphore(1)
+
+    const isSessionExpired = (error: unknown): error is McpTransportError =>
+      error instanceof McpTransportError && error.reason === "SessionExpired"
+
+    /**
+     * Start a new session in place of the one generation `seen` ran in — once for all the
+     * requests that saw its 404: a fresh `initialize` with the same client info, capabilities and
+     * negotiated version, `notifications/initialized`, the transport restarted, subscribers told.
+     */
+    const restartSession = (seen: number): Effect.Effect<void, McpClientError> =>
+      restartLock.withPermits(1)(Effect.suspend(() => {
+        if (seen !== sessionGeneration) return Effect.void
+        return Effect.gen(function*() {
+          const result = yield* rawRequest("initialize", {
+            protocolVersion: session.protocolVersion,
+            capabilities,
+            clientInfo
+          }).pipe(Effect.flatMap(decodeWith(McpSchema.InitializeResult, "result of initialize")))
+          if (result.protocolVersion !== session.protocolVersion) {
+            return yield* Effect.fail(
+              new McpTransportError({
+                reason: "UnsupportedVersion",
+                description: `The new session chose protocol version "${result.protocolVersion}" instead of "${session.protocolVersion}"`
+              })
+            )
+          }
+          session = { initializeResult: result, protocolVersion: session.protocolVersion }
+          sessionGeneration++
+          yield* sendNotification("notifications/initialized")
+          yield* transport.start
+          yield* Effect.logInfo("MCP: the server ended the session (HTTP 404); a new one was initialized")
+          yield* PubSub.publish(notifications, JsonRpc.notification(SESSION_RESTARTED, { initializeResult: result }))
+        }).pipe(Effect.withSpan("McpClient.restartSession"))
+      }))
+
+    /**
+     * Run `send`; if the server ended the session (404), start a new one and run it again, once.
+     * A second 404 is `SessionExpired`.
+     */
+    const recoverSession = <A>(
+      send: () => Effect.Effect<A, McpClientError>
+    ): Effect.Effect<A, McpClientError> =>
+      Effect.suspend(() => {
+        const seen = sessionGeneration
+        return send().pipe(
+          Effect.catchIf(
+            (error) => stateless === undefined && isSessionExpired(error),
+            () =>
+              restartSession(seen).pipe(
+                Effect.zipRight(send()),
+                Effect.mapError((error) =>
+                  isSessionExpired(error)
+                    ? new McpTransportError({
+                      reason: "SessionExpired",
+                      status: 404,
+                      description: `${error.description}, again after a fresh initialize`,
+                      cause: error
+                    })
+                    : error
+                )
+              )
+          )
+        )
+      })
 
     // ---- SEP-2243: x-mcp-header parameters of the tools last listed ------------------------------
 
@@ -570,7 +678,7 @@ export const make = (
         Effect.withSpan("McpClient.request", { attributes: { "mcp.method": method } })
       )
 
-    const notify = (method: string, params?: unknown) =>
+    const sendNotification = (method: string, params?: unknown) =>
       Effect.suspend(() => closed !== undefined ? Effect.fail(closed) : transport.send(JsonRpc.notification(method, params))).pipe(
         Effect.timeoutFail({
           duration: defaultTimeout,
@@ -578,6 +686,9 @@ export const make = (
         }),
         Effect.withSpan("McpClient.notify", { attributes: { "mcp.method": method } })
       )
+
+    const notify = (method: string, params?: unknown): Effect.Effect<void, McpClientError> =>
+      recoverSession(() => sendNotification(method, params))
 
     const paginate = <P, I, A>(
       method: string,
@@ -658,9 +769,10 @@ export const make = (
         })
       )
     )
+    session = { initializeResult, protocolVersion }
     if (stateless === undefined) {
       yield* transport.setProtocolVersion(protocolVersion)
-      yield* notify("notifications/initialized")
+      yield* sendNotification("notifications/initialized")
       yield* transport.start
     }
 
@@ -668,10 +780,18 @@ export const make = (
       Effect.asVoid(request(method, params, McpSchema.EmptyResult, options))
 
     return McpClient.of({
-      initializeResult,
-      protocolVersion,
-      serverInfo: initializeResult.serverInfo,
-      serverCapabilities: initializeResult.capabilities,
+      get initializeResult() {
+        return session.initializeResult
+      },
+      get protocolVersion() {
+        return session.protocolVersion
+      },
+      get serverInfo() {
+        return session.initializeResult.serverInfo
+      },
+      get serverCapabilities() {
+        return session.initializeResult.capabilities
+      },
       request,
       notify,
       ping: (options) => emptyResult("ping", undefined, options),
