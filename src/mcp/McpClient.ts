@@ -21,6 +21,7 @@ import {
   Fiber,
   Layer,
   Mailbox,
+  Option,
   ParseResult,
   PubSub,
   Schema,
@@ -29,6 +30,8 @@ import {
 } from "effect"
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"
+import type { OAuthError } from "../Errors.js"
+import { isOAuthError } from "../HttpAuth.js"
 import { McpError, McpTransportError } from "./McpErrors.js"
 import * as McpHeaders from "./McpHeaders.js"
 import * as McpSchema from "./McpSchema.js"
@@ -37,13 +40,46 @@ import type * as Stdio from "./Stdio.js"
 import * as Target from "./Target.js"
 
 /**
- * Every error an MCP operation can fail with.
+ * Every error an MCP operation can fail with: a JSON-RPC error from the server (`McpError`), a
+ * transport failure (`McpTransportError`), or, when the HTTP client below signs in with OAuth,
+ * the typed OAuth error that stopped it (`AuthorizationError` with reason `Denied` / `Timeout`,
+ * `ClientNotFound`, `DiscoveryError`, …; see {@link oauthCause}).
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic#responses
  * @since 0.1.0
  * @category errors
  */
-export type McpClientError = McpError | McpTransportError
+export type McpClientError = McpError | McpTransportError | OAuthError
+
+/**
+ * The typed OAuth error behind any failure of an MCP operation, if there is one: the error itself
+ * when `McpClient` failed with it (`AuthorizationError` for a sign-in denied or timed out,
+ * `ClientNotFound`, `DiscoveryError`, …), or the `cause` of a transport error of reason
+ * `Authorization`, or of the `HttpClientError` that `OAuthLayer`'s client raises. Lets a caller
+ * tell "the user did not sign in" from "the server is down" in one place.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
+ * @since 0.1.0
+ * @category error handling
+ */
+export const oauthCause = (error: unknown): Option.Option<OAuthError> => {
+  let current: unknown = error
+  // a bounded walk down the `cause` chain (a transport error wraps an HttpClientError wraps it)
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    if (isOAuthError(current)) return Option.some(current)
+    current = "cause" in current ? current.cause : undefined
+  }
+  return Option.none()
+}
+
+/**
+ * What `McpClient` fails with for a transport error: the OAuth error itself when obtaining a
+ * token failed, the transport error otherwise.
+ */
+const surface = (error: McpClientError): McpClientError =>
+  error._tag === "McpTransportError" && error.reason === "Authorization" && isOAuthError(error.cause)
+    ? error.cause
+    : error
 
 /**
  * Per-request options: a timeout (default: the client's `requestTimeout`, 60 s), a progress
@@ -277,7 +313,7 @@ export const make = (
     const closeAll = (error: McpTransportError) =>
       Effect.sync(() => {
         closed = error
-        for (const deferred of pending.values()) Deferred.unsafeDone(deferred, Exit.fail(error))
+        for (const deferred of pending.values()) Deferred.unsafeDone(deferred, Exit.fail(surface(error)))
         pending.clear()
       })
 
@@ -403,7 +439,7 @@ export const make = (
 
     const rawRequest = (method: string, params: unknown, options?: RequestOptions) =>
       Effect.suspend(() => {
-        if (closed !== undefined) return Effect.fail(closed)
+        if (closed !== undefined) return Effect.fail(surface(closed))
         const id = nextId++
         const onProgress = options?.onProgress
         const withProgress = onProgress === undefined ? params : withParams(params, { progressToken: id })
@@ -414,7 +450,7 @@ export const make = (
           pending.set(id, deferred)
           if (onProgress !== undefined) progress.set(id, onProgress)
           yield* transport.send(JsonRpc.request(id, method, finalParams), { headers: options?.headers }).pipe(
-            Effect.catchAll((error) => Deferred.fail(deferred, error)),
+            Effect.catchAll((error) => Deferred.fail(deferred, surface(error))),
             Effect.forkScoped
           )
           return yield* Deferred.await(deferred).pipe(
@@ -678,12 +714,13 @@ export const make = (
         Effect.withSpan("McpClient.request", { attributes: { "mcp.method": method } })
       )
 
-    const sendNotification = (method: string, params?: unknown) =>
+    const sendNotification = (method: string, params?: unknown): Effect.Effect<void, McpClientError> =>
       Effect.suspend(() => closed !== undefined ? Effect.fail(closed) : transport.send(JsonRpc.notification(method, params))).pipe(
         Effect.timeoutFail({
           duration: defaultTimeout,
           onTimeout: () => new McpTransportError({ reason: "Timeout", description: `Sending ${method} timed out` })
         }),
+        Effect.mapError(surface),
         Effect.withSpan("McpClient.notify", { attributes: { "mcp.method": method } })
       )
 

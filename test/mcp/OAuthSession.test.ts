@@ -7,13 +7,16 @@
 import { HttpServer } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Redacted, Schema } from "effect"
+import { Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { createServer } from "node:http"
 import * as Authorizer from "../../src/Authorizer.js"
+import { AuthorizationError } from "../../src/Errors.js"
 import * as McpClient from "../../src/mcp/McpClient.js"
+import { McpTransportError } from "../../src/mcp/McpErrors.js"
 import {
   AuthProvider,
   BearerAuth,
+  Consent,
   McpEndpoint,
   OAuthProvider,
   OAuthProviderStore,
@@ -25,13 +28,17 @@ import * as TestStorage from "../../src/TestStorage.js"
 const listen = NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
 
 /** An authorization server and an MCP server (tool `whoami`, which echoes the token it saw) that trusts it. */
-const startServers = (accessTokenTtl: Duration.DurationInput) =>
+const startServers = (
+  accessTokenTtl: Duration.DurationInput,
+  options: { readonly consent?: Consent.ConsentStep } = {}
+) =>
   Effect.gen(function*() {
     const asServer = yield* listen
     const provider = yield* OAuthProvider.make({
       issuer: HttpServer.formatAddress(asServer.address),
       scopesSupported: ["tools"],
-      accessTokenTtl
+      accessTokenTtl,
+      ...(options.consent === undefined ? {} : { consent: options.consent })
     }).pipe(Effect.provide(OAuthProviderStore.layerMemory))
     yield* asServer.serve(provider.router)
     const mcpServer = yield* listen
@@ -97,5 +104,21 @@ describe("an MCP session with OAuthLayer", () => {
       expect(second).not.toBe(first)
       const tools = yield* client.listTools()
       expect(tools.map((t) => t.name)).toEqual(["whoami"])
+    }).pipe(Effect.provide(clientDeps)))
+
+  it.scopedLive("a denied sign-in fails the MCP call with the typed AuthorizationError (Denied), not a closed transport", () =>
+    Effect.gen(function*() {
+      const { mcpUrl } = yield* startServers("1 hour", { consent: Consent.autoDeny() })
+      const error = yield* Effect.flip(McpClient.connect(new URL(mcpUrl), { auth: { oauth: { scopes: ["tools"] } } }))
+      expect(error).toBeInstanceOf(AuthorizationError)
+      expect(error._tag === "AuthorizationError" && error.reason).toBe("Denied")
+      expect(error._tag === "AuthorizationError" && error.error).toBe("access_denied")
+      // the helper finds it whatever wraps it
+      expect(Option.getOrNull(McpClient.oauthCause(error))).toBe(error)
+      const wrapped = new McpTransportError({ reason: "Authorization", description: "wrapped", cause: error })
+      expect(Option.getOrNull(McpClient.oauthCause(wrapped))).toBe(error)
+      expect(Option.isNone(McpClient.oauthCause(new McpTransportError({ reason: "Closed", description: "x" })))).toBe(
+        true
+      )
     }).pipe(Effect.provide(clientDeps)))
 })
