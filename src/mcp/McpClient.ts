@@ -26,12 +26,15 @@ import {
   PubSub,
   Schema,
   Scope,
-  Stream
+  Stream,
+  SubscriptionRef
 } from "effect"
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"
 import type { OAuthError } from "../Errors.js"
 import { isOAuthError } from "../HttpAuth.js"
+import type { TokenWait } from "../internal/tokenWait.js"
+import { currentTokenWait } from "../internal/tokenWait.js"
 import { McpError, McpTransportError } from "./McpErrors.js"
 import * as McpHeaders from "./McpHeaders.js"
 import * as McpSchema from "./McpSchema.js"
@@ -82,7 +85,9 @@ const surface = (error: McpClientError): McpClientError =>
     : error
 
 /**
- * Per-request options: a timeout (default: the client's `requestTimeout`, 60 s), a progress
+ * Per-request options: a timeout for the server's answer (default: the client's `requestTimeout`,
+ * 60 s; time the HTTP client spends obtaining a token — a sign-in waiting for the user — does not
+ * count: the sign-in has its own timeout, 5 minutes by default), a progress
  * callback (sets `_meta.progressToken`, receives the matching `notifications/progress`) and extra
  * HTTP headers for this one request (Streamable HTTP; other transports ignore them).
  *
@@ -127,7 +132,10 @@ export interface McpClientHandlers {
  * - `protocolVersion`: the revision offered (default `2025-11-25`).
  * - `capabilities`: extra client capabilities (merged with those implied by `handlers`).
  * - `handlers`: answers to server→client requests.
- * - `requestTimeout`: default per-request timeout (60 s).
+ * - `requestTimeout`: default per-request timeout (60 s) for the server's answer. The time a
+ *   request waits for a token (refresh, browser or paste-back sign-in) stops this clock and is
+ *   bounded by the OAuth timeouts instead (the authorizer's sign-in timeout, 5 minutes by
+ *   default); after it, the clock starts again for the answer to the retried request.
  * - `maxInputRounds`: how many `InputRequiredResult` answers (MRTR, SEP-2322) one request may get
  *   before the client gives up (default 10).
  *
@@ -282,6 +290,46 @@ const invalidParams = (method: string) => (error: ParseResult.ParseError) =>
   })
 
 /**
+ * A request's clock for its timeout: it runs while the request waits for the server's answer and
+ * stops while the HTTP client below waits for a token (a refresh, or a sign-in that waits for the
+ * user, bounded by the authorizer's own timeout); each such wait restarts it from zero, so the
+ * timeout measures the answer to the request that carried the new token.
+ */
+const makeAnswerClock = Effect.map(SubscriptionRef.make(0), (waits) => {
+  const pause: TokenWait = (wait) =>
+    Effect.acquireUseRelease(
+      SubscriptionRef.update(waits, (n) => n + 1),
+      () => wait,
+      () => SubscriptionRef.update(waits, (n) => n - 1)
+    )
+  /** Completes once `timeout` has run on the clock without a pause. */
+  const elapsed = (timeout: Duration.DurationInput): Effect.Effect<void> =>
+    waits.changes.pipe(
+      Stream.map((n) => n > 0),
+      Stream.changes,
+      Stream.flatMap((paused) => paused ? Stream.never : Stream.fromEffect(Effect.sleep(timeout)), { switch: true }),
+      Stream.runHead,
+      Effect.asVoid
+    )
+  return { pause, elapsed }
+})
+
+/**
+ * Run `effect` (whose token waits go through the clock), failing with `onTimeout` once `timeout`
+ * of answer time has passed.
+ */
+const withAnswerTimeout = <A, E>(
+  effect: Effect.Effect<A, E>,
+  timeout: Duration.DurationInput,
+  onTimeout: () => McpTransportError
+): Effect.Effect<A, E | McpTransportError> =>
+  Effect.flatMap(makeAnswerClock, (clock) =>
+    Effect.raceFirst(
+      Effect.locally(effect, currentTokenWait, clock.pause),
+      Effect.zipRight(clock.elapsed(timeout), Effect.fail(onTimeout()))
+    ))
+
+/**
  * Initialize a session over the `McpTransport` in context: send `initialize`, check the
  * negotiated version, send `notifications/initialized`, then let the transport start. Closing the
  * scope closes the transport.
@@ -357,12 +405,10 @@ export const make = (
           Effect.succeed(JsonRpc.failure(request.id, { code: McpError.InternalError, message: "Internal error" }))
         ),
         Effect.flatMap((response) =>
-          transport.send(response).pipe(
-            Effect.timeoutFail({
-              duration: defaultTimeout,
-              onTimeout: () =>
-                new McpTransportError({ reason: "Timeout", description: `Answering ${request.method} timed out` })
-            })
+          withAnswerTimeout(
+            transport.send(response),
+            defaultTimeout,
+            () => new McpTransportError({ reason: "Timeout", description: `Answering ${request.method} timed out` })
           )
         ),
         Effect.catchAll((error) => Effect.logWarning(`MCP: could not answer ${request.method}`, error.description)),
@@ -449,19 +495,25 @@ export const make = (
           const deferred = yield* Deferred.make<unknown, McpClientError>()
           pending.set(id, deferred)
           if (onProgress !== undefined) progress.set(id, onProgress)
+          // The timeout bounds the server's answer; time spent obtaining a token (a sign-in
+          // waiting for the user) stops the clock and is bounded by the sign-in timeout instead.
+          const clock = yield* makeAnswerClock
           yield* transport.send(JsonRpc.request(id, method, finalParams), { headers: options?.headers }).pipe(
+            Effect.locally(currentTokenWait, clock.pause),
             Effect.catchAll((error) => Deferred.fail(deferred, surface(error))),
             Effect.forkScoped
           )
-          return yield* Deferred.await(deferred).pipe(
-            Effect.timeoutFail({
-              duration: timeout,
-              onTimeout: () =>
+          return yield* Effect.raceFirst(
+            Deferred.await(deferred),
+            Effect.zipRight(
+              clock.elapsed(timeout),
+              Effect.fail(
                 new McpTransportError({
                   reason: "Timeout",
                   description: `No answer to ${method} within ${Duration.format(Duration.decode(timeout))}`
                 })
-            })
+              )
+            )
           )
         }).pipe(
           Effect.scoped,
@@ -715,11 +767,11 @@ export const make = (
       )
 
     const sendNotification = (method: string, params?: unknown): Effect.Effect<void, McpClientError> =>
-      Effect.suspend(() => closed !== undefined ? Effect.fail(closed) : transport.send(JsonRpc.notification(method, params))).pipe(
-        Effect.timeoutFail({
-          duration: defaultTimeout,
-          onTimeout: () => new McpTransportError({ reason: "Timeout", description: `Sending ${method} timed out` })
-        }),
+      withAnswerTimeout(
+        Effect.suspend(() => closed !== undefined ? Effect.fail(closed) : transport.send(JsonRpc.notification(method, params))),
+        defaultTimeout,
+        () => new McpTransportError({ reason: "Timeout", description: `Sending ${method} timed out` })
+      ).pipe(
         Effect.mapError(surface),
         Effect.withSpan("McpClient.notify", { attributes: { "mcp.method": method } })
       )

@@ -121,4 +121,48 @@ describe("an MCP session with OAuthLayer", () => {
         true
       )
     }).pipe(Effect.provide(clientDeps)))
+
+  /** A browser whose user takes `delay` to approve: it then follows the authorization URL to the callback. */
+  const slowUser = (delay: Duration.DurationInput) =>
+    Layer.succeed(Authorizer.BrowserOpener, {
+      open: (url) =>
+        Effect.asVoid(Effect.forkDaemon(Effect.zipRight(
+          Effect.sleep(delay),
+          Effect.promise(() => fetch(url, { redirect: "follow" }).then((r) => r.text()))
+        )))
+    })
+
+  /** A user who never comes back. */
+  const absentUser = Layer.succeed(Authorizer.BrowserOpener, { open: () => Effect.void })
+
+  const browserDeps = (signInTimeout: Duration.DurationInput, opener: Layer.Layer<Authorizer.BrowserOpener>) =>
+    Layer.mergeAll(
+      TestStorage.layer(),
+      // no pre-flight GET: these tests are about timing
+      Authorizer.layerBrowser({ timeout: signInTimeout, preflight: false }).pipe(Layer.provide(opener))
+    ).pipe(Layer.provideMerge(NodeHttpClient.layerUndici))
+
+  it.scopedLive("a sign-in that outlasts the MCP request timeout still completes: the timeout bounds the server's answer", () =>
+    Effect.gen(function*() {
+      const { mcpUrl } = yield* startServers("1 hour")
+      const client = yield* McpClient.connect(new URL(mcpUrl), {
+        auth: { oauth: { scopes: ["tools"] } },
+        requestTimeout: "1 second"
+      })
+      const text = textOf(yield* client.callTool("whoami"))
+      expect(text.startsWith("test-user:")).toBe(true)
+    }).pipe(Effect.provide(browserDeps("30 seconds", slowUser("3 seconds")))))
+
+  it.scopedLive("a sign-in past the sign-in timeout fails with AuthorizationError Timeout, not an MCP request timeout", () =>
+    Effect.gen(function*() {
+      const { mcpUrl } = yield* startServers("1 hour")
+      const started = Date.now()
+      const error = yield* Effect.flip(McpClient.connect(new URL(mcpUrl), {
+        auth: { oauth: { scopes: ["tools"] } },
+        requestTimeout: "1 second"
+      }))
+      expect(error).toBeInstanceOf(AuthorizationError)
+      expect(error._tag === "AuthorizationError" && error.reason).toBe("Timeout")
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2_000)
+    }).pipe(Effect.provide(browserDeps("2 seconds", absentUser))))
 })
