@@ -13,6 +13,7 @@ import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
 import { InsufficientScope, type OAuthError, Unauthorized } from "./Errors.js"
+import { tokenWait } from "./internal/tokenWait.js"
 import { authChallenge } from "./internal/wwwAuthenticate.js"
 import * as OAuth from "./OAuth.js"
 import * as Pkce from "./Pkce.js"
@@ -122,7 +123,7 @@ export const authenticate: {
     return client.pipe(
       HttpClient.mapRequestEffect((request) =>
         applies(request.url)
-          ? Effect.flatMap(oauth.tokenForRequest, (token) =>
+          ? Effect.flatMap(tokenWait(oauth.tokenForRequest), (token) =>
             Option.match(token, {
               onNone: () => Effect.succeed(request),
               onSome: (t) => present(request, t)
@@ -161,7 +162,7 @@ export const authenticate: {
                 )
               }
               return drain(response).pipe(
-                Effect.zipRight(oauth.handleUnauthorized(tokenOf(response.request), challenge)),
+                Effect.zipRight(tokenWait(oauth.handleUnauthorized(tokenOf(response.request), challenge))),
                 Effect.zipRight(loop(attempts + 1, true))
               )
             }
@@ -182,7 +183,7 @@ export const authenticate: {
                   )
                 }
                 return drain(response).pipe(
-                  Effect.zipRight(oauth.handleInsufficientScope(tokenOf(response.request), challenge.value)),
+                  Effect.zipRight(tokenWait(oauth.handleInsufficientScope(tokenOf(response.request), challenge.value))),
                   Effect.zipRight(loop(attempts + 1, retriedUnauthorized))
                 )
               }
