@@ -106,6 +106,32 @@ describe("Authorizer.layerBrowser", () => {
       expect(yield* connectionRefused(port)).toBe(true)
     }).pipe(Effect.provide(withBrowser({}, fakeBrowser().layer))))
 
+  it.live("a session prefers the port of a given redirect URI when it is free, and takes any port when it is not", () =>
+    Effect.gen(function*() {
+      const authorizer = yield* Authorizer.Authorizer
+      // A port that was free a moment ago.
+      const free = yield* Effect.scoped(Effect.map(authorizer.session, portOf))
+      const preferred = `http://127.0.0.1:${free}/callback`
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          const session = yield* Authorizer.openSession(authorizer, { preferredRedirectUri: preferred })
+          expect(session.redirectUri).toBe(preferred)
+          // The port is now taken by that session: a second one falls back to another port.
+          const second = yield* Authorizer.openSession(authorizer, { preferredRedirectUri: preferred })
+          expect(second.redirectUri).not.toBe(preferred)
+          expect(second.redirectUri).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback$/)
+        })
+      )
+      // Not a redirect URI of ours (another host or path): ignored.
+      const other = yield* Effect.scoped(
+        Effect.map(
+          Authorizer.openSession(authorizer, { preferredRedirectUri: `http://localhost:${free}/cb` }),
+          (s) => s.redirectUri
+        )
+      )
+      expect(other).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback$/)
+    }).pipe(Effect.provide(withBrowser({}, fakeBrowser().layer))))
+
   it.live("opens the browser, receives the code, shows the success page, then stops listening", () => {
     const browser = fakeBrowser()
     return Effect.gen(function*() {
