@@ -32,6 +32,13 @@ export interface AuthorizationRequest {
   readonly issuer: string
   readonly issParameterSupported: boolean
   readonly clientId: string
+  /**
+   * Whether an interactive authorizer should pre-flight this request (one GET of the URL before
+   * the user is sent there, to catch a client the server no longer knows or an error redirect).
+   * Default `true`; the orchestrator sends `false` when the client was just registered or was
+   * confirmed by an RFC 7592 read, where a pre-flight adds nothing.
+   */
+  readonly preflight?: boolean | undefined
 }
 
 /**
@@ -272,7 +279,7 @@ const runPreflight = (
   client: HttpClient.HttpClient,
   request: AuthorizationRequest,
   options: RequestOptions
-): Effect.Effect<void, ClientNotFound | OAuthRequestError> =>
+): Effect.Effect<void, AuthorizationError | ClientNotFound | OAuthRequestError> =>
   Probe.preflight(client, request, requestTimeoutOf(options), { allowInsecure: options.allowInsecure })
 
 const timeoutError = (timeout: Duration.DurationInput, what: string) => () =>
@@ -422,7 +429,7 @@ export interface BrowserOptions extends RequestOptions {
   readonly timeout?: Duration.DurationInput | undefined
   /** Open this browser app (or the first of these that works) instead of the `BrowserOpener`. */
   readonly browser?: string | ReadonlyArray<string> | undefined
-  /** GET the authorization URL first to detect a client the server no longer knows; default true. */
+  /** GET the authorization URL first (with `prompt=none`) to catch a client the server no longer knows or an error redirect before the user is sent there; default true. */
   readonly preflight?: boolean | undefined
 }
 
@@ -484,7 +491,7 @@ export const makeBrowser = (
               `but the callback server listens at ${server.redirectUri}`
           })
         }
-        if (options.preflight !== false) yield* runPreflight(client, request, options)
+        if (options.preflight !== false && request.preflight !== false) yield* runPreflight(client, request, options)
         return yield* Effect.gen(function*() {
           const wait = yield* Effect.fork(server.await(request))
           const opened = yield* Effect.either(opener.open(request.url.href))
@@ -529,7 +536,7 @@ export interface ManualOptions extends RequestOptions {
   readonly timeout?: Duration.DurationInput | undefined
   /** How many pastes to accept before giving up; default 3. */
   readonly maxAttempts?: number | undefined
-  /** GET the authorization URL first to detect a client the server no longer knows; default true. */
+  /** GET the authorization URL first (with `prompt=none`) to catch a client the server no longer knows or an error redirect before the user is sent there; default true. */
   readonly preflight?: boolean | undefined
 }
 
@@ -610,7 +617,7 @@ export const makeManual = (
     })
 
     const authorize = Effect.fn("Authorizer.authorize")(function*(request: AuthorizationRequest) {
-      if (options.preflight !== false) yield* runPreflight(client, request, options)
+      if (options.preflight !== false && request.preflight !== false) yield* runPreflight(client, request, options)
       yield* say(
         `To sign in, open this address in a browser:\n\n  ${request.url.href}\n\n` +
           `After you approve, the browser is sent to ${request.redirectUri}?... and shows an error page ` +
