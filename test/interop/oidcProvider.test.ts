@@ -1,0 +1,309 @@
+/**
+ * The library against an INDEPENDENT authorization server: panva's oidc-provider configured like
+ * a production one (open DCR + RFC 7592, PKCE S256 required, RFC 8707 JWT access tokens for the
+ * MCP URL, rotating refresh tokens with reuse detection, RFC 9207 `iss`, PAR on, login + consent
+ * as HTML forms, the registered `scope` enforced), in front of an MCP server built on the official
+ * SDK that binds sessions to `sub` + `client_id` (see ./oidcProvider.ts). Every scenario goes
+ * through `McpClient` with `auth: { oauth }`, `Authorizer.layerBrowser` and the file
+ * `TokenStorage`; the user is real Chromium clicking the forms (first sign-in, deny, step-up) or a
+ * scripted user agent posting the same forms over HTTP (elsewhere). Each scenario asserts and logs
+ * what the authorization server counted: registrations, authorization requests, token requests
+ * per grant. Chromium scenarios skip locally and fail in CI (CI=true) when Chromium is missing.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Layer, Option, Redacted } from "effect"
+import type { Duration } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Authorizer from "../../src/Authorizer.js"
+import { AuthorizationError } from "../../src/Errors.js"
+import * as McpClient from "../../src/mcp/McpClient.js"
+import * as TokenStorage from "../../src/TokenStorage.js"
+import { available, CHROMIUM, inCi, launch, newPage } from "../browser/chromium.js"
+import { chromiumUser, httpUser, startInterop, summarize } from "./oidcProvider.js"
+import type { Interop } from "./oidcProvider.js"
+
+// -----------------------------------------------------------------------------
+// Helpers
+// -----------------------------------------------------------------------------
+
+/** A fresh token directory, removed with the scope. */
+const tokenDirectory = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "oidc-interop-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/**
+ * What one client process has: the file store in `directory`, the browser sign-in with `opener`
+ * as the user's browser, and an HTTP client. A new call is a new instance (a new process).
+ */
+const clientLayer = (directory: string, opener: Authorizer.BrowserOpener) =>
+  Layer.mergeAll(
+    TokenStorage.layerFileSystemNode(directory),
+    Authorizer.layerBrowser({ timeout: "30 seconds" }).pipe(
+      Layer.provide(Layer.succeed(Authorizer.BrowserOpener, opener))
+    )
+  ).pipe(Layer.provideMerge(NodeHttpClient.layerUndici))
+
+const connect = (
+  interop: Interop,
+  options: { readonly scopes?: ReadonlyArray<string>; readonly requestTimeout?: Duration.DurationInput } = {}
+) =>
+  McpClient.connect(new URL(interop.mcp.url), {
+    auth: { oauth: { clientName: "effect-mcp-oauth interop", ...(options.scopes === undefined ? {} : { scopes: options.scopes }) } },
+    ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout })
+  })
+
+interface WhoAmI {
+  readonly sub: string
+  readonly clientId: string
+  readonly scopes: ReadonlyArray<string>
+}
+
+const textOf = (result: { readonly content: ReadonlyArray<unknown> }): string => {
+  const first = result.content[0]
+  return typeof first === "object" && first !== null && "text" in first && typeof first.text === "string"
+    ? first.text
+    : ""
+}
+
+const whoami = (client: McpClient.McpClient) =>
+  Effect.map(client.callTool("whoami"), (result): WhoAmI => JSON.parse(textOf(result)))
+
+const storedState = (interop: Interop) =>
+  Effect.gen(function*() {
+    const storage = yield* TokenStorage.TokenStorage
+    const key = TokenStorage.serverKey(interop.mcp.url)
+    return { tokens: yield* storage.getTokens(key), client: yield* storage.getClient(key) }
+  })
+
+/** The error and its `cause`s, outermost first. */
+const causeChain = (error: unknown): ReadonlyArray<unknown> => {
+  const chain: Array<unknown> = []
+  let current = error
+  while (typeof current === "object" && current !== null && chain.length < 10) {
+    chain.push(current)
+    current = "cause" in current ? current.cause : undefined
+  }
+  return chain
+}
+
+const tagOf = (u: unknown): string | undefined =>
+  typeof u === "object" && u !== null && "_tag" in u && typeof u._tag === "string" ? u._tag : undefined
+
+const reasonOf = (u: unknown): string | undefined =>
+  typeof u === "object" && u !== null && "reason" in u && typeof u.reason === "string" ? u.reason : undefined
+
+const log = (scenario: string, interop: Interop) =>
+  Effect.sync(() => console.log(summarize(scenario, interop.as.counts, interop.mcp.counts)))
+
+const redirectUriOf = (url: string): string => new URL(url).searchParams.get("redirect_uri") ?? ""
+
+/** Whether anything still accepts connections at `url`. */
+const listening = (url: string) =>
+  Effect.promise(() =>
+    fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+      async (r) => {
+        await r.arrayBuffer()
+        return true
+      },
+      () => false
+    )
+  )
+
+// -----------------------------------------------------------------------------
+// Real Chromium clicks the forms
+// -----------------------------------------------------------------------------
+
+describe("oidc-provider interop, Chromium as the user", () => {
+  if (!available && !inCi) {
+    it.skip(`needs ${CHROMIUM} (run .ci/ensure-chromium.sh)`, () => {})
+    return
+  }
+
+  it.scopedLive("first sign-in: 401 → DCR → login + consent clicked in Chromium → JWT for the MCP URL; 1 registration, 1 authorization (code), 1 code exchange", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop()
+      const dir = yield* tokenDirectory
+      const page = yield* Effect.flatMap(launch, newPage)
+      const opened: Array<string> = []
+      const result = yield* Effect.gen(function*() {
+        const client = yield* connect(interop, { scopes: ["mcp:read"] })
+        const me = yield* whoami(client)
+        return { me, stored: yield* storedState(interop) }
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, chromiumUser(page, interop.as.issuer, { opened }))))
+      yield* log("first sign-in", interop)
+
+      expect(result.me.sub).toBe("alice")
+      expect(result.me.scopes).toEqual(["mcp:read"])
+      expect(opened).toHaveLength(1)
+      expect(redirectUriOf(opened[0]!)).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback$/)
+      expect(new URL(opened[0]!).searchParams.get("code_challenge_method")).toBe("S256")
+      expect(new URL(opened[0]!).searchParams.get("resource")).toBe(interop.mcp.url)
+      expect(Option.map(result.stored.client, (c) => c.clientId)).toEqual(Option.some(result.me.clientId))
+      expect(Option.map(result.stored.tokens, (t) => t.issuer)).toEqual(Option.some(interop.as.issuer))
+      expect(Option.map(result.stored.tokens, (t) => t.refreshToken !== undefined)).toEqual(Option.some(true))
+
+      const counts = interop.as.counts
+      expect(counts.registrations).toBe(1)
+      expect(counts.codesIssued).toBe(1)
+      expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
+      expect(interop.mcp.counts.sessions).toBe(1)
+    }))
+
+  it.scopedLive("deny: Cancel on the consent page → AuthorizationError Denied (access_denied) at the McpClient API, nothing stored, callback server closed", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop()
+      const dir = yield* tokenDirectory
+      const page = yield* Effect.flatMap(launch, newPage)
+      const opened: Array<string> = []
+      const layer = clientLayer(dir, chromiumUser(page, interop.as.issuer, { opened, decision: "deny" }))
+      const exit = yield* connect(interop, { scopes: ["mcp:read"] }).pipe(
+        Effect.flatMap(whoami),
+        Effect.scoped,
+        Effect.provide(layer),
+        Effect.exit
+      )
+      const stored = yield* storedState(interop).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+      yield* log("deny", interop)
+
+      expect(Exit.isFailure(exit)).toBe(true)
+      if (Exit.isSuccess(exit)) return
+      // A clean exit: one typed failure, no defect, no interruption.
+      expect(Cause.isInterrupted(exit.cause)).toBe(false)
+      expect([...Cause.defects(exit.cause)]).toEqual([])
+      const failure = Cause.failureOption(exit.cause)
+      expect(Option.isSome(failure)).toBe(true)
+      const chain = causeChain(Option.getOrUndefined(failure))
+      const described = chain.map((e) => `${tagOf(e) ?? "?"}(${reasonOf(e) ?? ""})`)
+      const denied = chain.find((e): e is AuthorizationError => e instanceof AuthorizationError)
+      expect(denied?.reason).toBe("Denied")
+      expect(denied?.error).toBe("access_denied")
+      expect(described).toContain("AuthorizationError(Denied)")
+
+      expect(opened).toHaveLength(1)
+      expect(yield* listening(redirectUriOf(opened[0]!))).toBe(false)
+      expect(Option.isNone(stored.tokens)).toBe(true)
+      const counts = interop.as.counts
+      expect(counts.registrations).toBe(1)
+      expect(counts.codesIssued).toBe(0)
+      expect(counts.authorizationErrors).toEqual(["access_denied"])
+      expect(counts.tokenRequests).toEqual({})
+      expect(interop.mcp.counts.sessions).toBe(0)
+    }))
+
+})
+
+// -----------------------------------------------------------------------------
+// A scripted user agent posts the same forms
+// -----------------------------------------------------------------------------
+
+describe("oidc-provider interop, a scripted user agent", () => {
+  it.scopedLive("refresh by expiry rotates the refresh token; the replayed old refresh token is refused (invalid_grant)", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop({ accessTokenTtl: 4 })
+      const dir = yield* tokenDirectory
+      const result = yield* Effect.gen(function*() {
+        const client = yield* connect(interop, { scopes: ["mcp:read"] })
+        yield* whoami(client)
+        const first = yield* storedState(interop)
+        // Past half of the 4 s lifetime: inside the refresh margin.
+        yield* Effect.sleep("2500 millis")
+        const me = yield* whoami(client)
+        const second = yield* storedState(interop)
+        return { me, first, second }
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer))))
+
+      const first = Option.getOrThrow(result.first.tokens)
+      const second = Option.getOrThrow(result.second.tokens)
+      const client = Option.getOrThrow(result.first.client)
+      expect(result.me.sub).toBe("alice")
+      expect(Redacted.value(second.accessToken)).not.toBe(Redacted.value(first.accessToken))
+      expect(first.refreshToken).toBeDefined()
+      expect(second.refreshToken).toBeDefined()
+      expect(Redacted.value(second.refreshToken!)).not.toBe(Redacted.value(first.refreshToken!))
+
+      // The first refresh token, already used once, presented again.
+      const replay = yield* Effect.promise(async () => {
+        const body = new URLSearchParams({
+          grant_type: "refresh_token",
+          refresh_token: Redacted.value(first.refreshToken!),
+          resource: interop.mcp.url
+        })
+        const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" }
+        if (client.clientSecret === undefined) body.set("client_id", client.clientId)
+        else {
+          headers["authorization"] = "Basic " + Buffer.from(
+            `${encodeURIComponent(client.clientId)}:${encodeURIComponent(Redacted.value(client.clientSecret))}`
+          ).toString("base64")
+        }
+        const response = await fetch(`${interop.as.issuer}/token`, { method: "POST", headers, body })
+        return { status: response.status, body: await response.json() as unknown }
+      })
+      yield* log("refresh by expiry + replay", interop)
+      expect(replay.status).toBe(400)
+      expect(replay.body).toMatchObject({ error: "invalid_grant" })
+
+      const counts = interop.as.counts
+      expect(counts.registrations).toBe(1)
+      expect(counts.codesIssued).toBe(1)
+      expect(counts.tokenRequests).toEqual({
+        authorization_code: { ok: 1, error: 0 },
+        refresh_token: { ok: 1, error: 1 }
+      })
+      expect(counts.tokenErrors).toEqual(["refresh_token:invalid_grant"])
+    }))
+
+  it.scopedLive("a second process reuses the file store: no browser, no registration, no authorization, no token request", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop()
+      const dir = yield* tokenDirectory
+      const first = yield* Effect.gen(function*() {
+        const client = yield* connect(interop, { scopes: ["mcp:read"] })
+        return yield* whoami(client)
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer))))
+      const afterFirst = structuredClone(interop.as.counts)
+
+      // A new layer instance, a new scope: nothing shared with the first but the directory.
+      const opened: Array<string> = []
+      const second = yield* Effect.gen(function*() {
+        const client = yield* connect(interop, { scopes: ["mcp:read"] })
+        return yield* whoami(client)
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer, { opened }))))
+      yield* log("second process on the file store", interop)
+
+      expect(second).toEqual(first)
+      expect(opened).toEqual([])
+      const { discovery: _d1, ...now } = interop.as.counts
+      const { discovery: _d2, ...then } = afterFirst
+      expect(now).toEqual(then)
+      expect(afterFirst.registrations).toBe(1)
+      expect(afterFirst.codesIssued).toBe(1)
+      expect(afterFirst.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
+      expect(interop.mcp.counts.sessions).toBe(2)
+    }))
+
+  for (const mode of ["oidc", "rfc8414"] as const) {
+    const path = mode === "oidc" ? "/.well-known/openid-configuration" : "/.well-known/oauth-authorization-server"
+    it.scopedLive(`metadata only at ${path}: discovered there and the sign-in completes`, () =>
+      Effect.gen(function*() {
+        const interop = yield* startInterop({ discovery: mode })
+        const dir = yield* tokenDirectory
+        const me = yield* Effect.gen(function*() {
+          const client = yield* connect(interop, { scopes: ["mcp:read"] })
+          return yield* whoami(client)
+        }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer))))
+        yield* log(`metadata only at ${path}`, interop)
+
+        expect(me.sub).toBe("alice")
+        const counts = interop.as.counts
+        expect(counts.discovery[path] ?? 0).toBeGreaterThanOrEqual(1)
+        expect(counts.registrations).toBe(1)
+        expect(counts.codesIssued).toBe(1)
+        expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
+      }))
+  }
+
+})
