@@ -100,6 +100,9 @@ const log = (scenario: string, interop: Interop) =>
   Effect.sync(() => console.log(summarize(scenario, interop.as.counts, interop.mcp.counts)))
 
 const redirectUriOf = (url: string): string => new URL(url).searchParams.get("redirect_uri") ?? ""
+const clientIdOf = (url: string): string => new URL(url).searchParams.get("client_id") ?? ""
+const scopeOf = (url: string): ReadonlyArray<string> =>
+  (new URL(url).searchParams.get("scope") ?? "").split(" ").filter((s) => s !== "").sort()
 
 /** Whether anything still accepts connections at `url`. */
 const listening = (url: string) =>
@@ -194,6 +197,42 @@ describe("oidc-provider interop, Chromium as the user", () => {
       expect(interop.mcp.counts.sessions).toBe(0)
     }))
 
+  it.scopedLive("step-up from mcp:read to mcp:write in one call: 403 insufficient_scope → consent for mcp:write in Chromium → the call succeeds; 1 registration, 2 authorizations", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop()
+      const dir = yield* tokenDirectory
+      const page = yield* Effect.flatMap(launch, newPage)
+      const opened: Array<string> = []
+      const result = yield* Effect.gen(function*() {
+        const client = yield* connect(interop, { scopes: ["mcp:read"] })
+        const before = yield* whoami(client)
+        const written = textOf(yield* client.callTool("write"))
+        const after = yield* whoami(client)
+        return { before, written, after, stored: yield* storedState(interop) }
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, chromiumUser(page, interop.as.issuer, { opened }))))
+      yield* log("step-up", interop)
+
+      expect(result.before.scopes).toEqual(["mcp:read"])
+      expect(result.written).toBe("written")
+      expect([...result.after.scopes].sort()).toEqual(["mcp:read", "mcp:write"])
+      expect(result.after.clientId).toBe(result.before.clientId)
+      expect(opened).toHaveLength(2)
+      expect(scopeOf(opened[1]!)).toEqual(["mcp:read", "mcp:write"])
+      expect(clientIdOf(opened[1]!)).toBe(clientIdOf(opened[0]!))
+      expect(Option.map(result.stored.tokens, (t) => [...t.scopes].sort())).toEqual(
+        Option.some(["mcp:read", "mcp:write"])
+      )
+
+      const counts = interop.as.counts
+      expect(interop.mcp.counts.status403).toBe(1)
+      // The server keeps the session of the same user and client: the retry goes on in it.
+      expect(interop.mcp.counts.sessions).toBe(1)
+      expect(interop.mcp.counts.status404).toBe(0)
+      expect(counts.registrations).toBe(1)
+      expect(counts.codesIssued).toBe(2)
+      expect(counts.authorizationErrors).toEqual([])
+      expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 2, error: 0 } })
+    }))
 })
 
 // -----------------------------------------------------------------------------
@@ -201,6 +240,44 @@ describe("oidc-provider interop, Chromium as the user", () => {
 // -----------------------------------------------------------------------------
 
 describe("oidc-provider interop, a scripted user agent", () => {
+  it.scopedLive("one authorization request per sign-in: no pre-flight GET of the authorization URL when RFC 7592 can answer", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop()
+      const dir = yield* tokenDirectory
+      const opened: Array<string> = []
+      yield* Effect.gen(function*() {
+        const client = yield* connect(interop, { scopes: ["mcp:read"] })
+        return yield* whoami(client)
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer, { opened }))))
+      yield* log("one authorization request per sign-in", interop)
+
+      const counts = interop.as.counts
+      expect(opened).toHaveLength(1)
+      expect(counts.codesIssued).toBe(1)
+      // Each GET of the authorization URL starts a login interaction at the AS.
+      expect(counts.authorizationRequests).toBe(1)
+      expect(counts.interactions).toBe(1)
+    }))
+
+  it.scopedLive("a denied sign-in reaches the McpClient caller as the typed AuthorizationError, not as a closed transport", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop()
+      const dir = yield* tokenDirectory
+      const error = yield* connect(interop, { scopes: ["mcp:read"] }).pipe(
+        Effect.flatMap(whoami),
+        Effect.scoped,
+        Effect.provide(clientLayer(dir, httpUser(interop.as.issuer, { decision: "deny" }))),
+        Effect.flip
+      )
+      yield* log("deny, as the caller sees it", interop)
+      const chain = causeChain(error)
+      const described = chain.map((e) => `${tagOf(e) ?? "?"}(${reasonOf(e) ?? ""})`)
+      expect(described).toContain("AuthorizationError(Denied)")
+      expect(described.filter((d) => d === "McpTransportError(Closed)")).toEqual([])
+      // Wrapped once at most: the OAuth error is the error itself or its direct cause.
+      expect(described.indexOf("AuthorizationError(Denied)")).toBeLessThanOrEqual(1)
+    }))
+
   it.scopedLive("refresh by expiry rotates the refresh token; the replayed old refresh token is refused (invalid_grant)", () =>
     Effect.gen(function*() {
       const interop = yield* startInterop({ accessTokenTtl: 4 })
@@ -285,6 +362,32 @@ describe("oidc-provider interop, a scripted user agent", () => {
       expect(interop.mcp.counts.sessions).toBe(2)
     }))
 
+  it.scopedLive("a re-login (tokens gone, client kept) reuses the registered client on a new callback port: 1 registration, 2 authorizations", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop()
+      const dir = yield* tokenDirectory
+      const opened: Array<string> = []
+      const run = Effect.gen(function*() {
+        const client = yield* connect(interop, { scopes: ["mcp:read"] })
+        return yield* whoami(client)
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer, { opened }))))
+      const first = yield* run
+      yield* Effect.gen(function*() {
+        const storage = yield* TokenStorage.TokenStorage
+        yield* storage.clearTokens(TokenStorage.serverKey(interop.mcp.url))
+      }).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+      const second = yield* run
+      yield* log("re-login", interop)
+
+      expect(second.clientId).toBe(first.clientId)
+      expect(opened).toHaveLength(2)
+      expect(clientIdOf(opened[1]!)).toBe(clientIdOf(opened[0]!))
+      const counts = interop.as.counts
+      expect(counts.registrations).toBe(1)
+      expect(counts.codesIssued).toBe(2)
+      expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 2, error: 0 } })
+    }))
+
   for (const mode of ["oidc", "rfc8414"] as const) {
     const path = mode === "oidc" ? "/.well-known/openid-configuration" : "/.well-known/oauth-authorization-server"
     it.scopedLive(`metadata only at ${path}: discovered there and the sign-in completes`, () =>
@@ -306,4 +409,59 @@ describe("oidc-provider interop, a scripted user agent", () => {
       }))
   }
 
+  it.scopedLive("a client deleted at the AS: the RFC 7592 read fails and the library registers again before the browser opens", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop()
+      const dir = yield* tokenDirectory
+      const run = (opened: Array<string>) =>
+        Effect.gen(function*() {
+          const client = yield* connect(interop, { scopes: ["mcp:read"] })
+          return yield* whoami(client)
+        }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer, { opened }))))
+      const first = yield* run([])
+      const stored = yield* storedState(interop).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+      expect(Option.map(stored.client, (c) => c.registrationClientUri !== undefined)).toEqual(Option.some(true))
+      yield* Effect.promise(() => interop.as.deleteClient(first.clientId))
+      expect(yield* Effect.promise(() => interop.as.hasClient(first.clientId))).toBe(false)
+      // The user signs in again (tokens gone); the stored client no longer exists at the AS.
+      yield* Effect.gen(function*() {
+        const storage = yield* TokenStorage.TokenStorage
+        yield* storage.clearTokens(TokenStorage.serverKey(interop.mcp.url))
+      }).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+      const before = structuredClone(interop.as.counts)
+      const opened: Array<string> = []
+      const second = yield* run(opened)
+      yield* log("client deleted at the AS", interop)
+
+      const counts = interop.as.counts
+      expect(second.clientId).not.toBe(first.clientId)
+      // The browser opened once, already with the new client.
+      expect(opened.map(clientIdOf)).toEqual([second.clientId])
+      expect(counts.registrations - before.registrations).toBe(1)
+      expect(counts.clientConfiguration.GET - before.clientConfiguration.GET).toBeGreaterThanOrEqual(1)
+      // No authorization request was ever sent for the deleted client.
+      expect(counts.authorizationClientIds.slice(before.authorizationClientIds.length)).toEqual([second.clientId])
+      expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 2, error: 0 } })
+    }))
+
+  it.scopedLive("a sign-in left waiting past the MCP request timeout still completes", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop()
+      const dir = yield* tokenDirectory
+      const opened: Array<string> = []
+      // The user takes 3.5 s to get to the browser; the MCP request timeout is 2 s.
+      const user = httpUser(interop.as.issuer, { opened, delayMillis: 3500 })
+      const me = yield* Effect.gen(function*() {
+        const client = yield* connect(interop, { scopes: ["mcp:read"], requestTimeout: "2 seconds" })
+        return yield* whoami(client)
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, user)))
+      yield* log("slow sign-in", interop)
+
+      expect(me.sub).toBe("alice")
+      expect(opened).toHaveLength(1)
+      const counts = interop.as.counts
+      expect(counts.registrations).toBe(1)
+      expect(counts.codesIssued).toBe(1)
+      expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
+    }))
 })
