@@ -465,3 +465,137 @@ describe("oidc-provider interop, a scripted user agent", () => {
       expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
     }))
 })
+
+// -----------------------------------------------------------------------------
+// The fixture is what it claims to be
+// -----------------------------------------------------------------------------
+
+describe("the oidc-provider fixture", () => {
+  const json = (response: Response) => response.json() as Promise<Record<string, unknown>>
+
+  /** Registers a native public client the way an MCP client would. */
+  const register = (issuer: string, body: Record<string, unknown>) =>
+    fetch(`${issuer}/reg`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        application_type: "native",
+        token_endpoint_auth_method: "none",
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        ...body
+      })
+    })
+
+  /** The `Location` a GET of the authorization endpoint answers with (never followed). */
+  const authorize = async (issuer: string, params: Record<string, string>) => {
+    const response = await fetch(`${issuer}/auth?${new URLSearchParams(params)}`, { redirect: "manual" })
+    await response.arrayBuffer()
+    const location = response.headers.get("location")
+    return { status: response.status, location: location === null ? undefined : new URL(location, issuer) }
+  }
+
+  const S256 = { code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", code_challenge_method: "S256" }
+
+  it.scopedLive("production-like: metadata, PKCE required, registered scope enforced, loopback redirect on any port for native clients", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop()
+      const issuer = interop.as.issuer
+      const checks = yield* Effect.promise(async () => {
+        const metadata = await json(await fetch(`${issuer}/.well-known/oauth-authorization-server`))
+        const registered = await json(
+          await register(issuer, { redirect_uris: ["http://127.0.0.1:1111/callback"], scope: "mcp:read" })
+        )
+        const clientId = String(registered["client_id"])
+        const base = { response_type: "code", client_id: clientId, state: "s", resource: interop.mcp.url }
+        // Another loopback port than the registered one: accepted (to the login interaction).
+        const otherPort = await authorize(issuer, {
+          ...base,
+          ...S256,
+          redirect_uri: "http://127.0.0.1:2222/callback",
+          scope: "mcp:read"
+        })
+        // Without PKCE: refused.
+        const noPkce = await authorize(issuer, { ...base, redirect_uri: "http://127.0.0.1:2222/callback", scope: "mcp:read" })
+        // A scope outside the registered one: invalid_scope.
+        const wider = await authorize(issuer, {
+          ...base,
+          ...S256,
+          redirect_uri: "http://127.0.0.1:2222/callback",
+          scope: "mcp:read mcp:write"
+        })
+        // RFC 7592: the client configuration endpoint answers with the registration access token.
+        const read = await fetch(String(registered["registration_client_uri"]), {
+          headers: { authorization: `Bearer ${String(registered["registration_access_token"])}` }
+        })
+        await read.arrayBuffer()
+        return { metadata, registered, otherPort, noPkce, wider, readStatus: read.status }
+      })
+      expect(checks.metadata).toMatchObject({
+        issuer,
+        code_challenge_methods_supported: ["S256"],
+        authorization_response_iss_parameter_supported: true,
+        pushed_authorization_request_endpoint: `${issuer}/request`,
+        registration_endpoint: `${issuer}/reg`
+      })
+      expect(checks.metadata["scopes_supported"]).toEqual(expect.arrayContaining(["mcp:read", "mcp:write"]))
+      expect(checks.registered).toMatchObject({ scope: "mcp:read", application_type: "native" })
+      expect(checks.registered["registration_access_token"]).toEqual(expect.any(String))
+      expect(checks.readStatus).toBe(200)
+      expect(checks.otherPort.location?.pathname).toMatch(/^\/interaction\//)
+      expect(checks.noPkce.location?.origin).toBe("http://127.0.0.1:2222")
+      expect(checks.noPkce.location?.searchParams.get("error")).toBe("invalid_request")
+      expect(checks.noPkce.location?.searchParams.get("iss")).toBe(issuer)
+      expect(checks.wider.location?.searchParams.get("error")).toBe("invalid_scope")
+    }))
+
+  it.scopedLive("discovery documents switch: only the OIDC path, or only the RFC 8414 path", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop({ discovery: "oidc" })
+      const status = (path: string) =>
+        Effect.promise(async () => {
+          const response = await fetch(`${interop.as.issuer}${path}`)
+          await response.arrayBuffer()
+          return response.status
+        })
+      const oidc = "/.well-known/openid-configuration"
+      const rfc8414 = "/.well-known/oauth-authorization-server"
+      expect([yield* status(oidc), yield* status(rfc8414)]).toEqual([200, 404])
+      interop.as.setDiscovery("rfc8414")
+      expect([yield* status(oidc), yield* status(rfc8414)]).toEqual([404, 200])
+    }))
+
+  it.scopedLive("the MCP server: 401 with resource_metadata and scope, PRM naming the provider, 401 invalid_token for a forged token", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop()
+      const result = yield* Effect.promise(async () => {
+        const init = { jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "1" } } }
+        const post = (headers: Record<string, string>) =>
+          fetch(interop.mcp.url, {
+            method: "POST",
+            headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+            body: JSON.stringify(init)
+          })
+        const anonymous = await post({})
+        await anonymous.arrayBuffer()
+        const forged = await post({ authorization: "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0." })
+        await forged.arrayBuffer()
+        const prm = await json(await fetch(interop.mcp.prmUrl))
+        return {
+          anonymous: { status: anonymous.status, challenge: anonymous.headers.get("www-authenticate") },
+          forged: { status: forged.status, challenge: forged.headers.get("www-authenticate") },
+          prm
+        }
+      })
+      expect(result.anonymous.status).toBe(401)
+      expect(result.anonymous.challenge).toBe(`Bearer resource_metadata="${interop.mcp.prmUrl}", scope="mcp:read"`)
+      expect(result.forged.status).toBe(401)
+      expect(result.forged.challenge).toContain("error=\"invalid_token\"")
+      expect(result.prm).toEqual({
+        resource: interop.mcp.url,
+        authorization_servers: [interop.as.issuer],
+        scopes_supported: ["mcp:read", "mcp:write"],
+        bearer_methods_supported: ["header"]
+      })
+    }))
+})
