@@ -257,7 +257,6 @@ describe("oidc-provider interop, a scripted user agent", () => {
       expect(counts.codesIssued).toBe(1)
       // Each GET of the authorization URL starts a login interaction at the AS.
       expect(counts.authorizationRequests).toBe(1)
-      expect(counts.interactions).toBe(1)
     }))
 
   it.scopedLive("a denied sign-in reaches the McpClient caller as the typed AuthorizationError, not as a closed transport", () =>
