@@ -42,7 +42,7 @@ const tokenDirectory = Effect.acquireRelease(
 const clientLayer = (directory: string, opener: Authorizer.BrowserOpener) =>
   Layer.mergeAll(
     TokenStorage.layerFileSystemNode(directory),
-    Authorizer.layerBrowser({ timeout: "30 seconds" }).pipe(
+    Authorizer.layerBrowser({ timeout: "15 seconds" }).pipe(
       Layer.provide(Layer.succeed(Authorizer.BrowserOpener, opener))
     )
   ).pipe(Layer.provideMerge(NodeHttpClient.layerUndici))
