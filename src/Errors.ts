@@ -97,7 +97,8 @@ export class OAuthRegistrationError
 /**
  * Metadata discovery failed: RFC 9728 protected-resource metadata or RFC 8414 / OIDC
  * authorization-server metadata could not be found, was malformed, named the wrong issuer, or
- * the server does not support PKCE with `S256` (required by OAuth 2.1 and the MCP spec).
+ * the server does not support PKCE with `S256` (required by OAuth 2.1 and the MCP spec); or
+ * (`Timeout`) discovery as a whole did not finish within its overall deadline.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-3.3
@@ -107,7 +108,7 @@ export class OAuthRegistrationError
 export class DiscoveryError extends Schema.TaggedError<DiscoveryError>("effect-mcp-oauth/DiscoveryError")(
   "DiscoveryError",
   {
-    reason: Schema.Literal("NotFound", "Malformed", "IssuerMismatch", "PkceNotSupported", "InsecureUrl"),
+    reason: Schema.Literal("NotFound", "Malformed", "IssuerMismatch", "PkceNotSupported", "InsecureUrl", "Timeout"),
     url: Schema.String,
     detail: Schema.String
   }

@@ -7,12 +7,13 @@
  */
 import { HttpClient, HttpClientError, HttpClientRequest } from "@effect/platform"
 import type { HttpClientResponse } from "@effect/platform"
-import { Config, type ConfigError, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, type ConfigError, Context, type Duration, Effect, Layer, Option, Redacted } from "effect"
 import { dual } from "effect/Function"
 import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
 import { InsufficientScope, type OAuthError, Unauthorized } from "./Errors.js"
+import { tokenWait } from "./internal/tokenWait.js"
 import { authChallenge } from "./internal/wwwAuthenticate.js"
 import * as OAuth from "./OAuth.js"
 import * as Pkce from "./Pkce.js"
@@ -122,7 +123,7 @@ export const authenticate: {
     return client.pipe(
       HttpClient.mapRequestEffect((request) =>
         applies(request.url)
-          ? Effect.flatMap(oauth.tokenForRequest, (token) =>
+          ? Effect.flatMap(tokenWait(oauth.tokenForRequest), (token) =>
             Option.match(token, {
               onNone: () => Effect.succeed(request),
               onSome: (t) => present(request, t)
@@ -161,7 +162,7 @@ export const authenticate: {
                 )
               }
               return drain(response).pipe(
-                Effect.zipRight(oauth.handleUnauthorized(tokenOf(response.request), challenge)),
+                Effect.zipRight(tokenWait(oauth.handleUnauthorized(tokenOf(response.request), challenge))),
                 Effect.zipRight(loop(attempts + 1, true))
               )
             }
@@ -182,7 +183,7 @@ export const authenticate: {
                   )
                 }
                 return drain(response).pipe(
-                  Effect.zipRight(oauth.handleInsufficientScope(tokenOf(response.request), challenge.value)),
+                  Effect.zipRight(tokenWait(oauth.handleInsufficientScope(tokenOf(response.request), challenge.value))),
                   Effect.zipRight(loop(attempts + 1, retriedUnauthorized))
                 )
               }
@@ -219,12 +220,17 @@ export const toHttpClient = (client: HttpClient.HttpClient.With<HttpClientError.
   )
 
 /**
- * Options of {@link OAuthLayer}: those of the orchestrator.
+ * Options of {@link OAuthLayer}: those of the orchestrator, plus `discoveryDeadline`, one
+ * deadline for a whole metadata discovery (default: twice `timeout`, i.e. 60 seconds), so that
+ * hanging authorization servers listed by a PRM cost at most that, not N × `timeout`.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
  * @since 0.1.0
  * @category models
  */
-export type OAuthLayerOptions = OAuth.OAuthOptions
+export interface OAuthLayerOptions extends OAuth.OAuthOptions {
+  readonly discoveryDeadline?: Duration.DurationInput | undefined
+}
 
 /**
  * `OAuth` plus an authenticated `HttpClient.HttpClient` for one MCP server.
@@ -269,7 +275,11 @@ export const OAuthLayer = (
   const core = OAuth.layer(options).pipe(
     Layer.provide(
       Layer.mergeAll(
-        Discovery.layer({ ...serviceConfig, validateResource: options.validateResource }),
+        Discovery.layer({
+          ...serviceConfig,
+          validateResource: options.validateResource,
+          deadline: options.discoveryDeadline
+        }),
         Registration.layer({
           ...serviceConfig,
           clientId: options.clientId,

@@ -6,6 +6,7 @@
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Duration, Effect, Either, Option, Redacted, Schema } from "effect"
+import * as ClientConfiguration from "./ClientConfiguration.js"
 import * as Discovery from "./Discovery.js"
 import { OAuthRequestError, OAuthTokenError } from "./Errors.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
@@ -101,18 +102,32 @@ export const revoke = Effect.fn("Revocation.revoke")(function*(request: RevokeRe
 export interface SignOutResult {
   readonly revoked: ReadonlyArray<"refresh_token" | "access_token">
   readonly warnings: ReadonlyArray<string>
+  /** Whether the client registration was deleted at the authorization server (RFC 7592 §2.3). */
+  readonly clientDeleted?: boolean | undefined
 }
 
 /**
  * Options of {@link signOut}.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
+ * @see https://www.rfc-editor.org/rfc/rfc7592#section-2.3
  * @since 0.1.0
  * @category models
  */
 export interface SignOutOptions {
   readonly timeout?: Duration.DurationInput | undefined
   readonly allowInsecure?: boolean | undefined
+  /**
+   * Also delete the dynamically registered client at the authorization server (RFC 7592 §2.3,
+   * when the server gave it a `registration_client_uri`); it is forgotten locally either way.
+   * Default `false`.
+   */
+  readonly deleteClient?: boolean | undefined
+  /**
+   * Forget the stored client information (default `true`). With `false` only the tokens are
+   * removed, and the next sign-in reuses the same client (one client identity per server).
+   */
+  readonly forgetClient?: boolean | undefined
   /**
    * The configured pre-registered client (with its secret) to revoke with, instead of the stored
    * client record. It is presented only at the tokens' own issuer.
@@ -127,13 +142,19 @@ export interface SignOutOptions {
  * authorization server's (SEP-2352). Best effort: when revocation is not possible (server
  * unreachable, no `revocation_endpoint`, no client to revoke with, the server now names another
  * issuer, a revocation refused) a warning says so. Then the stored tokens and client
- * information are cleared. Only a storage failure fails the operation.
+ * information are cleared (`forgetClient: false` keeps the client; `deleteClient: true` first
+ * deletes it at the server, RFC 7592 §2.3). Only a storage failure fails the operation.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
+ * @see https://www.rfc-editor.org/rfc/rfc7592#section-2.3
  * @since 0.1.0
  * @category sign-out
  */
-export const signOut = Effect.fn("Revocation.signOut")(function*(key: string, options: SignOutOptions = {}) {
+export const signOut = Effect.fn("Revocation.signOut")(function*(
+  key: string,
+  signOutOptions: SignOutOptions = {}
+) {
+  const { deleteClient, forgetClient, ...options } = signOutOptions
   const storage = yield* TokenStorage.TokenStorage
   const discovery = yield* Discovery.Discovery
   const tokens = yield* storage.getTokens(key)
@@ -182,6 +203,20 @@ export const signOut = Effect.fn("Revocation.signOut")(function*(key: string, op
       }
     }
   }
-  yield* storage.clear(key)
-  return { revoked, warnings } satisfies SignOutResult
+  let clientDeleted = false
+  if (deleteClient === true && Option.isSome(stored) && stored.value.source === "dynamic") {
+    if (ClientConfiguration.isManaged(stored.value)) {
+      const { client: _, ...http } = options
+      const deleted = yield* Effect.either(ClientConfiguration.remove(stored.value, http))
+      if (Either.isRight(deleted) || deleted.left._tag === "ClientNotFound") clientDeleted = true
+      else warnings.push(`deleting the client at the authorization server failed: ${deleted.left.message}`)
+    } else {
+      warnings.push(
+        "the authorization server offers no client configuration endpoint (RFC 7592); the client was only forgotten locally"
+      )
+    }
+  }
+  if (forgetClient === false && deleteClient !== true) yield* storage.clearTokens(key)
+  else yield* storage.clear(key)
+  return { revoked, warnings, ...(deleteClient === true ? { clientDeleted } : {}) } satisfies SignOutResult
 })
