@@ -177,6 +177,56 @@ describe("OAuthProvider registration (RFC 7591)", () => {
       expect(String(full.body["error_description"])).toContain("no more dynamic registrations")
     }))
 
+  it.scoped("RFC 7592: the registration access token reads, updates (e.g. widens the scope) and deletes the client", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ scopesSupported: ["read", "write", "admin"] })
+      const reg = yield* postJson(`${server.issuer}/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: "none",
+        scope: "read"
+      })
+      const clientId = String(reg.body["client_id"])
+      const uri = String(reg.body["registration_client_uri"])
+      const rat = String(reg.body["registration_access_token"])
+      expect(uri).toBe(`${server.issuer}/register/${clientId}`)
+      const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+      const read = yield* request(uri, { headers: bearer(rat) })
+      expect([read.status, read.body["client_id"], read.body["scope"]]).toEqual([200, clientId, "read"])
+      expect(read.headers.get("cache-control")).toBe("no-store")
+      // wrong token, no token, another client's URI: 401 invalid_token, alike
+      for (const [url, headers] of [[uri, bearer("wrong")], [uri, {}], [`${server.issuer}/register/nope`, bearer(rat)]] as const) {
+        const res = yield* request(url, { headers })
+        expect([res.status, res.body["error"]]).toEqual([401, "invalid_token"])
+      }
+      const put = (body: Record<string, unknown>) =>
+        request(uri, {
+          method: "PUT",
+          headers: { ...bearer(rat), "content-type": "application/json" },
+          body: JSON.stringify(body)
+        })
+      const base = { client_id: clientId, redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" }
+      expect((yield* put({ ...base, scope: "read superuser" })).body["error"]).toBe("invalid_client_metadata")
+      expect((yield* put({ ...base, client_id: "other", scope: "read write" })).body["error"]).toBe(
+        "invalid_client_metadata"
+      )
+      expect((yield* put({ ...base, redirect_uris: ["ms-msdt:/x"] })).body["error"]).toBe("invalid_redirect_uri")
+      const widened = yield* put({ ...base, scope: "read write" })
+      expect([widened.status, widened.body["scope"]]).toEqual([200, "read write"])
+      const { challenge } = pkcePair()
+      const stepUp = yield* authorize(server, { clientId, challenge, scope: "read write" })
+      expect(stepUp.location.searchParams.get("code")).not.toBeNull()
+      expect((yield* authorize(server, { clientId, challenge, scope: "admin" })).location.searchParams.get("error"))
+        .toBe("invalid_scope")
+      const deleted = yield* request(uri, { method: "DELETE", headers: bearer(rat) })
+      expect(deleted.status).toBe(204)
+      expect(Option.isNone(yield* server.provider.store.getClient(clientId))).toBe(true)
+      expect((yield* request(uri, { headers: bearer(rat) })).status).toBe(401)
+      // an operator-registered client has no registration access token
+      const operator = yield* server.registerClient({ clientId: "op", tokenEndpointAuthMethod: "none" })
+      expect((yield* request(`${server.issuer}/register/${operator.clientId}`, { headers: bearer(rat) })).status)
+        .toBe(401)
+    }))
+
   it.scoped("refuses an oversized body with 413", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer()
