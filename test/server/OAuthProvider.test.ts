@@ -342,6 +342,10 @@ describe("OAuthProvider authorization endpoint", () => {
         const operator = yield* authorize(server, { ...params, clientId: "operator-app" })
         expect(operator.location.searchParams.get("error")).toBe(error)
       }
+      // a client stored with a dangerous redirect URI (before registration refused it) is never sent there
+      const legacy = yield* server.registerClient({ clientId: "legacy", tokenEndpointAuthMethod: "none", redirectUris: ["ms-msdt:/id"] })
+      const legacyRes = yield* request(authorizeUrl(server, { clientId: legacy.clientId, challenge, redirectUri: "ms-msdt:/id" }))
+      expect([legacyRes.status, legacyRes.headers.get("location")]).toEqual([400, null])
       // a denial by the consent step (no user decision) is not bounced there either
       yield* server.setFaults({ consent: "deny" })
       const denied = yield* request(authorizeUrl(server, { clientId: registered.client_id, challenge, redirectUri: evil }))
