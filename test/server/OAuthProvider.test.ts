@@ -1,5 +1,8 @@
+import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Redacted, TestClock } from "effect"
+import * as ClientConfiguration from "../../src/ClientConfiguration.js"
+import { ClientInformation } from "../../src/Schemas.js"
 import { startTestServer } from "../fixtures/TestAuthServer.js"
 import type { TestServer } from "../fixtures/TestAuthServer.js"
 import {
@@ -192,6 +195,7 @@ describe("OAuthProvider registration (RFC 7591)", () => {
       const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
       const read = yield* request(uri, { headers: bearer(rat) })
       expect([read.status, read.body["client_id"], read.body["scope"]]).toEqual([200, clientId, "read"])
+      expect([read.body["registration_client_uri"], read.body["registration_access_token"]]).toEqual([uri, rat])
       expect(read.headers.get("cache-control")).toBe("no-store")
       // wrong token, no token, another client's URI: 401 invalid_token, alike
       for (const [url, headers] of [[uri, bearer("wrong")], [uri, {}], [`${server.issuer}/register/nope`, bearer(rat)]] as const) {
@@ -225,6 +229,37 @@ describe("OAuthProvider registration (RFC 7591)", () => {
       const operator = yield* server.registerClient({ clientId: "op", tokenEndpointAuthMethod: "none" })
       expect((yield* request(`${server.issuer}/register/${operator.clientId}`, { headers: bearer(rat) })).status)
         .toBe(401)
+    }))
+
+  it.scoped("RFC 7592 interop: the client library's ClientConfiguration.update widens the scope at the embedded AS", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ scopesSupported: ["read", "write"] })
+      const reg = yield* postJson(`${server.issuer}/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: "client_secret_basic",
+        scope: "read"
+      })
+      const client = new ClientInformation({
+        clientId: String(reg.body["client_id"]),
+        clientSecret: Redacted.make(String(reg.body["client_secret"])),
+        tokenEndpointAuthMethod: "client_secret_basic",
+        source: "dynamic",
+        issuer: server.issuer,
+        redirectUris: [REDIRECT],
+        scope: "read",
+        registrationClientUri: String(reg.body["registration_client_uri"]),
+        registrationAccessToken: Redacted.make(String(reg.body["registration_access_token"]))
+      })
+      const updated = yield* ClientConfiguration.update(client, { addScopes: ["write"] }).pipe(
+        Effect.provide(NodeHttpClient.layer)
+      )
+      expect(updated.metadata["scope"]).toBe("read write")
+      const stored = yield* server.provider.store.getClient(client.clientId)
+      expect(Option.map(stored, (c) => [c.scope, c.tokenEndpointAuthMethod])).toEqual(
+        Option.some(["read write", "client_secret_basic"])
+      )
+      yield* ClientConfiguration.remove(updated.client).pipe(Effect.provide(NodeHttpClient.layer))
+      expect(Option.isNone(yield* server.provider.store.getClient(client.clientId))).toBe(true)
     }))
 
   it.scoped("refuses an oversized body with 413", () =>

@@ -35,18 +35,24 @@ const authorizedClient = (config: ProviderConfig) =>
     const found = yield* config.store.getClient(clientId)
     if (Option.isNone(found)) return yield* invalidToken
     const expected = found.value.registrationAccessTokenHash
-    if (expected === undefined || !constantTimeEqual(expected, sha256Base64Url(match[1]!))) {
+    const token = match[1]!
+    if (expected === undefined || !constantTimeEqual(expected, sha256Base64Url(token))) {
       return yield* invalidToken
     }
-    return found.value
+    return { client: found.value, token }
   })
 
-const configurationResponse = (config: ProviderConfig, client: RegisteredClient) =>
-  jsonNoStore({ ...clientInformation(client), registration_client_uri: registrationClientUri(config, client.clientId) })
+/** RFC 7592 §3: the client information with its configuration URI and (unrotated) access token. */
+const configurationResponse = (config: ProviderConfig, client: RegisteredClient, token: string) =>
+  jsonNoStore({
+    ...clientInformation(client),
+    registration_access_token: token,
+    registration_client_uri: registrationClientUri(config, client.clientId)
+  })
 
 /** RFC 7592 §2.1: `GET /register/{client_id}`. @internal */
 export const readClientEndpoint = (config: ProviderConfig) =>
-  Effect.map(authorizedClient(config), (client) => configurationResponse(config, client)).pipe(
+  Effect.map(authorizedClient(config), ({ client, token }) => configurationResponse(config, client, token)).pipe(
     Effect.catchTag("OAuthFailure", (f) => Effect.succeed(failureResponse(f)))
   )
 
@@ -60,7 +66,7 @@ export const readClientEndpoint = (config: ProviderConfig) =>
  */
 export const updateClientEndpoint = (config: ProviderConfig) =>
   Effect.gen(function*() {
-    const client = yield* authorizedClient(config)
+    const { client, token } = yield* authorizedClient(config)
     const metadata = yield* validateClientMetadata(config)
     const invalidMetadata = (description: string) =>
       new OAuthFailure({ status: 400, error: "invalid_client_metadata", description })
@@ -85,7 +91,7 @@ export const updateClientEndpoint = (config: ProviderConfig) =>
       applicationType: metadata.applicationType
     })
     yield* config.store.putClient(updated)
-    return configurationResponse(config, updated)
+    return configurationResponse(config, updated, token)
   }).pipe(Effect.catchTag("OAuthFailure", (f) => Effect.succeed(failureResponse(f))))
 
 /**
@@ -97,7 +103,7 @@ export const updateClientEndpoint = (config: ProviderConfig) =>
  */
 export const deleteClientEndpoint = (config: ProviderConfig) =>
   Effect.gen(function*() {
-    const client = yield* authorizedClient(config)
+    const { client } = yield* authorizedClient(config)
     yield* config.store.deleteClient(client.clientId)
     return HttpServerResponse.empty({ status: 204, headers: { "cache-control": "no-store" } })
   }).pipe(Effect.catchTag("OAuthFailure", (f) => Effect.succeed(failureResponse(f))))
