@@ -65,7 +65,10 @@ export const deepText: fc.Arbitrary<string> = fc.record({
  * A JSON object that looks like `template` but with some fields replaced by hostile values
  * (wrong types, deep nesting, huge strings) or duplicated in the text (`{"a":1,"a":2}`).
  */
-export const mutatedObjectText = (template: Record<string, unknown>): fc.Arbitrary<string> =>
+export const mutatedObjectText = (
+  template: Record<string, unknown>,
+  depth: { readonly min: number; readonly max: number } = { min: 1_000, max: 20_000 }
+): fc.Arbitrary<string> =>
   fc.record({
     replace: fc.dictionary(
       fc.constantFrom(...Object.keys(template), "__proto__", "extra"),
@@ -73,7 +76,7 @@ export const mutatedObjectText = (template: Record<string, unknown>): fc.Arbitra
     ),
     duplicate: fc.subarray(Object.keys(template)),
     duplicateValue: jsonValue,
-    depth: fc.integer({ min: 1_000, max: 20_000 })
+    depth: fc.integer(depth)
   }).map(({ depth, duplicate, duplicateValue, replace }) => {
     const fields = { ...template, ...replace }
     const parts = Object.entries(fields).map(([k, v]) =>
@@ -91,3 +94,25 @@ export const bodyText = (template: Record<string, unknown>): fc.Arbitrary<string
     mutatedObjectText(template),
     nastyString
   )
+
+/** A failure report that stays short: the counterexample and the error, each cut to a few hundred characters. */
+const report = (details: fc.RunDetails<unknown>): void => {
+  if (!details.failed) return
+  const example = JSON.stringify(details.counterexample, (_k, v: unknown) =>
+    typeof v === "string" && v.length > 200 ? `${v.slice(0, 200)}…(${v.length} chars)` : v)
+  throw new Error(
+    `property failed after ${details.numRuns} runs (seed ${details.seed}, path ${details.counterexamplePath ?? "?"})\n` +
+      `counterexample: ${(example ?? "undefined").slice(0, 600)}\n` +
+      `error: ${String(details.errorInstance).slice(0, 1_000)}`
+  )
+}
+
+/** `fc.assert` with a short failure report (hostile inputs are huge). */
+export const assertProperty = <Ts>(property: fc.IProperty<Ts>, params: fc.Parameters<Ts>): void =>
+  report(fc.check(property, params) as fc.RunDetails<unknown>)
+
+/** `fc.assert` for async properties, with a short failure report. */
+export const assertAsyncProperty = async <Ts>(
+  property: fc.IAsyncProperty<Ts>,
+  params: fc.Parameters<Ts>
+): Promise<void> => report((await fc.check(property, params)) as fc.RunDetails<unknown>)

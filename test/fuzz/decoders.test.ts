@@ -10,7 +10,7 @@ import { validateAuthorizationResponse } from "../../src/internal/authorizationR
 import * as StorageFormat from "../../src/internal/storageFormat.js"
 import { authChallenge, bearerChallenge, parseWwwAuthenticate } from "../../src/internal/wwwAuthenticate.js"
 import { ClientInformation, StoredToken } from "../../src/Schemas.js"
-import { jsonValue, mutatedObjectText, nastyString, nestedText } from "./arbitraries.js"
+import { assertProperty, jsonValue, mutatedObjectText, nastyString, nestedText } from "./arbitraries.js"
 
 /** Runs `f` and fails the property when it takes longer than `ms` (a hang shows as a slow call). */
 const timed = <A>(ms: number, f: () => A): A => {
@@ -36,7 +36,7 @@ describe("fuzz: WWW-Authenticate", () => {
     fc.integer({ min: 1, max: 20_000 }).map((n) => "Bearer, ".repeat(n))
   )
   it("parseWwwAuthenticate, bearerChallenge and authChallenge: a value for any header, quickly", () => {
-    fc.assert(
+    assertProperty(
       fc.property(header, (h) => {
         const all = timed(2_000, () => parseWwwAuthenticate(h))
         expect(Array.isArray(all)).toBe(true)
@@ -69,7 +69,7 @@ describe("fuzz: the authorization response at the redirect URI", () => {
     )
   )
   it("validateAuthorizationResponse: a response or an AuthorizationError for any query", () => {
-    fc.assert(
+    assertProperty(
       fc.property(query, (q) => {
         const url = new URL(`${request.redirectUri}?${q}`)
         const result = timed(1_000, () => validateAuthorizationResponse(url, request))
@@ -127,7 +127,7 @@ describe("fuzz: stored records", () => {
     )
   )
   it("decodeFor / decodeAny: a record or a rejection for any stored text", () => {
-    fc.assert(
+    assertProperty(
       fc.property(text, (t) => {
         const check = <A, I>(entry: StorageFormat.Entry<A, I>) => {
           const any = timed(2_000, () => StorageFormat.decodeAny(entry, t))

@@ -22,7 +22,7 @@ import {
 } from "../../src/Schemas.js"
 import * as TokenExchange from "../../src/TokenExchange.js"
 import { asMetadata, rawOAuthServer, type Reply } from "../oauthRawServer.js"
-import { bodyText } from "./arbitraries.js"
+import { assertAsyncProperty, assertProperty, bodyText } from "./arbitraries.js"
 
 const ORIGIN = "http://127.0.0.1:1"
 
@@ -52,7 +52,7 @@ const response = (text: string, contentType = "application/json"): OAuthResponse
 describe("fuzz: decodeJson over every OAuth response schema", () => {
   for (const [name, schema, template] of schemas) {
     it(`${name}: a value or a short message, never a throw`, () => {
-      fc.assert(
+      assertProperty(
         fc.property(bodyText(template), (text) => {
           const started = Date.now()
           const result = decodeJson(schema as Schema.Schema<unknown, unknown>, response(text))
@@ -169,7 +169,7 @@ describe("fuzz: the OAuth services over loopback", () => {
       Effect.gen(function*() {
         const { server, set } = yield* fuzzServer
         yield* Effect.promise(() =>
-          fc.assert(
+          assertAsyncProperty(
             fc.asyncProperty(replyArb(template), async (reply) => {
               set(reply)
               expectValueOrTypedError(await Effect.runPromiseExit(call(server.url)))
