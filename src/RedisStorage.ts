@@ -129,9 +129,12 @@ export const makeKeyValueStore = (client: RedisClient, prefix: string): KeyValue
 
 /**
  * Compare-and-set of one string value: KEYS[1]; ARGV = expectPresent ("1"/"0"), expected,
- * write ("1") or delete ("0"), value, ttl ms ("0" = none). Returns 1 when applied.
+ * write ("1") or delete ("0"), value, ttl ms ("0" = none). With a fence, KEYS[2] is a token
+ * lock that must still hold ARGV[6] (else -1: the lease was lost). Returns 1 when applied, 0
+ * when the value changed.
  */
 const CAS_SCRIPT = `
+if KEYS[2] and redis.call('GET', KEYS[2]) ~= ARGV[6] then return -1 end
 local cur = redis.call('GET', KEYS[1])
 if ARGV[1] == '1' then
   if cur ~= ARGV[2] then return 0 end
@@ -151,23 +154,23 @@ return 1
 `
 
 const atomicOps = (client: RedisClient, prefix: string): KvStore.AtomicOps => ({
-  compareAndSet: (key, expected, next, ttlMillis) =>
-    Effect.map(
-      command(
-        client,
-        "compareAndSet",
-        "EVAL",
-        CAS_SCRIPT,
-        1,
-        prefix + key,
-        Option.isSome(expected) ? "1" : "0",
-        Option.getOrElse(expected, () => ""),
-        Option.isSome(next) ? "1" : "0",
-        Option.getOrElse(next, () => ""),
-        ttlMillis === undefined ? 0 : Math.max(1, Math.ceil(ttlMillis))
-      ),
-      (applied) => applied === 1
+  connection: client,
+  compareAndSet: (key, expected, next, ttlMillis, fence) => {
+    const args = [
+      Option.isSome(expected) ? "1" : "0",
+      Option.getOrElse(expected, () => ""),
+      Option.isSome(next) ? "1" : "0",
+      Option.getOrElse(next, () => ""),
+      ttlMillis === undefined ? 0 : Math.max(1, Math.ceil(ttlMillis))
+    ]
+    const keysAndArgs = fence === undefined
+      ? [1, prefix + key, ...args]
+      : [2, prefix + key, fence.lockKey, ...args, fence.owner]
+    return Effect.map(
+      command(client, "compareAndSet", "EVAL", CAS_SCRIPT, ...keysAndArgs),
+      (result): KvStore.CasResult => result === 1 ? "applied" : result === -1 ? "leaseLost" : "changed"
     )
+  }
 })
 
 /**

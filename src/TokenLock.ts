@@ -10,9 +10,11 @@ import { FileSystem, Path } from "@effect/platform"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import { Clock, Context, Duration, Effect, Either, Encoding, Fiber, Layer } from "effect"
+import type { Option } from "effect"
 import { StorageError } from "./Errors.js"
 import * as FileLock from "./internal/fileLock.js"
 import * as FileStore from "./internal/fileStore.js"
+import * as InternalLease from "./internal/lease.js"
 import * as NoFollow from "./internal/noFollow.js"
 import { RedisConnection } from "./RedisStorage.js"
 
@@ -27,6 +29,75 @@ export interface TokenLock {
    */
   readonly withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StorageError, R>
 }
+
+/**
+ * The lease of a held lock, as seen by the effect the lock guards (see {@link ensureHeld}). A
+ * custom {@link TokenLock} with leases provides one with {@link withLease}.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category models
+ */
+export interface Lease {
+  /** The storage key the lock guards. */
+  readonly key: string
+  /**
+   * Succeeds when the lease is still this holder's, extending it to a full lease; fails with
+   * `StorageError` reason `"Conflict"` when it was lost.
+   */
+  readonly ensureHeld: Effect.Effect<void, StorageError>
+}
+
+/**
+ * Fencing for a lock holder that may have been stalled past its lease (a stopped process, a
+ * suspended machine, a long pause) while another process took the lock: call it **immediately
+ * before redeeming a refresh token**. It succeeds — extending the lease to a full one, so the
+ * redemption that follows runs under a fresh lease — when the current fiber still holds its
+ * {@link layerFile} / {@link layerRedis} lock, and fails with `StorageError` reason `"Conflict"`
+ * when the lease was lost: the refresh token may already have been redeemed by the new holder,
+ * and redeeming it again would revoke the grant (RFC 9700 §4.14.2). Outside a lock, or under
+ * {@link layerNone}, it does nothing.
+ *
+ * The file and Redis storages run the same check inside their atomic token writes, so a
+ * holder that lost its lease never overwrites the tokens the new holder stored (for Redis
+ * storage and lock on one connection, in the same Lua script as the write).
+ *
+ * @example
+ * ```ts
+ * lock.withLock(key, Effect.gen(function*() {
+ *   const stored = yield* storage.getTokens(key)
+ *   // … decide to refresh …
+ *   yield* TokenLock.ensureHeld // the lease may have expired while this process was stopped
+ *   // … redeem the refresh token, then store the result …
+ * }))
+ * ```
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @see https://martin.kleppmann.com/2016/02/08/how-to-do-distributed-locking.html
+ * @since 0.1.0
+ * @category fencing
+ */
+export const ensureHeld: Effect.Effect<void, StorageError> = InternalLease.ensureHeld
+
+/**
+ * The lease of the lock the current fiber runs under, if any.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category fencing
+ */
+export const currentLease: Effect.Effect<Option.Option<Lease>> = InternalLease.current
+
+/**
+ * Runs `effect` as the holder of `lease`: for custom {@link TokenLock}s, so that
+ * {@link ensureHeld} and the storages' conditional writes check their lease.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category fencing
+ */
+export const withLease = (lease: Lease) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  InternalLease.provide({ key: lease.key, ensureHeld: lease.ensureHeld })(effect)
 
 /**
  * @since 0.1.0
@@ -99,10 +170,10 @@ export const makeFile = (
           const d = path.resolve(yield* dir)
           yield* NoFollow.ensureDirectory(d)
           const name = (yield* FileStore.fileNameFor(key, "tokens")).replace(/\.tokens\.json$/, ".lock")
-          return yield* FileLock.withFileLock(fs, path.join(d, name), {
+          return yield* FileLock.withFileLease(fs, path.join(d, name), {
             lease: options.lease,
             acquireTimeout: options.acquireTimeout
-          })(effect)
+          })((ensureHeld) => InternalLease.provide({ key, ensureHeld })(effect))
         }).pipe(Effect.withSpan("TokenLock.withLock", { attributes: { "tokenLock.backend": "file", "tokenLock.key": key } }))
     }
   })
@@ -207,9 +278,23 @@ export const makeRedis = (options: RedisLockOptions = {}): Effect.Effect<TokenLo
           Effect.annotateLogs({ lock: lockKey })
         )
         const release = call("unlock", "EVAL", RELEASE_SCRIPT, 1, lockKey, token).pipe(Effect.ignore)
+        // Fencing: atomically "still ours? then a full lease again", else lost.
+        const ensureHeld = call("renew", "EVAL", RENEW_SCRIPT, 1, lockKey, token, leaseMillis).pipe(
+          Effect.flatMap((n) =>
+            n === 1 ? Effect.void : Effect.fail(
+              new StorageError({
+                reason: "Conflict",
+                key,
+                detail: "the lease of the Redis token lock was lost (it expired while its holder was stalled, " +
+                  "and another process may have taken it)"
+              })
+            )
+          )
+        )
+        const lease: InternalLease.Lease = { key, ensureHeld, redis: { connection: client, lockKey, owner: token } }
         return Effect.acquireUseRelease(
           Effect.withClock(Effect.zipRight(acquire, Effect.forkDaemon(Effect.interruptible(renew))), Clock.make()),
-          () => effect,
+          () => InternalLease.provide(lease)(effect),
           (fiber: Fiber.RuntimeFiber<void>) => Effect.zipRight(Fiber.interrupt(fiber), release)
         ).pipe(
           Effect.withSpan("TokenLock.withLock", { attributes: { "tokenLock.backend": "redis", "tokenLock.key": key } })

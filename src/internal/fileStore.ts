@@ -22,6 +22,7 @@ import { StorageError } from "../Errors.js"
 import type { StoredToken } from "../Schemas.js"
 import type { TokenStorage, Versioned } from "../TokenStorage.js"
 import * as FileLock from "./fileLock.js"
+import * as Lease from "./lease.js"
 import * as NoFollow from "./noFollow.js"
 import * as Format from "./storageFormat.js"
 
@@ -323,10 +324,13 @@ export const make = (
 
   const getTokensVersioned = (key: string) => readVersioned(Format.tokensEntry, key)
 
+  // Every token write and removal below is fenced (Lease.ensureHeld): inside a TokenLock whose
+  // lease was lost, it fails with "Conflict" instead of replacing what the new holder stored.
   const setTokens = (key: string, tokens: StoredToken) =>
     tokenWriteLock(key)(Effect.gen(function*() {
       const current = yield* getTokensVersioned(key)
       const revision = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision }) + 1
+      yield* Lease.ensureHeld
       yield* write(Format.tokensEntry, key, tokens, revision)
       return revision
     }))
@@ -336,6 +340,7 @@ export const make = (
       const current = yield* getTokensVersioned(key)
       const found = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision })
       if (found !== expected) return yield* Effect.fail(conflict(key, expected, found))
+      yield* Lease.ensureHeld
       yield* write(Format.tokensEntry, key, tokens, expected + 1)
       return expected + 1
     }))
@@ -345,17 +350,18 @@ export const make = (
       const current = yield* getTokensVersioned(key)
       const found = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision })
       if (found !== expected) return yield* Effect.fail(conflict(key, expected, found))
+      yield* Lease.ensureHeld
       yield* remove(key, "tokens")
     }))
 
   return {
     getTokens: (key) => read(Format.tokensEntry, key),
     setTokens: (key, tokens) => Effect.asVoid(setTokens(key, tokens)),
-    clearTokens: (key) => remove(key, "tokens"),
+    clearTokens: (key) => Effect.zipRight(Lease.ensureHeld, remove(key, "tokens")),
     getClient: (key) => read(Format.clientEntry, key),
     setClient: (key, client) => write(Format.clientEntry, key, client),
     clearClient: (key) => remove(key, "client"),
-    clear: (key) => Effect.zipRight(remove(key, "tokens"), remove(key, "client")),
+    clear: (key) => Effect.zipRight(Lease.ensureHeld, Effect.zipRight(remove(key, "tokens"), remove(key, "client"))),
     clearAll,
     keys,
     revisions: {
