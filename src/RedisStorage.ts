@@ -13,6 +13,7 @@ import type { PlatformError } from "@effect/platform/Error"
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import { StorageError } from "./Errors.js"
 import * as KvStore from "./internal/kvStore.js"
+import * as RedisLock from "./internal/redisLock.js"
 import * as Format from "./internal/storageFormat.js"
 import type { StoredToken } from "./Schemas.js"
 import { TokenStorage } from "./TokenStorage.js"
@@ -219,7 +220,9 @@ export const tokenTtl = (
  * A {@link TokenStorage} in Redis: the `KeyValueStore` storage format (wrap it with
  * `TokenStorage.encrypted` to encrypt the records) under `prefix`, with token revisions and the
  * server index updated by atomic compare-and-set scripts (safe across processes and hosts),
- * and Redis TTLs that follow {@link tokenTtl}.
+ * and Redis TTLs that follow {@link tokenTtl}. It brings its cross-process lock (the Redis lock
+ * of `TokenLock.layerRedis` on the same connection and prefix), used unless the app provides a
+ * `TokenLock` of its own.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.3.3
  * @since 0.1.0
@@ -230,11 +233,14 @@ export const make = (options: RedisStorageOptions = {}): Effect.Effect<TokenStor
     const client = yield* RedisConnection
     const codec = yield* Format.CurrentCodec
     const prefix = options.prefix ?? "mcp-oauth:"
-    return yield* KvStore.makeWith({
+    const storage = yield* KvStore.makeWith({
       codec,
       atomic: atomicOps(client, prefix),
       tokenTtl: (token, now) => tokenTtl(token, now, options)
     }).pipe(Effect.provideService(KeyValueStore.KeyValueStore, makeKeyValueStore(client, prefix)))
+    // Shared by design: it brings the Redis lock on the same connection and prefix (used unless
+    // the app provides a TokenLock of its own).
+    return { ...storage, lock: RedisLock.make(client, { prefix }) }
   })
 
 /**

@@ -20,7 +20,7 @@ import type { PlatformError } from "@effect/platform/Error"
 import { Config, Duration, Effect, Either, Encoding, Option } from "effect"
 import { StorageError } from "../Errors.js"
 import type { StoredToken } from "../Schemas.js"
-import type { TokenStorage, Versioned } from "../TokenStorage.js"
+import type { SharedLock, TokenStorage, Versioned } from "../TokenStorage.js"
 import * as FileLock from "./fileLock.js"
 import * as Lease from "./lease.js"
 import * as NoFollow from "./noFollow.js"
@@ -163,6 +163,31 @@ const conflict = (key: string, expected: number, found: number) =>
     key,
     detail: `the tokens were written by someone else (expected revision ${expected}, found ${found})`
   })
+
+/**
+ * The cross-process lock shared by the processes using one token directory: one lock file per
+ * server key (`<readable prefix>.<sha256 of the key>.lock`) holding a lease (see `fileLock.ts`).
+ * The effect it guards runs with the lease as its `Lease` (fencing).
+ *
+ * @internal
+ */
+export const makeLock = (
+  directory: Either.Either<string, StorageError>,
+  fs: FileSystem.FileSystem,
+  path: Path.Path,
+  options: Pick<FileLock.FileLockOptions, "lease" | "acquireTimeout"> = {}
+): SharedLock => ({
+  withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> =>
+    Effect.gen(function*() {
+      const d = path.resolve(yield* directory)
+      yield* NoFollow.ensureDirectory(d)
+      const name = (yield* fileNameFor(key, "tokens")).replace(/\.tokens\.json$/, ".lock")
+      return yield* FileLock.withFileLease(fs, path.join(d, name), {
+        lease: options.lease,
+        acquireTimeout: options.acquireTimeout
+      })((ensureHeld) => Lease.provide({ key, ensureHeld })(effect))
+    }).pipe(Effect.withSpan("TokenLock.withLock", { attributes: { "tokenLock.backend": "file", "tokenLock.key": key } }))
+})
 
 /**
  * Builds the store over `directory` (resolved once by the caller; a failure to resolve it makes
@@ -368,6 +393,7 @@ export const make = (
       getTokens: getTokensVersioned,
       setTokens: setTokensIf,
       clearTokens: clearTokensIf
-    }
+    },
+    lock: makeLock(directory, fs, path)
   }
 }

@@ -237,3 +237,24 @@ describe("TokenLock.layerFile", () => {
       expect(Option.map(yield* storage.getTokens(KEY), (t) => Redacted.value(t.accessToken))).toEqual(Option.some("from-b"))
     }))
 })
+
+describe("TokenLock.resolve: a shared storage brings its lock", () => {
+  const resolveWith = (layer: Layer.Layer<never, never, never> | Layer.Layer<TokenStorage.TokenStorage> | Layer.Layer<TokenLock.TokenLock> | Layer.Layer<TokenStorage.TokenStorage | TokenLock.TokenLock>) =>
+    Effect.provide(TokenLock.resolve, layer)
+
+  it.scopedLive("file storage alone → its file lock; an explicit TokenLock (or layerNone, the opt-out) wins; memory → none", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const files = TokenStorage.layerFileSystemNode(dir)
+      const fromStorage = yield* resolveWith(files)
+      expect(fromStorage).not.toBe(TokenLock.none)
+      // it is the file lock of the storage's directory: it creates the lock file there while held
+      expect(yield* fromStorage.withLock(KEY, Effect.sync(() => lockFileOf(dir) !== undefined))).toBe(true)
+      expect(yield* resolveWith(Layer.merge(files, TokenLock.layerNone))).toBe(TokenLock.none)
+      const custom: TokenLock.TokenLock = { withLock: (_key, effect) => effect }
+      expect(yield* resolveWith(Layer.merge(files, Layer.succeed(TokenLock.TokenLock, custom)))).toBe(custom)
+      expect(yield* resolveWith(TokenStorage.layerMemory)).toBe(TokenLock.none)
+      expect(yield* resolveWith(Layer.empty)).toBe(TokenLock.none)
+    }))
+})
+

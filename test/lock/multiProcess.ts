@@ -29,8 +29,8 @@ export interface ScenarioOptions {
   /** Start a process that holds the lock first, and SIGKILL it once the workers wait on it. */
   readonly killHolder?: boolean
   readonly leaseMillis?: number
-  /** `false`: the workers run without a TokenLock (control case). */
-  readonly lock?: boolean
+  /** `false`: the workers opt out with `TokenLock.layerNone` (control case); `"storage"`: only the storage layer. */
+  readonly lock?: boolean | "storage"
 }
 
 export interface WorkerResult {
