@@ -19,6 +19,7 @@ import * as OAuth from "./OAuth.js"
 import * as Pkce from "./Pkce.js"
 import * as Registration from "./Registration.js"
 import * as TokenExchange from "./TokenExchange.js"
+import * as TokenLock from "./TokenLock.js"
 import type { StoredToken } from "./Schemas.js"
 import * as TokenStorage from "./TokenStorage.js"
 
@@ -302,7 +303,8 @@ export interface OAuthLayerOptions extends OAuth.OAuthOptions {
  * inner client directly, never the wrapped one). `TokenStorage`, `Authorizer`, `Pkce` and
  * `TokenLock` are taken from below when provided; otherwise memory storage, the browser sign-in
  * (`Authorizer.layerAuto`: the browser when a display is available, paste-back otherwise), real
- * PKCE and no cross-process lock.
+ * PKCE and the cross-process lock the storage brings (file system, Redis; none for memory — see
+ * `TokenLock.resolve`).
  *
  * @example
  * ```ts
@@ -334,6 +336,8 @@ export const OAuthLayer = (
     Authorizer.layerAuto(options.callbackPort === undefined ? {} : { browser: { callbackPort: options.callbackPort } })
   )
   const pkce = optionalService(Pkce.Pkce, Pkce.layer)
+  // The app's TokenLock, else the lock a shared storage brings (file system, Redis), else none.
+  const lock = TokenLock.layerResolved.pipe(Layer.provide(storage))
   const dpop = optionalService(Dpop.Dpop, Dpop.layer)
   const core = OAuth.layer(options).pipe(
     Layer.provide(
@@ -357,6 +361,7 @@ export const OAuthLayer = (
         TokenExchange.layer({ ...serviceConfig, privateKeyJwt: options.privateKeyJwt }).pipe(Layer.provide(dpop)),
         dpop,
         storage,
+        lock,
         authorizer,
         pkce
       )
