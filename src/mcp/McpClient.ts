@@ -34,6 +34,7 @@ import * as JsonRpc from "./JsonRpc.js"
 import type { OAuthError } from "../Errors.js"
 import { isOAuthError } from "../HttpAuth.js"
 import type { TokenWait } from "../internal/tokenWait.js"
+import * as Describe from "./internal/describe.js"
 import { currentTokenWait } from "../internal/tokenWait.js"
 import { McpError, McpTransportError } from "./McpErrors.js"
 import * as McpHeaders from "./McpHeaders.js"
@@ -267,12 +268,14 @@ const decodeOptions = { onExcessProperty: "preserve" } as const
 const decodeWith = <A, I>(schema: Schema.Schema<A, I>, what: string) => {
   const decode = Schema.decodeUnknown(schema, decodeOptions)
   return (value: unknown): Effect.Effect<A, McpTransportError> =>
-    Effect.mapError(decode(value), (error) =>
-      new McpTransportError({
+    Effect.mapError(decode(value), (error) => {
+      const { text, cause } = Describe.parseError(error)
+      return new McpTransportError({
         reason: "Decode",
-        description: `Unexpected ${what}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`,
-        cause: error
-      }))
+        description: `Unexpected ${what}: ${text}`,
+        ...(cause === undefined ? {} : { cause })
+      })
+    })
 }
 
 const withParams = (params: unknown, extra: Record<string, unknown>): Record<string, unknown> => {
@@ -286,7 +289,7 @@ const isStateless = (version: string): boolean => McpSchema.STATELESS_PROTOCOL_V
 const invalidParams = (method: string) => (error: ParseResult.ParseError) =>
   new McpError({
     code: McpError.InvalidParams,
-    message: `Invalid params for ${method}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`
+    message: `Invalid params for ${method}: ${Describe.parseError(error).text}`
   })
 
 /**
@@ -500,7 +503,8 @@ export const make = (
           const clock = yield* makeAnswerClock
           yield* transport.send(JsonRpc.request(id, method, finalParams), { headers: options?.headers }).pipe(
             Effect.locally(currentTokenWait, clock.pause),
-            Effect.catchAll((error) => Deferred.fail(deferred, surface(error))),
+            // a defect below reaches the caller at once rather than leaving it to the timeout
+            Effect.catchAllCause((cause) => Deferred.failCause(deferred, Cause.map(cause, surface))),
             Effect.forkScoped
           )
           return yield* Effect.raceFirst(

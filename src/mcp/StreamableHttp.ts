@@ -177,10 +177,11 @@ export const make = (
     const send = (message: JsonRpcMessage, sendOptions?: SendOptions): Effect.Effect<void, McpTransportError> =>
       Effect.gen(function*() {
         const metadata = yield* requestMetadata(message, sendOptions)
+        const body = yield* JsonRpc.encodeText(message)
         const request = HttpClientRequest.post(url).pipe(
           HttpClientRequest.setHeaders(metadata),
           HttpClientRequest.setHeader("accept", "application/json, text/event-stream"),
-          HttpClientRequest.bodyText(JsonRpc.encode(message), "application/json")
+          HttpClientRequest.bodyText(body, "application/json")
         )
         const response = yield* execute(request)
         const isRequest = message._tag === "Request"
