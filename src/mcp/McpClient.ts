@@ -971,7 +971,9 @@ export function connect(
     return yield* make(options).pipe(
       Effect.provideServiceEffect(McpTransport, Target.transport(target, options)),
       Scope.extend(scope),
-      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))),
+      // a transport that signs in while connecting (legacy SSE's GET) fails with the OAuth error too
+      Effect.mapError(surface)
     )
   }).pipe(Effect.withSpan("McpClient.connect"))
 }

@@ -30,7 +30,7 @@ const listen = NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0
 /** An authorization server and an MCP server (tool `whoami`, which echoes the token it saw) that trusts it. */
 const startServers = (
   accessTokenTtl: Duration.DurationInput,
-  options: { readonly consent?: Consent.ConsentStep } = {}
+  options: { readonly consent?: Consent.ConsentStep; readonly path?: string } = {}
 ) =>
   Effect.gen(function*() {
     const asServer = yield* listen
@@ -61,8 +61,9 @@ const startServers = (
         })
       ]
     })
-    yield* mcpServer.serve(AuthProvider.protect(auth, "/mcp", endpoint))
-    return { provider, mcpUrl: auth.resourceUrl("/mcp") }
+    const path = options.path ?? "/mcp"
+    yield* mcpServer.serve(AuthProvider.protect(auth, path, endpoint))
+    return { provider, mcpUrl: auth.resourceUrl(path) }
   })
 
 const textOf = (result: { readonly content: ReadonlyArray<unknown> }): string => {
@@ -120,6 +121,15 @@ describe("an MCP session with OAuthLayer", () => {
       expect(Option.isNone(McpClient.oauthCause(new McpTransportError({ reason: "Closed", description: "x" })))).toBe(
         true
       )
+    }).pipe(Effect.provide(clientDeps)))
+
+  it.scopedLive("a denied sign-in while a legacy SSE transport connects: the same typed AuthorizationError", () =>
+    Effect.gen(function*() {
+      // the bearer guard answers the GET /sse with 401 before any MCP traffic: only the sign-in matters
+      const { mcpUrl } = yield* startServers("1 hour", { consent: Consent.autoDeny(), path: "/sse" })
+      const error = yield* Effect.flip(McpClient.connect(new URL(mcpUrl), { auth: { oauth: { scopes: ["tools"] } } }))
+      expect(error).toBeInstanceOf(AuthorizationError)
+      expect(error._tag === "AuthorizationError" && error.reason).toBe("Denied")
     }).pipe(Effect.provide(clientDeps)))
 
   /** A browser whose user takes `delay` to approve: it then follows the authorization URL to the callback. */
