@@ -30,7 +30,7 @@ const listen = NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0
 /** An authorization server and an MCP server (tool `whoami`, which echoes the token it saw) that trusts it. */
 const startServers = (
   accessTokenTtl: Duration.DurationInput,
-  options: { readonly consent?: Consent.ConsentStep; readonly path?: string } = {}
+  options: { readonly consent?: Consent.ConsentStep; readonly path?: string; readonly slowTool?: boolean } = {}
 ) =>
   Effect.gen(function*() {
     const asServer = yield* listen
@@ -58,7 +58,14 @@ const startServers = (
           name: "whoami",
           parameters: Schema.Struct({}),
           handler: () => Effect.map(BearerAuth.AuthenticatedToken, (t) => `${t.subject}:${Redacted.value(t.token)}`)
-        })
+        }),
+        ...(options.slowTool === true
+          ? [McpEndpoint.tool({
+            name: "slow",
+            parameters: Schema.Struct({}),
+            handler: () => Effect.as(Effect.sleep("3 seconds"), "late")
+          })]
+          : [])
       ]
     })
     const path = options.path ?? "/mcp"
@@ -154,13 +161,16 @@ describe("an MCP session with OAuthLayer", () => {
 
   it.scopedLive("a sign-in that outlasts the MCP request timeout still completes: the timeout bounds the server's answer", () =>
     Effect.gen(function*() {
-      const { mcpUrl } = yield* startServers("1 hour")
+      const { mcpUrl } = yield* startServers("1 hour", { slowTool: true })
       const client = yield* McpClient.connect(new URL(mcpUrl), {
         auth: { oauth: { scopes: ["tools"] } },
         requestTimeout: "1 second"
       })
       const text = textOf(yield* client.callTool("whoami"))
       expect(text.startsWith("test-user:")).toBe(true)
+      // the request timeout still bounds the server's answer
+      const late = yield* Effect.flip(client.callTool("slow"))
+      expect(late._tag === "McpTransportError" && late.reason).toBe("Timeout")
     }).pipe(Effect.provide(browserDeps("30 seconds", slowUser("3 seconds")))))
 
   it.scopedLive("a sign-in past the sign-in timeout fails with AuthorizationError Timeout, not an MCP request timeout", () =>
