@@ -63,7 +63,7 @@ const startServers = (
           ? [McpEndpoint.tool({
             name: "slow",
             parameters: Schema.Struct({}),
-            handler: () => Effect.as(Effect.sleep("3 seconds"), "late")
+            handler: () => Effect.as(Effect.sleep("6 seconds"), "late")
           })]
           : [])
       ]
@@ -164,14 +164,14 @@ describe("an MCP session with OAuthLayer", () => {
       const { mcpUrl } = yield* startServers("1 hour", { slowTool: true })
       const client = yield* McpClient.connect(new URL(mcpUrl), {
         auth: { oauth: { scopes: ["tools"] } },
-        requestTimeout: "1 second"
+        requestTimeout: "2 seconds"
       })
       const text = textOf(yield* client.callTool("whoami"))
       expect(text.startsWith("test-user:")).toBe(true)
       // the request timeout still bounds the server's answer
       const late = yield* Effect.flip(client.callTool("slow"))
       expect(late._tag === "McpTransportError" && late.reason).toBe("Timeout")
-    }).pipe(Effect.provide(browserDeps("30 seconds", slowUser("3 seconds")))))
+    }).pipe(Effect.provide(browserDeps("30 seconds", slowUser("4 seconds")))))
 
   it.scopedLive("a sign-in past the sign-in timeout fails with AuthorizationError Timeout, not an MCP request timeout", () =>
     Effect.gen(function*() {
