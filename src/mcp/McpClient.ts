@@ -34,8 +34,8 @@ import * as JsonRpc from "./JsonRpc.js"
 import type { OAuthError } from "../Errors.js"
 import { isOAuthError } from "../HttpAuth.js"
 import type { TokenWait } from "../internal/tokenWait.js"
-import * as Describe from "./internal/describe.js"
 import { currentTokenWait } from "../internal/tokenWait.js"
+import * as Describe from "./internal/describe.js"
 import { McpError, McpTransportError } from "./McpErrors.js"
 import * as McpHeaders from "./McpHeaders.js"
 import * as McpSchema from "./McpSchema.js"
@@ -606,33 +606,40 @@ export const make = (
 
     /**
      * Run `send`; if the server ended the session (404), start a new one and run it again, once.
-     * A second 404 is `SessionExpired`.
+     * A second 404 is `SessionExpired`. A request made while a new session is being initialized
+     * waits for it (it would otherwise go without a session id).
      */
     const recoverSession = <A>(
       send: () => Effect.Effect<A, McpClientError>
     ): Effect.Effect<A, McpClientError> =>
-      Effect.suspend(() => {
-        const seen = sessionGeneration
-        return send().pipe(
-          Effect.catchIf(
-            (error) => stateless === undefined && isSessionExpired(error),
-            () =>
-              restartSession(seen).pipe(
-                Effect.zipRight(send()),
-                Effect.mapError((error) =>
-                  isSessionExpired(error)
-                    ? new McpTransportError({
-                      reason: "SessionExpired",
-                      status: 404,
-                      description: `${error.description}, again after a fresh initialize`,
-                      cause: error
-                    })
-                    : error
-                )
+      Effect.zipRight(
+        Effect.suspend(() => stateless === undefined ? restartLock.withPermits(1)(Effect.void) : Effect.void),
+        Effect.suspend(() => sendRecovering(send, sessionGeneration))
+      )
+
+    const sendRecovering = <A>(
+      send: () => Effect.Effect<A, McpClientError>,
+      seen: number
+    ): Effect.Effect<A, McpClientError> =>
+      send().pipe(
+        Effect.catchIf(
+          (error) => stateless === undefined && isSessionExpired(error),
+          () =>
+            restartSession(seen).pipe(
+              Effect.zipRight(send()),
+              Effect.mapError((error) =>
+                isSessionExpired(error)
+                  ? new McpTransportError({
+                    reason: "SessionExpired",
+                    status: 404,
+                    description: `${error.description}, again after a fresh initialize`,
+                    cause: error
+                  })
+                  : error
               )
-          )
+            )
         )
-      })
+      )
 
     // ---- SEP-2243: x-mcp-header parameters of the tools last listed ------------------------------
 
