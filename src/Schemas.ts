@@ -207,7 +207,13 @@ export class StoredToken extends Schema.Class<StoredToken>("StoredToken")({
   expiresAt: Schema.optional(Schema.Number),
   /** Scopes granted (the response's `scope`, or the requested ones when the server omitted it). */
   scopes: Schema.Array(Schema.String),
+  /** The authorization server that issued the token: it is only ever presented there (SEP-2352). */
   issuer: Schema.String,
+  /**
+   * The issuer's RFC 7009 `revocation_endpoint` when the token was obtained, so that sign-out
+   * revokes at the token's own issuer whatever the resource names later (absent in older records).
+   */
+  revocationEndpoint: Schema.optional(Schema.String),
   resource: Schema.optional(Schema.String),
   /** When the token was obtained, epoch milliseconds. */
   obtainedAt: Schema.Number
