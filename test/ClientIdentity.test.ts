@@ -8,9 +8,13 @@ import { HttpBody, HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
+import { AuthorizationServerMetadata, ProtectedResourceMetadata } from "../src/Schemas.js"
 import type { Scope } from "effect"
 import * as Http from "node:http"
 import * as Authorizer from "../src/Authorizer.js"
+import * as ClientIdentity from "../src/ClientIdentity.js"
+import type * as Discovery from "../src/Discovery.js"
+import { namesRejectedRedirectUri } from "../src/internal/authorizationProbe.js"
 import * as HttpAuth from "../src/HttpAuth.js"
 import * as OAuth from "../src/OAuth.js"
 import * as TestStorage from "../src/TestStorage.js"
@@ -179,4 +183,62 @@ describe("one client identity per authorization server (browser sign-in)", () =>
       // Each browser visit used a client the server knew.
       expect(opened).toHaveLength(2)
     }), 120_000)
+})
+
+describe("client identity rules", () => {
+  it("redirectUriMatch: a loopback redirect URI matches on another port (RFC 8252 §7.3), nothing else does", () => {
+    const registered = ["http://127.0.0.1:5000/callback"]
+    expect(ClientIdentity.redirectUriMatch(registered, "http://127.0.0.1:5000/callback")).toBe("exact")
+    expect(ClientIdentity.redirectUriMatch(registered, "http://127.0.0.1:6000/callback")).toBe("loopbackPort")
+    expect(ClientIdentity.redirectUriMatch(registered, "http://127.0.0.1:6000/other")).toBe("none")
+    expect(ClientIdentity.redirectUriMatch(registered, "http://localhost:6000/callback")).toBe("none")
+    expect(ClientIdentity.redirectUriMatch(["https://app.example.com:5000/cb"], "https://app.example.com:6000/cb")).toBe(
+      "none"
+    )
+    expect(ClientIdentity.redirectUriMatch(["http://[::1]:5000/callback"], "http://[::1]:7000/callback")).toBe(
+      "loopbackPort"
+    )
+  })
+
+  it("upfrontScopes: the resource's scopes_supported, limited to the authorization server's list when it has one", () => {
+    const discovery = (
+      prm: ReadonlyArray<string> | undefined,
+      as: ReadonlyArray<string> | undefined
+    ): Discovery.DiscoveryResult => ({
+        mcpUrl: "https://mcp.example.com/mcp",
+        protectedResource: Option.some(
+          new ProtectedResourceMetadata({
+            resource: "https://mcp.example.com/mcp",
+            ...(prm === undefined ? {} : { scopes_supported: prm })
+          })
+        ),
+        resource: "https://mcp.example.com/mcp",
+        authorizationServer: new AuthorizationServerMetadata({
+          issuer: "https://as.example.com",
+          ...(as === undefined ? {} : { scopes_supported: as })
+        }),
+        issuer: "https://as.example.com",
+        legacy: false
+      })
+    const of = (prm: ReadonlyArray<string> | undefined, as: ReadonlyArray<string> | undefined) =>
+      ClientIdentity.upfrontScopes(discovery(prm, as))
+    expect(of(["mcp:read", "mcp:write"], undefined)).toEqual(["mcp:read", "mcp:write"])
+    expect(of(["mcp:read", "mcp:write"], ["mcp:read", "openid"])).toEqual(["mcp:read"])
+    expect(of(undefined, ["mcp:read"])).toEqual([])
+  })
+
+  it("a 400 page that refuses the redirect URI is recognised (embedded AS, oidc-provider, generic wording)", () => {
+    expect(namesRejectedRedirectUri(400, `redirect_uri "http://127.0.0.1:1/callback" is not registered for client "x"`))
+      .toBe(true)
+    expect(
+      namesRejectedRedirectUri(
+        400,
+        `<h1>oops! something went wrong</h1><pre>error: invalid_redirect_uri\nerror_description: redirect_uri did not match any of the client's registered redirect_uris</pre>`
+      )
+    ).toBe(true)
+    expect(namesRejectedRedirectUri(400, "Invalid redirect URI")).toBe(true)
+    expect(namesRejectedRedirectUri(200, "<form>Sign in</form>")).toBe(false)
+    expect(namesRejectedRedirectUri(400, `{"error":"invalid_request","error_description":"code_challenge is required"}`))
+      .toBe(false)
+  })
 })
