@@ -700,40 +700,6 @@ describe("client identity", () => {
       expect(authorize!.query["redirect_uri"]).toBe(Authorizer.DEFAULT_REDIRECT_URI)
     }))
 
-  it.scopedLive("an authorization server that refuses the other loopback port: registered again once, with a log line", () =>
-    Effect.gen(function*() {
-      const server = yield* startTestServer({ exactRedirectPort: true })
-      const registered = yield* server.registerClient({
-        tokenEndpointAuthMethod: "none",
-        redirectUris: ["http://127.0.0.1:1111/callback"]
-      })
-      const oldPort = new ClientInformation({
-        clientId: registered.clientId,
-        tokenEndpointAuthMethod: "none",
-        source: "dynamic",
-        issuer: server.issuer,
-        redirectUris: ["http://127.0.0.1:1111/callback"]
-      })
-      const lines: Array<string> = []
-      const capture = Logger.replace(
-        Logger.defaultLogger,
-        Logger.map(Logger.logfmtLogger, (line) => void lines.push(line))
-      )
-      const result = yield* Effect.gen(function*() {
-        const response = yield* callMcp(server.mcpUrl)
-        return { response, clients: yield* TestStorage.clients }
-      }).pipe(
-        Effect.provide(clientLayer(server, {}, { storage: TestStorage.layer({ client: oldPort }) })),
-        Effect.provide(capture)
-      )
-      expect(result.response.status).toBe(200)
-      expect(yield* server.count("register")).toBe(1)
-      const stored = result.clients.get(serverKey(server.mcpUrl))
-      expect(stored?.redirectUris).toEqual([Authorizer.DEFAULT_REDIRECT_URI])
-      expect(stored?.clientId).not.toBe(registered.clientId)
-      expect(lines.join("\n")).toContain("does not accept the redirect URI")
-    }))
-
   it.scopedLive("credentials of another authorization server are discarded, and the client registers again (SEP-2352)", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer()

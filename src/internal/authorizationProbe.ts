@@ -320,7 +320,7 @@ export const authorizeHeadless = (
           })
         )
       }
-      if (unusableClient(result)) {
+      if (namesUnknownClient(result.status, result.text)) {
         return Effect.fail(unknownClient(request, result))
       }
       const summary = summarizeBody(result.text)
