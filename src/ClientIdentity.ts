@@ -353,40 +353,49 @@ export const forSignIn = (
 
     if (ClientConfiguration.isManaged(client)) {
       const options = { timeout: ctx.options.timeout, allowInsecure: ctx.options.allowInsecure }
-      const changes = {
-        addScopes: missingScopes,
-        addRedirectUris: match === "none" ? [session.redirectUri] : []
+      const provide = Effect.provideService(HttpClient.HttpClient, ctx.httpClient)
+      const gone = (description: string | undefined) =>
+        Effect.gen(function*() {
+          yield* Effect.logWarning(
+            `Client ${client.clientId} no longer exists at ${found.issuer} (${description ?? "RFC 7592"}); ` +
+              "registering again before signing in"
+          )
+          yield* FlowContext.forget(ctx)
+          const registered = yield* registerNew(ctx, found, session.redirectUri, scopes)
+          return { session, client: registered, preflight: false } satisfies SignInClient
+        })
+      // RFC 7592 §2.1: confirms the client exists (instead of a pre-flight) and says what is registered.
+      const read = yield* Effect.either(provide(ClientConfiguration.read(client, options)))
+      if (Either.isLeft(read)) {
+        if (read.left._tag === "ClientNotFound") return yield* gone(read.left.description)
+        yield* Effect.logDebug(`RFC 7592 read of client ${client.clientId} inconclusive: ${read.left.message}`)
+        if (missingScopes.length > 0 || match === "none") {
+          return yield* again(`client ${client.clientId} could not be read to update it (${read.left.message})`)
+        }
+        return { session, client, preflight: true }
       }
-      const widen = missingScopes.length > 0 || match === "none"
-      if (widen) {
-        yield* Effect.logInfo(
-          `Updating client ${client.clientId} at ${found.issuer} (RFC 7592)` +
-            (missingScopes.length > 0 ? `: adding scope ${missingScopes.join(" ")}` : "") +
-            (match === "none" ? `: adding redirect URI ${session.redirectUri}` : "")
-        )
+      const current = read.right.client
+      const missing = current.scope === undefined ? [] : scopes.filter((s) => !splitScope(current.scope).includes(s))
+      const currentMatch = redirectUriMatch(current.redirectUris, session.redirectUri)
+      if (missing.length === 0 && currentMatch !== "none") {
+        yield* ctx.storage.setClient(ctx.key, current)
+        return { session, client: current, preflight: currentMatch === "loopbackPort" }
       }
-      const result = yield* Effect.either(
-        (widen ? ClientConfiguration.update(client, changes, options) : ClientConfiguration.read(client, options)).pipe(
-          Effect.provideService(HttpClient.HttpClient, ctx.httpClient)
-        )
+      yield* Effect.logInfo(
+        `Updating client ${client.clientId} at ${found.issuer} (RFC 7592)` +
+          (missing.length > 0 ? `: adding scope ${missing.join(" ")}` : "") +
+          (currentMatch === "none" ? `: adding redirect URI ${session.redirectUri}` : "")
       )
-      if (Either.isRight(result)) {
-        yield* ctx.storage.setClient(ctx.key, result.right.client)
-        return { session, client: result.right.client, preflight: match === "loopbackPort" }
+      const updated = yield* Effect.either(provide(ClientConfiguration.updateConfiguration(read.right, {
+        addScopes: missing,
+        addRedirectUris: currentMatch === "none" ? [session.redirectUri] : []
+      }, options)))
+      if (Either.isRight(updated)) {
+        yield* ctx.storage.setClient(ctx.key, updated.right.client)
+        return { session, client: updated.right.client, preflight: currentMatch === "loopbackPort" }
       }
-      const error = result.left
-      if (error._tag === "ClientNotFound") {
-        yield* Effect.logWarning(
-          `Client ${client.clientId} no longer exists at ${found.issuer} (${error.description ?? "RFC 7592"}); ` +
-            "registering again before signing in"
-        )
-        yield* FlowContext.forget(ctx)
-        return { session, client: yield* registerNew(ctx, found, session.redirectUri, scopes), preflight: false }
-      }
-      if (widen) return yield* again(`updating client ${client.clientId} failed (${error.message})`)
-      // The configuration endpoint could not answer: sign in with the stored client, checked by the pre-flight.
-      yield* Effect.logDebug(`RFC 7592 read of client ${client.clientId} inconclusive: ${error.message}`)
-      return { session, client, preflight: true }
+      if (updated.left._tag === "ClientNotFound") return yield* gone(updated.left.description)
+      return yield* again(`updating client ${client.clientId} failed (${updated.left.message})`)
     }
     if (missingScopes.length > 0) {
       return yield* again(

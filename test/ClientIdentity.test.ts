@@ -8,7 +8,7 @@ import { HttpBody, HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger, Option } from "effect"
-import { AuthorizationServerMetadata, ProtectedResourceMetadata } from "../src/Schemas.js"
+import { AuthorizationServerMetadata, ClientInformation, ProtectedResourceMetadata } from "../src/Schemas.js"
 import type { Scope } from "effect"
 import * as Http from "node:http"
 import * as Authorizer from "../src/Authorizer.js"
@@ -115,6 +115,23 @@ describe("one client identity per authorization server (browser sign-in)", () =>
       expect(authorizations.filter((r) => r.query["prompt"] === "none")).toHaveLength(1)
       const clientIds = new Set((yield* server.requestsTo("authorize")).map((r) => r.query["client_id"]))
       expect(clientIds.size).toBe(1)
+    }), 120_000)
+
+  it.scopedLive("RFC 7592: a stored record without scope (an older store) learns the registered scope from the read and widens it", () =>
+    Effect.gen(function*() {
+      const server = yield* strict({ clientManagement: true })
+      const opened: Array<string> = []
+      yield* Effect.gen(function*() {
+        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+        const { scope: _scope, ...withoutScope } = yield* storedClient(server)
+        const storage = yield* TokenStorage
+        yield* storage.setClient(serverKey(server.mcpUrl), new ClientInformation(withoutScope))
+        yield* server.setFaults({ requiredScopes: ["mcp:read", "mcp:write"] })
+        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+        expect((yield* storedClient(server)).scope?.split(" ")).toEqual(expect.arrayContaining(["mcp:read", "mcp:write"]))
+      }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])))
+      expect(yield* server.count("register")).toBe(1)
+      expect((yield* server.requestsTo("clientConfiguration")).filter((r) => r.method === "PUT")).toHaveLength(1)
     }), 120_000)
 
   it.scopedLive("without RFC 7592: sign-ins and re-logins → 1 registration; a step-up registers once more with the wider scope", () =>
