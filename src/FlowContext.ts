@@ -12,7 +12,7 @@ import { Duration, Effect, Option, Redacted, Ref, type Schedule, type Scope } fr
 import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
-import type { OAuthError, StorageError } from "./Errors.js"
+import { IssuerMismatch, type OAuthError, type StorageError } from "./Errors.js"
 import type { BearerChallenge } from "./internal/wwwAuthenticate.js"
 import * as Pkce from "./Pkce.js"
 import * as Registration from "./Registration.js"
@@ -68,6 +68,12 @@ export interface OAuthOptions {
   readonly clientId?: string | undefined
   /** The pre-registered client's secret. */
   readonly clientSecret?: string | Redacted.Redacted<string> | undefined
+  /**
+   * The authorization server (its RFC 8414 `issuer`, compared exactly) this client trusts. When
+   * set, discovery naming any other issuer fails with `IssuerMismatch` before a credential is
+   * sent; a pre-registered client moves to a new issuer only when this names it (SEP-2352).
+   */
+  readonly issuer?: string | undefined
   readonly tokenEndpointAuthMethod?: TokenEndpointAuthMethod | undefined
   readonly additionalClientMetadata?: Readonly<Record<string, unknown>> | undefined
   /** A fixed loopback callback port for the browser sign-in (RFC 8252 §7.3). */
@@ -290,7 +296,8 @@ export const forget = (ctx: FlowContext): Effect.Effect<void, StorageError> =>
 
 /**
  * Discovers the server's metadata (RFC 9728, then RFC 8414), following the challenge's
- * `resource_metadata` when there is one; `refresh` bypasses the cache.
+ * `resource_metadata` when there is one; `refresh` bypasses the cache. With the `issuer` option,
+ * any other issuer is an `IssuerMismatch` (nothing is sent to it).
  *
  * @see https://www.rfc-editor.org/rfc/rfc9728#section-5.1
  * @since 0.1.0
@@ -304,7 +311,13 @@ export const discover = (
   ctx.discovery.discover(ctx.mcpUrl, {
     resourceMetadataUrl: Option.getOrUndefined(challenge)?.resourceMetadata,
     refresh
-  })
+  }).pipe(
+    Effect.filterOrFail(
+      (found) => ctx.options.issuer === undefined || found.issuer === ctx.options.issuer,
+      (found) =>
+        new IssuerMismatch({ reason: "NotConfigured", expected: ctx.options.issuer ?? "", actual: found.issuer })
+    )
+  )
 
 /**
  * Whether `stored` is the token a request used (`used` is its access token value).

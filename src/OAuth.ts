@@ -9,6 +9,7 @@
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Clock, Context, Duration, Effect, Layer, Option, Ref, type Redacted, type Scope } from "effect"
+import * as ClientIdentity from "./ClientIdentity.js"
 import * as Discovery from "./Discovery.js"
 import type * as Dpop from "./Dpop.js"
 import { type OAuthError, OAuthRequestError, type StorageError } from "./Errors.js"
@@ -17,7 +18,7 @@ import { authChallenge, type BearerChallenge } from "./internal/wwwAuthenticate.
 import * as Refresh from "./Refresh.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import * as Revocation from "./Revocation.js"
-import type { StoredToken } from "./Schemas.js"
+import type { ClientInformation, StoredToken } from "./Schemas.js"
 import * as SignIn from "./SignIn.js"
 import * as StepUp from "./StepUp.js"
 import * as TokenStorage from "./TokenStorage.js"
@@ -189,8 +190,20 @@ const accessToken = (ctx: FlowContext.FlowContext): Effect.Effect<Redacted.Redac
     return (yield* obtain(ctx, yield* lastRequest(ctx), false)).accessToken
   }).pipe(Effect.withSpan("OAuth.accessToken"))
 
+/** Sign-out revokes with the configured pre-registered client when there is one (it holds the secret). */
 const logout = (ctx: FlowContext.FlowContext): Effect.Effect<Revocation.SignOutResult, StorageError> =>
-  Revocation.signOut(ctx.key, { timeout: ctx.options.timeout, allowInsecure: ctx.options.allowInsecure }).pipe(
+  Effect.flatMap(ctx.storage.getTokens(ctx.key), (tokens) =>
+    Option.match(tokens, {
+      onNone: () => Effect.succeed(Option.none<ClientInformation>()),
+      onSome: (token) => ClientIdentity.configuredClient(ctx, token.issuer)
+    })).pipe(
+    Effect.flatMap((client) =>
+      Revocation.signOut(ctx.key, {
+        timeout: ctx.options.timeout,
+        allowInsecure: ctx.options.allowInsecure,
+        client: Option.getOrUndefined(client)
+      })
+    ),
     Effect.provideService(TokenStorage.TokenStorage, ctx.storage),
     Effect.provideService(Discovery.Discovery, ctx.discovery),
     Effect.provideService(HttpClient.HttpClient, ctx.httpClient),

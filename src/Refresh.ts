@@ -42,8 +42,9 @@ export const isUsable = (token: StoredToken, now: number, marginMillis: number):
   )
 
 /**
- * Refreshes `token` (RFC 6749 §6), or signs in when it has no refresh token, no client can
- * redeem it, or the server refuses it (`invalid_grant`, unknown client: tokens cleared — unless
+ * Refreshes `token` (RFC 6749 §6) at its own issuer, or signs in when it has no refresh token,
+ * discovery now names another issuer (the tokens are dropped, never sent there — SEP-2352), no
+ * client can redeem it, or the server refuses it (`invalid_grant`, unknown client: tokens cleared — unless
  * another process replaced them meanwhile, whose token is then used). Transient failures are
  * retried with backoff and then returned, the refresh token kept. Runs inside the single flight.
  *
@@ -57,14 +58,28 @@ export const refreshOrSignIn = (
   request: FlowContext.FlowRequest
 ): Effect.Effect<StoredToken, OAuthError> =>
   Effect.gen(function*() {
+    yield* ClientIdentity.rememberIssuer(ctx, token.issuer)
     const refreshToken = token.refreshToken
     if (refreshToken === undefined) return yield* SignIn.signIn(ctx, request)
     const found = yield* FlowContext.discover(ctx, request.challenge, request.rediscover)
+    if (found.issuer !== token.issuer) {
+      // SEP-2352: the refresh token belongs to its issuer; another one never sees it. Forget it
+      // (unless another process already replaced it) and sign in where the resource points now.
+      yield* Effect.logWarning(
+        `Authorization server changed (${token.issuer} → ${found.issuer}); its tokens are dropped, not sent`
+      )
+      if (!(yield* TokenStorage.clearTokensIfUnchanged(ctx.storage, ctx.key, token))) {
+        const newer = yield* FlowContext.reload(ctx)
+        if (Option.isSome(newer) && newer.value.issuer === found.issuer) return newer.value
+      }
+      yield* Ref.set(ctx.current, Option.none())
+      return yield* SignIn.signIn(ctx, request)
+    }
     const client = yield* ClientIdentity.storedClient(ctx, found.issuer)
     const info = Option.isSome(client)
       ? client.value
       : ctx.registration.isStatic
-      ? yield* ctx.registration.register({ discovery: found, redirectUri: "urn:ietf:wg:oauth:2.0:oob" })
+      ? yield* ClientIdentity.preregistered(ctx, found, "urn:ietf:wg:oauth:2.0:oob")
       : undefined
     if (info === undefined) {
       yield* FlowContext.clearTokens(ctx)
@@ -149,6 +164,7 @@ export const handleUnauthorized = (
         if (Option.isSome(stored) && stored.value.refreshToken !== undefined && ctx.grant === "authorization_code") {
           return yield* refreshOrSignIn(ctx, stored.value, request)
         }
+        if (Option.isSome(stored)) yield* ClientIdentity.rememberIssuer(ctx, stored.value.issuer)
         if (Option.isSome(stored) && !(yield* TokenStorage.clearTokensIfUnchanged(ctx.storage, ctx.key, stored.value))) {
           // Replaced by another process meanwhile: use that one.
           const newer = yield* FlowContext.reload(ctx)

@@ -8,6 +8,9 @@
 /** Obtaining the authorization code (RFC 6749 §4.1): headless, browser, manual. @since 0.1.0 */
 export * as Authorizer from "./Authorizer.js"
 
+/** RFC 7592 client configuration: read, update, delete a registered client. @since 0.1.0 */
+export * as ClientConfiguration from "./ClientConfiguration.js"
+
 /** Which client identity to present at an authorization server (SEP-2352, RFC 7591). @since 0.1.0 */
 export * as ClientIdentity from "./ClientIdentity.js"
 

@@ -120,6 +120,27 @@ describe("effect-mcp-oauth CLI (subprocess) against the loopback authorization s
       expect(noToken.stdout).toBe("")
     }), 180_000)
 
+  it.scopedLive("logout --forget-client deletes the registered client at the authorization server (RFC 7592)", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ clientManagement: true })
+      const dir = yield* tempDir
+      expect((yield* cli("login", "--headless", "--dir", dir, server.mcpUrl)).code).toBe(0)
+      const client = yield* Effect.flatMap(TokenStorage.TokenStorage, (s) =>
+        s.getClient(TokenStorage.serverKey(server.mcpUrl))).pipe(
+          Effect.provide(TokenStorage.layerFileSystemNode(dir))
+        )
+      const clientId = Option.getOrThrow(client).clientId
+      expect(Option.isSome(yield* server.provider.store.getClient(clientId))).toBe(true)
+
+      const logout = yield* cli("logout", "--forget-client", "--json", "--dir", dir, server.mcpUrl)
+      expect(logout.code).toBe(0)
+      expect(JSON.parse(logout.stdout)).toMatchObject([{ server: server.mcpUrl, clientDeleted: true }])
+      const deletes = (yield* server.requestsTo("clientConfiguration")).filter((r) => r.method === "DELETE")
+      expect(deletes).toHaveLength(1)
+      expect(Option.isNone(yield* server.provider.store.getClient(clientId))).toBe(true)
+      expect(JSON.parse((yield* cli("status", "--json", "--dir", dir)).stdout)).toEqual([])
+    }), 180_000)
+
   it.scopedLive("exit codes: usage 2, not signed in 3; logout --all signs out of everything", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer()
