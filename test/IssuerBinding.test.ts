@@ -12,7 +12,7 @@ import * as Authorizer from "../src/Authorizer.js"
 import type { OAuthError } from "../src/Errors.js"
 import * as HttpAuth from "../src/HttpAuth.js"
 import * as OAuth from "../src/OAuth.js"
-import { StoredToken } from "../src/Schemas.js"
+import { type ClientInformation, StoredToken } from "../src/Schemas.js"
 import * as TestStorage from "../src/TestStorage.js"
 import { serverKey } from "../src/TokenStorage.js"
 import { startTestServer, type TestServer } from "./fixtures/TestAuthServer.js"
@@ -65,7 +65,11 @@ const signInAt = (server: TestServer, options: Partial<OAuth.OAuthOptions>) =>
   }).pipe(Effect.provide(clientLayer(server, options)))
 
 /** The stored state as a seed, with the token expired (so the next use refreshes). */
-const expiredSeed = (stored: Effect.Effect.Success<ReturnType<typeof signInAt>>): TestStorage.Seed => ({
+const expiredSeed = (stored: {
+  readonly key: string
+  readonly token: StoredToken
+  readonly client?: ClientInformation | undefined
+}): TestStorage.Seed => ({
   tokens: { [stored.key]: new StoredToken({ ...stored.token, expiresAt: Date.now() - 1000 }) },
   ...(stored.client === undefined ? {} : { client: { [stored.key]: stored.client } })
 })
@@ -101,6 +105,25 @@ describe("issuer binding (SEP-2352): credentials only go to the issuer that issu
         left: { _tag: "IssuerMismatch", reason: "Changed", expected: first.issuer, actual: second.issuer }
       })
       expect(Option.isNone(result.tokens)).toBe(true)
+    }))
+
+  it.scopedLive("pre-registered client, a store written before client records (tokens only): the token's issuer binds the client; IssuerMismatch, nothing sent", () =>
+    Effect.gen(function*() {
+      const first = yield* startTestServer()
+      const second = yield* startTestServer()
+      yield* registerStatic(first)
+      yield* registerStatic(second)
+      const stored = yield* signInAt(first, staticOptions)
+      yield* first.setFaults({ prmAuthorizationServers: [second.issuer] })
+      const { client: _, ...tokensOnly } = stored
+      const outcome = yield* Effect.flatMap(OAuth.OAuth, (oauth) => Effect.either(oauth.accessToken)).pipe(
+        Effect.provide(clientLayer(first, staticOptions, expiredSeed(tokensOnly)))
+      )
+      const seen = yield* everythingReceived(second)
+      expect(seen).not.toContain(Redacted.value(stored.token.refreshToken!))
+      expect(seen).not.toContain(basic.slice("Basic ".length))
+      expect(yield* second.counts).toMatchObject({ token: 0, authorize: 0 })
+      expect(outcome).toMatchObject({ _tag: "Left", left: { _tag: "IssuerMismatch", reason: "Changed" } })
     }))
 
   it.scopedLive("pre-registered client with the issuer option naming the second AS: the old refresh token is dropped, and a new sign-in happens there", () =>

@@ -1,6 +1,7 @@
 /**
  * An OAuth 2.1 authorization server as `@effect/platform` `HttpRouter` routes: RFC 8414
- * metadata, RFC 7591 dynamic registration, the authorization endpoint with PKCE `S256` and an
+ * metadata, RFC 7591 dynamic registration with RFC 7592 client configuration (read, update,
+ * delete with the registration access token), the authorization endpoint with PKCE `S256` and an
  * injectable consent step, the token endpoint (authorization code, refresh with rotation and
  * reuse detection, client credentials) and RFC 7009 revocation. Tokens are opaque random
  * strings kept in an {@link OAuthProviderStore}; a resource server in the same process verifies
@@ -18,6 +19,11 @@ import { randomToken } from "./internal/crypto.js"
 import { authorizationEndpoint, consentEndpoint } from "./internal/provider/authorization.js"
 import { GRANT_TYPES } from "./internal/provider/config.js"
 import type { ProviderConfig } from "./internal/provider/config.js"
+import {
+  deleteClientEndpoint,
+  readClientEndpoint,
+  updateClientEndpoint
+} from "./internal/provider/clientConfiguration.js"
 import { mintTokens, verifyAccessToken } from "./internal/provider/issuance.js"
 import { metadataDocument, metadataEndpoint } from "./internal/provider/metadata.js"
 import { makeRegistrationGuard, registerClient, registrationEndpoint } from "./internal/provider/registration.js"
@@ -235,7 +241,8 @@ export const endpointsOf = (issuer: string): Endpoints => {
 
 /**
  * Builds the authorization server on a store. Each endpoint lives in its own module
- * (`internal/provider/`: metadata, registration, authorization + consent, token, revocation);
+ * (`internal/provider/`: metadata, registration, client configuration (RFC 7592), authorization
+ * + consent, token, revocation);
  * this function resolves the options once and routes the endpoints.
  *
  * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1
@@ -293,6 +300,9 @@ export const make = (options: Options): Effect.Effect<OAuthProvider, never, OAut
       HttpRouter.get(at(`/.well-known/oauth-authorization-server${issuerPath}`), metadataResponse),
       HttpRouter.get(at(`/.well-known/openid-configuration${issuerPath}`), metadataResponse),
       HttpRouter.post(at(`${issuerPath}/register`), registrationEndpoint(config)),
+      HttpRouter.get(at(`${issuerPath}/register/:clientId`), readClientEndpoint(config)),
+      HttpRouter.put(at(`${issuerPath}/register/:clientId`), updateClientEndpoint(config)),
+      HttpRouter.del(at(`${issuerPath}/register/:clientId`), deleteClientEndpoint(config)),
       HttpRouter.get(at(`${issuerPath}/authorize`), authorizationEndpoint(config)),
       HttpRouter.post(at(`${issuerPath}/authorize/consent`), consentEndpoint(config)),
       HttpRouter.post(at(`${issuerPath}/token`), tokenEndpoint(config)),

@@ -12,7 +12,7 @@ import type { RegisteredClient } from "../../OAuthProviderStore.js"
 import { randomToken } from "../crypto.js"
 import { escapeHtml, jsonNoStore, OAuthFailure, page, parseParams, queryOf, readForm } from "../http.js"
 import { isValidS256Challenge } from "../pkce.js"
-import { isLoopbackRedirect, matchesRegisteredRedirectUri } from "../redirectUri.js"
+import { isForbiddenScheme, isLoopbackRedirect, matchesRegisteredRedirectUri } from "../redirectUri.js"
 import { checkRegisteredScopes, checkResource, checkScopes, findClient, splitScopes } from "./config.js"
 import type { ProviderConfig } from "./config.js"
 
@@ -131,6 +131,11 @@ export const authorizationEndpoint = (config: ProviderConfig) =>
         "invalid_request",
         `redirect_uri "${redirectUri}" is not registered for client "${clientId}"`
       )
+    }
+    // Records stored before these schemes were refused at registration (or written by hand)
+    // still never send the browser there.
+    if (isForbiddenScheme(new URL(redirectUri).protocol)) {
+      return yield* badAuthorizationRequest("invalid_request", `the scheme of redirect_uri "${redirectUri}" is not allowed`)
     }
     // From here on, errors go to the client by redirect (RFC 6749 §4.1.2.1) — but only to a
     // redirect URI the server trusts; for others the user sees an error page (RFC 9700 §4.11.2).
