@@ -9,6 +9,7 @@ import type { JsonRpcMessage, RequestId } from "../JsonRpc.js"
 import * as JsonRpc from "../JsonRpc.js"
 import { McpTransportError } from "../McpErrors.js"
 import * as Sse from "../Sse.js"
+import { rootCauseOf } from "../../internal/rootCause.js"
 
 /** @internal */
 export const parseUrl = (url: string | URL): Effect.Effect<URL, McpTransportError> =>
@@ -23,11 +24,17 @@ export const parseUrl = (url: string | URL): Effect.Effect<URL, McpTransportErro
     )
   )
 
+/** The socket's own words ("connect ECONNREFUSED 127.0.0.1:1234") first, then the request. */
+const describeClientError = (error: HttpClientError.HttpClientError): string => {
+  const root = rootCauseOf(error)
+  return root === undefined ? error.message : `${root} (${error.request.method} ${error.request.url})`
+}
+
 /** @internal */
 export const fromHttpClientError = (error: HttpClientError.HttpClientError): McpTransportError =>
   new McpTransportError({
     reason: error._tag === "RequestError" && error.reason === "Transport" ? "Closed" : "Http",
-    description: error.message,
+    description: describeClientError(error),
     cause: error
   })
 
