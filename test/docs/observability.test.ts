@@ -50,101 +50,132 @@ const whoami = McpEndpoint.tool({
 const bodyText = (request: HttpClientRequest.HttpClientRequest): string =>
   request.body._tag === "Uint8Array" ? new TextDecoder().decode(request.body.body) : ""
 
+/**
+ * Runs connect → sign-in → tool call, then connect → refresh → tool call, with `authorizer`, and
+ * returns every span made and every secret seen on the wire.
+ */
+const observedFlow = (authorizer: (mcpUrl: string) => Layer.Layer<Authorizer.Authorizer, never, HttpClient.HttpClient>) =>
+  Effect.gen(function*() {
+    // Servers: the embedded authorization server and the MCP endpoint it protects, one origin.
+    const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
+    const provider = yield* OAuthProvider.make({
+      issuer: HttpServer.formatAddress(server.address),
+      scopesSupported: ["tools"],
+      consent: Consent.autoApprove("observed-user")
+    }).pipe(Effect.provide(OAuthProviderStore.layerMemory))
+    const auth = AuthProvider.fromOAuthProvider(provider, { requiredScopes: ["tools"] })
+    yield* server.serve(AuthProvider.protect(auth, "/mcp", McpEndpoint.make({ name: "observed", tools: [whoami] })))
+    const mcpUrl = auth.resourceUrl("/mcp")
+
+    // Every secret that goes over the wire, from the client's requests.
+    const secrets = new Set<string>()
+    const watching = Layer.effect(
+      HttpClient.HttpClient,
+      Effect.map(HttpClient.HttpClient, (client) =>
+        // transform sees the request as sent, after OAuthLayer has put the token on it.
+        HttpClient.transform(client, (response, request) =>
+          Effect.zipRight(
+            Effect.sync(() => {
+              const form = new URLSearchParams(bodyText(request))
+              for (const name of ["code", "code_verifier", "refresh_token", "client_secret"]) {
+                const value = form.get(name)
+                if (value !== null && value.length > 0) secrets.add(value)
+              }
+              const bearer = request.headers["authorization"]?.replace(/^Bearer /, "")
+              if (bearer !== undefined && bearer.length > 0) secrets.add(bearer)
+            }),
+            response
+          )
+        ))
+    ).pipe(Layer.provide(NodeHttpClient.layerUndici))
+
+    // A tracer that keeps every span it makes.
+    const spans: Array<EffectTracer.Span> = []
+    const native = yield* Effect.tracer
+    const recording = EffectTracer.make({
+      span: (...args) => {
+        const span = native.span(...args)
+        spans.push(span)
+        return span
+      },
+      context: native.context
+    })
+
+    const storage = yield* Effect.provide(TokenStorage.TokenStorage, TokenStorage.layerMemory)
+    const connectAndCall = Effect.gen(function*() {
+      const client = yield* McpClient.connect(new URL(mcpUrl), {
+        auth: "oauth",
+        clientInfo: { name: "observed", version: "1.0.0" },
+        standaloneStream: false
+      })
+      return yield* client.callTool("whoami")
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        OAuthLayer({ mcpUrl, scopes: ["tools"] }).pipe(
+          Layer.provide(authorizer(mcpUrl)),
+          Layer.provide(Layer.succeed(TokenStorage.TokenStorage, storage)),
+          Layer.provide(watching)
+        )
+      ),
+      Effect.withTracer(recording)
+    )
+
+    yield* connectAndCall
+    // Expire the stored token: the next connection refreshes it.
+    const key = TokenStorage.serverKey(mcpUrl)
+    const stored = yield* storage.getTokens(key)
+    expect(Option.isSome(stored)).toBe(true)
+    if (Option.isNone(stored)) return { recorded: [], secrets }
+    const now = yield* Clock.currentTimeMillis
+    yield* storage.setTokens(key, new Schemas.StoredToken({ ...stored.value, expiresAt: now - 1000 }))
+    yield* connectAndCall
+
+    const recorded: ReadonlyArray<Recorded> = spans.map((s) => ({
+      name: s.name,
+      attributes: s.attributes,
+      events: "events" in s && Array.isArray(s.events) ? s.events : []
+    }))
+    return { recorded, secrets }
+  })
+
+const expectNoSecret = (recorded: ReadonlyArray<Recorded>, secrets: ReadonlySet<string>) => {
+  for (const span of recorded) {
+    const text = JSON.stringify([[...span.attributes.entries()], span.events], (_k, v) =>
+      typeof v === "bigint" ? String(v) : v)
+    for (const secret of secrets) expect(text.includes(secret), `a secret in span ${span.name}`).toBe(false)
+  }
+}
+
+/** A browser that follows the authorization redirect to the loopback callback, as a real one would. */
+const followingBrowser = Layer.succeed(Authorizer.BrowserOpener, {
+  open: (url: string) =>
+    Effect.promise(async () => {
+      const first = await fetch(url, { redirect: "manual" })
+      const location = first.headers.get("location")
+      if (location !== null) await (await fetch(new URL(location, url))).text()
+    })
+})
+
 describe("README Observability", () => {
   it.scopedLive("the listed spans are emitted by a sign-in, a tool call and a refresh; no attribute carries a secret", () =>
     Effect.gen(function*() {
       const listed = readmeClientSpans()
       expect(listed.length).toBeGreaterThan(5)
-
-      // Servers: the embedded authorization server and the MCP endpoint it protects, one origin.
-      const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
-      const provider = yield* OAuthProvider.make({
-        issuer: HttpServer.formatAddress(server.address),
-        scopesSupported: ["tools"],
-        consent: Consent.autoApprove("observed-user")
-      }).pipe(Effect.provide(OAuthProviderStore.layerMemory))
-      const auth = AuthProvider.fromOAuthProvider(provider, { requiredScopes: ["tools"] })
-      yield* server.serve(AuthProvider.protect(auth, "/mcp", McpEndpoint.make({ name: "observed", tools: [whoami] })))
-      const mcpUrl = auth.resourceUrl("/mcp")
-
-      // Every secret that goes over the wire, from the client's requests.
-      const secrets = new Set<string>()
-      const watching = Layer.effect(
-        HttpClient.HttpClient,
-        Effect.map(HttpClient.HttpClient, (client) =>
-          // transform sees the request as sent, after OAuthLayer has put the token on it.
-          HttpClient.transform(client, (response, request) =>
-            Effect.zipRight(
-              Effect.sync(() => {
-                const form = new URLSearchParams(bodyText(request))
-                for (const name of ["code", "code_verifier", "refresh_token", "client_secret"]) {
-                  const value = form.get(name)
-                  if (value !== null && value.length > 0) secrets.add(value)
-                }
-                const bearer = request.headers["authorization"]?.replace(/^Bearer /, "")
-                if (bearer !== undefined && bearer.length > 0) secrets.add(bearer)
-              }),
-              response
-            )
-          ))
-      ).pipe(Layer.provide(NodeHttpClient.layerUndici))
-
-      // A tracer that keeps every span it makes.
-      const spans: Array<EffectTracer.Span> = []
-      const native = yield* Effect.tracer
-      const recording = EffectTracer.make({
-        span: (...args) => {
-          const span = native.span(...args)
-          spans.push(span)
-          return span
-        },
-        context: native.context
-      })
-
-      const storage = yield* Effect.provide(TokenStorage.TokenStorage, TokenStorage.layerMemory)
-      const connectAndCall = Effect.gen(function*() {
-        const client = yield* McpClient.connect(new URL(mcpUrl), {
-          auth: "oauth",
-          clientInfo: { name: "observed", version: "1.0.0" },
-          standaloneStream: false
-        })
-        return yield* client.callTool("whoami")
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(
-          OAuthLayer({ mcpUrl, scopes: ["tools"] }).pipe(
-            Layer.provide(Authorizer.layerHeadless()),
-            Layer.provide(Layer.succeed(TokenStorage.TokenStorage, storage)),
-            Layer.provide(watching)
-          )
-        ),
-        Effect.withTracer(recording)
-      )
-
-      yield* connectAndCall
-      // Expire the stored token: the next connection refreshes it.
-      const key = TokenStorage.serverKey(mcpUrl)
-      const stored = yield* storage.getTokens(key)
-      expect(Option.isSome(stored)).toBe(true)
-      if (Option.isNone(stored)) return
-      const now = yield* Clock.currentTimeMillis
-      yield* storage.setTokens(key, new Schemas.StoredToken({ ...stored.value, expiresAt: now - 1000 }))
-      yield* connectAndCall
-
-      const recorded: ReadonlyArray<Recorded> = spans.map((s) => ({
-        name: s.name,
-        attributes: s.attributes,
-        events: "events" in s && Array.isArray(s.events) ? s.events : []
-      }))
+      const { recorded, secrets } = yield* observedFlow(() => Authorizer.layerHeadless())
       const names = new Set(recorded.map((s) => s.name))
-
       for (const name of listed) expect(names.has(name), `span ${name} listed in the README`).toBe(true)
-
       expect(secrets.size).toBeGreaterThanOrEqual(4) // code, verifier, access token, refresh token at least
-      for (const span of recorded) {
-        const text = JSON.stringify([[...span.attributes.entries()], span.events], (_k, v) =>
-          typeof v === "bigint" ? String(v) : v)
-        for (const secret of secrets) expect(text.includes(secret), `a secret in span ${span.name}`).toBe(false)
-      }
+      expectNoSecret(recorded, secrets)
+    }), 60_000)
+
+  it.scopedLive("a browser sign-in: the loopback callback's span does not record the code in the URL", () =>
+    Effect.gen(function*() {
+      const { recorded, secrets } = yield* observedFlow(() =>
+        Authorizer.layerBrowser({ timeout: "20 seconds" }).pipe(Layer.provide(followingBrowser))
+      )
+      expect(recorded.some((s) => s.name === "Authorizer.session" && s.attributes.get("kind") === "browser")).toBe(true)
+      expect(secrets.size).toBeGreaterThanOrEqual(4)
+      expectNoSecret(recorded, secrets)
     }), 60_000)
 })
