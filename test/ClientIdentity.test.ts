@@ -136,7 +136,7 @@ describe("one client identity per authorization server (browser sign-in)", () =>
 
   it.scopedLive("without RFC 7592: sign-ins and re-logins → 1 registration; a step-up registers once more with the wider scope", () =>
     Effect.gen(function*() {
-      const server = yield* strict()
+      const server = yield* strict({ clientManagement: false })
       const opened: Array<string> = []
       yield* Effect.gen(function*() {
         const oauth = yield* OAuth.OAuth
@@ -179,7 +179,7 @@ describe("one client identity per authorization server (browser sign-in)", () =>
 
   it.scopedLive("an authorization server that refuses another loopback port: registered again once, before the browser opens, with a log line", () =>
     Effect.gen(function*() {
-      const server = yield* strict({ exactRedirectPort: true })
+      const server = yield* strict({ exactRedirectPort: true, clientManagement: false })
       const opened: Array<string> = []
       const lines: Array<string> = []
       const capture = Logger.replace(
