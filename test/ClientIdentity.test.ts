@@ -177,33 +177,35 @@ describe("one client identity per authorization server (browser sign-in)", () =>
       expect(opened).toHaveLength(2)
     }), 120_000)
 
-  it.scopedLive("an authorization server that refuses another loopback port: registered again once, before the browser opens, with a log line", () =>
-    Effect.gen(function*() {
-      const server = yield* strict({ exactRedirectPort: true, clientManagement: false })
-      const opened: Array<string> = []
-      const lines: Array<string> = []
-      const capture = Logger.replace(
-        Logger.defaultLogger,
-        Logger.map(Logger.logfmtLogger, (line) => void lines.push(line))
-      )
-      yield* Effect.gen(function*() {
-        const oauth = yield* OAuth.OAuth
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        const first = yield* storedClient(server)
-        yield* Effect.scoped(Effect.zipRight(occupy(portOf(first.redirectUris[0]!)), oauth.login))
-        const second = yield* storedClient(server)
-        expect(second.clientId).not.toBe(first.clientId)
-        // Then the new port is the preferred one: no further registration.
-        yield* oauth.login
-      }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])), Effect.provide(capture))
-      expect(yield* server.count("register")).toBe(2)
-      // The browser never saw the refused client.
-      expect(opened).toHaveLength(3)
-      const clientIds = opened.map((u) => new URL(u).searchParams.get("client_id"))
-      expect(clientIds[1]).toBe(clientIds[2])
-      expect(clientIds[0]).not.toBe(clientIds[1])
-      expect(lines.join("\n")).toContain("does not accept the redirect URI")
-    }), 120_000)
+  for (const clientManagement of [false, true]) {
+    it.scopedLive(`an authorization server that refuses another loopback port: registered again once, before the browser opens, with a log line (RFC 7592: ${clientManagement})`, () =>
+      Effect.gen(function*() {
+        const server = yield* strict({ exactRedirectPort: true, clientManagement })
+        const opened: Array<string> = []
+        const lines: Array<string> = []
+        const capture = Logger.replace(
+          Logger.defaultLogger,
+          Logger.map(Logger.logfmtLogger, (line) => void lines.push(line))
+        )
+        yield* Effect.gen(function*() {
+          const oauth = yield* OAuth.OAuth
+          expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+          const first = yield* storedClient(server)
+          yield* Effect.scoped(Effect.zipRight(occupy(portOf(first.redirectUris[0]!)), oauth.login))
+          const second = yield* storedClient(server)
+          expect(second.clientId).not.toBe(first.clientId)
+          // Then the new port is the preferred one: no further registration.
+          yield* oauth.login
+        }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])), Effect.provide(capture))
+        expect(yield* server.count("register")).toBe(2)
+        // The browser never saw the refused client.
+        expect(opened).toHaveLength(3)
+        const clientIds = opened.map((u) => new URL(u).searchParams.get("client_id"))
+        expect(clientIds[1]).toBe(clientIds[2])
+        expect(clientIds[0]).not.toBe(clientIds[1])
+        expect(lines.join("\n")).toContain("does not accept the redirect URI")
+      }), 120_000)
+  }
 
   it.scopedLive("a stored client deleted at the authorization server is registered again before the browser opens", () =>
     Effect.gen(function*() {
