@@ -158,6 +158,24 @@ describe("one client identity per authorization server (browser sign-in)", () =>
       expect(yield* server.count("register")).toBe(2)
     }), 120_000)
 
+  it.scopedLive("without RFC 7592: a stored record without scope that the server refuses a scope for is registered again, once", () =>
+    Effect.gen(function*() {
+      const server = yield* strict({ clientManagement: false })
+      const opened: Array<string> = []
+      yield* Effect.gen(function*() {
+        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+        const { scope: _scope, ...withoutScope } = yield* storedClient(server)
+        const storage = yield* TokenStorage
+        yield* storage.setClient(serverKey(server.mcpUrl), new ClientInformation(withoutScope))
+        yield* server.setFaults({ requiredScopes: ["mcp:read", "mcp:write"] })
+        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+        expect((yield* storedClient(server)).scope?.split(" ")).toEqual(expect.arrayContaining(["mcp:read", "mcp:write"]))
+      }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])))
+      expect(yield* server.count("register")).toBe(2)
+      // The pre-flight caught the refusal: the browser never opened on it.
+      expect(opened).toHaveLength(2)
+    }), 120_000)
+
   it.scopedLive("the resource's scopes_supported are registered up front: a step-up needs no registration change", () =>
     Effect.gen(function*() {
       const server = yield* strict({ scopesSupported: ["mcp:read", "mcp:write"] })
