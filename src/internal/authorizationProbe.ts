@@ -11,7 +11,7 @@
  *
  * @internal
  */
-import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import { FetchHttpClient, Headers, HttpClient, HttpClientRequest } from "@effect/platform"
 import { Chunk, Duration, Effect, Either, Stream } from "effect"
 import type { AuthorizationRequest } from "../Authorizer.js"
 import { AuthorizationError, ClientNotFound, OAuthRequestError } from "../Errors.js"
@@ -101,6 +101,9 @@ export const probe = (
         })
       )
     ),
+    // The answer's Location carries the authorization code (RFC 6749 §4.1.2): keep it out of the
+    // http.client span's attributes, as the platform already does for Authorization and cookies.
+    Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, "location"]),
     Effect.withSpan("Authorizer.probe")
   )
 
