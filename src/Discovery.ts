@@ -94,7 +94,14 @@ export interface DiscoveryConfig {
    * URL itself or a parent of it on the same origin (RFC 9728 §3.3, RFC 8707 §2).
    */
   readonly validateResource?: ((serverUrl: string, resource: string) => boolean) | undefined
+  /** Per HTTP call. Default 30 seconds. */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * One deadline for a whole discovery (every metadata URL and every listed authorization server
+   * together), so that N hanging servers cannot cost N × `timeout`. Default: twice `timeout`.
+   * Exceeding it fails with a `DiscoveryError` of reason `Timeout`.
+   */
+  readonly deadline?: Duration.DurationInput | undefined
   readonly allowInsecure?: boolean | undefined
 }
 
@@ -178,6 +185,20 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
       ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure })
     }
     const validateResource = config.validateResource ?? defaultValidateResource
+    const deadline = Duration.decode(config.deadline ?? Duration.times(httpOptions.timeout, 2))
+
+    /** The overall deadline around one public operation (`url`: what it was about). */
+    const withinDeadline = (url: string) =>
+    <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | DiscoveryError> =>
+      Effect.timeoutFail(effect, {
+        duration: deadline,
+        onTimeout: () =>
+          new DiscoveryError({
+            reason: "Timeout",
+            url,
+            detail: `discovery did not finish within its overall deadline of ${Duration.format(deadline)}`
+          })
+      })
 
     const requireUrl = (url: string, what: string): Effect.Effect<void, DiscoveryError> =>
       URL.canParse(url)
@@ -366,7 +387,7 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
           const cached = (yield* Ref.get(cache)).get(key)
           if (cached !== undefined) return cached
         }
-        const result = yield* discoverFresh(mcpUrl, options)
+        const result = yield* discoverFresh(mcpUrl, options).pipe(withinDeadline(mcpUrl))
         yield* Ref.update(cache, (m) => new Map(m).set(key, result))
         return result
       }).pipe(Effect.withSpan("Discovery.discover", { attributes: { mcpUrl } }))
@@ -378,7 +399,13 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
         return next
       })
 
-    return Discovery.of({ discover, protectedResource, authorizationServer, invalidate })
+    return Discovery.of({
+      discover,
+      protectedResource: (mcpUrl, resourceMetadataUrl) =>
+        withinDeadline(mcpUrl)(protectedResource(mcpUrl, resourceMetadataUrl)),
+      authorizationServer: (issuer) => withinDeadline(issuer)(authorizationServer(issuer)),
+      invalidate
+    })
   })
 
 /**

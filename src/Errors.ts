@@ -97,7 +97,8 @@ export class OAuthRegistrationError
 /**
  * Metadata discovery failed: RFC 9728 protected-resource metadata or RFC 8414 / OIDC
  * authorization-server metadata could not be found, was malformed, named the wrong issuer, or
- * the server does not support PKCE with `S256` (required by OAuth 2.1 and the MCP spec).
+ * the server does not support PKCE with `S256` (required by OAuth 2.1 and the MCP spec); or
+ * (`Timeout`) discovery as a whole did not finish within its overall deadline.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-3.3
@@ -107,13 +108,45 @@ export class OAuthRegistrationError
 export class DiscoveryError extends Schema.TaggedError<DiscoveryError>("effect-mcp-oauth/DiscoveryError")(
   "DiscoveryError",
   {
-    reason: Schema.Literal("NotFound", "Malformed", "IssuerMismatch", "PkceNotSupported", "InsecureUrl"),
+    reason: Schema.Literal("NotFound", "Malformed", "IssuerMismatch", "PkceNotSupported", "InsecureUrl", "Timeout"),
     url: Schema.String,
     detail: Schema.String
   }
 ) {
   override get message(): string {
     return `Discovery failed (${this.reason}) at ${this.url}: ${this.detail}`
+  }
+}
+
+/**
+ * Credentials would be presented to an authorization server other than the one they are bound
+ * to (MCP SEP-2352), so nothing was sent. `expected` is the issuer the credentials belong to,
+ * `actual` the issuer discovery returned now.
+ *
+ * - `"NotConfigured"`: the `issuer` option names `expected`, and discovery found another issuer.
+ * - `"Changed"`: the pre-registered client was last used at `expected`; its id and secret are not
+ *   sent to a new issuer unless the `issuer` option names it.
+ *
+ * Tokens of the old issuer are forgotten, never sent to the new one.
+ *
+ * @see https://modelcontextprotocol.io/specification/draft/basic/authorization
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.4
+ * @since 0.1.0
+ * @category errors
+ */
+export class IssuerMismatch extends Schema.TaggedError<IssuerMismatch>("effect-mcp-oauth/IssuerMismatch")(
+  "IssuerMismatch",
+  {
+    reason: Schema.Literal("NotConfigured", "Changed"),
+    expected: Schema.String,
+    actual: Schema.String
+  }
+) {
+  override get message(): string {
+    return this.reason === "NotConfigured"
+      ? `The authorization server is ${this.actual}, not the configured issuer ${this.expected}; no credentials were sent`
+      : `The authorization server changed from ${this.expected} to ${this.actual}; the pre-registered client's ` +
+        `credentials are only sent to ${this.actual} when the issuer option names it`
   }
 }
 
@@ -272,6 +305,7 @@ export type OAuthError =
   | OAuthRequestError
   | AuthorizationError
   | ResourceMismatch
+  | IssuerMismatch
   | InsufficientScope
   | Unauthorized
   | StorageError

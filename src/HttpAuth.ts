@@ -7,12 +7,13 @@
  */
 import { HttpClient, HttpClientError, HttpClientRequest } from "@effect/platform"
 import type { HttpClientResponse } from "@effect/platform"
-import { Config, type ConfigError, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, type ConfigError, Context, type Duration, Effect, Layer, Option, Redacted } from "effect"
 import { dual } from "effect/Function"
 import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
 import { InsufficientScope, type OAuthError, Unauthorized } from "./Errors.js"
+import { tokenWait } from "./internal/tokenWait.js"
 import { authChallenge } from "./internal/wwwAuthenticate.js"
 import * as OAuth from "./OAuth.js"
 import * as Pkce from "./Pkce.js"
@@ -29,6 +30,7 @@ const OAUTH_ERROR_TAGS: ReadonlySet<string> = new Set([
   "OAuthRequestError",
   "AuthorizationError",
   "ResourceMismatch",
+  "IssuerMismatch",
   "InsufficientScope",
   "Unauthorized",
   "StorageError"
@@ -121,7 +123,7 @@ export const authenticate: {
     return client.pipe(
       HttpClient.mapRequestEffect((request) =>
         applies(request.url)
-          ? Effect.flatMap(oauth.tokenForRequest, (token) =>
+          ? Effect.flatMap(tokenWait(oauth.tokenForRequest), (token) =>
             Option.match(token, {
               onNone: () => Effect.succeed(request),
               onSome: (t) => present(request, t)
@@ -160,7 +162,7 @@ export const authenticate: {
                 )
               }
               return drain(response).pipe(
-                Effect.zipRight(oauth.handleUnauthorized(tokenOf(response.request), challenge)),
+                Effect.zipRight(tokenWait(oauth.handleUnauthorized(tokenOf(response.request), challenge))),
                 Effect.zipRight(loop(attempts + 1, true))
               )
             }
@@ -181,7 +183,7 @@ export const authenticate: {
                   )
                 }
                 return drain(response).pipe(
-                  Effect.zipRight(oauth.handleInsufficientScope(tokenOf(response.request), challenge.value)),
+                  Effect.zipRight(tokenWait(oauth.handleInsufficientScope(tokenOf(response.request), challenge.value))),
                   Effect.zipRight(loop(attempts + 1, retriedUnauthorized))
                 )
               }
@@ -218,12 +220,17 @@ export const toHttpClient = (client: HttpClient.HttpClient.With<HttpClientError.
   )
 
 /**
- * Options of {@link OAuthLayer}: those of the orchestrator.
+ * Options of {@link OAuthLayer}: those of the orchestrator, plus `discoveryDeadline`, one
+ * deadline for a whole metadata discovery (default: twice `timeout`, i.e. 60 seconds), so that
+ * hanging authorization servers listed by a PRM cost at most that, not N × `timeout`.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
  * @since 0.1.0
  * @category models
  */
-export type OAuthLayerOptions = OAuth.OAuthOptions
+export interface OAuthLayerOptions extends OAuth.OAuthOptions {
+  readonly discoveryDeadline?: Duration.DurationInput | undefined
+}
 
 /**
  * `OAuth` plus an authenticated `HttpClient.HttpClient` for one MCP server.
@@ -268,7 +275,11 @@ export const OAuthLayer = (
   const core = OAuth.layer(options).pipe(
     Layer.provide(
       Layer.mergeAll(
-        Discovery.layer({ ...serviceConfig, validateResource: options.validateResource }),
+        Discovery.layer({
+          ...serviceConfig,
+          validateResource: options.validateResource,
+          deadline: options.discoveryDeadline
+        }),
         Registration.layer({
           ...serviceConfig,
           clientId: options.clientId,
@@ -302,8 +313,9 @@ export const OAuthLayer = (
 /**
  * The {@link OAuthLayer} options read from configuration (environment variables by default):
  * `MCP_URL` (required), `MCP_OAUTH_SCOPES` (space-separated), `MCP_OAUTH_CLIENT_ID`,
- * `MCP_OAUTH_CLIENT_SECRET` (read as `Redacted`), `MCP_OAUTH_CLIENT_NAME`,
- * `MCP_OAUTH_CLIENT_METADATA_URL`, `MCP_OAUTH_CALLBACK_PORT`.
+ * `MCP_OAUTH_CLIENT_SECRET` (read as `Redacted`), `MCP_OAUTH_ISSUER` (the trusted authorization
+ * server, see `OAuthOptions.issuer`), `MCP_OAUTH_CLIENT_NAME`, `MCP_OAUTH_CLIENT_METADATA_URL`,
+ * `MCP_OAUTH_CALLBACK_PORT`.
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
  * @since 0.1.0
@@ -314,6 +326,7 @@ export const OAuthLayerOptionsConfig: Config.Config<OAuthLayerOptions> = Config.
   scopes: Config.option(Config.string("MCP_OAUTH_SCOPES")),
   clientId: Config.option(Config.string("MCP_OAUTH_CLIENT_ID")),
   clientSecret: Config.option(Config.redacted("MCP_OAUTH_CLIENT_SECRET")),
+  issuer: Config.option(Config.string("MCP_OAUTH_ISSUER")),
   clientName: Config.option(Config.string("MCP_OAUTH_CLIENT_NAME")),
   clientMetadataUrl: Config.option(Config.url("MCP_OAUTH_CLIENT_METADATA_URL").pipe(Config.map((u) => u.href))),
   callbackPort: Config.option(Config.port("MCP_OAUTH_CALLBACK_PORT"))
@@ -323,6 +336,7 @@ export const OAuthLayerOptionsConfig: Config.Config<OAuthLayerOptions> = Config.
     scopes: Option.getOrUndefined(c.scopes),
     clientId: Option.getOrUndefined(c.clientId),
     clientSecret: Option.getOrUndefined(c.clientSecret),
+    issuer: Option.getOrUndefined(c.issuer),
     clientName: Option.getOrUndefined(c.clientName),
     clientMetadataUrl: Option.getOrUndefined(c.clientMetadataUrl),
     callbackPort: Option.getOrUndefined(c.callbackPort)

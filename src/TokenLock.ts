@@ -7,13 +7,13 @@
  * @since 0.1.0
  */
 import { FileSystem, Path } from "@effect/platform"
-import type { PlatformError } from "@effect/platform/Error"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import { Clock, Context, Duration, Effect, Either, Encoding, Fiber, Layer } from "effect"
 import { StorageError } from "./Errors.js"
 import * as FileLock from "./internal/fileLock.js"
 import * as FileStore from "./internal/fileStore.js"
+import * as NoFollow from "./internal/noFollow.js"
 import { RedisConnection } from "./RedisStorage.js"
 
 /**
@@ -93,13 +93,11 @@ export const makeFile = (
     const dir = directory === undefined
       ? yield* Effect.either(Effect.provideService(FileStore.defaultDirectory, Path.Path, path))
       : Either.right(directory)
-    const ioError = (e: PlatformError) =>
-      new StorageError({ reason: "Io", detail: `creating the lock directory: ${e.message}` })
     return {
       withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> =>
         Effect.gen(function*() {
           const d = path.resolve(yield* dir)
-          yield* fs.makeDirectory(d, { recursive: true, mode: 0o700 }).pipe(Effect.mapError(ioError))
+          yield* NoFollow.ensureDirectory(d)
           const name = (yield* FileStore.fileNameFor(key, "tokens")).replace(/\.tokens\.json$/, ".lock")
           return yield* FileLock.withFileLock(fs, path.join(d, name), {
             lease: options.lease,

@@ -556,3 +556,55 @@ describe("Discovery: URLs that do not parse", () => {
       expect(result.issuer).toBe(server.url)
     }))
 })
+
+describe("Discovery: one overall deadline (issue 10 item 7)", () => {
+  /** A PRM listing `n` authorization servers (issuers with a path) whose metadata never answers. */
+  const hangingServers = (n: number) =>
+    rawOAuthServer((req, s) => {
+      if (req.path === `${PRM}/mcp`) {
+        return {
+          json: {
+            resource: `${s.url}/mcp`,
+            authorization_servers: Array.from({ length: n }, (_, i) => `${s.url}/as${i}`)
+          }
+        }
+      }
+      return req.path.includes("/as") ? "hang" : notFound
+    })
+
+  it.scopedLive("8 hanging authorization servers cost the deadline, not 8 × the call timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* hangingServers(8)
+      const started = Date.now()
+      const error = yield* withDiscovery((d) => Effect.flip(d.discover(`${server.url}/mcp`)), {
+        timeout: "300 millis",
+        deadline: "700 millis"
+      })
+      const elapsed = Date.now() - started
+      expect(error).toMatchObject({ _tag: "DiscoveryError", reason: "Timeout", url: `${server.url}/mcp` })
+      expect(error.message).toContain("700ms")
+      expect(elapsed).toBeLessThan(1_500)
+    }))
+
+  it.scopedLive("the default deadline is twice the call timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* hangingServers(4)
+      const started = Date.now()
+      const error = yield* withDiscovery((d) => Effect.flip(d.discover(`${server.url}/mcp`)), {
+        timeout: "200 millis"
+      })
+      expect(error).toMatchObject({ _tag: "DiscoveryError", reason: "Timeout" })
+      expect(error.message).toContain("400ms")
+      expect(Date.now() - started).toBeLessThan(1_500)
+    }))
+
+  it.scopedLive("authorizationServer alone has the deadline too (here shorter than the call timeout)", () =>
+    Effect.gen(function*() {
+      const server = yield* hangingServers(1)
+      const error = yield* withDiscovery((d) => Effect.flip(d.authorizationServer(`${server.url}/as0`)), {
+        timeout: "5 seconds",
+        deadline: "300 millis"
+      })
+      expect(error).toMatchObject({ _tag: "DiscoveryError", reason: "Timeout", url: `${server.url}/as0` })
+    }))
+})

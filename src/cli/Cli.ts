@@ -273,17 +273,26 @@ interface LogoutResult {
   readonly server: string
   readonly revoked: ReadonlyArray<"refresh_token" | "access_token">
   readonly warnings: ReadonlyArray<string>
+  readonly clientDeleted?: boolean | undefined
 }
 
-/** Revokes what can be revoked (RFC 7009), then clears the server's credentials. */
-const logoutOne = (key: string) =>
-  Effect.map(Revocation.signOut(key), (r): LogoutResult => ({ server: key, ...r }))
+/**
+ * Revokes what can be revoked (RFC 7009), with `forgetClient` deletes the client registration
+ * at the authorization server (RFC 7592 §2.3), then clears the server's credentials.
+ */
+const logoutOne = (key: string, forgetClient: boolean) =>
+  Effect.map(Revocation.signOut(key, { deleteClient: forgetClient }), (r): LogoutResult => ({ server: key, ...r }))
 
 const logoutCommand = Command.make(
   "logout",
   {
     url: Args.text({ name: "url" }).pipe(Args.optional),
     all: Options.boolean("all").pipe(Options.withDescription("Sign out of every server with stored credentials")),
+    forgetClient: Options.boolean("forget-client").pipe(
+      Options.withDescription(
+        "Also delete the registered client at the authorization server (RFC 7592), when it allows that"
+      )
+    ),
     json,
     dir
   },
@@ -298,13 +307,14 @@ const logoutCommand = Command.make(
         const has = Option.isSome(yield* storage.getTokens(keys[0]!)) || Option.isSome(yield* storage.getClient(keys[0]!))
         if (!has) return yield* notSignedIn(keys[0]!)
       }
-      const results = yield* Effect.forEach(keys, logoutOne)
+      const results = yield* Effect.forEach(keys, (key) => logoutOne(key, o.forgetClient))
       for (const r of results) for (const w of r.warnings) yield* progress(`warning: ${r.server}: ${w}`)
       if (o.json) return yield* printJson(results)
       if (results.length === 0) return yield* Console.log("No stored credentials")
       for (const r of results) {
         yield* Console.log(
-          `Signed out of ${r.server}${r.revoked.length === 0 ? "" : ` (revoked: ${r.revoked.join(", ")})`}`
+          `Signed out of ${r.server}${r.revoked.length === 0 ? "" : ` (revoked: ${r.revoked.join(", ")})`}` +
+            (r.clientDeleted === true ? "; client deleted at the authorization server" : "")
         )
       }
     }).pipe(

@@ -166,11 +166,41 @@ const unknownClient = (request: AuthorizationRequest, result: ProbeResult): Clie
 }
 
 /**
- * The stale-client pre-flight of the interactive authorizers: GET the authorization URL without
- * following redirects. An answer that names the client as unknown → `ClientNotFound`; anything
- * else (a redirect, a sign-in or consent page, an unrelated error, even a network failure) lets
- * the browser go ahead, since the browser may see more than we do (cookies, proxies). Only a
- * URL that is neither HTTPS nor loopback is refused outright.
+ * Errors an authorization server answers a `prompt=none` request with when it would need the
+ * user (OIDC Core §3.1.2.6): expected from the pre-flight, they say nothing is wrong. So is
+ * `access_denied`: only the user can deny, and the browser will show what the user decides.
+ */
+const INTERACTION_ERRORS: ReadonlyArray<string> = [
+  "access_denied",
+  "login_required",
+  "consent_required",
+  "interaction_required",
+  "account_selection_required"
+]
+
+/**
+ * The URL the pre-flight GETs: the authorization URL with `prompt=none` (OIDC Core §3.1.2.1), so
+ * that an authorization server that knows the parameter validates the request without starting
+ * a sign-in interaction of its own (one login interaction per sign-in: the browser's).
+ *
+ * @internal
+ */
+export const preflightUrl = (url: URL): URL => {
+  const probeUrl = new URL(url)
+  probeUrl.searchParams.set("prompt", "none")
+  return probeUrl
+}
+
+/**
+ * The pre-flight of the interactive authorizers: one GET of the authorization URL (with
+ * `prompt=none`, see {@link preflightUrl}) without following redirects, before the user is sent
+ * anywhere. An answer that names the client as unknown → `ClientNotFound`; an error redirect to
+ * the redirect URI (`error=invalid_scope`, `invalid_request`, `unauthorized_client`, … RFC 6749
+ * §4.1.2.1) → `AuthorizationError` "Denied" (`invalid_client` → `ClientNotFound`), except the
+ * `prompt=none` answers that only say a user is needed (`login_required`, …) and `access_denied`. Anything else (a
+ * redirect to a sign-in page, a page, an unrelated error, even a network failure) lets the
+ * browser go ahead, since the browser may see more than we do (cookies, proxies). Only a URL
+ * that is neither HTTPS nor loopback is refused outright.
  *
  * @internal
  */
@@ -179,13 +209,24 @@ export const preflight = (
   request: AuthorizationRequest,
   timeout: Duration.DurationInput,
   options: ProbeOptions = {}
-): Effect.Effect<void, ClientNotFound | OAuthRequestError> =>
-  probe(client, request.url, timeout, options).pipe(
-    Effect.flatMap((result) =>
-      result.location === undefined && namesUnknownClient(result.status, result.text)
-        ? Effect.fail(unknownClient(request, result))
-        : Effect.void
-    ),
+): Effect.Effect<void, AuthorizationError | ClientNotFound | OAuthRequestError> =>
+  probe(client, preflightUrl(request.url), timeout, options).pipe(
+    Effect.flatMap((result): Effect.Effect<void, AuthorizationError | ClientNotFound> => {
+      if (result.location === undefined) {
+        return namesUnknownClient(result.status, result.text) ? Effect.fail(unknownClient(request, result)) : Effect.void
+      }
+      if (!targetsRedirectUri(result.location, request.redirectUri)) return Effect.void
+      const error = result.location.searchParams.get("error")
+      if (error === null || INTERACTION_ERRORS.includes(error)) return Effect.void
+      const description = result.location.searchParams.get("error_description")
+      const detail = `the authorization server refused the request before sign-in` +
+        (description === null ? "" : `: ${description}`)
+      return Effect.fail(
+        error === "invalid_client"
+          ? new ClientNotFound({ clientId: request.clientId, description: detail })
+          : new AuthorizationError({ reason: "Denied", error, detail })
+      )
+    }),
     Effect.catchIf(
       (error): error is OAuthRequestError => error._tag === "OAuthRequestError" && error.reason !== "InsecureUrl",
       (error) => Effect.logDebug(`authorization pre-flight inconclusive: ${error.message}`)

@@ -4,20 +4,26 @@
  *
  * - waiting: polling with a jittered exponential backoff (10 ms growing to 250 ms), bounded by
  *   an acquisition timeout (then `StorageError` reason `"Conflict"`);
- * - stale locks: a lock whose lease expired, or whose holder runs on this host under a pid that
- *   no longer exists, is broken. Breaking is itself guarded by a `<lock>.break` file (created
+ * - stale locks: a lock whose lease expired, or whose holder ran on this host, boot and pid
+ *   namespace under a pid that no longer exists, is broken (a lock from another pid namespace —
+ *   a container sharing the directory — or from an older version that did not record its
+ *   namespace is only broken when its lease expires). Breaking is itself guarded by a `<lock>.break` file (created
  *   with `wx`), and the lock is removed only if it still holds the stale content that was
  *   judged, so two waiters never both break it, nor break a fresh lock;
  * - while held, the lease is renewed every third of its length (atomic temp + rename);
- * - release removes the lock file only if it still names this owner.
+ * - release removes the lock file only if it still names this owner;
+ * - a symbolic link in place of the lock file is never followed: acquisition fails with
+ *   `StorageError` (creation uses `O_EXCL`, reads `O_NOFOLLOW`).
  *
  * @internal
  */
 import type { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Clock, Duration, Effect, Either, Encoding, Fiber, Option, Schedule, Schema } from "effect"
+import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import { StorageError } from "../Errors.js"
+import * as NoFollow from "./noFollow.js"
 
 /** @internal */
 export interface FileLockOptions {
@@ -36,6 +42,8 @@ const LockRecord = Schema.parseJson(Schema.Struct({
   owner: Schema.String,
   pid: Schema.Int,
   host: Schema.String,
+  /** Where `pid` means something: boot id and pid namespace (absent in locks of older versions). */
+  namespace: Schema.optional(Schema.String),
   acquiredAt: Schema.Number,
   expiresAt: Schema.Number
 }))
@@ -61,6 +69,38 @@ export const isProcessAlive = (pid: number): boolean => {
     return typeof e === "object" && e !== null && "code" in e && e.code === "EPERM"
   }
 }
+
+const readProc = (read: () => string): string => {
+  try {
+    return read().trim()
+  } catch {
+    return ""
+  }
+}
+
+let namespaceCache: string | undefined
+
+/**
+ * Where this process's pid is meaningful: the kernel's boot id and the pid namespace (Linux;
+ * empty elsewhere, where there are no pid namespaces). Two containers sharing a directory — even
+ * with the same host name — see different pid namespaces: a pid written by one says nothing about
+ * the other, so a lock is only broken by "its pid is gone" when it was written from this very
+ * namespace; otherwise it is waited for until its lease expires.
+ *
+ * @internal
+ */
+export const currentNamespace = (): string => {
+  if (namespaceCache === undefined) {
+    const boot = readProc(() => NodeFs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8"))
+    const pidns = readProc(() => NodeFs.readlinkSync("/proc/self/ns/pid"))
+    namespaceCache = boot.length === 0 && pidns.length === 0 ? "" : `boot:${boot};${pidns}`
+  }
+  return namespaceCache
+}
+
+/** Whether `pid` of this lock can be checked here: same host name, boot and pid namespace. */
+const pidIsLocal = (record: LockRecord): boolean =>
+  record.host === Os.hostname() && record.namespace !== undefined && record.namespace === currentNamespace()
 
 const isAlreadyExists = (e: PlatformError): boolean => e._tag === "SystemError" && e.reason === "AlreadyExists"
 const isNotFound = (e: PlatformError): boolean => e._tag === "SystemError" && e.reason === "NotFound"
@@ -98,11 +138,7 @@ export interface Held {
  */
 const inspect = (fs: FileSystem.FileSystem, file: string) =>
   Effect.gen(function*() {
-    const text = yield* fs.readFileString(file).pipe(
-      Effect.map(Option.some),
-      Effect.catchIf(isNotFound, () => Effect.succeedNone),
-      Effect.mapError(ioError(file, "reading the lock"))
-    )
+    const text = yield* NoFollow.readFile(file)
     if (Option.isNone(text)) return Option.none<{ stale: boolean; text: string; reason: string }>()
     const now = yield* Clock.currentTimeMillis
     const record = decodeLock(text.value)
@@ -115,7 +151,7 @@ const inspect = (fs: FileSystem.FileSystem, file: string) =>
     }
     const r = record.right
     if (r.expiresAt <= now) return Option.some({ stale: true, text: text.value, reason: `the lease of pid ${r.pid} expired` })
-    if (r.host === Os.hostname() && !isProcessAlive(r.pid)) {
+    if (pidIsLocal(r) && !isProcessAlive(r.pid)) {
       return Option.some({ stale: true, text: text.value, reason: `its holder (pid ${r.pid}) is gone` })
     }
     return Option.some({ stale: false, text: text.value, reason: "held" })
@@ -143,7 +179,7 @@ const breakStale = (fs: FileSystem.FileSystem, file: string, judged: string, rea
       return
     }
     yield* Effect.gen(function*() {
-      const current = yield* fs.readFileString(file).pipe(Effect.option)
+      const current = yield* NoFollow.readFile(file).pipe(Effect.orElseSucceed(() => Option.none<string>()))
       if (Option.isSome(current) && current.value === judged) {
         yield* Effect.logWarning(`Breaking a stale token lock: ${reason}`).pipe(Effect.annotateLogs({ lock: file }))
         yield* fs.remove(file).pipe(Effect.catchIf(isNotFound, () => Effect.void), Effect.mapError(ioError(file, "removing")))
@@ -158,6 +194,7 @@ const recordFor = (owner: string, leaseMillis: number) =>
       owner,
       pid: process.pid,
       host: Os.hostname(),
+      namespace: currentNamespace(),
       acquiredAt: now,
       expiresAt: now + leaseMillis
     }))
@@ -189,7 +226,7 @@ const tryAcquire = (fs: FileSystem.FileSystem, file: string, owner: string, leas
 /** Rewrites the lease with a new expiry if it is still ours; `false` when it was lost. */
 const renewOnce = (fs: FileSystem.FileSystem, file: string, owner: string, leaseMillis: number) =>
   Effect.gen(function*() {
-    const text = yield* fs.readFileString(file).pipe(Effect.option)
+    const text = yield* NoFollow.readFile(file).pipe(Effect.orElseSucceed(() => Option.none<string>()))
     const mine = Option.isSome(text) && Either.match(decodeLock(text.value), {
       onLeft: () => false,
       onRight: (r) => r.owner === owner
@@ -207,7 +244,7 @@ const renewOnce = (fs: FileSystem.FileSystem, file: string, owner: string, lease
 /** Removes the lock file if it still names `owner`. */
 const release = (fs: FileSystem.FileSystem, held: Held) =>
   Effect.gen(function*() {
-    const text = yield* fs.readFileString(held.file).pipe(Effect.option)
+    const text = yield* NoFollow.readFile(held.file).pipe(Effect.orElseSucceed(() => Option.none<string>()))
     if (Option.isNone(text)) return
     const mine = Either.match(decodeLock(text.value), { onLeft: () => false, onRight: (r) => r.owner === held.owner })
     if (mine) yield* fs.remove(held.file).pipe(Effect.ignore)

@@ -3,6 +3,8 @@
  *
  * - the directory is created with mode 0700 (and tightened to 0700 if it exists), files are
  *   created with mode 0600 (and tightened when read);
+ * - symbolic links are never followed (`O_NOFOLLOW`, see `noFollow.ts`): a symlink in place of
+ *   the directory or of an entry is a `StorageError`, so no read or mode change reaches its target;
  * - a write goes to a uniquely named temporary file in the same directory, is fsynced, then
  *   renamed over the destination (atomic on POSIX and on NTFS), then the directory is fsynced;
  * - file names are `<readable prefix>.<sha256 hex of the key>.<kind>.json`: the prefix is the key
@@ -20,6 +22,7 @@ import { StorageError } from "../Errors.js"
 import type { StoredToken } from "../Schemas.js"
 import type { TokenStorage, Versioned } from "../TokenStorage.js"
 import * as FileLock from "./fileLock.js"
+import * as NoFollow from "./noFollow.js"
 import * as Format from "./storageFormat.js"
 
 /** @internal */
@@ -179,21 +182,13 @@ export const make = (
   const ensureDirectory = (key: string | undefined) =>
     Effect.gen(function*() {
       const d = yield* dir
-      yield* fs.makeDirectory(d, { recursive: true, mode: DIR_MODE })
-      if (enforceModes) {
-        const info = yield* fs.stat(d)
-        if ((info.mode & 0o777) !== DIR_MODE) yield* fs.chmod(d, DIR_MODE)
-      }
+      yield* NoFollow.ensureDirectory(d, { key, privateMode: enforceModes ? DIR_MODE : undefined })
       return d
-    }).pipe(Effect.mapError((e) => e._tag === "StorageError" ? e : ioError(key, "creating the directory")(e)))
+    })
 
-  const tightenFile = (file: string) =>
-    enforceModes
-      ? fs.stat(file).pipe(
-        Effect.flatMap((info) => (info.mode & 0o077) === 0 ? Effect.void : fs.chmod(file, FILE_MODE)),
-        Effect.catchAll((e) => Effect.logDebug(`could not restrict the permissions of ${file}: ${e.message}`))
-      )
-      : Effect.void
+  /** Reads a file of the store: never through a symlink; a looser mode is tightened first. */
+  const readOwnFile = (file: string, key: string | undefined) =>
+    NoFollow.readFile(file, { key, privateMode: enforceModes ? FILE_MODE : undefined })
 
   /** Opens a stored record with the codec: the envelope JSON, or why it reads as absent. */
   const open = (stored: string, name: string, key: string | undefined) =>
@@ -211,13 +206,8 @@ export const make = (
       const d = yield* dir
       const name = yield* fileNameFor(key, entry.kind)
       const file = path.join(d, name)
-      const text = yield* fs.readFileString(file).pipe(
-        Effect.map(Option.some),
-        Effect.catchIf(isNotFound, () => Effect.succeedNone),
-        Effect.mapError(ioError(key, `reading ${file}`))
-      )
+      const text = yield* readOwnFile(file, key)
       if (Option.isNone(text)) return Option.none()
-      yield* tightenFile(file)
       const decoded = Either.flatMap(yield* open(text.value, name, key), (plain) =>
         Format.decodeVersionedFor(entry, key, plain))
       if (Either.isLeft(decoded)) {
@@ -284,11 +274,7 @@ export const make = (
       const kind = ownFileKind(name)
       if (Option.isNone(kind)) continue
       const file = path.join(d, name)
-      const text = yield* fs.readFileString(file).pipe(
-        Effect.map(Option.some),
-        Effect.catchIf(isNotFound, () => Effect.succeedNone), // removed concurrently
-        Effect.mapError(ioError(undefined, `reading ${file}`))
-      )
+      const text = yield* readOwnFile(file, undefined) // None: removed concurrently
       if (Option.isNone(text)) continue
       const opened = yield* open(text.value, name, undefined)
       const decoded = Either.flatMap(opened, (plain) =>

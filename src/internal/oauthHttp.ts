@@ -8,7 +8,7 @@
  */
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import type { Headers } from "@effect/platform"
-import { Chunk, Duration, Effect, Either, ParseResult, Schema, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, ParseResult, Schema, type SchemaAST, Stream } from "effect"
 import { OAuthRequestError } from "../Errors.js"
 import { rootCauseOf } from "./rootCause.js"
 
@@ -153,8 +153,79 @@ export const execute = (
 }
 
 /**
+ * What a body is — its media type and size — without quoting it: a body from a token or
+ * registration endpoint may hold tokens or a client secret, and one from anywhere may be huge or
+ * deeply nested. Error messages, spans and logs describe bodies with this, never with their text.
+ * @internal
+ */
+export const describeBody = (response: OAuthResponse): string => {
+  const type = response.headers["content-type"]
+  const bytes = new TextEncoder().encode(response.text).length
+  return `${type === undefined ? "no content type" : JSON.stringify(type.slice(0, 100))}, ${bytes} bytes`
+}
+
+/** The JSON type of a value, never the value itself. */
+const kindOf = (u: unknown): string =>
+  u === null ? "null" : Array.isArray(u) ? "an array" : typeof u === "object" ? "an object" : `a ${typeof u}`
+
+const MAX_PROBLEMS = 5
+const MAX_EXPECTED = 120
+
+/**
+ * A schema failure as `path: expected X, got <JSON type>`, at most a few of them. Unlike Effect's
+ * `TreeFormatter` it never prints the offending value: that value may be a secret (a token in the
+ * wrong field) and printing it recurses without bound (10 000 nested arrays overflow the stack).
+ * The walk is iterative and its depth is that of the schema, not of the input.
+ * @internal
+ */
+export const formatIssue = (issue: ParseResult.ParseIssue): string => {
+  const problems: Array<string> = []
+  const stack: Array<{ readonly path: ReadonlyArray<PropertyKey>; readonly issue: ParseResult.ParseIssue }> = [
+    { path: [], issue }
+  ]
+  const expected = (ast: SchemaAST.AST): string => {
+    if (ast._tag === "TypeLiteral") return "an object"
+    if (ast._tag === "TupleType") return "an array"
+    const text = String(ast)
+    return text.length > MAX_EXPECTED ? `${text.slice(0, MAX_EXPECTED)}…` : text
+  }
+  while (stack.length > 0 && problems.length < MAX_PROBLEMS) {
+    const { issue: current, path } = stack.pop()!
+    const at = path.length === 0 ? "the document" : path.map((k) => JSON.stringify(String(k).slice(0, 60))).join(".")
+    switch (current._tag) {
+      case "Pointer": {
+        const segments = Array.isArray(current.path) ? current.path : [current.path]
+        stack.push({ path: [...path, ...segments], issue: current.issue })
+        break
+      }
+      case "Refinement":
+      case "Transformation":
+        stack.push({ path, issue: current.issue })
+        break
+      case "Composite": {
+        const issues = Array.isArray(current.issues) ? current.issues : [current.issues]
+        for (let i = issues.length - 1; i >= 0; i--) stack.push({ path, issue: issues[i]! })
+        break
+      }
+      case "Missing":
+        problems.push(`${at}: is missing`)
+        break
+      case "Unexpected":
+        problems.push(`${at}: is unexpected`)
+        break
+      case "Type":
+      case "Forbidden":
+        problems.push(`${at}: expected ${expected(current.ast)}, got ${kindOf(current.actual)}`)
+        break
+    }
+  }
+  return problems.length === 0 ? "the document does not match its schema" : problems.join("; ")
+}
+
+/**
  * Parses a response body as JSON and decodes it with `schema`. The result is an `Either` so that
- * callers map a failure to their own typed error.
+ * callers map a failure to their own typed error. A failure never quotes the body (see
+ * {@link describeBody} and {@link formatIssue}).
  * @internal
  */
 export const decodeJson = <A, I>(
@@ -165,11 +236,10 @@ export const decodeJson = <A, I>(
   try {
     json = JSON.parse(response.text)
   } catch {
-    const preview = response.text.slice(0, 80).replace(/\s+/g, " ")
-    return Either.left(`the body is not JSON (${preview.length === 0 ? "empty" : JSON.stringify(preview)})`)
+    return Either.left(`the body is not JSON (${describeBody(response)})`)
   }
   return Schema.decodeUnknownEither(schema)(json).pipe(
-    Either.mapLeft((error) => ParseResult.TreeFormatter.formatErrorSync(error))
+    Either.mapLeft((error) => `the body does not match: ${formatIssue(error.issue)}`)
   )
 }
 

@@ -4,6 +4,7 @@ import { Context, Effect, Layer, Ref } from "effect"
 import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
+import * as FileLock from "../../src/internal/fileLock.js"
 import * as FileStore from "../../src/internal/fileStore.js"
 import * as TokenLock from "../../src/TokenLock.js"
 
@@ -25,13 +26,21 @@ const lockFileOf = (dir: string) => {
   return names.length === 1 ? NodePath.join(dir, names[0]!) : undefined
 }
 
-/** Writes a lock file as another process would have left it. */
-const plantLock = (dir: string, record: { pid: number; expiresAt: number; host?: string }) =>
+/**
+ * Writes a lock file as another process would have left it: by default one of this host and pid
+ * namespace; `namespace: null` as an older version wrote it (no namespace recorded).
+ */
+const plantLock = (
+  dir: string,
+  record: { pid: number; expiresAt: number; host?: string; namespace?: string | null }
+) =>
   Effect.gen(function*() {
     const name = (yield* FileStore.fileNameFor(KEY, "tokens")).replace(/\.tokens\.json$/, ".lock")
     const file = NodePath.join(dir, name)
+    const namespace = record.namespace === undefined ? FileLock.currentNamespace() : record.namespace
     NodeFs.writeFileSync(file, JSON.stringify({
       format: "effect-mcp-oauth/lock", owner: "someone-else", pid: record.pid, host: record.host ?? Os.hostname(),
+      ...(namespace === null ? {} : { namespace }),
       acquiredAt: Date.now() - 1000, expiresAt: record.expiresAt
     }), { mode: 0o600 })
     return file
@@ -68,6 +77,33 @@ describe("TokenLock.layerFile", () => {
       expect(NodeFs.existsSync(lockFileOf(dir) ?? "none")).toBe(true)
       expect(yield* lock.withLock(KEY, Effect.succeed("mine"))).toBe("mine")
       expect(Date.now() - started).toBeLessThan(3_000)
+    }))
+
+  it.scopedLive("a lock from another pid namespace (a container sharing the directory, same host name) is waited for until its lease expires, not broken because its pid is unknown here", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const deadHere = 2 ** 22 + 12345
+      for (const namespace of ["boot:another-machine;pid:[4026532999]", null]) {
+        const leaseEnds = Date.now() + 1_500
+        const file = yield* plantLock(dir, { pid: deadHere, expiresAt: leaseEnds, namespace })
+        const impatient = yield* lockIn(dir, { acquireTimeout: "600 millis" })
+        expect((yield* Effect.flip(impatient.withLock(KEY, Effect.void))).reason).toBe("Conflict")
+        expect(NodeFs.existsSync(file)).toBe(true)
+        const patient = yield* lockIn(dir, { acquireTimeout: "10 seconds" })
+        expect(yield* patient.withLock(KEY, Effect.succeed("mine"))).toBe("mine")
+        expect(Date.now()).toBeGreaterThanOrEqual(leaseEnds)
+      }
+    }))
+
+  it.scopedLive("a lock records its host, boot and pid namespace", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const lock = yield* lockIn(dir)
+      const record = yield* lock.withLock(KEY, Effect.sync(() => JSON.parse(NodeFs.readFileSync(lockFileOf(dir)!, "utf8"))))
+      expect(record.pid).toBe(process.pid)
+      expect(record.host).toBe(Os.hostname())
+      expect(record.namespace).toBe(FileLock.currentNamespace())
+      if (process.platform === "linux") expect(record.namespace).toContain(NodeFs.readlinkSync("/proc/self/ns/pid"))
     }))
 
   it.scopedLive("a lock whose lease expired is broken even though its holder (this very process) is alive", () =>
@@ -119,5 +155,33 @@ describe("TokenLock.layerFile", () => {
       const old = new Date(Date.now() - 60_000)
       NodeFs.utimesSync(file, old, old)
       expect(yield* quick.withLock(KEY, Effect.succeed(1))).toBe(1)
+    }))
+
+  it.scopedLive("a symlink in place of the lock file or of the lock directory is refused with StorageError; nothing is done to its target", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      const dir = NodePath.join(root, "locks")
+      NodeFs.mkdirSync(dir, { mode: 0o700 })
+      const outside = NodePath.join(root, "outside.txt")
+      NodeFs.writeFileSync(outside, "not yours", { mode: 0o644 })
+      NodeFs.chmodSync(outside, 0o644)
+      const old = new Date(Date.now() - 60_000)
+      NodeFs.utimesSync(outside, old, old) // an "old unreadable lock" if it were followed
+      const name = (yield* FileStore.fileNameFor(KEY, "tokens")).replace(/\.tokens\.json$/, ".lock")
+      NodeFs.symlinkSync(outside, NodePath.join(dir, name))
+      const lock = yield* lockIn(dir, { acquireTimeout: "2 seconds" })
+      const error = yield* Effect.flip(lock.withLock(KEY, Effect.succeed("entered")))
+      expect(error._tag).toBe("StorageError")
+      expect(error.detail).toContain("symbolic link")
+      expect(NodeFs.readFileSync(outside, "utf8")).toBe("not yours")
+      expect(NodeFs.statSync(outside).mode & 0o777).toBe(0o644)
+
+      const elsewhere = NodePath.join(root, "elsewhere")
+      NodeFs.mkdirSync(elsewhere, { mode: 0o755 })
+      NodeFs.symlinkSync(elsewhere, NodePath.join(root, "linked"))
+      const linked = yield* lockIn(NodePath.join(root, "linked"), { acquireTimeout: "2 seconds" })
+      const dirError = yield* Effect.flip(linked.withLock(KEY, Effect.succeed("entered")))
+      expect(dirError.detail).toContain("symbolic link")
+      expect(NodeFs.readdirSync(elsewhere)).toEqual([])
     }))
 })

@@ -198,6 +198,20 @@ describe("bad input leaves nothing behind", () => {
       expect(Option.isNone(yield* s.provider.verifyAccessToken(String(ok.body["access_token"])))).toBe(true)
     }))
 
+  it.scoped("a code presented by another client is refused and stays redeemable by the client it was issued to", () =>
+    Effect.gen(function*() {
+      const s = yield* start
+      const { challenge, verifier } = pkcePair()
+      const code = yield* s.codeFor(challenge)
+      const token = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
+        postForm(`${s.issuer}/token`, { grant_type: "authorization_code", redirect_uri: REDIRECT, code, ...fields }, headers)
+      const foreign = yield* token({ code_verifier: verifier }, { authorization: basic(s.confidential.clientId, "s3cret") })
+      expect([foreign.status, foreign.body["error"]]).toEqual([400, "invalid_grant"])
+      const own = yield* token({ code_verifier: verifier, client_id: s.publicClient.clientId })
+      expect(own.status).toBe(200)
+      expect(Option.isSome(yield* s.provider.verifyAccessToken(String(own.body["access_token"])))).toBe(true)
+    }))
+
   it.scoped("client authentication failures are 401 invalid_client at /token and /revoke (Basic gets a challenge), nothing stored", () =>
     Effect.gen(function*() {
       const s = yield* start

@@ -5,6 +5,7 @@
  */
 import type { HttpClientError, HttpClientResponse } from "@effect/platform"
 import { Effect, Option, Stream } from "effect"
+import { oauthErrorOf } from "../../HttpAuth.js"
 import type { JsonRpcMessage, RequestId } from "../JsonRpc.js"
 import * as JsonRpc from "../JsonRpc.js"
 import { McpTransportError } from "../McpErrors.js"
@@ -30,12 +31,22 @@ const describeClientError = (error: HttpClientError.HttpClientError): string => 
   return root === undefined ? error.message : `${root} (${error.request.method} ${error.request.url})`
 }
 
-/** @internal */
+/**
+ * An `HttpClientError` as a transport error. A typed OAuth error that `OAuthLayer`'s client had
+ * to carry as the cause of a `RequestError` is an `Authorization` failure with that error as its
+ * `cause` (not a closed connection).
+ *
+ * @internal
+ */
 export const fromHttpClientError = (error: HttpClientError.HttpClientError): McpTransportError =>
-  new McpTransportError({
-    reason: error._tag === "RequestError" && error.reason === "Transport" ? "Closed" : "Http",
-    description: describeClientError(error),
-    cause: error
+  Option.match(oauthErrorOf(error), {
+    onSome: (oauth) => new McpTransportError({ reason: "Authorization", description: oauth.message, cause: oauth }),
+    onNone: () =>
+      new McpTransportError({
+        reason: error._tag === "RequestError" && error.reason === "Transport" ? "Closed" : "Http",
+        description: describeClientError(error),
+        cause: error
+      })
   })
 
 const excerpt = (text: string, max = 300): string => {
