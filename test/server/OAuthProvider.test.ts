@@ -22,7 +22,7 @@ import {
 const tokenUrl = (s: TestServer) => `${s.issuer}/token`
 
 describe("OAuthProvider metadata (RFC 8414)", () => {
-  it.scoped("serves the metadata at the RFC 8414 and OIDC well-known URLs", () =>
+  it.scoped("serves the metadata at the RFC 8414 well-known URL (and the test fixture at the OIDC one)", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer({ scopesSupported: ["mcp:read", "mcp:write"] })
       const res = yield* request(`${server.baseUrl}/.well-known/oauth-authorization-server`)
@@ -43,6 +43,8 @@ describe("OAuthProvider metadata (RFC 8414)", () => {
         authorization_response_iss_parameter_supported: true,
         client_id_metadata_document_supported: false
       })
+      // The fixture plays an AS that also serves OIDC Discovery (OAuthProvider itself does not:
+      // test/server/Cors.test.ts).
       const oidc = yield* request(`${server.baseUrl}/.well-known/openid-configuration`)
       expect(oidc.body).toEqual(res.body)
     }))
@@ -346,6 +348,12 @@ describe("OAuthProvider authorization endpoint", () => {
       expect(new URL((yield* request(noChallenge.toString())).headers.get("location")!).searchParams.get("error"))
         .toBe("invalid_request")
       expect(yield* errorOf({ response_type: "token" })).toEqual(["unsupported_response_type", "st-123"])
+      // RFC 6749 §4.1.2.1: a missing response_type is invalid_request, not unsupported_response_type.
+      const noResponseType = new URL(authorizeUrl(server, { clientId: client.client_id, challenge }))
+      noResponseType.searchParams.delete("response_type")
+      expect(new URL((yield* request(noResponseType.toString())).headers.get("location")!).searchParams.get("error"))
+        .toBe("invalid_request")
+      expect(yield* errorOf({ response_type: "" })).toEqual(["invalid_request", "st-123"])
       expect(yield* errorOf({}, { scope: "admin" })).toEqual(["invalid_scope", "st-123"])
       expect(yield* errorOf({ resource: "not a uri" })).toEqual(["invalid_target", "st-123"])
       expect(yield* errorOf({ code_challenge: "short" })).toEqual(["invalid_request", "st-123"])
@@ -595,7 +603,8 @@ describe("OAuthProvider token endpoint", () => {
       const unknown = yield* postForm(tokenUrl(server), { ...cc, client_id: "ghost" })
       expect(unknown.status).toBe(401)
       expect(unknown.body["error"]).toBe("invalid_client")
-      expect(unknown.headers.get("www-authenticate")).toBeNull()
+      // RFC 9110 §15.5.2: a 401 carries a challenge, also for a client that authenticated in the body.
+      expect(unknown.headers.get("www-authenticate")).toMatch(/^Basic realm=/)
       const unknownBasic = yield* postForm(tokenUrl(server), cc, { authorization: basic("ghost", "x") })
       expect(unknownBasic.status).toBe(401)
       expect(unknownBasic.headers.get("www-authenticate")).toMatch(/^Basic /)

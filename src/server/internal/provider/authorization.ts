@@ -145,7 +145,13 @@ export const authorizationEndpoint = (config: ProviderConfig) =>
       trusted ?
         Effect.succeed(redirectWith(config, redirectUri, { error, error_description: description, state })) :
         badAuthorizationRequest(error, description)
-    if (params.get("response_type") !== "code") {
+    // RFC 6749 §4.1.2.1: a missing parameter is `invalid_request`; an unknown value is
+    // `unsupported_response_type`.
+    const responseType = params.get("response_type")
+    if (responseType === null || responseType === "") {
+      return yield* fail("invalid_request", "response_type is missing")
+    }
+    if (responseType !== "code") {
       return yield* fail("unsupported_response_type", "response_type must be code")
     }
     if (!client.grantTypes.includes("authorization_code")) {
