@@ -32,6 +32,13 @@ export interface AuthorizationRequest {
   readonly issuer: string
   readonly issParameterSupported: boolean
   readonly clientId: string
+  /**
+   * Whether an interactive authorizer should pre-flight this request (one GET of the URL before
+   * the user is sent there, to catch a client the server no longer knows or an error redirect).
+   * Default `true`; the orchestrator sends `false` when the client was just registered or was
+   * confirmed by an RFC 7592 read, where a pre-flight adds nothing.
+   */
+  readonly preflight?: boolean | undefined
 }
 
 /**
@@ -61,6 +68,58 @@ export interface AuthorizationSession {
  */
 export interface Authorizer {
   readonly session: Effect.Effect<AuthorizationSession, AuthorizationError, Scope.Scope>
+  /**
+   * A session that reuses `options.preferredRedirectUri` when it can (the browser authorizer
+   * listens on its loopback port when that port is free, RFC 8252 §7.3), so that a stored client
+   * keeps the redirect URI it was registered with. Optional: authorizers with a fixed redirect URI
+   * leave it out, and {@link openSession} falls back to `session`.
+   */
+  readonly sessionWith?: (
+    options: SessionOptions
+  ) => Effect.Effect<AuthorizationSession, AuthorizationError, Scope.Scope>
+}
+
+/**
+ * What the orchestrator may ask of a new authorization session.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
+ * @since 0.1.0
+ * @category models
+ */
+export interface SessionOptions {
+  /** The redirect URI the stored client was registered with; reused when possible. */
+  readonly preferredRedirectUri?: string | undefined
+}
+
+/**
+ * Opens a session of `authorizer`, preferring `options.preferredRedirectUri` when the authorizer
+ * can honour it (see {@link Authorizer.sessionWith}).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
+ * @since 0.1.0
+ * @category constructors
+ */
+export const openSession = (
+  authorizer: Authorizer,
+  options: SessionOptions = {}
+): Effect.Effect<AuthorizationSession, AuthorizationError, Scope.Scope> =>
+  authorizer.sessionWith === undefined ? authorizer.session : authorizer.sessionWith(options)
+
+/**
+ * The port of a loopback redirect URI this library's callback server could listen on
+ * (`http://127.0.0.1:{port}/callback`), or `undefined`.
+ */
+const callbackPortOf = (redirectUri: string | undefined): number | undefined => {
+  if (redirectUri === undefined) return undefined
+  let url: URL
+  try {
+    url = new URL(redirectUri)
+  } catch {
+    return undefined
+  }
+  if (url.protocol !== "http:" || url.hostname !== "127.0.0.1" || url.pathname !== "/callback") return undefined
+  const port = Number(url.port)
+  return Number.isInteger(port) && port > 0 ? port : undefined
 }
 
 /**
@@ -220,7 +279,7 @@ const runPreflight = (
   client: HttpClient.HttpClient,
   request: AuthorizationRequest,
   options: RequestOptions
-): Effect.Effect<void, ClientNotFound | OAuthRequestError> =>
+): Effect.Effect<void, AuthorizationError | ClientNotFound | OAuthRequestError> =>
   Probe.preflight(client, request, requestTimeoutOf(options), { allowInsecure: options.allowInsecure })
 
 const timeoutError = (timeout: Duration.DurationInput, what: string) => () =>
@@ -370,7 +429,7 @@ export interface BrowserOptions extends RequestOptions {
   readonly timeout?: Duration.DurationInput | undefined
   /** Open this browser app (or the first of these that works) instead of the `BrowserOpener`. */
   readonly browser?: string | ReadonlyArray<string> | undefined
-  /** GET the authorization URL first to detect a client the server no longer knows; default true. */
+  /** GET the authorization URL first (with `prompt=none`) to catch a client the server no longer knows or an error redirect before the user is sent there; default true. */
   readonly preflight?: boolean | undefined
 }
 
@@ -411,8 +470,19 @@ export const makeBrowser = (
       ? yield* BrowserOpener
       : makeBrowserOpener({ browser: options.browser })
     const timeout = options.timeout ?? DEFAULT_TIMEOUT
-    const session = Effect.gen(function*() {
-      const server = yield* CallbackServer.make({ port: options.callbackPort })
+    const sessionWith = (sessionOptions: SessionOptions) => Effect.gen(function*() {
+      // RFC 8252 §7.3: any port works for a loopback redirect; the stored client's port is
+      // preferred so that an authorization server that does not follow §7.3 sees the same URI.
+      // A fixed `callbackPort` always wins; a busy preferred port falls back to a free one.
+      const preferred = options.callbackPort === undefined || options.callbackPort === 0
+        ? callbackPortOf(sessionOptions.preferredRedirectUri)
+        : undefined
+      const server = preferred === undefined
+        ? yield* CallbackServer.make({ port: options.callbackPort })
+        : yield* CallbackServer.make({ port: preferred }).pipe(
+          Effect.tapError((error) => Effect.logDebug(`preferred callback port ${preferred} unavailable: ${error.detail}`)),
+          Effect.orElse(() => CallbackServer.make({ port: 0 }))
+        )
       const authorize = Effect.fn("Authorizer.authorize")(function*(request: AuthorizationRequest) {
         if (request.redirectUri !== server.redirectUri) {
           return yield* new AuthorizationError({
@@ -421,7 +491,7 @@ export const makeBrowser = (
               `but the callback server listens at ${server.redirectUri}`
           })
         }
-        if (options.preflight !== false) yield* runPreflight(client, request, options)
+        if (options.preflight !== false && request.preflight !== false) yield* runPreflight(client, request, options)
         return yield* Effect.gen(function*() {
           const wait = yield* Effect.fork(server.await(request))
           const opened = yield* Effect.either(opener.open(request.url.href))
@@ -434,7 +504,7 @@ export const makeBrowser = (
       })
       return { redirectUri: server.redirectUri, authorize }
     }).pipe(Effect.withSpan("Authorizer.session", { attributes: { kind: "browser" } }))
-    return Authorizer.of({ session })
+    return Authorizer.of({ session: sessionWith({}), sessionWith })
   })
 
 /**
@@ -466,7 +536,7 @@ export interface ManualOptions extends RequestOptions {
   readonly timeout?: Duration.DurationInput | undefined
   /** How many pastes to accept before giving up; default 3. */
   readonly maxAttempts?: number | undefined
-  /** GET the authorization URL first to detect a client the server no longer knows; default true. */
+  /** GET the authorization URL first (with `prompt=none`) to catch a client the server no longer knows or an error redirect before the user is sent there; default true. */
   readonly preflight?: boolean | undefined
 }
 
@@ -547,7 +617,7 @@ export const makeManual = (
     })
 
     const authorize = Effect.fn("Authorizer.authorize")(function*(request: AuthorizationRequest) {
-      if (options.preflight !== false) yield* runPreflight(client, request, options)
+      if (options.preflight !== false && request.preflight !== false) yield* runPreflight(client, request, options)
       yield* say(
         `To sign in, open this address in a browser:\n\n  ${request.url.href}\n\n` +
           `After you approve, the browser is sent to ${request.redirectUri}?... and shows an error page ` +

@@ -119,6 +119,38 @@ export class DiscoveryError extends Schema.TaggedError<DiscoveryError>("effect-m
 }
 
 /**
+ * Credentials would be presented to an authorization server other than the one they are bound
+ * to (MCP SEP-2352), so nothing was sent. `expected` is the issuer the credentials belong to,
+ * `actual` the issuer discovery returned now.
+ *
+ * - `"NotConfigured"`: the `issuer` option names `expected`, and discovery found another issuer.
+ * - `"Changed"`: the pre-registered client was last used at `expected`; its id and secret are not
+ *   sent to a new issuer unless the `issuer` option names it.
+ *
+ * Tokens of the old issuer are forgotten, never sent to the new one.
+ *
+ * @see https://modelcontextprotocol.io/specification/draft/basic/authorization
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.4
+ * @since 0.1.0
+ * @category errors
+ */
+export class IssuerMismatch extends Schema.TaggedError<IssuerMismatch>("effect-mcp-oauth/IssuerMismatch")(
+  "IssuerMismatch",
+  {
+    reason: Schema.Literal("NotConfigured", "Changed"),
+    expected: Schema.String,
+    actual: Schema.String
+  }
+) {
+  override get message(): string {
+    return this.reason === "NotConfigured"
+      ? `The authorization server is ${this.actual}, not the configured issuer ${this.expected}; no credentials were sent`
+      : `The authorization server changed from ${this.expected} to ${this.actual}; the pre-registered client's ` +
+        `credentials are only sent to ${this.actual} when the issuer option names it`
+  }
+}
+
+/**
  * A transport-level failure of an OAuth HTTP call (discovery, registration, token, probe):
  * the server could not be reached, did not answer in time, answered with a redirect (never
  * followed on OAuth calls), answered with a body that could not be read, or the URL is not
@@ -273,6 +305,7 @@ export type OAuthError =
   | OAuthRequestError
   | AuthorizationError
   | ResourceMismatch
+  | IssuerMismatch
   | InsufficientScope
   | Unauthorized
   | StorageError

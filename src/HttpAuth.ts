@@ -13,11 +13,13 @@ import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
 import { InsufficientScope, type OAuthError, OAuthRequestError, Unauthorized } from "./Errors.js"
+import { tokenWait } from "./internal/tokenWait.js"
 import { authChallenge } from "./internal/wwwAuthenticate.js"
 import * as OAuth from "./OAuth.js"
 import * as Pkce from "./Pkce.js"
 import * as Registration from "./Registration.js"
 import * as TokenExchange from "./TokenExchange.js"
+import * as TokenLock from "./TokenLock.js"
 import type { StoredToken } from "./Schemas.js"
 import * as TokenStorage from "./TokenStorage.js"
 
@@ -29,6 +31,7 @@ const OAUTH_ERROR_TAGS: ReadonlySet<string> = new Set([
   "OAuthRequestError",
   "AuthorizationError",
   "ResourceMismatch",
+  "IssuerMismatch",
   "InsufficientScope",
   "Unauthorized",
   "StorageError"
@@ -180,7 +183,7 @@ export const authenticate: {
     return guarded.pipe(
       HttpClient.mapRequestEffect((request) =>
         applies(request.url)
-          ? Effect.flatMap(oauth.tokenForRequest, (token) =>
+          ? Effect.flatMap(tokenWait(oauth.tokenForRequest), (token) =>
             Option.match(token, {
               onNone: () => Effect.succeed(request),
               onSome: (t) => Effect.map(present(request, t), remember)
@@ -223,7 +226,7 @@ export const authenticate: {
                 )
               }
               return drain(response).pipe(
-                Effect.zipRight(oauth.handleUnauthorized(tokenOf(response.request), challenge)),
+                Effect.zipRight(tokenWait(oauth.handleUnauthorized(tokenOf(response.request), challenge))),
                 Effect.zipRight(loop(attempts + 1, true))
               )
             }
@@ -244,7 +247,7 @@ export const authenticate: {
                   )
                 }
                 return drain(response).pipe(
-                  Effect.zipRight(oauth.handleInsufficientScope(tokenOf(response.request), challenge.value)),
+                  Effect.zipRight(tokenWait(oauth.handleInsufficientScope(tokenOf(response.request), challenge.value))),
                   Effect.zipRight(loop(attempts + 1, retriedUnauthorized))
                 )
               }
@@ -300,7 +303,8 @@ export interface OAuthLayerOptions extends OAuth.OAuthOptions {
  * inner client directly, never the wrapped one). `TokenStorage`, `Authorizer`, `Pkce` and
  * `TokenLock` are taken from below when provided; otherwise memory storage, the browser sign-in
  * (`Authorizer.layerAuto`: the browser when a display is available, paste-back otherwise), real
- * PKCE and no cross-process lock.
+ * PKCE and the cross-process lock the storage brings (file system, Redis; none for memory — see
+ * `TokenLock.resolve`).
  *
  * @example
  * ```ts
@@ -332,6 +336,8 @@ export const OAuthLayer = (
     Authorizer.layerAuto(options.callbackPort === undefined ? {} : { browser: { callbackPort: options.callbackPort } })
   )
   const pkce = optionalService(Pkce.Pkce, Pkce.layer)
+  // The app's TokenLock, else the lock a shared storage brings (file system, Redis), else none.
+  const lock = TokenLock.layerResolved.pipe(Layer.provide(storage))
   const dpop = optionalService(Dpop.Dpop, Dpop.layer)
   const core = OAuth.layer(options).pipe(
     Layer.provide(
@@ -355,6 +361,7 @@ export const OAuthLayer = (
         TokenExchange.layer({ ...serviceConfig, privateKeyJwt: options.privateKeyJwt }).pipe(Layer.provide(dpop)),
         dpop,
         storage,
+        lock,
         authorizer,
         pkce
       )
@@ -374,8 +381,9 @@ export const OAuthLayer = (
 /**
  * The {@link OAuthLayer} options read from configuration (environment variables by default):
  * `MCP_URL` (required), `MCP_OAUTH_SCOPES` (space-separated), `MCP_OAUTH_CLIENT_ID`,
- * `MCP_OAUTH_CLIENT_SECRET` (read as `Redacted`), `MCP_OAUTH_CLIENT_NAME`,
- * `MCP_OAUTH_CLIENT_METADATA_URL`, `MCP_OAUTH_CALLBACK_PORT`.
+ * `MCP_OAUTH_CLIENT_SECRET` (read as `Redacted`), `MCP_OAUTH_ISSUER` (the trusted authorization
+ * server, see `OAuthOptions.issuer`), `MCP_OAUTH_CLIENT_NAME`, `MCP_OAUTH_CLIENT_METADATA_URL`,
+ * `MCP_OAUTH_CALLBACK_PORT`.
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
  * @since 0.1.0
@@ -386,6 +394,7 @@ export const OAuthLayerOptionsConfig: Config.Config<OAuthLayerOptions> = Config.
   scopes: Config.option(Config.string("MCP_OAUTH_SCOPES")),
   clientId: Config.option(Config.string("MCP_OAUTH_CLIENT_ID")),
   clientSecret: Config.option(Config.redacted("MCP_OAUTH_CLIENT_SECRET")),
+  issuer: Config.option(Config.string("MCP_OAUTH_ISSUER")),
   clientName: Config.option(Config.string("MCP_OAUTH_CLIENT_NAME")),
   clientMetadataUrl: Config.option(Config.url("MCP_OAUTH_CLIENT_METADATA_URL").pipe(Config.map((u) => u.href))),
   callbackPort: Config.option(Config.port("MCP_OAUTH_CALLBACK_PORT"))
@@ -395,6 +404,7 @@ export const OAuthLayerOptionsConfig: Config.Config<OAuthLayerOptions> = Config.
     scopes: Option.getOrUndefined(c.scopes),
     clientId: Option.getOrUndefined(c.clientId),
     clientSecret: Option.getOrUndefined(c.clientSecret),
+    issuer: Option.getOrUndefined(c.issuer),
     clientName: Option.getOrUndefined(c.clientName),
     clientMetadataUrl: Option.getOrUndefined(c.clientMetadataUrl),
     callbackPort: Option.getOrUndefined(c.callbackPort)

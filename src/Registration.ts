@@ -115,6 +115,107 @@ export const requestedAuthMethod = (supported: ReadonlyArray<string> | undefined
 }
 
 /**
+ * Turns an RFC 7591 §3.2.1 client information response (also the RFC 7592 §3 read / update
+ * response) into the stored `ClientInformation`: the server's answer wins over what was asked
+ * (`token_endpoint_auth_method`, `redirect_uris`, `scope`); a secret method without a secret, an
+ * unsupported method or an already expired secret is `OAuthRegistrationError` "InvalidResponse".
+ * `registration_client_uri` and `registration_access_token` (RFC 7592) are kept, the token
+ * `Redacted`.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-3.2.1
+ * @see https://www.rfc-editor.org/rfc/rfc7592#section-3
+ * @since 0.1.0
+ * @category responses
+ */
+export const clientInformationFromResponse = (
+  info: typeof ClientInformationResponse.Type,
+  context: {
+    /** The issuer the client belongs to (SEP-2352). */
+    readonly issuer: string
+    /** The auth method that was asked for. */
+    readonly requestedMethod: TokenEndpointAuthMethod
+    /** Used when the response omits `redirect_uris`. */
+    readonly redirectUris: ReadonlyArray<string>
+    /** Used when the response omits `scope`. */
+    readonly scope?: string | undefined
+    /** Kept when an RFC 7592 response omits them (the server did not rotate them). */
+    readonly previous?: ClientInformation | undefined
+  }
+): Effect.Effect<ClientInformation, OAuthRegistrationError> =>
+  Effect.gen(function*() {
+    const method = context.requestedMethod
+    const hasSecret = info.client_secret !== undefined && info.client_secret.length > 0
+    const returned = info.token_endpoint_auth_method
+    // RFC 7591 §3.2.1: the server may change what we asked for; its answer wins.
+    const authMethod: string = returned ?? (hasSecret && method === "none" ? "client_secret_basic" : method)
+    if (!isAuthMethod(authMethod) || authMethod === "private_key_jwt") {
+      return yield* Effect.fail(
+        new OAuthRegistrationError({
+          reason: "InvalidResponse",
+          errorDescription: `unsupported token_endpoint_auth_method "${authMethod}"`
+        })
+      )
+    }
+    const secret = hasSecret && info.client_secret !== undefined
+      ? Redacted.make(info.client_secret)
+      : context.previous?.clientSecret
+    if (SECRET_METHODS.includes(authMethod) && secret === undefined) {
+      return yield* Effect.fail(
+        new OAuthRegistrationError({
+          reason: "InvalidResponse",
+          errorDescription: `${authMethod} was registered but no client_secret was returned`
+        })
+      )
+    }
+    const expiresAt = info.client_secret_expires_at
+    if (expiresAt !== undefined && !(Number.isFinite(expiresAt) && expiresAt >= 0)) {
+      // RFC 7591 §3.2.1: seconds since the epoch, 0 for never. `1e400` parses as Infinity,
+      // which would be stored as null and make the stored client unreadable.
+      return yield* Effect.fail(
+        new OAuthRegistrationError({
+          reason: "InvalidResponse",
+          errorDescription: "client_secret_expires_at is not a finite, non-negative number of seconds"
+        })
+      )
+    }
+    const now = yield* Clock.currentTimeMillis
+    if (
+      info.client_secret_expires_at !== undefined && info.client_secret_expires_at !== 0 &&
+      info.client_secret_expires_at * 1000 <= now
+    ) {
+      return yield* Effect.fail(
+        new OAuthRegistrationError({
+          reason: "InvalidResponse",
+          errorDescription: "the returned client_secret has already expired"
+        })
+      )
+    }
+    const previous = context.previous
+    const scope = info.scope ?? context.scope
+    const registrationClientUri = info.registration_client_uri ?? previous?.registrationClientUri
+    const registrationAccessToken = info.registration_access_token === undefined
+      ? previous?.registrationAccessToken
+      : Redacted.make(info.registration_access_token)
+    const secretExpiresAt = info.client_secret_expires_at !== undefined && info.client_secret_expires_at !== 0
+      ? info.client_secret_expires_at * 1000
+      : hasSecret
+      ? undefined
+      : previous?.clientSecretExpiresAt
+    return new ClientInformation({
+      clientId: info.client_id,
+      ...(secret === undefined ? {} : { clientSecret: secret }),
+      tokenEndpointAuthMethod: authMethod,
+      source: "dynamic",
+      issuer: context.issuer,
+      redirectUris: info.redirect_uris ?? context.redirectUris,
+      ...(secretExpiresAt === undefined ? {} : { clientSecretExpiresAt: secretExpiresAt }),
+      ...(scope === undefined ? {} : { scope }),
+      ...(registrationClientUri === undefined ? {} : { registrationClientUri }),
+      ...(registrationAccessToken === undefined ? {} : { registrationAccessToken })
+    })
+  })
+
+/**
  * @since 0.1.0
  * @category constructors
  */
@@ -170,68 +271,11 @@ export const make = (config: RegistrationConfig = {}): Effect.Effect<Registratio
             new OAuthRegistrationError({ reason: "InvalidResponse", errorDescription: decoded.left })
           )
         }
-        const info = decoded.right
-        const hasSecret = info.client_secret !== undefined && info.client_secret.length > 0
-        const returned = info.token_endpoint_auth_method
-        // RFC 7591 §3.2.1: the server may change what we asked for; its answer wins.
-        const authMethod: string = returned ?? (hasSecret && method === "none" ? "client_secret_basic" : method)
-        if (!isAuthMethod(authMethod) || authMethod === "private_key_jwt") {
-          return yield* Effect.fail(
-            new OAuthRegistrationError({
-              reason: "InvalidResponse",
-              errorDescription: `unsupported token_endpoint_auth_method "${authMethod}"`
-            })
-          )
-        }
-        if (SECRET_METHODS.includes(authMethod) && !hasSecret) {
-          return yield* Effect.fail(
-            new OAuthRegistrationError({
-              reason: "InvalidResponse",
-              errorDescription: `${authMethod} was registered but no client_secret was returned`
-            })
-          )
-        }
-        const expiresAt = info.client_secret_expires_at
-        if (expiresAt !== undefined && !(Number.isFinite(expiresAt) && expiresAt >= 0)) {
-          // RFC 7591 §3.2.1: seconds since the epoch, 0 for never. `1e400` parses as Infinity,
-          // which would be stored as null and make the stored client unreadable.
-          return yield* Effect.fail(
-            new OAuthRegistrationError({
-              reason: "InvalidResponse",
-              errorDescription: "client_secret_expires_at is not a finite, non-negative number of seconds"
-            })
-          )
-        }
-        const now = yield* Clock.currentTimeMillis
-        if (
-          info.client_secret_expires_at !== undefined && info.client_secret_expires_at !== 0 &&
-          info.client_secret_expires_at * 1000 <= now
-        ) {
-          return yield* Effect.fail(
-            new OAuthRegistrationError({
-              reason: "InvalidResponse",
-              errorDescription: "the returned client_secret has already expired"
-            })
-          )
-        }
-        return new ClientInformation({
-          clientId: info.client_id,
-          ...(hasSecret && info.client_secret !== undefined
-            ? { clientSecret: Redacted.make(info.client_secret) }
-            : {}),
-          tokenEndpointAuthMethod: authMethod,
-          source: "dynamic",
+        return yield* clientInformationFromResponse(decoded.right, {
           issuer: request.discovery.issuer,
-          redirectUris: info.redirect_uris ?? [request.redirectUri],
-          ...(info.client_secret_expires_at !== undefined && info.client_secret_expires_at !== 0
-            ? { clientSecretExpiresAt: info.client_secret_expires_at * 1000 }
-            : {}),
-          ...(info.registration_client_uri === undefined
-            ? {}
-            : { registrationClientUri: info.registration_client_uri }),
-          ...(info.registration_access_token === undefined
-            ? {}
-            : { registrationAccessToken: Redacted.make(info.registration_access_token) })
+          requestedMethod: method,
+          redirectUris: [request.redirectUri],
+          scope: request.scope
         })
       }).pipe(Effect.withSpan("Registration.dynamic", { attributes: { endpoint } }))
 

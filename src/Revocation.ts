@@ -6,6 +6,7 @@
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Duration, Effect, Either, Option, Redacted, Schema } from "effect"
+import * as ClientConfiguration from "./ClientConfiguration.js"
 import * as Discovery from "./Discovery.js"
 import { OAuthRequestError, OAuthTokenError } from "./Errors.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
@@ -101,52 +102,121 @@ export const revoke = Effect.fn("Revocation.revoke")(function*(request: RevokeRe
 export interface SignOutResult {
   readonly revoked: ReadonlyArray<"refresh_token" | "access_token">
   readonly warnings: ReadonlyArray<string>
+  /** Whether the client registration was deleted at the authorization server (RFC 7592 §2.3). */
+  readonly clientDeleted?: boolean | undefined
+}
+
+/**
+ * Options of {@link signOut}.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
+ * @see https://www.rfc-editor.org/rfc/rfc7592#section-2.3
+ * @since 0.1.0
+ * @category models
+ */
+export interface SignOutOptions {
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly allowInsecure?: boolean | undefined
+  /**
+   * Also delete the dynamically registered client at the authorization server (RFC 7592 §2.3,
+   * when the server gave it a `registration_client_uri`); it is forgotten locally either way.
+   * Default `false`.
+   */
+  readonly deleteClient?: boolean | undefined
+  /**
+   * Forget the stored client information (default `true`). With `false` only the tokens are
+   * removed, and the next sign-in reuses the same client (one client identity per server).
+   */
+  readonly forgetClient?: boolean | undefined
+  /**
+   * The configured pre-registered client (with its secret) to revoke with, instead of the stored
+   * client record. It is presented only at the tokens' own issuer.
+   */
+  readonly client?: ClientInformation | undefined
 }
 
 /**
  * Signs out of one server: revokes its stored refresh token, then its access token, at the
- * authorization server's `revocation_endpoint` (RFC 7009 §2.1; best effort — the server may be
- * unreachable or not support revocation), then clears the stored tokens and client information.
- * Only a storage failure fails the operation.
+ * revocation endpoint of the issuer that issued them (RFC 7009 §2.1) — the one stored with the
+ * tokens, else the one discovery finds when it still names that issuer; never another
+ * authorization server's (SEP-2352). Best effort: when revocation is not possible (server
+ * unreachable, no `revocation_endpoint`, no client to revoke with, the server now names another
+ * issuer, a revocation refused) a warning says so. Then the stored tokens and client
+ * information are cleared (`forgetClient: false` keeps the client; `deleteClient: true` first
+ * deletes it at the server, RFC 7592 §2.3). Only a storage failure fails the operation.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
+ * @see https://www.rfc-editor.org/rfc/rfc7592#section-2.3
  * @since 0.1.0
  * @category sign-out
  */
 export const signOut = Effect.fn("Revocation.signOut")(function*(
   key: string,
-  options: { readonly timeout?: Duration.DurationInput | undefined; readonly allowInsecure?: boolean | undefined } = {}
+  signOutOptions: SignOutOptions = {}
 ) {
+  const { deleteClient, forgetClient, ...options } = signOutOptions
   const storage = yield* TokenStorage.TokenStorage
   const discovery = yield* Discovery.Discovery
   const tokens = yield* storage.getTokens(key)
-  const client = yield* storage.getClient(key)
+  const stored = yield* storage.getClient(key)
   const revoked: Array<"refresh_token" | "access_token"> = []
   const warnings: Array<string> = []
-  if (Option.isSome(tokens) && Option.isSome(client)) {
-    const found = yield* Effect.either(discovery.discover(key))
-    if (Either.isLeft(found)) {
-      warnings.push(`could not reach the authorization server to revoke the tokens: ${found.left.message}`)
-    } else {
+  const onlyLocally = "the tokens were only removed locally"
+  const revocationEndpoint = (issuer: string) =>
+    Effect.gen(function*() {
+      const found = yield* Effect.either(discovery.discover(key))
+      if (Either.isLeft(found)) {
+        warnings.push(`could not reach the authorization server to revoke the tokens: ${found.left.message}`)
+        return undefined
+      }
+      if (found.right.issuer !== issuer) {
+        warnings.push(`the server now names the authorization server ${found.right.issuer}, not the tokens' issuer ${issuer}; ${onlyLocally}`)
+        return undefined
+      }
       const endpoint = found.right.authorizationServer.revocation_endpoint
       if (endpoint === undefined) {
-        warnings.push("the authorization server does not advertise a revocation_endpoint; tokens were only removed locally")
-      } else {
+        warnings.push(`the authorization server does not advertise a revocation_endpoint; ${onlyLocally}`)
+      }
+      return endpoint
+    })
+  if (Option.isSome(tokens)) {
+    const token = tokens.value
+    const client = options.client ?? Option.getOrUndefined(stored)
+    if (client === undefined) {
+      warnings.push(`no client information is stored to revoke with; ${onlyLocally}`)
+    } else if (client.source !== "preregistered" && client.issuer !== token.issuer) {
+      warnings.push(`the stored client belongs to ${client.issuer}, not to the tokens' issuer ${token.issuer}; ${onlyLocally}`)
+    } else {
+      const endpoint = token.revocationEndpoint ?? (yield* revocationEndpoint(token.issuer))
+      if (endpoint !== undefined) {
+        const { client: _, ...http } = options
         const attempts: ReadonlyArray<readonly ["refresh_token" | "access_token", Redacted.Redacted<string> | undefined]> = [
-          ["refresh_token", tokens.value.refreshToken],
-          ["access_token", tokens.value.accessToken]
+          ["refresh_token", token.refreshToken],
+          ["access_token", token.accessToken]
         ]
-        for (const [hint, token] of attempts) {
-          if (token === undefined) continue
-          const result = yield* Effect.either(
-            revoke({ endpoint, token, tokenTypeHint: hint, client: client.value, ...options })
-          )
+        for (const [hint, value] of attempts) {
+          if (value === undefined) continue
+          const result = yield* Effect.either(revoke({ endpoint, token: value, tokenTypeHint: hint, client, ...http }))
           if (Either.isRight(result)) revoked.push(hint)
           else warnings.push(`revoking the ${hint} failed: ${result.left.message}`)
         }
       }
     }
   }
-  yield* storage.clear(key)
-  return { revoked, warnings } satisfies SignOutResult
+  let clientDeleted = false
+  if (deleteClient === true && Option.isSome(stored) && stored.value.source === "dynamic") {
+    if (ClientConfiguration.isManaged(stored.value)) {
+      const { client: _, ...http } = options
+      const deleted = yield* Effect.either(ClientConfiguration.remove(stored.value, http))
+      if (Either.isRight(deleted) || deleted.left._tag === "ClientNotFound") clientDeleted = true
+      else warnings.push(`deleting the client at the authorization server failed: ${deleted.left.message}`)
+    } else {
+      warnings.push(
+        "the authorization server offers no client configuration endpoint (RFC 7592); the client was only forgotten locally"
+      )
+    }
+  }
+  if (forgetClient === false && deleteClient !== true) yield* storage.clearTokens(key)
+  else yield* storage.clear(key)
+  return { revoked, warnings, ...(deleteClient === true ? { clientDeleted } : {}) } satisfies SignOutResult
 })

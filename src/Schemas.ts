@@ -121,6 +121,7 @@ export const ClientInformationResponse = Schema.Struct({
   token_endpoint_auth_method: Schema.optional(Schema.String),
   redirect_uris: Schema.optional(StringArray),
   grant_types: Schema.optional(StringArray),
+  scope: Schema.optional(Schema.String),
   registration_client_uri: Schema.optional(Schema.String),
   registration_access_token: Schema.optional(Schema.String)
 })
@@ -144,7 +145,11 @@ export class ClientInformation extends Schema.Class<ClientInformation>("ClientIn
   redirectUris: Schema.Array(Schema.String),
   /** Absolute expiry of the client secret, epoch milliseconds (RFC 7591 `client_secret_expires_at`; absent = never). */
   clientSecretExpiresAt: Schema.optional(Schema.Number),
+  /** The `scope` the client is registered with (RFC 7591 §2), when the server said or we asked. */
+  scope: Schema.optional(Schema.String),
+  /** RFC 7592 §3: where the client's configuration can be read, updated and deleted. */
   registrationClientUri: Schema.optional(Schema.String),
+  /** RFC 7592 §3: the Bearer token for `registrationClientUri`; only ever sent there. */
   registrationAccessToken: Schema.optional(Schema.Redacted(Schema.String))
 }) {}
 
@@ -202,7 +207,13 @@ export class StoredToken extends Schema.Class<StoredToken>("StoredToken")({
   expiresAt: Schema.optional(Schema.Number),
   /** Scopes granted (the response's `scope`, or the requested ones when the server omitted it). */
   scopes: Schema.Array(Schema.String),
+  /** The authorization server that issued the token: it is only ever presented there (SEP-2352). */
   issuer: Schema.String,
+  /**
+   * The issuer's RFC 7009 `revocation_endpoint` when the token was obtained, so that sign-out
+   * revokes at the token's own issuer whatever the resource names later (absent in older records).
+   */
+  revocationEndpoint: Schema.optional(Schema.String),
   resource: Schema.optional(Schema.String),
   /** When the token was obtained, epoch milliseconds. */
   obtainedAt: Schema.Number

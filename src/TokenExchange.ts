@@ -403,6 +403,9 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
           ...(token.expires_in === undefined ? {} : { expiresAt: now + token.expires_in * 1000 }),
           scopes: granted,
           issuer: context.discovery.issuer,
+          ...(context.discovery.authorizationServer.revocation_endpoint === undefined
+            ? {}
+            : { revocationEndpoint: context.discovery.authorizationServer.revocation_endpoint }),
           ...(context.resource === undefined ? {} : { resource: context.resource }),
           obtainedAt: now
         })

@@ -44,6 +44,26 @@ export interface TokenStorage {
    * which fall back to read-then-write on storages without it.
    */
   readonly revisions?: TokenRevisions | undefined
+  /**
+   * The cross-process lock that goes with this storage when other processes can share it (the
+   * file system: a lock file per server in the same directory; Redis: a Redis lock on the same
+   * connection). `OAuthLayer` uses it when the app provides no `TokenLock` of its own
+   * (`TokenLock.resolve`); provide `TokenLock.layerNone` to opt out. Absent for the memory
+   * storage, which no other process can see.
+   */
+  readonly lock?: SharedLock | undefined
+}
+
+/**
+ * A cross-process lock: runs `effect` while holding the lock of `key` (the shape of
+ * `TokenLock.TokenLock`, declared here so that a storage can bring its own).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category models
+ */
+export interface SharedLock {
+  readonly withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StorageError, R>
 }
 
 /**
@@ -119,6 +139,7 @@ const instrument = (backend: string, self: TokenStorage): TokenStorage => {
     clear: (key) => span("clear", key)(self.clear(key)),
     clearAll: span("clearAll")(self.clearAll),
     keys: span("keys")(self.keys),
+    ...(self.lock === undefined ? {} : { lock: self.lock }),
     ...(self.revisions === undefined ? {} : {
       revisions: {
         getTokens: (key) => span("revisions.getTokens", key)(self.revisions!.getTokens(key)),
@@ -398,9 +419,11 @@ export interface EncryptionOptions {
   readonly key: Redacted.Redacted<string> | Redacted.Redacted<Uint8Array>
   readonly previousKeys?: ReadonlyArray<Redacted.Redacted<string> | Redacted.Redacted<Uint8Array>> | undefined
   /**
-   * A record found unencrypted (written before encryption was turned on): `"read"` it (with a
-   * warning; it is encrypted on its next write) or `"reject"` it as a `"Decryption"` error.
-   * Default `"read"`, so turning encryption on never forces a sign-in.
+   * A record found unencrypted. Default `"reject"`: it fails as a `"Decryption"` error, because
+   * whoever can write to the store could otherwise plant tokens or a client of their choosing
+   * (encryption is also integrity). `"read"` is the migration option for turning encryption on
+   * over an existing plain store: such records are read (with a warning) and encrypted on their
+   * next write; switch back to the default once every record has been rewritten.
    */
   readonly plaintext?: "read" | "reject" | undefined
 }
@@ -425,7 +448,8 @@ const rawKey = (key: Redacted.Redacted<string> | Redacted.Redacted<Uint8Array>, 
  * to another server's entry does not open), and a versioned envelope naming the key id.
  *
  * Reading a record encrypted with a key that is not configured, or whose ciphertext was altered,
- * fails with `StorageError` reason `"Decryption"` naming the cause — never garbage tokens.
+ * fails with `StorageError` reason `"Decryption"` naming the cause — never garbage tokens. So
+ * does an unencrypted record, unless `plaintext: "read"` (the migration option) is given.
  * A truncated or unparseable record reads as absent with a warning, like a corrupt plain one.
  * The memory storage keeps objects, not records: wrapping it changes nothing.
  *
@@ -448,7 +472,7 @@ export const encrypted = <E, R>(
   const codec = Effect.gen(function*() {
     const current = yield* rawKey(options.key, "the storage key")
     const previous = yield* Effect.forEach(options.previousKeys ?? [], (k, i) => rawKey(k, `previous key #${i + 1}`))
-    return yield* Encryption.makeCodec({ keys: [current, ...previous], plaintext: options.plaintext ?? "read" })
+    return yield* Encryption.makeCodec({ keys: [current, ...previous], plaintext: options.plaintext ?? "reject" })
   })
   return Layer.provide(layer, Layer.effect(Format.CurrentCodec, codec))
 }
@@ -456,8 +480,9 @@ export const encrypted = <E, R>(
 /**
  * The {@link EncryptionOptions} from configuration (the environment by default):
  * `MCP_OAUTH_STORAGE_KEY` (the key, hex or base64), or `MCP_OAUTH_STORAGE_KEY_FILE` (a file
- * holding it); `MCP_OAUTH_STORAGE_PREVIOUS_KEYS` (comma-separated older keys). `None` when no
- * key is configured.
+ * holding it); `MCP_OAUTH_STORAGE_PREVIOUS_KEYS` (comma-separated older keys);
+ * `MCP_OAUTH_STORAGE_ALLOW_PLAINTEXT=true` while migrating a plain store (`plaintext: "read"`).
+ * `None` when no key is configured.
  *
  * @see https://nvlpubs.nist.gov/nistpubs/Legacy/SP/nistspecialpublication800-38d.pdf
  * @since 0.1.0
@@ -471,12 +496,14 @@ export const encryptionConfig: Effect.Effect<
   const key = yield* Config.option(Config.redacted("MCP_OAUTH_STORAGE_KEY"))
   const file = yield* Config.option(Config.string("MCP_OAUTH_STORAGE_KEY_FILE"))
   const previous = yield* Config.option(Config.redacted("MCP_OAUTH_STORAGE_PREVIOUS_KEYS"))
+  const allowPlaintext = yield* Config.withDefault(Config.boolean("MCP_OAUTH_STORAGE_ALLOW_PLAINTEXT"), false)
+  const migration: Pick<EncryptionOptions, "plaintext"> = allowPlaintext ? { plaintext: "read" } : {}
   const previousKeys = Option.match(previous, {
     onNone: () => [],
     onSome: (list) =>
       Redacted.value(list).split(",").map((k) => k.trim()).filter((k) => k.length > 0).map((k) => Redacted.make(k))
   })
-  if (Option.isSome(key)) return Option.some({ key: key.value, previousKeys })
+  if (Option.isSome(key)) return Option.some({ key: key.value, previousKeys, ...migration })
   if (Option.isSome(file)) {
     const fs = yield* FileSystem.FileSystem
     const text = yield* fs.readFileString(file.value).pipe(
@@ -484,7 +511,7 @@ export const encryptionConfig: Effect.Effect<
         new StorageError({ reason: "Decryption", detail: `cannot read the key file ${file.value}: ${e.message}` })
       )
     )
-    return Option.some({ key: Redacted.make(text.trim()), previousKeys })
+    return Option.some({ key: Redacted.make(text.trim()), previousKeys, ...migration })
   }
   return Option.none()
 })

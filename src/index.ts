@@ -8,6 +8,12 @@
 /** Obtaining the authorization code (RFC 6749 §4.1): headless, browser, manual. @since 0.1.0 */
 export * as Authorizer from "./Authorizer.js"
 
+/** RFC 7592 client configuration: read, update, delete a registered client. @since 0.1.0 */
+export * as ClientConfiguration from "./ClientConfiguration.js"
+
+/** Which client identity to present at an authorization server (SEP-2352, RFC 7591). @since 0.1.0 */
+export * as ClientIdentity from "./ClientIdentity.js"
+
 /** RFC 9728 / RFC 8414 / OIDC metadata discovery. @since 0.1.0 */
 export * as Discovery from "./Discovery.js"
 
@@ -17,6 +23,9 @@ export * as Dpop from "./Dpop.js"
 /** Typed errors. @since 0.1.0 */
 export * from "./Errors.js"
 
+/** The shared state, options and services of the OAuth flows of one server. @since 0.1.0 */
+export * as FlowContext from "./FlowContext.js"
+
 /** The authenticated HttpClient middleware and `OAuthLayer`. @since 0.1.0 */
 export * as HttpAuth from "./HttpAuth.js"
 
@@ -25,6 +34,9 @@ export * as OAuth from "./OAuth.js"
 
 /** RFC 7636 PKCE and `state`. @since 0.1.0 */
 export * as Pkce from "./Pkce.js"
+
+/** Refresh (RFC 6749 §6) and the reaction to a 401. @since 0.1.0 */
+export * as Refresh from "./Refresh.js"
 
 /** Redis-backed token storage and connection. @since 0.1.0 */
 export * as RedisStorage from "./RedisStorage.js"
@@ -40,6 +52,15 @@ export * as Revocation from "./Revocation.js"
 
 /** Wire schemas and stored models. @since 0.1.0 */
 export * as Schemas from "./Schemas.js"
+
+/** Sign-in by authorization code, client credentials or a custom grant. @since 0.1.0 */
+export * as SignIn from "./SignIn.js"
+
+/** One refresh or sign-in at a time for all callers. @since 0.1.0 */
+export * as SingleFlight from "./SingleFlight.js"
+
+/** Step-up authorization on 403 insufficient_scope. @since 0.1.0 */
+export * as StepUp from "./StepUp.js"
 
 /** Test storage with seeding and an operations log. @since 0.1.0 */
 export * as TestStorage from "./TestStorage.js"

@@ -106,6 +106,32 @@ describe("Authorizer.layerBrowser", () => {
       expect(yield* connectionRefused(port)).toBe(true)
     }).pipe(Effect.provide(withBrowser({}, fakeBrowser().layer))))
 
+  it.live("a session prefers the port of a given redirect URI when it is free, and takes any port when it is not", () =>
+    Effect.gen(function*() {
+      const authorizer = yield* Authorizer.Authorizer
+      // A port that was free a moment ago.
+      const free = yield* Effect.scoped(Effect.map(authorizer.session, portOf))
+      const preferred = `http://127.0.0.1:${free}/callback`
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          const session = yield* Authorizer.openSession(authorizer, { preferredRedirectUri: preferred })
+          expect(session.redirectUri).toBe(preferred)
+          // The port is now taken by that session: a second one falls back to another port.
+          const second = yield* Authorizer.openSession(authorizer, { preferredRedirectUri: preferred })
+          expect(second.redirectUri).not.toBe(preferred)
+          expect(second.redirectUri).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback$/)
+        })
+      )
+      // Not a redirect URI of ours (another host or path): ignored.
+      const other = yield* Effect.scoped(
+        Effect.map(
+          Authorizer.openSession(authorizer, { preferredRedirectUri: `http://localhost:${free}/cb` }),
+          (s) => s.redirectUri
+        )
+      )
+      expect(other).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback$/)
+    }).pipe(Effect.provide(withBrowser({}, fakeBrowser().layer))))
+
   it.live("opens the browser, receives the code, shows the success page, then stops listening", () => {
     const browser = fakeBrowser()
     return Effect.gen(function*() {
@@ -331,6 +357,73 @@ describe("Authorizer.layerBrowser", () => {
         expect(error._tag).toBe("ClientNotFound")
         expect(error._tag === "ClientNotFound" && error.description).toContain("Client not found")
         expect(browser.opened).toHaveLength(0)
+        expect(as.requests).toHaveLength(1)
+      }).pipe(Effect.scoped, Effect.provide(withBrowser({}, browser.layer)))
+    })
+
+    it.live("the pre-flight asks with prompt=none: an OIDC server starts one login interaction per sign-in, not two", () => {
+      const browser = fakeBrowser()
+      return Effect.gen(function*() {
+        let interactions = 0
+        const as = yield* rawServer((req, res) => {
+          const url = new URL(req.url ?? "/", "http://127.0.0.1")
+          if (url.pathname === "/login") {
+            res.writeHead(200, { "content-type": "text/html" })
+            return res.end("<form>sign in</form>")
+          }
+          const redirectUri = url.searchParams.get("redirect_uri") ?? ""
+          if (url.searchParams.get("prompt") === "none") {
+            // OIDC Core §3.1.2.6: no interaction; say a login is needed.
+            res.writeHead(303, { location: `${redirectUri}?error=login_required&state=${url.searchParams.get("state")}` })
+            return res.end()
+          }
+          interactions++
+          res.writeHead(303, { location: `/login?uid=${interactions}` })
+          res.end()
+        })
+        const authorizer = yield* Authorizer.Authorizer
+        const session = yield* authorizer.session
+        const fiber = yield* Effect.fork(session.authorize(requestFor(`${as.url}/authorize`, session)))
+        yield* Effect.sleep("20 millis").pipe(Effect.repeat({ until: () => browser.opened.length > 0, times: 200 }))
+        yield* httpGet(`${session.redirectUri}?code=c&state=${STATE}`)
+        expect((yield* Fiber.join(fiber)).code).toBe("c")
+        expect(interactions).toBe(1)
+        expect(as.requests.filter((r) => r.startsWith("/authorize"))).toHaveLength(2)
+      }).pipe(Effect.scoped, Effect.provide(withBrowser({}, browser.layer)))
+    })
+
+    it.live("an error redirect from the pre-flight (invalid_scope) fails the sign-in before the browser opens", () => {
+      const browser = fakeBrowser()
+      return Effect.gen(function*() {
+        const as = yield* redirectingServer((state) =>
+          `error=invalid_scope&error_description=scope+not+registered&state=${state}`
+        )
+        const authorizer = yield* Authorizer.Authorizer
+        const session = yield* authorizer.session
+        const error = yield* Effect.flip(session.authorize(requestFor(`${as.url}/authorize`, session)))
+        expect(error._tag).toBe("AuthorizationError")
+        if (error._tag === "AuthorizationError") {
+          expect(error.reason).toBe("Denied")
+          expect(error.error).toBe("invalid_scope")
+          expect(error.detail).toContain("scope not registered")
+        }
+        expect(browser.opened).toHaveLength(0)
+        expect(as.requests).toHaveLength(1)
+      }).pipe(Effect.scoped, Effect.provide(withBrowser({}, browser.layer)))
+    })
+
+    it.live("a request that says preflight: false (a client just registered or confirmed) is not pre-flighted", () => {
+      const browser = fakeBrowser()
+      return Effect.gen(function*() {
+        const as = yield* redirectingServer((state) => `code=the-code&state=${state}`)
+        const authorizer = yield* Authorizer.Authorizer
+        const response = yield* Effect.scoped(
+          Effect.gen(function*() {
+            const session = yield* authorizer.session
+            return yield* session.authorize(requestFor(`${as.url}/authorize`, session, { preflight: false }))
+          })
+        )
+        expect(response.code).toBe("the-code")
         expect(as.requests).toHaveLength(1)
       }).pipe(Effect.scoped, Effect.provide(withBrowser({}, browser.layer)))
     })

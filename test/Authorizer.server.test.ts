@@ -150,6 +150,48 @@ describe("Authorizer against the TestAuthServer", () => {
       }).pipe(Effect.scoped)
     })
 
+    it.live("duplicated or foreign state parameters get an error page; the real callback still completes the sign-in", () => {
+      const strays: Array<{ status: number; body: string }> = []
+      const pages: Array<{ status: number; body: string }> = []
+      // Before following the authorization server's redirect, the "browser" (or an attacker on
+      // loopback) hits the callback with ambiguous and foreign states.
+      const opener = Layer.succeed(Authorizer.BrowserOpener, {
+        open: (url: string) =>
+          Effect.gen(function*() {
+            const callback = new URL(url).searchParams.get("redirect_uri") ?? ""
+            for (
+              const query of [
+                "state=a&state=b",
+                `code=evil&state=${STATE}&state=other`,
+                `code=evil&state=other&state=${STATE}`,
+                `code=evil&state=${STATE}&state=${STATE}`,
+                "error=access_denied&state=a&state=b",
+                "code=evil&state=forged"
+              ]
+            ) strays.push(yield* httpGet(`${callback}?${query}`))
+            const first = yield* httpGet(url)
+            const location = first.headers.location
+            if (location !== undefined) pages.push(yield* httpGet(new URL(location, url).href))
+          }).pipe(Effect.orDie, Effect.forkDaemon, Effect.asVoid)
+      })
+      return Effect.gen(function*() {
+        const server = yield* setup({ consent: "approve" })
+        const { response, redirectUri } = yield* signIn(server).pipe(
+          Effect.provide(Layer.provide(Authorizer.layerBrowser(), Layer.merge(FetchHttpClient.layer, opener)))
+        )
+        expect(strays).toHaveLength(6)
+        for (const stray of strays) {
+          expect(stray.status).toBe(400)
+          expect(stray.body).toContain("not for the current sign-in")
+        }
+        expect(response.code).not.toBe("evil")
+        const token = yield* redeem(server, response.code, redirectUri)
+        expect(token.status).toBe(200)
+        yield* Effect.sleep("50 millis")
+        expect(pages[0]?.body).toContain("Signed in. You can close this tab.")
+      }).pipe(Effect.scoped)
+    })
+
     it.live("the pre-flight detects a forgotten client before the browser opens", () => {
       const pages: Array<{ status: number; body: string }> = []
       let opened = 0

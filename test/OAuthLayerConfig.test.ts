@@ -29,6 +29,28 @@ describe("OAuthLayerConfig", () => {
       expect(authorize!.query["scope"]).toBe("files:read files:write")
     }))
 
+  it.scopedLive("MCP_OAUTH_ISSUER names the trusted authorization server: another issuer is IssuerMismatch and gets no request for a client or token", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const layer = OAuthLayerConfig().pipe(
+        Layer.provide(TestStorage.layer()),
+        Layer.provide(Authorizer.layerHeadless()),
+        Layer.provide(NodeHttpClient.layerUndici),
+        Layer.provide(withEnv({ MCP_URL: server.mcpUrl, MCP_OAUTH_ISSUER: "https://as.example.com" }))
+      )
+      const error = yield* Effect.gen(function*() {
+        const client = yield* HttpClient.HttpClient
+        return yield* Effect.flip(client.post(server.mcpUrl, { body: HttpBody.unsafeJson({}) }))
+      }).pipe(Effect.scoped, Effect.provide(layer))
+      expect(yield* server.counts).toMatchObject({ register: 0, authorize: 0, token: 0 })
+      expect(error.cause).toMatchObject({
+        _tag: "IssuerMismatch",
+        reason: "NotConfigured",
+        expected: "https://as.example.com",
+        actual: server.issuer
+      })
+    }))
+
   it.effect("a missing MCP_URL fails the layer with a ConfigError naming it", () =>
     Effect.gen(function*() {
       const layer = OAuthLayerConfig().pipe(

@@ -110,6 +110,50 @@ describe("layerFileSystem specifics", () => {
       expect(NodeFs.statSync(file).mode & 0o777).toBe(0o600)
     }))
 
+  it.scoped("a symlink at an entry's path is refused with StorageError; its target's mode and content are untouched", () =>
+    Effect.gen(function*() {
+      const { dir, fileOf, root, storage } = yield* setup
+      yield* storage.setClient(KEY_B, makeClient()) // creates the directory
+      const outside = NodePathModule.join(root, "outside.txt")
+      NodeFs.writeFileSync(outside, "not yours\n", { mode: 0o644 })
+      NodeFs.chmodSync(outside, 0o644)
+      for (const kind of ["tokens", "client"] as const) NodeFs.symlinkSync(outside, yield* fileOf(KEY_A, kind))
+      for (
+        const op of [
+          storage.getTokens(KEY_A),
+          storage.getClient(KEY_A),
+          storage.setTokens(KEY_A, makeToken()),
+          storage.revisions!.getTokens(KEY_A),
+          storage.keys
+        ]
+      ) {
+        const error = yield* Effect.flip(op)
+        expect(error).toBeInstanceOf(StorageError)
+        expect(error.reason).toBe("Io")
+        expect(error.detail).toContain("symbolic link")
+      }
+      expect(NodeFs.statSync(outside).mode & 0o777).toBe(0o644)
+      expect(NodeFs.readFileSync(outside, "utf8")).toBe("not yours\n")
+      expect(NodeFs.lstatSync(yield* fileOf(KEY_A, "tokens")).isSymbolicLink()).toBe(true)
+      expect(NodeFs.readdirSync(dir).filter((n) => n.endsWith(".tmp"))).toEqual([])
+    }))
+
+  it.scoped("a symlink in place of the store directory is refused; the directory it points to keeps its mode", () =>
+    Effect.gen(function*() {
+      const { dir, root, storage } = yield* setup
+      const outside = NodePathModule.join(root, "elsewhere")
+      NodeFs.mkdirSync(outside, { mode: 0o755 })
+      NodeFs.chmodSync(outside, 0o755)
+      NodeFs.symlinkSync(outside, dir)
+      for (const op of [storage.setTokens(KEY_A, makeToken()), storage.setClient(KEY_A, makeClient())]) {
+        const error = yield* Effect.flip(op)
+        expect(error.reason).toBe("Io")
+        expect(error.detail).toContain("symbolic link")
+      }
+      expect(NodeFs.statSync(outside).mode & 0o777).toBe(0o755)
+      expect(NodeFs.readdirSync(outside)).toEqual([])
+    }))
+
   it.scoped("file names: sha256 of the key + readable prefix; odd keys never leave the directory", () =>
     Effect.gen(function*() {
       const { dir, root, storage } = yield* setup

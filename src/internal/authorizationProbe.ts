@@ -11,7 +11,7 @@
  *
  * @internal
  */
-import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import { FetchHttpClient, Headers, HttpClient, HttpClientRequest } from "@effect/platform"
 import { Chunk, Duration, Effect, Either, Stream } from "effect"
 import type { AuthorizationRequest } from "../Authorizer.js"
 import { AuthorizationError, ClientNotFound, OAuthRequestError } from "../Errors.js"
@@ -101,6 +101,9 @@ export const probe = (
         })
       )
     ),
+    // The answer's Location carries the authorization code (RFC 6749 §4.1.2): keep it out of the
+    // http.client span's attributes, as the platform already does for Authorization and cookies.
+    Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, "location"]),
     Effect.withSpan("Authorizer.probe")
   )
 
@@ -122,6 +125,23 @@ const UNKNOWN_CLIENT_PATTERNS: ReadonlyArray<RegExp> = [
  */
 export const namesUnknownClient = (status: number, text: string): boolean =>
   (status === 200 || status >= 400) && UNKNOWN_CLIENT_PATTERNS.some((pattern) => pattern.test(text))
+
+const REJECTED_REDIRECT_PATTERNS: ReadonlyArray<RegExp> = [
+  /\binvalid_redirect_uri\b/i,
+  /\bredirect[ _-]?ur[il]\b[^\n<]{0,160}?\b(?:not (?:registered|allowed|valid|permitted)|is invalid|invalid|mismatch|does not match|did not match|doesn't match|unregistered)\b/i,
+  /\b(?:invalid|unregistered|mismatching|unknown)\b[^.\n<]{0,20}?\bredirect[ _-]?ur[il]\b/i
+]
+
+/**
+ * Whether a non-redirect answer of the authorization endpoint says the redirect URI is not
+ * registered for the client (RFC 6749 §4.1.2.1: the server must not redirect then). For a stored
+ * client whose loopback port changed, this is an authorization server that does not follow
+ * RFC 8252 §7.3; the client is then registered again for the new redirect URI.
+ *
+ * @internal
+ */
+export const namesRejectedRedirectUri = (status: number, text: string): boolean =>
+  status >= 400 && REJECTED_REDIRECT_PATTERNS.some((pattern) => pattern.test(text))
 
 const htmlEntities: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: "\"", apos: "'", nbsp: " " }
 
@@ -158,16 +178,53 @@ const unknownClient = (request: AuthorizationRequest, result: ProbeResult): Clie
   const summary = summarizeBody(result.text)
   return new ClientNotFound({
     clientId: request.clientId,
-    description: `the authorization endpoint answered HTTP ${result.status}` + (summary === "" ? "" : `: ${summary}`)
+    description: (namesUnknownClient(result.status, result.text)
+      ? `the authorization endpoint answered HTTP ${result.status}`
+      : `the authorization server does not accept the redirect URI ${request.redirectUri} (HTTP ${result.status})`) +
+      (summary === "" ? "" : `: ${summary}`)
   })
 }
 
+/** An answer that makes this client unusable as it is: unknown client, or redirect URI refused. */
+const unusableClient = (result: ProbeResult): boolean =>
+  namesUnknownClient(result.status, result.text) || namesRejectedRedirectUri(result.status, result.text)
+
 /**
- * The stale-client pre-flight of the interactive authorizers: GET the authorization URL without
- * following redirects. An answer that names the client as unknown → `ClientNotFound`; anything
- * else (a redirect, a sign-in or consent page, an unrelated error, even a network failure) lets
- * the browser go ahead, since the browser may see more than we do (cookies, proxies). Only a
- * URL that is neither HTTPS nor loopback is refused outright.
+ * Errors an authorization server answers a `prompt=none` request with when it would need the
+ * user (OIDC Core §3.1.2.6): expected from the pre-flight, they say nothing is wrong. So is
+ * `access_denied`: only the user can deny, and the browser will show what the user decides.
+ */
+const INTERACTION_ERRORS: ReadonlyArray<string> = [
+  "access_denied",
+  "login_required",
+  "consent_required",
+  "interaction_required",
+  "account_selection_required"
+]
+
+/**
+ * The URL the pre-flight GETs: the authorization URL with `prompt=none` (OIDC Core §3.1.2.1), so
+ * that an authorization server that knows the parameter validates the request without starting
+ * a sign-in interaction of its own (one login interaction per sign-in: the browser's).
+ *
+ * @internal
+ */
+export const preflightUrl = (url: URL): URL => {
+  const probeUrl = new URL(url)
+  probeUrl.searchParams.set("prompt", "none")
+  return probeUrl
+}
+
+/**
+ * The pre-flight of the interactive authorizers: one GET of the authorization URL (with
+ * `prompt=none`, see {@link preflightUrl}) without following redirects, before the user is sent
+ * anywhere. An answer that names the client as unknown → `ClientNotFound`; an error redirect to
+ * the redirect URI (`error=invalid_scope`, `invalid_request`, `unauthorized_client`, … RFC 6749
+ * §4.1.2.1) → `AuthorizationError` "Denied" (`invalid_client` → `ClientNotFound`), except the
+ * `prompt=none` answers that only say a user is needed (`login_required`, …) and `access_denied`. Anything else (a
+ * redirect to a sign-in page, a page, an unrelated error, even a network failure) lets the
+ * browser go ahead, since the browser may see more than we do (cookies, proxies). Only a URL
+ * that is neither HTTPS nor loopback is refused outright.
  *
  * @internal
  */
@@ -176,13 +233,24 @@ export const preflight = (
   request: AuthorizationRequest,
   timeout: Duration.DurationInput,
   options: ProbeOptions = {}
-): Effect.Effect<void, ClientNotFound | OAuthRequestError> =>
-  probe(client, request.url, timeout, options).pipe(
-    Effect.flatMap((result) =>
-      result.location === undefined && namesUnknownClient(result.status, result.text)
-        ? Effect.fail(unknownClient(request, result))
-        : Effect.void
-    ),
+): Effect.Effect<void, AuthorizationError | ClientNotFound | OAuthRequestError> =>
+  probe(client, preflightUrl(request.url), timeout, options).pipe(
+    Effect.flatMap((result): Effect.Effect<void, AuthorizationError | ClientNotFound> => {
+      if (result.location === undefined) {
+        return unusableClient(result) ? Effect.fail(unknownClient(request, result)) : Effect.void
+      }
+      if (!targetsRedirectUri(result.location, request.redirectUri)) return Effect.void
+      const error = result.location.searchParams.get("error")
+      if (error === null || INTERACTION_ERRORS.includes(error)) return Effect.void
+      const description = result.location.searchParams.get("error_description")
+      const detail = `the authorization server refused the request before sign-in` +
+        (description === null ? "" : `: ${description}`)
+      return Effect.fail(
+        error === "invalid_client"
+          ? new ClientNotFound({ clientId: request.clientId, description: detail })
+          : new AuthorizationError({ reason: "Denied", error, detail })
+      )
+    }),
     Effect.catchIf(
       (error): error is OAuthRequestError => error._tag === "OAuthRequestError" && error.reason !== "InsecureUrl",
       (error) => Effect.logDebug(`authorization pre-flight inconclusive: ${error.message}`)

@@ -45,6 +45,20 @@ const single = (params: URLSearchParams, name: string): Either.Either<string | u
 }
 
 /**
+ * Whether `params` carries exactly one `state`, equal to `expected` (constant time). A response
+ * without it, with another value or with several `state` parameters (ambiguous, RFC 6749 §3.1)
+ * cannot be attributed to the authorization request, so the loopback callback server ignores it
+ * instead of ending the sign-in with it.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.12
+ * @internal
+ */
+export const carriesState = (params: URLSearchParams, expected: string): boolean => {
+  const all = params.getAll("state")
+  return all.length === 1 && constantTimeEquals(all[0]!, expected)
+}
+
+/**
  * Validates the authorization response found in the query of `callbackUrl` against the request
  * that started it:
  *

@@ -3,12 +3,12 @@
  * (§8.3), on an ephemeral port unless one is given, and lives in the caller's `Scope`. It is
  * armed with one authorization request at a time; the first callback that carries the right
  * `state` settles it (success, denial or a bad response), after which the server answers
- * "already finished" and is closed. Callbacks with a wrong or missing `state` get a 400 page and
- * the server keeps waiting: a stray request must not end the flow.
+ * "already finished" and is closed. Callbacks with a wrong, missing or repeated `state` get a 400
+ * page and the server keeps waiting: a stray request must not end the flow.
  *
  * @internal
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { HttpServerError } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Deferred, Effect, Either, ExecutionStrategy, Exit, Ref, Scope } from "effect"
@@ -18,7 +18,7 @@ import { AuthorizationError } from "../Errors.js"
 import type { ClientNotFound } from "../Errors.js"
 import type { AuthorizationResponse } from "../Schemas.js"
 import { deniedAsClientNotFound } from "./authorizationProbe.js"
-import { validateAuthorizationResponse } from "./authorizationResponse.js"
+import { carriesState, validateAuthorizationResponse } from "./authorizationResponse.js"
 import * as Page from "./callbackPage.js"
 
 /** @internal */
@@ -142,13 +142,17 @@ export const make = (
         case "Done":
           return respond(Page.alreadyUsedPage)
         case "Waiting": {
-          const result = validateAuthorizationResponse(url, current.request)
-          if (Either.isLeft(result) && result.left.reason === "StateMismatch") {
+          // Only a request carrying exactly this sign-in's state may settle it; anything else
+          // (no state, another one, or several — even if one matches) is a stray request.
+          if (!carriesState(url.searchParams, current.request.state)) {
+            const count = url.searchParams.getAll("state").length
             yield* Effect.logWarning(
-              `ignored a request to the sign-in callback that does not carry this sign-in's state: ${result.left.detail}`
+              "ignored a request to the sign-in callback that does not carry this sign-in's state" +
+                (count === 0 ? " (no state)" : count > 1 ? ` (${count} state parameters)` : " (another state)")
             )
             return respond(Page.stateMismatchPage)
           }
+          const result = validateAuthorizationResponse(url, current.request)
           const won = Either.isRight(result)
             ? yield* Deferred.succeed(current.deferred, result.right)
             : yield* Deferred.fail(current.deferred, deniedAsClientNotFound(result.left, current.request))
@@ -161,7 +165,12 @@ export const make = (
       }
     })
 
-    yield* server.serve(handle).pipe(Scope.extend(serverScope))
+    // No http.server span: the callback URL's query carries the authorization code (RFC 6749
+    // §4.1.2), which must not reach a trace; Authorizer.authorize covers the wait.
+    yield* server.serve(handle).pipe(
+      HttpMiddleware.withTracerDisabledWhenEffect(() => true),
+      Scope.extend(serverScope)
+    )
 
     const await_ = (request: AuthorizationRequest) =>
       Effect.gen(function*() {

@@ -4,20 +4,29 @@
  *
  * - waiting: polling with a jittered exponential backoff (10 ms growing to 250 ms), bounded by
  *   an acquisition timeout (then `StorageError` reason `"Conflict"`);
- * - stale locks: a lock whose lease expired, or whose holder runs on this host under a pid that
- *   no longer exists, is broken. Breaking is itself guarded by a `<lock>.break` file (created
+ * - stale locks: a lock whose lease expired, or whose holder ran on this host, boot and pid
+ *   namespace under a pid that no longer exists, is broken (a lock from another pid namespace —
+ *   a container sharing the directory — or from an older version that did not record its
+ *   namespace is only broken when its lease expires). Breaking is itself guarded by a `<lock>.break` file (created
  *   with `wx`), and the lock is removed only if it still holds the stale content that was
  *   judged, so two waiters never both break it, nor break a fresh lock;
- * - while held, the lease is renewed every third of its length (atomic temp + rename);
- * - release removes the lock file only if it still names this owner.
+ * - while held, the lease is renewed every third of its length (atomic temp + rename), but never
+ *   once it has expired or is about to (a holder resumed after a stall does not revive it);
+ * - fencing: the holder can check that the lease is still its own (`withFileLease`), which
+ *   extends it to a full lease, or learns that it was lost;
+ * - release removes the lock file only if it still names this owner;
+ * - a symbolic link in place of the lock file is never followed: acquisition fails with
+ *   `StorageError` (creation uses `O_EXCL`, reads `O_NOFOLLOW`).
  *
  * @internal
  */
 import type { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Clock, Duration, Effect, Either, Encoding, Fiber, Option, Schedule, Schema } from "effect"
+import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import { StorageError } from "../Errors.js"
+import * as NoFollow from "./noFollow.js"
 
 /** @internal */
 export interface FileLockOptions {
@@ -36,6 +45,8 @@ const LockRecord = Schema.parseJson(Schema.Struct({
   owner: Schema.String,
   pid: Schema.Int,
   host: Schema.String,
+  /** Where `pid` means something: boot id and pid namespace (absent in locks of older versions). */
+  namespace: Schema.optional(Schema.String),
   acquiredAt: Schema.Number,
   expiresAt: Schema.Number
 }))
@@ -61,6 +72,38 @@ export const isProcessAlive = (pid: number): boolean => {
     return typeof e === "object" && e !== null && "code" in e && e.code === "EPERM"
   }
 }
+
+const readProc = (read: () => string): string => {
+  try {
+    return read().trim()
+  } catch {
+    return ""
+  }
+}
+
+let namespaceCache: string | undefined
+
+/**
+ * Where this process's pid is meaningful: the kernel's boot id and the pid namespace (Linux;
+ * empty elsewhere, where there are no pid namespaces). Two containers sharing a directory — even
+ * with the same host name — see different pid namespaces: a pid written by one says nothing about
+ * the other, so a lock is only broken by "its pid is gone" when it was written from this very
+ * namespace; otherwise it is waited for until its lease expires.
+ *
+ * @internal
+ */
+export const currentNamespace = (): string => {
+  if (namespaceCache === undefined) {
+    const boot = readProc(() => NodeFs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8"))
+    const pidns = readProc(() => NodeFs.readlinkSync("/proc/self/ns/pid"))
+    namespaceCache = boot.length === 0 && pidns.length === 0 ? "" : `boot:${boot};${pidns}`
+  }
+  return namespaceCache
+}
+
+/** Whether `pid` of this lock can be checked here: same host name, boot and pid namespace. */
+const pidIsLocal = (record: LockRecord): boolean =>
+  record.host === Os.hostname() && record.namespace !== undefined && record.namespace === currentNamespace()
 
 const isAlreadyExists = (e: PlatformError): boolean => e._tag === "SystemError" && e.reason === "AlreadyExists"
 const isNotFound = (e: PlatformError): boolean => e._tag === "SystemError" && e.reason === "NotFound"
@@ -98,11 +141,7 @@ export interface Held {
  */
 const inspect = (fs: FileSystem.FileSystem, file: string) =>
   Effect.gen(function*() {
-    const text = yield* fs.readFileString(file).pipe(
-      Effect.map(Option.some),
-      Effect.catchIf(isNotFound, () => Effect.succeedNone),
-      Effect.mapError(ioError(file, "reading the lock"))
-    )
+    const text = yield* NoFollow.readFile(file)
     if (Option.isNone(text)) return Option.none<{ stale: boolean; text: string; reason: string }>()
     const now = yield* Clock.currentTimeMillis
     const record = decodeLock(text.value)
@@ -115,7 +154,7 @@ const inspect = (fs: FileSystem.FileSystem, file: string) =>
     }
     const r = record.right
     if (r.expiresAt <= now) return Option.some({ stale: true, text: text.value, reason: `the lease of pid ${r.pid} expired` })
-    if (r.host === Os.hostname() && !isProcessAlive(r.pid)) {
+    if (pidIsLocal(r) && !isProcessAlive(r.pid)) {
       return Option.some({ stale: true, text: text.value, reason: `its holder (pid ${r.pid}) is gone` })
     }
     return Option.some({ stale: false, text: text.value, reason: "held" })
@@ -143,7 +182,7 @@ const breakStale = (fs: FileSystem.FileSystem, file: string, judged: string, rea
       return
     }
     yield* Effect.gen(function*() {
-      const current = yield* fs.readFileString(file).pipe(Effect.option)
+      const current = yield* NoFollow.readFile(file).pipe(Effect.orElseSucceed(() => Option.none<string>()))
       if (Option.isSome(current) && current.value === judged) {
         yield* Effect.logWarning(`Breaking a stale token lock: ${reason}`).pipe(Effect.annotateLogs({ lock: file }))
         yield* fs.remove(file).pipe(Effect.catchIf(isNotFound, () => Effect.void), Effect.mapError(ioError(file, "removing")))
@@ -158,6 +197,7 @@ const recordFor = (owner: string, leaseMillis: number) =>
       owner,
       pid: process.pid,
       host: Os.hostname(),
+      namespace: currentNamespace(),
       acquiredAt: now,
       expiresAt: now + leaseMillis
     }))
@@ -186,44 +226,61 @@ const tryAcquire = (fs: FileSystem.FileSystem, file: string, owner: string, leas
     return yield* Effect.fail(new Busy())
   })
 
-/** Rewrites the lease with a new expiry if it is still ours; `false` when it was lost. */
-const renewOnce = (fs: FileSystem.FileSystem, file: string, owner: string, leaseMillis: number) =>
+/**
+ * The least time a lease must have left for its holder to extend it. A waiter breaks a lease only
+ * once it has expired; refusing to extend one that is about to expire keeps a holder that was
+ * stalled (SIGSTOP, a suspended machine) from reviving a lease a waiter may be breaking.
+ */
+const extensionMargin = (leaseMillis: number) => Math.min(Math.floor(leaseMillis / 3), 5_000)
+
+/**
+ * Extends the lease to a full one if it is still `owner`'s and not about to expire; `false`
+ * when it was lost (gone, someone else's, expired or within the margin of its expiry).
+ */
+const extendIfHeld = (fs: FileSystem.FileSystem, file: string, owner: string, leaseMillis: number) =>
   Effect.gen(function*() {
-    const text = yield* fs.readFileString(file).pipe(Effect.option)
-    const mine = Option.isSome(text) && Either.match(decodeLock(text.value), {
-      onLeft: () => false,
-      onRight: (r) => r.owner === owner
-    })
-    if (!mine) return false
+    const text = yield* NoFollow.readFile(file)
+    if (Option.isNone(text)) return false
+    const record = decodeLock(text.value)
+    if (Either.isLeft(record) || record.right.owner !== owner) return false
+    const now = yield* Clock.currentTimeMillis
+    if (record.right.expiresAt - now <= extensionMargin(leaseMillis)) return false
     const temp = `${file}.${randomHex(6)}.tmp`
     yield* fs.writeFileString(temp, yield* recordFor(owner, leaseMillis), { mode: 0o600 }).pipe(
       Effect.zipRight(fs.rename(temp, file)),
       Effect.onError(() => fs.remove(temp).pipe(Effect.ignore)),
+      Effect.mapError(ioError(file, "renewing the lease of")),
       Effect.uninterruptible
     )
     return true
-  }).pipe(Effect.catchAll(() => Effect.succeed(true))) // a failed renewal is retried next period
+  })
+
+/** Renews the lease if it is still ours; `false` when it was lost. */
+const renewOnce = (fs: FileSystem.FileSystem, file: string, owner: string, leaseMillis: number) =>
+  extendIfHeld(fs, file, owner, leaseMillis).pipe(Effect.catchAll(() => Effect.succeed(true))) // an I/O failure is retried next period
 
 /** Removes the lock file if it still names `owner`. */
 const release = (fs: FileSystem.FileSystem, held: Held) =>
   Effect.gen(function*() {
-    const text = yield* fs.readFileString(held.file).pipe(Effect.option)
+    const text = yield* NoFollow.readFile(held.file).pipe(Effect.orElseSucceed(() => Option.none<string>()))
     if (Option.isNone(text)) return
     const mine = Either.match(decodeLock(text.value), { onLeft: () => false, onRight: (r) => r.owner === held.owner })
     if (mine) yield* fs.remove(held.file).pipe(Effect.ignore)
   })
 
 /**
- * Runs `effect` while holding the lock file `file` (its directory must exist).
+ * Runs `use` while holding the lock file `file` (its directory must exist). `use` receives the
+ * fencing check of this holding: it succeeds (and extends the lease to a full one) while the
+ * lease is still ours, and fails with `StorageError` "Conflict" once it was lost.
  *
  * @internal
  */
-export const withFileLock = (
+export const withFileLease = (
   fs: FileSystem.FileSystem,
   file: string,
   options: FileLockOptions = {}
 ) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> => {
+<A, E, R>(use: (ensureHeld: Effect.Effect<void, StorageError>) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> => {
   const leaseMillis = Duration.toMillis(options.lease ?? Duration.seconds(30))
   const timeout = options.acquireTimeout ?? Duration.minutes(10)
   const owner = randomHex(16)
@@ -261,9 +318,19 @@ export const withFileLock = (
         Effect.forkDaemon,
         Effect.map(Option.some)
       )
+  const ensureHeld = onWallClock(
+    Effect.flatMap(extendIfHeld(fs, file, owner, leaseMillis), (held) =>
+      held ? Effect.void : Effect.fail(
+        new StorageError({
+          reason: "Conflict",
+          detail: `the lease of the lock ${file} was lost (it expired while its holder was stalled, ` +
+            "and another process may have taken it)"
+        })
+      ))
+  )
   return Effect.acquireUseRelease(
     onWallClock(Effect.flatMap(acquire, (held) => Effect.map(renewal(held), (fiber) => ({ held, fiber })))),
-    () => effect,
+    () => use(ensureHeld),
     ({ fiber, held }) =>
       onWallClock(Effect.zipRight(
         Option.match(fiber, { onNone: () => Effect.void, onSome: Fiber.interrupt }),
@@ -271,3 +338,16 @@ export const withFileLock = (
       ))
   )
 }
+
+/**
+ * Runs `effect` while holding the lock file `file` (its directory must exist).
+ *
+ * @internal
+ */
+export const withFileLock = (
+  fs: FileSystem.FileSystem,
+  file: string,
+  options: FileLockOptions = {}
+) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> =>
+  withFileLease(fs, file, options)(() => effect)

@@ -3,6 +3,8 @@
  *
  * - the directory is created with mode 0700 (and tightened to 0700 if it exists), files are
  *   created with mode 0600 (and tightened when read);
+ * - symbolic links are never followed (`O_NOFOLLOW`, see `noFollow.ts`): a symlink in place of
+ *   the directory or of an entry is a `StorageError`, so no read or mode change reaches its target;
  * - a write goes to a uniquely named temporary file in the same directory, is fsynced, then
  *   renamed over the destination (atomic on POSIX and on NTFS), then the directory is fsynced;
  * - file names are `<readable prefix>.<sha256 hex of the key>.<kind>.json`: the prefix is the key
@@ -18,8 +20,10 @@ import type { PlatformError } from "@effect/platform/Error"
 import { Config, Duration, Effect, Either, Encoding, Option } from "effect"
 import { StorageError } from "../Errors.js"
 import type { StoredToken } from "../Schemas.js"
-import type { TokenStorage, Versioned } from "../TokenStorage.js"
+import type { SharedLock, TokenStorage, Versioned } from "../TokenStorage.js"
 import * as FileLock from "./fileLock.js"
+import * as Lease from "./lease.js"
+import * as NoFollow from "./noFollow.js"
 import * as Format from "./storageFormat.js"
 
 /** @internal */
@@ -161,6 +165,31 @@ const conflict = (key: string, expected: number, found: number) =>
   })
 
 /**
+ * The cross-process lock shared by the processes using one token directory: one lock file per
+ * server key (`<readable prefix>.<sha256 of the key>.lock`) holding a lease (see `fileLock.ts`).
+ * The effect it guards runs with the lease as its `Lease` (fencing).
+ *
+ * @internal
+ */
+export const makeLock = (
+  directory: Either.Either<string, StorageError>,
+  fs: FileSystem.FileSystem,
+  path: Path.Path,
+  options: Pick<FileLock.FileLockOptions, "lease" | "acquireTimeout"> = {}
+): SharedLock => ({
+  withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> =>
+    Effect.gen(function*() {
+      const d = path.resolve(yield* directory)
+      yield* NoFollow.ensureDirectory(d)
+      const name = (yield* fileNameFor(key, "tokens")).replace(/\.tokens\.json$/, ".lock")
+      return yield* FileLock.withFileLease(fs, path.join(d, name), {
+        lease: options.lease,
+        acquireTimeout: options.acquireTimeout
+      })((ensureHeld) => Lease.provide({ key, ensureHeld })(effect))
+    }).pipe(Effect.withSpan("TokenLock.withLock", { attributes: { "tokenLock.backend": "file", "tokenLock.key": key } }))
+})
+
+/**
  * Builds the store over `directory` (resolved once by the caller; a failure to resolve it makes
  * every operation fail with that `StorageError`).
  *
@@ -179,21 +208,13 @@ export const make = (
   const ensureDirectory = (key: string | undefined) =>
     Effect.gen(function*() {
       const d = yield* dir
-      yield* fs.makeDirectory(d, { recursive: true, mode: DIR_MODE })
-      if (enforceModes) {
-        const info = yield* fs.stat(d)
-        if ((info.mode & 0o777) !== DIR_MODE) yield* fs.chmod(d, DIR_MODE)
-      }
+      yield* NoFollow.ensureDirectory(d, { key, privateMode: enforceModes ? DIR_MODE : undefined })
       return d
-    }).pipe(Effect.mapError((e) => e._tag === "StorageError" ? e : ioError(key, "creating the directory")(e)))
+    })
 
-  const tightenFile = (file: string) =>
-    enforceModes
-      ? fs.stat(file).pipe(
-        Effect.flatMap((info) => (info.mode & 0o077) === 0 ? Effect.void : fs.chmod(file, FILE_MODE)),
-        Effect.catchAll((e) => Effect.logDebug(`could not restrict the permissions of ${file}: ${e.message}`))
-      )
-      : Effect.void
+  /** Reads a file of the store: never through a symlink; a looser mode is tightened first. */
+  const readOwnFile = (file: string, key: string | undefined) =>
+    NoFollow.readFile(file, { key, privateMode: enforceModes ? FILE_MODE : undefined })
 
   /** Opens a stored record with the codec: the envelope JSON, or why it reads as absent. */
   const open = (stored: string, name: string, key: string | undefined) =>
@@ -211,13 +232,8 @@ export const make = (
       const d = yield* dir
       const name = yield* fileNameFor(key, entry.kind)
       const file = path.join(d, name)
-      const text = yield* fs.readFileString(file).pipe(
-        Effect.map(Option.some),
-        Effect.catchIf(isNotFound, () => Effect.succeedNone),
-        Effect.mapError(ioError(key, `reading ${file}`))
-      )
+      const text = yield* readOwnFile(file, key)
       if (Option.isNone(text)) return Option.none()
-      yield* tightenFile(file)
       const decoded = Either.flatMap(yield* open(text.value, name, key), (plain) =>
         Format.decodeVersionedFor(entry, key, plain))
       if (Either.isLeft(decoded)) {
@@ -284,11 +300,7 @@ export const make = (
       const kind = ownFileKind(name)
       if (Option.isNone(kind)) continue
       const file = path.join(d, name)
-      const text = yield* fs.readFileString(file).pipe(
-        Effect.map(Option.some),
-        Effect.catchIf(isNotFound, () => Effect.succeedNone), // removed concurrently
-        Effect.mapError(ioError(undefined, `reading ${file}`))
-      )
+      const text = yield* readOwnFile(file, undefined) // None: removed concurrently
       if (Option.isNone(text)) continue
       const opened = yield* open(text.value, name, undefined)
       const decoded = Either.flatMap(opened, (plain) =>
@@ -337,10 +349,13 @@ export const make = (
 
   const getTokensVersioned = (key: string) => readVersioned(Format.tokensEntry, key)
 
+  // Every token write and removal below is fenced (Lease.ensureHeld): inside a TokenLock whose
+  // lease was lost, it fails with "Conflict" instead of replacing what the new holder stored.
   const setTokens = (key: string, tokens: StoredToken) =>
     tokenWriteLock(key)(Effect.gen(function*() {
       const current = yield* getTokensVersioned(key)
       const revision = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision }) + 1
+      yield* Lease.ensureHeld
       yield* write(Format.tokensEntry, key, tokens, revision)
       return revision
     }))
@@ -350,6 +365,7 @@ export const make = (
       const current = yield* getTokensVersioned(key)
       const found = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision })
       if (found !== expected) return yield* Effect.fail(conflict(key, expected, found))
+      yield* Lease.ensureHeld
       yield* write(Format.tokensEntry, key, tokens, expected + 1)
       return expected + 1
     }))
@@ -359,23 +375,25 @@ export const make = (
       const current = yield* getTokensVersioned(key)
       const found = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision })
       if (found !== expected) return yield* Effect.fail(conflict(key, expected, found))
+      yield* Lease.ensureHeld
       yield* remove(key, "tokens")
     }))
 
   return {
     getTokens: (key) => read(Format.tokensEntry, key),
     setTokens: (key, tokens) => Effect.asVoid(setTokens(key, tokens)),
-    clearTokens: (key) => remove(key, "tokens"),
+    clearTokens: (key) => Effect.zipRight(Lease.ensureHeld, remove(key, "tokens")),
     getClient: (key) => read(Format.clientEntry, key),
     setClient: (key, client) => write(Format.clientEntry, key, client),
     clearClient: (key) => remove(key, "client"),
-    clear: (key) => Effect.zipRight(remove(key, "tokens"), remove(key, "client")),
+    clear: (key) => Effect.zipRight(Lease.ensureHeld, Effect.zipRight(remove(key, "tokens"), remove(key, "client"))),
     clearAll,
     keys,
     revisions: {
       getTokens: getTokensVersioned,
       setTokens: setTokensIf,
       clearTokens: clearTokensIf
-    }
+    },
+    lock: makeLock(directory, fs, path)
   }
 }

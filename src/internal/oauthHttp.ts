@@ -10,6 +10,7 @@ import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform
 import type { Headers } from "@effect/platform"
 import { Chunk, Duration, Effect, Either, Option, ParseResult, Schema, type SchemaAST, Stream } from "effect"
 import { OAuthRequestError } from "../Errors.js"
+import { rootCauseOf } from "./rootCause.js"
 
 /** @internal */
 export interface OAuthResponse {
@@ -133,7 +134,8 @@ export const execute = (
           new OAuthRequestError({
             reason: "Transport",
             url,
-            detail: error.message
+            // The socket's own words ("connect ECONNREFUSED 127.0.0.1:1234"), not "Transport error".
+            detail: rootCauseOf(error) ?? error.message
           })
         ),
         Effect.flatMap((response) => {

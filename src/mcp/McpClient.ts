@@ -21,14 +21,21 @@ import {
   Fiber,
   Layer,
   Mailbox,
+  Option,
   ParseResult,
   PubSub,
   Schema,
   Scope,
-  Stream
+  Stream,
+  SubscriptionRef
 } from "effect"
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"
+import type { OAuthError } from "../Errors.js"
+import { isOAuthError } from "../HttpAuth.js"
+import type { TokenWait } from "../internal/tokenWait.js"
+import { currentTokenWait } from "../internal/tokenWait.js"
+import * as Describe from "./internal/describe.js"
 import { McpError, McpTransportError } from "./McpErrors.js"
 import * as McpHeaders from "./McpHeaders.js"
 import * as McpSchema from "./McpSchema.js"
@@ -37,16 +44,51 @@ import type * as Stdio from "./Stdio.js"
 import * as Target from "./Target.js"
 
 /**
- * Every error an MCP operation can fail with.
+ * Every error an MCP operation can fail with: a JSON-RPC error from the server (`McpError`), a
+ * transport failure (`McpTransportError`), or, when the HTTP client below signs in with OAuth,
+ * the typed OAuth error that stopped it (`AuthorizationError` with reason `Denied` / `Timeout`,
+ * `ClientNotFound`, `DiscoveryError`, …; see {@link oauthCause}).
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic#responses
  * @since 0.1.0
  * @category errors
  */
-export type McpClientError = McpError | McpTransportError
+export type McpClientError = McpError | McpTransportError | OAuthError
 
 /**
- * Per-request options: a timeout (default: the client's `requestTimeout`, 60 s), a progress
+ * The typed OAuth error behind any failure of an MCP operation, if there is one: the error itself
+ * when `McpClient` failed with it (`AuthorizationError` for a sign-in denied or timed out,
+ * `ClientNotFound`, `DiscoveryError`, …), or the `cause` of a transport error of reason
+ * `Authorization`, or of the `HttpClientError` that `OAuthLayer`'s client raises. Lets a caller
+ * tell "the user did not sign in" from "the server is down" in one place.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
+ * @since 0.1.0
+ * @category error handling
+ */
+export const oauthCause = (error: unknown): Option.Option<OAuthError> => {
+  let current: unknown = error
+  // a bounded walk down the `cause` chain (a transport error wraps an HttpClientError wraps it)
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    if (isOAuthError(current)) return Option.some(current)
+    current = "cause" in current ? current.cause : undefined
+  }
+  return Option.none()
+}
+
+/**
+ * What `McpClient` fails with for a transport error: the OAuth error itself when obtaining a
+ * token failed, the transport error otherwise.
+ */
+const surface = (error: McpClientError): McpClientError =>
+  error._tag === "McpTransportError" && error.reason === "Authorization" && isOAuthError(error.cause)
+    ? error.cause
+    : error
+
+/**
+ * Per-request options: a timeout for the server's answer (default: the client's `requestTimeout`,
+ * 60 s; time the HTTP client spends obtaining a token — a sign-in waiting for the user — does not
+ * count: the sign-in has its own timeout, 5 minutes by default), a progress
  * callback (sets `_meta.progressToken`, receives the matching `notifications/progress`) and extra
  * HTTP headers for this one request (Streamable HTTP; other transports ignore them).
  *
@@ -91,7 +133,10 @@ export interface McpClientHandlers {
  * - `protocolVersion`: the revision offered (default `2025-11-25`).
  * - `capabilities`: extra client capabilities (merged with those implied by `handlers`).
  * - `handlers`: answers to server→client requests.
- * - `requestTimeout`: default per-request timeout (60 s).
+ * - `requestTimeout`: default per-request timeout (60 s) for the server's answer. The time a
+ *   request waits for a token (refresh, browser or paste-back sign-in) stops this clock and is
+ *   bounded by the OAuth timeouts instead (the authorizer's sign-in timeout, 5 minutes by
+ *   default); after it, the clock starts again for the answer to the retried request.
  * - `maxInputRounds`: how many `InputRequiredResult` answers (MRTR, SEP-2322) one request may get
  *   before the client gives up (default 10).
  *
@@ -109,7 +154,34 @@ export interface McpClientOptions {
 }
 
 /**
- * A connected, initialized MCP session.
+ * The method of the event the client publishes on `notifications` / `subscribe` after the server
+ * answered 404 to a request carrying its `Mcp-Session-Id` and the client started a new session
+ * (a fresh `initialize` with the same client info, capabilities and protocol version; handlers
+ * kept). Its `params` are `{ initializeResult }` of the new session. Outside the `notifications/`
+ * namespace: no server sends it. State the server kept for the old session (subscriptions, log
+ * level) is gone; re-establish it here.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management
+ * @since 0.1.0
+ * @category constants
+ */
+export const SESSION_RESTARTED = "effect-mcp-oauth/session-restarted"
+
+/**
+ * Whether a notification is the client's {@link SESSION_RESTARTED} event.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isSessionRestarted = (notification: JsonRpcNotification): boolean =>
+  notification.method === SESSION_RESTARTED
+
+/**
+ * A connected, initialized MCP session. When the server ends the session (HTTP 404 to a request
+ * carrying `Mcp-Session-Id`), the request is retried once in a new session (see
+ * {@link SESSION_RESTARTED}); `initializeResult`, `protocolVersion`, `serverInfo` and
+ * `serverCapabilities` then describe the new session.
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle
  * @since 0.1.0
@@ -130,7 +202,7 @@ export interface McpClient {
     options?: RequestOptions
   ) => Effect.Effect<A, McpClientError>
   /** Send a notification. */
-  readonly notify: (method: string, params?: unknown) => Effect.Effect<void, McpTransportError>
+  readonly notify: (method: string, params?: unknown) => Effect.Effect<void, McpClientError>
   readonly ping: (options?: RequestOptions) => Effect.Effect<void, McpClientError>
   /**
    * All tools, following `nextCursor` through every page. On the 2026-07-28 wire a tool whose
@@ -170,9 +242,13 @@ export interface McpClient {
     level: McpSchema.LoggingLevel,
     options?: RequestOptions
   ) => Effect.Effect<void, McpClientError>
-  /** Server notifications (logging, progress, list_changed, …) published after the stream starts. */
+  /**
+   * Server notifications (logging, progress, list_changed, …) published after the stream starts,
+   * plus the client's own {@link SESSION_RESTARTED} event when the server ended the session and a
+   * new one was initialized.
+   */
   readonly notifications: Stream.Stream<JsonRpcNotification>
-  /** A subscription that receives every notification from the moment it is made. */
+  /** A subscription that receives every notification (and {@link SESSION_RESTARTED}) from the moment it is made. */
   readonly subscribe: Effect.Effect<Queue.Dequeue<JsonRpcNotification>, never, Scope.Scope>
 }
 
@@ -192,12 +268,14 @@ const decodeOptions = { onExcessProperty: "preserve" } as const
 const decodeWith = <A, I>(schema: Schema.Schema<A, I>, what: string) => {
   const decode = Schema.decodeUnknown(schema, decodeOptions)
   return (value: unknown): Effect.Effect<A, McpTransportError> =>
-    Effect.mapError(decode(value), (error) =>
-      new McpTransportError({
+    Effect.mapError(decode(value), (error) => {
+      const { text, cause } = Describe.parseError(error)
+      return new McpTransportError({
         reason: "Decode",
-        description: `Unexpected ${what}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`,
-        cause: error
-      }))
+        description: `Unexpected ${what}: ${text}`,
+        ...(cause === undefined ? {} : { cause })
+      })
+    })
 }
 
 const withParams = (params: unknown, extra: Record<string, unknown>): Record<string, unknown> => {
@@ -211,8 +289,48 @@ const isStateless = (version: string): boolean => McpSchema.STATELESS_PROTOCOL_V
 const invalidParams = (method: string) => (error: ParseResult.ParseError) =>
   new McpError({
     code: McpError.InvalidParams,
-    message: `Invalid params for ${method}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`
+    message: `Invalid params for ${method}: ${Describe.parseError(error).text}`
   })
+
+/**
+ * A request's clock for its timeout: it runs while the request waits for the server's answer and
+ * stops while the HTTP client below waits for a token (a refresh, or a sign-in that waits for the
+ * user, bounded by the authorizer's own timeout); each such wait restarts it from zero, so the
+ * timeout measures the answer to the request that carried the new token.
+ */
+const makeAnswerClock = Effect.map(SubscriptionRef.make(0), (waits) => {
+  const pause: TokenWait = (wait) =>
+    Effect.acquireUseRelease(
+      SubscriptionRef.update(waits, (n) => n + 1),
+      () => wait,
+      () => SubscriptionRef.update(waits, (n) => n - 1)
+    )
+  /** Completes once `timeout` has run on the clock without a pause. */
+  const elapsed = (timeout: Duration.DurationInput): Effect.Effect<void> =>
+    waits.changes.pipe(
+      Stream.map((n) => n > 0),
+      Stream.changes,
+      Stream.flatMap((paused) => paused ? Stream.never : Stream.fromEffect(Effect.sleep(timeout)), { switch: true }),
+      Stream.runHead,
+      Effect.asVoid
+    )
+  return { pause, elapsed }
+})
+
+/**
+ * Run `effect` (whose token waits go through the clock), failing with `onTimeout` once `timeout`
+ * of answer time has passed.
+ */
+const withAnswerTimeout = <A, E>(
+  effect: Effect.Effect<A, E>,
+  timeout: Duration.DurationInput,
+  onTimeout: () => McpTransportError
+): Effect.Effect<A, E | McpTransportError> =>
+  Effect.flatMap(makeAnswerClock, (clock) =>
+    Effect.raceFirst(
+      Effect.locally(effect, currentTokenWait, clock.pause),
+      Effect.zipRight(clock.elapsed(timeout), Effect.fail(onTimeout()))
+    ))
 
 /**
  * Initialize a session over the `McpTransport` in context: send `initialize`, check the
@@ -236,6 +354,8 @@ export const make = (
     const running = new Map<RequestId, Fiber.RuntimeFiber<void>>()
     let closed: McpTransportError | undefined = undefined
     let nextId = 0
+    /** The current session's handshake (replaced when the server ends a session and a new one starts). */
+    let session: { initializeResult: McpSchema.InitializeResult; protocolVersion: McpSchema.ProtocolVersion }
     /** The `_meta` every request carries on a stateless (SEP-2575) session; `undefined` when stateful. */
     let stateless: Record<string, unknown> | undefined = undefined
     const notifications = yield* PubSub.unbounded<JsonRpcNotification>()
@@ -244,7 +364,7 @@ export const make = (
     const closeAll = (error: McpTransportError) =>
       Effect.sync(() => {
         closed = error
-        for (const deferred of pending.values()) Deferred.unsafeDone(deferred, Exit.fail(error))
+        for (const deferred of pending.values()) Deferred.unsafeDone(deferred, Exit.fail(surface(error)))
         pending.clear()
       })
 
@@ -288,12 +408,10 @@ export const make = (
           Effect.succeed(JsonRpc.failure(request.id, { code: McpError.InternalError, message: "Internal error" }))
         ),
         Effect.flatMap((response) =>
-          transport.send(response).pipe(
-            Effect.timeoutFail({
-              duration: defaultTimeout,
-              onTimeout: () =>
-                new McpTransportError({ reason: "Timeout", description: `Answering ${request.method} timed out` })
-            })
+          withAnswerTimeout(
+            transport.send(response),
+            defaultTimeout,
+            () => new McpTransportError({ reason: "Timeout", description: `Answering ${request.method} timed out` })
           )
         ),
         Effect.catchAll((error) => Effect.logWarning(`MCP: could not answer ${request.method}`, error.description)),
@@ -370,7 +488,7 @@ export const make = (
 
     const rawRequest = (method: string, params: unknown, options?: RequestOptions) =>
       Effect.suspend(() => {
-        if (closed !== undefined) return Effect.fail(closed)
+        if (closed !== undefined) return Effect.fail(surface(closed))
         const id = nextId++
         const onProgress = options?.onProgress
         const withProgress = onProgress === undefined ? params : withParams(params, { progressToken: id })
@@ -380,19 +498,26 @@ export const make = (
           const deferred = yield* Deferred.make<unknown, McpClientError>()
           pending.set(id, deferred)
           if (onProgress !== undefined) progress.set(id, onProgress)
+          // The timeout bounds the server's answer; time spent obtaining a token (a sign-in
+          // waiting for the user) stops the clock and is bounded by the sign-in timeout instead.
+          const clock = yield* makeAnswerClock
           yield* transport.send(JsonRpc.request(id, method, finalParams), { headers: options?.headers }).pipe(
-            Effect.catchAll((error) => Deferred.fail(deferred, error)),
+            Effect.locally(currentTokenWait, clock.pause),
+            // a defect below reaches the caller at once rather than leaving it to the timeout
+            Effect.catchAllCause((cause) => Deferred.failCause(deferred, Cause.map(cause, surface))),
             Effect.forkScoped
           )
-          return yield* Deferred.await(deferred).pipe(
-            Effect.timeoutFail({
-              duration: timeout,
-              onTimeout: () =>
+          return yield* Effect.raceFirst(
+            Deferred.await(deferred),
+            Effect.zipRight(
+              clock.elapsed(timeout),
+              Effect.fail(
                 new McpTransportError({
                   reason: "Timeout",
                   description: `No answer to ${method} within ${Duration.format(Duration.decode(timeout))}`
                 })
-            })
+              )
+            )
           )
         }).pipe(
           Effect.scoped,
@@ -431,8 +556,90 @@ export const make = (
       return Effect.zipRight(transport.setProtocolVersion(next), rawRequest(method, params, options))
     }
 
-    const exchange = (method: string, params: unknown, options?: RequestOptions) =>
+    const versionedRequest = (method: string, params: unknown, options?: RequestOptions) =>
       Effect.catchAll(rawRequest(method, params, options), retryWithSupportedVersion(method, params, options))
+
+    const exchange = (method: string, params: unknown, options?: RequestOptions) =>
+      method === "initialize"
+        ? versionedRequest(method, params, options)
+        : recoverSession(() => versionedRequest(method, params, options))
+
+    // ---- session recovery (Streamable HTTP: a 404 to a request carrying Mcp-Session-Id) --------
+
+    /** Bumped by every fresh `initialize`; a 404 seen in an older session needs no new one. */
+    let sessionGeneration = 0
+    const restartLock = yield* Effect.makeSemaphore(1)
+
+    const isSessionExpired = (error: unknown): error is McpTransportError =>
+      error instanceof McpTransportError && error.reason === "SessionExpired"
+
+    /**
+     * Start a new session in place of the one generation `seen` ran in — once for all the
+     * requests that saw its 404: a fresh `initialize` with the same client info, capabilities and
+     * negotiated version, `notifications/initialized`, the transport restarted, subscribers told.
+     */
+    const restartSession = (seen: number): Effect.Effect<void, McpClientError> =>
+      restartLock.withPermits(1)(Effect.suspend(() => {
+        if (seen !== sessionGeneration) return Effect.void
+        return Effect.gen(function*() {
+          const result = yield* rawRequest("initialize", {
+            protocolVersion: session.protocolVersion,
+            capabilities,
+            clientInfo
+          }).pipe(Effect.flatMap(decodeWith(McpSchema.InitializeResult, "result of initialize")))
+          if (result.protocolVersion !== session.protocolVersion) {
+            return yield* Effect.fail(
+              new McpTransportError({
+                reason: "UnsupportedVersion",
+                description: `The new session chose protocol version "${result.protocolVersion}" instead of "${session.protocolVersion}"`
+              })
+            )
+          }
+          session = { initializeResult: result, protocolVersion: session.protocolVersion }
+          sessionGeneration++
+          yield* sendNotification("notifications/initialized")
+          yield* transport.start
+          yield* Effect.logInfo("MCP: the server ended the session (HTTP 404); a new one was initialized")
+          yield* PubSub.publish(notifications, JsonRpc.notification(SESSION_RESTARTED, { initializeResult: result }))
+        }).pipe(Effect.withSpan("McpClient.restartSession"))
+      }))
+
+    /**
+     * Run `send`; if the server ended the session (404), start a new one and run it again, once.
+     * A second 404 is `SessionExpired`. A request made while a new session is being initialized
+     * waits for it (it would otherwise go without a session id).
+     */
+    const recoverSession = <A>(
+      send: () => Effect.Effect<A, McpClientError>
+    ): Effect.Effect<A, McpClientError> =>
+      Effect.zipRight(
+        Effect.suspend(() => stateless === undefined ? restartLock.withPermits(1)(Effect.void) : Effect.void),
+        Effect.suspend(() => sendRecovering(send, sessionGeneration))
+      )
+
+    const sendRecovering = <A>(
+      send: () => Effect.Effect<A, McpClientError>,
+      seen: number
+    ): Effect.Effect<A, McpClientError> =>
+      send().pipe(
+        Effect.catchIf(
+          (error) => stateless === undefined && isSessionExpired(error),
+          () =>
+            restartSession(seen).pipe(
+              Effect.zipRight(send()),
+              Effect.mapError((error) =>
+                isSessionExpired(error)
+                  ? new McpTransportError({
+                    reason: "SessionExpired",
+                    status: 404,
+                    description: `${error.description}, again after a fresh initialize`,
+                    cause: error
+                  })
+                  : error
+              )
+            )
+        )
+      )
 
     // ---- SEP-2243: x-mcp-header parameters of the tools last listed ------------------------------
 
@@ -570,14 +777,18 @@ export const make = (
         Effect.withSpan("McpClient.request", { attributes: { "mcp.method": method } })
       )
 
-    const notify = (method: string, params?: unknown) =>
-      Effect.suspend(() => closed !== undefined ? Effect.fail(closed) : transport.send(JsonRpc.notification(method, params))).pipe(
-        Effect.timeoutFail({
-          duration: defaultTimeout,
-          onTimeout: () => new McpTransportError({ reason: "Timeout", description: `Sending ${method} timed out` })
-        }),
+    const sendNotification = (method: string, params?: unknown): Effect.Effect<void, McpClientError> =>
+      withAnswerTimeout(
+        Effect.suspend(() => closed !== undefined ? Effect.fail(closed) : transport.send(JsonRpc.notification(method, params))),
+        defaultTimeout,
+        () => new McpTransportError({ reason: "Timeout", description: `Sending ${method} timed out` })
+      ).pipe(
+        Effect.mapError(surface),
         Effect.withSpan("McpClient.notify", { attributes: { "mcp.method": method } })
       )
+
+    const notify = (method: string, params?: unknown): Effect.Effect<void, McpClientError> =>
+      recoverSession(() => sendNotification(method, params))
 
     const paginate = <P, I, A>(
       method: string,
@@ -658,9 +869,10 @@ export const make = (
         })
       )
     )
+    session = { initializeResult, protocolVersion }
     if (stateless === undefined) {
       yield* transport.setProtocolVersion(protocolVersion)
-      yield* notify("notifications/initialized")
+      yield* sendNotification("notifications/initialized")
       yield* transport.start
     }
 
@@ -668,10 +880,18 @@ export const make = (
       Effect.asVoid(request(method, params, McpSchema.EmptyResult, options))
 
     return McpClient.of({
-      initializeResult,
-      protocolVersion,
-      serverInfo: initializeResult.serverInfo,
-      serverCapabilities: initializeResult.capabilities,
+      get initializeResult() {
+        return session.initializeResult
+      },
+      get protocolVersion() {
+        return session.protocolVersion
+      },
+      get serverInfo() {
+        return session.initializeResult.serverInfo
+      },
+      get serverCapabilities() {
+        return session.initializeResult.capabilities
+      },
       request,
       notify,
       ping: (options) => emptyResult("ping", undefined, options),
@@ -758,7 +978,9 @@ export function connect(
     return yield* make(options).pipe(
       Effect.provideServiceEffect(McpTransport, Target.transport(target, options)),
       Scope.extend(scope),
-      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))),
+      // a transport that signs in while connecting (legacy SSE's GET) fails with the OAuth error too
+      Effect.mapError(surface)
     )
   }).pipe(Effect.withSpan("McpClient.connect"))
 }

@@ -50,8 +50,12 @@ export class McpError extends Schema.TaggedError<McpError>("effect-mcp-oauth/Mcp
  *   is already closed;
  * - `Timeout`: no answer within the request timeout;
  * - `Spawn`: a stdio server process could not be started;
- * - `SessionExpired`: the server answered 404 to a request carrying `Mcp-Session-Id`;
- * - `UnsupportedVersion`: the server chose a protocol version this client does not speak.
+ * - `SessionExpired`: the server answered 404 to a request carrying `Mcp-Session-Id` (the
+ *   client starts a new session and retries once; this is the second 404);
+ * - `UnsupportedVersion`: the server chose a protocol version this client does not speak;
+ * - `Authorization`: obtaining a token failed (sign-in denied or timed out, registration,
+ *   discovery…); `cause` is the typed OAuth error. `McpClient` fails with that OAuth error itself;
+ *   this reason is seen only below it, on a transport used directly.
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
@@ -65,7 +69,8 @@ export const McpTransportErrorReason = Schema.Literal(
   "Timeout",
   "Spawn",
   "SessionExpired",
-  "UnsupportedVersion"
+  "UnsupportedVersion",
+  "Authorization"
 )
 
 /**

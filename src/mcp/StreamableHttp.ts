@@ -11,7 +11,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import type { HttpClientResponse } from "@effect/platform"
 import type { Scope } from "effect"
-import { Duration, Effect, Layer, Mailbox, Ref } from "effect"
+import { Duration, Effect, Fiber, Layer, Mailbox, Ref } from "effect"
 import type { JsonRpcMessage, RequestId } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"
 import { McpTransportError } from "./McpErrors.js"
@@ -67,6 +67,7 @@ export const make = (
     const maxReconnects = options.maxReconnects ?? 3
     const defaultRetry = Duration.toMillis(options.defaultRetry ?? Duration.seconds(1))
     const scope = yield* Effect.scope
+    const standaloneFiber = yield* Ref.make<Fiber.RuntimeFiber<void> | undefined>(undefined)
 
     const deliver = (messages: ReadonlyArray<JsonRpcMessage>) => Effect.asVoid(incoming.offerAll(messages))
 
@@ -84,16 +85,25 @@ export const make = (
         Effect.mapError(Http.fromHttpClientError)
       )
 
+    /**
+     * A 404 to a request that carried `Mcp-Session-Id` ends that session: forget its id (unless a
+     * new session replaced it meanwhile) so that the client's fresh `initialize` goes without it.
+     */
     const checkStatus = (response: HttpClientResponse.HttpClientResponse, what: string) =>
-      Effect.flatMap(Ref.get(sessionId), (session) => {
+      Effect.suspend(() => {
         if (response.status >= 200 && response.status < 300) return Effect.void
-        if (response.status === 404 && session !== undefined) {
-          return Effect.fail(
-            new McpTransportError({
-              reason: "SessionExpired",
-              status: 404,
-              description: `The server no longer knows session ${session}`
-            })
+        const sent = response.request.headers["mcp-session-id"]
+        if (response.status === 404 && sent !== undefined) {
+          return Ref.update(sessionId, (current) => current === sent ? undefined : current).pipe(
+            Effect.zipRight(
+              Effect.fail(
+                new McpTransportError({
+                  reason: "SessionExpired",
+                  status: 404,
+                  description: `The server no longer knows session ${sent}`
+                })
+              )
+            )
           )
         }
         return Http.statusError(response, what)
@@ -130,6 +140,19 @@ export const make = (
           }
           yield* Effect.sleep(Duration.millis(cursor.retry ?? defaultRetry))
           const response = yield* openGet(cursor.lastEventId)
+          if (response.status === 404) {
+            // The session ended while the answer was streaming: the request may have run, so it
+            // fails here rather than being sent again in a new session; the next request's 404
+            // starts that session.
+            return yield* Effect.fail(
+              new McpTransportError({
+                reason: "Closed",
+                status: 404,
+                description: `The server ended the session while streaming the answer to request ${id} ` +
+                  "(the request may have run; it is not sent again)"
+              })
+            )
+          }
           yield* checkStatus(response, "Resuming GET")
           if (Http.contentType(response) !== "text/event-stream") {
             return yield* Effect.fail(
@@ -167,10 +190,11 @@ export const make = (
     const send = (message: JsonRpcMessage, sendOptions?: SendOptions): Effect.Effect<void, McpTransportError> =>
       Effect.gen(function*() {
         const metadata = yield* requestMetadata(message, sendOptions)
+        const body = yield* JsonRpc.encodeText(message)
         const request = HttpClientRequest.post(url).pipe(
           HttpClientRequest.setHeaders(metadata),
           HttpClientRequest.setHeader("accept", "application/json, text/event-stream"),
-          HttpClientRequest.bodyText(JsonRpc.encode(message), "application/json")
+          HttpClientRequest.bodyText(body, "application/json")
         )
         const response = yield* execute(request)
         const isRequest = message._tag === "Request"
@@ -296,9 +320,14 @@ export const make = (
       send,
       incoming,
       setProtocolVersion: (version) => Ref.set(protocolVersion, version),
+      // a new session (after a 404) opens its own GET stream in place of the old one's
       start: options.standaloneStream === false
         ? Effect.void
-        : Effect.asVoid(Effect.forkIn(standalone, scope))
+        : Effect.flatMap(Ref.get(standaloneFiber), (previous) =>
+          (previous === undefined ? Effect.void : Fiber.interruptFork(previous)).pipe(
+            Effect.zipRight(Effect.forkIn(standalone, scope)),
+            Effect.flatMap((fiber) => Ref.set(standaloneFiber, fiber))
+          ))
     })
   })
 

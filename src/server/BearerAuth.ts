@@ -219,8 +219,13 @@ export const middleware = (options: BearerOptions) =>
     if (match === null) return yield* deny(400, "invalid_request", "malformed bearer token")
     const verified = yield* verifier.verify(match[1]!).pipe(Effect.either)
     if (verified._tag === "Left") {
+      // The verifier's detail (JWKS URLs, upstream statuses and bodies) is for the server's log,
+      // never for the caller.
+      yield* Effect.logWarning("bearer token verification unavailable").pipe(
+        Effect.annotateLogs("detail", verified.left.detail)
+      )
       return HttpServerResponse.unsafeJson(
-        { error: "temporarily_unavailable", error_description: verified.left.detail },
+        { error: "temporarily_unavailable", error_description: "token verification is temporarily unavailable" },
         { status: 503, headers: { "retry-after": "5", "cache-control": "no-store" } }
       )
     }

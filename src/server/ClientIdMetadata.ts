@@ -6,7 +6,10 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
+import type { HttpClientResponse } from "@effect/platform"
+import { Clock, Duration, Effect, Either, Option, Schema, Stream } from "effect"
+import { lookup as dnsLookup } from "node:dns/promises"
+import { classifyAddress, isIpLiteral } from "./internal/address.js"
 import { isLoopbackRedirect, redirectUriProblem } from "./internal/redirectUri.js"
 import { RegisteredClient } from "./OAuthProviderStore.js"
 
@@ -28,6 +31,7 @@ export const ClientIdMetadataDocument = Schema.Struct({
   grant_types: Schema.optional(Schema.Array(Schema.String)),
   response_types: Schema.optional(Schema.Array(Schema.String)),
   token_endpoint_auth_method: Schema.optional(Schema.String),
+  application_type: Schema.optional(Schema.Literal("web", "native")),
   client_secret: Schema.optional(Schema.Unknown)
 })
 
@@ -82,7 +86,7 @@ export const toClient = (
   }
   if (doc.redirect_uris.length === 0) return Either.left("redirect_uris is empty")
   for (const uri of doc.redirect_uris) {
-    const problem = redirectUriProblem(uri)
+    const problem = redirectUriProblem(uri, doc.application_type)
     if (problem !== undefined) return Either.left(problem)
   }
   const grantTypes = doc.grant_types ?? ["authorization_code", "refresh_token"]
@@ -98,7 +102,9 @@ export const toClient = (
       responseTypes: ["code"],
       clientName: doc.client_name,
       scope: doc.scope,
-      clientIdIssuedAt: issuedAtSeconds
+      clientIdIssuedAt: issuedAtSeconds,
+      applicationType: doc.application_type,
+      origin: "metadataDocument"
     })
   )
 }
@@ -121,7 +127,42 @@ export const fromDocuments = (
   })
 
 /**
- * Options of {@link fetcher}.
+ * Why a client ID metadata document could not be used:
+ * - `InvalidUrl`: not a URL client id;
+ * - `ForbiddenAddress`: the host is, or resolves to, a loopback, private, link-local,
+ *   unique-local, multicast or reserved address (SSRF guard); nothing was sent;
+ * - `Unresolvable`: the host name did not resolve;
+ * - `Status`: the answer was not `200` (redirects are not followed);
+ * - `TooLarge`: the body exceeded the size limit (counted while streaming, chunked or not);
+ * - `InvalidDocument`: not JSON, or not valid client metadata for this URL;
+ * - `Timeout`, `Transport`: the fetch did not complete.
+ *
+ * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-client-id-metadata-document/
+ * @since 0.1.0
+ * @category errors
+ */
+export class ClientIdMetadataError extends Schema.TaggedError<ClientIdMetadataError>(
+  "effect-mcp-oauth/server/ClientIdMetadataError"
+)("ClientIdMetadataError", {
+  reason: Schema.Literal(
+    "InvalidUrl",
+    "ForbiddenAddress",
+    "Unresolvable",
+    "Status",
+    "TooLarge",
+    "InvalidDocument",
+    "Timeout",
+    "Transport"
+  ),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Client ID metadata document unusable (${this.reason}): ${this.detail}`
+  }
+}
+
+/**
+ * Options of {@link fetcher} and {@link fetchDocument}.
  *
  * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-client-id-metadata-document/
  * @since 0.1.0
@@ -132,14 +173,192 @@ export interface FetcherOptions {
   readonly timeout?: Duration.DurationInput | undefined
   /** Largest document accepted, in bytes (default 5 KiB, as the draft recommends). */
   readonly maxBytes?: number | undefined
-  /** Accept `http:` URLs on loopback hosts (tests only; default `false`). */
+  /**
+   * Accept `http:` URLs on loopback hosts, and loopback addresses (tests only; default `false`).
+   */
   readonly allowHttpLoopback?: boolean | undefined
+  /**
+   * Fetch from loopback, private, link-local and other non-public addresses (default `false`:
+   * such hosts are refused before anything is sent).
+   */
+  readonly allowPrivateAddresses?: boolean | undefined
+  /**
+   * Resolves a host name to its IP addresses for the address check (default: the system
+   * resolver, every address). Every address must be public. The `HttpClient` resolves again
+   * when it connects, so a resolver that answers differently the second time (DNS rebinding)
+   * is only stopped by an `HttpClient` whose connections are pinned or filtered too.
+   */
+  readonly resolve?: ((hostname: string) => Effect.Effect<ReadonlyArray<string>, unknown>) | undefined
+  /** Most documents kept in the cache (default 1000; the oldest entry is dropped first). */
+  readonly cacheMaxEntries?: number | undefined
+  /** Longest a document is cached, whatever its headers say (default 1 hour). */
+  readonly cacheMaxTtl?: Duration.DurationInput | undefined
+}
+
+const systemResolve = (hostname: string): Effect.Effect<ReadonlyArray<string>, unknown> =>
+  Effect.tryPromise({
+    try: () => dnsLookup(hostname, { all: true, verbatim: true }),
+    catch: (error) => error
+  }).pipe(Effect.map((entries) => entries.map((entry) => entry.address)))
+
+/**
+ * RFC 9111 §5.2.2, §4.2.1: how long a response may be reused, in milliseconds (0: not at all).
+ * `no-store`, `no-cache` and `private` forbid reuse (the server's cache is shared by every
+ * authorization request); `s-maxage` wins over `max-age`, which wins over `Expires`; `Age`
+ * is subtracted. Without any of them nothing is cached (no heuristic freshness).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9111#section-4.2.1
+ * @since 0.1.0
+ * @category utils
+ */
+export const freshnessLifetime = (headers: Readonly<Record<string, string | undefined>>): number => {
+  const directives = new Map<string, string | undefined>()
+  for (const part of (headers["cache-control"] ?? "").split(",")) {
+    const [name, value] = part.trim().split("=", 2)
+    if (name !== undefined && name !== "") directives.set(name.toLowerCase(), value?.replace(/^"|"$/g, ""))
+  }
+  if (directives.has("no-store") || directives.has("no-cache") || directives.has("private")) return 0
+  const seconds = (value: string | undefined) =>
+    value !== undefined && /^\d+$/.test(value) ? Number(value) * 1000 : undefined
+  const age = seconds(headers["age"]) ?? 0
+  const explicit = seconds(directives.get("s-maxage")) ?? seconds(directives.get("max-age"))
+  if (explicit !== undefined) return Math.max(0, explicit - age)
+  const expires = headers["expires"]
+  if (expires !== undefined) {
+    const at = Date.parse(expires)
+    const date = headers["date"] === undefined ? Number.NaN : Date.parse(headers["date"])
+    // RFC 9111 §5.3: an invalid Expires (such as "0") means already expired
+    if (Number.isNaN(at) || Number.isNaN(date)) return 0
+    return Math.max(0, at - date - age)
+  }
+  return 0
+}
+
+interface Cached {
+  readonly client: RegisteredClient
+  readonly expiresAt: number
 }
 
 /**
- * A resolver that fetches the document with the `HttpClient` in context (give it one that does
- * not follow redirects, such as `NodeHttpClient.layer`: a redirect is then a non-200 answer).
- * The size and time are bounded, and any failure resolves to `None` (an unknown client).
+ * Fetches and validates client ID metadata documents with the `HttpClient` in context (give it
+ * one that does not follow redirects, such as `NodeHttpClient.layer`: a redirect is then a
+ * `Status` error). Before anything is sent, the host must resolve only to public addresses;
+ * the body is counted while it streams and cut off at `maxBytes`; the whole fetch is bounded
+ * by `timeout`. Documents are cached as their `Cache-Control` / `Expires` headers allow (RFC
+ * 9111), at most `cacheMaxTtl`, in a cache of at most `cacheMaxEntries`; failures are not.
+ *
+ * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-client-id-metadata-document/
+ * @see https://www.rfc-editor.org/rfc/rfc9111#section-4.2
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fetchDocument = (
+  options: FetcherOptions = {}
+): Effect.Effect<
+  (clientId: string) => Effect.Effect<RegisteredClient, ClientIdMetadataError>,
+  never,
+  HttpClient.HttpClient
+> =>
+  Effect.map(HttpClient.HttpClient, (client) => {
+    const maxBytes = options.maxBytes ?? 5 * 1024
+    const timeout = options.timeout ?? Duration.seconds(5)
+    const allowHttpLoopback = options.allowHttpLoopback ?? false
+    const allowPrivate = options.allowPrivateAddresses ?? false
+    const resolve = options.resolve ?? systemResolve
+    const maxEntries = Math.max(0, options.cacheMaxEntries ?? 1000)
+    const maxTtl = Duration.toMillis(Duration.decode(options.cacheMaxTtl ?? Duration.hours(1)))
+    const cache = new Map<string, Cached>()
+    const fail = (reason: ClientIdMetadataError["reason"], detail: string) =>
+      new ClientIdMetadataError({ reason, detail })
+
+    const allowed = (address: string): boolean => {
+      const kind = classifyAddress(address)
+      return kind === "public" || allowPrivate || (kind === "loopback" && allowHttpLoopback)
+    }
+
+    /** The SSRF guard: every address of the host is public (or explicitly allowed). */
+    const checkHost = (url: URL) =>
+      Effect.gen(function*() {
+        const host = url.hostname
+        const addresses = isIpLiteral(host) ?
+          [host] :
+          yield* resolve(host).pipe(
+            Effect.mapError(() => fail("Unresolvable", `${host} does not resolve`))
+          )
+        if (addresses.length === 0) return yield* fail("Unresolvable", `${host} does not resolve`)
+        const refused = addresses.find((address) => !allowed(address))
+        if (refused !== undefined) {
+          return yield* fail("ForbiddenAddress", `${host} resolves to a non-public address (${refused})`)
+        }
+      })
+
+    /** The body, at most `maxBytes`, counted chunk by chunk (a chunked body has no length). */
+    const readBounded = (response: HttpClientResponse.HttpClientResponse) =>
+      Effect.gen(function*() {
+        const declared = Number(response.headers["content-length"] ?? "0")
+        if (Number.isFinite(declared) && declared > maxBytes) {
+          return yield* fail("TooLarge", `content-length ${declared} exceeds ${maxBytes} bytes`)
+        }
+        const chunks = yield* response.stream.pipe(
+          Stream.mapError(() => fail("Transport", "the body could not be read")),
+          Stream.runFoldEffect({ size: 0, chunks: [] as Array<Uint8Array> }, (acc, chunk) => {
+            const size = acc.size + chunk.length
+            if (size > maxBytes) return Effect.fail(fail("TooLarge", `the body exceeds ${maxBytes} bytes`))
+            acc.chunks.push(chunk)
+            return Effect.succeed({ size, chunks: acc.chunks })
+          })
+        )
+        return Buffer.concat(chunks.chunks).toString("utf8")
+      })
+
+    const fetchFresh = (clientId: string, url: URL) =>
+      Effect.gen(function*() {
+        yield* checkHost(url)
+        const response = yield* client.execute(
+          HttpClientRequest.get(clientId).pipe(HttpClientRequest.acceptJson)
+        ).pipe(Effect.mapError(() => fail("Transport", `cannot fetch ${clientId}`)))
+        if (response.status !== 200) return yield* fail("Status", `${clientId} answered ${response.status}`)
+        const text = yield* readBounded(response)
+        const document = yield* Effect.try({
+          try: (): unknown => JSON.parse(text),
+          catch: () => fail("InvalidDocument", "the document is not JSON")
+        })
+        const now = yield* Clock.currentTimeMillis
+        const registered = toClient(clientId, document, Math.floor(now / 1000))
+        if (Either.isLeft(registered)) return yield* fail("InvalidDocument", registered.left)
+        const ttl = Math.min(freshnessLifetime(response.headers), maxTtl)
+        if (ttl > 0 && maxEntries > 0) {
+          cache.delete(clientId)
+          while (cache.size >= maxEntries) cache.delete(cache.keys().next().value!)
+          cache.set(clientId, { client: registered.right, expiresAt: now + ttl })
+        }
+        return registered.right
+      }).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => fail("Timeout", `no answer from ${clientId} within ${Duration.format(timeout)}`)
+        })
+      )
+
+    return (clientId: string) =>
+      Effect.gen(function*() {
+        if (!isClientIdUrl(clientId, allowHttpLoopback)) {
+          return yield* fail("InvalidUrl", "not a URL client id")
+        }
+        const now = yield* Clock.currentTimeMillis
+        const cached = cache.get(clientId)
+        if (cached !== undefined) {
+          if (cached.expiresAt > now) return cached.client
+          cache.delete(clientId)
+        }
+        return yield* fetchFresh(clientId, new URL(clientId))
+      }).pipe(Effect.withSpan("ClientIdMetadata.fetchDocument"))
+  })
+
+/**
+ * A resolver for `OAuthProvider`'s `resolveClientIdMetadataDocument`: {@link fetchDocument}
+ * (with its SSRF guard, size bound, timeout and cache), where any failure resolves to `None`
+ * (an unknown client).
  *
  * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-client-id-metadata-document/
  * @since 0.1.0
@@ -148,25 +367,9 @@ export interface FetcherOptions {
 export const fetcher = (
   options: FetcherOptions = {}
 ): Effect.Effect<(clientId: string) => Effect.Effect<Option.Option<RegisteredClient>>, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client) => {
-    const maxBytes = options.maxBytes ?? 5 * 1024
-    const timeout = options.timeout ?? Duration.seconds(5)
-    return (clientId: string) =>
-      Effect.gen(function*() {
-        if (!isClientIdUrl(clientId, options.allowHttpLoopback ?? false)) return Option.none()
-        const response = yield* client.execute(
-          HttpClientRequest.get(clientId).pipe(HttpClientRequest.acceptJson)
-        )
-        if (response.status !== 200) return Option.none()
-        if (Number(response.headers["content-length"] ?? "0") > maxBytes) return Option.none()
-        const text = yield* response.text
-        if (new TextEncoder().encode(text).length > maxBytes) return Option.none()
-        const document = yield* Effect.try((): unknown => JSON.parse(text))
-        const now = yield* Clock.currentTimeMillis
-        return Either.getRight(toClient(clientId, document, Math.floor(now / 1000)))
-      }).pipe(
-        Effect.timeout(timeout),
-        Effect.orElseSucceed(() => Option.none<RegisteredClient>()),
-        Effect.withSpan("ClientIdMetadata.resolve")
-      )
-  })
+  Effect.map(fetchDocument(options), (fetch) => (clientId: string) =>
+    fetch(clientId).pipe(
+      Effect.map(Option.some),
+      Effect.orElseSucceed(() => Option.none<RegisteredClient>()),
+      Effect.withSpan("ClientIdMetadata.resolve")
+    ))

@@ -2,7 +2,8 @@
  * A {@link TokenVerifier} for JWT access tokens (RFC 9068) issued by an external authorization
  * server, verified with `jose`: the signature against the server's JWKS (fetched and cached from
  * its `jwks_uri`) or against static keys, then `iss`, `aud` (the resource, RFC 8707), `exp` /
- * `nbf` with a leeway, and optionally the scopes every token must carry.
+ * `nbf` with a leeway, the `typ` header `at+jwt` (RFC 9068 §4), and optionally the scopes every
+ * token must carry.
  *
  * @since 0.1.0
  */
@@ -48,6 +49,13 @@ export interface Options {
   readonly jwksTimeout?: Duration.DurationInput | undefined
   /** Allow an `http` JWKS URL that is not on loopback. Never in production. */
   readonly allowInsecure?: boolean | undefined
+  /**
+   * Also accept JWTs whose `typ` header is not `at+jwt` (default `false`). RFC 9068 §4 requires
+   * resource servers to check `typ`, so that an ID token or another JWT signed by the same keys
+   * is never taken for an access token; turn this on only for an authorization server that does
+   * not set `typ`, and when nothing else it signs could carry this audience.
+   */
+  readonly acceptPlainJwt?: boolean | undefined
 }
 
 const DEFAULT_ALGORITHMS: ReadonlyArray<string> = [
@@ -137,7 +145,9 @@ export const make = (options: Options & KeySource): TokenVerifier.TokenVerifier 
             audience: audiences,
             algorithms,
             clockTolerance: tolerance,
-            currentDate: new Date(now)
+            currentDate: new Date(now),
+            // RFC 9068 §4: `typ` must be `at+jwt` (jose also accepts `application/at+jwt`).
+            ...(options.acceptPlainJwt === true ? {} : { typ: "at+jwt" })
           }
           return typeof verifyWith === "function"
             ? jose.jwtVerify(token, verifyWith, claims)

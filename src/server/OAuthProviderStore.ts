@@ -47,7 +47,17 @@ export class RegisteredClient extends Schema.Class<RegisteredClient>("Registered
   clientName: Schema.optional(Schema.String),
   scope: Schema.optional(Schema.String),
   /** Seconds since the epoch (RFC 7591 §3.2.1 `client_id_issued_at`). */
-  clientIdIssuedAt: Schema.Number
+  clientIdIssuedAt: Schema.Number,
+  /** `application_type` (OpenID Connect Registration §2; default `web`): `native` may use private-use schemes. */
+  applicationType: Schema.optional(Schema.Literal("web", "native")),
+  /**
+   * How the server came to know the client: `operator` (pre-registered in process),
+   * `dynamic` (RFC 7591) or `metadataDocument` (CIMD). Only operator clients are trusted to
+   * receive error redirects to non-loopback URIs (RFC 9700 §4.11.2); absent means untrusted.
+   */
+  origin: Schema.optional(Schema.Literal("operator", "dynamic", "metadataDocument")),
+  /** SHA-256 (base64url) of the RFC 7592 registration access token of a dynamically registered client. */
+  registrationAccessTokenHash: Schema.optional(Schema.String)
 }) {}
 
 /**
@@ -151,6 +161,8 @@ export interface OAuthProviderStore {
   readonly deleteClient: (clientId: string) => Effect.Effect<void>
   readonly clearClients: Effect.Effect<void>
   readonly putCode: (code: AuthorizationCode) => Effect.Effect<void>
+  /** The code as stored, without marking it used (to check who may redeem it first). */
+  readonly getCode: (code: string) => Effect.Effect<Option.Option<AuthorizationCode>>
   /** Marks the code used (recording the family its tokens belong to); returns it as it was. */
   readonly consumeCode: (code: string, familyId: string) => Effect.Effect<Option.Option<AuthorizationCode>>
   readonly putAccessToken: (token: AccessTokenRecord) => Effect.Effect<void>
@@ -212,6 +224,7 @@ export const makeMemory: Effect.Effect<OAuthProviderStore> = Effect.sync(() => {
     deleteClient: (clientId) => Effect.sync(() => void clients.delete(clientId)),
     clearClients: Effect.sync(() => clients.clear()),
     putCode: (code) => put(codes, Redacted.value(code.code), code),
+    getCode: (code) => Effect.sync(() => Option.fromNullable(codes.get(code))),
     consumeCode: (code, familyId) =>
       Effect.sync(() => {
         const found = codes.get(code)
@@ -326,6 +339,7 @@ export const makeKeyValueStore = (
         yield* kv.remove("index:clients")
       })).pipe(Effect.orDie),
       putCode: (code) => serial(codes.set(`code:${digest(Redacted.value(code.code))}`, code)).pipe(Effect.orDie),
+      getCode: (code) => live(codes, `code:${digest(code)}`).pipe(Effect.orDie),
       consumeCode: (code, familyId) =>
         serial(Effect.gen(function*() {
           const key = `code:${digest(code)}`

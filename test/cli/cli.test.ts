@@ -4,6 +4,7 @@ import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
+import * as Authorizer from "../../src/Authorizer.js"
 import { StoredToken } from "../../src/Schemas.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { startTestServer } from "../fixtures/TestAuthServer.js"
@@ -118,6 +119,69 @@ describe("effect-mcp-oauth CLI (subprocess) against the loopback authorization s
       expect(noToken.code).toBe(3)
       expect(noToken.stderr).toContain("Not signed in")
       expect(noToken.stdout).toBe("")
+    }), 180_000)
+
+  it.scopedLive("login --client-id (pre-registered) → token after expiry refreshes with that client and keeps the tokens → logout revokes", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      yield* server.registerClient({
+        clientId: "cli-public-client",
+        tokenEndpointAuthMethod: "none",
+        redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
+      })
+      const dir = yield* tempDir
+      const login = yield* cli("login", "--headless", "--json", "--dir", dir, "--client-id", "cli-public-client", server.mcpUrl)
+      expect(login.code).toBe(0)
+      const signedIn = JSON.parse(login.stdout)
+      expect(signedIn.signedIn).toBe(true)
+      const stored = Option.getOrThrow(yield* storedTokens(dir, server.mcpUrl))
+      expect(stored.refreshToken).toBeDefined()
+      yield* Effect.flatMap(TokenStorage.TokenStorage, (s) =>
+        s.setTokens(TokenStorage.serverKey(server.mcpUrl), new StoredToken({ ...stored, expiresAt: Date.now() - 1000 }))).pipe(
+          Effect.provide(TokenStorage.layerFileSystemNode(dir))
+        )
+      yield* server.resetCounters
+
+      // `token` has no --client-id: it must still refresh as the pre-registered client.
+      const token = yield* cli("token", "--dir", dir, server.mcpUrl)
+      expect(token.stderr).not.toContain("Not signed in")
+      expect(token.code).toBe(0)
+      const refreshes = yield* server.requestsTo("token")
+      expect(refreshes.map((r) => [r.form["grant_type"], r.form["client_id"]])).toEqual([["refresh_token", "cli-public-client"]])
+      const after = Option.getOrThrow(yield* storedTokens(dir, server.mcpUrl))
+      expect(token.stdout.trim()).toBe(Redacted.value(after.accessToken))
+      expect(yield* server.count("register")).toBe(0)
+      // The client is remembered (never its secret), so `status` shows it too.
+      expect(signedIn.clientId).toBe("cli-public-client")
+
+      const logout = yield* cli("logout", "--json", "--dir", dir, server.mcpUrl)
+      expect(logout.code).toBe(0)
+      expect(JSON.parse(logout.stdout)).toMatchObject([{ revoked: ["refresh_token", "access_token"], warnings: [] }])
+      expect((yield* server.requestsTo("revoke")).map((r) => r.form["client_id"])).toEqual([
+        "cli-public-client",
+        "cli-public-client"
+      ])
+    }), 180_000)
+
+  it.scopedLive("logout --forget-client deletes the registered client at the authorization server (RFC 7592)", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ clientManagement: true })
+      const dir = yield* tempDir
+      expect((yield* cli("login", "--headless", "--dir", dir, server.mcpUrl)).code).toBe(0)
+      const client = yield* Effect.flatMap(TokenStorage.TokenStorage, (s) =>
+        s.getClient(TokenStorage.serverKey(server.mcpUrl))).pipe(
+          Effect.provide(TokenStorage.layerFileSystemNode(dir))
+        )
+      const clientId = Option.getOrThrow(client).clientId
+      expect(Option.isSome(yield* server.provider.store.getClient(clientId))).toBe(true)
+
+      const logout = yield* cli("logout", "--forget-client", "--json", "--dir", dir, server.mcpUrl)
+      expect(logout.code).toBe(0)
+      expect(JSON.parse(logout.stdout)).toMatchObject([{ server: server.mcpUrl, clientDeleted: true }])
+      const deletes = (yield* server.requestsTo("clientConfiguration")).filter((r) => r.method === "DELETE")
+      expect(deletes).toHaveLength(1)
+      expect(Option.isNone(yield* server.provider.store.getClient(clientId))).toBe(true)
+      expect(JSON.parse((yield* cli("status", "--json", "--dir", dir)).stdout)).toEqual([])
     }), 180_000)
 
   it.scopedLive("exit codes: usage 2, not signed in 3; logout --all signs out of everything", () =>

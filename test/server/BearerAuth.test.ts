@@ -123,10 +123,18 @@ describe("BearerAuth", () => {
       expect(res.status).toBe(401)
       expect(res.headers.get("www-authenticate")).toContain("expired")
       const broken = yield* startResource(
-        TokenVerifier.make(() => Effect.fail(new TokenVerifier.TokenVerifierError({ detail: "jwks unreachable" })))
+        TokenVerifier.make(() =>
+          Effect.fail(
+            new TokenVerifier.TokenVerifierError({ detail: "jwks unreachable: http://10.1.2.3/keys said secret-body" })
+          )
+        )
       )
       const down = yield* call(broken.resource, "t")
       expect(down.status).toBe(503)
+      // the verifier's error text (internal URLs, upstream bodies) is not echoed to the caller
+      expect(down.text).not.toContain("jwks unreachable")
+      expect(down.text).not.toContain("10.1.2.3")
+      expect(down.body["error"]).toBe("temporarily_unavailable")
     }))
 
   it("challenge quotes and escapes parameters", () => {

@@ -1,9 +1,50 @@
+import { HttpClient, HttpClientError, HttpServer } from "@effect/platform"
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Option, TestClock } from "effect"
+import { createServer } from "node:http"
+import type { ServerResponse } from "node:http"
 import * as ClientIdMetadata from "../../src/server/ClientIdMetadata.js"
+import * as OAuthProvider from "../../src/server/OAuthProvider.js"
+import * as OAuthProviderStore from "../../src/server/OAuthProviderStore.js"
 import { startTestServer } from "../fixtures/TestAuthServer.js"
 import type { TestServer } from "../fixtures/TestAuthServer.js"
 import { authorize, authorizeUrl, pkcePair, postForm, REDIRECT, request } from "./http.js"
+
+/** A loopback server answering every request with `handle`; `hits` counts requests per path. */
+const serveDocuments = (handle: (path: string, res: ServerResponse) => void) =>
+  Effect.gen(function*() {
+    const hits = new Map<string, number>()
+    const server = createServer((req, res) => {
+      const path = req.url ?? "/"
+      hits.set(path, (hits.get(path) ?? 0) + 1)
+      handle(path, res)
+    })
+    yield* Effect.acquireRelease(
+      Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+      () =>
+        Effect.async<void>((resume) => {
+          server.closeAllConnections()
+          server.close(() => resume(Effect.void))
+        })
+    )
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    return { base: `http://127.0.0.1:${port}`, hits: (path: string) => hits.get(path) ?? 0 }
+  })
+
+/** An HttpClient that records every request and never connects anywhere. */
+const recordingClient = () => {
+  const sent: Array<string> = []
+  const client = HttpClient.make((request) => {
+    sent.push(request.url)
+    return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description: "recorded" }))
+  })
+  return { sent, client }
+}
+
+const reasonOf = <A>(effect: Effect.Effect<A, ClientIdMetadata.ClientIdMetadataError>) =>
+  Effect.map(Effect.either(effect), (result) => (Either.isLeft(result) ? result.left.reason : "ok"))
 
 const CLIENT_URL = "https://client.example.com/oauth/metadata.json"
 
@@ -90,5 +131,125 @@ describe("Client ID Metadata Documents", () => {
       const res = yield* request(authorizeUrl(server, { clientId: CLIENT_URL, challenge }))
       expect(res.status).toBe(400)
       expect(res.body["error_description"]).toContain("not found")
+    }))
+
+  it.scoped("a chunked body over the size limit is a TooLarge error, counted while it streams", () =>
+    Effect.gen(function*() {
+      const docs = yield* serveDocuments((_path, res) => {
+        // no content-length: chunked transfer encoding, 8 MiB in 64 KiB chunks
+        res.writeHead(200, { "content-type": "application/json" })
+        const chunk = Buffer.alloc(64 * 1024, 0x20)
+        let sent = 0
+        const pump = () => {
+          while (sent < 128) {
+            sent++
+            if (!res.write(chunk)) return void res.once("drain", pump)
+          }
+          res.end()
+        }
+        res.on("error", () => {})
+        pump()
+      })
+      const fetch = yield* ClientIdMetadata.fetchDocument({ allowHttpLoopback: true }).pipe(
+        Effect.provide(NodeHttpClient.layer)
+      )
+      expect(yield* reasonOf(fetch(`${docs.base}/big/client.json`))).toBe("TooLarge")
+    }))
+
+  it.effect("hosts that are or resolve to private, loopback or link-local addresses are refused before anything is sent", () =>
+    Effect.gen(function*() {
+      const { client, sent } = recordingClient()
+      const lookups: Array<string> = []
+      const table: Record<string, ReadonlyArray<string>> = {
+        "metadata.example.com": ["169.254.169.254"],
+        "intranet.example.com": ["93.184.216.34", "10.0.0.1"],
+        "v6.example.com": ["fd00::1"],
+        "mapped.example.com": ["::ffff:10.0.0.1"],
+        "public.example.com": ["93.184.216.34"]
+      }
+      const fetch = yield* ClientIdMetadata.fetchDocument({
+        resolve: (host) => Effect.sync(() => (lookups.push(host), table[host] ?? []))
+      }).pipe(Effect.provideService(HttpClient.HttpClient, client))
+      for (const host of ["metadata.example.com", "intranet.example.com", "v6.example.com", "mapped.example.com"]) {
+        expect(yield* reasonOf(fetch(`https://${host}/client.json`)), host).toBe("ForbiddenAddress")
+      }
+      expect(yield* reasonOf(fetch("https://nowhere.example.com/client.json"))).toBe("Unresolvable")
+      // literal addresses are refused without a lookup
+      for (const literal of ["10.0.0.1", "169.254.169.254", "127.0.0.1", "[::1]", "[fd00::1]", "[::ffff:169.254.169.254]"]) {
+        expect(yield* reasonOf(fetch(`https://${literal}/client.json`)), literal).toBe("ForbiddenAddress")
+      }
+      expect(lookups).not.toContain("10.0.0.1")
+      // the resolver OAuthProvider uses goes through the same guard
+      const resolver = yield* ClientIdMetadata.fetcher().pipe(Effect.provideService(HttpClient.HttpClient, client))
+      expect(yield* resolver("https://169.254.169.254/latest/meta-data/client.json")).toEqual(Option.none())
+      expect(yield* resolver("https://10.0.0.1/client.json")).toEqual(Option.none())
+      expect(sent).toEqual([])
+      // a public host passes the guard and reaches the HTTP client
+      expect(yield* reasonOf(fetch("https://public.example.com/client.json"))).toBe("Transport")
+      expect(sent).toEqual(["https://public.example.com/client.json"])
+      // the system resolver: localhost is loopback, refused unless allowed
+      const system = yield* ClientIdMetadata.fetchDocument().pipe(Effect.provideService(HttpClient.HttpClient, client))
+      expect(yield* reasonOf(system("https://localhost/client.json"))).toBe("ForbiddenAddress")
+      expect(sent).toHaveLength(1)
+    }))
+
+  it("freshness follows RFC 9111: s-maxage, max-age, Expires; no-store, no-cache and private are never reused", () => {
+    const date = "Tue, 01 Dec 2026 12:00:00 GMT"
+    expect(ClientIdMetadata.freshnessLifetime({ "cache-control": "max-age=60" })).toBe(60_000)
+    expect(ClientIdMetadata.freshnessLifetime({ "cache-control": "public, max-age=60, s-maxage=10" })).toBe(10_000)
+    expect(ClientIdMetadata.freshnessLifetime({ "cache-control": "max-age=60", age: "50" })).toBe(10_000)
+    expect(ClientIdMetadata.freshnessLifetime({ "cache-control": "no-store, max-age=60" })).toBe(0)
+    expect(ClientIdMetadata.freshnessLifetime({ "cache-control": "no-cache" })).toBe(0)
+    expect(ClientIdMetadata.freshnessLifetime({ "cache-control": "private, max-age=60" })).toBe(0)
+    expect(ClientIdMetadata.freshnessLifetime({ expires: "Tue, 01 Dec 2026 12:05:00 GMT", date })).toBe(300_000)
+    expect(ClientIdMetadata.freshnessLifetime({ expires: "0", date })).toBe(0)
+    expect(ClientIdMetadata.freshnessLifetime({})).toBe(0)
+  })
+
+  it.scoped("repeated /authorize fetches a cacheable document once while it is fresh; no-store every time", () =>
+    Effect.gen(function*() {
+      const docs = yield* serveDocuments((path, res) => {
+        const url = `http://127.0.0.1:${res.req.socket.localPort}${path}`
+        res.writeHead(200, {
+          "content-type": "application/json",
+          "cache-control": path.startsWith("/cached") ? "max-age=60" : "no-store"
+        })
+        res.end(JSON.stringify({ client_id: url, redirect_uris: [REDIRECT] }))
+      })
+      const resolve = yield* ClientIdMetadata.fetcher({ allowHttpLoopback: true }).pipe(
+        Effect.provide(NodeHttpClient.layer)
+      )
+      const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
+      const issuer = HttpServer.formatAddress(server.address)
+      const provider = yield* OAuthProvider.make({
+        issuer,
+        clientIdMetadataDocumentSupported: true,
+        resolveClientIdMetadataDocument: resolve
+      }).pipe(Effect.provide(OAuthProviderStore.layerMemory))
+      yield* server.serve(provider.router)
+      const { challenge } = pkcePair()
+      const authorizeAs = (clientId: string) => {
+        const url = new URL(provider.endpoints.authorization)
+        for (
+          const [k, v] of Object.entries({
+            response_type: "code",
+            client_id: clientId,
+            redirect_uri: REDIRECT,
+            code_challenge: challenge,
+            code_challenge_method: "S256"
+          })
+        ) url.searchParams.set(k, v)
+        return Effect.map(request(url.href), (res) => res.status)
+      }
+      for (let i = 0; i < 3; i++) {
+        expect(yield* authorizeAs(`${docs.base}/cached/client.json`)).toBe(302)
+        expect(yield* authorizeAs(`${docs.base}/fresh/client.json`)).toBe(302)
+      }
+      expect(docs.hits("/cached/client.json")).toBe(1)
+      expect(docs.hits("/fresh/client.json")).toBe(3)
+      yield* TestClock.adjust("61 seconds")
+      expect(yield* authorizeAs(`${docs.base}/cached/client.json`)).toBe(302)
+      expect(docs.hits("/cached/client.json")).toBe(2)
+      expect(Option.isNone(yield* provider.store.getClient(`${docs.base}/cached/client.json`))).toBe(true)
     }))
 })

@@ -24,12 +24,22 @@ type Pair = Effect.Effect.Success<typeof keyPair>
 const sign = (
   pair: Pair,
   claims: Record<string, unknown> = {},
-  options: { readonly issuer?: string; readonly audience?: string | Array<string>; readonly exp?: number } = {}
+  options: {
+    readonly issuer?: string
+    readonly audience?: string | Array<string>
+    readonly exp?: number
+    /** The `typ` header (default `at+jwt`); `null` leaves it out. */
+    readonly typ?: string | null
+  } = {}
 ) =>
   Effect.promise(() => {
     const now = Math.floor(Date.now() / 1000)
     return new jose.SignJWT({ client_id: "client-1", scope: "read write", ...claims })
-      .setProtectedHeader({ alg: "ES256", kid: "k1", typ: "at+jwt" })
+      .setProtectedHeader({
+        alg: "ES256",
+        kid: "k1",
+        ...(options.typ === null ? {} : { typ: options.typ ?? "at+jwt" })
+      })
       .setIssuer(options.issuer ?? ISSUER)
       .setAudience(options.audience ?? RESOURCE)
       .setSubject("alice")
@@ -100,6 +110,22 @@ describe("JwtTokenVerifier", () => {
       // one of several audiences is enough, and it is the one reported as the resource
       const multi = yield* verify(verifier, yield* sign(pair, {}, { audience: ["https://x.example", RESOURCE] }))
       expect(Option.map(multi, (t) => t.resource)).toEqual(Option.some(RESOURCE))
+    }))
+
+  it.effect("RFC 9068 §4: typ must be at+jwt (or application/at+jwt) unless acceptPlainJwt is set", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.now())
+      const pair = yield* keyPair
+      const strict = JwtTokenVerifier.make({ jwks: pair.jwks, issuer: ISSUER, audience: RESOURCE })
+      const plain = JwtTokenVerifier.make({ jwks: pair.jwks, issuer: ISSUER, audience: RESOURCE, acceptPlainJwt: true })
+      const isSome = (verifier: typeof strict, token: string) => Effect.map(verify(verifier, token), Option.isSome)
+      expect(yield* isSome(strict, yield* sign(pair))).toBe(true)
+      expect(yield* isSome(strict, yield* sign(pair, {}, { typ: "application/at+jwt" }))).toBe(true)
+      // an ID token or any other JWT signed with the same keys is not an access token
+      expect(yield* isSome(strict, yield* sign(pair, {}, { typ: "JWT" }))).toBe(false)
+      expect(yield* isSome(strict, yield* sign(pair, {}, { typ: null }))).toBe(false)
+      expect(yield* isSome(plain, yield* sign(pair, {}, { typ: "JWT" }))).toBe(true)
+      expect(yield* isSome(plain, yield* sign(pair, {}, { typ: null }))).toBe(true)
     }))
 
   it.effect("expiry honours the leeway (30 s by default), on the Effect clock", () =>
@@ -186,5 +212,8 @@ describe("JwtTokenVerifier", () => {
       expect((yield* request(`${base}/.well-known/oauth-protected-resource`)).body).toEqual(prm.body)
       const unavailable = yield* call(`${base}/down/mcp`, good)
       expect(unavailable.status).toBe(503)
+      // the JWKS fetch error (URLs, status, body) stays on the server
+      expect(unavailable.text).not.toContain("cannot verify")
+      expect(unavailable.text).not.toContain("JSON Web Key Set")
     }))
 })

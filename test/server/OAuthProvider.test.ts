@@ -1,5 +1,8 @@
+import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Redacted, TestClock } from "effect"
+import * as ClientConfiguration from "../../src/ClientConfiguration.js"
+import { ClientInformation } from "../../src/Schemas.js"
 import { startTestServer } from "../fixtures/TestAuthServer.js"
 import type { TestServer } from "../fixtures/TestAuthServer.js"
 import {
@@ -12,13 +15,14 @@ import {
   postJson,
   REDIRECT,
   registerPublicClient,
-  request
+  request,
+  serveProvider
 } from "./http.js"
 
 const tokenUrl = (s: TestServer) => `${s.issuer}/token`
 
 describe("OAuthProvider metadata (RFC 8414)", () => {
-  it.scoped("serves the metadata at the RFC 8414 and OIDC well-known URLs", () =>
+  it.scoped("serves the metadata at the RFC 8414 well-known URL (and the test fixture at the OIDC one)", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer({ scopesSupported: ["mcp:read", "mcp:write"] })
       const res = yield* request(`${server.baseUrl}/.well-known/oauth-authorization-server`)
@@ -39,6 +43,8 @@ describe("OAuthProvider metadata (RFC 8414)", () => {
         authorization_response_iss_parameter_supported: true,
         client_id_metadata_document_supported: false
       })
+      // The fixture plays an AS that also serves OIDC Discovery (OAuthProvider itself does not:
+      // test/server/Cors.test.ts).
       const oidc = yield* request(`${server.baseUrl}/.well-known/openid-configuration`)
       expect(oidc.body).toEqual(res.body)
     }))
@@ -122,7 +128,140 @@ describe("OAuthProvider registration (RFC 7591)", () => {
       expect(form.body["error"]).toBe("invalid_client_metadata")
       // a client_credentials client needs no redirect URI; a private-use scheme is fine
       expect((yield* postJson(url, { grant_types: ["client_credentials"] })).status).toBe(201)
-      expect((yield* postJson(url, { redirect_uris: ["com.example.app:/cb"] })).status).toBe(201)
+      expect((yield* postJson(url, { redirect_uris: ["com.example.app:/cb"], application_type: "native" })).status)
+        .toBe(201)
+    }))
+
+  it.scoped("private-use schemes need application_type native in reverse-DNS form; dangerous schemes never register", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const url = `${server.issuer}/register`
+      const errorOf = (redirectUri: string, applicationType?: string) =>
+        Effect.map(
+          postJson(url, {
+            redirect_uris: [redirectUri],
+            ...(applicationType === undefined ? {} : { application_type: applicationType })
+          }),
+          (res) => [res.status, res.body["error"]]
+        )
+      const refused = [400, "invalid_redirect_uri"]
+      for (const uri of ["ms-msdt:/id", "ms-msdt:?id=PCWDiagnostic", "search-ms:query=x", "vbscript:msgbox", "file:///etc/passwd"]) {
+        expect(yield* errorOf(uri), uri).toEqual(refused)
+        expect(yield* errorOf(uri, "native"), uri).toEqual(refused)
+      }
+      expect(yield* errorOf("data:text/html,hi", "native")).toEqual(refused)
+      // RFC 8252 §7.1: a private-use scheme only for native apps, and only a reverse domain name
+      expect(yield* errorOf("com.example.app:/cb")).toEqual(refused)
+      expect(yield* errorOf("com.example.app:/cb", "web")).toEqual(refused)
+      expect(yield* errorOf("myapp:/cb", "native")).toEqual(refused)
+      expect(yield* errorOf("com.example.app:/cb", "desktop")).toEqual([400, "invalid_client_metadata"])
+      const native = yield* postJson(url, { redirect_uris: ["com.example.app:/cb"], application_type: "native" })
+      expect([native.status, native.body["application_type"]]).toEqual([201, "native"])
+      expect((yield* postJson(url, { redirect_uris: ["https://app.example.com/cb"] })).status).toBe(201)
+    }))
+
+  it.scoped("dynamic registration is bounded: per address per window (429, Retry-After) and in all", () =>
+    Effect.gen(function*() {
+      const perAddress = yield* serveProvider({ registrationLimit: { perAddress: 3, window: "1 minute" } })
+      const register = (server: { readonly issuer: string }) =>
+        postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT] })
+      for (let i = 0; i < 3; i++) expect((yield* register(perAddress)).status).toBe(201)
+      // an invalid request does not spend the allowance, and is still answered as invalid
+      expect((yield* postJson(`${perAddress.issuer}/register`, { redirect_uris: ["ms-msdt:/x"] })).status).toBe(400)
+      const limited = yield* register(perAddress)
+      expect([limited.status, limited.body["error"]]).toEqual([429, "temporarily_unavailable"])
+      expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0)
+      yield* TestClock.adjust("61 seconds")
+      expect((yield* register(perAddress)).status).toBe(201)
+
+      const total = yield* serveProvider({ registrationLimit: { maxClients: 2 } })
+      expect((yield* register(total)).status).toBe(201)
+      expect((yield* register(total)).status).toBe(201)
+      const full = yield* register(total)
+      expect([full.status, full.body["error"]]).toEqual([400, "invalid_client_metadata"])
+      expect(String(full.body["error_description"])).toContain("no more dynamic registrations")
+    }))
+
+  it.scoped("RFC 7592: the registration access token reads, updates (e.g. widens the scope) and deletes the client", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ scopesSupported: ["read", "write", "admin"] })
+      const reg = yield* postJson(`${server.issuer}/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: "none",
+        scope: "read"
+      })
+      const clientId = String(reg.body["client_id"])
+      const uri = String(reg.body["registration_client_uri"])
+      const rat = String(reg.body["registration_access_token"])
+      expect(uri).toBe(`${server.issuer}/register/${clientId}`)
+      const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+      const read = yield* request(uri, { headers: bearer(rat) })
+      expect([read.status, read.body["client_id"], read.body["scope"]]).toEqual([200, clientId, "read"])
+      expect([read.body["registration_client_uri"], read.body["registration_access_token"]]).toEqual([uri, rat])
+      expect(read.headers.get("cache-control")).toBe("no-store")
+      // wrong token, no token, another client's URI: 401 invalid_token, alike
+      for (const [url, headers] of [[uri, bearer("wrong")], [uri, {}], [`${server.issuer}/register/nope`, bearer(rat)]] as const) {
+        const res = yield* request(url, { headers })
+        expect([res.status, res.body["error"]]).toEqual([401, "invalid_token"])
+      }
+      const put = (body: Record<string, unknown>) =>
+        request(uri, {
+          method: "PUT",
+          headers: { ...bearer(rat), "content-type": "application/json" },
+          body: JSON.stringify(body)
+        })
+      const base = { client_id: clientId, redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" }
+      expect((yield* put({ ...base, scope: "read superuser" })).body["error"]).toBe("invalid_client_metadata")
+      expect((yield* put({ ...base, client_id: "other", scope: "read write" })).body["error"]).toBe(
+        "invalid_client_metadata"
+      )
+      expect((yield* put({ ...base, redirect_uris: ["ms-msdt:/x"] })).body["error"]).toBe("invalid_redirect_uri")
+      const widened = yield* put({ ...base, scope: "read write" })
+      expect([widened.status, widened.body["scope"]]).toEqual([200, "read write"])
+      const { challenge } = pkcePair()
+      const stepUp = yield* authorize(server, { clientId, challenge, scope: "read write" })
+      expect(stepUp.location.searchParams.get("code")).not.toBeNull()
+      expect((yield* authorize(server, { clientId, challenge, scope: "admin" })).location.searchParams.get("error"))
+        .toBe("invalid_scope")
+      const deleted = yield* request(uri, { method: "DELETE", headers: bearer(rat) })
+      expect(deleted.status).toBe(204)
+      expect(Option.isNone(yield* server.provider.store.getClient(clientId))).toBe(true)
+      expect((yield* request(uri, { headers: bearer(rat) })).status).toBe(401)
+      // an operator-registered client has no registration access token
+      const operator = yield* server.registerClient({ clientId: "op", tokenEndpointAuthMethod: "none" })
+      expect((yield* request(`${server.issuer}/register/${operator.clientId}`, { headers: bearer(rat) })).status)
+        .toBe(401)
+    }))
+
+  it.scoped("RFC 7592 interop: the client library's ClientConfiguration.update widens the scope at the embedded AS", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ scopesSupported: ["read", "write"] })
+      const reg = yield* postJson(`${server.issuer}/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: "client_secret_basic",
+        scope: "read"
+      })
+      const client = new ClientInformation({
+        clientId: String(reg.body["client_id"]),
+        clientSecret: Redacted.make(String(reg.body["client_secret"])),
+        tokenEndpointAuthMethod: "client_secret_basic",
+        source: "dynamic",
+        issuer: server.issuer,
+        redirectUris: [REDIRECT],
+        scope: "read",
+        registrationClientUri: String(reg.body["registration_client_uri"]),
+        registrationAccessToken: Redacted.make(String(reg.body["registration_access_token"]))
+      })
+      const updated = yield* ClientConfiguration.update(client, { addScopes: ["write"] }).pipe(
+        Effect.provide(NodeHttpClient.layer)
+      )
+      expect(updated.metadata["scope"]).toBe("read write")
+      const stored = yield* server.provider.store.getClient(client.clientId)
+      expect(Option.map(stored, (c) => [c.scope, c.tokenEndpointAuthMethod])).toEqual(
+        Option.some(["read write", "client_secret_basic"])
+      )
+      yield* ClientConfiguration.remove(updated.client).pipe(Effect.provide(NodeHttpClient.layer))
+      expect(Option.isNone(yield* server.provider.store.getClient(client.clientId))).toBe(true)
     }))
 
   it.scoped("refuses an oversized body with 413", () =>
@@ -209,9 +348,58 @@ describe("OAuthProvider authorization endpoint", () => {
       expect(new URL((yield* request(noChallenge.toString())).headers.get("location")!).searchParams.get("error"))
         .toBe("invalid_request")
       expect(yield* errorOf({ response_type: "token" })).toEqual(["unsupported_response_type", "st-123"])
+      // RFC 6749 §4.1.2.1: a missing response_type is invalid_request, not unsupported_response_type.
+      const noResponseType = new URL(authorizeUrl(server, { clientId: client.client_id, challenge }))
+      noResponseType.searchParams.delete("response_type")
+      expect(new URL((yield* request(noResponseType.toString())).headers.get("location")!).searchParams.get("error"))
+        .toBe("invalid_request")
+      expect(yield* errorOf({ response_type: "" })).toEqual(["invalid_request", "st-123"])
       expect(yield* errorOf({}, { scope: "admin" })).toEqual(["invalid_scope", "st-123"])
       expect(yield* errorOf({ resource: "not a uri" })).toEqual(["invalid_target", "st-123"])
       expect(yield* errorOf({ code_challenge: "short" })).toEqual(["invalid_request", "st-123"])
+    }))
+
+  it.scoped("errors for a dynamically registered https client are shown to the user, not redirected (RFC 9700 §4.11.2)", () =>
+    Effect.gen(function*() {
+      const evil = "https://evil.example.com/landing"
+      const server = yield* startTestServer({
+        scopesSupported: ["read"],
+        clients: [{ clientId: "operator-app", tokenEndpointAuthMethod: "none", redirectUris: [evil] }]
+      })
+      const registered = yield* registerPublicClient(server, { redirect_uris: [evil] })
+      const { challenge } = pkcePair()
+      const attempts: ReadonlyArray<readonly [Record<string, string>, string | undefined, string]> = [
+        [{}, "admin", "invalid_scope"],
+        [{ response_type: "token" }, undefined, "unsupported_response_type"],
+        [{ code_challenge_method: "plain" }, undefined, "invalid_request"],
+        [{ resource: "not a uri" }, undefined, "invalid_target"]
+      ]
+      for (const [extra, scope, error] of attempts) {
+        const params = { clientId: registered.client_id, challenge, redirectUri: evil, extra, ...(scope ? { scope } : {}) }
+        const res = yield* request(authorizeUrl(server, params))
+        expect([res.status, res.headers.get("location"), res.body["error"]], error).toEqual([400, null, error])
+        const html = yield* request(authorizeUrl(server, params), { headers: { accept: "text/html" } })
+        expect([html.status, html.headers.get("location")]).toEqual([400, null])
+        expect(html.text).toContain(error)
+        // a client the operator registered keeps RFC 6749 §4.1.2.1 error redirects
+        const operator = yield* authorize(server, { ...params, clientId: "operator-app" })
+        expect(operator.location.searchParams.get("error")).toBe(error)
+      }
+      // a client stored with a dangerous redirect URI (before registration refused it) is never sent there
+      const legacy = yield* server.registerClient({ clientId: "legacy", tokenEndpointAuthMethod: "none", redirectUris: ["ms-msdt:/id"] })
+      const legacyRes = yield* request(authorizeUrl(server, { clientId: legacy.clientId, challenge, redirectUri: "ms-msdt:/id" }))
+      expect([legacyRes.status, legacyRes.headers.get("location")]).toEqual([400, null])
+      // a denial by the consent step (no user decision) is not bounced there either
+      yield* server.setFaults({ consent: "deny" })
+      const denied = yield* request(authorizeUrl(server, { clientId: registered.client_id, challenge, redirectUri: evil }))
+      expect([denied.status, denied.headers.get("location")]).toEqual([400, null])
+      // the user's own Deny on the consent page goes back to the client
+      yield* server.setFaults({ consent: "page" })
+      const consentPage = yield* request(authorizeUrl(server, { clientId: registered.client_id, challenge, redirectUri: evil }))
+      const requestId = /name="request_id" value="([^"]+)"/.exec(consentPage.text)![1]!
+      const userDenied = yield* postForm(`${server.issuer}/authorize/consent`, { request_id: requestId, decision: "deny" })
+      expect(userDenied.status).toBe(303)
+      expect(new URL(userDenied.headers.get("location")!).searchParams.get("error")).toBe("access_denied")
     }))
 
   it.scoped("the consent page approves and denies through a form POST", () =>
@@ -336,6 +524,38 @@ describe("OAuthProvider token endpoint", () => {
       expect((yield* exchange(REDIRECT)).status).toBe(200)
     }))
 
+  it.scoped("a grant authorized without resource is not redeemed or refreshed for a resource (RFC 8707)", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const client = yield* registerPublicClient(server)
+      const exchange = (resource?: string) =>
+        Effect.gen(function*() {
+          const { challenge, verifier } = pkcePair()
+          const { location } = yield* authorize(server, { clientId: client.client_id, challenge })
+          return yield* postForm(tokenUrl(server), {
+            grant_type: "authorization_code",
+            code: location.searchParams.get("code")!,
+            code_verifier: verifier,
+            redirect_uri: REDIRECT,
+            client_id: client.client_id,
+            ...(resource === undefined ? {} : { resource })
+          })
+        })
+      const widened = yield* exchange("https://other.example.com/mcp")
+      expect([widened.status, widened.body["error"]]).toEqual([400, "invalid_target"])
+      const unbound = yield* exchange()
+      expect(unbound.status).toBe(200)
+      const claims = yield* server.provider.verifyAccessToken(String(unbound.body["access_token"]))
+      expect(Option.map(claims, (c) => c.resource)).toEqual(Option.some(undefined))
+      const refreshed = yield* postForm(tokenUrl(server), {
+        grant_type: "refresh_token",
+        refresh_token: String(unbound.body["refresh_token"]),
+        client_id: client.client_id,
+        resource: server.mcpUrl
+      })
+      expect([refreshed.status, refreshed.body["error"]]).toEqual([400, "invalid_target"])
+    }))
+
   it.scoped("refresh rotates the refresh token; reusing an old one revokes the family", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer()
@@ -383,7 +603,8 @@ describe("OAuthProvider token endpoint", () => {
       const unknown = yield* postForm(tokenUrl(server), { ...cc, client_id: "ghost" })
       expect(unknown.status).toBe(401)
       expect(unknown.body["error"]).toBe("invalid_client")
-      expect(unknown.headers.get("www-authenticate")).toBeNull()
+      // RFC 9110 §15.5.2: a 401 carries a challenge, also for a client that authenticated in the body.
+      expect(unknown.headers.get("www-authenticate")).toMatch(/^Basic realm=/)
       const unknownBasic = yield* postForm(tokenUrl(server), cc, { authorization: basic("ghost", "x") })
       expect(unknownBasic.status).toBe(401)
       expect(unknownBasic.headers.get("www-authenticate")).toMatch(/^Basic /)
@@ -447,6 +668,33 @@ describe("OAuthProvider token endpoint", () => {
         authorization: basic(conf.clientId, "s")
       })
       expect(res2.body["error"]).toBe("unauthorized_client")
+    }))
+})
+
+describe("OAuthProvider registered scope", () => {
+  it.scoped("a client registered for read gets invalid_scope for admin, at /authorize and by client_credentials", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const client = yield* registerPublicClient(server, { scope: "read" })
+      const { challenge } = pkcePair()
+      const denied = yield* authorize(server, { clientId: client.client_id, challenge, scope: "read admin" })
+      expect(denied.location.searchParams.get("error")).toBe("invalid_scope")
+      expect(denied.location.searchParams.get("code")).toBeNull()
+      const allowed = yield* authorize(server, { clientId: client.client_id, challenge, scope: "read" })
+      expect(allowed.location.searchParams.get("code")).not.toBeNull()
+
+      const cc = yield* postJson(`${server.issuer}/register`, { grant_types: ["client_credentials"], scope: "read" })
+      const credentials = { authorization: basic(String(cc.body["client_id"]), String(cc.body["client_secret"])) }
+      const admin = yield* postForm(tokenUrl(server), { grant_type: "client_credentials", scope: "admin" }, credentials)
+      expect([admin.status, admin.body["error"]]).toEqual([400, "invalid_scope"])
+      const read = yield* postForm(tokenUrl(server), { grant_type: "client_credentials", scope: "read" }, credentials)
+      expect([read.status, read.body["scope"]]).toEqual([200, "read"])
+      // without a registered scope, nothing is narrowed
+      const open = yield* postJson(`${server.issuer}/register`, { grant_types: ["client_credentials"] })
+      const any = yield* postForm(tokenUrl(server), { grant_type: "client_credentials", scope: "admin" }, {
+        authorization: basic(String(open.body["client_id"]), String(open.body["client_secret"]))
+      })
+      expect(any.status).toBe(200)
     }))
 })
 

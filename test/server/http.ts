@@ -2,9 +2,26 @@
  * Raw HTTP helpers for the server tests: plain `fetch` with redirects never followed, so every
  * assertion is about exactly what the server answered.
  */
+import { HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
 import { Effect } from "effect"
 import { createHash, randomBytes } from "node:crypto"
+import { createServer } from "node:http"
+import * as OAuthProvider from "../../src/server/OAuthProvider.js"
+import * as OAuthProviderStore from "../../src/server/OAuthProviderStore.js"
 import type { TestServer } from "../fixtures/TestAuthServer.js"
+
+/** An authorization server with `options` (issuer: its own loopback address), on a memory store. */
+export const serveProvider = (options: Omit<OAuthProvider.Options, "issuer"> = {}) =>
+  Effect.gen(function*() {
+    const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
+    const issuer = HttpServer.formatAddress(server.address)
+    const provider = yield* OAuthProvider.make({ ...options, issuer }).pipe(
+      Effect.provide(OAuthProviderStore.layerMemory)
+    )
+    yield* server.serve(provider.router)
+    return { provider, issuer }
+  }).pipe(Effect.orDie)
 
 export interface RawResponse {
   readonly status: number

@@ -162,7 +162,7 @@ describe("encryption at rest", () => {
       expect(Option.map(yield* onlyNew.getTokens(KEY_A), (t) => t.scopes)).toEqual(Option.some(["v2"]))
     }))
 
-  it.scoped("turning encryption on: plain records are read (then encrypted on write), or refused with plaintext: reject", () =>
+  it.scoped("turning encryption on: plain records are read (then encrypted on write) with plaintext: read, refused with plaintext: reject", () =>
     Effect.gen(function*() {
       const dir = NodePath.join(yield* tempDir, "store")
       yield* (yield* open(fileLayer(dir))).setTokens(KEY_A, makeToken({ scopes: ["plain"] }))
@@ -170,13 +170,54 @@ describe("encryption at rest", () => {
       const refused = yield* Effect.flip(strict.getTokens(KEY_A))
       expect(refused.reason).toBe("Decryption")
       expect(refused.detail).toContain("not encrypted")
-      const s = yield* open(fileLayer(dir, withKeys(KEY_1)))
+      const s = yield* open(fileLayer(dir, { ...withKeys(KEY_1), plaintext: "read" }))
       const [got, logs] = yield* captureLogs(s.getTokens(KEY_A))
       expect(Option.map(got, (t) => t.scopes)).toEqual(Option.some(["plain"]))
       expect(logs.some((l) => l.startsWith("WARN") && l.includes("unencrypted"))).toBe(true)
       yield* s.setTokens(KEY_A, makeToken({ scopes: ["sealed"] }))
       expect(NodeFs.readFileSync(filesIn(dir)[0]!, "utf8")).toContain("effect-mcp-oauth/encrypted")
       expect(Option.map(yield* strict.getTokens(KEY_A), (t) => t.scopes)).toEqual(Option.some(["sealed"]))
+    }))
+
+  it.scoped("by default an encrypted store refuses a planted plaintext record (file and key-value): integrity, not only secrecy", () =>
+    Effect.gen(function*() {
+      const dir = NodePath.join(yield* tempDir, "store")
+      const sealed = yield* open(fileLayer(dir, withKeys(KEY_1)))
+      yield* sealed.setTokens(KEY_A, makeToken({ scopes: ["sealed"] }))
+      // Someone who can write the directory (but has no key) plants a plain record of their choosing.
+      const plain = yield* open(fileLayer(dir))
+      yield* plain.setTokens(KEY_A, makeToken({ scopes: ["planted"] }))
+      yield* plain.setClient(KEY_A, makeClient())
+      for (
+        const op of [
+          Effect.asVoid(sealed.getTokens(KEY_A)),
+          Effect.asVoid(sealed.getClient(KEY_A)),
+          Effect.asVoid(sealed.revisions!.getTokens(KEY_A))
+        ]
+      ) {
+        const error = yield* Effect.flip(op)
+        expect(error.reason).toBe("Decryption")
+        expect(error.detail).toContain("not encrypted")
+      }
+
+      const ctx = yield* Layer.build(KeyValueStore.layerMemory)
+      const kvLayer = TokenStorage.layerKeyValueStore.pipe(Layer.provide(Layer.succeedContext(ctx)))
+      yield* (yield* open(kvLayer)).setTokens(KEY_B, makeToken({ scopes: ["planted"] }))
+      const kvSealed = yield* open(TokenStorage.encrypted(kvLayer, withKeys(KEY_1)))
+      expect((yield* Effect.flip(kvSealed.getTokens(KEY_B))).reason).toBe("Decryption")
+
+      // From the environment: refused unless MCP_OAUTH_STORAGE_ALLOW_PLAINTEXT=true.
+      const fromEnv = (env: Record<string, string>) =>
+        open(
+          TokenStorage.encryptedFromConfig(TokenStorage.layerFileSystem(dir)).pipe(
+            Layer.provide(NodeContext.layer),
+            Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+          )
+        )
+      const envStrict = yield* fromEnv({ MCP_OAUTH_STORAGE_KEY: KEY_1 })
+      expect((yield* Effect.flip(envStrict.getTokens(KEY_A))).reason).toBe("Decryption")
+      const envMigrating = yield* fromEnv({ MCP_OAUTH_STORAGE_KEY: KEY_1, MCP_OAUTH_STORAGE_ALLOW_PLAINTEXT: "true" })
+      expect(Option.map(yield* envMigrating.getTokens(KEY_A), (t) => t.scopes)).toEqual(Option.some(["planted"]))
     }))
 
   it.scoped("the key-value backend stores only envelopes too", () =>

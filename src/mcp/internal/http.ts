@@ -5,10 +5,12 @@
  */
 import type { HttpClientError, HttpClientResponse } from "@effect/platform"
 import { Effect, Option, Stream } from "effect"
+import { oauthErrorOf } from "../../HttpAuth.js"
 import type { JsonRpcMessage, RequestId } from "../JsonRpc.js"
 import * as JsonRpc from "../JsonRpc.js"
 import { McpTransportError } from "../McpErrors.js"
 import * as Sse from "../Sse.js"
+import { rootCauseOf } from "../../internal/rootCause.js"
 
 /** @internal */
 export const parseUrl = (url: string | URL): Effect.Effect<URL, McpTransportError> =>
@@ -23,12 +25,28 @@ export const parseUrl = (url: string | URL): Effect.Effect<URL, McpTransportErro
     )
   )
 
-/** @internal */
+/** The socket's own words ("connect ECONNREFUSED 127.0.0.1:1234") first, then the request. */
+const describeClientError = (error: HttpClientError.HttpClientError): string => {
+  const root = rootCauseOf(error)
+  return root === undefined ? error.message : `${root} (${error.request.method} ${error.request.url})`
+}
+
+/**
+ * An `HttpClientError` as a transport error. A typed OAuth error that `OAuthLayer`'s client had
+ * to carry as the cause of a `RequestError` is an `Authorization` failure with that error as its
+ * `cause` (not a closed connection).
+ *
+ * @internal
+ */
 export const fromHttpClientError = (error: HttpClientError.HttpClientError): McpTransportError =>
-  new McpTransportError({
-    reason: error._tag === "RequestError" && error.reason === "Transport" ? "Closed" : "Http",
-    description: error.message,
-    cause: error
+  Option.match(oauthErrorOf(error), {
+    onSome: (oauth) => new McpTransportError({ reason: "Authorization", description: oauth.message, cause: oauth }),
+    onNone: () =>
+      new McpTransportError({
+        reason: error._tag === "RequestError" && error.reason === "Transport" ? "Closed" : "Http",
+        description: describeClientError(error),
+        cause: error
+      })
   })
 
 const excerpt = (text: string, max = 300): string => {

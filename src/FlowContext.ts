@@ -1,0 +1,330 @@
+/**
+ * What every OAuth flow of one MCP server shares: the options, the services, the storage key, the
+ * in-memory view of the stored token, the last challenge seen and the single-flight slot. The
+ * flows (`SignIn`, `Refresh`, `StepUp`, `ClientIdentity`) are top-level functions of a
+ * {@link FlowContext}; `OAuth.make` builds one context and wires the flows.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
+ * @since 0.1.0
+ */
+import { HttpClient } from "@effect/platform"
+import { Duration, Effect, Option, Redacted, Ref, type Schedule, type Scope } from "effect"
+import * as Authorizer from "./Authorizer.js"
+import * as Discovery from "./Discovery.js"
+import * as Dpop from "./Dpop.js"
+import { IssuerMismatch, type OAuthError, type StorageError } from "./Errors.js"
+import type { BearerChallenge } from "./internal/wwwAuthenticate.js"
+import * as Pkce from "./Pkce.js"
+import * as Registration from "./Registration.js"
+import * as RetryPolicy from "./RetryPolicy.js"
+import type { ClientInformation, StoredToken, TokenEndpointAuthMethod } from "./Schemas.js"
+import * as SingleFlight from "./SingleFlight.js"
+import * as TokenExchange from "./TokenExchange.js"
+import * as TokenLock from "./TokenLock.js"
+import * as TokenStorage from "./TokenStorage.js"
+
+/**
+ * Everything a custom grant needs (see {@link OAuthOptions.grant}).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.5
+ * @since 0.1.0
+ * @category models
+ */
+export interface GrantContext {
+  readonly discovery: Discovery.DiscoveryResult
+  readonly client: ClientInformation
+  readonly scopes: ReadonlyArray<string>
+  readonly resource: string | undefined
+  readonly exchange: TokenExchange.TokenExchange
+}
+
+/**
+ * A custom way to obtain a token (e.g. RFC 8693 token exchange followed by an RFC 7523 JWT
+ * bearer grant, as in MCP SEP-990 enterprise-managed authorization).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.5
+ * @since 0.1.0
+ * @category models
+ */
+export type CustomGrant = (context: GrantContext) => Effect.Effect<StoredToken, OAuthError>
+
+/**
+ * Options of the `OAuth` orchestrator. Only `mcpUrl` is required.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
+ * @since 0.1.0
+ * @category models
+ */
+export interface OAuthOptions {
+  /** The MCP server (protected resource) URL. */
+  readonly mcpUrl: string
+  /** Scopes to request (space-separated string or array). When omitted: the 401's `scope`, else the PRM's `scopes_supported` (MCP SEP-835). */
+  readonly scopes?: string | ReadonlyArray<string> | undefined
+  /** RFC 7591 `client_name`. */
+  readonly clientName?: string | undefined
+  /** Client ID Metadata Document URL (SEP-991), used when the server supports it. */
+  readonly clientMetadataUrl?: string | undefined
+  /** A pre-registered client id. */
+  readonly clientId?: string | undefined
+  /** The pre-registered client's secret. */
+  readonly clientSecret?: string | Redacted.Redacted<string> | undefined
+  /**
+   * The authorization server (its RFC 8414 `issuer`, compared exactly) this client trusts. When
+   * set, discovery naming any other issuer fails with `IssuerMismatch` before a credential is
+   * sent; a pre-registered client moves to a new issuer only when this names it (SEP-2352).
+   */
+  readonly issuer?: string | undefined
+  readonly tokenEndpointAuthMethod?: TokenEndpointAuthMethod | undefined
+  readonly additionalClientMetadata?: Readonly<Record<string, unknown>> | undefined
+  /** A fixed loopback callback port for the browser sign-in (RFC 8252 §7.3). */
+  readonly callbackPort?: number | undefined
+  /** Timeout of each HTTP call to an OAuth endpoint. Default 30 s. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Refresh this long before expiry. Default 60 s. */
+  readonly refreshMargin?: Duration.DurationInput | undefined
+  /** Re-authorizations allowed for one request (401 sign-in and 403 step-ups together). Default 3. */
+  readonly maxAuthorizationAttempts?: number | undefined
+  /** Overrides the RFC 9728 §3.3 resource check. */
+  readonly validateResource?: ((serverUrl: string, resource: string) => boolean) | undefined
+  /** `"authorization_code"` (default, with a user), `"client_credentials"` (machine to machine), or a custom grant. */
+  readonly grant?: "authorization_code" | "client_credentials" | CustomGrant | undefined
+  /** Key for `private_key_jwt` client authentication (RFC 7523). */
+  readonly privateKeyJwt?: TokenExchange.PrivateKeyJwtConfig | undefined
+  /**
+   * Backoff for transient refresh failures (5xx, 429 with `Retry-After`, refused connections):
+   * default 3 retries from 250 ms, jittered, at most 10 s apart; `false` fails at once.
+   */
+  readonly refreshRetry?: RetryPolicy.TransientRetryOptions | false | undefined
+  /** Allow plain-HTTP non-loopback OAuth endpoints. Never in production. */
+  readonly allowInsecure?: boolean | undefined
+}
+
+/**
+ * The services the orchestrator is built from (`OAuthLayer` provides them all, taking
+ * `TokenStorage`, `Authorizer` and `Pkce` from below when given; the `HttpClient` is the inner,
+ * unauthenticated one, used for revocation). `Dpop` and `TokenLock` are optional and used when
+ * present.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
+ * @since 0.1.0
+ * @category models
+ */
+export type Dependencies =
+  | HttpClient.HttpClient
+  | TokenStorage.TokenStorage
+  | Authorizer.Authorizer
+  | Pkce.Pkce
+  | Discovery.Discovery
+  | Registration.Registration
+  | TokenExchange.TokenExchange
+
+/**
+ * Why a flow runs: the challenge that started it (its `scope` and `resource_metadata`), scopes
+ * to add to those held (step-up), and whether discovery must bypass its cache.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+ * @since 0.1.0
+ * @category models
+ */
+export interface FlowRequest {
+  readonly challenge: Option.Option<BearerChallenge>
+  readonly extraScopes: ReadonlyArray<string>
+  readonly rediscover: boolean
+}
+
+/**
+ * A flow request with no challenge, no extra scopes and cached discovery.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+ * @since 0.1.0
+ * @category constructors
+ */
+export const noChallenge: FlowRequest = { challenge: Option.none(), extraScopes: [], rediscover: false }
+
+/**
+ * The shared state and services of the flows of one MCP server.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
+ * @since 0.1.0
+ * @category models
+ */
+export interface FlowContext {
+  readonly options: OAuthOptions
+  readonly mcpUrl: string
+  /** The storage key of this server. */
+  readonly key: string
+  readonly configuredScopes: ReadonlyArray<string>
+  readonly grant: "authorization_code" | "client_credentials" | CustomGrant
+  /** Refresh this long before expiry (capped at half the token's lifetime). */
+  readonly refreshMarginMillis: number
+  readonly maxAuthorizationAttempts: number
+  /** Backoff of transient refresh failures; `undefined` = no retry. */
+  readonly refreshRetry: Schedule.Schedule<unknown, OAuthError> | undefined
+  readonly storage: TokenStorage.TokenStorage
+  readonly authorizer: Authorizer.Authorizer
+  readonly pkce: Pkce.Pkce
+  readonly discovery: Discovery.Discovery
+  readonly registration: Registration.Registration
+  readonly exchange: TokenExchange.TokenExchange
+  /** The inner, unauthenticated client. */
+  readonly httpClient: HttpClient.HttpClient
+  readonly dpop: Option.Option<Dpop.Dpop>
+  /** In-memory view of the stored token; `undefined` until first loaded from storage. */
+  readonly current: Ref.Ref<Option.Option<StoredToken> | undefined>
+  /** The last challenge seen, so a later refresh-less re-sign-in keeps its scope and PRM URL. */
+  readonly lastChallenge: Ref.Ref<Option.Option<BearerChallenge>>
+  /** Refresh and sign-in, once for all concurrent callers and inside the `TokenLock`. */
+  readonly singleFlight: SingleFlight.SingleFlight<StoredToken, OAuthError>
+}
+
+/**
+ * Normalises the `scopes` option into scope tokens.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.3
+ * @since 0.1.0
+ * @category scopes
+ */
+export const normalizeScopes = (scopes: string | ReadonlyArray<string> | undefined): ReadonlyArray<string> =>
+  scopes === undefined
+    ? []
+    : typeof scopes === "string"
+    ? TokenExchange.parseScope(scopes)
+    : scopes.flatMap((s) => TokenExchange.parseScope(s))
+
+/**
+ * The union of scope lists, first occurrence order kept.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.3
+ * @since 0.1.0
+ * @category scopes
+ */
+export const union = (...lists: ReadonlyArray<ReadonlyArray<string>>): ReadonlyArray<string> => [
+  ...new Set(lists.flat())
+]
+
+/**
+ * Builds the flow context from the options and the services in the environment.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: OAuthOptions): Effect.Effect<FlowContext, never, Dependencies | Scope.Scope> =>
+  Effect.gen(function*() {
+    const key = TokenStorage.serverKey(options.mcpUrl)
+    const lock = Option.getOrElse(yield* Effect.serviceOption(TokenLock.TokenLock), () => TokenLock.none)
+    return {
+      options,
+      mcpUrl: options.mcpUrl,
+      key,
+      configuredScopes: normalizeScopes(options.scopes),
+      grant: options.grant ?? "authorization_code",
+      refreshMarginMillis: Duration.toMillis(options.refreshMargin ?? Duration.seconds(60)),
+      maxAuthorizationAttempts: options.maxAuthorizationAttempts ?? 3,
+      refreshRetry: options.refreshRetry === false
+        ? undefined
+        : RetryPolicy.transientRetry<OAuthError>(options.refreshRetry ?? {}),
+      storage: yield* TokenStorage.TokenStorage,
+      authorizer: yield* Authorizer.Authorizer,
+      pkce: yield* Pkce.Pkce,
+      discovery: yield* Discovery.Discovery,
+      registration: yield* Registration.Registration,
+      exchange: yield* TokenExchange.TokenExchange,
+      httpClient: yield* HttpClient.HttpClient,
+      dpop: yield* Effect.serviceOption(Dpop.Dpop),
+      current: yield* Ref.make<Option.Option<StoredToken> | undefined>(undefined),
+      lastChallenge: yield* Ref.make<Option.Option<BearerChallenge>>(Option.none()),
+      singleFlight: yield* SingleFlight.make<StoredToken, OAuthError>({ key, lock })
+    } satisfies FlowContext
+  })
+
+/**
+ * The stored token, read from storage the first time and from memory afterwards.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @since 0.1.0
+ * @category tokens
+ */
+export const loadCurrent = (ctx: FlowContext): Effect.Effect<Option.Option<StoredToken>, StorageError> =>
+  Effect.flatMap(
+    Ref.get(ctx.current),
+    (cached) =>
+      cached !== undefined
+        ? Effect.succeed(cached)
+        : Effect.tap(ctx.storage.getTokens(ctx.key), (stored) => Ref.set(ctx.current, stored))
+  )
+
+/**
+ * Re-reads the stored token (another process may have changed it) and caches it.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @since 0.1.0
+ * @category tokens
+ */
+export const reload = (ctx: FlowContext): Effect.Effect<Option.Option<StoredToken>, StorageError> =>
+  Effect.tap(ctx.storage.getTokens(ctx.key), (stored) => Ref.set(ctx.current, stored))
+
+/**
+ * Stores a token set and caches it.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @since 0.1.0
+ * @category tokens
+ */
+export const save = (ctx: FlowContext, token: StoredToken): Effect.Effect<void, StorageError> =>
+  Effect.zipRight(ctx.storage.setTokens(ctx.key, token), Ref.set(ctx.current, Option.some(token)))
+
+/**
+ * Forgets the stored tokens (the client information stays).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @since 0.1.0
+ * @category tokens
+ */
+export const clearTokens = (ctx: FlowContext): Effect.Effect<void, StorageError> =>
+  Effect.zipRight(ctx.storage.clearTokens(ctx.key), Ref.set(ctx.current, Option.none<StoredToken>()))
+
+/**
+ * Forgets everything stored for this server: tokens and client information.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-3.2.1
+ * @since 0.1.0
+ * @category tokens
+ */
+export const forget = (ctx: FlowContext): Effect.Effect<void, StorageError> =>
+  Effect.zipRight(ctx.storage.clear(ctx.key), Ref.set(ctx.current, Option.none<StoredToken>()))
+
+/**
+ * Discovers the server's metadata (RFC 9728, then RFC 8414), following the challenge's
+ * `resource_metadata` when there is one; `refresh` bypasses the cache. With the `issuer` option,
+ * any other issuer is an `IssuerMismatch` (nothing is sent to it).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-5.1
+ * @since 0.1.0
+ * @category discovery
+ */
+export const discover = (
+  ctx: FlowContext,
+  challenge: Option.Option<BearerChallenge>,
+  refresh: boolean
+): Effect.Effect<Discovery.DiscoveryResult, OAuthError> =>
+  ctx.discovery.discover(ctx.mcpUrl, {
+    resourceMetadataUrl: Option.getOrUndefined(challenge)?.resourceMetadata,
+    refresh
+  }).pipe(
+    Effect.filterOrFail(
+      (found) => ctx.options.issuer === undefined || found.issuer === ctx.options.issuer,
+      (found) =>
+        new IssuerMismatch({ reason: "NotConfigured", expected: ctx.options.issuer ?? "", actual: found.issuer })
+    )
+  )
+
+/**
+ * Whether `stored` is the token a request used (`used` is its access token value).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ * @since 0.1.0
+ * @category tokens
+ */
+export const sameToken = (stored: Option.Option<StoredToken>, used: Option.Option<string>): boolean =>
+  Option.isSome(stored) && Option.isSome(used) && Redacted.value(stored.value.accessToken) === used.value

@@ -1,0 +1,177 @@
+/**
+ * Refresh: when a stored token is due for renewal, redeem its refresh token (RFC 6749 §6) with
+ * bounded retries of transient failures, keeping a sibling process's newer token, and fall back
+ * to a full sign-in when the grant is gone. Also the reaction to a 401 (RFC 6750 §3.1).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ */
+import { Clock, Data, Effect, Option, Ref } from "effect"
+import { identity } from "effect/Function"
+import * as ClientIdentity from "./ClientIdentity.js"
+import type { ClientNotFound, OAuthError, OAuthTokenError } from "./Errors.js"
+import * as FlowContext from "./FlowContext.js"
+import type { BearerChallenge } from "./internal/wwwAuthenticate.js"
+import type { StoredToken } from "./Schemas.js"
+import * as SignIn from "./SignIn.js"
+import * as TokenStorage from "./TokenStorage.js"
+
+/** How a refresh attempt ended: a new token, a token another process stored first, or a sign-in. */
+type RefreshOutcome = Data.TaggedEnum<{
+  Refreshed: { readonly token: StoredToken }
+  Sibling: { readonly token: StoredToken }
+  SignIn: {}
+}>
+const RefreshOutcome = Data.taggedEnum<RefreshOutcome>()
+
+/**
+ * Valid for a request at `now`: not within the refresh margin of its expiry. The margin is at
+ * most half the token's lifetime, so a short-lived token is not refreshed on every request.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @since 0.1.0
+ * @category refresh
+ */
+export const isUsable = (token: StoredToken, now: number, marginMillis: number): boolean =>
+  !token.isExpired(
+    now,
+    token.expiresAt === undefined
+      ? 0
+      : Math.min(marginMillis, Math.max(0, (token.expiresAt - token.obtainedAt) / 2))
+  )
+
+/**
+ * Refreshes `token` (RFC 6749 §6) at its own issuer, or signs in when it has no refresh token,
+ * discovery now names another issuer (the tokens are dropped, never sent there — SEP-2352), no
+ * client can redeem it, or the server refuses it (`invalid_grant`, unknown client: tokens cleared — unless
+ * another process replaced them meanwhile, whose token is then used). Transient failures are
+ * retried with backoff and then returned, the refresh token kept. Runs inside the single flight.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ * @since 0.1.0
+ * @category refresh
+ */
+export const refreshOrSignIn = (
+  ctx: FlowContext.FlowContext,
+  token: StoredToken,
+  request: FlowContext.FlowRequest
+): Effect.Effect<StoredToken, OAuthError> =>
+  Effect.gen(function*() {
+    yield* ClientIdentity.rememberIssuer(ctx, token.issuer)
+    const refreshToken = token.refreshToken
+    if (refreshToken === undefined) return yield* SignIn.signIn(ctx, request)
+    const found = yield* FlowContext.discover(ctx, request.challenge, request.rediscover)
+    if (found.issuer !== token.issuer) {
+      // SEP-2352: the refresh token belongs to its issuer; another one never sees it. Forget it
+      // (unless another process already replaced it) and sign in where the resource points now.
+      yield* Effect.logWarning(
+        `Authorization server changed (${token.issuer} → ${found.issuer}); its tokens are dropped, not sent`
+      )
+      if (!(yield* TokenStorage.clearTokensIfUnchanged(ctx.storage, ctx.key, token))) {
+        const newer = yield* FlowContext.reload(ctx)
+        if (Option.isSome(newer) && newer.value.issuer === found.issuer) return newer.value
+      }
+      yield* Ref.set(ctx.current, Option.none())
+      return yield* SignIn.signIn(ctx, request)
+    }
+    const client = yield* ClientIdentity.storedClient(ctx, found.issuer)
+    const info = Option.isSome(client)
+      ? client.value
+      : ctx.registration.isStatic
+      ? yield* ClientIdentity.preregistered(ctx, found, "urn:ietf:wg:oauth:2.0:oob")
+      : undefined
+    if (info === undefined) {
+      yield* FlowContext.clearTokens(ctx)
+      return yield* SignIn.signIn(ctx, request)
+    }
+    const retry = ctx.refreshRetry
+    const outcome = yield* ctx.exchange.refresh({
+      discovery: found,
+      client: info,
+      refreshToken,
+      resource: token.resource ?? found.resource,
+      scopes: token.scopes
+    }).pipe(
+      // Transient failures (5xx, 429 with Retry-After, refused connections) are retried with
+      // a bounded, jittered backoff. Not a timeout: the server may have rotated the refresh
+      // token already, and presenting the old one again would revoke the whole grant.
+      retry === undefined ? identity : Effect.retry({
+        schedule: retry,
+        while: (e) => !(e._tag === "OAuthRequestError" && e.reason === "Timeout")
+      }),
+      Effect.map((refreshed) => RefreshOutcome.Refreshed({ token: refreshed })),
+      Effect.catchIf(
+        (e): e is OAuthTokenError | ClientNotFound =>
+          (e._tag === "OAuthTokenError" && !e.isTransient) || e._tag === "ClientNotFound",
+        (e) =>
+          Effect.gen(function*() {
+            // Another process may have refreshed with this refresh token a moment ago: keep
+            // its tokens rather than wiping them (compare-and-set on the stored tokens).
+            if (!(yield* TokenStorage.clearTokensIfUnchanged(ctx.storage, ctx.key, token))) {
+              const newer = yield* FlowContext.reload(ctx)
+              if (Option.isSome(newer)) return RefreshOutcome.Sibling({ token: newer.value })
+            }
+            yield* Effect.logWarning(
+              `Refresh failed (${e._tag === "OAuthTokenError" ? e.error : "invalid_client"}); signing in again`
+            )
+            if (e._tag === "ClientNotFound") yield* ctx.storage.clear(ctx.key)
+            yield* Ref.set(ctx.current, Option.none())
+            return RefreshOutcome.SignIn()
+          })
+      )
+    )
+    switch (outcome._tag) {
+      case "Sibling":
+        return outcome.token
+      case "SignIn":
+        return yield* SignIn.signIn(ctx, request)
+      case "Refreshed": {
+        // Never overwrite a newer token another process stored meanwhile.
+        const stored = yield* TokenStorage.setTokensIfUnchanged(ctx.storage, ctx.key, Option.some(token), outcome.token)
+        yield* Ref.set(ctx.current, Option.some(stored))
+        return stored
+      }
+    }
+  }).pipe(Effect.withSpan("OAuth.refreshOrSignIn"))
+
+/**
+ * Reacts to a 401 (RFC 6750 §3.1 `invalid_token` or no token) for a request that carried `used`
+ * (or nothing): once for all concurrent callers, use a token someone else stored meanwhile, else
+ * refresh, else sign in again (re-discovering when a token was refused).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ * @since 0.1.0
+ * @category refresh
+ */
+export const handleUnauthorized = (
+  ctx: FlowContext.FlowContext,
+  used: Option.Option<string>,
+  challenge: Option.Option<BearerChallenge>
+): Effect.Effect<void, OAuthError> =>
+  Effect.gen(function*() {
+    if (Option.isSome(challenge)) yield* Ref.set(ctx.lastChallenge, challenge)
+    yield* ctx.singleFlight(
+      Effect.gen(function*() {
+        const stored = yield* FlowContext.reload(ctx)
+        const now = yield* Clock.currentTimeMillis
+        // Someone else already replaced the token this request used: just retry with theirs.
+        if (
+          Option.isSome(stored) && !FlowContext.sameToken(stored, used) &&
+          isUsable(stored.value, now, ctx.refreshMarginMillis)
+        ) return stored.value
+        const request: FlowContext.FlowRequest = { challenge, extraScopes: [], rediscover: Option.isSome(used) }
+        if (Option.isSome(stored) && stored.value.refreshToken !== undefined && ctx.grant === "authorization_code") {
+          return yield* refreshOrSignIn(ctx, stored.value, request)
+        }
+        if (Option.isSome(stored)) yield* ClientIdentity.rememberIssuer(ctx, stored.value.issuer)
+        if (Option.isSome(stored) && !(yield* TokenStorage.clearTokensIfUnchanged(ctx.storage, ctx.key, stored.value))) {
+          // Replaced by another process meanwhile: use that one.
+          const newer = yield* FlowContext.reload(ctx)
+          if (Option.isSome(newer)) return newer.value
+        }
+        yield* Ref.set(ctx.current, Option.none())
+        return yield* SignIn.signIn(ctx, request)
+      })
+    )
+  }).pipe(Effect.asVoid, Effect.withSpan("OAuth.handleUnauthorized"))

@@ -1,0 +1,199 @@
+/**
+ * Sign-in: obtaining a new token set — by authorization code with PKCE (a user, RFC 6749 §4.1,
+ * RFC 7636), by `client_credentials` (machine to machine, RFC 6749 §4.4) or by a custom grant —
+ * with the MCP scope selection strategy (SEP-835) and one retry with a new registration when the
+ * server no longer knows the client.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#authorization-flow-steps
+ * @since 0.1.0
+ */
+import { Effect, Option, Schedule } from "effect"
+import * as ClientIdentity from "./ClientIdentity.js"
+import type * as Discovery from "./Discovery.js"
+import { DiscoveryError, type OAuthError } from "./Errors.js"
+import * as FlowContext from "./FlowContext.js"
+import * as OAuthHttp from "./internal/oauthHttp.js"
+import type { StoredToken } from "./Schemas.js"
+
+/**
+ * The MCP scope selection strategy (SEP-835): the `scope` of the challenge, else the PRM's
+ * `scopes_supported`, else nothing (the `scope` parameter is then omitted). `offline_access` is
+ * added when the authorization server lists it (SEP-2207), so a refresh token can be issued.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#scope-selection-strategy
+ * @since 0.1.0
+ * @category scopes
+ */
+export const selectScopes = (
+  configured: ReadonlyArray<string>,
+  challenge: ReadonlyArray<string> | undefined,
+  discovery: Discovery.DiscoveryResult
+): ReadonlyArray<string> => {
+  const base = configured.length > 0
+    ? configured
+    : challenge !== undefined && challenge.length > 0
+    ? challenge
+    : Option.match(discovery.protectedResource, { onNone: () => [], onSome: (prm) => prm.scopes_supported ?? [] })
+  const offline = (discovery.authorizationServer.scopes_supported ?? []).includes("offline_access") &&
+      base.length > 0 && !base.includes("offline_access")
+    ? ["offline_access"]
+    : []
+  return FlowContext.union(base, offline)
+}
+
+/**
+ * Builds the authorization request URL (RFC 6749 §4.1.1, RFC 7636 §4.3, RFC 8707 §2).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
+ * @since 0.1.0
+ * @category url building
+ */
+export const authorizationUrl = (params: {
+  readonly endpoint: string
+  readonly clientId: string
+  readonly redirectUri: string
+  readonly codeChallenge: string
+  readonly state: string
+  readonly scopes: ReadonlyArray<string>
+  readonly resource: string | undefined
+}): URL => {
+  const url = new URL(params.endpoint)
+  url.searchParams.set("response_type", "code")
+  url.searchParams.set("client_id", params.clientId)
+  url.searchParams.set("redirect_uri", params.redirectUri)
+  url.searchParams.set("code_challenge", params.codeChallenge)
+  url.searchParams.set("code_challenge_method", "S256")
+  url.searchParams.set("state", params.state)
+  if (params.scopes.length > 0) url.searchParams.set("scope", params.scopes.join(" "))
+  if (params.resource !== undefined) url.searchParams.set("resource", params.resource)
+  return url
+}
+
+/**
+ * One authorization-code sign-in, start to finish: discovery, scopes (the held ones plus the
+ * extra ones on a step-up), client, PKCE, the user's authorization (RFC 9207 `iss` checked),
+ * the code exchange; the token is stored.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4
+ * @since 0.1.0
+ * @category sign-in
+ */
+export const authorizationCode = (
+  ctx: FlowContext.FlowContext,
+  request: FlowContext.FlowRequest
+): Effect.Effect<StoredToken, OAuthError> =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const found = yield* FlowContext.discover(ctx, request.challenge, request.rediscover)
+      const held = Option.match(yield* FlowContext.loadCurrent(ctx), { onNone: () => [], onSome: (t) => t.scopes })
+      const challengeScopes = Option.getOrUndefined(request.challenge)?.scope
+      const scopes = request.extraScopes.length > 0
+        ? FlowContext.union(selectScopes(ctx.configuredScopes, challengeScopes, found), held, request.extraScopes)
+        : selectScopes(ctx.configuredScopes, challengeScopes, found)
+      const as = found.authorizationServer
+      const endpoint = as.authorization_endpoint
+      if (endpoint === undefined) {
+        return yield* Effect.fail(
+          new DiscoveryError({
+            reason: "Malformed",
+            url: as.issuer,
+            detail: "authorization server metadata has no authorization_endpoint"
+          })
+        )
+      }
+      yield* OAuthHttp.checkSecureUrl(endpoint, { allowInsecure: ctx.options.allowInsecure })
+      const { client, preflight, session } = yield* ClientIdentity.forSignIn(ctx, found, scopes)
+      const codes = yield* ctx.pkce.generate
+      const state = yield* ctx.pkce.generateState
+      const url = authorizationUrl({
+        endpoint,
+        clientId: client.clientId,
+        redirectUri: session.redirectUri,
+        codeChallenge: codes.challenge,
+        state,
+        scopes,
+        resource: found.resource
+      })
+      const response = yield* session.authorize({
+        url,
+        state,
+        redirectUri: session.redirectUri,
+        issuer: found.issuer,
+        issParameterSupported: as.authorization_response_iss_parameter_supported === true,
+        clientId: client.clientId,
+        preflight
+      })
+      const token = yield* ctx.exchange.authorizationCode({
+        discovery: found,
+        client,
+        code: response.code,
+        codeVerifier: codes.verifier,
+        redirectUri: session.redirectUri,
+        resource: found.resource,
+        scopes
+      })
+      yield* FlowContext.save(ctx, token)
+      return token
+    })
+  ).pipe(Effect.withSpan("OAuth.authorizationCodeFlow"))
+
+/**
+ * A machine-to-machine sign-in: `client_credentials` (RFC 6749 §4.4), or the custom grant when
+ * one is given; the token is stored.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
+ * @since 0.1.0
+ * @category sign-in
+ */
+export const clientCredentials = (
+  ctx: FlowContext.FlowContext,
+  request: FlowContext.FlowRequest,
+  custom: FlowContext.CustomGrant | undefined
+): Effect.Effect<StoredToken, OAuthError> =>
+  Effect.gen(function*() {
+    const found = yield* FlowContext.discover(ctx, request.challenge, request.rediscover)
+    const challengeScopes = Option.getOrUndefined(request.challenge)?.scope
+    const scopes = FlowContext.union(selectScopes(ctx.configuredScopes, challengeScopes, found), request.extraScopes)
+    const client = yield* ClientIdentity.clientFor(ctx, found, "urn:ietf:wg:oauth:2.0:oob", scopes, [
+      "client_credentials"
+    ])
+    const token = custom === undefined
+      ? yield* ctx.exchange.clientCredentials({ discovery: found, client, resource: found.resource, scopes })
+      : yield* custom({ discovery: found, client, scopes, resource: found.resource, exchange: ctx.exchange })
+    yield* FlowContext.save(ctx, token)
+    return token
+  }).pipe(Effect.withSpan("OAuth.clientCredentialsFlow"))
+
+/**
+ * A full sign-in with the configured grant, retried once — through a `Schedule` — when the
+ * server no longer knows our client (`ClientNotFound`): the stale client and its tokens are
+ * cleared first, so the retry registers again. A static (pre-registered) client is never retried.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ * @since 0.1.0
+ * @category sign-in
+ */
+export const signIn = (
+  ctx: FlowContext.FlowContext,
+  request: FlowContext.FlowRequest
+): Effect.Effect<StoredToken, OAuthError> =>
+  (ctx.grant === "authorization_code"
+    ? authorizationCode(ctx, request)
+    : clientCredentials(ctx, request, ctx.grant === "client_credentials" ? undefined : ctx.grant)).pipe(
+      Effect.tapError((error) =>
+        error._tag === "ClientNotFound"
+          ? Effect.logWarning(
+            `Client ${error.clientId} cannot be used (${error.description ?? "unknown to the server"}); ` +
+              "forgetting it and registering again"
+          ).pipe(
+            Effect.zipRight(FlowContext.forget(ctx))
+          )
+          : Effect.void
+      ),
+      Effect.retry({
+        schedule: Schedule.recurs(1),
+        while: (error) => error._tag === "ClientNotFound" && !ctx.registration.isStatic
+      })
+    )

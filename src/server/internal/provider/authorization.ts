@@ -1,0 +1,256 @@
+/**
+ * The authorization endpoint and its consent step (RFC 6749 §4.1.1–§4.1.2.1, RFC 7636 PKCE,
+ * RFC 8707 resources, RFC 9207 `iss`): the request is validated, the consent step decides, and
+ * a code goes back to the client's redirect URI, or the HTML consent page asks the user first.
+ *
+ * @internal
+ */
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Clock, Effect, Option, Redacted } from "effect"
+import { AuthorizationCode, PendingAuthorization } from "../../OAuthProviderStore.js"
+import type { RegisteredClient } from "../../OAuthProviderStore.js"
+import { randomToken } from "../crypto.js"
+import { escapeHtml, jsonNoStore, OAuthFailure, page, parseParams, queryOf, readForm } from "../http.js"
+import { isValidS256Challenge } from "../pkce.js"
+import { isForbiddenScheme, isLoopbackRedirect, matchesRegisteredRedirectUri } from "../redirectUri.js"
+import { checkRegisteredScopes, checkResource, checkScopes, findClient, splitScopes } from "./config.js"
+import type { ProviderConfig } from "./config.js"
+
+/** How long the consent page's pending request lives. */
+const PENDING_TTL_MILLIS = 10 * 60 * 1000
+
+/** Errors that must not redirect (RFC 6749 §4.1.2.1): shown to the user agent. */
+const badAuthorizationRequest = (error: string, description: string) =>
+  Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+    (request.headers["accept"] ?? "").includes("text/html") ?
+      page(
+        "Authorization error",
+        `<h1>Authorization error</h1><p><code id="error">${escapeHtml(error)}</code></p>` +
+          `<p id="error_description">${escapeHtml(description)}</p>`,
+        400
+      ) :
+      jsonNoStore({ error, error_description: description }, 400))
+
+/**
+ * RFC 9700 §4.11.2: the server navigates the browser to a redirect URI without a user's decision
+ * only when it trusts that URI — a loopback URI (RFC 8252 §7.3: it stays on the user's device)
+ * or a client the operator registered. Errors for anyone else (dynamically registered or CIMD
+ * clients with `https:` or private-use redirect URIs) are shown to the user instead, so the
+ * server cannot be used to bounce a victim to a page, or a `ms-*`-style handler, of an attacker.
+ */
+const isTrustedRedirect = (client: RegisteredClient, redirectUri: string): boolean => {
+  if (client.origin === "operator") return true
+  try {
+    return isLoopbackRedirect(new URL(redirectUri))
+  } catch {
+    return false
+  }
+}
+
+/** The authorization response (RFC 6749 §4.1.2), with RFC 9207 `iss` when configured. */
+const redirectWith = (
+  config: ProviderConfig,
+  redirectUri: string,
+  params: Record<string, string | undefined>,
+  status = 302
+) => {
+  const url = new URL(redirectUri)
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v)
+  if (config.sendIss) url.searchParams.set("iss", config.issuer)
+  return HttpServerResponse.redirect(url.toString(), { status, headers: { "cache-control": "no-store" } })
+}
+
+const issueCode = (config: ProviderConfig, params: {
+  readonly clientId: string
+  readonly redirectUri: string
+  readonly codeChallenge: string
+  readonly subject: string
+  readonly scopes: ReadonlyArray<string>
+  readonly resource: string | undefined
+}) =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const code = randomToken()
+    yield* config.store.putCode(
+      new AuthorizationCode({
+        ...params,
+        code: Redacted.make(code),
+        expiresAt: now + config.codeTtlMillis,
+        used: false,
+        familyId: ""
+      })
+    )
+    return code
+  })
+
+const consentPage = (config: ProviderConfig, p: {
+  readonly id: string
+  readonly clientName: string
+  readonly redirectUri: string
+  readonly requestedScopes: ReadonlyArray<string>
+  readonly resource: string | undefined
+}) =>
+  page(
+    "Authorize access",
+    `<h1>Authorize <span id="client">${escapeHtml(p.clientName)}</span>?</h1>` +
+      `<p>It will be sent back to <code>${escapeHtml(new URL(p.redirectUri).origin)}</code>.</p>` +
+      (p.requestedScopes.length === 0 ?
+        "" :
+        `<p>Scopes: <span id="scopes">${escapeHtml(p.requestedScopes.join(" "))}</span></p>`) +
+      (p.resource === undefined ? "" : `<p>Resource: <code id="resource">${escapeHtml(p.resource)}</code></p>`) +
+      `<form method="post" action="${escapeHtml(config.consentUrl)}">` +
+      `<input type="hidden" name="request_id" value="${escapeHtml(p.id)}">` +
+      `<button type="submit" id="approve" name="decision" value="approve">Approve</button>` +
+      `<button type="submit" id="deny" name="decision" value="deny">Deny</button>` +
+      `</form>`
+  )
+
+/** RFC 6749 §4.1.1: `GET /authorize`. @internal */
+export const authorizationEndpoint = (config: ProviderConfig) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const params = parseParams(queryOf(request))
+    if (params instanceof OAuthFailure) return yield* badAuthorizationRequest(params.error, params.description)
+    const clientId = params.get("client_id")
+    if (clientId === null || clientId === "") {
+      return yield* badAuthorizationRequest("invalid_request", "client_id is missing")
+    }
+    const found = yield* findClient(config, clientId)
+    if (Option.isNone(found)) {
+      return yield* badAuthorizationRequest("invalid_client", `Client ID "${clientId}" not found`)
+    }
+    const client = found.value
+    const requestedRedirect = params.get("redirect_uri")
+    const redirectUri = requestedRedirect ??
+      (client.redirectUris.length === 1 ? client.redirectUris[0]! : undefined)
+    if (redirectUri === undefined) {
+      return yield* badAuthorizationRequest("invalid_request", "redirect_uri is required")
+    }
+    if (!matchesRegisteredRedirectUri(redirectUri, client.redirectUris)) {
+      return yield* badAuthorizationRequest(
+        "invalid_request",
+        `redirect_uri "${redirectUri}" is not registered for client "${clientId}"`
+      )
+    }
+    // Records stored before these schemes were refused at registration (or written by hand)
+    // still never send the browser there.
+    if (isForbiddenScheme(new URL(redirectUri).protocol)) {
+      return yield* badAuthorizationRequest("invalid_request", `the scheme of redirect_uri "${redirectUri}" is not allowed`)
+    }
+    // From here on, errors go to the client by redirect (RFC 6749 §4.1.2.1) — but only to a
+    // redirect URI the server trusts; for others the user sees an error page (RFC 9700 §4.11.2).
+    const state = params.get("state") ?? undefined
+    const trusted = isTrustedRedirect(client, redirectUri)
+    const fail = (error: string, description: string) =>
+      trusted ?
+        Effect.succeed(redirectWith(config, redirectUri, { error, error_description: description, state })) :
+        badAuthorizationRequest(error, description)
+    // RFC 6749 §4.1.2.1: a missing parameter is `invalid_request`; an unknown value is
+    // `unsupported_response_type`.
+    const responseType = params.get("response_type")
+    if (responseType === null || responseType === "") {
+      return yield* fail("invalid_request", "response_type is missing")
+    }
+    if (responseType !== "code") {
+      return yield* fail("unsupported_response_type", "response_type must be code")
+    }
+    if (!client.grantTypes.includes("authorization_code")) {
+      return yield* fail("unauthorized_client", "the client may not use the authorization_code grant")
+    }
+    const codeChallenge = params.get("code_challenge")
+    if (codeChallenge === null) return yield* fail("invalid_request", "code_challenge is required (PKCE)")
+    if (params.get("code_challenge_method") !== "S256") {
+      return yield* fail("invalid_request", "code_challenge_method must be S256")
+    }
+    if (!isValidS256Challenge(codeChallenge)) return yield* fail("invalid_request", "malformed code_challenge")
+    const requestedScopes = params.has("scope") ? splitScopes(params.get("scope")) : splitScopes(client.scope)
+    const scopeProblem = checkScopes(config, requestedScopes) ?? checkRegisteredScopes(client, requestedScopes)
+    if (scopeProblem !== undefined) return yield* fail(scopeProblem.error, scopeProblem.description)
+    const resource = checkResource(config, params.getAll("resource"))
+    if (resource instanceof OAuthFailure) return yield* fail(resource.error, resource.description)
+
+    const decision = yield* config.consent({
+      clientId,
+      clientName: client.clientName,
+      redirectUri,
+      scopes: requestedScopes,
+      resource,
+      state
+    })
+    switch (decision._tag) {
+      case "Deny":
+        return yield* fail("access_denied", decision.description ?? "the request was denied")
+      case "Approve": {
+        const code = yield* issueCode(config, {
+          clientId,
+          redirectUri,
+          codeChallenge,
+          subject: decision.subject,
+          scopes: decision.scopes ?? requestedScopes,
+          resource
+        })
+        return redirectWith(config, redirectUri, { code, state })
+      }
+      case "Prompt": {
+        const now = yield* Clock.currentTimeMillis
+        const id = randomToken()
+        yield* config.store.putPending(
+          new PendingAuthorization({
+            id: Redacted.make(id),
+            clientId,
+            redirectUri,
+            codeChallenge,
+            state,
+            scopes: requestedScopes,
+            resource,
+            subject: decision.subject,
+            expiresAt: now + PENDING_TTL_MILLIS
+          })
+        )
+        return consentPage(config, {
+          id,
+          clientName: client.clientName ?? clientId,
+          redirectUri,
+          requestedScopes,
+          resource
+        })
+      }
+    }
+  })
+
+/** The consent form's answer: `POST /authorize/consent` (approve or deny, single use). @internal */
+export const consentEndpoint = (config: ProviderConfig) =>
+  Effect.gen(function*() {
+    const form = yield* readForm(config.maxBody)
+    const id = form.get("request_id")
+    const pending = id === null ? Option.none() : yield* config.store.takePending(id)
+    const now = yield* Clock.currentTimeMillis
+    if (Option.isNone(pending) || pending.value.expiresAt <= now) {
+      return page(
+        "Authorization error",
+        `<h1>Authorization error</h1><p id="error_description">This authorization request has expired or was already answered.</p>`,
+        400
+      )
+    }
+    const p = pending.value
+    if (form.get("decision") === "approve") {
+      const code = yield* issueCode(config, {
+        clientId: p.clientId,
+        redirectUri: p.redirectUri,
+        codeChallenge: p.codeChallenge,
+        subject: p.subject,
+        scopes: p.scopes,
+        resource: p.resource
+      })
+      return redirectWith(config, p.redirectUri, { code, state: p.state }, 303)
+    }
+    return redirectWith(
+      config,
+      p.redirectUri,
+      { error: "access_denied", error_description: "the user denied the request", state: p.state },
+      303
+    )
+  }).pipe(
+    Effect.catchTag("OAuthFailure", (f) =>
+      Effect.succeed(page("Authorization error", `<p id="error_description">${escapeHtml(f.description)}</p>`, 400)))
+  )
