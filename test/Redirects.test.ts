@@ -12,10 +12,11 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as Authorizer from "../src/Authorizer.js"
-import type * as Discovery from "../src/Discovery.js"
+import * as Discovery from "../src/Discovery.js"
 import type { OAuthError } from "../src/Errors.js"
 import * as HttpAuth from "../src/HttpAuth.js"
 import * as OAuth from "../src/OAuth.js"
+import * as Revocation from "../src/Revocation.js"
 import { AuthorizationServerMetadata, ClientInformation, StoredToken } from "../src/Schemas.js"
 import * as TestStorage from "../src/TestStorage.js"
 import * as TokenExchange from "../src/TokenExchange.js"
@@ -105,6 +106,45 @@ describe("OAuth endpoint calls and redirects (issue 10 item 4)", () => {
         }
       }))
   }
+})
+
+describe("metadata and revocation calls and redirects (issue 10 item 4)", () => {
+  it.scopedLive("HttpClient.followRedirects below: protected-resource metadata served from elsewhere is refused", () =>
+    Effect.gen(function*() {
+      let mcpUrl = ""
+      // The other server copies the MCP server's resource and names itself as the AS.
+      const evil = yield* rawOAuthServer((request, s) =>
+        request.path.startsWith("/.well-known/oauth-protected-resource")
+          ? { json: { resource: mcpUrl, authorization_servers: [s.url] } }
+          : request.path === "/.well-known/oauth-authorization-server"
+          ? { json: asMetadata(s.url) }
+          : undefined
+      )
+      const mcp = yield* redirectingServer(() => evil.url)
+      mcpUrl = `${mcp.url}/mcp`
+      const error = yield* Effect.flatMap(Discovery.make(), (d) => Effect.flip(d.discover(`${mcp.url}/mcp`))).pipe(
+        Effect.provide(followingUndici)
+      )
+      expect(error).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect" })
+    }))
+
+  it.scopedLive("HttpClient.followRedirects below: a revocation answered from elsewhere is not success", () =>
+    Effect.gen(function*() {
+      const evil = yield* evilServer
+      const as = yield* redirectingServer(() => evil.url)
+      const error = yield* Revocation.revoke({
+        endpoint: `${as.url}/revoke`,
+        token: Redacted.make(REFRESH_TOKEN),
+        client: new ClientInformation({
+          clientId: "client-1",
+          tokenEndpointAuthMethod: "none",
+          source: "preregistered",
+          issuer: as.url,
+          redirectUris: ["http://127.0.0.1:33418/callback"]
+        })
+      }).pipe(Effect.flip, Effect.provide(followingUndici))
+      expect(error).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect" })
+    }))
 })
 
 describe("the middleware's token never crosses origins (issue 10 item 4)", () => {
