@@ -7,7 +7,7 @@
  * (`HttpClient.followRedirects` under `OAuthLayer`) re-sends the request before anything above it
  * sees the 3xx. Those tests pin what the library does then: a typed error, the answer unused.
  */
-import { FetchHttpClient, HttpBody, HttpClient, type HttpClientError } from "@effect/platform"
+import { FetchHttpClient, HttpBody, HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
@@ -212,6 +212,20 @@ describe("the middleware's token never crosses origins (issue 10 item 4)", () =>
       expect(Either.getOrUndefined(result)).toBe(200)
       expect(evil.requests).toHaveLength(1)
       expect(leaks(evil)).toEqual([])
+    }))
+
+  it.scopedLive("a client below that adds a base URL still gets the token on the MCP origin (its preprocessing runs first)", () =>
+    Effect.gen(function*() {
+      const mcp = yield* rawOAuthServer(() => ({ json: {} }))
+      const withBaseUrl = Layer.effect(
+        HttpClient.HttpClient,
+        Effect.map(HttpClient.HttpClient, HttpClient.mapRequest(HttpClientRequest.prependUrl(mcp.url)))
+      ).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      const result = yield* Effect.flatMap(HttpClient.HttpClient, (client) => post(client, "/mcp")).pipe(
+        Effect.provide(oauthLayer(mcp, withBaseUrl))
+      )
+      expect(Either.getOrUndefined(result)).toBe(200)
+      expect(mcp.requests[0]?.headers["authorization"]).toBe(`Bearer ${ACCESS_TOKEN}`)
     }))
 
   it.scopedLive("FetchHttpClient below (fetch follows by itself): the other origin never sees the token", () =>
