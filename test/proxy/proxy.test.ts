@@ -1,0 +1,213 @@
+/**
+ * `effect-mcp-oauth proxy` as a stdio-only host sees it: the official SDK's `Client` +
+ * `StdioClientTransport` spawning the proxy (tsx, as the CLI tests do), against an OAuth-protected
+ * SDK server on loopback (test/fixtures/ProtectedMcpServer.ts) — tools, an elicitation round
+ * trip, progress, a remote restart (session 404) and a remote that goes away and comes back; the
+ * raw stdio contract (malformed input, SIGTERM and stdin EOF end cleanly and close the session);
+ * and four proxies sharing one credential directory: one sign-in and one registration on a cold
+ * start, one refresh for 4 × 25 concurrent calls on an expired token.
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import { spawn } from "node:child_process"
+import * as NodeFs from "node:fs"
+import * as Os from "node:os"
+import * as NodePath from "node:path"
+import * as readline from "node:readline"
+import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
+
+const ROOT = NodePath.resolve(import.meta.dirname, "../..")
+const MAIN = NodePath.join(ROOT, "src", "cli", "main.ts")
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(Os.tmpdir(), "emo-proxy-"))),
+  (d) => Effect.sync(() => NodeFs.rmSync(d, { recursive: true, force: true }))
+)
+
+const proxyArgs = (url: string, dir: string) => [
+  "--import",
+  "tsx",
+  MAIN,
+  "proxy",
+  "--headless",
+  "--allow-http",
+  "--dir",
+  dir,
+  url
+]
+
+const env = (): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) out[k] = v
+  return { ...out, NO_COLOR: "1", NODE_NO_WARNINGS: "1" }
+}
+
+const textOf = (result: unknown): string => {
+  const content = (result as { content: Array<{ type: string; text?: string }> }).content
+  return content.map((c) => c.text ?? "").join("")
+}
+
+/** The host: the official SDK client spawning the proxy over stdio, answering elicitations. */
+const host = (url: string, dir: string) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const stderr: Array<string> = []
+      const transport = new StdioClientTransport({
+        command: process.execPath,
+        args: proxyArgs(url, dir),
+        env: env(),
+        cwd: ROOT,
+        stderr: "pipe"
+      })
+      transport.stderr?.on("data", (d) => stderr.push(String(d)))
+      const client = new Client({ name: "stdio-host", version: "1.0.0" }, { capabilities: { elicitation: {} } })
+      client.setRequestHandler(ElicitRequestSchema, async (request) => ({
+        action: "accept",
+        content: { name: `Ada (asked: ${request.params.message})` }
+      }))
+      await client.connect(transport, { timeout: 60_000 })
+      return { client, stderr }
+    }),
+    ({ client }) => Effect.promise(() => client.close())
+  )
+
+/** A raw stdio peer of the proxy: write lines, read parsed messages, see the exit code. */
+const rawProxy = (url: string, dir: string) =>
+  Effect.sync(() => {
+    const child = spawn(process.execPath, proxyArgs(url, dir), { cwd: ROOT, env: env(), stdio: ["pipe", "pipe", "pipe"] })
+    let stderr = ""
+    child.stderr.on("data", (d) => (stderr += d))
+    const messages: Array<Record<string, unknown>> = []
+    const waiters: Array<() => void> = []
+    readline.createInterface({ input: child.stdout }).on("line", (line) => {
+      messages.push(JSON.parse(line))
+      for (const w of waiters.splice(0)) w()
+    })
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    const next = async (): Promise<Record<string, unknown>> => {
+      while (messages.length === 0) await new Promise<void>((resolve) => waiters.push(resolve))
+      return messages.shift()!
+    }
+    return {
+      child,
+      send: (message: unknown) => child.stdin.write(typeof message === "string" ? `${message}\n` : `${JSON.stringify(message)}\n`),
+      next,
+      exited,
+      stderr: () => stderr
+    }
+  })
+
+const initialize = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } }
+}
+
+describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a protected remote server", () => {
+  it.scopedLive("tools, a call, an elicitation round trip and progress go through; a remote restart and outage are survived", () =>
+    Effect.gen(function*() {
+      const server = yield* startProtectedMcpServer()
+      const dir = yield* tempDir
+      const { client, stderr } = yield* host(server.mcpUrl, dir)
+
+      expect(client.getServerVersion()?.name).toBe("fixture-server")
+      expect(client.getInstructions()).toBe("Fixture server for effect-mcp-oauth tests")
+      const tools = yield* Effect.promise(() => client.listTools())
+      expect(tools.tools.map((t) => t.name)).toEqual(expect.arrayContaining(["add", "ask", "progress"]))
+      expect(textOf(yield* Effect.promise(() => client.callTool({ name: "add", arguments: { a: 2, b: 40 } })))).toBe("42")
+      // server → client request through the proxy, answered by this host
+      const asked = yield* Effect.promise(() => client.callTool({ name: "ask", arguments: {} }))
+      expect(textOf(asked)).toBe("hello Ada (asked: What is your name?)")
+      // progress notifications under the host's own token
+      const progress: Array<number> = []
+      const done = yield* Effect.promise(() =>
+        client.callTool({ name: "progress", arguments: { steps: 3 } }, undefined, {
+          onprogress: (p) => void progress.push(p.progress)
+        })
+      )
+      expect(textOf(done)).toBe("done 3")
+      expect(progress).toEqual([1, 2, 3])
+      expect(yield* server.counts).toMatchObject({ register: 1, authorize: 1, tokenCode: 1 })
+
+      // The remote forgets its sessions (a restart): the proxy re-initializes, the host notices nothing.
+      yield* Effect.promise(() => server.restart())
+      expect(textOf(yield* Effect.promise(() => client.callTool({ name: "add", arguments: { a: 1, b: 2 } })))).toBe("3")
+
+      // The remote goes away: the host gets a JSON-RPC error, the proxy stays up; it comes back: calls work.
+      yield* Effect.promise(() => server.stop())
+      const failed = yield* Effect.promise(() =>
+        client.callTool({ name: "add", arguments: { a: 1, b: 1 } }).then(() => undefined, (e: unknown) => e)
+      )
+      expect(String(failed)).toContain("unavailable")
+      yield* Effect.promise(() => server.start())
+      expect(textOf(yield* Effect.promise(() => client.callTool({ name: "add", arguments: { a: 5, b: 5 } })))).toBe("10")
+      expect((yield* server.counts).authorize).toBe(1)
+      expect(stderr.join("")).not.toMatch(/access_token|refresh_token/)
+    }))
+
+  it.scopedLive("raw stdio: a malformed line gets -32700 and the connection stays; SIGTERM and stdin EOF exit 0 and end the session", () =>
+    Effect.gen(function*() {
+      const server = yield* startProtectedMcpServer()
+      const dir = yield* tempDir
+
+      const first = yield* rawProxy(server.mcpUrl, dir)
+      first.send("this is not json")
+      const parseError = yield* Effect.promise(first.next)
+      expect(parseError).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32700 } })
+      first.send(initialize)
+      const init = yield* Effect.promise(first.next)
+      expect(init).toMatchObject({ id: 1, result: { serverInfo: { name: "fixture-server" } } })
+      first.send({ jsonrpc: "2.0", method: "notifications/initialized" })
+      first.send({ jsonrpc: "2.0", id: "x", method: "tools/list" })
+      const listed = yield* Effect.promise(first.next)
+      expect(listed).toMatchObject({ id: "x", result: { tools: expect.any(Array) } })
+      expect(server.sessions()).toBe(1)
+      first.child.kill("SIGTERM")
+      expect(yield* Effect.promise(() => first.exited)).toBe(0)
+      expect(server.sessions()).toBe(0)
+
+      // The second start answers initialize from the cached capabilities, then works the same.
+      const second = yield* rawProxy(server.mcpUrl, dir)
+      second.send(initialize)
+      expect(yield* Effect.promise(second.next)).toMatchObject({ id: 1, result: { serverInfo: { name: "fixture-server" } } })
+      second.send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "add", arguments: { a: 1, b: 1 } } })
+      expect(yield* Effect.promise(second.next)).toMatchObject({ id: 2, result: { content: [{ text: "2" }] } })
+      expect(second.stderr()).toContain("cached")
+      second.child.stdin.end()
+      expect(yield* Effect.promise(() => second.exited)).toBe(0)
+      expect(server.sessions()).toBe(0)
+      expect((yield* server.counts).authorize).toBe(1)
+    }))
+
+  it.scopedLive("4 proxies sharing a directory: a cold start signs in and registers once; 4 × 25 calls on an expired token refresh once", () =>
+    Effect.gen(function*() {
+      // Tokens live 2 s at first (due for refresh after 1 s), an hour once all four are up.
+      const server = yield* startProtectedMcpServer({ accessTokenTtl: Duration.seconds(2) })
+      const dir = yield* tempDir
+      const hosts = yield* Effect.all(Array.from({ length: 4 }, () => host(server.mcpUrl, dir)), {
+        concurrency: "unbounded"
+      })
+      const coldStart = yield* server.counts
+      expect({ register: coldStart.register, authorize: coldStart.authorize, tokenCode: coldStart.tokenCode })
+        .toEqual({ register: 1, authorize: 1, tokenCode: 1 })
+
+      yield* server.setAccessTokenTtl(Duration.hours(1))
+      yield* Effect.sleep("2500 millis")
+      yield* server.resetCounts
+      const results = yield* Effect.promise(() =>
+        Promise.all(
+          hosts.flatMap(({ client }, h) =>
+            Array.from({ length: 25 }, (_, i) => client.callTool({ name: "add", arguments: { a: h * 100, b: i } }))
+          )
+        )
+      )
+      expect(results.map(textOf)).toEqual(
+        [0, 1, 2, 3].flatMap((h) => Array.from({ length: 25 }, (_, i) => String(h * 100 + i)))
+      )
+      expect(yield* server.counts).toEqual({ register: 0, authorize: 0, tokenCode: 0, tokenRefresh: 1 })
+    }))
+})
