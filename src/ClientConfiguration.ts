@@ -231,11 +231,39 @@ export const updateBody = (
 }
 
 /**
- * Updates the client's registration (RFC 7592 §2.2): reads it first (an update replaces every
- * member, so the current values must be sent back), applies `update` and `PUT`s the result. The
- * server may refuse a value (`invalid_redirect_uri`, `invalid_client_metadata`: an
- * `OAuthRegistrationError` "Rejected"), change what was asked (its answer wins) or rotate the
- * secret or the registration access token; store the returned `client`.
+ * Updates the client's registration (RFC 7592 §2.2) from a `configuration` just read: applies
+ * `changes` to every member the server returned and `PUT`s the result (an update replaces the
+ * whole registration). The server may refuse a value (`invalid_redirect_uri`,
+ * `invalid_client_metadata`: an `OAuthRegistrationError` "Rejected"), change what was asked (its
+ * answer wins) or rotate the secret or the registration access token; store the returned `client`.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7592#section-2.2
+ * @since 0.1.0
+ * @category operations
+ */
+export const updateConfiguration = (
+  configuration: ClientConfiguration,
+  changes: ClientUpdate,
+  options: ClientConfigurationOptions = {}
+): Effect.Effect<
+  ClientConfiguration,
+  ClientNotFound | OAuthRegistrationError | OAuthRequestError,
+  HttpClient.HttpClient
+> =>
+  Effect.gen(function*() {
+    const managed = configuration.client
+    const http = yield* HttpClient.HttpClient
+    const request = yield* HttpClientRequest.put(managed.registrationClientUri).pipe(
+      HttpClientRequest.bodyJson({ ...updateBody(configuration.metadata, changes), client_id: managed.clientId }),
+      Effect.orDie
+    )
+    const response = yield* OAuthHttp.execute(http, authorized(managed, request), httpOptionsOf(options))
+    if (response.status !== 200) return yield* rejected(managed, response)
+    return yield* decodeConfiguration(managed, response)
+  }).pipe(Effect.withSpan("ClientConfiguration.update", { attributes: { clientId: configuration.client.clientId } }))
+
+/**
+ * Reads the client's registration ({@link read}) and updates it ({@link updateConfiguration}).
  *
  * @see https://www.rfc-editor.org/rfc/rfc7592#section-2.2
  * @since 0.1.0
@@ -249,19 +277,7 @@ export const update = (
   ClientConfiguration,
   ClientNotFound | OAuthRegistrationError | OAuthRequestError,
   HttpClient.HttpClient
-> =>
-  Effect.gen(function*() {
-    const current = yield* read(client, options)
-    const managed = current.client
-    const http = yield* HttpClient.HttpClient
-    const request = yield* HttpClientRequest.put(managed.registrationClientUri).pipe(
-      HttpClientRequest.bodyJson({ ...updateBody(current.metadata, changes), client_id: managed.clientId }),
-      Effect.orDie
-    )
-    const response = yield* OAuthHttp.execute(http, authorized(managed, request), httpOptionsOf(options))
-    if (response.status !== 200) return yield* rejected(managed, response)
-    return yield* decodeConfiguration(managed, response)
-  }).pipe(Effect.withSpan("ClientConfiguration.update", { attributes: { clientId: client.clientId } }))
+> => Effect.flatMap(read(client, options), (configuration) => updateConfiguration(configuration, changes, options))
 
 /**
  * Deletes the client at the authorization server (RFC 7592 §2.3): `DELETE

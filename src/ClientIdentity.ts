@@ -8,10 +8,15 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#client-registration-approaches
  * @since 0.1.0
  */
-import { Clock, Effect, Option, Redacted } from "effect"
+import { HttpClient } from "@effect/platform"
+import { Clock, Effect, Either, Option, Redacted } from "effect"
+import type { Scope } from "effect"
+import * as Authorizer from "./Authorizer.js"
+import * as ClientConfiguration from "./ClientConfiguration.js"
 import type * as Discovery from "./Discovery.js"
 import { IssuerMismatch, type OAuthError, type StorageError } from "./Errors.js"
 import * as FlowContext from "./FlowContext.js"
+import { isLoopbackHost } from "./internal/oauthHttp.js"
 import { chooseAuthMethod } from "./Registration.js"
 import { ClientInformation } from "./Schemas.js"
 
@@ -188,4 +193,216 @@ export const clientFor = (
     })
     yield* ctx.storage.setClient(ctx.key, registered)
     return registered
+  })
+
+const splitScope = (scope: string | undefined): ReadonlyArray<string> =>
+  scope === undefined ? [] : scope.split(" ").filter((s) => s !== "")
+
+/** An `http:` redirect URI on a loopback IP literal (RFC 8252 §7.3), whose port may vary. */
+const loopbackRedirect = (uri: string): URL | undefined => {
+  let url: URL
+  try {
+    url = new URL(uri)
+  } catch {
+    return undefined
+  }
+  return url.protocol === "http:" && isLoopbackHost(url.hostname) && url.hostname !== "localhost" ? url : undefined
+}
+
+/**
+ * Whether `requested` is one of `registered`, or differs from a registered loopback redirect URI
+ * only by its port — which RFC 8252 §7.3 says the authorization server must allow.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
+ * @since 0.1.0
+ * @category client identity
+ */
+export const redirectUriMatch = (
+  registered: ReadonlyArray<string>,
+  requested: string
+): "exact" | "loopbackPort" | "none" => {
+  if (registered.includes(requested)) return "exact"
+  const want = loopbackRedirect(requested)
+  if (want === undefined) return "none"
+  return registered.some((uri) => {
+      const have = loopbackRedirect(uri)
+      return have !== undefined && have.hostname === want.hostname && have.pathname === want.pathname &&
+        have.search === want.search
+    })
+    ? "loopbackPort"
+    : "none"
+}
+
+/**
+ * The scopes to register up front besides the requested ones: the protected resource's
+ * `scopes_supported` (RFC 9728 §2), limited to those the authorization server lists when it
+ * publishes `scopes_supported` (RFC 8414 §2). Registering them avoids a registration update or a
+ * new registration at the first step-up on an authorization server that enforces the registered
+ * `scope`; the authorization request still asks only for the selected scopes.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-2
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
+ * @since 0.1.0
+ * @category client identity
+ */
+export const upfrontScopes = (found: Discovery.DiscoveryResult): ReadonlyArray<string> => {
+  const offered = Option.match(found.protectedResource, { onNone: () => [], onSome: (prm) => prm.scopes_supported ?? [] })
+  const allowed = found.authorizationServer.scopes_supported
+  return allowed === undefined ? offered : offered.filter((s) => allowed.includes(s))
+}
+
+/**
+ * Registers a new client for `redirectUri` with `scopes` plus {@link upfrontScopes}, and stores
+ * it. A registration refused with the wider scope is tried once more with `scopes` alone.
+ */
+const registerNew = (
+  ctx: FlowContext.FlowContext,
+  found: Discovery.DiscoveryResult,
+  redirectUri: string,
+  scopes: ReadonlyArray<string>
+): Effect.Effect<ClientInformation, OAuthError> =>
+  Effect.gen(function*() {
+    const wide = FlowContext.union(scopes, upfrontScopes(found))
+    const register = (list: ReadonlyArray<string>) =>
+      ctx.registration.register({
+        discovery: found,
+        redirectUri,
+        scope: list.length > 0 ? list.join(" ") : undefined
+      })
+    const registered = yield* register(wide).pipe(
+      Effect.catchIf(
+        (error) => error._tag === "OAuthRegistrationError" && error.reason === "Rejected" && wide.length > scopes.length,
+        (error) =>
+          Effect.logInfo(
+            `Registration with the resource's scopes_supported was refused (${error.message}); registering with the requested scopes only`
+          ).pipe(Effect.zipRight(register(scopes)))
+      )
+    )
+    yield* Effect.logInfo(`Registered client ${registered.clientId} at ${found.issuer}`)
+    if (registered.source !== "preregistered") yield* ctx.storage.setClient(ctx.key, registered)
+    return registered
+  })
+
+/**
+ * The client and the authorization session of one interactive sign-in.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
+ * @since 0.1.0
+ * @category models
+ */
+export interface SignInClient {
+  readonly session: Authorizer.AuthorizationSession
+  readonly client: ClientInformation
+  /**
+   * Whether the authorizer should pre-flight the authorization request: only for a reused client
+   * that no RFC 7592 read confirmed, or whose loopback port differs from the registered one.
+   */
+  readonly preflight: boolean
+}
+
+/**
+ * One client identity per authorization server: picks the client of an authorization-code
+ * sign-in and opens its session.
+ *
+ * - The session prefers the loopback port the stored client was registered with; on another
+ *   port the stored client is still used (RFC 8252 §7.3: the server must accept any port) and
+ *   the pre-flight finds out if this server does not (the sign-in then registers again, once).
+ * - A stored client with RFC 7592 configuration is read first (or updated, when the sign-in
+ *   needs scopes or a redirect URI it was not registered with); a client the server no longer
+ *   knows is registered again before the browser opens.
+ * - Without RFC 7592, a client registered without a scope now needed is registered again with
+ *   the union of its scope and the new one.
+ * - Nothing stored: a new registration (with {@link upfrontScopes}).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
+ * @see https://www.rfc-editor.org/rfc/rfc7592#section-2
+ * @since 0.1.0
+ * @category client identity
+ */
+export const forSignIn = (
+  ctx: FlowContext.FlowContext,
+  found: Discovery.DiscoveryResult,
+  scopes: ReadonlyArray<string>
+): Effect.Effect<SignInClient, OAuthError, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (ctx.registration.isStatic) {
+      const session = yield* Authorizer.openSession(ctx.authorizer)
+      return { session, client: yield* preregistered(ctx, found, session.redirectUri), preflight: true }
+    }
+    const stored = yield* storedClient(ctx, found.issuer)
+    const dynamic = Option.filter(stored, (c) => c.source === "dynamic")
+    const session = yield* Authorizer.openSession(ctx.authorizer, {
+      preferredRedirectUri: Option.getOrUndefined(dynamic)?.redirectUris.find((uri) => loopbackRedirect(uri) !== undefined)
+    })
+    if (Option.isSome(stored) && stored.value.source !== "dynamic") {
+      return { session, client: stored.value, preflight: true }
+    }
+    if (Option.isNone(stored)) {
+      return { session, client: yield* registerNew(ctx, found, session.redirectUri, scopes), preflight: false }
+    }
+    const client = stored.value
+    const registeredScopes = splitScope(client.scope)
+    // A client registered without `scope` (or stored before it was kept) may use what the server allows.
+    const missingScopes = client.scope === undefined ? [] : scopes.filter((s) => !registeredScopes.includes(s))
+    const match = redirectUriMatch(client.redirectUris, session.redirectUri)
+    const again = (why: string) =>
+      Effect.logInfo(`Registering again at ${found.issuer}: ${why}`).pipe(
+        Effect.zipRight(registerNew(ctx, found, session.redirectUri, FlowContext.union(registeredScopes, scopes))),
+        Effect.map((registered): SignInClient => ({ session, client: registered, preflight: false }))
+      )
+
+    if (ClientConfiguration.isManaged(client)) {
+      const options = { timeout: ctx.options.timeout, allowInsecure: ctx.options.allowInsecure }
+      const provide = Effect.provideService(HttpClient.HttpClient, ctx.httpClient)
+      const gone = (description: string | undefined) =>
+        Effect.gen(function*() {
+          yield* Effect.logWarning(
+            `Client ${client.clientId} no longer exists at ${found.issuer} (${description ?? "RFC 7592"}); ` +
+              "registering again before signing in"
+          )
+          yield* FlowContext.forget(ctx)
+          const registered = yield* registerNew(ctx, found, session.redirectUri, scopes)
+          return { session, client: registered, preflight: false } satisfies SignInClient
+        })
+      // RFC 7592 §2.1: confirms the client exists (instead of a pre-flight) and says what is registered.
+      const read = yield* Effect.either(provide(ClientConfiguration.read(client, options)))
+      if (Either.isLeft(read)) {
+        if (read.left._tag === "ClientNotFound") return yield* gone(read.left.description)
+        yield* Effect.logDebug(`RFC 7592 read of client ${client.clientId} inconclusive: ${read.left.message}`)
+        if (missingScopes.length > 0 || match === "none") {
+          return yield* again(`client ${client.clientId} could not be read to update it (${read.left.message})`)
+        }
+        return { session, client, preflight: true }
+      }
+      const current = read.right.client
+      const missing = current.scope === undefined ? [] : scopes.filter((s) => !splitScope(current.scope).includes(s))
+      const currentMatch = redirectUriMatch(current.redirectUris, session.redirectUri)
+      if (missing.length === 0 && currentMatch !== "none") {
+        yield* ctx.storage.setClient(ctx.key, current)
+        return { session, client: current, preflight: currentMatch === "loopbackPort" }
+      }
+      yield* Effect.logInfo(
+        `Updating client ${client.clientId} at ${found.issuer} (RFC 7592)` +
+          (missing.length > 0 ? `: adding scope ${missing.join(" ")}` : "") +
+          (currentMatch === "none" ? `: adding redirect URI ${session.redirectUri}` : "")
+      )
+      const updated = yield* Effect.either(provide(ClientConfiguration.updateConfiguration(read.right, {
+        addScopes: missing,
+        addRedirectUris: currentMatch === "none" ? [session.redirectUri] : []
+      }, options)))
+      if (Either.isRight(updated)) {
+        yield* ctx.storage.setClient(ctx.key, updated.right.client)
+        return { session, client: updated.right.client, preflight: currentMatch === "loopbackPort" }
+      }
+      if (updated.left._tag === "ClientNotFound") return yield* gone(updated.left.description)
+      return yield* again(`updating client ${client.clientId} failed (${updated.left.message})`)
+    }
+    if (missingScopes.length > 0) {
+      return yield* again(
+        `client ${client.clientId} is registered for "${client.scope ?? ""}" without ${missingScopes.join(" ")}, ` +
+          "and the server offers no RFC 7592 update"
+      )
+    }
+    if (match === "none") return yield* again(`client ${client.clientId} is not registered for ${session.redirectUri}`)
+    return { session, client, preflight: true }
   })

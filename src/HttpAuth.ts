@@ -5,20 +5,21 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, HttpClientError, HttpClientRequest } from "@effect/platform"
+import { Headers, HttpClient, HttpClientError, HttpClientRequest } from "@effect/platform"
 import type { HttpClientResponse } from "@effect/platform"
 import { Config, type ConfigError, Context, type Duration, Effect, Layer, Option, Redacted } from "effect"
 import { dual } from "effect/Function"
 import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
-import { InsufficientScope, type OAuthError, Unauthorized } from "./Errors.js"
+import { InsufficientScope, type OAuthError, OAuthRequestError, Unauthorized } from "./Errors.js"
 import { tokenWait } from "./internal/tokenWait.js"
 import { authChallenge } from "./internal/wwwAuthenticate.js"
 import * as OAuth from "./OAuth.js"
 import * as Pkce from "./Pkce.js"
 import * as Registration from "./Registration.js"
 import * as TokenExchange from "./TokenExchange.js"
+import * as TokenLock from "./TokenLock.js"
 import type { StoredToken } from "./Schemas.js"
 import * as TokenStorage from "./TokenStorage.js"
 
@@ -62,6 +63,17 @@ const tokenOf = (request: HttpClientRequest.HttpClientRequest): Option.Option<st
   const header = request.headers["authorization"]
   const match = header === undefined ? null : /^(?:bearer|dpop) +(.+)$/i.exec(header)
   return match === null ? Option.none() : Option.some(match[1]!.trim())
+}
+
+/** The same request without `Authorization` and `DPoP` (RFC 6750 §2.1, RFC 9449 §7.1). */
+const withoutCredentials = (request: HttpClientRequest.HttpClientRequest): HttpClientRequest.HttpClientRequest => {
+  const stripped = HttpClientRequest.get(request.url).pipe(
+    HttpClientRequest.setMethod(request.method),
+    HttpClientRequest.setHeaders(Headers.remove(request.headers, ["authorization", "dpop"])),
+    HttpClientRequest.setUrlParams(request.urlParams),
+    HttpClientRequest.setBody(request.body)
+  )
+  return Option.match(request.hash, { onNone: () => stripped, onSome: (hash) => HttpClientRequest.setHash(stripped, hash) })
 }
 
 /** Reads and discards a response body so its connection can be reused. */
@@ -120,23 +132,75 @@ export const authenticate: {
         ? Effect.void
         : dpopKey.setNonce(response.request.url, nonce)
     }
-    return client.pipe(
+    /** The `Authorization` values this middleware attached (the latest few), to recognise them when copied. */
+    const attached: Array<string> = []
+    const remember = (request: HttpClientRequest.HttpClientRequest): HttpClientRequest.HttpClientRequest => {
+      const value = request.headers["authorization"]
+      if (value !== undefined && !attached.includes(value)) {
+        attached.push(value)
+        if (attached.length > 16) attached.shift()
+      }
+      return request
+    }
+    const carriesOurCredentials = (request: HttpClientRequest.HttpClientRequest): boolean => {
+      const value = request.headers["authorization"]
+      return value !== undefined && attached.includes(value)
+    }
+    /**
+     * The last step before the client below: a request for another origin that carries a token
+     * this middleware attached (copied by a redirect follower above it, or re-sent by the app to
+     * another URL) goes without it — the token is for the MCP server's origin only.
+     */
+    const guarded: HttpClient.HttpClient.With<E, R> = HttpClient.makeWith<never, never, E, R>(
+      (requestEffect) =>
+        Effect.flatMap(requestEffect, (request) =>
+          client.execute(!applies(request.url) && carriesOurCredentials(request) ? withoutCredentials(request) : request)),
+      Effect.succeed
+    )
+    /**
+     * A client below that follows redirects by itself (e.g. `HttpClient.followRedirects`) re-sends
+     * the request before anything above it sees the 3xx; when that took our token to another
+     * origin, the answer is refused with a typed error (never passed on as the MCP server's).
+     */
+    const refuseForeignAnswer = (
+      response: HttpClientResponse.HttpClientResponse
+    ): Effect.Effect<HttpClientResponse.HttpClientResponse, OAuthRequestError> =>
+      !applies(response.request.url) && carriesOurCredentials(response.request)
+        ? Effect.zipRight(
+          drain(response),
+          Effect.fail(
+            new OAuthRequestError({
+              reason: "Redirect",
+              url: response.request.url,
+              status: response.status,
+              detail: `the HTTP client below followed a redirect from ${origin} to ${
+                URL.canParse(response.request.url) ? new URL(response.request.url).origin : "another URL"
+              } with the access token; do not install a redirect-following client below OAuthLayer`
+            })
+          )
+        )
+        : Effect.succeed(response)
+    return guarded.pipe(
       HttpClient.mapRequestEffect((request) =>
         applies(request.url)
           ? Effect.flatMap(tokenWait(oauth.tokenForRequest), (token) =>
             Option.match(token, {
               onNone: () => Effect.succeed(request),
-              onSome: (t) => present(request, t)
+              onSome: (t) => Effect.map(present(request, t), remember)
             }))
           : Effect.succeed(request)
       ),
       HttpClient.transformResponse((effect) => {
+        const answered: Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> = effect.pipe(
+          Effect.flatMap(refuseForeignAnswer),
+          Effect.tap(rememberNonce)
+        )
         const loop = (
           attempts: number,
           retriedUnauthorized: boolean,
           retriedNonce = false
         ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> =>
-          Effect.flatMap(Effect.tap(effect, rememberNonce), (response) => {
+          Effect.flatMap(answered, (response) => {
             if (!applies(response.request.url) || (response.status !== 401 && response.status !== 403)) {
               return Effect.succeed(response)
             }
@@ -239,7 +303,8 @@ export interface OAuthLayerOptions extends OAuth.OAuthOptions {
  * inner client directly, never the wrapped one). `TokenStorage`, `Authorizer`, `Pkce` and
  * `TokenLock` are taken from below when provided; otherwise memory storage, the browser sign-in
  * (`Authorizer.layerAuto`: the browser when a display is available, paste-back otherwise), real
- * PKCE and no cross-process lock.
+ * PKCE and the cross-process lock the storage brings (file system, Redis; none for memory — see
+ * `TokenLock.resolve`).
  *
  * @example
  * ```ts
@@ -271,6 +336,8 @@ export const OAuthLayer = (
     Authorizer.layerAuto(options.callbackPort === undefined ? {} : { browser: { callbackPort: options.callbackPort } })
   )
   const pkce = optionalService(Pkce.Pkce, Pkce.layer)
+  // The app's TokenLock, else the lock a shared storage brings (file system, Redis), else none.
+  const lock = TokenLock.layerResolved.pipe(Layer.provide(storage))
   const dpop = optionalService(Dpop.Dpop, Dpop.layer)
   const core = OAuth.layer(options).pipe(
     Layer.provide(
@@ -294,6 +361,7 @@ export const OAuthLayer = (
         TokenExchange.layer({ ...serviceConfig, privateKeyJwt: options.privateKeyJwt }).pipe(Layer.provide(dpop)),
         dpop,
         storage,
+        lock,
         authorizer,
         pkce
       )

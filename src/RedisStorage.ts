@@ -13,6 +13,7 @@ import type { PlatformError } from "@effect/platform/Error"
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import { StorageError } from "./Errors.js"
 import * as KvStore from "./internal/kvStore.js"
+import * as RedisLock from "./internal/redisLock.js"
 import * as Format from "./internal/storageFormat.js"
 import type { StoredToken } from "./Schemas.js"
 import { TokenStorage } from "./TokenStorage.js"
@@ -129,9 +130,12 @@ export const makeKeyValueStore = (client: RedisClient, prefix: string): KeyValue
 
 /**
  * Compare-and-set of one string value: KEYS[1]; ARGV = expectPresent ("1"/"0"), expected,
- * write ("1") or delete ("0"), value, ttl ms ("0" = none). Returns 1 when applied.
+ * write ("1") or delete ("0"), value, ttl ms ("0" = none). With a fence, KEYS[2] is a token
+ * lock that must still hold ARGV[6] (else -1: the lease was lost). Returns 1 when applied, 0
+ * when the value changed.
  */
 const CAS_SCRIPT = `
+if KEYS[2] and redis.call('GET', KEYS[2]) ~= ARGV[6] then return -1 end
 local cur = redis.call('GET', KEYS[1])
 if ARGV[1] == '1' then
   if cur ~= ARGV[2] then return 0 end
@@ -151,23 +155,23 @@ return 1
 `
 
 const atomicOps = (client: RedisClient, prefix: string): KvStore.AtomicOps => ({
-  compareAndSet: (key, expected, next, ttlMillis) =>
-    Effect.map(
-      command(
-        client,
-        "compareAndSet",
-        "EVAL",
-        CAS_SCRIPT,
-        1,
-        prefix + key,
-        Option.isSome(expected) ? "1" : "0",
-        Option.getOrElse(expected, () => ""),
-        Option.isSome(next) ? "1" : "0",
-        Option.getOrElse(next, () => ""),
-        ttlMillis === undefined ? 0 : Math.max(1, Math.ceil(ttlMillis))
-      ),
-      (applied) => applied === 1
+  connection: client,
+  compareAndSet: (key, expected, next, ttlMillis, fence) => {
+    const args = [
+      Option.isSome(expected) ? "1" : "0",
+      Option.getOrElse(expected, () => ""),
+      Option.isSome(next) ? "1" : "0",
+      Option.getOrElse(next, () => ""),
+      ttlMillis === undefined ? 0 : Math.max(1, Math.ceil(ttlMillis))
+    ]
+    const keysAndArgs = fence === undefined
+      ? [1, prefix + key, ...args]
+      : [2, prefix + key, fence.lockKey, ...args, fence.owner]
+    return Effect.map(
+      command(client, "compareAndSet", "EVAL", CAS_SCRIPT, ...keysAndArgs),
+      (result): KvStore.CasResult => result === 1 ? "applied" : result === -1 ? "leaseLost" : "changed"
     )
+  }
 })
 
 /**
@@ -216,7 +220,9 @@ export const tokenTtl = (
  * A {@link TokenStorage} in Redis: the `KeyValueStore` storage format (wrap it with
  * `TokenStorage.encrypted` to encrypt the records) under `prefix`, with token revisions and the
  * server index updated by atomic compare-and-set scripts (safe across processes and hosts),
- * and Redis TTLs that follow {@link tokenTtl}.
+ * and Redis TTLs that follow {@link tokenTtl}. It brings its cross-process lock (the Redis lock
+ * of `TokenLock.layerRedis` on the same connection and prefix), used unless the app provides a
+ * `TokenLock` of its own.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.3.3
  * @since 0.1.0
@@ -227,11 +233,14 @@ export const make = (options: RedisStorageOptions = {}): Effect.Effect<TokenStor
     const client = yield* RedisConnection
     const codec = yield* Format.CurrentCodec
     const prefix = options.prefix ?? "mcp-oauth:"
-    return yield* KvStore.makeWith({
+    const storage = yield* KvStore.makeWith({
       codec,
       atomic: atomicOps(client, prefix),
       tokenTtl: (token, now) => tokenTtl(token, now, options)
     }).pipe(Effect.provideService(KeyValueStore.KeyValueStore, makeKeyValueStore(client, prefix)))
+    // Shared by design: it brings the Redis lock on the same connection and prefix (used unless
+    // the app provides a TokenLock of its own).
+    return { ...storage, lock: RedisLock.make(client, { prefix }) }
   })
 
 /**

@@ -104,8 +104,7 @@ export const authorizationCode = (
         )
       }
       yield* OAuthHttp.checkSecureUrl(endpoint, { allowInsecure: ctx.options.allowInsecure })
-      const session = yield* ctx.authorizer.session
-      const client = yield* ClientIdentity.clientFor(ctx, found, session.redirectUri, scopes)
+      const { client, preflight, session } = yield* ClientIdentity.forSignIn(ctx, found, scopes)
       const codes = yield* ctx.pkce.generate
       const state = yield* ctx.pkce.generateState
       const url = authorizationUrl({
@@ -123,7 +122,8 @@ export const authorizationCode = (
         redirectUri: session.redirectUri,
         issuer: found.issuer,
         issParameterSupported: as.authorization_response_iss_parameter_supported === true,
-        clientId: client.clientId
+        clientId: client.clientId,
+        preflight
       })
       const token = yield* ctx.exchange.authorizationCode({
         discovery: found,
@@ -184,7 +184,10 @@ export const signIn = (
     : clientCredentials(ctx, request, ctx.grant === "client_credentials" ? undefined : ctx.grant)).pipe(
       Effect.tapError((error) =>
         error._tag === "ClientNotFound"
-          ? Effect.logWarning(`Client ${error.clientId} is unknown to the server; clearing it`).pipe(
+          ? Effect.logWarning(
+            `Client ${error.clientId} cannot be used (${error.description ?? "unknown to the server"}); ` +
+              "forgetting it and registering again"
+          ).pipe(
             Effect.zipRight(FlowContext.forget(ctx))
           )
           : Effect.void

@@ -145,6 +145,39 @@ export const parseRetryAfter = (header: string | undefined, now: number): number
 export const parseScope = (scope: string | undefined): ReadonlyArray<string> =>
   scope === undefined ? [] : scope.split(" ").filter((s) => s.length > 0)
 
+/** The values of a token request that are secrets (or grants), which a server must not see echoed back. */
+const secretValues = (params: Record<string, string>): ReadonlyArray<string> =>
+  Object.entries(params)
+    .filter(([name]) => !NOT_SECRET.has(name))
+    .map(([, value]) => value)
+
+const NOT_SECRET: ReadonlySet<string> = new Set(["grant_type", "scope", "resource", "redirect_uri", "client_id"])
+
+const MAX_DESCRIPTION = 500
+
+/**
+ * An RFC 6749 §5.2 error response (its `error` code kept as is) with every occurrence of what the request sent as a secret
+ * (refresh token, code, code verifier, client secret, assertion) replaced by `<redacted>`, and
+ * `error_description` cut to a readable length: some servers echo the refresh token they refuse,
+ * and the description ends up in error messages and logs.
+ */
+const scrubErrorResponse = (
+  e: typeof OAuthErrorResponse.Type,
+  secrets: ReadonlyArray<string>
+): typeof OAuthErrorResponse.Type => {
+  const scrub = (text: string): string => {
+    let out = text
+    // Very short values (a test secret "s") would shred the text and are no secret worth hiding.
+    for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join("<redacted>")
+    return out.length > MAX_DESCRIPTION ? `${out.slice(0, MAX_DESCRIPTION)}…` : out
+  }
+  return {
+    error: e.error,
+    ...(e.error_description === undefined ? {} : { error_description: scrub(e.error_description) }),
+    ...(e.error_uri === undefined ? {} : { error_uri: scrub(e.error_uri) })
+  }
+}
+
 /**
  * @since 0.1.0
  * @category constructors
@@ -293,7 +326,10 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
           const wait = retryAfter === undefined ? {} : { retryAfter }
           const error = OAuthHttp.decodeJson(OAuthErrorResponse, response)
           if (Either.isRight(error)) {
-            const e = error.right
+            const e = scrubErrorResponse(error.right, [
+              ...secretValues(grantParams),
+              ...(context.client.clientSecret === undefined ? [] : [Redacted.value(context.client.clientSecret)])
+            ])
             if (e.error === "invalid_client") {
               return yield* Effect.fail(
                 new ClientNotFound({
@@ -333,6 +369,17 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
           )
         }
         const token = decoded.right
+        if (token.expires_in !== undefined && !(Number.isFinite(token.expires_in) && token.expires_in >= 0)) {
+          // RFC 6749 §5.1: a lifetime in seconds. `1e400`, "NaN" or -5 would make the expiry
+          // Infinity, NaN or the past, and a stored NaN/Infinity does not survive JSON.
+          return yield* Effect.fail(
+            new OAuthTokenError({
+              error: "invalid_response",
+              status: 200,
+              errorDescription: "expires_in is not a finite, non-negative number of seconds"
+            })
+          )
+        }
         const tokenType = token.token_type.toLowerCase()
         const dpopBound = tokenType === "dpop" && Option.isSome(proofKey)
         if (tokenType !== "bearer" && tokenType !== "n_a" && !dpopBound) {

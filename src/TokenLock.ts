@@ -9,12 +9,13 @@
 import { FileSystem, Path } from "@effect/platform"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
-import { Clock, Context, Duration, Effect, Either, Encoding, Fiber, Layer } from "effect"
+import { Context, Duration, Effect, Either, Layer, Option } from "effect"
 import { StorageError } from "./Errors.js"
-import * as FileLock from "./internal/fileLock.js"
 import * as FileStore from "./internal/fileStore.js"
-import * as NoFollow from "./internal/noFollow.js"
+import * as RedisLock from "./internal/redisLock.js"
+import * as InternalLease from "./internal/lease.js"
 import { RedisConnection } from "./RedisStorage.js"
+import { TokenStorage } from "./TokenStorage.js"
 
 /**
  * @since 0.1.0
@@ -29,12 +30,109 @@ export interface TokenLock {
 }
 
 /**
+ * The lease of a held lock, as seen by the effect the lock guards (see {@link ensureHeld}). A
+ * custom {@link TokenLock} with leases provides one with {@link withLease}.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category models
+ */
+export interface Lease {
+  /** The storage key the lock guards. */
+  readonly key: string
+  /**
+   * Succeeds when the lease is still this holder's, extending it to a full lease; fails with
+   * `StorageError` reason `"Conflict"` when it was lost.
+   */
+  readonly ensureHeld: Effect.Effect<void, StorageError>
+}
+
+/**
+ * Fencing for a lock holder that may have been stalled past its lease (a stopped process, a
+ * suspended machine, a long pause) while another process took the lock: call it **immediately
+ * before redeeming a refresh token**. It succeeds — extending the lease to a full one, so the
+ * redemption that follows runs under a fresh lease — when the current fiber still holds its
+ * {@link layerFile} / {@link layerRedis} lock, and fails with `StorageError` reason `"Conflict"`
+ * when the lease was lost: the refresh token may already have been redeemed by the new holder,
+ * and redeeming it again would revoke the grant (RFC 9700 §4.14.2). Outside a lock, or under
+ * {@link layerNone}, it does nothing.
+ *
+ * The file and Redis storages run the same check inside their atomic token writes, so a
+ * holder that lost its lease never overwrites the tokens the new holder stored (for Redis
+ * storage and lock on one connection, in the same Lua script as the write).
+ *
+ * @example
+ * ```ts
+ * lock.withLock(key, Effect.gen(function*() {
+ *   const stored = yield* storage.getTokens(key)
+ *   // … decide to refresh …
+ *   yield* TokenLock.ensureHeld // the lease may have expired while this process was stopped
+ *   // … redeem the refresh token, then store the result …
+ * }))
+ * ```
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @see https://martin.kleppmann.com/2016/02/08/how-to-do-distributed-locking.html
+ * @since 0.1.0
+ * @category fencing
+ */
+export const ensureHeld: Effect.Effect<void, StorageError> = InternalLease.ensureHeld
+
+/**
+ * The lease of the lock the current fiber runs under, if any.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category fencing
+ */
+export const currentLease: Effect.Effect<Option.Option<Lease>> = InternalLease.current
+
+/**
+ * Runs `effect` as the holder of `lease`: for custom {@link TokenLock}s, so that
+ * {@link ensureHeld} and the storages' conditional writes check their lease.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category fencing
+ */
+export const withLease = (lease: Lease) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  InternalLease.provide({ key: lease.key, ensureHeld: lease.ensureHeld })(effect)
+
+/**
  * @since 0.1.0
  * @category tags
  */
 export const TokenLock: Context.Tag<TokenLock, TokenLock> = Context.GenericTag<TokenLock>(
   "effect-mcp-oauth/TokenLock"
 )
+
+/**
+ * The lock the orchestrator uses: the app's `TokenLock` when it provides one (including
+ * {@link layerNone}, the explicit opt-out); else the lock the `TokenStorage` brings when other
+ * processes can share it (`TokenStorage.layerFileSystem`: the file lock of its directory;
+ * `RedisStorage.layer`: the Redis lock on its connection); else {@link none} (memory storage,
+ * no storage). So a shared store is never used without its lock by default: two processes
+ * redeeming one rotating refresh token lose the grant (RFC 9700 §4.14.2).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolve: Effect.Effect<TokenLock> = Effect.gen(function*() {
+  const explicit = yield* Effect.serviceOption(TokenLock)
+  if (Option.isSome(explicit)) return explicit.value
+  const storage = yield* Effect.serviceOption(TokenStorage)
+  return Option.getOrElse(Option.flatMap(storage, (s) => Option.fromNullable(s.lock)), () => none)
+})
+
+/**
+ * {@link resolve} as a layer: what `OAuthLayer` provides to the orchestrator.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerResolved: Layer.Layer<TokenLock> = Layer.effect(TokenLock, resolve)
 
 /**
  * No cross-process coordination (the default, right for a single process or memory storage).
@@ -93,18 +191,7 @@ export const makeFile = (
     const dir = directory === undefined
       ? yield* Effect.either(Effect.provideService(FileStore.defaultDirectory, Path.Path, path))
       : Either.right(directory)
-    return {
-      withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> =>
-        Effect.gen(function*() {
-          const d = path.resolve(yield* dir)
-          yield* NoFollow.ensureDirectory(d)
-          const name = (yield* FileStore.fileNameFor(key, "tokens")).replace(/\.tokens\.json$/, ".lock")
-          return yield* FileLock.withFileLock(fs, path.join(d, name), {
-            lease: options.lease,
-            acquireTimeout: options.acquireTimeout
-          })(effect)
-        }).pipe(Effect.withSpan("TokenLock.withLock", { attributes: { "tokenLock.backend": "file", "tokenLock.key": key } }))
-    }
+    return FileStore.makeLock(dir, fs, path, options)
   })
 
 /**
@@ -145,12 +232,6 @@ export interface RedisLockOptions {
   readonly acquireTimeout?: Duration.DurationInput | undefined
 }
 
-/** Deletes KEYS[1] only if it still holds ARGV[1] (our token). */
-const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`
-/** Extends KEYS[1] to ARGV[2] ms only if it still holds ARGV[1]. */
-const RENEW_SCRIPT =
-  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`
-
 /**
  * A cross-process, cross-host lock in Redis (the single-instance algorithm of the Redis docs):
  * `SET <prefix>lock:<key> <random token> NX PX <lease>`, polled with a jittered exponential
@@ -164,59 +245,7 @@ const RENEW_SCRIPT =
  * @category constructors
  */
 export const makeRedis = (options: RedisLockOptions = {}): Effect.Effect<TokenLock, never, RedisConnection> =>
-  Effect.gen(function*() {
-    const client = yield* RedisConnection
-    const prefix = options.prefix ?? "mcp-oauth:"
-    const leaseMillis = Duration.toMillis(options.lease ?? Duration.seconds(30))
-    const timeout = options.acquireTimeout ?? Duration.minutes(10)
-    const call = (what: string, command: string, ...args: Array<string | number>) =>
-      Effect.tryPromise({
-        try: () => client.call(command, ...args),
-        catch: (e) => new StorageError({ reason: "Io", detail: `Redis ${what} failed: ${String(e)}` })
-      })
-    class Busy {
-      readonly _tag = "Busy"
-    }
-    return {
-      withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> => {
-        const lockKey = `${prefix}lock:${key}`
-        const token = Encoding.encodeHex(globalThis.crypto.getRandomValues(new Uint8Array(16)))
-        const acquire = call("lock", "SET", lockKey, token, "NX", "PX", leaseMillis).pipe(
-          Effect.flatMap((reply) => reply === "OK" ? Effect.void : Effect.fail(new Busy())),
-          Effect.retry({ schedule: FileLock.pollSchedule, while: (e) => e instanceof Busy }),
-          Effect.interruptible, // waiting can be interrupted / timed out; a lock set meanwhile expires by its lease
-          Effect.mapError((e) =>
-            e instanceof Busy ? new StorageError({ reason: "Conflict", key, detail: "the lock is held" }) : e
-          ),
-          Effect.timeoutFail({
-            duration: timeout,
-            onTimeout: () =>
-              new StorageError({
-                reason: "Conflict",
-                key,
-                detail: `timed out after ${Duration.format(Duration.decode(timeout))} waiting for the Redis lock`
-              })
-          })
-        )
-        const renew = call("renew", "EVAL", RENEW_SCRIPT, 1, lockKey, token, leaseMillis).pipe(
-          Effect.map((n) => n === 1),
-          Effect.catchAll(() => Effect.succeed(true)), // a failed renewal is retried next period
-          Effect.delay(Duration.millis(Math.max(1, Math.floor(leaseMillis / 3)))),
-          Effect.repeat({ while: (held) => held }),
-          Effect.zipRight(Effect.logWarning("Lost a Redis token lock while holding it (its lease expired)")),
-          Effect.annotateLogs({ lock: lockKey })
-        )
-        const release = call("unlock", "EVAL", RELEASE_SCRIPT, 1, lockKey, token).pipe(Effect.ignore)
-        return Effect.acquireUseRelease(
-          Effect.withClock(Effect.zipRight(acquire, Effect.forkDaemon(Effect.interruptible(renew))), Clock.make()),
-          () => effect,
-          (fiber: Fiber.RuntimeFiber<void>) => Effect.zipRight(Fiber.interrupt(fiber), release)
-        ).pipe(
-          Effect.withSpan("TokenLock.withLock", { attributes: { "tokenLock.backend": "redis", "tokenLock.key": key } })
-        )
-      }
-    }
-  })
+  Effect.map(RedisConnection, (client) => RedisLock.make(client, options))
 
 /**
  * {@link makeRedis} as a layer (over `RedisStorage.layerConnection` or `layerClient`).

@@ -44,6 +44,26 @@ export interface TokenStorage {
    * which fall back to read-then-write on storages without it.
    */
   readonly revisions?: TokenRevisions | undefined
+  /**
+   * The cross-process lock that goes with this storage when other processes can share it (the
+   * file system: a lock file per server in the same directory; Redis: a Redis lock on the same
+   * connection). `OAuthLayer` uses it when the app provides no `TokenLock` of its own
+   * (`TokenLock.resolve`); provide `TokenLock.layerNone` to opt out. Absent for the memory
+   * storage, which no other process can see.
+   */
+  readonly lock?: SharedLock | undefined
+}
+
+/**
+ * A cross-process lock: runs `effect` while holding the lock of `key` (the shape of
+ * `TokenLock.TokenLock`, declared here so that a storage can bring its own).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category models
+ */
+export interface SharedLock {
+  readonly withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StorageError, R>
 }
 
 /**
@@ -119,6 +139,7 @@ const instrument = (backend: string, self: TokenStorage): TokenStorage => {
     clear: (key) => span("clear", key)(self.clear(key)),
     clearAll: span("clearAll")(self.clearAll),
     keys: span("keys")(self.keys),
+    ...(self.lock === undefined ? {} : { lock: self.lock }),
     ...(self.revisions === undefined ? {} : {
       revisions: {
         getTokens: (key) => span("revisions.getTokens", key)(self.revisions!.getTokens(key)),

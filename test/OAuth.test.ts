@@ -673,7 +673,7 @@ describe("client identity", () => {
       expect(token!.form["client_id"]).toBeUndefined()
     }))
 
-  it.scopedLive("a stored client registered for another redirect URI (the callback port changed) registers again", () =>
+  it.scopedLive("a stored client registered for another loopback port is reused (RFC 8252 §7.3): no new registration", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer()
       const registered = yield* server.registerClient({
@@ -689,13 +689,15 @@ describe("client identity", () => {
       })
       const result = yield* Effect.gen(function*() {
         const response = yield* callMcp(server.mcpUrl)
-        return { response, clients: yield* TestStorage.clients }
+        const storage = yield* TokenStorageTag
+        return { response, stored: yield* storage.getClient(serverKey(server.mcpUrl)) }
       }).pipe(Effect.provide(clientLayer(server, {}, { storage: TestStorage.layer({ client: oldPort }) })))
       expect(result.response.status).toBe(200)
-      expect(yield* server.count("register")).toBe(1)
-      const stored = result.clients.get(serverKey(server.mcpUrl))
-      expect(stored?.redirectUris).toEqual([Authorizer.DEFAULT_REDIRECT_URI])
-      expect(stored?.clientId).not.toBe(registered.clientId)
+      expect(yield* server.count("register")).toBe(0)
+      expect(Option.map(result.stored, (c) => c.clientId)).toEqual(Option.some(registered.clientId))
+      const [authorize] = yield* server.requestsTo("authorize")
+      expect(authorize!.query["client_id"]).toBe(registered.clientId)
+      expect(authorize!.query["redirect_uri"]).toBe(Authorizer.DEFAULT_REDIRECT_URI)
     }))
 
   it.scopedLive("credentials of another authorization server are discarded, and the client registers again (SEP-2352)", () =>

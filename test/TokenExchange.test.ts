@@ -603,3 +603,48 @@ describe("TokenExchange: errors", () => {
       expect(server.requests).toEqual([])
     }))
 })
+
+describe("TokenExchange: what a server sends back is not trusted blindly (issue 10)", () => {
+  it.scopedLive("an error description that echoes the refresh token or the client secret is scrubbed", () =>
+    Effect.gen(function*() {
+      const refreshToken = "RT-echoed-4f2a9c"
+      const secret = "client-secret-echoed-77"
+      const server = yield* tokenServer((request) => ({
+        status: 400,
+        json: {
+          error: "invalid_grant",
+          error_description: `refresh_token ${request.form.get("refresh_token")} is revoked (client secret ${secret})`
+        }
+      }))
+      const error = yield* withExchange((exchange) =>
+        Effect.flip(
+          exchange.refresh({
+            discovery: rawDiscovery(server),
+            client: client("client_secret_basic", server.url, { secret }),
+            refreshToken: Redacted.make(refreshToken)
+          })
+        )
+      )
+      expect(error).toMatchObject({ _tag: "OAuthTokenError", error: "invalid_grant" })
+      const seen = `${error.message} ${JSON.stringify(error)}`
+      expect(seen).not.toContain(refreshToken)
+      expect(seen).not.toContain(secret)
+      expect(seen).toContain("refresh_token <redacted> is revoked")
+    }))
+
+  for (const expiresIn of ["1e400", "\"NaN\"", "\"Infinity\"", "-5"]) {
+    it.scopedLive(`expires_in ${expiresIn} is an invalid response, not an expiry of NaN, Infinity or the past`, () =>
+      Effect.gen(function*() {
+        const server = yield* tokenServer(() => ({
+          text: `{"access_token":"at","token_type":"Bearer","expires_in":${expiresIn}}`,
+          contentType: "application/json"
+        }))
+        const error = yield* withExchange((exchange) =>
+          Effect.flip(
+            exchange.authorizationCode({ ...codeGrant, discovery: rawDiscovery(server), client: client("none", server.url) })
+          )
+        )
+        expect(error).toMatchObject({ _tag: "OAuthTokenError", error: "invalid_response" })
+      }))
+  }
+})

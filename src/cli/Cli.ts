@@ -9,8 +9,9 @@
  * @since 0.1.0
  */
 import { Args, type CliApp, Command, Options } from "@effect/cli"
+import { type HttpClient, Terminal } from "@effect/platform"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
-import { Console, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Console, Context, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
 import * as Authorizer from "../Authorizer.js"
 import * as Discovery from "../Discovery.js"
 import { AuthorizationError, type OAuthError } from "../Errors.js"
@@ -126,9 +127,19 @@ const loginCommand = Command.make(
       }
       const mode = o.browser ? "browser" : o.manual ? "manual" : o.headless ? "headless" : "auto"
       const directory = yield* directoryOf(o.dir)
+      // Without the Terminal of the CLI's context, the paste-back prompt reads stdin with
+      // node:readline and writes to stderr: it ends at end of input (Cancelled) and keeps stdout
+      // for the result, where NodeTerminal would print to stdout and wait on a closed stdin forever.
       const authorizer = mode === "headless"
         ? Authorizer.layerHeadless()
-        : Authorizer.layerAuto({ mode: mode === "auto" ? "auto" : mode })
+        : Layer.effect(
+          Authorizer.Authorizer,
+          Authorizer.makeAuto({ mode: mode === "auto" ? "auto" : mode }).pipe(
+            Effect.mapInputContext((context: Context.Context<HttpClient.HttpClient>) =>
+              Context.omit(Terminal.Terminal)(context)
+            )
+          )
+        )
       yield* progress(`Signing in to ${server} (${mode === "auto" ? "browser or manual, by display" : mode})…`)
       const token = yield* Effect.flatMap(OAuth.OAuth, (oauth) => oauth.login).pipe(
         Effect.provide(
@@ -337,14 +348,51 @@ const cli = Command.run(command, { name: "effect-mcp-oauth", version: "0.1.0" })
 const isOAuthFailure = (e: unknown): e is OAuthError =>
   typeof e === "object" && e !== null && "_tag" in e && typeof e._tag === "string" && e instanceof Error
 
+const ANSI_ESCAPE = /\x1b\[[0-9;]*m/g
+const withoutAnsi = (args: ReadonlyArray<unknown>): Array<unknown> =>
+  args.map((a) => (typeof a === "string" ? a.replace(ANSI_ESCAPE, "") : a))
+
+/**
+ * The console with colour only where it is wanted: @effect/cli always styles its help and usage
+ * errors; the escapes are dropped from a stream that is not a terminal, or everywhere when
+ * `NO_COLOR` is set to anything but the empty string (https://no-color.org).
+ */
+const colourAware = (console: Console.Console): Effect.Effect<Console.Console> =>
+  Effect.map(Config.withDefault(Config.string("NO_COLOR"), "").pipe(Effect.orElseSucceed(() => "")), (noColor) => {
+    const stdoutColour = noColor === "" && process.stdout.isTTY === true
+    const stderrColour = noColor === "" && process.stderr.isTTY === true
+    const out = (args: ReadonlyArray<unknown>) => (stdoutColour ? args : withoutAnsi(args))
+    const err = (args: ReadonlyArray<unknown>) => (stderrColour ? args : withoutAnsi(args))
+    return {
+      ...console,
+      log: (...args) => console.log(...out(args)),
+      info: (...args) => console.info(...out(args)),
+      error: (...args) => console.error(...err(args)),
+      warn: (...args) => console.warn(...err(args)),
+      unsafe: {
+        ...console.unsafe,
+        log: (...args) => console.unsafe.log(...out(args)),
+        info: (...args) => console.unsafe.info(...out(args)),
+        error: (...args) => console.unsafe.error(...err(args)),
+        warn: (...args) => console.unsafe.warn(...err(args))
+      }
+    }
+  })
+
 /**
  * Runs the CLI on `argv` (without the node and script paths) and returns the exit code:
- * 0 ok, 1 error, 2 usage, 3 not signed in. Errors are printed on stderr.
+ * 0 ok, 1 error, 2 usage, 3 not signed in. Errors are printed on stderr; colour only on a
+ * terminal and without `NO_COLOR`.
  *
  * @since 0.1.0
  * @category running
  */
 export const run = (
+  argv: ReadonlyArray<string>
+): Effect.Effect<number, never, CliApp.CliApp.Environment> =>
+  Effect.flatMap(Effect.flatMap(Effect.console, colourAware), (console) => Effect.withConsole(runWith(argv), console))
+
+const runWith = (
   argv: ReadonlyArray<string>
 ): Effect.Effect<number, never, CliApp.CliApp.Environment> =>
   cli(["node", "effect-mcp-oauth", ...argv]).pipe(

@@ -11,7 +11,7 @@
  *
  * @internal
  */
-import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import { FetchHttpClient, Headers, HttpClient, HttpClientRequest } from "@effect/platform"
 import { Chunk, Duration, Effect, Either, Stream } from "effect"
 import type { AuthorizationRequest } from "../Authorizer.js"
 import { AuthorizationError, ClientNotFound, OAuthRequestError } from "../Errors.js"
@@ -101,6 +101,9 @@ export const probe = (
         })
       )
     ),
+    // The answer's Location carries the authorization code (RFC 6749 §4.1.2): keep it out of the
+    // http.client span's attributes, as the platform already does for Authorization and cookies.
+    Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, "location"]),
     Effect.withSpan("Authorizer.probe")
   )
 
@@ -122,6 +125,23 @@ const UNKNOWN_CLIENT_PATTERNS: ReadonlyArray<RegExp> = [
  */
 export const namesUnknownClient = (status: number, text: string): boolean =>
   (status === 200 || status >= 400) && UNKNOWN_CLIENT_PATTERNS.some((pattern) => pattern.test(text))
+
+const REJECTED_REDIRECT_PATTERNS: ReadonlyArray<RegExp> = [
+  /\binvalid_redirect_uri\b/i,
+  /\bredirect[ _-]?ur[il]\b[^\n<]{0,160}?\b(?:not (?:registered|allowed|valid|permitted)|is invalid|invalid|mismatch|does not match|did not match|doesn't match|unregistered)\b/i,
+  /\b(?:invalid|unregistered|mismatching|unknown)\b[^.\n<]{0,20}?\bredirect[ _-]?ur[il]\b/i
+]
+
+/**
+ * Whether a non-redirect answer of the authorization endpoint says the redirect URI is not
+ * registered for the client (RFC 6749 §4.1.2.1: the server must not redirect then). For a stored
+ * client whose loopback port changed, this is an authorization server that does not follow
+ * RFC 8252 §7.3; the client is then registered again for the new redirect URI.
+ *
+ * @internal
+ */
+export const namesRejectedRedirectUri = (status: number, text: string): boolean =>
+  status >= 400 && REJECTED_REDIRECT_PATTERNS.some((pattern) => pattern.test(text))
 
 const htmlEntities: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: "\"", apos: "'", nbsp: " " }
 
@@ -158,9 +178,16 @@ const unknownClient = (request: AuthorizationRequest, result: ProbeResult): Clie
   const summary = summarizeBody(result.text)
   return new ClientNotFound({
     clientId: request.clientId,
-    description: `the authorization endpoint answered HTTP ${result.status}` + (summary === "" ? "" : `: ${summary}`)
+    description: (namesUnknownClient(result.status, result.text)
+      ? `the authorization endpoint answered HTTP ${result.status}`
+      : `the authorization server does not accept the redirect URI ${request.redirectUri} (HTTP ${result.status})`) +
+      (summary === "" ? "" : `: ${summary}`)
   })
 }
+
+/** An answer that makes this client unusable as it is: unknown client, or redirect URI refused. */
+const unusableClient = (result: ProbeResult): boolean =>
+  namesUnknownClient(result.status, result.text) || namesRejectedRedirectUri(result.status, result.text)
 
 /**
  * Errors an authorization server answers a `prompt=none` request with when it would need the
@@ -210,7 +237,7 @@ export const preflight = (
   probe(client, preflightUrl(request.url), timeout, options).pipe(
     Effect.flatMap((result): Effect.Effect<void, AuthorizationError | ClientNotFound> => {
       if (result.location === undefined) {
-        return namesUnknownClient(result.status, result.text) ? Effect.fail(unknownClient(request, result)) : Effect.void
+        return unusableClient(result) ? Effect.fail(unknownClient(request, result)) : Effect.void
       }
       if (!targetsRedirectUri(result.location, request.redirectUri)) return Effect.void
       const error = result.location.searchParams.get("error")

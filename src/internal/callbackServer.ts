@@ -8,7 +8,7 @@
  *
  * @internal
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { HttpServerError } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Deferred, Effect, Either, ExecutionStrategy, Exit, Ref, Scope } from "effect"
@@ -165,7 +165,12 @@ export const make = (
       }
     })
 
-    yield* server.serve(handle).pipe(Scope.extend(serverScope))
+    // No http.server span: the callback URL's query carries the authorization code (RFC 6749
+    // §4.1.2), which must not reach a trace; Authorizer.authorize covers the wait.
+    yield* server.serve(handle).pipe(
+      HttpMiddleware.withTracerDisabledWhenEffect(() => true),
+      Scope.extend(serverScope)
+    )
 
     const await_ = (request: AuthorizationRequest) =>
       Effect.gen(function*() {

@@ -10,7 +10,10 @@
  *   namespace is only broken when its lease expires). Breaking is itself guarded by a `<lock>.break` file (created
  *   with `wx`), and the lock is removed only if it still holds the stale content that was
  *   judged, so two waiters never both break it, nor break a fresh lock;
- * - while held, the lease is renewed every third of its length (atomic temp + rename);
+ * - while held, the lease is renewed every third of its length (atomic temp + rename), but never
+ *   once it has expired or is about to (a holder resumed after a stall does not revive it);
+ * - fencing: the holder can check that the lease is still its own (`withFileLease`), which
+ *   extends it to a full lease, or learns that it was lost;
  * - release removes the lock file only if it still names this owner;
  * - a symbolic link in place of the lock file is never followed: acquisition fails with
  *   `StorageError` (creation uses `O_EXCL`, reads `O_NOFOLLOW`).
@@ -223,23 +226,38 @@ const tryAcquire = (fs: FileSystem.FileSystem, file: string, owner: string, leas
     return yield* Effect.fail(new Busy())
   })
 
-/** Rewrites the lease with a new expiry if it is still ours; `false` when it was lost. */
-const renewOnce = (fs: FileSystem.FileSystem, file: string, owner: string, leaseMillis: number) =>
+/**
+ * The least time a lease must have left for its holder to extend it. A waiter breaks a lease only
+ * once it has expired; refusing to extend one that is about to expire keeps a holder that was
+ * stalled (SIGSTOP, a suspended machine) from reviving a lease a waiter may be breaking.
+ */
+const extensionMargin = (leaseMillis: number) => Math.min(Math.floor(leaseMillis / 10), 1_000)
+
+/**
+ * Extends the lease to a full one if it is still `owner`'s and not about to expire; `false`
+ * when it was lost (gone, someone else's, expired or within the margin of its expiry).
+ */
+const extendIfHeld = (fs: FileSystem.FileSystem, file: string, owner: string, leaseMillis: number) =>
   Effect.gen(function*() {
-    const text = yield* NoFollow.readFile(file).pipe(Effect.orElseSucceed(() => Option.none<string>()))
-    const mine = Option.isSome(text) && Either.match(decodeLock(text.value), {
-      onLeft: () => false,
-      onRight: (r) => r.owner === owner
-    })
-    if (!mine) return false
+    const text = yield* NoFollow.readFile(file)
+    if (Option.isNone(text)) return false
+    const record = decodeLock(text.value)
+    if (Either.isLeft(record) || record.right.owner !== owner) return false
+    const now = yield* Clock.currentTimeMillis
+    if (record.right.expiresAt - now <= extensionMargin(leaseMillis)) return false
     const temp = `${file}.${randomHex(6)}.tmp`
     yield* fs.writeFileString(temp, yield* recordFor(owner, leaseMillis), { mode: 0o600 }).pipe(
       Effect.zipRight(fs.rename(temp, file)),
       Effect.onError(() => fs.remove(temp).pipe(Effect.ignore)),
+      Effect.mapError(ioError(file, "renewing the lease of")),
       Effect.uninterruptible
     )
     return true
-  }).pipe(Effect.catchAll(() => Effect.succeed(true))) // a failed renewal is retried next period
+  })
+
+/** Renews the lease if it is still ours; `false` when it was lost. */
+const renewOnce = (fs: FileSystem.FileSystem, file: string, owner: string, leaseMillis: number) =>
+  extendIfHeld(fs, file, owner, leaseMillis).pipe(Effect.catchAll(() => Effect.succeed(true))) // an I/O failure is retried next period
 
 /** Removes the lock file if it still names `owner`. */
 const release = (fs: FileSystem.FileSystem, held: Held) =>
@@ -251,16 +269,18 @@ const release = (fs: FileSystem.FileSystem, held: Held) =>
   })
 
 /**
- * Runs `effect` while holding the lock file `file` (its directory must exist).
+ * Runs `use` while holding the lock file `file` (its directory must exist). `use` receives the
+ * fencing check of this holding: it succeeds (and extends the lease to a full one) while the
+ * lease is still ours, and fails with `StorageError` "Conflict" once it was lost.
  *
  * @internal
  */
-export const withFileLock = (
+export const withFileLease = (
   fs: FileSystem.FileSystem,
   file: string,
   options: FileLockOptions = {}
 ) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> => {
+<A, E, R>(use: (ensureHeld: Effect.Effect<void, StorageError>) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> => {
   const leaseMillis = Duration.toMillis(options.lease ?? Duration.seconds(30))
   const timeout = options.acquireTimeout ?? Duration.minutes(10)
   const owner = randomHex(16)
@@ -298,9 +318,19 @@ export const withFileLock = (
         Effect.forkDaemon,
         Effect.map(Option.some)
       )
+  const ensureHeld = onWallClock(
+    Effect.flatMap(extendIfHeld(fs, file, owner, leaseMillis), (held) =>
+      held ? Effect.void : Effect.fail(
+        new StorageError({
+          reason: "Conflict",
+          detail: `the lease of the lock ${file} was lost (it expired while its holder was stalled, ` +
+            "and another process may have taken it)"
+        })
+      ))
+  )
   return Effect.acquireUseRelease(
     onWallClock(Effect.flatMap(acquire, (held) => Effect.map(renewal(held), (fiber) => ({ held, fiber })))),
-    () => effect,
+    () => use(ensureHeld),
     ({ fiber, held }) =>
       onWallClock(Effect.zipRight(
         Option.match(fiber, { onNone: () => Effect.void, onSome: Fiber.interrupt }),
@@ -308,3 +338,16 @@ export const withFileLock = (
       ))
   )
 }
+
+/**
+ * Runs `effect` while holding the lock file `file` (its directory must exist).
+ *
+ * @internal
+ */
+export const withFileLock = (
+  fs: FileSystem.FileSystem,
+  file: string,
+  options: FileLockOptions = {}
+) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> =>
+  withFileLease(fs, file, options)(() => effect)

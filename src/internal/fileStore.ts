@@ -20,8 +20,9 @@ import type { PlatformError } from "@effect/platform/Error"
 import { Config, Duration, Effect, Either, Encoding, Option } from "effect"
 import { StorageError } from "../Errors.js"
 import type { StoredToken } from "../Schemas.js"
-import type { TokenStorage, Versioned } from "../TokenStorage.js"
+import type { SharedLock, TokenStorage, Versioned } from "../TokenStorage.js"
 import * as FileLock from "./fileLock.js"
+import * as Lease from "./lease.js"
 import * as NoFollow from "./noFollow.js"
 import * as Format from "./storageFormat.js"
 
@@ -162,6 +163,31 @@ const conflict = (key: string, expected: number, found: number) =>
     key,
     detail: `the tokens were written by someone else (expected revision ${expected}, found ${found})`
   })
+
+/**
+ * The cross-process lock shared by the processes using one token directory: one lock file per
+ * server key (`<readable prefix>.<sha256 of the key>.lock`) holding a lease (see `fileLock.ts`).
+ * The effect it guards runs with the lease as its `Lease` (fencing).
+ *
+ * @internal
+ */
+export const makeLock = (
+  directory: Either.Either<string, StorageError>,
+  fs: FileSystem.FileSystem,
+  path: Path.Path,
+  options: Pick<FileLock.FileLockOptions, "lease" | "acquireTimeout"> = {}
+): SharedLock => ({
+  withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> =>
+    Effect.gen(function*() {
+      const d = path.resolve(yield* directory)
+      yield* NoFollow.ensureDirectory(d)
+      const name = (yield* fileNameFor(key, "tokens")).replace(/\.tokens\.json$/, ".lock")
+      return yield* FileLock.withFileLease(fs, path.join(d, name), {
+        lease: options.lease,
+        acquireTimeout: options.acquireTimeout
+      })((ensureHeld) => Lease.provide({ key, ensureHeld })(effect))
+    }).pipe(Effect.withSpan("TokenLock.withLock", { attributes: { "tokenLock.backend": "file", "tokenLock.key": key } }))
+})
 
 /**
  * Builds the store over `directory` (resolved once by the caller; a failure to resolve it makes
@@ -323,10 +349,13 @@ export const make = (
 
   const getTokensVersioned = (key: string) => readVersioned(Format.tokensEntry, key)
 
+  // Every token write and removal below is fenced (Lease.ensureHeld): inside a TokenLock whose
+  // lease was lost, it fails with "Conflict" instead of replacing what the new holder stored.
   const setTokens = (key: string, tokens: StoredToken) =>
     tokenWriteLock(key)(Effect.gen(function*() {
       const current = yield* getTokensVersioned(key)
       const revision = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision }) + 1
+      yield* Lease.ensureHeld
       yield* write(Format.tokensEntry, key, tokens, revision)
       return revision
     }))
@@ -336,6 +365,7 @@ export const make = (
       const current = yield* getTokensVersioned(key)
       const found = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision })
       if (found !== expected) return yield* Effect.fail(conflict(key, expected, found))
+      yield* Lease.ensureHeld
       yield* write(Format.tokensEntry, key, tokens, expected + 1)
       return expected + 1
     }))
@@ -345,23 +375,25 @@ export const make = (
       const current = yield* getTokensVersioned(key)
       const found = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision })
       if (found !== expected) return yield* Effect.fail(conflict(key, expected, found))
+      yield* Lease.ensureHeld
       yield* remove(key, "tokens")
     }))
 
   return {
     getTokens: (key) => read(Format.tokensEntry, key),
     setTokens: (key, tokens) => Effect.asVoid(setTokens(key, tokens)),
-    clearTokens: (key) => remove(key, "tokens"),
+    clearTokens: (key) => Effect.zipRight(Lease.ensureHeld, remove(key, "tokens")),
     getClient: (key) => read(Format.clientEntry, key),
     setClient: (key, client) => write(Format.clientEntry, key, client),
     clearClient: (key) => remove(key, "client"),
-    clear: (key) => Effect.zipRight(remove(key, "tokens"), remove(key, "client")),
+    clear: (key) => Effect.zipRight(Lease.ensureHeld, Effect.zipRight(remove(key, "tokens"), remove(key, "client"))),
     clearAll,
     keys,
     revisions: {
       getTokens: getTokensVersioned,
       setTokens: setTokensIf,
       clearTokens: clearTokensIf
-    }
+    },
+    lock: makeLock(directory, fs, path)
   }
 }

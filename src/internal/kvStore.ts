@@ -13,6 +13,7 @@ import { Clock, Effect, Either, Option, Schema } from "effect"
 import { StorageError } from "../Errors.js"
 import type { StoredToken } from "../Schemas.js"
 import type { TokenStorage, Versioned } from "../TokenStorage.js"
+import * as Lease from "./lease.js"
 import * as Format from "./storageFormat.js"
 
 /**
@@ -31,9 +32,31 @@ export interface AtomicOps {
     key: string,
     expected: Option.Option<string>,
     next: Option.Option<string>,
-    ttlMillis: number | undefined
-  ) => Effect.Effect<boolean, PlatformError>
+    ttlMillis: number | undefined,
+    fence?: Fence | undefined
+  ) => Effect.Effect<CasResult, PlatformError>
+  /**
+   * The connection this backend writes through: a Redis lock lease on the same connection is
+   * checked inside `compareAndSet` (its `fence`), atomically with the write.
+   */
+  readonly connection?: object | undefined
 }
+
+/** A lock key that must still hold `owner` for a compare-and-set to apply. @internal */
+export interface Fence {
+  readonly lockKey: string
+  readonly owner: string
+}
+
+/** Applied, not applied (the value changed), or refused because the fence's lease was lost. @internal */
+export type CasResult = "applied" | "changed" | "leaseLost"
+
+const leaseLost = (key: string) =>
+  new StorageError({
+    reason: "Conflict",
+    key,
+    detail: "the lease of the token lock was lost: the tokens were not written (another process holds the lock now)"
+  })
 
 /** @internal */
 export interface KvStoreOptions {
@@ -135,7 +158,7 @@ export const makeWith = (
             next.length === 0 ? Option.none() : Option.some(encodeIndex(next)),
             undefined
           ).pipe(Effect.mapError(ioError(undefined, "writing the index")))
-          if (swapped) return
+          if (swapped === "applied") return
         }
         return yield* Effect.fail(
           new StorageError({ reason: "Conflict", detail: "the index kept changing under concurrent writers" })
@@ -217,6 +240,14 @@ export const makeWith = (
       const text = Option.isSome(next)
         ? Option.some(yield* serialize(Format.tokensEntry, key, next.value, revision))
         : Option.none<string>()
+      // Fencing: inside a TokenLock whose lease was lost, the write is refused. A Redis lease on
+      // this very connection is checked by the compare-and-set script itself (atomically).
+      const lease = yield* Lease.current
+      const fence = Option.flatMap(lease, (l) =>
+        l.redis !== undefined && atomic?.connection !== undefined && l.redis.connection === atomic.connection
+          ? Option.some<Fence>({ lockKey: l.redis.lockKey, owner: l.redis.owner })
+          : Option.none())
+      if (Option.isSome(lease) && Option.isNone(fence)) yield* lease.value.ensureHeld
       if (atomic === undefined) {
         yield* Option.match(text, { onNone: () => kv.remove(location), onSome: (t) => kv.set(location, t) }).pipe(
           Effect.mapError(ioError(key, "writing tokens"))
@@ -224,10 +255,11 @@ export const makeWith = (
         return Option.some(revision)
       }
       const ttl = Option.isSome(next) ? yield* ttlOf(next.value) : undefined
-      const swapped = yield* atomic.compareAndSet(location, current.raw, text, ttl).pipe(
+      const swapped = yield* atomic.compareAndSet(location, current.raw, text, ttl, Option.getOrUndefined(fence)).pipe(
         Effect.mapError(ioError(key, "writing tokens"))
       )
-      return swapped ? Option.some(revision) : Option.none<number>()
+      if (swapped === "leaseLost") return yield* Effect.fail(leaseLost(key))
+      return swapped === "applied" ? Option.some(revision) : Option.none<number>()
     })
     const guard = <A, E>(self: Effect.Effect<A, E>) => atomic === undefined ? lock.withPermits(1)(self) : self
     return guard(Effect.gen(function*() {
@@ -257,6 +289,7 @@ export const makeWith = (
 
   const remove = (key: string, kind: Format.Kind): Effect.Effect<void, StorageError> =>
     lock.withPermits(1)(Effect.gen(function*() {
+      if (kind === "tokens") yield* Lease.ensureHeld
       yield* kv.remove(entryKey(kind, key)).pipe(Effect.mapError(ioError(key, `removing ${kind}`)))
       const other: Format.Kind = kind === "tokens" ? "client" : "tokens"
       const otherExists = yield* kv.has(entryKey(other, key)).pipe(Effect.mapError(ioError(key, `reading ${other}`)))
@@ -265,6 +298,7 @@ export const makeWith = (
 
   const clear = (key: string): Effect.Effect<void, StorageError> =>
     lock.withPermits(1)(Effect.gen(function*() {
+      yield* Lease.ensureHeld
       for (const kind of Format.kinds) {
         yield* kv.remove(entryKey(kind, key)).pipe(Effect.mapError(ioError(key, `removing ${kind}`)))
       }

@@ -8,8 +8,9 @@
  */
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import type { Headers } from "@effect/platform"
-import { Chunk, Duration, Effect, Either, ParseResult, Schema, type SchemaAST, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Option, ParseResult, Schema, type SchemaAST, Stream } from "effect"
 import { OAuthRequestError } from "../Errors.js"
+import { rootCauseOf } from "./rootCause.js"
 
 /** @internal */
 export interface OAuthResponse {
@@ -93,6 +94,26 @@ export const concatChunks = (chunks: Iterable<Uint8Array>, size: number): Uint8A
   return all
 }
 
+/** Whether two absolute URLs name the same resource (after URL normalisation, query ignored). */
+const sameUrl = (a: string, b: string): boolean => {
+  if (a === b) return true
+  if (!URL.canParse(a) || !URL.canParse(b)) return false
+  const x = new URL(a)
+  const y = new URL(b)
+  return x.origin === y.origin && x.pathname === y.pathname
+}
+
+/**
+ * Runs `effect` with `FetchHttpClient` told not to follow redirects (`redirect: "manual"`), keeping
+ * whatever other `RequestInit` the caller's context provides (e.g. a proxy `dispatcher`).
+ */
+const withManualRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (init) =>
+    Effect.provideService(effect, FetchHttpClient.RequestInit, {
+      ...Option.getOrElse(init, () => ({})),
+      redirect: "manual"
+    }))
+
 /**
  * Executes an OAuth request with the given client: no redirects, timeout, bounded body.
  * @internal
@@ -113,10 +134,27 @@ export const execute = (
           new OAuthRequestError({
             reason: "Transport",
             url,
-            detail: error.message
+            // The socket's own words ("connect ECONNREFUSED 127.0.0.1:1234"), not "Transport error".
+            detail: rootCauseOf(error) ?? error.message
           })
         ),
         Effect.flatMap((response) => {
+          // A client below that follows redirects by itself (e.g. `HttpClient.followRedirects`)
+          // has already sent the request again elsewhere before we see anything: that cannot be
+          // undone here, but its answer is never used (no token or metadata from another URL).
+          const answered = response.request.url
+          if (!sameUrl(answered, url)) {
+            return Effect.fail(
+              new OAuthRequestError({
+                reason: "Redirect",
+                url,
+                status: response.status,
+                detail: `the HTTP client below followed a redirect to ${
+                  URL.canParse(answered) ? new URL(answered).origin : "another URL"
+                }; redirects are not followed on OAuth requests and that answer is not used`
+              })
+            )
+          }
           if (response.status >= 300 && response.status < 400) {
             return Effect.fail(
               new OAuthRequestError({
@@ -134,7 +172,7 @@ export const execute = (
           )
         }),
         Effect.scoped,
-        Effect.provideService(FetchHttpClient.RequestInit, { redirect: "manual" }),
+        withManualRedirects,
         Effect.timeoutFail({
           duration: options.timeout,
           onTimeout: () =>

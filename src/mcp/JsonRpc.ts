@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Effect, Either, ParseResult, Schema } from "effect"
+import * as Describe from "./internal/describe.js"
 import { McpTransportError } from "./McpErrors.js"
 
 /**
@@ -169,14 +170,16 @@ export const decodeValue = (value: unknown): Effect.Effect<ReadonlyArray<JsonRpc
     ? decodeBatch(value)
     : Either.map(decodeMessage(value), (message) => [message])
   return Either.match(result, {
-    onLeft: (error) =>
-      Effect.fail(
+    onLeft: (error) => {
+      const { cause } = Describe.parseError(error)
+      return Effect.fail(
         new McpTransportError({
           reason: "Decode",
-          description: `Not a JSON-RPC 2.0 message: ${excerpt(JSON.stringify(value) ?? String(value))}`,
-          cause: error
+          description: `Not a JSON-RPC 2.0 message: ${excerpt(Describe.stringify(value))}`,
+          ...(cause === undefined ? {} : { cause })
         })
-      ),
+      )
+    },
     onRight: Effect.succeed
   })
 }
@@ -206,6 +209,26 @@ export const decodeText = (text: string): Effect.Effect<ReadonlyArray<JsonRpcMes
  * @category encoding
  */
 export const encode = (message: JsonRpcMessage): string => JSON.stringify(encodeMessage(message))
+
+/**
+ * Encode a message to its wire JSON text, or fail with a `Protocol` transport error when it
+ * cannot be (a value nested deeper than the encoder's stack, a `BigInt`, a cycle).
+ *
+ * @see https://www.jsonrpc.org/specification
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeText = (message: JsonRpcMessage): Effect.Effect<string, McpTransportError> =>
+  Effect.try({
+    try: () => encode(message),
+    catch: (cause) =>
+      new McpTransportError({
+        reason: "Protocol",
+        description: `The ${
+          message._tag === "Request" || message._tag === "Notification" ? `${message.method} message` : "response"
+        } cannot be encoded as JSON: ${cause instanceof Error ? cause.message : String(cause)}`
+      })
+  })
 
 /**
  * Build a request message.

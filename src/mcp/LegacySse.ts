@@ -125,13 +125,13 @@ export const make = (
     )
 
     const send = (message: JsonRpcMessage): Effect.Effect<void, McpTransportError> =>
-      client.execute(
-        HttpClientRequest.post(postUrl).pipe(
-          HttpClientRequest.setHeaders(options.headers ?? {}),
-          HttpClientRequest.bodyText(JsonRpc.encode(message), "application/json")
-        )
-      ).pipe(
-        Effect.mapError(Http.fromHttpClientError),
+      Effect.flatMap(JsonRpc.encodeText(message), (body) =>
+        client.execute(
+          HttpClientRequest.post(postUrl).pipe(
+            HttpClientRequest.setHeaders(options.headers ?? {}),
+            HttpClientRequest.bodyText(body, "application/json")
+          )
+        ).pipe(Effect.mapError(Http.fromHttpClientError))).pipe(
         Effect.flatMap((response) =>
           response.status >= 200 && response.status < 300
             ? Effect.void

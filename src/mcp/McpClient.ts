@@ -35,6 +35,7 @@ import type { OAuthError } from "../Errors.js"
 import { isOAuthError } from "../HttpAuth.js"
 import type { TokenWait } from "../internal/tokenWait.js"
 import { currentTokenWait } from "../internal/tokenWait.js"
+import * as Describe from "./internal/describe.js"
 import { McpError, McpTransportError } from "./McpErrors.js"
 import * as McpHeaders from "./McpHeaders.js"
 import * as McpSchema from "./McpSchema.js"
@@ -267,12 +268,14 @@ const decodeOptions = { onExcessProperty: "preserve" } as const
 const decodeWith = <A, I>(schema: Schema.Schema<A, I>, what: string) => {
   const decode = Schema.decodeUnknown(schema, decodeOptions)
   return (value: unknown): Effect.Effect<A, McpTransportError> =>
-    Effect.mapError(decode(value), (error) =>
-      new McpTransportError({
+    Effect.mapError(decode(value), (error) => {
+      const { text, cause } = Describe.parseError(error)
+      return new McpTransportError({
         reason: "Decode",
-        description: `Unexpected ${what}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`,
-        cause: error
-      }))
+        description: `Unexpected ${what}: ${text}`,
+        ...(cause === undefined ? {} : { cause })
+      })
+    })
 }
 
 const withParams = (params: unknown, extra: Record<string, unknown>): Record<string, unknown> => {
@@ -286,7 +289,7 @@ const isStateless = (version: string): boolean => McpSchema.STATELESS_PROTOCOL_V
 const invalidParams = (method: string) => (error: ParseResult.ParseError) =>
   new McpError({
     code: McpError.InvalidParams,
-    message: `Invalid params for ${method}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`
+    message: `Invalid params for ${method}: ${Describe.parseError(error).text}`
   })
 
 /**
@@ -500,7 +503,8 @@ export const make = (
           const clock = yield* makeAnswerClock
           yield* transport.send(JsonRpc.request(id, method, finalParams), { headers: options?.headers }).pipe(
             Effect.locally(currentTokenWait, clock.pause),
-            Effect.catchAll((error) => Deferred.fail(deferred, surface(error))),
+            // a defect below reaches the caller at once rather than leaving it to the timeout
+            Effect.catchAllCause((cause) => Deferred.failCause(deferred, Cause.map(cause, surface))),
             Effect.forkScoped
           )
           return yield* Effect.raceFirst(
@@ -602,33 +606,40 @@ export const make = (
 
     /**
      * Run `send`; if the server ended the session (404), start a new one and run it again, once.
-     * A second 404 is `SessionExpired`.
+     * A second 404 is `SessionExpired`. A request made while a new session is being initialized
+     * waits for it (it would otherwise go without a session id).
      */
     const recoverSession = <A>(
       send: () => Effect.Effect<A, McpClientError>
     ): Effect.Effect<A, McpClientError> =>
-      Effect.suspend(() => {
-        const seen = sessionGeneration
-        return send().pipe(
-          Effect.catchIf(
-            (error) => stateless === undefined && isSessionExpired(error),
-            () =>
-              restartSession(seen).pipe(
-                Effect.zipRight(send()),
-                Effect.mapError((error) =>
-                  isSessionExpired(error)
-                    ? new McpTransportError({
-                      reason: "SessionExpired",
-                      status: 404,
-                      description: `${error.description}, again after a fresh initialize`,
-                      cause: error
-                    })
-                    : error
-                )
+      Effect.zipRight(
+        Effect.suspend(() => stateless === undefined ? restartLock.withPermits(1)(Effect.void) : Effect.void),
+        Effect.suspend(() => sendRecovering(send, sessionGeneration))
+      )
+
+    const sendRecovering = <A>(
+      send: () => Effect.Effect<A, McpClientError>,
+      seen: number
+    ): Effect.Effect<A, McpClientError> =>
+      send().pipe(
+        Effect.catchIf(
+          (error) => stateless === undefined && isSessionExpired(error),
+          () =>
+            restartSession(seen).pipe(
+              Effect.zipRight(send()),
+              Effect.mapError((error) =>
+                isSessionExpired(error)
+                  ? new McpTransportError({
+                    reason: "SessionExpired",
+                    status: 404,
+                    description: `${error.description}, again after a fresh initialize`,
+                    cause: error
+                  })
+                  : error
               )
-          )
+            )
         )
-      })
+      )
 
     // ---- SEP-2243: x-mcp-header parameters of the tools last listed ------------------------------
 
@@ -967,7 +978,9 @@ export function connect(
     return yield* make(options).pipe(
       Effect.provideServiceEffect(McpTransport, Target.transport(target, options)),
       Scope.extend(scope),
-      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))),
+      // a transport that signs in while connecting (legacy SSE's GET) fails with the OAuth error too
+      Effect.mapError(surface)
     )
   }).pipe(Effect.withSpan("McpClient.connect"))
 }

@@ -169,7 +169,7 @@ export const make = (
     )
 
     const send = (message: JsonRpcMessage): Effect.Effect<void, McpTransportError> =>
-      Effect.flatMap(outgoing.offer(`${JsonRpc.encode(message)}\n`), (accepted) =>
+      Effect.flatMap(Effect.flatMap(JsonRpc.encodeText(message), (line) => outgoing.offer(`${line}\n`)), (accepted) =>
         accepted
           ? Effect.void
           : Effect.fail(new McpTransportError({ reason: "Closed", description: "The stdio transport is closed" })))

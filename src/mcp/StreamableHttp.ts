@@ -140,6 +140,19 @@ export const make = (
           }
           yield* Effect.sleep(Duration.millis(cursor.retry ?? defaultRetry))
           const response = yield* openGet(cursor.lastEventId)
+          if (response.status === 404) {
+            // The session ended while the answer was streaming: the request may have run, so it
+            // fails here rather than being sent again in a new session; the next request's 404
+            // starts that session.
+            return yield* Effect.fail(
+              new McpTransportError({
+                reason: "Closed",
+                status: 404,
+                description: `The server ended the session while streaming the answer to request ${id} ` +
+                  "(the request may have run; it is not sent again)"
+              })
+            )
+          }
           yield* checkStatus(response, "Resuming GET")
           if (Http.contentType(response) !== "text/event-stream") {
             return yield* Effect.fail(
@@ -177,10 +190,11 @@ export const make = (
     const send = (message: JsonRpcMessage, sendOptions?: SendOptions): Effect.Effect<void, McpTransportError> =>
       Effect.gen(function*() {
         const metadata = yield* requestMetadata(message, sendOptions)
+        const body = yield* JsonRpc.encodeText(message)
         const request = HttpClientRequest.post(url).pipe(
           HttpClientRequest.setHeaders(metadata),
           HttpClientRequest.setHeader("accept", "application/json, text/event-stream"),
-          HttpClientRequest.bodyText(JsonRpc.encode(message), "application/json")
+          HttpClientRequest.bodyText(body, "application/json")
         )
         const response = yield* execute(request)
         const isRequest = message._tag === "Request"

@@ -12,6 +12,7 @@ import { Context, Effect, Layer } from "effect"
 import type { Option } from "effect"
 import type { AccessToken } from "./AccessToken.js"
 import * as BearerAuth from "./BearerAuth.js"
+import * as Cors from "./Cors.js"
 import { OAuthProvider } from "./OAuthProvider.js"
 import * as TokenVerifier from "./TokenVerifier.js"
 
@@ -70,6 +71,15 @@ export interface ResourceOptions {
   readonly resourceName?: string | undefined
   /** Refuse tokens bound to no resource (default `true`). */
   readonly requireAudience?: boolean | undefined
+  /**
+   * Cross-origin access to the MCP endpoint for browser-based clients (default
+   * {@link Cors.anyOrigin}: any origin, never with credentials — the endpoint reads bearer
+   * tokens, never cookies). The preflight is answered before the bearer check; 401 and 403
+   * challenges carry `Access-Control-Allow-Origin` and expose `WWW-Authenticate`. A list or a
+   * predicate restricts the origins; `false` turns CORS off. The RFC 9728 document always allows
+   * any origin.
+   */
+  readonly cors?: Cors.Options | false | undefined
 }
 
 /**
@@ -109,8 +119,11 @@ export const make = (options: MakeOptions): AuthProvider => {
     scopesSupported: options.scopesSupported,
     resourceName: options.resourceName
   })
+  const prmRoutes = (mcpPath: string) =>
+    Cors.router(Cors.anyOrigin)(BearerAuth.metadataRoutes(protectedResource(mcpPath)))
+  const cors = options.cors === undefined ? Cors.anyOrigin : options.cors
   const wellKnownRoutes = (mcpPath: string) => {
-    const prm = BearerAuth.metadataRoutes(protectedResource(mcpPath))
+    const prm = prmRoutes(mcpPath)
     return options.extraWellKnownRoutes === undefined ? prm : HttpRouter.concat(prm, options.extraWellKnownRoutes)
   }
   const verifier = options.verifier
@@ -122,13 +135,16 @@ export const make = (options: MakeOptions): AuthProvider => {
     routes: (mcpPath) =>
       options.extraRoutes === undefined ?
         wellKnownRoutes(mcpPath) :
-        HttpRouter.concat(BearerAuth.metadataRoutes(protectedResource(mcpPath)), options.extraRoutes),
-    middleware: (mcpPath) => (app) =>
-      BearerAuth.middleware({
+        HttpRouter.concat(prmRoutes(mcpPath), options.extraRoutes),
+    middleware: (mcpPath) => (app) => {
+      const guarded = BearerAuth.middleware({
         resource: resourceUrl(mcpPath),
         requiredScopes: options.requiredScopes,
         requireAudience: options.requireAudience
       })(app).pipe(Effect.provideService(TokenVerifier.TokenVerifier, verifier))
+      // Outside the bearer check: a preflight carries no token and must not meet a 401.
+      return cors === false ? guarded : Cors.middleware(cors)(guarded)
+    }
   })
 }
 
@@ -152,7 +168,7 @@ export const fromOAuthProvider = (
   const pathOf = (url: string): HttpRouter.PathInput => `/${new URL(url).pathname.replace(/^\/+/, "")}`
   const asWellKnown = HttpRouter.empty.pipe(
     HttpRouter.get(pathOf(provider.endpoints.metadata), metadata),
-    HttpRouter.get(pathOf(provider.endpoints.openidConfiguration), metadata)
+    Cors.router(Cors.anyOrigin)
   )
   return make({
     baseUrl: options.baseUrl ?? new URL(provider.issuer).origin,
@@ -160,6 +176,7 @@ export const fromOAuthProvider = (
     requiredScopes: options.requiredScopes,
     resourceName: options.resourceName,
     requireAudience: options.requireAudience,
+    cors: options.cors,
     authorizationServers: [provider.issuer],
     verifier: TokenVerifier.make(provider.verifyAccessToken),
     extraWellKnownRoutes: asWellKnown,

@@ -12,7 +12,7 @@
  */
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { HttpApp } from "@effect/platform"
-import { Effect, JSONSchema, Option, Schema } from "effect"
+import { Effect, JSONSchema, Option, ParseResult, Schema } from "effect"
 import { readBody } from "./internal/http.js"
 
 /**
@@ -64,12 +64,36 @@ export interface Tool<R = never> {
   readonly call: (args: unknown) => Effect.Effect<CallToolResult, never, R>
 }
 
+/**
+ * `JSON.stringify`, or none for a value it cannot encode: arguments come from the network, and a
+ * value nested deeper than the stack (`[[[[…]]]]`) makes `JSON.stringify` throw.
+ */
+const encodeJson = (value: unknown): Option.Option<string> => {
+  try {
+    return Option.some(JSON.stringify(value))
+  } catch {
+    return Option.none()
+  }
+}
+
+/** A parse error's description, or a short one when the value it quotes is too deep to format. */
+const describeParseError = (error: ParseResult.ParseError): string => {
+  try {
+    return ParseResult.TreeFormatter.formatErrorSync(error)
+  } catch {
+    return "the arguments do not match the tool's input schema (nested too deeply to show)"
+  }
+}
+
+const errorResult = (message: string): CallToolResult => ({ content: [{ type: "text", text: message }], isError: true })
+
 const textResult = (output: string | Readonly<Record<string, unknown>>): CallToolResult =>
   typeof output === "string" ?
     { content: [{ type: "text", text: output }] } :
-    { content: [{ type: "text", text: JSON.stringify(output) }], structuredContent: output }
-
-const errorResult = (message: string): CallToolResult => ({ content: [{ type: "text", text: message }], isError: true })
+    Option.match(encodeJson(output), {
+      onNone: () => errorResult("the tool's output cannot be encoded as JSON"),
+      onSome: (text) => ({ content: [{ type: "text", text }], structuredContent: output })
+    })
 
 /**
  * Defines a tool whose arguments are decoded with `parameters` (a `Schema.Struct`; its JSON
@@ -93,7 +117,7 @@ export const tool = <A, I, R>(options: {
     inputSchema: toInputSchema(options.parameters),
     call: (args) =>
       decode(args ?? {}).pipe(
-        Effect.mapError((error) => new ToolError({ message: `invalid arguments: ${error.message}` })),
+        Effect.mapError((error) => new ToolError({ message: `invalid arguments: ${describeParseError(error)}` })),
         Effect.flatMap(options.handler),
         Effect.match({ onFailure: (error) => errorResult(error.message), onSuccess: textResult }),
         Effect.withSpan("McpEndpoint.tool", { attributes: { name: options.name } })
@@ -139,6 +163,13 @@ const rpcError = (id: Id | null, code: number, message: string) =>
     status: id === null ? 400 : 200
   })
 
+/** A JSON-RPC result, or an internal error when the result cannot be encoded as JSON. */
+const rpcResult = (id: Id, result: unknown) =>
+  Option.match(encodeJson({ jsonrpc: "2.0", id, result }), {
+    onNone: () => rpcError(id, -32603, "Internal error: the result cannot be encoded as JSON"),
+    onSome: (body) => HttpServerResponse.text(body, { contentType: "application/json" })
+  })
+
 const paramsRecord = (params: unknown): Readonly<Record<string, unknown>> =>
   typeof params === "object" && params !== null && !Array.isArray(params) ? params as Record<string, unknown> : {}
 
@@ -160,7 +191,7 @@ export const make = <R>(
 
   const handle = (id: Id, method: string, params: Readonly<Record<string, unknown>>) =>
     Effect.gen(function*() {
-      const ok = (result: unknown) => HttpServerResponse.unsafeJson({ jsonrpc: "2.0", id, result })
+      const ok = (result: unknown) => rpcResult(id, result)
       switch (method) {
         case "initialize": {
           const requested = typeof params["protocolVersion"] === "string" ? params["protocolVersion"] : ""
@@ -184,7 +215,9 @@ export const make = <R>(
         case "tools/call": {
           const name = params["name"]
           const found = typeof name === "string" ? tools.get(name) : undefined
-          if (found === undefined) return rpcError(id, -32602, `Unknown tool: ${String(name)}`)
+          if (found === undefined) {
+            return rpcError(id, -32602, typeof name === "string" ? `Unknown tool: ${name}` : "The tool name is not a string")
+          }
           return ok(yield* found.call(params["arguments"]))
         }
         default:

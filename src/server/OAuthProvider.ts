@@ -1,6 +1,7 @@
 /**
  * An OAuth 2.1 authorization server as `@effect/platform` `HttpRouter` routes: RFC 8414
- * metadata, RFC 7591 dynamic registration, the authorization endpoint with PKCE `S256` and an
+ * metadata, RFC 7591 dynamic registration with RFC 7592 client configuration (read, update,
+ * delete with the registration access token), the authorization endpoint with PKCE `S256` and an
  * injectable consent step, the token endpoint (authorization code, refresh with rotation and
  * reuse detection, client credentials) and RFC 7009 revocation. Tokens are opaque random
  * strings kept in an {@link OAuthProviderStore}; a resource server in the same process verifies
@@ -14,10 +15,16 @@ import { HttpRouter } from "@effect/platform"
 import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { AccessToken } from "./AccessToken.js"
 import * as Consent from "./Consent.js"
+import * as Cors from "./Cors.js"
 import { randomToken } from "./internal/crypto.js"
 import { authorizationEndpoint, consentEndpoint } from "./internal/provider/authorization.js"
 import { GRANT_TYPES } from "./internal/provider/config.js"
 import type { ProviderConfig } from "./internal/provider/config.js"
+import {
+  deleteClientEndpoint,
+  readClientEndpoint,
+  updateClientEndpoint
+} from "./internal/provider/clientConfiguration.js"
 import { mintTokens, verifyAccessToken } from "./internal/provider/issuance.js"
 import { metadataDocument, metadataEndpoint } from "./internal/provider/metadata.js"
 import { makeRegistrationGuard, registerClient, registrationEndpoint } from "./internal/provider/registration.js"
@@ -88,6 +95,15 @@ export interface Options {
     }
     | false
     | undefined
+  /**
+   * Cross-origin access for browser-based clients to the registration (and client
+   * configuration), token and revocation endpoints (default {@link Cors.anyOrigin}: any origin,
+   * never with credentials — these endpoints read no cookie, a client proves itself with the
+   * request's own code, PKCE verifier, refresh token or secret). A list or a predicate restricts
+   * the origins; `false` turns CORS off there. The metadata documents always allow any origin;
+   * the authorization and consent endpoints are navigations and never CORS-readable.
+   */
+  readonly cors?: Cors.Options | false | undefined
 }
 
 /**
@@ -101,8 +117,6 @@ export interface Endpoints {
   readonly issuer: string
   /** The RFC 8414 §3.1 metadata URL (`/.well-known/oauth-authorization-server` + issuer path). */
   readonly metadata: string
-  /** The OpenID Connect Discovery 1.0 §4 URL (`/.well-known/openid-configuration` + issuer path). */
-  readonly openidConfiguration: string
   readonly authorization: string
   readonly consent: string
   readonly token: string
@@ -224,7 +238,6 @@ export const endpointsOf = (issuer: string): Endpoints => {
   return {
     issuer: base,
     metadata: `${url.protocol}//${url.host}/.well-known/oauth-authorization-server${path}`,
-    openidConfiguration: `${url.protocol}//${url.host}/.well-known/openid-configuration${path}`,
     authorization: `${base}/authorize`,
     consent: `${base}/authorize/consent`,
     token: `${base}/token`,
@@ -235,7 +248,8 @@ export const endpointsOf = (issuer: string): Endpoints => {
 
 /**
  * Builds the authorization server on a store. Each endpoint lives in its own module
- * (`internal/provider/`: metadata, registration, authorization + consent, token, revocation);
+ * (`internal/provider/`: metadata, registration, client configuration (RFC 7592), authorization
+ * + consent, token, revocation);
  * this function resolves the options once and routes the endpoints.
  *
  * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1
@@ -289,19 +303,28 @@ export const make = (options: Options): Effect.Effect<OAuthProvider, never, OAut
     const metadataResponse = metadataEndpoint(metadata)
 
     const at = (path: string): HttpRouter.PathInput => `/${path.replace(/^\/+/, "")}`
-    const baseRouter = HttpRouter.empty.pipe(
+    // No `/.well-known/openid-configuration`: OpenID Connect Discovery requires `jwks_uri`,
+    // `subject_types_supported` and `id_token_signing_alg_values_supported`, and this server
+    // issues no ID tokens and publishes no keys — an RFC 8414 document there would be rejected by
+    // clients that validate it as OIDC, and a partial OIDC one would be a promise not kept.
+    const metadataRoutes = HttpRouter.empty.pipe(
       HttpRouter.get(at(`/.well-known/oauth-authorization-server${issuerPath}`), metadataResponse),
-      HttpRouter.get(at(`/.well-known/openid-configuration${issuerPath}`), metadataResponse),
-      HttpRouter.post(at(`${issuerPath}/register`), registrationEndpoint(config)),
-      HttpRouter.get(at(`${issuerPath}/authorize`), authorizationEndpoint(config)),
-      HttpRouter.post(at(`${issuerPath}/authorize/consent`), consentEndpoint(config)),
-      HttpRouter.post(at(`${issuerPath}/token`), tokenEndpoint(config)),
-      HttpRouter.post(at(`${issuerPath}/revoke`), revocationEndpoint(config))
+      Cors.router(Cors.anyOrigin)
     )
-    // OpenID Connect Discovery 1.0 §4: the issuer path followed by the well-known segment.
-    const router = issuerPath === "" ?
-      baseRouter :
-      HttpRouter.get(baseRouter, at(`${issuerPath}/.well-known/openid-configuration`), metadataResponse)
+    const clientRoutes = HttpRouter.empty.pipe(
+      HttpRouter.post(at(`${issuerPath}/register`), registrationEndpoint(config)),
+      HttpRouter.get(at(`${issuerPath}/register/:clientId`), readClientEndpoint(config)),
+      HttpRouter.put(at(`${issuerPath}/register/:clientId`), updateClientEndpoint(config)),
+      HttpRouter.del(at(`${issuerPath}/register/:clientId`), deleteClientEndpoint(config)),
+      HttpRouter.post(at(`${issuerPath}/token`), tokenEndpoint(config)),
+      HttpRouter.post(at(`${issuerPath}/revoke`), revocationEndpoint(config)),
+      Cors.router(options.cors ?? Cors.anyOrigin)
+    )
+    const userAgentRoutes = HttpRouter.empty.pipe(
+      HttpRouter.get(at(`${issuerPath}/authorize`), authorizationEndpoint(config)),
+      HttpRouter.post(at(`${issuerPath}/authorize/consent`), consentEndpoint(config))
+    )
+    const router = HttpRouter.concatAll(metadataRoutes, clientRoutes, userAgentRoutes)
 
     return OAuthProvider.of({
       issuer,

@@ -55,7 +55,9 @@ export class RegisteredClient extends Schema.Class<RegisteredClient>("Registered
    * `dynamic` (RFC 7591) or `metadataDocument` (CIMD). Only operator clients are trusted to
    * receive error redirects to non-loopback URIs (RFC 9700 §4.11.2); absent means untrusted.
    */
-  origin: Schema.optional(Schema.Literal("operator", "dynamic", "metadataDocument"))
+  origin: Schema.optional(Schema.Literal("operator", "dynamic", "metadataDocument")),
+  /** SHA-256 (base64url) of the RFC 7592 registration access token of a dynamically registered client. */
+  registrationAccessTokenHash: Schema.optional(Schema.String)
 }) {}
 
 /**

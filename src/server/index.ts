@@ -28,6 +28,11 @@ export * as Consent from "./Consent.js"
 /**
  * @since 0.1.0
  */
+export * as Cors from "./Cors.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as OAuthProvider from "./OAuthProvider.js"
 
 /**

@@ -44,9 +44,15 @@ class HeadlessProvider implements OAuthClientProvider {
     this.answerGet = resolve
   })
   /** The fetch given to the transport: plain fetch, noting when a GET has been answered. */
+  /** Error answers of the token endpoint the SDK met: status and `WWW-Authenticate`. */
+  readonly tokenErrors: Array<{ readonly status: number; readonly challenge: string | null }> = []
   readonly fetch = async (url: string | URL, init?: RequestInit): Promise<Response> => {
     const response = await fetch(url, init)
-    if (init?.method === "GET" && new URL(url).pathname === "/mcp") this.answerGet()
+    const path = new URL(url).pathname
+    if (init?.method === "GET" && path === "/mcp") this.answerGet()
+    if (path === "/token" && !response.ok) {
+      this.tokenErrors.push({ status: response.status, challenge: response.headers.get("www-authenticate") })
+    }
     return response
   }
   get redirectUrl() {
@@ -89,6 +95,10 @@ class HeadlessProvider implements OAuthClientProvider {
   }
   codeVerifier() {
     return this.verifier
+  }
+  invalidateCredentials(scope: "all" | "client" | "tokens" | "verifier") {
+    if (scope === "all" || scope === "client") this.client = undefined
+    if (scope === "all" || scope === "tokens") this.saved = undefined
   }
 }
 
@@ -247,5 +257,27 @@ describe("the official MCP SDK client against our server", () => {
       expect(reuse.status).toBe(400)
       expect(reuse.body["error"]).toBe("invalid_grant")
       expect(Option.isNone(yield* provider.verifyAccessToken(after.access_token))).toBe(true)
+    }))
+
+  it.scoped("a client the server forgot: the refresh meets 401 invalid_client with a challenge, the SDK registers and signs in again", () =>
+    Effect.gen(function*() {
+      const { mcpUrl, provider } = yield* startCombined
+      const authProvider = new HeadlessProvider()
+      yield* connectSdk(mcpUrl, authProvider)
+      yield* Effect.promise(() => authProvider.getAnswered)
+      const forgotten = authProvider.client!.client_id
+      // What a server restart on a memory store does to this client: registration and tokens gone.
+      yield* provider.store.deleteClient(forgotten)
+      yield* provider.revokeToken(authProvider.saved!.refresh_token!)
+
+      const retried = yield* connectSdk(mcpUrl, authProvider)
+      const sum = yield* Effect.promise(() => retried.callTool({ name: "add", arguments: { a: 3, b: 4 } }))
+      expect(textOf(sum)).toBe("7")
+      // RFC 9110 §15.5.2: the 401 carried a challenge although the (public) client sent no Authorization header.
+      expect(authProvider.tokenErrors).toEqual([{ status: 401, challenge: `Basic realm="${provider.issuer}", charset="UTF-8"` }])
+      expect(authProvider.authorizationUrls).toHaveLength(2)
+      const again = authProvider.authorizationUrls[1]!.searchParams.get("client_id")
+      expect(again).not.toBe(forgotten)
+      expect(again).toBe(authProvider.client!.client_id)
     }))
 })

@@ -272,6 +272,8 @@ export interface InteropMcpServer {
   readonly url: string
   readonly prmUrl: string
   readonly counts: McpCounts
+  /** Drops every session, as a restarted server would: their next request gets 404. */
+  forgetSessions(): Promise<void>
   close(): Promise<void>
 }
 
@@ -434,6 +436,11 @@ export const startMcpServer = async (
     url,
     prmUrl,
     counts,
+    forgetSessions: async () => {
+      const dropped = [...sessions.values()]
+      sessions.clear()
+      for (const session of dropped) await session.transport.close()
+    },
     close: async () => {
       for (const session of sessions.values()) await session.transport.close()
       await closeServer(server)
@@ -475,29 +482,28 @@ export type Decision = "approve" | "deny"
  * browser has left the authorization server (the library's callback page).
  */
 export const clickThrough = async (page: Page, url: string, issuer: string, decision: Decision = "approve") => {
+  /** Clicks `selector` and waits until the browser has moved on (each prompt has its own URL). */
+  const clickAndWait = async (selector: string) => {
+    const before = page.url()
+    await Promise.all([page.waitForURL((u) => u.href !== before), page.click(selector)])
+    await page.waitForLoadState("load")
+  }
   await page.goto(url)
   for (let step = 0; step < 6; step++) {
     if (!page.url().startsWith(issuer)) return
-    if (await page.locator("input[name=login]").count() > 0) {
+    const prompt = await page.locator("form input[name=prompt]").first().getAttribute("value", { timeout: 5000 })
+      .catch(() => null)
+    if (prompt === "login") {
       await page.fill("input[name=login]", "alice")
       await page.fill("input[name=password]", "correct horse")
-      await Promise.all([page.waitForURL((u) => !u.href.includes("/login")), page.click("button[type=submit]")])
-      continue
-    }
-    if (await page.locator("input[name=prompt][value=consent]").count() > 0) {
-      if (decision === "deny") {
-        await Promise.all([page.waitForURL((u) => !u.href.startsWith(issuer)), page.click("a[href*='/abort']")])
-      } else {
-        await Promise.all([page.waitForURL((u) => !u.href.startsWith(issuer)), page.click("button[type=submit]")])
-      }
-      continue
-    }
-    // An error page of the authorization server, or a redirect in progress.
-    await page.waitForLoadState("load")
-    if (page.url().startsWith(issuer) && await page.locator("form").count() === 0) {
+      await clickAndWait("button[type=submit]")
+    } else if (prompt === "consent") {
+      await clickAndWait(decision === "deny" ? "a[href$='/abort']" : "button[type=submit]")
+    } else {
       throw new Error(`stuck on ${page.url()}: ${(await page.textContent("body"))?.slice(0, 300)}`)
     }
   }
+  throw new Error(`still at the authorization server after 6 steps: ${page.url()}`)
 }
 
 /** A `BrowserOpener` that hands each URL to Chromium, which clicks through as the user. */

@@ -22,7 +22,13 @@ describe("cross-process single-flight: 4 OS processes × 50 concurrent requests,
       expect(yield* r.server.count("resource")).toBe(PROCESSES * REQUESTS)
     }), 120_000)
 
-  it.scopedLive("control: the same processes without a TokenLock redeem the refresh token more than once", () =>
+  it.scopedLive("only TokenStorage.layerFileSystem provided: the lock it brings is used — exactly one refresh; every request succeeds", () =>
+    Effect.gen(function*() {
+      const r = yield* runScenario({ backend: "file", processes: PROCESSES, requestsPerProcess: REQUESTS, lock: "storage" })
+      expectOneRefreshAndAllOk(r)
+    }), 120_000)
+
+  it.scopedLive("control: the same processes opting out with TokenLock.layerNone redeem the refresh token more than once", () =>
     Effect.gen(function*() {
       const r = yield* runScenario({ backend: "file", processes: PROCESSES, requestsPerProcess: REQUESTS, lock: false })
       expect(r.tokenRequests).toBeGreaterThan(1)
@@ -40,6 +46,19 @@ describe("cross-process single-flight: 4 OS processes × 50 concurrent requests,
       Effect.gen(function*() {
         const redis = yield* startRedis
         const r = yield* runScenario({ backend: "redis", redisUrl: redis.url, processes: PROCESSES, requestsPerProcess: REQUESTS })
+        expectOneRefreshAndAllOk(r)
+      }), 120_000)
+
+    it.scopedLive("only RedisStorage.layer provided: the Redis lock it brings is used — exactly one refresh", () =>
+      Effect.gen(function*() {
+        const redis = yield* startRedis
+        const r = yield* runScenario({
+          backend: "redis",
+          redisUrl: redis.url,
+          processes: PROCESSES,
+          requestsPerProcess: REQUESTS,
+          lock: "storage"
+        })
         expectOneRefreshAndAllOk(r)
       }), 120_000)
 

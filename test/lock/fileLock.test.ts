@@ -1,12 +1,14 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Layer, Option, Redacted, Ref } from "effect"
 import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
 import * as FileLock from "../../src/internal/fileLock.js"
 import * as FileStore from "../../src/internal/fileStore.js"
 import * as TokenLock from "../../src/TokenLock.js"
+import * as TokenStorage from "../../src/TokenStorage.js"
+import { makeToken } from "../storageConformance.js"
 
 const KEY = "http://127.0.0.1:9001/mcp"
 
@@ -184,4 +186,75 @@ describe("TokenLock.layerFile", () => {
       expect(dirError.detail).toContain("symbolic link")
       expect(NodeFs.readdirSync(elsewhere)).toEqual([])
     }))
+
+  it.scopedLive("fencing: inside the lock ensureHeld extends the lease; outside any lock it does nothing", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const lock = yield* lockIn(dir, { lease: "3 seconds" })
+      yield* TokenLock.ensureHeld
+      expect(Option.isNone(yield* TokenLock.currentLease)).toBe(true)
+      const [before, after, lease] = yield* lock.withLock(KEY, Effect.gen(function*() {
+        const before = JSON.parse(NodeFs.readFileSync(lockFileOf(dir)!, "utf8")).expiresAt
+        yield* Effect.sleep("50 millis")
+        yield* TokenLock.ensureHeld
+        const after = JSON.parse(NodeFs.readFileSync(lockFileOf(dir)!, "utf8")).expiresAt
+        return [before, after, yield* TokenLock.currentLease] as const
+      }))
+      expect(after).toBeGreaterThan(before)
+      expect(Option.map(lease, (l) => l.key)).toEqual(Option.some(KEY))
+    }))
+
+  it.scopedLive("fencing: a holder whose lease expired and was taken meanwhile fails ensureHeld, and the file store refuses its token writes", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const storage = Context.get(
+        yield* Layer.build(TokenStorage.layerFileSystem(dir).pipe(Layer.provide(NodeContext.layer))),
+        TokenStorage.TokenStorage
+      )
+      yield* storage.setTokens(KEY, makeToken({ accessToken: Redacted.make("original") }))
+      const a = yield* lockIn(dir)
+      const b = yield* lockIn(dir, { acquireTimeout: "5 seconds" })
+      const outcome = yield* a.withLock(KEY, Effect.gen(function*() {
+        // A stalls: its lease runs out (as if stopped past it) and B takes the lock and writes.
+        const file = lockFileOf(dir)!
+        const record = JSON.parse(NodeFs.readFileSync(file, "utf8"))
+        NodeFs.writeFileSync(file, JSON.stringify({ ...record, expiresAt: Date.now() - 1 }))
+        yield* b.withLock(KEY, storage.setTokens(KEY, makeToken({ accessToken: Redacted.make("from-b") })))
+        // A resumes.
+        const held = yield* Effect.flip(TokenLock.ensureHeld)
+        const write = yield* Effect.flip(storage.setTokens(KEY, makeToken({ accessToken: Redacted.make("from-a") })))
+        const current = yield* storage.revisions!.getTokens(KEY)
+        const conditional = yield* Effect.flip(
+          storage.revisions!.setTokens(KEY, makeToken({ accessToken: Redacted.make("from-a") }), current.pipe(Option.map((v) => v.revision), Option.getOrElse(() => 0)))
+        )
+        const clear = yield* Effect.flip(storage.clearTokens(KEY))
+        return { held, write, conditional, clear }
+      }))
+      for (const e of [outcome.held, outcome.write, outcome.conditional, outcome.clear]) {
+        expect(e.reason).toBe("Conflict")
+        expect(e.detail).toContain("lost")
+      }
+      expect(Option.map(yield* storage.getTokens(KEY), (t) => Redacted.value(t.accessToken))).toEqual(Option.some("from-b"))
+    }))
 })
+
+describe("TokenLock.resolve: a shared storage brings its lock", () => {
+  const resolveWith = (layer: Layer.Layer<never, never, never> | Layer.Layer<TokenStorage.TokenStorage> | Layer.Layer<TokenLock.TokenLock> | Layer.Layer<TokenStorage.TokenStorage | TokenLock.TokenLock>) =>
+    Effect.provide(TokenLock.resolve, layer)
+
+  it.scopedLive("file storage alone → its file lock; an explicit TokenLock (or layerNone, the opt-out) wins; memory → none", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const files = TokenStorage.layerFileSystemNode(dir)
+      const fromStorage = yield* resolveWith(files)
+      expect(fromStorage).not.toBe(TokenLock.none)
+      // it is the file lock of the storage's directory: it creates the lock file there while held
+      expect(yield* fromStorage.withLock(KEY, Effect.sync(() => lockFileOf(dir) !== undefined))).toBe(true)
+      expect(yield* resolveWith(Layer.merge(files, TokenLock.layerNone))).toBe(TokenLock.none)
+      const custom: TokenLock.TokenLock = { withLock: (_key, effect) => effect }
+      expect(yield* resolveWith(Layer.merge(files, Layer.succeed(TokenLock.TokenLock, custom)))).toBe(custom)
+      expect(yield* resolveWith(TokenStorage.layerMemory)).toBe(TokenLock.none)
+      expect(yield* resolveWith(Layer.empty)).toBe(TokenLock.none)
+    }))
+})
+

@@ -4,7 +4,7 @@
  * processes (test/lock/fixtures/worker.ts) sharing one token store and TokenLock, all starting
  * together with an expired access token and a refresh token seeded by this process.
  */
-import { Clock, Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer, Redacted } from "effect"
 import type { Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -29,8 +29,8 @@ export interface ScenarioOptions {
   /** Start a process that holds the lock first, and SIGKILL it once the workers wait on it. */
   readonly killHolder?: boolean
   readonly leaseMillis?: number
-  /** `false`: the workers run without a TokenLock (control case). */
-  readonly lock?: boolean
+  /** `false`: the workers opt out with `TokenLock.layerNone` (control case); `"storage"`: only the storage layer. */
+  readonly lock?: boolean | "storage"
 }
 
 export interface WorkerResult {
@@ -124,6 +124,7 @@ const seed = (server: TestServer, storage: Layer.Layer<TokenStorage.TokenStorage
       resource: server.mcpUrl,
       obtainedAt: now - 3_600_000
     }))
+    return registered.clientId
   }).pipe(Effect.scoped)
 
 export const runScenario = (
@@ -184,6 +185,111 @@ export const runScenario = (
       results,
       exitCodes,
       durationMillis,
+      server
+    }
+  })
+
+export interface StalledHolderOptions {
+  readonly backend: "file" | "redis"
+  readonly redisUrl?: string
+  readonly leaseMillis: number
+  /** `false`: the stalled holder skips `TokenLock.ensureHeld` before redeeming (control case). */
+  readonly fencing: boolean
+}
+
+export interface StalledHolderResult {
+  /** What the stalled holder did once resumed (see worker.ts "stall"). */
+  readonly holder: {
+    readonly redeemed: boolean
+    readonly redeemStatus?: number
+    readonly wrote: boolean
+    readonly detail: string
+  }
+  /** The process that took the lock while the holder was stopped. */
+  readonly other: WorkerResult
+  /** refresh_token grants the authorization server received. */
+  readonly refreshes: number
+  /** The access token stored at the end. */
+  readonly storedAccessToken: string | undefined
+  /** HTTP status of an MCP request made with the stored token at the end. */
+  readonly storedTokenStatus: number | undefined
+  readonly server: TestServer
+}
+
+/**
+ * A lock holder stalled past its lease: a "stall" worker takes the lock and reads the expired
+ * token, is SIGSTOPped until its lease has expired, another process (OAuthLayer + the same lock)
+ * takes the lock and refreshes, then the holder is SIGCONTed and carries on as a refresh would.
+ */
+export const runStalledHolder = (
+  options: StalledHolderOptions
+): Effect.Effect<StalledHolderResult, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const server = yield* startTestServer()
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(Os.tmpdir(), "emo-stall-"))),
+      (d) => Effect.sync(() => NodeFs.rmSync(d, { recursive: true, force: true }))
+    )
+    const prefix = `stall-${Date.now()}-${Math.random().toString(16).slice(2)}:`
+    const storage = options.backend === "file"
+      ? TokenStorage.layerFileSystemNode(dir)
+      : RedisStorage.layer({ prefix }).pipe(Layer.provide(RedisStorage.layerConnection(options.redisUrl ?? "").pipe(Layer.orDie)))
+    const clientId = yield* seed(server, storage)
+    yield* server.resetCounters
+    const base: Omit<WorkerConfig, "mode"> = {
+      backend: options.backend,
+      dir,
+      prefix,
+      mcpUrl: server.mcpUrl,
+      requests: 1,
+      leaseMillis: options.leaseMillis,
+      fencing: options.fencing,
+      tokenEndpoint: server.provider.endpoints.token,
+      clientId,
+      ...(options.redisUrl === undefined ? {} : { redisUrl: options.redisUrl })
+    }
+    const wall = Clock.make()
+    const holder = yield* startWorker({ ...base, mode: "stall" })
+    yield* waitForLine(holder, "READ")
+    holder.child.kill("SIGSTOP")
+    yield* Effect.sleep(`${options.leaseMillis + 500} millis`).pipe(Effect.withClock(wall))
+
+    const other = yield* startWorker({ ...base, mode: "requests" })
+    yield* waitForLine(other, "READY")
+    other.child.stdin?.write("GO\n")
+    const otherResult: WorkerResult = JSON.parse(yield* nextLine(other, "a result"))
+    yield* exitOf(other)
+
+    holder.child.stdin?.write("GO\n")
+    holder.child.kill("SIGCONT")
+    const holderResult = JSON.parse(yield* nextLine(holder, "the holder's outcome"))
+    yield* exitOf(holder)
+
+    const tokenLog = yield* server.requestsTo("token")
+    const stored = yield* Effect.gen(function*() {
+      const ctx = yield* Layer.build(storage)
+      return yield* Context.get(ctx, TokenStorage.TokenStorage).getTokens(TokenStorage.serverKey(server.mcpUrl))
+    }).pipe(Effect.scoped)
+    const storedAccessToken = stored._tag === "Some" ? Redacted.value(stored.value.accessToken) : undefined
+    const storedTokenStatus = storedAccessToken === undefined ? undefined : yield* Effect.promise(async () => {
+      const response = await fetch(server.mcpUrl, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${storedAccessToken}`,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream"
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" })
+      })
+      await response.arrayBuffer()
+      return response.status
+    })
+    return {
+      holder: holderResult,
+      other: otherResult,
+      refreshes: tokenLog.filter((r) => r.form["grant_type"] === "refresh_token").length,
+      storedAccessToken,
+      storedTokenStatus,
       server
     }
   })

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Layer, Option, Redacted, Ref } from "effect"
 import * as RedisStorage from "../../src/RedisStorage.js"
 import * as TokenLock from "../../src/TokenLock.js"
+import * as TokenStorage from "../../src/TokenStorage.js"
+import { makeToken } from "../storageConformance.js"
 import { redisTestsEnabled, startRedis } from "../storage/redisServer.js"
 
 const KEY = "http://127.0.0.1:9001/mcp"
@@ -48,5 +50,37 @@ describe.runIf(redisTestsEnabled)("TokenLock.layerRedis against a real redis-ser
       }))
       expect(typeof ttlLater === "number" && ttlLater > 0).toBe(true)
       expect(yield* Effect.promise(() => redis.call("EXISTS", `mcp-oauth:lock:${KEY}`))).toBe(0)
+    }))
+
+  it.scopedLive("fencing: a holder whose lease expired and was taken meanwhile fails ensureHeld; RedisStorage refuses its token writes (in the CAS script on the lock's connection, by ensureHeld on another)", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedis
+      const storageOn = (layer: Layer.Layer<RedisStorage.RedisConnection>) =>
+        Effect.map(Layer.build(RedisStorage.layer({ prefix: "fence:" }).pipe(Layer.provide(layer))), (ctx) =>
+          Context.get(ctx, TokenStorage.TokenStorage))
+      const a = yield* open(server.url, { prefix: "fence:" })
+      const b = yield* open(server.url, { prefix: "fence:" })
+      const sameConnection = yield* storageOn(RedisStorage.layerClient(a.redis))
+      const otherConnection = yield* storageOn(RedisStorage.layerConnection(server.url).pipe(Layer.orDie))
+      const bStorage = yield* storageOn(RedisStorage.layerClient(b.redis))
+      yield* bStorage.setTokens(KEY, makeToken({ accessToken: Redacted.make("original") }))
+      const outcome = yield* a.lock.withLock(KEY, Effect.gen(function*() {
+        yield* TokenLock.ensureHeld
+        // A stalls past its lease (the key expires) and B takes the lock and writes.
+        yield* Effect.promise(() => a.redis.call("DEL", `fence:lock:${KEY}`))
+        yield* b.lock.withLock(KEY, bStorage.setTokens(KEY, makeToken({ accessToken: Redacted.make("from-b") })))
+        // A resumes.
+        const held = yield* Effect.flip(TokenLock.ensureHeld)
+        const atomic = yield* Effect.flip(sameConnection.setTokens(KEY, makeToken({ accessToken: Redacted.make("from-a") })))
+        const checked = yield* Effect.flip(otherConnection.setTokens(KEY, makeToken({ accessToken: Redacted.make("from-a") })))
+        return { held, atomic, checked }
+      }))
+      for (const e of [outcome.held, outcome.atomic, outcome.checked]) {
+        expect(e.reason).toBe("Conflict")
+        expect(e.detail).toContain("lost")
+      }
+      expect(outcome.atomic.detail).toContain("the tokens were not written") // refused by the CAS script
+      expect(outcome.checked.detail).toContain("Redis token lock") // refused by ensureHeld
+      expect(Option.map(yield* bStorage.getTokens(KEY), (t) => Redacted.value(t.accessToken))).toEqual(Option.some("from-b"))
     }))
 })

@@ -30,7 +30,7 @@ const listen = NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0
 /** An authorization server and an MCP server (tool `whoami`, which echoes the token it saw) that trusts it. */
 const startServers = (
   accessTokenTtl: Duration.DurationInput,
-  options: { readonly consent?: Consent.ConsentStep } = {}
+  options: { readonly consent?: Consent.ConsentStep; readonly path?: string; readonly slowTool?: boolean } = {}
 ) =>
   Effect.gen(function*() {
     const asServer = yield* listen
@@ -58,11 +58,19 @@ const startServers = (
           name: "whoami",
           parameters: Schema.Struct({}),
           handler: () => Effect.map(BearerAuth.AuthenticatedToken, (t) => `${t.subject}:${Redacted.value(t.token)}`)
-        })
+        }),
+        ...(options.slowTool === true
+          ? [McpEndpoint.tool({
+            name: "slow",
+            parameters: Schema.Struct({}),
+            handler: () => Effect.as(Effect.sleep("6 seconds"), "late")
+          })]
+          : [])
       ]
     })
-    yield* mcpServer.serve(AuthProvider.protect(auth, "/mcp", endpoint))
-    return { provider, mcpUrl: auth.resourceUrl("/mcp") }
+    const path = options.path ?? "/mcp"
+    yield* mcpServer.serve(AuthProvider.protect(auth, path, endpoint))
+    return { provider, mcpUrl: auth.resourceUrl(path) }
   })
 
 const textOf = (result: { readonly content: ReadonlyArray<unknown> }): string => {
@@ -122,6 +130,15 @@ describe("an MCP session with OAuthLayer", () => {
       )
     }).pipe(Effect.provide(clientDeps)))
 
+  it.scopedLive("a denied sign-in while a legacy SSE transport connects: the same typed AuthorizationError", () =>
+    Effect.gen(function*() {
+      // the bearer guard answers the GET /sse with 401 before any MCP traffic: only the sign-in matters
+      const { mcpUrl } = yield* startServers("1 hour", { consent: Consent.autoDeny(), path: "/sse" })
+      const error = yield* Effect.flip(McpClient.connect(new URL(mcpUrl), { auth: { oauth: { scopes: ["tools"] } } }))
+      expect(error).toBeInstanceOf(AuthorizationError)
+      expect(error._tag === "AuthorizationError" && error.reason).toBe("Denied")
+    }).pipe(Effect.provide(clientDeps)))
+
   /** A browser whose user takes `delay` to approve: it then follows the authorization URL to the callback. */
   const slowUser = (delay: Duration.DurationInput) =>
     Layer.succeed(Authorizer.BrowserOpener, {
@@ -144,14 +161,17 @@ describe("an MCP session with OAuthLayer", () => {
 
   it.scopedLive("a sign-in that outlasts the MCP request timeout still completes: the timeout bounds the server's answer", () =>
     Effect.gen(function*() {
-      const { mcpUrl } = yield* startServers("1 hour")
+      const { mcpUrl } = yield* startServers("1 hour", { slowTool: true })
       const client = yield* McpClient.connect(new URL(mcpUrl), {
         auth: { oauth: { scopes: ["tools"] } },
-        requestTimeout: "1 second"
+        requestTimeout: "2 seconds"
       })
       const text = textOf(yield* client.callTool("whoami"))
       expect(text.startsWith("test-user:")).toBe(true)
-    }).pipe(Effect.provide(browserDeps("30 seconds", slowUser("3 seconds")))))
+      // the request timeout still bounds the server's answer
+      const late = yield* Effect.flip(client.callTool("slow"))
+      expect(late._tag === "McpTransportError" && late.reason).toBe("Timeout")
+    }).pipe(Effect.provide(browserDeps("30 seconds", slowUser("4 seconds")))))
 
   it.scopedLive("a sign-in past the sign-in timeout fails with AuthorizationError Timeout, not an MCP request timeout", () =>
     Effect.gen(function*() {

@@ -109,4 +109,54 @@ describe("a session the server ended (404) is re-initialized", () => {
       const inits = server.requests.filter((r) => r.body?.["method"] === "initialize")
       expect(inits.map((r) => r.headers["mcp-session-id"])).toEqual([undefined, undefined])
     })))
+
+  it.live("a session that ends while an answer streams: that request fails Closed and is not sent again; the next request starts a new session", () =>
+    run(Effect.gen(function*() {
+      let ended = false
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          startRawServer((request, res: http.ServerResponse) => {
+            const method = request.body?.["method"]
+            if (method === "initialize") {
+              ended = false
+              return false
+            }
+            if (request.method === "POST" && ended && request.headers["mcp-session-id"] !== undefined) {
+              res.writeHead(404, { "content-type": "application/json" })
+              res.end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "Session not found" } }))
+              return true
+            }
+            if (request.method === "GET" && request.headers["last-event-id"] !== undefined) {
+              ended = true
+              res.writeHead(404).end()
+              return true
+            }
+            if (method === "tools/call") {
+              const name = (request.body?.["params"] as { name: string }).name
+              if (name === "interrupted") {
+                res.writeHead(200, { "content-type": "text/event-stream" })
+                res.end(`id: e1\nretry: 10\ndata: ${JSON.stringify({ jsonrpc: "2.0", method: "notifications/message", params: { level: "info", data: "working" } })}\n\n`)
+                return true
+              }
+              res.writeHead(200, { "content-type": "application/json" })
+              res.end(JSON.stringify({ jsonrpc: "2.0", id: request.body?.["id"], result: { content: [{ type: "text", text: "ok" }] } }))
+              return true
+            }
+            return false
+          }, { sessionId: "s-1" })
+        ),
+        (s) => Effect.promise(() => s.close())
+      )
+      const client = yield* McpClient.connect(server.url, { requestTimeout: "10 seconds" })
+      const error = yield* Effect.flip(client.callTool("interrupted"))
+      expect(error._tag === "McpTransportError" && error.reason).toBe("Closed")
+      const calls = (name: string) =>
+        server.requests.filter((r) =>
+          r.body?.["method"] === "tools/call" && (r.body["params"] as { name: string }).name === name
+        ).length
+      expect(calls("interrupted")).toBe(1)
+      expect(textOf(yield* client.callTool("after"))).toEqual({ type: "text", text: "ok" })
+      expect(server.requests.filter((r) => r.body?.["method"] === "initialize")).toHaveLength(2)
+      expect(calls("after")).toBe(2)
+    })))
 })

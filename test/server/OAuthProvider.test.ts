@@ -1,5 +1,8 @@
+import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Redacted, TestClock } from "effect"
+import * as ClientConfiguration from "../../src/ClientConfiguration.js"
+import { ClientInformation } from "../../src/Schemas.js"
 import { startTestServer } from "../fixtures/TestAuthServer.js"
 import type { TestServer } from "../fixtures/TestAuthServer.js"
 import {
@@ -19,7 +22,7 @@ import {
 const tokenUrl = (s: TestServer) => `${s.issuer}/token`
 
 describe("OAuthProvider metadata (RFC 8414)", () => {
-  it.scoped("serves the metadata at the RFC 8414 and OIDC well-known URLs", () =>
+  it.scoped("serves the metadata at the RFC 8414 well-known URL (and the test fixture at the OIDC one)", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer({ scopesSupported: ["mcp:read", "mcp:write"] })
       const res = yield* request(`${server.baseUrl}/.well-known/oauth-authorization-server`)
@@ -40,6 +43,8 @@ describe("OAuthProvider metadata (RFC 8414)", () => {
         authorization_response_iss_parameter_supported: true,
         client_id_metadata_document_supported: false
       })
+      // The fixture plays an AS that also serves OIDC Discovery (OAuthProvider itself does not:
+      // test/server/Cors.test.ts).
       const oidc = yield* request(`${server.baseUrl}/.well-known/openid-configuration`)
       expect(oidc.body).toEqual(res.body)
     }))
@@ -177,6 +182,88 @@ describe("OAuthProvider registration (RFC 7591)", () => {
       expect(String(full.body["error_description"])).toContain("no more dynamic registrations")
     }))
 
+  it.scoped("RFC 7592: the registration access token reads, updates (e.g. widens the scope) and deletes the client", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ scopesSupported: ["read", "write", "admin"] })
+      const reg = yield* postJson(`${server.issuer}/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: "none",
+        scope: "read"
+      })
+      const clientId = String(reg.body["client_id"])
+      const uri = String(reg.body["registration_client_uri"])
+      const rat = String(reg.body["registration_access_token"])
+      expect(uri).toBe(`${server.issuer}/register/${clientId}`)
+      const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+      const read = yield* request(uri, { headers: bearer(rat) })
+      expect([read.status, read.body["client_id"], read.body["scope"]]).toEqual([200, clientId, "read"])
+      expect([read.body["registration_client_uri"], read.body["registration_access_token"]]).toEqual([uri, rat])
+      expect(read.headers.get("cache-control")).toBe("no-store")
+      // wrong token, no token, another client's URI: 401 invalid_token, alike
+      for (const [url, headers] of [[uri, bearer("wrong")], [uri, {}], [`${server.issuer}/register/nope`, bearer(rat)]] as const) {
+        const res = yield* request(url, { headers })
+        expect([res.status, res.body["error"]]).toEqual([401, "invalid_token"])
+      }
+      const put = (body: Record<string, unknown>) =>
+        request(uri, {
+          method: "PUT",
+          headers: { ...bearer(rat), "content-type": "application/json" },
+          body: JSON.stringify(body)
+        })
+      const base = { client_id: clientId, redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" }
+      expect((yield* put({ ...base, scope: "read superuser" })).body["error"]).toBe("invalid_client_metadata")
+      expect((yield* put({ ...base, client_id: "other", scope: "read write" })).body["error"]).toBe(
+        "invalid_client_metadata"
+      )
+      expect((yield* put({ ...base, redirect_uris: ["ms-msdt:/x"] })).body["error"]).toBe("invalid_redirect_uri")
+      const widened = yield* put({ ...base, scope: "read write" })
+      expect([widened.status, widened.body["scope"]]).toEqual([200, "read write"])
+      const { challenge } = pkcePair()
+      const stepUp = yield* authorize(server, { clientId, challenge, scope: "read write" })
+      expect(stepUp.location.searchParams.get("code")).not.toBeNull()
+      expect((yield* authorize(server, { clientId, challenge, scope: "admin" })).location.searchParams.get("error"))
+        .toBe("invalid_scope")
+      const deleted = yield* request(uri, { method: "DELETE", headers: bearer(rat) })
+      expect(deleted.status).toBe(204)
+      expect(Option.isNone(yield* server.provider.store.getClient(clientId))).toBe(true)
+      expect((yield* request(uri, { headers: bearer(rat) })).status).toBe(401)
+      // an operator-registered client has no registration access token
+      const operator = yield* server.registerClient({ clientId: "op", tokenEndpointAuthMethod: "none" })
+      expect((yield* request(`${server.issuer}/register/${operator.clientId}`, { headers: bearer(rat) })).status)
+        .toBe(401)
+    }))
+
+  it.scoped("RFC 7592 interop: the client library's ClientConfiguration.update widens the scope at the embedded AS", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ scopesSupported: ["read", "write"] })
+      const reg = yield* postJson(`${server.issuer}/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: "client_secret_basic",
+        scope: "read"
+      })
+      const client = new ClientInformation({
+        clientId: String(reg.body["client_id"]),
+        clientSecret: Redacted.make(String(reg.body["client_secret"])),
+        tokenEndpointAuthMethod: "client_secret_basic",
+        source: "dynamic",
+        issuer: server.issuer,
+        redirectUris: [REDIRECT],
+        scope: "read",
+        registrationClientUri: String(reg.body["registration_client_uri"]),
+        registrationAccessToken: Redacted.make(String(reg.body["registration_access_token"]))
+      })
+      const updated = yield* ClientConfiguration.update(client, { addScopes: ["write"] }).pipe(
+        Effect.provide(NodeHttpClient.layer)
+      )
+      expect(updated.metadata["scope"]).toBe("read write")
+      const stored = yield* server.provider.store.getClient(client.clientId)
+      expect(Option.map(stored, (c) => [c.scope, c.tokenEndpointAuthMethod])).toEqual(
+        Option.some(["read write", "client_secret_basic"])
+      )
+      yield* ClientConfiguration.remove(updated.client).pipe(Effect.provide(NodeHttpClient.layer))
+      expect(Option.isNone(yield* server.provider.store.getClient(client.clientId))).toBe(true)
+    }))
+
   it.scoped("refuses an oversized body with 413", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer()
@@ -261,6 +348,12 @@ describe("OAuthProvider authorization endpoint", () => {
       expect(new URL((yield* request(noChallenge.toString())).headers.get("location")!).searchParams.get("error"))
         .toBe("invalid_request")
       expect(yield* errorOf({ response_type: "token" })).toEqual(["unsupported_response_type", "st-123"])
+      // RFC 6749 §4.1.2.1: a missing response_type is invalid_request, not unsupported_response_type.
+      const noResponseType = new URL(authorizeUrl(server, { clientId: client.client_id, challenge }))
+      noResponseType.searchParams.delete("response_type")
+      expect(new URL((yield* request(noResponseType.toString())).headers.get("location")!).searchParams.get("error"))
+        .toBe("invalid_request")
+      expect(yield* errorOf({ response_type: "" })).toEqual(["invalid_request", "st-123"])
       expect(yield* errorOf({}, { scope: "admin" })).toEqual(["invalid_scope", "st-123"])
       expect(yield* errorOf({ resource: "not a uri" })).toEqual(["invalid_target", "st-123"])
       expect(yield* errorOf({ code_challenge: "short" })).toEqual(["invalid_request", "st-123"])
@@ -292,6 +385,10 @@ describe("OAuthProvider authorization endpoint", () => {
         const operator = yield* authorize(server, { ...params, clientId: "operator-app" })
         expect(operator.location.searchParams.get("error")).toBe(error)
       }
+      // a client stored with a dangerous redirect URI (before registration refused it) is never sent there
+      const legacy = yield* server.registerClient({ clientId: "legacy", tokenEndpointAuthMethod: "none", redirectUris: ["ms-msdt:/id"] })
+      const legacyRes = yield* request(authorizeUrl(server, { clientId: legacy.clientId, challenge, redirectUri: "ms-msdt:/id" }))
+      expect([legacyRes.status, legacyRes.headers.get("location")]).toEqual([400, null])
       // a denial by the consent step (no user decision) is not bounced there either
       yield* server.setFaults({ consent: "deny" })
       const denied = yield* request(authorizeUrl(server, { clientId: registered.client_id, challenge, redirectUri: evil }))
@@ -506,7 +603,8 @@ describe("OAuthProvider token endpoint", () => {
       const unknown = yield* postForm(tokenUrl(server), { ...cc, client_id: "ghost" })
       expect(unknown.status).toBe(401)
       expect(unknown.body["error"]).toBe("invalid_client")
-      expect(unknown.headers.get("www-authenticate")).toBeNull()
+      // RFC 9110 §15.5.2: a 401 carries a challenge, also for a client that authenticated in the body.
+      expect(unknown.headers.get("www-authenticate")).toMatch(/^Basic realm=/)
       const unknownBasic = yield* postForm(tokenUrl(server), cc, { authorization: basic("ghost", "x") })
       expect(unknownBasic.status).toBe(401)
       expect(unknownBasic.headers.get("www-authenticate")).toMatch(/^Basic /)

@@ -10,6 +10,7 @@ import type { JsonRpcMessage, RequestId } from "../JsonRpc.js"
 import * as JsonRpc from "../JsonRpc.js"
 import { McpTransportError } from "../McpErrors.js"
 import * as Sse from "../Sse.js"
+import { rootCauseOf } from "../../internal/rootCause.js"
 
 /** @internal */
 export const parseUrl = (url: string | URL): Effect.Effect<URL, McpTransportError> =>
@@ -24,6 +25,12 @@ export const parseUrl = (url: string | URL): Effect.Effect<URL, McpTransportErro
     )
   )
 
+/** The socket's own words ("connect ECONNREFUSED 127.0.0.1:1234") first, then the request. */
+const describeClientError = (error: HttpClientError.HttpClientError): string => {
+  const root = rootCauseOf(error)
+  return root === undefined ? error.message : `${root} (${error.request.method} ${error.request.url})`
+}
+
 /**
  * An `HttpClientError` as a transport error. A typed OAuth error that `OAuthLayer`'s client had
  * to carry as the cause of a `RequestError` is an `Authorization` failure with that error as its
@@ -37,7 +44,7 @@ export const fromHttpClientError = (error: HttpClientError.HttpClientError): Mcp
     onNone: () =>
       new McpTransportError({
         reason: error._tag === "RequestError" && error.reason === "Transport" ? "Closed" : "Http",
-        description: error.message,
+        description: describeClientError(error),
         cause: error
       })
   })

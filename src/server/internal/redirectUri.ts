@@ -58,7 +58,8 @@ const FORBIDDEN_SCHEMES = new Set([
   "shell:"
 ])
 
-const isForbiddenScheme = (protocol: string): boolean =>
+/** Whether a URL's scheme (`protocol`, with the colon) is never a redirect target. @internal */
+export const isForbiddenScheme = (protocol: string): boolean =>
   FORBIDDEN_SCHEMES.has(protocol) || protocol.startsWith("ms-")
 
 /**

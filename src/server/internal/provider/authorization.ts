@@ -12,7 +12,7 @@ import type { RegisteredClient } from "../../OAuthProviderStore.js"
 import { randomToken } from "../crypto.js"
 import { escapeHtml, jsonNoStore, OAuthFailure, page, parseParams, queryOf, readForm } from "../http.js"
 import { isValidS256Challenge } from "../pkce.js"
-import { isLoopbackRedirect, matchesRegisteredRedirectUri } from "../redirectUri.js"
+import { isForbiddenScheme, isLoopbackRedirect, matchesRegisteredRedirectUri } from "../redirectUri.js"
 import { checkRegisteredScopes, checkResource, checkScopes, findClient, splitScopes } from "./config.js"
 import type { ProviderConfig } from "./config.js"
 
@@ -132,6 +132,11 @@ export const authorizationEndpoint = (config: ProviderConfig) =>
         `redirect_uri "${redirectUri}" is not registered for client "${clientId}"`
       )
     }
+    // Records stored before these schemes were refused at registration (or written by hand)
+    // still never send the browser there.
+    if (isForbiddenScheme(new URL(redirectUri).protocol)) {
+      return yield* badAuthorizationRequest("invalid_request", `the scheme of redirect_uri "${redirectUri}" is not allowed`)
+    }
     // From here on, errors go to the client by redirect (RFC 6749 §4.1.2.1) — but only to a
     // redirect URI the server trusts; for others the user sees an error page (RFC 9700 §4.11.2).
     const state = params.get("state") ?? undefined
@@ -140,7 +145,13 @@ export const authorizationEndpoint = (config: ProviderConfig) =>
       trusted ?
         Effect.succeed(redirectWith(config, redirectUri, { error, error_description: description, state })) :
         badAuthorizationRequest(error, description)
-    if (params.get("response_type") !== "code") {
+    // RFC 6749 §4.1.2.1: a missing parameter is `invalid_request`; an unknown value is
+    // `unsupported_response_type`.
+    const responseType = params.get("response_type")
+    if (responseType === null || responseType === "") {
+      return yield* fail("invalid_request", "response_type is missing")
+    }
+    if (responseType !== "code") {
       return yield* fail("unsupported_response_type", "response_type must be code")
     }
     if (!client.grantTypes.includes("authorization_code")) {

@@ -20,13 +20,15 @@ export const authenticateClient = (
 ): Effect.Effect<RegisteredClient, OAuthFailure> =>
   Effect.gen(function*() {
     const presented = presentedCredentials(authorization, form)
-    const basicTried = authorization !== undefined && /^basic\b/i.test(authorization)
+    // RFC 9110 §15.5.2: every 401 carries a challenge — also when the client authenticated in
+    // the body or is public (RFC 6749 §5.2 only spells it out for the Authorization header). The
+    // challenge names Basic, the HTTP authentication scheme of RFC 6749 §2.3.1.
     const invalidClient = (description: string) =>
       new OAuthFailure({
         status: 401,
         error: "invalid_client",
         description,
-        ...(basicTried ? { headers: { "www-authenticate": `Basic realm="${config.issuer}", charset="UTF-8"` } } : {})
+        headers: { "www-authenticate": `Basic realm="${config.issuer}", charset="UTF-8"` }
       })
     switch (presented._tag) {
       case "Missing":

@@ -8,7 +8,7 @@ import { HttpServerRequest } from "@effect/platform"
 import { Clock, Effect, Option, Redacted, Schema } from "effect"
 import type { ClientAuthMethod } from "../../OAuthProviderStore.js"
 import { RegisteredClient } from "../../OAuthProviderStore.js"
-import { randomToken } from "../crypto.js"
+import { randomToken, sha256Base64Url } from "../crypto.js"
 import { failureResponse, hasContentType, jsonNoStore, OAuthFailure, readBody } from "../http.js"
 import { redirectUriProblem } from "../redirectUri.js"
 import type { ApplicationType } from "../redirectUri.js"
@@ -27,6 +27,7 @@ export interface NewClient {
   readonly applicationType?: ApplicationType | undefined
   /** Default `operator`. */
   readonly origin?: "operator" | "dynamic" | "metadataDocument" | undefined
+  readonly registrationAccessTokenHash?: string | undefined
 }
 
 /** Bounds on dynamic registration (see `OAuthProvider.Options.registrationLimit`). @internal */
@@ -92,7 +93,9 @@ const RegistrationRequest = Schema.Struct({
   scope: Schema.optional(Schema.String),
   software_id: Schema.optional(Schema.String),
   software_version: Schema.optional(Schema.String),
-  application_type: Schema.optional(Schema.String)
+  application_type: Schema.optional(Schema.String),
+  client_id: Schema.optional(Schema.String),
+  client_secret: Schema.optional(Schema.String)
 })
 
 const decodeRegistration = Schema.decodeUnknownEither(Schema.parseJson(RegistrationRequest))
@@ -138,14 +141,35 @@ export const registerClient = (config: ProviderConfig, registration: NewClient):
       scope: registration.scope,
       clientIdIssuedAt: Math.floor(now / 1000),
       applicationType: registration.applicationType,
-      origin: registration.origin ?? "operator"
+      origin: registration.origin ?? "operator",
+      registrationAccessTokenHash: registration.registrationAccessTokenHash
     })
     yield* config.store.putClient(client)
     return client
   })
 
-/** RFC 7591 §3: `POST /register`. @internal */
-export const registrationEndpoint = (config: ProviderConfig) =>
+/** Client metadata that passed {@link validateClientMetadata}. @internal */
+export interface ValidClientMetadata {
+  readonly tokenEndpointAuthMethod: ClientAuthMethod
+  readonly redirectUris: ReadonlyArray<string>
+  readonly grantTypes: ReadonlyArray<string>
+  readonly responseTypes: ReadonlyArray<string>
+  readonly clientName: string | undefined
+  readonly scope: string | undefined
+  /** As sent (absent means `web`). */
+  readonly applicationType: ApplicationType | undefined
+  /** RFC 7592 §2.2: the `client_id` and `client_secret` an update request repeats. */
+  readonly clientId: string | undefined
+  readonly clientSecret: string | undefined
+}
+
+/**
+ * RFC 7591 §2, §3.2.2: reads a JSON client metadata body and checks it against what the server
+ * supports (authentication method, grant and response types, redirect URIs, scopes).
+ *
+ * @internal
+ */
+export const validateClientMetadata = (config: ProviderConfig) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const invalidMetadata = (description: string) =>
@@ -178,14 +202,12 @@ export const registrationEndpoint = (config: ProviderConfig) =>
       return yield* invalidMetadata(`application_type ${applicationType} is not supported`)
     }
     const redirectUris = body.redirect_uris ?? []
-    if (grantTypes.includes("authorization_code")) {
-      if (redirectUris.length === 0) {
-        return yield* new OAuthFailure({
-          status: 400,
-          error: "invalid_redirect_uri",
-          description: "redirect_uris is required for the authorization_code grant"
-        })
-      }
+    if (grantTypes.includes("authorization_code") && redirectUris.length === 0) {
+      return yield* new OAuthFailure({
+        status: 400,
+        error: "invalid_redirect_uri",
+        description: "redirect_uris is required for the authorization_code grant"
+      })
     }
     for (const uri of redirectUris) {
       const problem = redirectUriProblem(uri, applicationType)
@@ -195,20 +217,54 @@ export const registrationEndpoint = (config: ProviderConfig) =>
     }
     const scopeProblem = checkScopes(config, splitScopes(body.scope))
     if (scopeProblem !== undefined) return yield* invalidMetadata(scopeProblem.description)
+    const valid: ValidClientMetadata = {
+      tokenEndpointAuthMethod: supportedMethod,
+      redirectUris,
+      grantTypes,
+      responseTypes,
+      clientName: body.client_name,
+      scope: body.scope,
+      applicationType: body.application_type === undefined ? undefined : applicationType,
+      clientId: body.client_id,
+      clientSecret: body.client_secret
+    }
+    return valid
+  })
+
+/** RFC 7592 §1: where a dynamically registered client reads, updates or deletes itself. @internal */
+export const registrationClientUri = (config: ProviderConfig, clientId: string): string =>
+  `${config.issuer}/register/${encodeURIComponent(clientId)}`
+
+/** RFC 7591 §3: `POST /register`. @internal */
+export const registrationEndpoint = (config: ProviderConfig) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const metadata = yield* validateClientMetadata(config)
     // Checked once the request is valid, so only registrations that would be stored count.
     const address = Option.getOrElse(request.remoteAddress, () => "unknown")
     const now = yield* Clock.currentTimeMillis
     const refused = config.registrationGuard.check(address, now)
     if (refused !== undefined) return yield* refused
     config.registrationGuard.record(address, now)
+    // RFC 7592 §3: the registration access token; only its hash is stored.
+    const registrationAccessToken = randomToken()
     const client = yield* registerClient(config, {
-      tokenEndpointAuthMethod: supportedMethod,
-      redirectUris,
-      grantTypes,
-      clientName: body.client_name,
-      scope: body.scope,
-      ...(body.application_type === undefined ? {} : { applicationType }),
-      origin: "dynamic"
+      tokenEndpointAuthMethod: metadata.tokenEndpointAuthMethod,
+      redirectUris: metadata.redirectUris,
+      grantTypes: metadata.grantTypes,
+      clientName: metadata.clientName,
+      scope: metadata.scope,
+      applicationType: metadata.applicationType,
+      origin: "dynamic",
+      registrationAccessTokenHash: sha256Base64Url(registrationAccessToken)
     })
-    return jsonNoStore({ ...clientInformation(client), response_types: responseTypes }, 201)
+    return jsonNoStore(
+      {
+        ...clientInformation(client),
+        response_types: metadata.responseTypes,
+        registration_access_token: registrationAccessToken,
+        registration_client_uri: registrationClientUri(config, client.clientId)
+      },
+      201
+    )
   }).pipe(Effect.catchTag("OAuthFailure", (f) => Effect.succeed(failureResponse(f))))
