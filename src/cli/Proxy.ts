@@ -115,6 +115,11 @@ const loggers = (debugFile: string | undefined) => {
   )
   const base = Layer.merge(Logger.replace(Logger.defaultLogger, stderr), Logger.minimumLogLevel(LogLevel.Debug))
   if (debugFile === undefined) return base
+  try {
+    NodeFs.mkdirSync(NodePath.dirname(debugFile), { recursive: true, mode: 0o700 })
+  } catch {
+    // reported by the first write
+  }
   const file = Logger.make(({ date, logLevel, message }) => {
     const text = (Array.isArray(message) ? message : [message]).map((m) => typeof m === "string" ? m : JSON.stringify(m))
     try {
