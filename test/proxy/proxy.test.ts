@@ -12,6 +12,7 @@ import { Duration, Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as readline from "node:readline"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
+import { hostLegacySse } from "../mcp/fixtures/sdkServer.js"
 import { env, host, proxyArgs, ROOT, tempDir, textOf } from "./stdioHost.js"
 
 /** A raw stdio peer of the proxy: write lines, read parsed messages, see the exit code. */
@@ -52,7 +53,21 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
     Effect.gen(function*() {
       const server = yield* startProtectedMcpServer()
       const dir = yield* tempDir
-      const { client, stderr } = yield* host(server.mcpUrl, dir)
+      // The host's elicitation answer can be held back, to cancel the call meanwhile.
+      let hold: ((answer: { action: "accept"; content: { name: string } }) => void) | undefined
+      let held: () => void = () => {}
+      const elicited = new Promise<void>((resolve) => (held = resolve))
+      const { client, stderr } = yield* host(server.mcpUrl, dir, {
+        args: ["--header", "X-Tenant: ${TENANT}"],
+        env: { TENANT: "acme" },
+        elicit: (message) =>
+          hold === undefined
+            ? Promise.resolve({ action: "accept", content: { name: `Ada (asked: ${message})` } })
+            : new Promise((resolve) => {
+              hold = resolve
+              held()
+            })
+      })
 
       expect(client.getServerVersion()?.name).toBe("fixture-server")
       expect(client.getInstructions()).toBe("Fixture server for effect-mcp-oauth tests")
@@ -62,6 +77,32 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
       // server → client request through the proxy, answered by this host
       const asked = yield* Effect.promise(() => client.callTool({ name: "ask", arguments: {} }))
       expect(textOf(asked)).toBe("hello Ada (asked: What is your name?)")
+      // --header with ${ENV} expansion reaches the server
+      expect(server.received.find((r) => r.method === "tools/call")?.headers["x-tenant"]).toBe("acme")
+
+      // The host cancels a call in flight: the proxy cancels it upstream, under the upstream id.
+      hold = () => {}
+      const abort = new AbortController()
+      const cancelled = Effect.runPromise(Effect.promise(() =>
+        client.callTool({ name: "ask", arguments: {} }, undefined, { signal: abort.signal }).then(
+          () => "answered",
+          () => "rejected"
+        )
+      ))
+      yield* Effect.promise(() => elicited)
+      abort.abort("the user gave up")
+      expect(yield* Effect.promise(() => cancelled)).toBe("rejected")
+      const upstreamCall = server.received.filter((r) => r.method === "tools/call").at(-1)
+      yield* Effect.promise(async () => {
+        for (let i = 0; i < 100 && !server.received.some((r) => r.method === "notifications/cancelled"); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+      })
+      const cancel = server.received.find((r) => r.method === "notifications/cancelled")
+      expect(cancel?.params).toMatchObject({ requestId: expect.any(Number) })
+      expect(upstreamCall).toBeDefined()
+      hold({ action: "accept", content: { name: "late" } })
+      hold = undefined
       expect(yield* server.counts).toMatchObject({ register: 1, authorize: 1, tokenCode: 1 })
 
       // The remote forgets its sessions (a restart): the proxy re-initializes, the host notices nothing.
@@ -163,5 +204,16 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
         [0, 1, 2, 3].flatMap((h) => Array.from({ length: 25 }, (_, i) => String(h * 100 + i)))
       )
       expect(yield* server.counts).toEqual({ register: 0, authorize: 0, tokenCode: 0, tokenRefresh: 1 })
+    }))
+
+  it.scopedLive("--transport http-first falls back to the legacy HTTP+SSE transport when Streamable HTTP is refused", () =>
+    Effect.gen(function*() {
+      const legacy = yield* Effect.acquireRelease(Effect.promise(() => hostLegacySse()), (h) => Effect.promise(h.close))
+      const dir = yield* tempDir
+      const { client, stderr } = yield* host(legacy.url, dir, { args: ["--transport", "http-first"] })
+      expect(client.getServerVersion()?.name).toBe("fixture-server")
+      expect(textOf(yield* Effect.promise(() => client.callTool({ name: "add", arguments: { a: 20, b: 22 } })))).toBe("42")
+      expect(legacy.requests.some((r) => r.method === "GET" && r.url.startsWith("/sse"))).toBe(true)
+      expect(stderr.join("")).toContain("trying sse")
     }))
 })

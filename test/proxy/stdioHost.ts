@@ -20,7 +20,7 @@ export const tempDir = Effect.acquireRelease(
 )
 
 /** node's arguments to run the proxy for `url` with the credentials in `dir` (headless sign-in). */
-export const proxyArgs = (url: string, dir: string) => [
+export const proxyArgs = (url: string, dir: string, extra: ReadonlyArray<string> = []) => [
   "--import",
   "tsx",
   MAIN,
@@ -29,6 +29,7 @@ export const proxyArgs = (url: string, dir: string) => [
   "--allow-http",
   "--dir",
   dir,
+  ...extra,
   url
 ]
 
@@ -44,23 +45,33 @@ export const textOf = (result: unknown): string => {
 }
 
 /** The host: the official SDK client spawning the proxy over stdio, answering elicitations. */
-export const host = (url: string, dir: string) =>
+export const host = (
+  url: string,
+  dir: string,
+  options: {
+    readonly args?: ReadonlyArray<string>
+    readonly env?: Readonly<Record<string, string>>
+    /** Answers elicitations (default: accept with a name naming the question). */
+    readonly elicit?: (message: string) => Promise<{ action: "accept"; content: { name: string } }>
+  } = {}
+) =>
   Effect.acquireRelease(
     Effect.promise(async () => {
       const stderr: Array<string> = []
       const transport = new StdioClientTransport({
         command: process.execPath,
-        args: proxyArgs(url, dir),
-        env: env(),
+        args: proxyArgs(url, dir, options.args),
+        env: { ...env(), ...options.env },
         cwd: ROOT,
         stderr: "pipe"
       })
       transport.stderr?.on("data", (d) => stderr.push(String(d)))
       const client = new Client({ name: "stdio-host", version: "1.0.0" }, { capabilities: { elicitation: {} } })
-      client.setRequestHandler(ElicitRequestSchema, async (request) => ({
-        action: "accept",
-        content: { name: `Ada (asked: ${request.params.message})` }
-      }))
+      client.setRequestHandler(ElicitRequestSchema, async (request) =>
+        options.elicit !== undefined ? options.elicit(request.params.message) : {
+          action: "accept",
+          content: { name: `Ada (asked: ${request.params.message})` }
+        })
       await client.connect(transport, { timeout: 60_000 })
       return { client, stderr }
     }),
