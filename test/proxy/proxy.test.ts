@@ -10,15 +10,38 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { spawn } from "node:child_process"
+import * as NodeFs from "node:fs"
+import * as Net from "node:net"
 import * as readline from "node:readline"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
 import { hostLegacySse } from "../mcp/fixtures/sdkServer.js"
-import { env, host, proxyArgs, ROOT, tempDir, textOf } from "./stdioHost.js"
+import { env, host, MAIN, proxyArgs, ROOT, tempDir, textOf } from "./stdioHost.js"
+
+/** A free loopback port (bound, read, released). */
+const freePort = Effect.promise(() =>
+  new Promise<number>((resolve) => {
+    const server = Net.createServer().listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+)
+
+/** Whether `port` on 127.0.0.1 can be bound right now. */
+const canBind = (port: number) =>
+  Effect.promise(() =>
+    new Promise<boolean>((resolve) => {
+      const server = Net.createServer()
+      server.once("error", () => resolve(false))
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
+    })
+  )
 
 /** A raw stdio peer of the proxy: write lines, read parsed messages, see the exit code. */
-const rawProxy = (url: string, dir: string) =>
+const rawProxy = (url: string, dir: string, args: ReadonlyArray<string> = proxyArgs(url, dir)) =>
   Effect.sync(() => {
-    const child = spawn(process.execPath, proxyArgs(url, dir), { cwd: ROOT, env: env(), stdio: ["pipe", "pipe", "pipe"] })
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: env(), stdio: ["pipe", "pipe", "pipe"] })
     let stderr = ""
     child.stderr.on("data", (d) => (stderr += d))
     const messages: Array<Record<string, unknown>> = []
@@ -215,5 +238,38 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
       expect(textOf(yield* Effect.promise(() => client.callTool({ name: "add", arguments: { a: 20, b: 22 } })))).toBe("42")
       expect(legacy.requests.some((r) => r.method === "GET" && r.url.startsWith("/sse"))).toBe(true)
       expect(stderr.join("")).toContain("trying sse")
+    }))
+
+  it.scopedLive("SIGTERM while the sign-in waits for the browser: exit 0, the callback server closed, the lock released", () =>
+    Effect.gen(function*() {
+      const server = yield* startProtectedMcpServer()
+      const dir = yield* tempDir
+      const port = yield* freePort
+      const proxy = yield* rawProxy(server.mcpUrl, dir, [
+        "--import",
+        "tsx",
+        MAIN,
+        "proxy",
+        "--manual",
+        "--callback-port",
+        String(port),
+        "--allow-http",
+        "--dir",
+        dir,
+        server.mcpUrl
+      ])
+      proxy.send(initialize)
+      yield* Effect.promise(async () => {
+        for (let i = 0; i < 400 && !proxy.stderr().includes("open this address"); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+      })
+      expect(proxy.stderr()).toContain(`redirect_uri=http%3A%2F%2F127.0.0.1%3A${port}%2Fcallback`)
+      expect(yield* canBind(port)).toBe(false) // the callback server is listening
+      expect(NodeFs.readdirSync(dir).some((f) => f.endsWith(".lock"))).toBe(true) // the sign-in holds the lock
+      proxy.child.kill("SIGTERM")
+      expect(yield* Effect.promise(() => proxy.exited)).toBe(0)
+      expect(yield* canBind(port)).toBe(true)
+      expect(NodeFs.readdirSync(dir).filter((f) => f.endsWith(".lock"))).toEqual([])
     }))
 })
