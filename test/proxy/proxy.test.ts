@@ -8,11 +8,13 @@
  * start, one refresh for 4 × 25 concurrent calls on an expired token.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Option, Redacted } from "effect"
 import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as Net from "node:net"
+import * as NodePath from "node:path"
 import * as readline from "node:readline"
+import * as TokenStorage from "../../src/TokenStorage.js"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
 import { hostLegacySse } from "../mcp/fixtures/sdkServer.js"
 import { env, host, MAIN, proxyArgs, ROOT, tempDir, textOf } from "./stdioHost.js"
@@ -81,7 +83,7 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
       let held: () => void = () => {}
       const elicited = new Promise<void>((resolve) => (held = resolve))
       const { client, stderr } = yield* host(server.mcpUrl, dir, {
-        args: ["--header", "X-Tenant: ${TENANT}"],
+        args: ["--header", "X-Tenant: ${TENANT}", "--debug"],
         env: { TENANT: "acme" },
         elicit: (message) =>
           hold === undefined
@@ -141,7 +143,23 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
       yield* Effect.promise(() => server.start())
       expect(textOf(yield* Effect.promise(() => client.callTool({ name: "add", arguments: { a: 5, b: 5 } })))).toBe("10")
       expect((yield* server.counts).authorize).toBe(1)
-      expect(stderr.join("")).not.toMatch(/access_token|refresh_token/)
+      // --debug writes a log file; no token ever appears in it or on stderr.
+      const stored = yield* Effect.flatMap(TokenStorage.TokenStorage, (st) => st.getTokens(TokenStorage.serverKey(server.mcpUrl))).pipe(
+        Effect.provide(TokenStorage.layerFileSystemNode(dir))
+      )
+      expect(Option.isSome(stored)).toBe(true)
+      const secrets = Option.match(stored, {
+        onNone: () => [],
+        onSome: (t) => [Redacted.value(t.accessToken), ...(t.refreshToken === undefined ? [] : [Redacted.value(t.refreshToken)])]
+      })
+      const logs = NodeFs.readdirSync(dir).filter((f) => f.endsWith(".debug.log"))
+      expect(logs).toHaveLength(1)
+      const log = NodeFs.readFileSync(NodePath.join(dir, logs[0]!), "utf8")
+      expect(log).toContain("connected to")
+      for (const secret of secrets) {
+        expect(log).not.toContain(secret)
+        expect(stderr.join("")).not.toContain(secret)
+      }
     }))
 
   it.scopedLive("raw stdio: a malformed line gets -32700 and the connection stays; progress precedes its result; SIGTERM and stdin EOF exit 0 and end the session", () =>
