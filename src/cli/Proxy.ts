@@ -13,7 +13,7 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
-import { Data, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import { Data, Effect, FiberRef, HashSet, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import { createHash } from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
@@ -107,14 +107,18 @@ const fileCache = (file: string): Proxy.InitializeCache => ({
     })
 })
 
-/** Logs on stderr (stdout is the protocol); with a debug file, everything down to Debug there too. */
+/**
+ * The loggers of the proxy, in place of any installed before (stdout is the protocol): Info and up
+ * on stderr; with a debug file, everything down to Debug there too.
+ */
 const loggers = (debugFile: string | undefined) => {
   const stderr = Logger.filterLogLevel(
     Logger.withConsoleError(Logger.logfmtLogger),
     LogLevel.greaterThanEqual(LogLevel.Info)
   )
-  const base = Layer.merge(Logger.replace(Logger.defaultLogger, stderr), Logger.minimumLogLevel(LogLevel.Debug))
-  if (debugFile === undefined) return base
+  if (debugFile === undefined) {
+    return Layer.scopedDiscard(Effect.locallyScopedWith(FiberRef.currentLoggers, () => HashSet.make(stderr)))
+  }
   try {
     NodeFs.mkdirSync(NodePath.dirname(debugFile), { recursive: true, mode: 0o700 })
   } catch {
@@ -128,7 +132,10 @@ const loggers = (debugFile: string | undefined) => {
       // the log file is best effort
     }
   })
-  return Layer.merge(base, Logger.add(file))
+  return Layer.merge(
+    Layer.scopedDiscard(Effect.locallyScopedWith(FiberRef.currentLoggers, () => HashSet.make(stderr, file))),
+    Logger.minimumLogLevel(LogLevel.Debug)
+  )
 }
 
 /** `--manual`: print the address (stderr) and wait on the loopback callback; never open a browser. */

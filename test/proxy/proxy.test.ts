@@ -156,6 +156,10 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
       expect(logs).toHaveLength(1)
       const log = NodeFs.readFileSync(NodePath.join(dir, logs[0]!), "utf8")
       expect(log).toContain("connected to")
+      // stderr: each line once (the proxy's loggers replace the CLI's), debug lines only in the file
+      expect(stderr.join("").match(/forwarding stdio/g)).toHaveLength(1)
+      expect(stderr.join("")).not.toContain("level=DEBUG")
+      expect(log).toContain("DEBUG")
       for (const secret of secrets) {
         expect(log).not.toContain(secret)
         expect(stderr.join("")).not.toContain(secret)
