@@ -64,3 +64,10 @@ export * as RemoteAuthProvider from "./RemoteAuthProvider.js"
  * @since 0.1.0
  */
 export * as JwtTokenVerifier from "./JwtTokenVerifier.js"
+
+/**
+ * RFC 7662 token introspection: a `TokenVerifier` that asks the authorization server.
+ *
+ * @since 0.1.0
+ */
+export * as IntrospectionTokenVerifier from "./IntrospectionTokenVerifier.js"
