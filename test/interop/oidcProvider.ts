@@ -578,6 +578,10 @@ export const httpUser = (
     readonly opened?: Array<string>
     /** Keep the AS session between sign-ins (a browser that stays open). Default true. */
     readonly keepSession?: boolean
+    /** Other origins the user agent browses (an OAuth proxy in front of the AS), cookies kept. */
+    readonly alsoOrigins?: ReadonlyArray<string>
+    /** The answer on a page with `decision` buttons (the OAuth proxy's consent page); default approve. */
+    readonly proxyDecision?: Decision
   } = {}
 ): BrowserOpener => {
   let jar = new CookieJar()
@@ -585,7 +589,7 @@ export const httpUser = (
     if (options.keepSession === false) jar = new CookieJar()
     let request: { url: URL; method: "GET" | "POST"; body?: URLSearchParams } = { url: new URL(start), method: "GET" }
     for (let hop = 0; hop < 20; hop++) {
-      const sameAs = request.url.origin === issuer
+      const sameAs = request.url.origin === issuer || (options.alsoOrigins ?? []).includes(request.url.origin)
       const headers: Record<string, string> = { accept: "text/html" }
       const cookie = sameAs ? jar.header(request.url) : ""
       if (cookie !== "") headers["cookie"] = cookie
@@ -620,6 +624,7 @@ export const httpUser = (
         if (name === undefined) continue
         fields.set(name, attribute(input, "value") ?? (name === "login" ? "alice" : name === "password" ? "correct horse" : ""))
       }
+      if (/<button\b[^>]*name="decision"/i.test(form)) fields.set("decision", options.proxyDecision ?? "approve")
       if (fields.get("prompt") === "consent" && options.decision === "deny") {
         const abort = /<a\b[^>]*href="([^"]*\/abort)"/i.exec(html)?.[1]
         if (abort === undefined) throw new Error("no Cancel link on the consent page")

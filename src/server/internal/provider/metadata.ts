@@ -26,6 +26,7 @@ export const metadataDocument = (params: {
   readonly authMethods: ReadonlyArray<ClientAuthMethod>
   readonly sendIss: boolean
   readonly clientIdMetadataDocumentSupported: boolean
+  readonly grantTypes?: ReadonlyArray<string> | undefined
 }): Readonly<Record<string, unknown>> => ({
   issuer: params.endpoints.issuer,
   authorization_endpoint: params.endpoints.authorization,
@@ -36,7 +37,7 @@ export const metadataDocument = (params: {
   ...(params.scopesSupported === undefined ? {} : { scopes_supported: params.scopesSupported }),
   response_types_supported: ["code"],
   response_modes_supported: ["query"],
-  grant_types_supported: GRANT_TYPES,
+  grant_types_supported: params.grantTypes ?? GRANT_TYPES,
   token_endpoint_auth_methods_supported: params.authMethods,
   revocation_endpoint_auth_methods_supported: params.authMethods,
   // RFC 7662 §2.1: introspection is for authenticated (confidential) clients only.

@@ -1,0 +1,271 @@
+/**
+ * The OAuth proxy in front of oidc-provider with dynamic registration turned off and one static
+ * client (the proxy's): the library's McpClient registers with the proxy, the user (a scripted
+ * user agent with a cookie jar) approves the proxy's consent page, signs in and consents
+ * upstream, the client calls a tool on an MCP endpoint verifying the proxy's own tokens,
+ * refreshes, and its token is revoked. A second client is not let through on the user's earlier
+ * upstream consent: it meets the proxy's consent page, and a consent form posted from another
+ * browser (no cookie) is refused.
+ */
+import { FetchHttpClient, HttpServer } from "@effect/platform"
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option, Redacted, Schema } from "effect"
+import type { Duration } from "effect"
+import * as Fs from "node:fs"
+import { createServer } from "node:http"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Authorizer from "../../src/Authorizer.js"
+import * as McpClient from "../../src/mcp/McpClient.js"
+import * as AuthProvider from "../../src/server/AuthProvider.js"
+import * as BearerAuth from "../../src/server/BearerAuth.js"
+import * as McpEndpoint from "../../src/server/McpEndpoint.js"
+import * as OAuthProviderStore from "../../src/server/OAuthProviderStore.js"
+import * as OAuthProxy from "../../src/server/OAuthProxy.js"
+import * as TokenStorage from "../../src/TokenStorage.js"
+import { httpUser, startOidcProvider } from "../interop/oidcProvider.js"
+import { basic, pkcePair, postForm, postJson, request } from "./http.js"
+
+const UPSTREAM_SECRET = "proxy-upstream-secret"
+
+const endpoint = McpEndpoint.make({
+  name: "proxy-test",
+  version: "1.0.0",
+  tools: [
+    McpEndpoint.tool({
+      name: "whoami",
+      parameters: Schema.Struct({}),
+      handler: () =>
+        Effect.map(BearerAuth.AuthenticatedToken, (t) => ({ subject: t.subject, client: t.clientId, resource: t.resource }))
+    })
+  ]
+})
+
+/** oidc-provider as the upstream, then the proxy + MCP endpoint on one origin in front of it. */
+const startProxy = (options: { readonly accessTokenTtl?: Duration.DurationInput } = {}) =>
+  Effect.gen(function*() {
+    const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
+    const base = HttpServer.formatAddress(server.address)
+    const mcpUrl = `${base}/mcp`
+    const upstream = yield* Effect.acquireRelease(
+      Effect.promise(() =>
+        startOidcProvider({
+          resource: "http://127.0.0.1:9/upstream-api",
+          registration: false,
+          clients: [{
+            client_id: "proxy",
+            client_secret: UPSTREAM_SECRET,
+            redirect_uris: [`${base}/callback`],
+            grant_types: ["authorization_code", "refresh_token"],
+            response_types: ["code"],
+            token_endpoint_auth_method: "client_secret_basic",
+            scope: "openid"
+          }]
+        })
+      ),
+      (s) => Effect.promise(() => s.close())
+    )
+    const proxy = yield* OAuthProxy.make({
+      issuer: base,
+      resource: mcpUrl,
+      upstream: {
+        issuer: upstream.issuer,
+        authorizationEndpoint: `${upstream.issuer}/auth`,
+        tokenEndpoint: `${upstream.issuer}/token`,
+        clientId: "proxy",
+        clientSecret: Redacted.make(UPSTREAM_SECRET)
+      },
+      ...(options.accessTokenTtl === undefined ? {} : { accessTokenTtl: options.accessTokenTtl })
+    }).pipe(Effect.provide(Layer.merge(OAuthProviderStore.layerMemory, FetchHttpClient.layer)))
+    const auth = OAuthProxy.authProvider(proxy)
+    yield* server.serve(AuthProvider.protect(auth, "/mcp", endpoint))
+    return { base, mcpUrl, upstream, proxy }
+  }).pipe(Effect.orDie)
+
+const tokenDirectory = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "oauth-proxy-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const clientLayer = (directory: string, opener: Authorizer.BrowserOpener) =>
+  Layer.mergeAll(
+    TokenStorage.layerFileSystemNode(directory),
+    Authorizer.layerBrowser({ timeout: "15 seconds" }).pipe(
+      Layer.provide(Layer.succeed(Authorizer.BrowserOpener, opener))
+    )
+  ).pipe(Layer.provideMerge(NodeHttpClient.layerUndici))
+
+const whoami = (client: McpClient.McpClient) =>
+  Effect.map(client.callTool("whoami"), (result) => {
+    const first = result.content[0]
+    const text = typeof first === "object" && first !== null && "text" in first && typeof first.text === "string"
+      ? first.text
+      : "{}"
+    return JSON.parse(text) as { subject: string; client: string; resource: string }
+  })
+
+const stored = (mcpUrl: string) =>
+  Effect.gen(function*() {
+    const storage = yield* TokenStorage.TokenStorage
+    const key = TokenStorage.serverKey(mcpUrl)
+    return { tokens: yield* storage.getTokens(key), client: yield* storage.getClient(key) }
+  })
+
+describe("OAuthProxy in front of oidc-provider (no dynamic registration, one static client)", () => {
+  it.scopedLive("McpClient: registers with the proxy, consent + upstream sign-in, calls a tool, refreshes (rotation); a replayed refresh token revokes the grant", () =>
+    Effect.gen(function*() {
+      const env = yield* startProxy({ accessTokenTtl: "3 seconds" })
+      const dir = yield* tokenDirectory
+      const user = httpUser(env.upstream.issuer, { alsoOrigins: [env.base] })
+      const result = yield* Effect.gen(function*() {
+        const client = yield* McpClient.connect(new URL(env.mcpUrl), { auth: { oauth: { clientName: "proxy e2e" } } })
+        const me = yield* whoami(client)
+        const first = yield* stored(env.mcpUrl)
+        yield* Effect.sleep("2000 millis")
+        const again = yield* whoami(client)
+        const second = yield* stored(env.mcpUrl)
+        return { me, again, first, second }
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, user)))
+
+      const client = Option.getOrThrow(result.first.client)
+      expect(result.me).toEqual({ subject: "alice", client: client.clientId, resource: env.mcpUrl })
+      expect(result.again.subject).toBe("alice")
+      const first = Option.getOrThrow(result.first.tokens)
+      const second = Option.getOrThrow(result.second.tokens)
+      // the proxy's own tokens, rotated on refresh
+      expect(Redacted.value(second.accessToken)).not.toBe(Redacted.value(first.accessToken))
+      expect(Redacted.value(second.refreshToken!)).not.toBe(Redacted.value(first.refreshToken!))
+      expect(Option.isSome(yield* env.proxy.verifyAccessToken(Redacted.value(second.accessToken)))).toBe(true)
+
+      // upstream: no registration, one authorization request by the proxy's client, one code exchange,
+      // and nothing for the refresh (the proxy refreshes its own tokens)
+      const up = env.upstream.counts
+      console.log(
+        `[oauth-proxy] upstream requests: registrations=${up.registrations}, authorization=${up.authorizationRequests} ` +
+          `(${up.authorizationClientIds.join(",")}), interactions=${up.interactions}, token=${JSON.stringify(up.tokenRequests)}`
+      )
+      expect(up.registrations).toBe(0)
+      expect(up.authorizationClientIds).toEqual(["proxy"])
+      expect(up.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
+
+      // the replayed refresh token is refused, and revoking the current one ends the grant
+      const auth = client.clientSecret === undefined
+        ? { headers: {}, fields: { client_id: client.clientId } }
+        : { headers: { authorization: basic(client.clientId, Redacted.value(client.clientSecret)) }, fields: {} }
+      const replay = yield* postForm(`${env.base}/token`, {
+        grant_type: "refresh_token",
+        refresh_token: Redacted.value(first.refreshToken!),
+        ...auth.fields
+      }, auth.headers)
+      expect(replay.body["error"]).toBe("invalid_grant")
+      // reuse detection revoked the family: the current access token no longer works either
+      const call = yield* request(env.mcpUrl, {
+        method: "POST",
+        headers: { authorization: `Bearer ${Redacted.value(second.accessToken)}`, "content-type": "application/json" },
+        body: "{}"
+      })
+      expect(call.status).toBe(401)
+    }))
+
+  it.scopedLive("revocation at the proxy: the access token stops working at the MCP endpoint", () =>
+    Effect.gen(function*() {
+      const env = yield* startProxy()
+      const dir = yield* tokenDirectory
+      const user = httpUser(env.upstream.issuer, { alsoOrigins: [env.base] })
+      const state = yield* Effect.gen(function*() {
+        const client = yield* McpClient.connect(new URL(env.mcpUrl), { auth: { oauth: { clientName: "revoker" } } })
+        yield* whoami(client)
+        return yield* stored(env.mcpUrl)
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, user)))
+      const client = Option.getOrThrow(state.client)
+      const tokens = Option.getOrThrow(state.tokens)
+      const fields = client.clientSecret === undefined ? { client_id: client.clientId } : {}
+      const headers = client.clientSecret === undefined
+        ? {}
+        : { authorization: basic(client.clientId, Redacted.value(client.clientSecret)) }
+      const revoked = yield* postForm(`${env.base}/revoke`, { token: Redacted.value(tokens.accessToken), ...fields }, headers)
+      expect(revoked.status).toBe(200)
+      expect(Option.isNone(yield* env.proxy.verifyAccessToken(Redacted.value(tokens.accessToken)))).toBe(true)
+    }))
+
+  it.scopedLive("confused deputy: a second client meets the proxy's consent page despite the upstream session and consent", () =>
+    Effect.gen(function*() {
+      const env = yield* startProxy()
+      const register = (name: string) =>
+        Effect.map(
+          postJson(`${env.base}/register`, {
+            client_name: name,
+            redirect_uris: ["http://127.0.0.1:40000/cb"],
+            token_endpoint_auth_method: "none"
+          }),
+          (r) => String(r.body["client_id"])
+        )
+      const authorizeUrl = (clientId: string) => {
+        const url = new URL(`${env.base}/authorize`)
+        url.searchParams.set("response_type", "code")
+        url.searchParams.set("client_id", clientId)
+        url.searchParams.set("redirect_uri", "http://127.0.0.1:40000/cb")
+        url.searchParams.set("code_challenge", pkcePair().challenge)
+        url.searchParams.set("code_challenge_method", "S256")
+        url.searchParams.set("resource", env.mcpUrl)
+        url.searchParams.set("state", "s")
+        return url.toString()
+      }
+      // One browser (one cookie jar): the user approves client A at the proxy and upstream.
+      const opened: Array<string> = []
+      const approving = httpUser(env.upstream.issuer, { alsoOrigins: [env.base], opened })
+      const a = yield* register("client A")
+      yield* Effect.either(approving.open(authorizeUrl(a)))
+      expect(env.upstream.counts.codesIssued).toBe(1)
+      const interactionsAfterA = env.upstream.counts.interactions
+
+      // Client B in the same browser, the user does not approve it at the proxy: B never reaches
+      // the upstream, although the upstream would have answered at once (session + consent).
+      const b = yield* register("client B (attacker)")
+      const refusing = httpUser(env.upstream.issuer, { alsoOrigins: [env.base], proxyDecision: "deny" })
+      yield* Effect.either(refusing.open(authorizeUrl(b)))
+      expect(env.upstream.counts.authorizationRequests).toBe(1)
+      expect(env.upstream.counts.codesIssued).toBe(1)
+
+      // The attacker's own consent request id, posted from the victim's browser: no cookie → 403.
+      const page = yield* request(authorizeUrl(b), { headers: { accept: "text/html" } })
+      expect(page.status).toBe(200)
+      expect(page.text).toContain("client B (attacker)")
+      const id = /name="request_id" value="([^"]+)"/.exec(page.text)![1]!
+      const forged = yield* postForm(`${env.base}/authorize/consent`, { request_id: id, decision: "approve" })
+      expect(forged.status).toBe(403)
+      expect(forged.headers.get("location")).toBeNull()
+      expect(env.upstream.counts.authorizationRequests).toBe(1)
+
+      // Approved at the proxy, B goes upstream and (upstream session and grant kept) gets through
+      // without any upstream interaction: the proxy's page was the only question asked.
+      const second = httpUser(env.upstream.issuer, { alsoOrigins: [env.base] })
+      yield* Effect.either(second.open(authorizeUrl(b)))
+      expect(env.upstream.counts.authorizationRequests).toBe(2)
+      expect(interactionsAfterA).toBeGreaterThan(0)
+    }))
+
+  it.scoped("registration: loopback redirect URIs on any port, configured patterns, others refused; no client_credentials", () =>
+    Effect.gen(function*() {
+      const allowed = OAuthProxy.redirectUriAllowed(["https://app.example.com/cb", /https:\/\/[a-z]+\.example\.org\/oauth/])
+      expect(allowed("http://127.0.0.1:5555/callback")).toBe(true)
+      expect(allowed("http://localhost:1/x")).toBe(true)
+      expect(allowed("https://app.example.com/cb")).toBe(true)
+      expect(allowed("https://team.example.org/oauth")).toBe(true)
+      expect(allowed("https://evil.example.net/cb")).toBe(false)
+      expect(allowed("https://team.example.org/oauth/../x")).toBe(false)
+      const env = yield* startProxy()
+      const refused = yield* postJson(`${env.base}/register`, { redirect_uris: ["https://evil.example.net/cb"] })
+      expect(refused.body["error"]).toBe("invalid_redirect_uri")
+      const cc = yield* postJson(`${env.base}/register`, {
+        grant_types: ["client_credentials"],
+        token_endpoint_auth_method: "client_secret_basic"
+      })
+      expect(cc.status).toBe(400)
+      const metadata = yield* request(`${env.base}/.well-known/oauth-authorization-server`)
+      expect(metadata.body["grant_types_supported"]).toEqual(["authorization_code", "refresh_token"])
+      expect(metadata.body["introspection_endpoint"]).toBe(`${env.base}/introspect`)
+      expect(metadata.body["registration_endpoint"]).toBe(`${env.base}/register`)
+    }))
+})
