@@ -71,3 +71,10 @@ export * as JwtTokenVerifier from "./JwtTokenVerifier.js"
  * @since 0.1.0
  */
 export * as IntrospectionTokenVerifier from "./IntrospectionTokenVerifier.js"
+
+/**
+ * An OAuth proxy for identity providers without dynamic client registration.
+ *
+ * @since 0.1.0
+ */
+export * as OAuthProxy from "./OAuthProxy.js"
