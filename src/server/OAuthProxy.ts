@@ -34,7 +34,7 @@ import { metadataDocument, metadataEndpoint } from "./internal/provider/metadata
 import { makeRegistrationGuard, registrationEndpoint } from "./internal/provider/registration.js"
 import { revocationEndpoint } from "./internal/provider/revocation.js"
 import { tokenEndpoint } from "./internal/provider/token.js"
-import { callbackEndpoint, redirectUpstream } from "./internal/provider/upstream.js"
+import { callbackEndpoint, discoverUpstream, redirectUpstream } from "./internal/provider/upstream.js"
 import type { UpstreamConfig } from "./internal/provider/upstream.js"
 import { isLoopbackRedirect } from "./internal/redirectUri.js"
 import { endpointsOf } from "./OAuthProvider.js"
@@ -44,17 +44,33 @@ import * as TokenVerifier from "./TokenVerifier.js"
 
 /**
  * The upstream identity provider and the proxy's one client there. Its redirect URI at the
- * upstream must be the proxy's {@link OAuthProxy.callbackUrl} (`{issuer}/callback`).
+ * upstream must be the proxy's {@link OAuthProxy.callbackUrl} (`{issuer}/callback`). Either both
+ * endpoints are given, or the `issuer`'s metadata (RFC 8414, else OpenID Connect Discovery) names
+ * them, read at the first sign-in.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-2
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
+ * @since 0.1.0
+ * @category models
+ */
+export type Upstream = UpstreamClient & (
+  | { readonly issuer: string; readonly authorizationEndpoint?: undefined; readonly tokenEndpoint?: undefined }
+  | {
+    /** The upstream issuer: checked against RFC 9207 `iss` and the ID token's `iss` when set. */
+    readonly issuer?: string | undefined
+    readonly authorizationEndpoint: string
+    readonly tokenEndpoint: string
+  }
+)
+
+/**
+ * The proxy's pre-registered client at the upstream.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-2
  * @since 0.1.0
  * @category models
  */
-export interface Upstream {
-  /** The upstream issuer: checked against RFC 9207 `iss` and the ID token's `iss` when set. */
-  readonly issuer?: string | undefined
-  readonly authorizationEndpoint: string
-  readonly tokenEndpoint: string
+export interface UpstreamClient {
   readonly clientId: string
   readonly clientSecret?: Redacted.Redacted<string> | undefined
   /** Default `client_secret_basic` with a secret, `none` without. */
@@ -167,17 +183,23 @@ export const make = (
     const callbackUrl = `${issuer}/callback`
     const authMethods = ["none", "client_secret_basic", "client_secret_post"] as const
     const secret = options.upstream.clientSecret
+    const http = { timeout: options.upstreamTimeout ?? Duration.seconds(10) }
+    const configured = options.upstream
     const upstream: UpstreamConfig = {
-      issuer: options.upstream.issuer,
-      authorizationEndpoint: options.upstream.authorizationEndpoint,
-      tokenEndpoint: options.upstream.tokenEndpoint,
+      issuer: configured.issuer,
+      endpoints: configured.authorizationEndpoint !== undefined
+        ? Effect.succeed({
+          authorizationEndpoint: configured.authorizationEndpoint,
+          tokenEndpoint: configured.tokenEndpoint
+        })
+        : yield* discoverUpstream(configured.issuer, http),
       clientId: options.upstream.clientId,
       clientSecret: secret,
       authMethod: options.upstream.tokenEndpointAuthMethod ?? (secret === undefined ? "none" : "client_secret_basic"),
       scopes: options.upstream.scopes ?? ["openid"],
       resource: options.upstream.resource,
       callbackUrl,
-      http: { timeout: options.upstreamTimeout ?? Duration.seconds(10) }
+      http
     }
     const base: ProviderConfig = {
       issuer,
@@ -203,7 +225,8 @@ export const make = (
     }
     const config: ProviderConfig = {
       ...base,
-      afterConsent: (pending) => redirectUpstream(base, upstream)(pending)
+      afterConsent: (pending) =>
+        Effect.provideService(redirectUpstream(base, upstream)(pending), HttpClient.HttpClient, httpClient)
     }
     const metadata = metadataDocument({
       endpoints,

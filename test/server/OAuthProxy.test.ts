@@ -43,7 +43,9 @@ const endpoint = McpEndpoint.make({
 })
 
 /** oidc-provider as the upstream, then the proxy + MCP endpoint on one origin in front of it. */
-const startProxy = (options: { readonly accessTokenTtl?: Duration.DurationInput } = {}) =>
+const startProxy = (
+  options: { readonly accessTokenTtl?: Duration.DurationInput; readonly discover?: boolean } = {}
+) =>
   Effect.gen(function*() {
     const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
     const base = HttpServer.formatAddress(server.address)
@@ -69,13 +71,15 @@ const startProxy = (options: { readonly accessTokenTtl?: Duration.DurationInput 
     const proxy = yield* OAuthProxy.make({
       issuer: base,
       resource: mcpUrl,
-      upstream: {
-        issuer: upstream.issuer,
-        authorizationEndpoint: `${upstream.issuer}/auth`,
-        tokenEndpoint: `${upstream.issuer}/token`,
-        clientId: "proxy",
-        clientSecret: Redacted.make(UPSTREAM_SECRET)
-      },
+      upstream: options.discover === true
+        ? { issuer: upstream.issuer, clientId: "proxy", clientSecret: Redacted.make(UPSTREAM_SECRET) }
+        : {
+          issuer: upstream.issuer,
+          authorizationEndpoint: `${upstream.issuer}/auth`,
+          tokenEndpoint: `${upstream.issuer}/token`,
+          clientId: "proxy",
+          clientSecret: Redacted.make(UPSTREAM_SECRET)
+        },
       ...(options.accessTokenTtl === undefined ? {} : { accessTokenTtl: options.accessTokenTtl })
     }).pipe(Effect.provide(Layer.merge(OAuthProviderStore.layerMemory, FetchHttpClient.layer)))
     const auth = OAuthProxy.authProvider(proxy)
@@ -168,9 +172,9 @@ describe("OAuthProxy in front of oidc-provider (no dynamic registration, one sta
       expect(call.status).toBe(401)
     }))
 
-  it.scopedLive("revocation at the proxy: the access token stops working at the MCP endpoint", () =>
+  it.scopedLive("upstream endpoints from its metadata (read once); revocation at the proxy ends the access token", () =>
     Effect.gen(function*() {
-      const env = yield* startProxy()
+      const env = yield* startProxy({ discover: true })
       const dir = yield* tokenDirectory
       const user = httpUser(env.upstream.issuer, { alsoOrigins: [env.base] })
       const state = yield* Effect.gen(function*() {
@@ -186,6 +190,8 @@ describe("OAuthProxy in front of oidc-provider (no dynamic registration, one sta
         : { authorization: basic(client.clientId, Redacted.value(client.clientSecret)) }
       const revoked = yield* postForm(`${env.base}/revoke`, { token: Redacted.value(tokens.accessToken), ...fields }, headers)
       expect(revoked.status).toBe(200)
+      expect(env.upstream.counts.discovery).toEqual({ "/.well-known/oauth-authorization-server": 1 })
+      expect(env.upstream.counts.authorizationClientIds).toEqual(["proxy"])
       expect(Option.isNone(yield* env.proxy.verifyAccessToken(Redacted.value(tokens.accessToken)))).toBe(true)
     }))
 

@@ -14,16 +14,15 @@ import * as OAuthHttp from "../../../internal/oauthHttp.js"
 import { basicAuthorization } from "../../../TokenExchange.js"
 import { PendingAuthorization } from "../../OAuthProviderStore.js"
 import { randomToken, sha256Base64Url } from "../crypto.js"
-import { escapeHtml, page, queryOf } from "../http.js"
-import type { OAuthFailure } from "../http.js"
+import { escapeHtml, OAuthFailure, page, queryOf } from "../http.js"
 import { issueCode, redirectWith } from "./authorization.js"
 import type { ProviderConfig } from "./config.js"
 
 /** The upstream authorization server and the proxy's client there. @internal */
 export interface UpstreamConfig {
   readonly issuer: string | undefined
-  readonly authorizationEndpoint: string
-  readonly tokenEndpoint: string
+  /** The upstream's endpoints: configured, or read (once) from its metadata. */
+  readonly endpoints: Effect.Effect<UpstreamEndpoints, string, HttpClient.HttpClient>
   readonly clientId: string
   readonly clientSecret: Redacted.Redacted<string> | undefined
   readonly authMethod: "client_secret_basic" | "client_secret_post" | "none"
@@ -34,6 +33,58 @@ export interface UpstreamConfig {
   readonly callbackUrl: string
   readonly http: OAuthHttp.OAuthHttpOptions
 }
+
+/** The upstream endpoints the proxy uses. @internal */
+export interface UpstreamEndpoints {
+  readonly authorizationEndpoint: string
+  readonly tokenEndpoint: string
+}
+
+const UpstreamMetadata = Schema.Struct({
+  issuer: Schema.String,
+  authorization_endpoint: Schema.String,
+  token_endpoint: Schema.String
+})
+
+/**
+ * RFC 8414 §3 (then OpenID Connect Discovery 1.0 §4): the upstream's endpoints from its metadata,
+ * which must name `issuer` itself (§3.3). A failure is not remembered; a success is.
+ *
+ * @internal
+ */
+export const discoverUpstream = (
+  issuer: string,
+  http: OAuthHttp.OAuthHttpOptions
+): Effect.Effect<Effect.Effect<UpstreamEndpoints, string, HttpClient.HttpClient>> =>
+  Effect.sync(() => {
+    let found: UpstreamEndpoints | undefined
+    const url = new URL(issuer)
+    const path = url.pathname.replace(/\/+$/, "")
+    const candidates = [
+      `${url.origin}/.well-known/oauth-authorization-server${path}`,
+      `${url.origin}${path}/.well-known/openid-configuration`
+    ]
+    return Effect.gen(function*() {
+      if (found !== undefined) return found
+      const client = yield* HttpClient.HttpClient
+      for (const candidate of candidates) {
+        const response = yield* OAuthHttp.execute(client, HttpClientRequest.get(candidate), http).pipe(
+          Effect.mapError((e) => e.message)
+        )
+        if (response.status === 404) continue
+        if (response.status !== 200) return yield* Effect.fail(`${candidate} answered HTTP ${response.status}`)
+        const document = OAuthHttp.decodeJson(UpstreamMetadata, response)
+        if (Either.isLeft(document)) return yield* Effect.fail(`${candidate}: ${document.left}`)
+        if (document.right.issuer !== issuer) return yield* Effect.fail(`${candidate} is for another issuer`)
+        found = {
+          authorizationEndpoint: document.right.authorization_endpoint,
+          tokenEndpoint: document.right.token_endpoint
+        }
+        return found
+      }
+      return yield* Effect.fail(`no metadata for ${issuer}`)
+    })
+  })
 
 /** How long the user may take to sign in upstream. */
 const UPSTREAM_TTL_MILLIS = 10 * 60 * 1000
@@ -55,8 +106,20 @@ const UpstreamTokenResponse = Schema.Struct({
 export const redirectUpstream = (config: ProviderConfig, upstream: UpstreamConfig) =>
 (
   pending: PendingAuthorization
-): Effect.Effect<HttpServerResponse.HttpServerResponse, OAuthFailure> =>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, OAuthFailure, HttpClient.HttpClient> =>
   Effect.gen(function*() {
+    const endpoints = yield* upstream.endpoints.pipe(
+      Effect.tapError((detail) =>
+        Effect.logWarning("OAuth proxy: upstream metadata unavailable").pipe(Effect.annotateLogs("detail", detail))
+      ),
+      Effect.mapError(() =>
+        new OAuthFailure({
+          status: 503,
+          error: "temporarily_unavailable",
+          description: "the identity provider cannot be reached"
+        })
+      )
+    )
     const now = yield* Clock.currentTimeMillis
     const state = randomToken()
     const verifier = randomToken(48)
@@ -68,7 +131,7 @@ export const redirectUpstream = (config: ProviderConfig, upstream: UpstreamConfi
         expiresAt: now + UPSTREAM_TTL_MILLIS
       })
     )
-    const url = new URL(upstream.authorizationEndpoint)
+    const url = new URL(endpoints.authorizationEndpoint)
     url.searchParams.set("response_type", "code")
     url.searchParams.set("client_id", upstream.clientId)
     url.searchParams.set("redirect_uri", upstream.callbackUrl)
@@ -91,13 +154,14 @@ const errorPage = (description: string, status = 400) =>
 const redeemUpstreamCode = (upstream: UpstreamConfig, code: string, verifier: string) =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
+    const { tokenEndpoint } = yield* upstream.endpoints
     const params: Record<string, string> = {
       grant_type: "authorization_code",
       code,
       redirect_uri: upstream.callbackUrl,
       code_verifier: verifier
     }
-    let request = HttpClientRequest.post(upstream.tokenEndpoint)
+    let request = HttpClientRequest.post(tokenEndpoint)
     if (upstream.authMethod === "client_secret_basic" && upstream.clientSecret !== undefined) {
       request = HttpClientRequest.setHeader(request, "authorization", basicAuthorization(upstream.clientId, upstream.clientSecret))
     } else {
