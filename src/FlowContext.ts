@@ -212,7 +212,7 @@ export const union = (...lists: ReadonlyArray<ReadonlyArray<string>>): ReadonlyA
 export const make = (options: OAuthOptions): Effect.Effect<FlowContext, never, Dependencies | Scope.Scope> =>
   Effect.gen(function*() {
     const key = TokenStorage.serverKey(options.mcpUrl)
-    const lock = Option.getOrElse(yield* Effect.serviceOption(TokenLock.TokenLock), () => TokenLock.none)
+    const lock = yield* TokenLock.resolve
     return {
       options,
       mcpUrl: options.mcpUrl,

@@ -7,14 +7,16 @@
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
  * @since 0.1.0
  */
-import { Clock, Data, Effect, Option, Ref } from "effect"
+import { Clock, Data, Effect, Option, Redacted, Ref } from "effect"
 import { identity } from "effect/Function"
 import * as ClientIdentity from "./ClientIdentity.js"
-import type { ClientNotFound, OAuthError, OAuthTokenError } from "./Errors.js"
+import type { ClientNotFound, OAuthError, OAuthTokenError, StorageError } from "./Errors.js"
 import * as FlowContext from "./FlowContext.js"
 import type { BearerChallenge } from "./internal/wwwAuthenticate.js"
 import type { StoredToken } from "./Schemas.js"
 import * as SignIn from "./SignIn.js"
+import * as SignInEvents from "./SignInEvents.js"
+import * as TokenLock from "./TokenLock.js"
 import * as TokenStorage from "./TokenStorage.js"
 
 /** How a refresh attempt ended: a new token, a token another process stored first, or a sign-in. */
@@ -86,21 +88,35 @@ export const refreshOrSignIn = (
       return yield* SignIn.signIn(ctx, request)
     }
     const retry = ctx.refreshRetry
-    const outcome = yield* ctx.exchange.refresh({
-      discovery: found,
-      client: info,
-      refreshToken,
-      resource: token.resource ?? found.resource,
-      scopes: token.scopes
-    }).pipe(
+    // Fencing (RFC 9700 §4.14.2): a holder that stalled past its cross-process lease must not
+    // redeem the refresh token another process may be redeeming now; checked right before each
+    // attempt, and the storage's write is conditional on the lease too.
+    const outcome = yield* TokenLock.ensureHeld.pipe(
+      Effect.zipRight(ctx.exchange.refresh({
+        discovery: found,
+        client: info,
+        refreshToken,
+        resource: token.resource ?? found.resource,
+        scopes: token.scopes
+      }))
+    ).pipe(
       // Transient failures (5xx, 429 with Retry-After, refused connections) are retried with
       // a bounded, jittered backoff. Not a timeout: the server may have rotated the refresh
       // token already, and presenting the old one again would revoke the whole grant.
       retry === undefined ? identity : Effect.retry({
         schedule: retry,
-        while: (e) => !(e._tag === "OAuthRequestError" && e.reason === "Timeout")
+        while: (e) => e._tag !== "StorageError" && !(e._tag === "OAuthRequestError" && e.reason === "Timeout")
       }),
       Effect.map((refreshed) => RefreshOutcome.Refreshed({ token: refreshed })),
+      // The lease was lost: whoever holds the lock now refreshes; use what they stored.
+      Effect.catchIf(
+        (e): e is StorageError => e._tag === "StorageError" && e.reason === "Conflict",
+        (e) =>
+          Effect.flatMap(FlowContext.reload(ctx), (newer) =>
+            Option.isSome(newer) && !FlowContext.sameToken(newer, Option.some(Redacted.value(token.accessToken)))
+              ? Effect.succeed(RefreshOutcome.Sibling({ token: newer.value }))
+              : Effect.fail(e))
+      ),
       Effect.catchIf(
         (e): e is OAuthTokenError | ClientNotFound =>
           (e._tag === "OAuthTokenError" && !e.isTransient) || e._tag === "ClientNotFound",
@@ -130,6 +146,9 @@ export const refreshOrSignIn = (
         // Never overwrite a newer token another process stored meanwhile.
         const stored = yield* TokenStorage.setTokensIfUnchanged(ctx.storage, ctx.key, Option.some(token), outcome.token)
         yield* Ref.set(ctx.current, Option.some(stored))
+        yield* SignInEvents.publish(
+          SignInEvents.SignInEvent.Refreshed({ mcpUrl: ctx.mcpUrl, issuer: stored.issuer, scopes: stored.scopes })
+        )
         return stored
       }
     }

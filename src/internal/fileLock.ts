@@ -231,7 +231,7 @@ const tryAcquire = (fs: FileSystem.FileSystem, file: string, owner: string, leas
  * once it has expired; refusing to extend one that is about to expire keeps a holder that was
  * stalled (SIGSTOP, a suspended machine) from reviving a lease a waiter may be breaking.
  */
-const extensionMargin = (leaseMillis: number) => Math.min(Math.floor(leaseMillis / 3), 5_000)
+const extensionMargin = (leaseMillis: number) => Math.min(Math.floor(leaseMillis / 10), 1_000)
 
 /**
  * Extends the lease to a full one if it is still `owner`'s and not about to expire; `false`

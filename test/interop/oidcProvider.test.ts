@@ -449,6 +449,33 @@ describe("oidc-provider interop, a scripted user agent", () => {
       expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 2, error: 0 } })
     }))
 
+  it.scopedLive("the MCP server forgets the session: its 404 starts a new session (subscribers told), the call succeeds, no new sign-in", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop()
+      const dir = yield* tokenDirectory
+      const opened: Array<string> = []
+      const result = yield* Effect.gen(function*() {
+        const client = yield* connect(interop, { scopes: ["mcp:read"] })
+        const events = yield* client.subscribe
+        const before = yield* whoami(client)
+        yield* Effect.promise(() => interop.mcp.forgetSessions())
+        const after = yield* whoami(client)
+        const restarted = (yield* events.takeAll).pipe((all) => [...all].filter(McpClient.isSessionRestarted))
+        return { before, after, restarted: restarted.length }
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer, { opened }))))
+      yield* log("session forgotten by the MCP server", interop)
+
+      expect(result.after).toEqual(result.before)
+      expect(result.restarted).toBe(1)
+      expect(opened).toHaveLength(1)
+      expect(interop.mcp.counts.status404).toBe(1)
+      expect(interop.mcp.counts.sessions).toBe(2)
+      const counts = interop.as.counts
+      expect(counts.registrations).toBe(1)
+      expect(counts.codesIssued).toBe(1)
+      expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
+    }))
+
   it.scopedLive("a sign-in left waiting past the MCP request timeout still completes", () =>
     Effect.gen(function*() {
       const interop = yield* startInterop()

@@ -294,6 +294,8 @@ export interface InteropMcpServer {
   readonly url: string
   readonly prmUrl: string
   readonly counts: McpCounts
+  /** Drops every session, as a restarted server would: their next request gets 404. */
+  forgetSessions(): Promise<void>
   close(): Promise<void>
 }
 
@@ -456,6 +458,11 @@ export const startMcpServer = async (
     url,
     prmUrl,
     counts,
+    forgetSessions: async () => {
+      const dropped = [...sessions.values()]
+      sessions.clear()
+      for (const session of dropped) await session.transport.close()
+    },
     close: async () => {
       for (const session of sessions.values()) await session.transport.close()
       await closeServer(server)
