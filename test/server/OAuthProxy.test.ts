@@ -14,6 +14,7 @@ import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import type { Duration } from "effect"
 import * as Fs from "node:fs"
 import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Authorizer from "../../src/Authorizer.js"
@@ -250,6 +251,81 @@ describe("OAuthProxy in front of oidc-provider (no dynamic registration, one sta
       yield* Effect.either(second.open(authorizeUrl(b)))
       expect(env.upstream.counts.authorizationRequests).toBe(2)
       expect(interactionsAfterA).toBeGreaterThan(0)
+    }))
+
+  it.scopedLive("the upstream's denial reaches the client as access_denied; an unknown callback state is refused; two consent tabs", () =>
+    Effect.gen(function*() {
+      const env = yield* startProxy()
+      const received: Array<URL> = []
+      const capture = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          new Promise<{ url: string; close: () => void }>((resolve) => {
+            const server = createServer((req, res) => {
+              received.push(new URL(req.url ?? "/", "http://127.0.0.1"))
+              res.end("ok")
+            })
+            server.listen(0, "127.0.0.1", () =>
+              resolve({
+                url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/cb`,
+                close: () => {
+                  server.closeAllConnections()
+                  server.close()
+                }
+              }))
+          })
+        ),
+        (c) => Effect.sync(c.close)
+      )
+      const registered = yield* postJson(`${env.base}/register`, {
+        client_name: "denied",
+        redirect_uris: [capture.url],
+        token_endpoint_auth_method: "none"
+      })
+      const clientId = String(registered.body["client_id"])
+      const authorizeUrl = (state: string) => {
+        const url = new URL(`${env.base}/authorize`)
+        url.searchParams.set("response_type", "code")
+        url.searchParams.set("client_id", clientId)
+        url.searchParams.set("redirect_uri", capture.url)
+        url.searchParams.set("code_challenge", pkcePair().challenge)
+        url.searchParams.set("code_challenge_method", "S256")
+        url.searchParams.set("resource", env.mcpUrl)
+        url.searchParams.set("state", state)
+        return url.toString()
+      }
+      const denying = httpUser(env.upstream.issuer, { alsoOrigins: [env.base], decision: "deny" })
+      yield* denying.open(authorizeUrl("d1"))
+      expect(received).toHaveLength(1)
+      expect(received[0]!.searchParams.get("error")).toBe("access_denied")
+      expect(received[0]!.searchParams.get("state")).toBe("d1")
+      expect(received[0]!.searchParams.get("iss")).toBe(env.base)
+      expect(received[0]!.searchParams.get("code")).toBeNull()
+      expect(env.upstream.counts.tokenRequests).toEqual({})
+
+      const bogus = yield* request(`${env.base}/callback?state=made-up&code=x`)
+      expect(bogus.status).toBe(400)
+      expect(bogus.headers.get("location")).toBeNull()
+
+      // Two consent pages open in one browser: each form is bound to its own page's cookie.
+      const cookies: Array<string> = []
+      const ids: Array<string> = []
+      for (const state of ["t1", "t2"]) {
+        const page = yield* request(authorizeUrl(state), { headers: { accept: "text/html" } })
+        cookies.push((page.headers.get("set-cookie") ?? "").split(";")[0]!)
+        ids.push(/name="request_id" value="([^"]+)"/.exec(page.text)![1]!)
+      }
+      const jar = cookies.join("; ")
+      const first = yield* postForm(`${env.base}/authorize/consent`, { request_id: ids[0]!, decision: "deny" }, { cookie: jar })
+      expect(first.status).toBe(303)
+      expect(first.headers.get("location")).toContain("state=t1")
+      // the other tab's cookie does not approve this one
+      const crossed = yield* postForm(`${env.base}/authorize/consent`, { request_id: ids[1]!, decision: "approve" }, {
+        cookie: cookies[0]!
+      })
+      expect(crossed.status).toBe(403)
+      const second = yield* postForm(`${env.base}/authorize/consent`, { request_id: ids[1]!, decision: "approve" }, { cookie: jar })
+      expect(second.status).toBe(303)
+      expect(second.headers.get("location")).toContain(`${env.upstream.issuer}/auth?`)
     }))
 
   it.scoped("registration: loopback redirect URIs on any port, configured patterns, others refused; no client_credentials", () =>

@@ -9,7 +9,7 @@ import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Option, Redacted } from "effect"
 import { AuthorizationCode, PendingAuthorization } from "../../OAuthProviderStore.js"
 import type { RegisteredClient } from "../../OAuthProviderStore.js"
-import { constantTimeEqual, randomToken } from "../crypto.js"
+import { constantTimeEqual, randomToken, sha256Base64Url } from "../crypto.js"
 import { escapeHtml, jsonNoStore, OAuthFailure, page, parseParams, queryOf, readForm } from "../http.js"
 import { isValidS256Challenge } from "../pkce.js"
 import { isForbiddenScheme, isLoopbackRedirect, matchesRegisteredRedirectUri } from "../redirectUri.js"
@@ -218,11 +218,15 @@ export const authorizationEndpoint = (config: ProviderConfig) =>
         return config.consentCookie === undefined ? shown : HttpServerResponse.setHeader(
           shown,
           "set-cookie",
-          `${config.consentCookie}=${id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${PENDING_TTL_MILLIS / 1000}`
+          `${consentCookieName(config.consentCookie, id)}=${id}; Path=/; HttpOnly; SameSite=Strict; ` +
+            `Max-Age=${PENDING_TTL_MILLIS / 1000}`
         )
       }
     }
   })
+
+/** One cookie per pending request, so that consent pages open in two tabs do not overwrite each other's. */
+const consentCookieName = (prefix: string, id: string): string => `${prefix}_${sha256Base64Url(id).slice(0, 16)}`
 
 /** The consent form's answer: `POST /authorize/consent` (approve or deny, single use). @internal */
 export const consentEndpoint = (config: ProviderConfig) =>
@@ -233,7 +237,7 @@ export const consentEndpoint = (config: ProviderConfig) =>
     // Confused-deputy protection: the form must come from the browser that loaded the page. A
     // request id obtained by someone else and posted from the victim's browser has no cookie.
     if (config.consentCookie !== undefined) {
-      const cookie = request.cookies[config.consentCookie]
+      const cookie = id === null ? undefined : request.cookies[consentCookieName(config.consentCookie, id)]
       if (id === null || cookie === undefined || !constantTimeEqual(cookie, id)) {
         return page(
           "Authorization error",
