@@ -12,6 +12,7 @@ import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import type { Duration } from "effect"
+import { createHash } from "node:crypto"
 import * as Fs from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -29,6 +30,8 @@ import { httpUser, startOidcProvider } from "../interop/oidcProvider.js"
 import { basic, pkcePair, postForm, postJson, request } from "./http.js"
 
 const UPSTREAM_SECRET = "proxy-upstream-secret"
+
+const pkceChallengeOf = (verifier: string) => createHash("sha256").update(verifier).digest("base64url")
 
 const endpoint = McpEndpoint.make({
   name: "proxy-test",
@@ -326,6 +329,123 @@ describe("OAuthProxy in front of oidc-provider (no dynamic registration, one sta
       const second = yield* postForm(`${env.base}/authorize/consent`, { request_id: ids[1]!, decision: "approve" }, { cookie: jar })
       expect(second.status).toBe(303)
       expect(second.headers.get("location")).toContain(`${env.upstream.issuer}/auth?`)
+    }))
+
+  it.scopedLive("against a raw upstream: its own PKCE S256 and Basic auth upstream; an ID token for another client or issuer, or a foreign iss, is refused", () =>
+    Effect.gen(function*() {
+      const tokenRequests: Array<{ body: URLSearchParams; authorization: string | undefined }> = []
+      let idTokenClaims: Record<string, unknown> = {}
+      const upstream = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          new Promise<{ url: string; close: () => void }>((resolve) => {
+            const server = createServer((req, res) => {
+              const chunks: Array<Buffer> = []
+              req.on("data", (c: Buffer) => chunks.push(c))
+              req.on("end", () => {
+                tokenRequests.push({
+                  body: new URLSearchParams(Buffer.concat(chunks).toString("utf8")),
+                  authorization: req.headers["authorization"]
+                })
+                const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url")
+                const idToken = `${b64({ alg: "none" })}.${b64(idTokenClaims)}.`
+                res.writeHead(200, { "content-type": "application/json" })
+                res.end(JSON.stringify({ access_token: "up-at", token_type: "Bearer", id_token: idToken }))
+              })
+            })
+            server.listen(0, "127.0.0.1", () =>
+              resolve({
+                url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+                close: () => {
+                  server.closeAllConnections()
+                  server.close()
+                }
+              }))
+          })
+        ),
+        (u) => Effect.sync(u.close)
+      )
+      const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
+      const base = HttpServer.formatAddress(server.address)
+      const proxy = yield* OAuthProxy.make({
+        issuer: base,
+        resource: `${base}/mcp`,
+        upstream: {
+          issuer: upstream.url,
+          authorizationEndpoint: `${upstream.url}/authorize`,
+          tokenEndpoint: `${upstream.url}/token`,
+          clientId: "proxy",
+          clientSecret: Redacted.make(UPSTREAM_SECRET)
+        }
+      }).pipe(Effect.provide(Layer.merge(OAuthProviderStore.layerMemory, FetchHttpClient.layer)))
+      yield* server.serve(proxy.router)
+      const redirectUri = "http://127.0.0.1:40001/cb"
+      const registered = yield* postJson(`${base}/register`, { redirect_uris: [redirectUri], token_endpoint_auth_method: "none" })
+      const clientId = String(registered.body["client_id"])
+      const pkce = pkcePair()
+
+      /** Through the proxy's consent to the upstream; the browser's trip back to /callback with `query`. */
+      const signIn = (query: (state: string) => string) =>
+        Effect.gen(function*() {
+          const url = new URL(`${base}/authorize`)
+          for (const [k, v] of Object.entries({
+            response_type: "code",
+            client_id: clientId,
+            redirect_uri: redirectUri,
+            code_challenge: pkce.challenge,
+            code_challenge_method: "S256",
+            resource: `${base}/mcp`,
+            state: "down"
+          })) url.searchParams.set(k, v)
+          const page = yield* request(url.toString(), { headers: { accept: "text/html" } })
+          const id = /name="request_id" value="([^"]+)"/.exec(page.text)![1]!
+          const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0]!
+          const approved = yield* postForm(`${base}/authorize/consent`, { request_id: id, decision: "approve" }, { cookie })
+          const toUpstream = new URL(approved.headers.get("location")!)
+          const back = yield* request(`${base}/callback?${query(toUpstream.searchParams.get("state")!)}`)
+          return { toUpstream, back: new URL(back.headers.get("location") ?? "http://none/") }
+        })
+
+      idTokenClaims = { iss: upstream.url, aud: "proxy", sub: "bob" }
+      const ok = yield* signIn((state) => `code=up-code&state=${state}&iss=${encodeURIComponent(upstream.url)}`)
+      // upstream authorization request: the proxy's client, its own S256 challenge, openid
+      expect(ok.toUpstream.origin + ok.toUpstream.pathname).toBe(`${upstream.url}/authorize`)
+      expect(ok.toUpstream.searchParams.get("client_id")).toBe("proxy")
+      expect(ok.toUpstream.searchParams.get("redirect_uri")).toBe(`${base}/callback`)
+      expect(ok.toUpstream.searchParams.get("code_challenge_method")).toBe("S256")
+      expect(ok.toUpstream.searchParams.get("code_challenge")).not.toBe(pkce.challenge)
+      expect(ok.toUpstream.searchParams.get("scope")).toBe("openid")
+      // upstream token request: Basic auth, the code, the verifier of that challenge
+      const sent = tokenRequests[0]!
+      expect(sent.authorization).toBe(basic("proxy", UPSTREAM_SECRET))
+      expect(sent.body.get("code")).toBe("up-code")
+      expect(sent.body.get("client_secret")).toBeNull()
+      expect(pkceChallengeOf(sent.body.get("code_verifier")!)).toBe(ok.toUpstream.searchParams.get("code_challenge"))
+      // the downstream client gets the proxy's code, redeemable with its own verifier, for bob
+      expect(ok.back.searchParams.get("state")).toBe("down")
+      const code = ok.back.searchParams.get("code")!
+      const tokens = yield* postForm(`${base}/token`, {
+        grant_type: "authorization_code",
+        code,
+        redirect_uri: redirectUri,
+        code_verifier: pkce.verifier,
+        client_id: clientId
+      })
+      expect(tokens.status).toBe(200)
+      const claims = yield* proxy.verifyAccessToken(String(tokens.body["access_token"]))
+      expect(Option.map(claims, (c) => [c.subject, c.resource])).toEqual(Option.some(["bob", `${base}/mcp`]))
+
+      idTokenClaims = { iss: upstream.url, aud: "someone-else", sub: "bob" }
+      const wrongAud = yield* signIn((state) => `code=c2&state=${state}`)
+      expect(wrongAud.back.searchParams.get("error")).toBe("server_error")
+      expect(wrongAud.back.searchParams.get("code")).toBeNull()
+      idTokenClaims = { iss: "http://evil.example", aud: "proxy", sub: "bob" }
+      const wrongIss = yield* signIn((state) => `code=c3&state=${state}`)
+      expect(wrongIss.back.searchParams.get("error")).toBe("server_error")
+      idTokenClaims = { iss: upstream.url, aud: "proxy", sub: "bob" }
+      const mixUp = yield* signIn((state) => `code=c4&state=${state}&iss=${encodeURIComponent("http://evil.example")}`)
+      expect(mixUp.back.searchParams.get("error")).toBe("access_denied")
+      // the mix-up answer was refused before its code was sent anywhere
+      expect(tokenRequests.map((r) => r.body.get("code"))).toEqual(["up-code", "c2", "c3"])
     }))
 
   it.scoped("registration: loopback redirect URIs on any port, configured patterns, others refused; no client_credentials", () =>
