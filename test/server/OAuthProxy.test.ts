@@ -7,7 +7,7 @@
  * upstream consent: it meets the proxy's consent page, and a consent form posted from another
  * browser (no cookie) is refused.
  */
-import { FetchHttpClient, HttpServer } from "@effect/platform"
+import { FetchHttpClient, HttpServer, KeyValueStore } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted, Schema } from "effect"
@@ -119,6 +119,50 @@ const stored = (mcpUrl: string) =>
     const key = TokenStorage.serverKey(mcpUrl)
     return { tokens: yield* storage.getTokens(key), client: yield* storage.getClient(key) }
   })
+
+
+/** An upstream that accepts any authorization code: records token requests, answers with an ID token of `claims`. */
+const rawUpstream = Effect.gen(function*() {
+  const tokenRequests: Array<{ body: URLSearchParams; authorization: string | undefined }> = []
+  const state = { claims: {} as Record<string, unknown> }
+  const upstream = yield* Effect.acquireRelease(
+    Effect.promise(() =>
+      new Promise<{ url: string; close: () => void }>((resolve) => {
+        const server = createServer((req, res) => {
+          const chunks: Array<Buffer> = []
+          req.on("data", (c: Buffer) => chunks.push(c))
+          req.on("end", () => {
+            tokenRequests.push({
+              body: new URLSearchParams(Buffer.concat(chunks).toString("utf8")),
+              authorization: req.headers["authorization"]
+            })
+            const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url")
+            const idToken = `${b64({ alg: "none" })}.${b64(state.claims)}.`
+            res.writeHead(200, { "content-type": "application/json" })
+            res.end(JSON.stringify({ access_token: "up-at", token_type: "Bearer", id_token: idToken }))
+          })
+        })
+        server.listen(0, "127.0.0.1", () =>
+          resolve({
+            url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+            close: () => {
+              server.closeAllConnections()
+              server.close()
+            }
+          }))
+      })
+    ),
+    (u) => Effect.sync(u.close)
+  )
+  return {
+    tokenRequests,
+    upstream,
+    setClaims: (claims: Record<string, unknown>) => {
+      state.claims = claims
+      return claims
+    }
+  }
+})
 
 describe("OAuthProxy in front of oidc-provider (no dynamic registration, one static client)", () => {
   it.scopedLive("McpClient: registers with the proxy, consent + upstream sign-in, calls a tool, refreshes (rotation); a replayed refresh token revokes the grant", () =>
@@ -333,37 +377,7 @@ describe("OAuthProxy in front of oidc-provider (no dynamic registration, one sta
 
   it.scopedLive("against a raw upstream: its own PKCE S256 and Basic auth upstream; an ID token for another client or issuer, or a foreign iss, is refused", () =>
     Effect.gen(function*() {
-      const tokenRequests: Array<{ body: URLSearchParams; authorization: string | undefined }> = []
-      let idTokenClaims: Record<string, unknown> = {}
-      const upstream = yield* Effect.acquireRelease(
-        Effect.promise(() =>
-          new Promise<{ url: string; close: () => void }>((resolve) => {
-            const server = createServer((req, res) => {
-              const chunks: Array<Buffer> = []
-              req.on("data", (c: Buffer) => chunks.push(c))
-              req.on("end", () => {
-                tokenRequests.push({
-                  body: new URLSearchParams(Buffer.concat(chunks).toString("utf8")),
-                  authorization: req.headers["authorization"]
-                })
-                const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url")
-                const idToken = `${b64({ alg: "none" })}.${b64(idTokenClaims)}.`
-                res.writeHead(200, { "content-type": "application/json" })
-                res.end(JSON.stringify({ access_token: "up-at", token_type: "Bearer", id_token: idToken }))
-              })
-            })
-            server.listen(0, "127.0.0.1", () =>
-              resolve({
-                url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-                close: () => {
-                  server.closeAllConnections()
-                  server.close()
-                }
-              }))
-          })
-        ),
-        (u) => Effect.sync(u.close)
-      )
+      const { tokenRequests, upstream, setClaims } = yield* rawUpstream
       const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
       const base = HttpServer.formatAddress(server.address)
       const proxy = yield* OAuthProxy.make({
@@ -405,7 +419,7 @@ describe("OAuthProxy in front of oidc-provider (no dynamic registration, one sta
           return { toUpstream, back: new URL(back.headers.get("location") ?? "http://none/") }
         })
 
-      idTokenClaims = { iss: upstream.url, aud: "proxy", sub: "bob" }
+      setClaims({ iss: upstream.url, aud: "proxy", sub: "bob" })
       const ok = yield* signIn((state) => `code=up-code&state=${state}&iss=${encodeURIComponent(upstream.url)}`)
       // upstream authorization request: the proxy's client, its own S256 challenge, openid
       expect(ok.toUpstream.origin + ok.toUpstream.pathname).toBe(`${upstream.url}/authorize`)
@@ -434,18 +448,96 @@ describe("OAuthProxy in front of oidc-provider (no dynamic registration, one sta
       const claims = yield* proxy.verifyAccessToken(String(tokens.body["access_token"]))
       expect(Option.map(claims, (c) => [c.subject, c.resource])).toEqual(Option.some(["bob", `${base}/mcp`]))
 
-      idTokenClaims = { iss: upstream.url, aud: "someone-else", sub: "bob" }
+      setClaims({ iss: upstream.url, aud: "someone-else", sub: "bob" })
       const wrongAud = yield* signIn((state) => `code=c2&state=${state}`)
       expect(wrongAud.back.searchParams.get("error")).toBe("server_error")
       expect(wrongAud.back.searchParams.get("code")).toBeNull()
-      idTokenClaims = { iss: "http://evil.example", aud: "proxy", sub: "bob" }
+      setClaims({ iss: "http://evil.example", aud: "proxy", sub: "bob" })
       const wrongIss = yield* signIn((state) => `code=c3&state=${state}`)
       expect(wrongIss.back.searchParams.get("error")).toBe("server_error")
-      idTokenClaims = { iss: upstream.url, aud: "proxy", sub: "bob" }
+      setClaims({ iss: upstream.url, aud: "proxy", sub: "bob" })
       const mixUp = yield* signIn((state) => `code=c4&state=${state}&iss=${encodeURIComponent("http://evil.example")}`)
       expect(mixUp.back.searchParams.get("error")).toBe("access_denied")
       // the mix-up answer was refused before its code was sent anywhere
       expect(tokenRequests.map((r) => r.body.get("code"))).toEqual(["up-code", "c2", "c3"])
+    }))
+
+  it.scopedLive("two instances sharing one KeyValueStore: each step of a sign-in and refresh may land on either", () =>
+    Effect.gen(function*() {
+      const { setClaims, upstream } = yield* rawUpstream
+      setClaims({ iss: upstream.url, aud: "proxy", sub: "carol" })
+      const kv = yield* KeyValueStore.KeyValueStore.pipe(Effect.provide(KeyValueStore.layerMemory))
+      const a = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
+      const b = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
+      const baseA = HttpServer.formatAddress(a.address)
+      const baseB = HttpServer.formatAddress(b.address)
+      // one public issuer (behind a load balancer); two processes, each with its own store over the shared KV
+      const instance = Effect.gen(function*() {
+        const store = yield* OAuthProviderStore.makeKeyValueStore().pipe(
+          Effect.provideService(KeyValueStore.KeyValueStore, kv)
+        )
+        return yield* OAuthProxy.make({
+          issuer: baseA,
+          resource: `${baseA}/mcp`,
+          upstream: {
+            issuer: upstream.url,
+            authorizationEndpoint: `${upstream.url}/authorize`,
+            tokenEndpoint: `${upstream.url}/token`,
+            clientId: "proxy",
+            clientSecret: Redacted.make(UPSTREAM_SECRET)
+          }
+        }).pipe(
+          Effect.provideService(OAuthProviderStore.OAuthProviderStore, store),
+          Effect.provide(FetchHttpClient.layer)
+        )
+      })
+      const proxyA = yield* instance
+      const proxyB = yield* instance
+      yield* a.serve(proxyA.router)
+      yield* b.serve(proxyB.router)
+
+      const redirectUri = "http://127.0.0.1:40002/cb"
+      const registered = yield* postJson(`${baseB}/register`, { redirect_uris: [redirectUri], token_endpoint_auth_method: "none" })
+      const clientId = String(registered.body["client_id"])
+      const pkce = pkcePair()
+      const url = new URL(`${baseA}/authorize`)
+      for (const [k, v] of Object.entries({
+        response_type: "code",
+        client_id: clientId,
+        redirect_uri: redirectUri,
+        code_challenge: pkce.challenge,
+        code_challenge_method: "S256",
+        resource: `${baseA}/mcp`
+      })) url.searchParams.set(k, v)
+      const page = yield* request(url.toString(), { headers: { accept: "text/html" } })
+      const id = /name="request_id" value="([^"]+)"/.exec(page.text)![1]!
+      const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0]!
+      const approved = yield* postForm(`${baseB}/authorize/consent`, { request_id: id, decision: "approve" }, { cookie })
+      const state = new URL(approved.headers.get("location")!).searchParams.get("state")!
+      const back = yield* request(`${baseA}/callback?code=up&state=${state}`)
+      const code = new URL(back.headers.get("location")!).searchParams.get("code")!
+      const tokens = yield* postForm(`${baseB}/token`, {
+        grant_type: "authorization_code",
+        code,
+        redirect_uri: redirectUri,
+        code_verifier: pkce.verifier,
+        client_id: clientId
+      })
+      expect(tokens.status).toBe(200)
+      const claims = yield* proxyA.verifyAccessToken(String(tokens.body["access_token"]))
+      expect(Option.map(claims, (c) => c.subject)).toEqual(Option.some("carol"))
+      const refreshed = yield* postForm(`${baseA}/token`, {
+        grant_type: "refresh_token",
+        refresh_token: String(tokens.body["refresh_token"]),
+        client_id: clientId
+      })
+      expect(refreshed.status).toBe(200)
+      const replay = yield* postForm(`${baseB}/token`, {
+        grant_type: "refresh_token",
+        refresh_token: String(tokens.body["refresh_token"]),
+        client_id: clientId
+      })
+      expect(replay.body["error"]).toBe("invalid_grant")
     }))
 
   it.scoped("registration: loopback redirect URIs on any port, configured patterns, others refused; no client_credentials", () =>
