@@ -8,6 +8,15 @@
  * browser (no cookie) is refused.
  */
 import { FetchHttpClient, HttpServer, KeyValueStore } from "@effect/platform"
+import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js"
+import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens
+} from "@modelcontextprotocol/sdk/shared/auth.js"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted, Schema } from "effect"
@@ -164,6 +173,102 @@ const rawUpstream = Effect.gen(function*() {
   }
 })
 
+
+/** A loopback redirect URI that records what it receives (a client's callback). */
+const captureServer = Effect.acquireRelease(
+  Effect.promise(() =>
+    new Promise<{ url: string; received: Array<URL>; close: () => void }>((resolve) => {
+      const received: Array<URL> = []
+      const server = createServer((req, res) => {
+        received.push(new URL(req.url ?? "/", "http://127.0.0.1"))
+        res.end("ok")
+      })
+      server.listen(0, "127.0.0.1", () =>
+        resolve({
+          url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`,
+          received,
+          close: () => {
+            server.closeAllConnections()
+            server.close()
+          }
+        }))
+    })
+  ),
+  (c) => Effect.sync(c.close)
+)
+
+/** The official SDK's OAuthClientProvider, with the scripted user agent as its browser. */
+class SdkProvider implements OAuthClientProvider {
+  client: OAuthClientInformationMixed | undefined
+  saved: OAuthTokens | undefined
+  readonly savedTokens: Array<OAuthTokens> = []
+  verifier = ""
+  pendingCode: string | undefined
+  constructor(
+    private readonly capture: { readonly url: string; readonly received: Array<URL> },
+    private readonly user: Authorizer.BrowserOpener
+  ) {}
+  get redirectUrl() {
+    return this.capture.url
+  }
+  get clientMetadata(): OAuthClientMetadata {
+    return {
+      client_name: "official sdk client",
+      redirect_uris: [this.capture.url],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "none"
+    }
+  }
+  clientInformation() {
+    return this.client
+  }
+  saveClientInformation(info: OAuthClientInformationMixed) {
+    this.client = info
+  }
+  tokens() {
+    return this.saved
+  }
+  saveTokens(tokens: OAuthTokens) {
+    this.saved = tokens
+    this.savedTokens.push(tokens)
+  }
+  async redirectToAuthorization(url: URL) {
+    await Effect.runPromise(this.user.open(url.toString()))
+    const callback = this.capture.received.at(-1)
+    const code = callback?.searchParams.get("code")
+    if (code === null || code === undefined) throw new Error(`no code: ${callback?.search}`)
+    this.pendingCode = code
+  }
+  saveCodeVerifier(verifier: string) {
+    this.verifier = verifier
+  }
+  codeVerifier() {
+    return this.verifier
+  }
+}
+
+const connectSdk = (mcpUrl: string, provider: SdkProvider) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const attempt = async () => {
+        const client = new Client({ name: "sdk-through-proxy", version: "1.0.0" })
+        await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }))
+        return client
+      }
+      try {
+        return await attempt()
+      } catch (error) {
+        if (!(error instanceof UnauthorizedError) || provider.pendingCode === undefined) throw error
+        const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider })
+        await transport.finishAuth(provider.pendingCode)
+        provider.pendingCode = undefined
+        return await attempt()
+      }
+    }),
+    (client) => Effect.promise(() => client.close())
+  )
+
 describe("OAuthProxy in front of oidc-provider (no dynamic registration, one static client)", () => {
   it.scopedLive("McpClient: registers with the proxy, consent + upstream sign-in, calls a tool, refreshes (rotation); a replayed refresh token revokes the grant", () =>
     Effect.gen(function*() {
@@ -218,6 +323,28 @@ describe("OAuthProxy in front of oidc-provider (no dynamic registration, one sta
         body: "{}"
       })
       expect(call.status).toBe(401)
+    }))
+
+  it.scopedLive("the official SDK client: registers with the proxy, signs in through it, calls a tool, refreshes after a revocation", () =>
+    Effect.gen(function*() {
+      const env = yield* startProxy()
+      const capture = yield* captureServer
+      const provider = new SdkProvider(capture, httpUser(env.upstream.issuer, { alsoOrigins: [env.base] }))
+      const client = yield* connectSdk(env.mcpUrl, provider)
+      const call = Effect.promise(() => client.callTool({ name: "whoami", arguments: {} }))
+      const text = (r: unknown) =>
+        ((r as { content: Array<{ text?: string }> }).content[0]?.text ?? "")
+      const me = JSON.parse(text(yield* call)) as { subject: string; client: string; resource: string }
+      expect(me).toEqual({ subject: "alice", client: provider.client?.client_id, resource: env.mcpUrl })
+      // the access token revoked at the proxy: the SDK's next call gets 401 and refreshes (rotated)
+      const first = provider.saved!
+      yield* postForm(`${env.base}/revoke`, { token: first.access_token, client_id: provider.client!.client_id })
+      expect(JSON.parse(text(yield* call)).subject).toBe("alice")
+      const second = provider.saved!
+      expect(second.access_token).not.toBe(first.access_token)
+      expect(second.refresh_token).not.toBe(first.refresh_token)
+      expect(env.upstream.counts.authorizationClientIds).toEqual(["proxy"])
+      expect(env.upstream.counts.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
     }))
 
   it.scopedLive("upstream endpoints from its metadata (read once); revocation at the proxy ends the access token", () =>
