@@ -245,12 +245,18 @@ export const make = (options: Options): Effect.Effect<TokenVerifier.TokenVerifie
       return yield* unavailable(`no metadata for ${options.issuer} (${problems.join(", ")})`)
     })
 
+    // The private key is parsed once, at the first introspection.
+    let signingKey: Promise<CryptoKey> | undefined
     const clientAssertion = (now: number) => {
       const auth = options.clientAuthentication
       if (auth.method !== "private_key_jwt") return Effect.succeed(undefined)
       return Effect.tryPromise({
         try: async () => {
-          const key = await Jose.importPKCS8(Redacted.value(auth.privateKeyPem), auth.algorithm)
+          signingKey ??= Jose.importPKCS8(Redacted.value(auth.privateKeyPem), auth.algorithm)
+          const key = await signingKey.catch((error: unknown) => {
+            signingKey = undefined
+            throw error
+          })
           const iat = Math.floor(now / 1000)
           return new Jose.SignJWT({})
             .setProtectedHeader({ alg: auth.algorithm, typ: "JWT", ...(auth.keyId === undefined ? {} : { kid: auth.keyId }) })
