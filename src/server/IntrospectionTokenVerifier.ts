@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Clock, Deferred, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as Jose from "jose"
 import { createHash, randomUUID } from "node:crypto"
 import type { OAuthRequestError } from "../Errors.js"
@@ -308,6 +308,39 @@ export const make = (options: Options): Effect.Effect<TokenVerifier.TokenVerifie
         return decoded.right
       })
 
+    /** Introspects and caches the verdict of `token`. */
+    const lookUp = (key: string, token: string, now: number) =>
+      Effect.map(introspect(token, now), (response) => {
+        const claims = checkResponse(options, response, now)
+        const until = Option.isNone(claims)
+          ? now + negativeTtl
+          // never past the token's own `exp` (without the leeway)
+          : Math.min(now + positiveTtl, response.exp === undefined ? Number.POSITIVE_INFINITY : response.exp * 1000)
+        remember(key, { claims, until }, now)
+        return claims
+      })
+
+    // Concurrent requests with the same uncached token share one introspection. It runs detached
+    // from the request that started it (bounded by `timeout`), so that request going away does not
+    // fail the others waiting for the answer.
+    const inflight = new Map<string, Deferred.Deferred<Option.Option<Claims>, TokenVerifier.TokenVerifierError>>()
+    const introspectOnce = (key: string, token: string, now: number) =>
+      Effect.suspend(() => {
+        const running = inflight.get(key)
+        if (running !== undefined) return Deferred.await(running)
+        return Effect.gen(function*() {
+          const deferred = yield* Deferred.make<Option.Option<Claims>, TokenVerifier.TokenVerifierError>()
+          inflight.set(key, deferred)
+          yield* lookUp(key, token, now).pipe(
+            Effect.exit,
+            Effect.flatMap((exit) => Deferred.done(deferred, exit)),
+            Effect.ensuring(Effect.sync(() => inflight.delete(key))),
+            Effect.forkDaemon
+          )
+          return yield* Deferred.await(deferred)
+        })
+      })
+
     return TokenVerifier.make((token) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
@@ -318,13 +351,7 @@ export const make = (options: Options): Effect.Effect<TokenVerifier.TokenVerifie
           claims = cached.claims
         } else {
           if (cached !== undefined) cache.delete(key)
-          const response = yield* introspect(token, now)
-          claims = checkResponse(options, response, now)
-          const until = Option.isNone(claims)
-            ? now + negativeTtl
-            // never past the token's own `exp` (without the leeway)
-            : Math.min(now + positiveTtl, response.exp === undefined ? Number.POSITIVE_INFINITY : response.exp * 1000)
-          remember(key, { claims, until }, now)
+          claims = yield* introspectOnce(key, token, now)
         }
         if (Option.isNone(claims) || (claims.value.expiresAt !== undefined && claims.value.expiresAt <= now)) {
           return Option.none<AccessToken>()

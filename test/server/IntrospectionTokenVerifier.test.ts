@@ -297,6 +297,25 @@ describe("IntrospectionTokenVerifier against a raw AS", () => {
       expect(as.counts.introspections).toBe(4)
     }))
 
+  it.scopedLive("50 concurrent requests with one new token: one introspection; a request that goes away does not fail the others", () =>
+    Effect.gen(function*() {
+      const as = yield* serveRaw((res) => setTimeout(() => json(activeFor({}, as.url))(res), 100))
+      const verifier = yield* verifierFor(base(as.url))
+      const results = yield* Effect.all(Array.from({ length: 50 }, () => verifier.verify("same")), {
+        concurrency: "unbounded"
+      })
+      expect(results.every(Option.isSome)).toBe(true)
+      expect(as.counts.introspections).toBe(1)
+      // the first caller is interrupted while the introspection runs; the second still gets it
+      const first = yield* Effect.fork(verifier.verify("other"))
+      yield* Effect.sleep("20 millis")
+      const second = yield* Effect.fork(verifier.verify("other"))
+      yield* Effect.sleep("20 millis")
+      yield* first.interruptAsFork(first.id())
+      expect(Option.isSome(yield* second.await.pipe(Effect.flatten))).toBe(true)
+      expect(as.counts.introspections).toBe(2)
+    }))
+
   it.scopedLive("the cache holds at most maxCacheEntries tokens, the oldest evicted first", () =>
     Effect.gen(function*() {
       const as = yield* serveRaw((res) => json(activeFor({}, as.url))(res))
