@@ -35,7 +35,9 @@ import * as McpEndpoint from "../../src/server/McpEndpoint.js"
 import * as OAuthProviderStore from "../../src/server/OAuthProviderStore.js"
 import * as OAuthProxy from "../../src/server/OAuthProxy.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
-import { httpUser, startOidcProvider } from "../interop/oidcProvider.js"
+import { BrowserOpenError } from "../../src/Authorizer.js"
+import { available, CHROMIUM, inCi, launch, newPage } from "../browser/chromium.js"
+import { clickThrough, httpUser, startOidcProvider } from "../interop/oidcProvider.js"
 import { basic, pkcePair, postForm, postJson, request } from "./http.js"
 
 const UPSTREAM_SECRET = "proxy-upstream-secret"
@@ -688,5 +690,43 @@ describe("OAuthProxy in front of oidc-provider (no dynamic registration, one sta
       expect(metadata.body["grant_types_supported"]).toEqual(["authorization_code", "refresh_token"])
       expect(metadata.body["introspection_endpoint"]).toBe(`${env.base}/introspect`)
       expect(metadata.body["registration_endpoint"]).toBe(`${env.base}/register`)
+    }))
+})
+
+describe("OAuthProxy, Chromium as the user", () => {
+  if (!available && !inCi) {
+    it.skip(`needs ${CHROMIUM} (run .ci/ensure-chromium.sh)`, () => {})
+    return
+  }
+
+  it.scopedLive("McpClient through the proxy's consent page and oidc-provider's login and consent, clicked in Chromium", () =>
+    Effect.gen(function*() {
+      const env = yield* startProxy()
+      const dir = yield* tokenDirectory
+      const page = yield* Effect.flatMap(launch, newPage)
+      const chromium: Authorizer.BrowserOpener = {
+        open: (url) =>
+          Effect.tryPromise({
+            try: async () => {
+              await page.goto(url)
+              // the proxy's own consent page names the client
+              const client = await page.textContent("#client")
+              if (client !== "proxy in chromium") throw new Error(`consent page names ${client}`)
+              const before = page.url()
+              await Promise.all([page.waitForURL((u) => u.href !== before), page.click("#approve")])
+              await page.waitForLoadState("load")
+              await clickThrough(page, page.url(), env.upstream.issuer)
+            },
+            catch: (error) => new BrowserOpenError({ detail: String(error) })
+          })
+      }
+      const me = yield* Effect.gen(function*() {
+        const client = yield* McpClient.connect(new URL(env.mcpUrl), { auth: { oauth: { clientName: "proxy in chromium" } } })
+        return yield* whoami(client)
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, chromium)))
+      expect(me.subject).toBe("alice")
+      expect(me.resource).toBe(env.mcpUrl)
+      expect(env.upstream.counts.authorizationClientIds).toEqual(["proxy"])
+      expect(env.upstream.counts.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
     }))
 })
