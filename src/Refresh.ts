@@ -100,11 +100,12 @@ export const refreshOrSignIn = (
       }))
     ).pipe(
       // Transient failures (5xx, 429 with Retry-After, refused connections) are retried with
-      // a bounded, jittered backoff. Not a timeout: the server may have rotated the refresh
-      // token already, and presenting the old one again would revoke the whole grant.
+      // a bounded, jittered backoff. Not a timeout nor a connection lost once connected: the
+      // server may have rotated the refresh token already, and presenting the old one again
+      // would revoke the whole grant (RFC 9700 §4.14.2).
       retry === undefined ? identity : Effect.retry({
         schedule: retry,
-        while: (e) => e._tag !== "StorageError" && !(e._tag === "OAuthRequestError" && e.reason === "Timeout")
+        while: (e) => e._tag !== "StorageError" && !mayHaveReachedServer(e)
       }),
       Effect.map((refreshed) => RefreshOutcome.Refreshed({ token: refreshed })),
       // The lease was lost: whoever holds the lock now refreshes; use what they stored.
@@ -149,6 +150,13 @@ export const refreshOrSignIn = (
       }
     }
   }).pipe(Effect.withSpan("OAuth.refreshOrSignIn"))
+
+/** Connection failures that happen before a request is sent (the server never saw it). */
+const NOT_SENT = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)\b/
+
+/** A failure after which the server may have processed the request: a timeout, a connection lost once connected. */
+const mayHaveReachedServer = (e: OAuthError): boolean =>
+  e._tag === "OAuthRequestError" && (e.reason === "Timeout" || (e.reason === "Transport" && !NOT_SENT.test(e.detail)))
 
 /**
  * Reacts to a 401 (RFC 6750 §3.1 `invalid_token` or no token) for a request that carried `used`
