@@ -145,6 +145,15 @@ export const refreshOrSignIn = (
       case "Refreshed": {
         // Never overwrite a newer token another process stored meanwhile.
         const stored = yield* TokenStorage.setTokensIfUnchanged(ctx.storage, ctx.key, Option.some(token), outcome.token)
+          .pipe(
+            // The server may have rotated the refresh token: dropping the new set because the
+            // disk is full or read-only would lose the grant. This process keeps using it.
+            Effect.catchIf((e) => e.reason !== "Conflict", (e) =>
+              Effect.as(
+                Effect.logWarning(`The refreshed tokens could not be stored (${e.message}); keeping them in memory`),
+                outcome.token
+              ))
+          )
         yield* Ref.set(ctx.current, Option.some(stored))
         return stored
       }
