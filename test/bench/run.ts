@@ -8,7 +8,8 @@
  *   token (goal 1).
  * - cold_flow_round_trips: HTTP requests of a first sign-in with dynamic registration, counting
  *   the authorization GET and both tries of the MCP request (goal 7).
- * - plus the storage benchmarks of test/bench/storage.ts when present.
+ * - plus the storage benchmarks of test/bench/storage.ts when present;
+ * - the soak of test/bench/soak.ts (SOAK_SECONDS, default 600, 20 when CI=true; 0 skips it).
  */
 import { HttpBody, HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -22,6 +23,7 @@ import { ClientInformation, StoredToken } from "../../src/Schemas.js"
 import * as TestStorage from "../../src/TestStorage.js"
 import type { TokenStorage } from "../../src/TokenStorage.js"
 import { startTestServer, type TestServer } from "../fixtures/TestAuthServer.js"
+import { soak } from "./soak.js"
 
 const emit = (line: Record<string, unknown>) => Effect.sync(() => console.log(JSON.stringify(line)))
 
@@ -164,6 +166,7 @@ Effect.runPromise(
     yield* herd
     yield* overheadRatio
     yield* storageBenchmarks
+    if (process.env["SOAK_SECONDS"] !== "0") yield* soak(emit)
   }).pipe(Effect.provide(Layer.empty))
 ).then(
   () => process.exit(0),
