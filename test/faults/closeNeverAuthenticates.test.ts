@@ -6,7 +6,7 @@
 import { HttpClient, HttpClientRequest, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Redacted, Ref, Schema, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Redacted, Ref, Schema, Scope } from "effect"
 import { createServer } from "node:http"
 import * as Authorizer from "../../src/Authorizer.js"
 import * as HttpAuth from "../../src/HttpAuth.js"
@@ -101,5 +101,17 @@ describe("closing never authenticates", () => {
       expect(response.status).toBe(401)
       expect(yield* Ref.get(asRequests)).toEqual([])
       expect((yield* Ref.get(mcpRequests)).map((r) => r.authorization)).toEqual([undefined])
+    }).pipe(Effect.provide(clientDeps)))
+
+  it.scopedLive("a request made after the OAuthLayer began closing (a fiber still running) never signs in", () =>
+    Effect.gen(function*() {
+      const { asRequests, mcpUrl } = yield* startServers
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(HttpAuth.OAuthLayer({ mcpUrl, scopes: ["tools"] }), scope)
+      const http = Context.get(context, HttpClient.HttpClient)
+      yield* Scope.close(scope, Exit.void)
+      const response = yield* http.execute(HttpClientRequest.post(mcpUrl).pipe(HttpClientRequest.bodyUnsafeJson({})))
+      expect(response.status).toBe(401)
+      expect(yield* Ref.get(asRequests)).toEqual([])
     }).pipe(Effect.provide(clientDeps)))
 })
