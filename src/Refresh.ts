@@ -101,11 +101,12 @@ export const refreshOrSignIn = (
       }))
     ).pipe(
       // Transient failures (5xx, 429 with Retry-After, refused connections) are retried with
-      // a bounded, jittered backoff. Not a timeout: the server may have rotated the refresh
-      // token already, and presenting the old one again would revoke the whole grant.
+      // a bounded, jittered backoff. Not a timeout nor a connection lost once connected: the
+      // server may have rotated the refresh token already, and presenting the old one again
+      // would revoke the whole grant (RFC 9700 §4.14.2).
       retry === undefined ? identity : Effect.retry({
         schedule: retry,
-        while: (e) => e._tag !== "StorageError" && !(e._tag === "OAuthRequestError" && e.reason === "Timeout")
+        while: (e) => e._tag !== "StorageError" && !mayHaveReachedServer(e)
       }),
       Effect.map((refreshed) => RefreshOutcome.Refreshed({ token: refreshed })),
       // The lease was lost: whoever holds the lock now refreshes; use what they stored.
@@ -145,6 +146,15 @@ export const refreshOrSignIn = (
       case "Refreshed": {
         // Never overwrite a newer token another process stored meanwhile.
         const stored = yield* TokenStorage.setTokensIfUnchanged(ctx.storage, ctx.key, Option.some(token), outcome.token)
+          .pipe(
+            // The server may have rotated the refresh token: dropping the new set because the
+            // disk is full or read-only would lose the grant. This process keeps using it.
+            Effect.catchIf((e) => e.reason !== "Conflict", (e) =>
+              Effect.as(
+                Effect.logWarning(`The refreshed tokens could not be stored (${e.message}); keeping them in memory`),
+                outcome.token
+              ))
+          )
         yield* Ref.set(ctx.current, Option.some(stored))
         yield* SignInEvents.publish(
           SignInEvents.SignInEvent.Refreshed({ mcpUrl: ctx.mcpUrl, issuer: stored.issuer, scopes: stored.scopes })
@@ -153,6 +163,13 @@ export const refreshOrSignIn = (
       }
     }
   }).pipe(Effect.withSpan("OAuth.refreshOrSignIn"))
+
+/** Connection failures that happen before a request is sent (the server never saw it). */
+const NOT_SENT = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)\b/
+
+/** A failure after which the server may have processed the request: a timeout, a connection lost once connected. */
+const mayHaveReachedServer = (e: OAuthError): boolean =>
+  e._tag === "OAuthRequestError" && (e.reason === "Timeout" || (e.reason === "Transport" && !NOT_SENT.test(e.detail)))
 
 /**
  * Reacts to a 401 (RFC 6750 §3.1 `invalid_token` or no token) for a request that carried `used`

@@ -12,6 +12,7 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import type { HttpClientResponse } from "@effect/platform"
 import type { Scope } from "effect"
 import { Duration, Effect, Fiber, Layer, Mailbox, Ref } from "effect"
+import { whileClosing } from "../HttpAuth.js"
 import type { JsonRpcMessage, RequestId } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"
 import { McpTransportError } from "./McpErrors.js"
@@ -300,7 +301,8 @@ export const make = (
       yield* incoming.end
       const session = yield* Ref.get(sessionId)
       if (session === undefined) return
-      yield* execute(HttpClientRequest.del(url)).pipe(
+      // closing never authenticates: the DELETE carries the stored token or none, and a 401 is ignored
+      yield* whileClosing(execute(HttpClientRequest.del(url))).pipe(
         Effect.flatMap((response) =>
           response.status === 405 || (response.status >= 200 && response.status < 300)
             ? Effect.void

@@ -10,6 +10,7 @@
  *   the authorization GET and both tries of the MCP request (goal 7).
  * - plus the storage benchmarks of test/bench/storage.ts and the proxy benchmarks of
  *   test/bench/proxy.ts (proxy_overhead_ratio, proxy_sign_ins, proxy_herd_refreshes).
+ * - the soak of test/bench/soak.ts (SOAK_SECONDS, default 600, 20 when CI=true; 0 skips it).
  */
 import { HttpBody, HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -24,6 +25,7 @@ import * as TestStorage from "../../src/TestStorage.js"
 import type { TokenStorage } from "../../src/TokenStorage.js"
 import { startTestServer, type TestServer } from "../fixtures/TestAuthServer.js"
 import { benchProxy } from "./proxy.js"
+import { soak } from "./soak.js"
 
 const emit = (line: Record<string, unknown>) => Effect.sync(() => console.log(JSON.stringify(line)))
 
@@ -168,6 +170,7 @@ Effect.runPromise(
     yield* storageBenchmarks
     yield* Effect.flatMap(Effect.promise(benchProxy), (lines) =>
       Effect.forEach(lines, (l) => emit(l as Record<string, unknown>), { discard: true }))
+    if (process.env["SOAK_SECONDS"] !== "0") yield* soak(emit)
   }).pipe(Effect.provide(Layer.empty))
 ).then(
   () => process.exit(0),
