@@ -208,7 +208,7 @@ const logout = (ctx: FlowContext.FlowContext): Effect.Effect<Revocation.SignOutR
     Effect.provideService(Discovery.Discovery, ctx.discovery),
     Effect.provideService(HttpClient.HttpClient, ctx.httpClient),
     Effect.zipLeft(Ref.set(ctx.current, Option.none())),
-    Effect.zipLeft(ctx.discovery.invalidate(ctx.mcpUrl)),
+    Effect.zipLeft(FlowContext.forgetDiscovery(ctx)),
     Effect.withSpan("OAuth.logout")
   )
 
