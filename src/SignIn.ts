@@ -11,7 +11,7 @@
 import { Effect, Option, Schedule } from "effect"
 import * as ClientIdentity from "./ClientIdentity.js"
 import type * as Discovery from "./Discovery.js"
-import { DiscoveryError, type OAuthError } from "./Errors.js"
+import { ClientNotFound, DiscoveryError, type OAuthError } from "./Errors.js"
 import * as FlowContext from "./FlowContext.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
 import type { StoredToken } from "./Schemas.js"
@@ -124,7 +124,23 @@ export const authorizationCode = (
         issParameterSupported: as.authorization_response_iss_parameter_supported === true,
         clientId: client.clientId,
         preflight
-      })
+      }).pipe(
+        // A reused client whose registered scope we do not know (a store written before it was
+        // kept, or a server that did not say) and that the server refuses the scope for: its
+        // registration is too narrow, so it is registered again (once, by the retry in `signIn`).
+        Effect.catchIf(
+          (error) =>
+            error._tag === "AuthorizationError" && error.error === "invalid_scope" && preflight &&
+            client.source === "dynamic" && client.scope === undefined,
+          (error) =>
+            Effect.fail(
+              new ClientNotFound({
+                clientId: client.clientId,
+                description: `its registration does not allow the scope ${scopes.join(" ")} (${error.message})`
+              })
+            )
+        )
+      )
       const token = yield* ctx.exchange.authorizationCode({
         discovery: found,
         client,
