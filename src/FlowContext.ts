@@ -80,7 +80,7 @@ export interface OAuthOptions {
   readonly callbackPort?: number | undefined
   /** Timeout of each HTTP call to an OAuth endpoint. Default 30 s. */
   readonly timeout?: Duration.DurationInput | undefined
-  /** Refresh this long before expiry. Default 60 s. */
+  /** Refresh this long before expiry (at most; a tenth of the lifetime of short-lived tokens). Default 60 s. */
   readonly refreshMargin?: Duration.DurationInput | undefined
   /** Re-authorizations allowed for one request (401 sign-in and 403 step-ups together). Default 3. */
   readonly maxAuthorizationAttempts?: number | undefined
@@ -155,7 +155,7 @@ export interface FlowContext {
   readonly key: string
   readonly configuredScopes: ReadonlyArray<string>
   readonly grant: "authorization_code" | "client_credentials" | CustomGrant
-  /** Refresh this long before expiry (capped at half the token's lifetime). */
+  /** Refresh this long before expiry (at most; see `Refresh.refreshMargin`). */
   readonly refreshMarginMillis: number
   readonly maxAuthorizationAttempts: number
   /** Backoff of transient refresh failures; `undefined` = no retry. */

@@ -27,20 +27,31 @@ type RefreshOutcome = Data.TaggedEnum<{
 const RefreshOutcome = Data.taggedEnum<RefreshOutcome>()
 
 /**
- * Valid for a request at `now`: not within the refresh margin of its expiry. The margin is at
- * most half the token's lifetime, so a short-lived token is not refreshed on every request.
+ * How long before its expiry a token is refreshed: the configured margin (default 60 s) for
+ * long-lived tokens, a tenth of the lifetime for short ones (but at least 2 s, or a quarter of
+ * a lifetime shorter than 8 s) — a few round trips — so that a token is used for most of its
+ * lifetime and refreshed once per lifetime, still before any request could carry it expired.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @since 0.1.0
+ * @category refresh
+ */
+export const refreshMargin = (token: StoredToken, marginMillis: number): number => {
+  if (token.expiresAt === undefined) return 0
+  const lifetime = Math.max(0, token.expiresAt - token.obtainedAt)
+  return Math.min(marginMillis, Math.max(lifetime / 10, Math.min(2000, lifetime / 4)))
+}
+
+/**
+ * Valid for a request at `now`: not within the refresh margin of its expiry (see
+ * {@link refreshMargin}).
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  * @since 0.1.0
  * @category refresh
  */
 export const isUsable = (token: StoredToken, now: number, marginMillis: number): boolean =>
-  !token.isExpired(
-    now,
-    token.expiresAt === undefined
-      ? 0
-      : Math.min(marginMillis, Math.max(0, (token.expiresAt - token.obtainedAt) / 2))
-  )
+  !token.isExpired(now, refreshMargin(token, marginMillis))
 
 /**
  * Refreshes `token` (RFC 6749 §6) at its own issuer, or signs in when it has no refresh token,

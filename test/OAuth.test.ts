@@ -636,8 +636,8 @@ describe("client identity", () => {
       yield* Effect.gen(function*() {
         yield* callMcp(server.mcpUrl)
         yield* callMcp(server.mcpUrl) // the fresh 2 s token is used as it is
-        // Within the refresh margin (half a short token's lifetime): the next request refreshes first.
-        yield* Effect.sleep("1200 millis")
+        // Within the refresh margin (a quarter of a lifetime this short): the next request refreshes first.
+        yield* Effect.sleep("1600 millis")
         const response = yield* callMcp(server.mcpUrl)
         expect(response.status).toBe(200)
         const clients = yield* TestStorage.clients
@@ -827,6 +827,25 @@ describe("expiry with TestClock", () => {
         expect(response.status).toBe(200)
         const grants = (yield* server.requestsTo("token")).map((r) => r.form["grant_type"])
         expect(grants).toEqual(["authorization_code", "refresh_token"])
+      }).pipe(Effect.provide(clientLayer(server)))
+    }))
+})
+
+describe("proactive refresh once per lifetime (TestClock)", () => {
+  it.scoped("a 60 s token used every 5 s for 10 lifetimes is refreshed 10 times (not every half-lifetime), with no 401 after the sign-in", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ accessTokenTtlSeconds: 60 })
+      yield* Effect.gen(function*() {
+        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+        const calls = 120
+        for (let i = 0; i < calls; i++) {
+          yield* TestClock.adjust("5 seconds")
+          expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+        }
+        const grants = (yield* server.requestsTo("token")).map((r) => r.form["grant_type"])
+        expect(grants.filter((g) => g === "refresh_token")).toHaveLength(10)
+        // The first call's 401 and its retry, then one request per call: never a 401 again.
+        expect(yield* server.count("resource")).toBe(2 + calls)
       }).pipe(Effect.provide(clientLayer(server)))
     }))
 })
