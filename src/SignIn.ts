@@ -15,6 +15,7 @@ import { ClientNotFound, DiscoveryError, type OAuthError } from "./Errors.js"
 import * as FlowContext from "./FlowContext.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
 import type { StoredToken } from "./Schemas.js"
+import * as SignInEvents from "./SignInEvents.js"
 
 /**
  * The MCP scope selection strategy (SEP-835): the `scope` of the challenge, else the PRM's
@@ -116,6 +117,9 @@ export const authorizationCode = (
         scopes,
         resource: found.resource
       })
+      yield* SignInEvents.publish(
+        SignInEvents.SignInEvent.AuthorizationUrl({ mcpUrl: ctx.mcpUrl, url: url.href, redirectUri: session.redirectUri })
+      )
       const response = yield* session.authorize({
         url,
         state,
@@ -151,6 +155,9 @@ export const authorizationCode = (
         scopes
       })
       yield* FlowContext.save(ctx, token)
+      yield* SignInEvents.publish(
+        SignInEvents.SignInEvent.SignedIn({ mcpUrl: ctx.mcpUrl, issuer: token.issuer, scopes: token.scopes })
+      )
       return token
     })
   ).pipe(Effect.withSpan("OAuth.authorizationCodeFlow"))
