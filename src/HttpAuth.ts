@@ -174,7 +174,7 @@ export const authenticate: {
     const authenticated: HttpClient.HttpClient.With<E | OAuthError, R> = client.pipe(
       HttpClient.mapRequestEffect((request) =>
         applies(request.url)
-          ? Effect.flatMap(tokenWait(oauth.tokenForRequest), (token) =>
+          ? Effect.flatMap(oauth.tokenForRequest, (token) => // waits go through tokenWait inside
             Option.match(token, {
               onNone: () => Effect.succeed(request),
               onSome: (t) => Effect.map(present(request, t), remember)
