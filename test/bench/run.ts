@@ -95,6 +95,8 @@ const overheadRatio = Effect.gen(function*() {
   const perRound = 100
   const timesBare: Array<number> = []
   const timesAuthed: Array<number> = []
+  // The null arm: the bare client again, timed separately (its ratio to the first shows the noise).
+  const timesNull: Array<number> = []
   const timeOne = (c: HttpClient.HttpClient, into: Array<number>) =>
     Effect.gen(function*() {
       const start = performance.now()
@@ -107,6 +109,7 @@ const overheadRatio = Effect.gen(function*() {
   for (let i = 0; i < rounds; i++) {
     yield* Effect.repeatN(timeOne(bareWithToken, timesBare), perRound - 1)
     yield* Effect.repeatN(timeOne(authed, timesAuthed), perRound - 1)
+    yield* Effect.repeatN(timeOne(bareWithToken, timesNull), perRound - 1)
   }
   const bareMedian = median(timesBare)
   const authedMedian = median(timesAuthed)
@@ -114,6 +117,7 @@ const overheadRatio = Effect.gen(function*() {
     metric: "overhead_ratio",
     value: Number((authedMedian / bareMedian).toFixed(3)),
     goal: 1.01,
+    null_ratio: Number((median(timesNull) / bareMedian).toFixed(3)),
     requests: timesBare.length,
     median_bare_ms: Number(bareMedian.toFixed(3)),
     median_oauth_ms: Number(authedMedian.toFixed(3))
