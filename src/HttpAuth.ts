@@ -13,6 +13,7 @@ import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
 import { InsufficientScope, type OAuthError, OAuthRequestError, Unauthorized } from "./Errors.js"
+import { sameOriginAs } from "./internal/sameOrigin.js"
 import { tokenWait } from "./internal/tokenWait.js"
 import { authChallenge } from "./internal/wwwAuthenticate.js"
 import * as OAuth from "./OAuth.js"
@@ -125,7 +126,8 @@ export const authenticate: {
   2,
   <E, R>(client: HttpClient.HttpClient.With<E, R>, oauth: OAuth.OAuth): HttpClient.HttpClient.With<E | OAuthError, R> => {
     const origin = new URL(oauth.mcpUrl).origin
-    const applies = (url: string): boolean => URL.canParse(url) && new URL(url).origin === origin
+    // No URL parsing per request: a prefix comparison, parsing only when it cannot decide.
+    const applies = sameOriginAs(oauth.mcpUrl)
     const max = oauth.maxAuthorizationAttempts
     const dpopKey = Option.getOrUndefined(oauth.dpop)
     /** RFC 6750 §2.1 `Bearer`, or RFC 9449 §7.1 `DPoP` with a fresh proof bound to the token. */
@@ -201,7 +203,7 @@ export const authenticate: {
               closing
                 // no network, no lock: the stored token as it is (an expired one only earns a 401)
                 ? Effect.map(Effect.option(oauth.tokens), Option.flatten)
-                : tokenWait(oauth.tokenForRequest)), (token) =>
+                : oauth.tokenForRequest), (token) => // waits go through tokenWait inside
             Option.match(token, {
               onNone: () => Effect.succeed(request),
               onSome: (t) => Effect.map(present(request, t), remember)
@@ -209,9 +211,15 @@ export const authenticate: {
           : Effect.succeed(request)
       ),
       HttpClient.transformResponse((effect) => {
-        const answered: Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> = effect.pipe(
-          Effect.flatMap(refuseForeignAnswer),
-          Effect.tap(rememberNonce)
+        // One step per response; the 401/403 handling below runs only for those statuses.
+        const answered: Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> = Effect.flatMap(
+          effect,
+          (response) => {
+            if (!applies(response.request.url)) return refuseForeignAnswer(response)
+            return dpopKey === undefined || response.headers["dpop-nonce"] === undefined
+              ? Effect.succeed(response)
+              : Effect.as(rememberNonce(response), response)
+          }
         )
         const loop = (
           attempts: number,
