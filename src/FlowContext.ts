@@ -10,6 +10,7 @@
 import { HttpClient } from "@effect/platform"
 import { Duration, Effect, Option, Redacted, Ref, type Schedule, type Scope } from "effect"
 import * as Authorizer from "./Authorizer.js"
+import type * as DeviceAuthorization from "./DeviceAuthorization.js"
 import * as Discovery from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
 import { IssuerMismatch, type OAuthError, type StorageError } from "./Errors.js"
@@ -86,8 +87,16 @@ export interface OAuthOptions {
   readonly maxAuthorizationAttempts?: number | undefined
   /** Overrides the RFC 9728 §3.3 resource check. */
   readonly validateResource?: ((serverUrl: string, resource: string) => boolean) | undefined
-  /** `"authorization_code"` (default, with a user), `"client_credentials"` (machine to machine), or a custom grant. */
-  readonly grant?: "authorization_code" | "client_credentials" | CustomGrant | undefined
+  /**
+   * `"authorization_code"` (default, with a user), `"device_code"` (with a user whose browser is
+   * elsewhere, RFC 8628), `"client_credentials"` (machine to machine), or a custom grant.
+   */
+  readonly grant?: "authorization_code" | "device_code" | "client_credentials" | CustomGrant | undefined
+  /**
+   * Shows the device sign-in's address and user code (RFC 8628 §3.3). Default: one line on
+   * standard error (`DeviceAuthorization.showOnStderr`).
+   */
+  readonly onDeviceCode?: ((prompt: DeviceAuthorization.DeviceCodePrompt) => Effect.Effect<void>) | undefined
   /** Key for `private_key_jwt` client authentication (RFC 7523). */
   readonly privateKeyJwt?: TokenExchange.PrivateKeyJwtConfig | undefined
   /**
@@ -154,7 +163,7 @@ export interface FlowContext {
   /** The storage key of this server. */
   readonly key: string
   readonly configuredScopes: ReadonlyArray<string>
-  readonly grant: "authorization_code" | "client_credentials" | CustomGrant
+  readonly grant: "authorization_code" | "device_code" | "client_credentials" | CustomGrant
   /** Refresh this long before expiry (capped at half the token's lifetime). */
   readonly refreshMarginMillis: number
   readonly maxAuthorizationAttempts: number
@@ -176,6 +185,17 @@ export interface FlowContext {
   /** Refresh and sign-in, once for all concurrent callers and inside the `TokenLock`. */
   readonly singleFlight: SingleFlight.SingleFlight<StoredToken, OAuthError>
 }
+
+/**
+ * Whether the flows obtain tokens with a user (authorization code or device code): such tokens
+ * are refreshed with their refresh token, and a sign-in waits for the server's challenge.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8628#section-3.4
+ * @since 0.1.0
+ * @category models
+ */
+export const isUserGrant = (ctx: FlowContext): boolean =>
+  ctx.grant === "authorization_code" || ctx.grant === "device_code"
 
 /**
  * Normalises the `scopes` option into scope tokens.

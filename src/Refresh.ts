@@ -176,7 +176,7 @@ export const handleUnauthorized = (
           isUsable(stored.value, now, ctx.refreshMarginMillis)
         ) return stored.value
         const request: FlowContext.FlowRequest = { challenge, extraScopes: [], rediscover: Option.isSome(used) }
-        if (Option.isSome(stored) && stored.value.refreshToken !== undefined && ctx.grant === "authorization_code") {
+        if (Option.isSome(stored) && stored.value.refreshToken !== undefined && FlowContext.isUserGrant(ctx)) {
           return yield* refreshOrSignIn(ctx, stored.value, request)
         }
         if (Option.isSome(stored)) yield* ClientIdentity.rememberIssuer(ctx, stored.value.issuer)

@@ -104,6 +104,8 @@ export interface OidcProviderOptions {
   /** Access token lifetime, seconds (default 3600). */
   readonly accessTokenTtl?: number
   readonly discovery?: DiscoveryMode
+  /** Enable the device authorization grant (RFC 8628, oidc-provider's `features.deviceFlow`). Default off. */
+  readonly deviceFlow?: boolean
 }
 
 export interface OidcProviderServer {
@@ -163,6 +165,7 @@ export const startOidcProvider = async (options: OidcProviderOptions): Promise<O
     rotateRefreshToken: true,
     features: {
       devInteractions: { enabled: true },
+      deviceFlow: { enabled: options.deviceFlow === true },
       // On by default in oidc-provider; off here because MCP authorization uses Bearer tokens
       // (a DPoP-capable client would otherwise get sender-constrained tokens this server's
       // Bearer check does not verify).
@@ -455,7 +458,9 @@ export interface Interop {
 }
 
 /** Both servers, closed with the scope. */
-export const startInterop = (options: { readonly accessTokenTtl?: number; readonly discovery?: DiscoveryMode } = {}) =>
+export const startInterop = (
+  options: { readonly accessTokenTtl?: number; readonly discovery?: DiscoveryMode; readonly deviceFlow?: boolean } = {}
+) =>
   Effect.acquireRelease(
     Effect.promise(async (): Promise<Interop> => {
       // The MCP URL is the provider's only resource, so the MCP server's port comes first.
@@ -563,10 +568,16 @@ export const httpUser = (
     readonly opened?: Array<string>
     /** Keep the AS session between sign-ins (a browser that stays open). Default true. */
     readonly keepSession?: boolean
+    /**
+     * The user of a device sign-in (RFC 8628): opens the verification URI, confirms the user
+     * code, logs in and consents (or denies); done at the page the AS ends on (no redirect away).
+     */
+    readonly device?: boolean
   } = {}
-): BrowserOpener => {
+): BrowserOpener & { readonly run: (start: string) => Promise<void> } => {
   let jar = new CookieJar()
   const run = async (start: string) => {
+    let denied = false
     if (options.keepSession === false) jar = new CookieJar()
     let request: { url: URL; method: "GET" | "POST"; body?: URLSearchParams } = { url: new URL(start), method: "GET" }
     for (let hop = 0; hop < 20; hop++) {
@@ -595,6 +606,8 @@ export const httpUser = (
       }
       const html = await response.text()
       const form = /<form\b[^>]*>[\s\S]*?<\/form>/i.exec(html)?.[0]
+      // The device flow ends on the AS: its success page (no form), or the page after a denial.
+      if (options.device === true && response.status === 200 && (form === undefined || denied)) return
       if (response.status !== 200 || form === undefined) {
         throw new Error(`the authorization server answered ${response.status} at ${request.url.pathname}: ${html.slice(0, 300)}`)
       }
@@ -608,6 +621,7 @@ export const httpUser = (
       if (fields.get("prompt") === "consent" && options.decision === "deny") {
         const abort = /<a\b[^>]*href="([^"]*\/abort)"/i.exec(html)?.[1]
         if (abort === undefined) throw new Error("no Cancel link on the consent page")
+        denied = true
         request = { url: new URL(abort.replace(/&amp;/g, "&"), request.url), method: "GET" }
         continue
       }
@@ -616,6 +630,7 @@ export const httpUser = (
     throw new Error("too many redirects")
   }
   return {
+    run,
     open: (url) =>
       Effect.tryPromise({
         try: async () => {

@@ -1,0 +1,128 @@
+/**
+ * The device authorization grant (RFC 8628) against an INDEPENDENT authorization server:
+ * oidc-provider with `features.deviceFlow` on (test/interop/oidcProvider.ts), in front of the
+ * official-SDK MCP server. The user is a scripted user agent that opens the
+ * `verification_uri_complete` shown through `onDeviceCode`, confirms the user code, logs in and
+ * consents or denies on oidc-provider's HTML forms, while the library polls the token endpoint
+ * (oidc-provider names no `interval`: 5 s, RFC 8628 §3.2).
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Layer, Option } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Authorizer from "../../src/Authorizer.js"
+import type * as DeviceAuthorization from "../../src/DeviceAuthorization.js"
+import { AuthorizationError } from "../../src/Errors.js"
+import * as McpClient from "../../src/mcp/McpClient.js"
+import * as TokenStorage from "../../src/TokenStorage.js"
+import { httpUser, startInterop, summarize } from "./oidcProvider.js"
+import type { Decision, Interop } from "./oidcProvider.js"
+
+const tokenDirectory = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "device-interop-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/** A client process whose authorizer must never be used: the device flow needs no redirect. */
+const clientLayer = (directory: string) =>
+  Layer.mergeAll(TokenStorage.layerFileSystemNode(directory), Authorizer.layerTest(() => Effect.die("no browser here")))
+    .pipe(Layer.provideMerge(NodeHttpClient.layerUndici))
+
+/**
+ * The MCP client with `grant: "device_code"`; each prompt is recorded and handed to the scripted
+ * user, who acts in the background (as a person on another device would) while the library polls.
+ */
+const signInByDevice = (interop: Interop, decision: Decision, prompts: Array<DeviceAuthorization.DeviceCodePrompt>) => {
+  const user = httpUser(interop.as.issuer, { device: true, decision })
+  const userDone: Array<Promise<void>> = []
+  return McpClient.connect(new URL(interop.mcp.url), {
+    auth: {
+      oauth: {
+        clientName: "effect-mcp-oauth device interop",
+        scopes: ["mcp:read"],
+        grant: "device_code",
+        onDeviceCode: (prompt) =>
+          Effect.sync(() => {
+            prompts.push(prompt)
+            userDone.push(user.run(prompt.verificationUriComplete ?? prompt.verificationUri))
+          })
+      }
+    }
+  }).pipe(
+    Effect.flatMap((client) => client.callTool("whoami")),
+    Effect.scoped,
+    Effect.tap(() => Effect.promise(() => Promise.all(userDone)))
+  )
+}
+
+const textOf = (result: { readonly content: ReadonlyArray<unknown> }): string => {
+  const first = result.content[0]
+  return typeof first === "object" && first !== null && "text" in first && typeof first.text === "string"
+    ? first.text
+    : ""
+}
+
+describe("device authorization grant (RFC 8628) against oidc-provider", () => {
+  it.scopedLive(
+    "consent: the user approves on another device → the MCP call succeeds with a token bound to the MCP URL, stored with its refresh token",
+    () =>
+      Effect.gen(function*() {
+        const interop = yield* startInterop({ deviceFlow: true })
+        const dir = yield* tokenDirectory
+        const prompts: Array<DeviceAuthorization.DeviceCodePrompt> = []
+        const result = yield* signInByDevice(interop, "approve", prompts).pipe(Effect.provide(clientLayer(dir)))
+        console.log(summarize("device consent", interop.as.counts, interop.mcp.counts))
+
+        const who: { readonly scopes: ReadonlyArray<string> } = JSON.parse(textOf(result))
+        expect(who.scopes).toContain("mcp:read")
+        expect(prompts).toHaveLength(1)
+        const prompt = prompts[0]!
+        expect(prompt.issuer).toBe(interop.as.issuer)
+        expect(prompt.verificationUri).toBe(`${interop.as.issuer}/device`)
+        expect(prompt.verificationUriComplete).toContain("user_code=")
+        expect(interop.as.counts.registrations).toBe(1)
+        const device = interop.as.counts.tokenRequests["urn:ietf:params:oauth:grant-type:device_code"]
+        expect(device?.ok).toBe(1)
+        expect(interop.as.counts.authorizationRequests).toBe(0)
+
+        const stored = yield* Effect.flatMap(
+          TokenStorage.TokenStorage,
+          (s) => s.getTokens(TokenStorage.serverKey(interop.mcp.url))
+        ).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+        expect(Option.isSome(stored)).toBe(true)
+        expect(Option.getOrUndefined(stored)?.refreshToken).toBeDefined()
+        expect(Option.getOrUndefined(stored)?.issuer).toBe(interop.as.issuer)
+      }),
+    60_000
+  )
+
+  it.scopedLive("deny: the user cancels on the consent page → AuthorizationError Denied (access_denied), nothing stored", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop({ deviceFlow: true })
+      const dir = yield* tokenDirectory
+      const prompts: Array<DeviceAuthorization.DeviceCodePrompt> = []
+      const exit = yield* signInByDevice(interop, "deny", prompts).pipe(Effect.provide(clientLayer(dir)), Effect.exit)
+      console.log(summarize("device deny", interop.as.counts, interop.mcp.counts))
+
+      expect(Exit.isFailure(exit)).toBe(true)
+      if (Exit.isSuccess(exit)) return
+      expect([...Cause.defects(exit.cause)]).toEqual([])
+      const chain: Array<unknown> = []
+      let current: unknown = Option.getOrUndefined(Cause.failureOption(exit.cause))
+      while (typeof current === "object" && current !== null && chain.length < 10) {
+        chain.push(current)
+        current = "cause" in current ? current.cause : undefined
+      }
+      const denied = chain.find((e): e is AuthorizationError => e instanceof AuthorizationError)
+      expect(denied?.reason).toBe("Denied")
+      expect(denied?.error).toBe("access_denied")
+      expect(prompts).toHaveLength(1)
+      const stored = yield* Effect.flatMap(
+        TokenStorage.TokenStorage,
+        (s) => s.getTokens(TokenStorage.serverKey(interop.mcp.url))
+      ).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+      expect(Option.isNone(stored)).toBe(true)
+    }), 60_000)
+})
