@@ -8,7 +8,7 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer, Option } from "effect"
+import { Cause, ConfigProvider, Effect, Exit, Layer, Option } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -124,5 +124,69 @@ describe("device authorization grant (RFC 8628) against oidc-provider", () => {
         (s) => s.getTokens(TokenStorage.serverKey(interop.mcp.url))
       ).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
       expect(Option.isNone(stored)).toBe(true)
+    }), 60_000)
+})
+
+/** `Authorizer.makeAuto` in an environment without DISPLAY, WAYLAND_DISPLAY, BROWSER or WSL. */
+const autoWithoutDisplay = (options: Authorizer.AutoOptions = {}) =>
+  Authorizer.makeAuto(options).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
+
+describe("Authorizer.layerAuto and the device grant", () => {
+  it.effect("without a display the auto authorizer prefers the device grant (unless device: false or mode manual); with one it is the browser", () =>
+    Effect.gen(function*() {
+      expect((yield* autoWithoutDisplay()).preferDeviceCode).toBe(true)
+      expect((yield* autoWithoutDisplay({ device: false })).preferDeviceCode).toBeUndefined()
+      expect((yield* autoWithoutDisplay({ mode: "manual" })).preferDeviceCode).toBeUndefined()
+      const withDisplay = yield* Authorizer.makeAuto().pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["DISPLAY", ":0"]])))
+      )
+      expect(withDisplay.preferDeviceCode).toBeUndefined()
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("no display, the AS offers the device grant: the default grant signs in by device code (no authorization request)", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop({ deviceFlow: true })
+      const dir = yield* tokenDirectory
+      const user = httpUser(interop.as.issuer, { device: true })
+      const userDone: Array<Promise<void>> = []
+      const layer = Layer.mergeAll(
+        TokenStorage.layerFileSystemNode(dir),
+        Layer.effect(Authorizer.Authorizer, autoWithoutDisplay())
+      ).pipe(Layer.provideMerge(NodeHttpClient.layerUndici))
+      const result = yield* McpClient.connect(new URL(interop.mcp.url), {
+        auth: {
+          oauth: {
+            scopes: ["mcp:read"],
+            onDeviceCode: (prompt) => Effect.sync(() => void userDone.push(user.run(prompt.verificationUriComplete ?? prompt.verificationUri)))
+          }
+        }
+      }).pipe(Effect.flatMap((client) => client.callTool("whoami")), Effect.scoped, Effect.provide(layer))
+      yield* Effect.promise(() => Promise.all(userDone))
+      console.log(summarize("auto, no display, device offered", interop.as.counts, interop.mcp.counts))
+      expect(JSON.parse(textOf(result)).scopes).toContain("mcp:read")
+      expect(userDone).toHaveLength(1)
+      expect(interop.as.counts.authorizationRequests).toBe(0)
+      expect(interop.as.counts.tokenRequests["urn:ietf:params:oauth:grant-type:device_code"]?.ok).toBe(1)
+    }), 60_000)
+
+  it.scopedLive("an authorizer preferring the device grant, the AS without it: the authorization-code flow runs", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop()
+      const dir = yield* tokenDirectory
+      const shown: Array<DeviceAuthorization.DeviceCodePrompt> = []
+      const browser = Authorizer.makeBrowser({ timeout: "15 seconds" }).pipe(
+        Effect.provide(Layer.succeed(Authorizer.BrowserOpener, httpUser(interop.as.issuer)))
+      )
+      const layer = Layer.mergeAll(
+        TokenStorage.layerFileSystemNode(dir),
+        Layer.effect(Authorizer.Authorizer, Effect.map(browser, (a) => ({ ...a, preferDeviceCode: true })))
+      ).pipe(Layer.provideMerge(NodeHttpClient.layerUndici))
+      const result = yield* McpClient.connect(new URL(interop.mcp.url), {
+        auth: { oauth: { scopes: ["mcp:read"], onDeviceCode: (prompt) => Effect.sync(() => void shown.push(prompt)) } }
+      }).pipe(Effect.flatMap((client) => client.callTool("whoami")), Effect.scoped, Effect.provide(layer))
+      expect(JSON.parse(textOf(result)).scopes).toContain("mcp:read")
+      expect(shown).toEqual([])
+      expect(interop.as.counts.authorizationRequests).toBe(1)
+      expect(interop.as.counts.tokenRequests["authorization_code"]?.ok).toBe(1)
     }), 60_000)
 })
