@@ -15,6 +15,7 @@ import * as Browser from "./internal/browser.js"
 import * as CallbackServer from "./internal/callbackServer.js"
 import { readLineFromStdin } from "./internal/lineReader.js"
 import type { AuthorizationResponse } from "./Schemas.js"
+import * as SignInEvents from "./SignInEvents.js"
 
 /**
  * What the orchestrator asks the authorizer to do: send the user agent to `url` and bring back
@@ -503,6 +504,7 @@ export const makeBrowser = (
           const wait = yield* Effect.fork(server.await(request))
           const opened = yield* Effect.either(opener.open(request.url.href))
           yield* printUrl(request.url.href, opened, timeout)
+          yield* SignInEvents.publish(SignInEvents.SignInEvent.WaitingForBrowser({ url: request.url.href }))
           return yield* wait.await.pipe(
             Effect.flatten,
             Effect.timeoutFail({ duration: timeout, onTimeout: timeoutError(timeout, "no sign-in callback arrived") })

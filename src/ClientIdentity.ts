@@ -278,7 +278,7 @@ const registerNew = (
           ).pipe(Effect.zipRight(register(scopes)))
       )
     )
-    yield* Effect.logInfo(`Registered client ${registered.clientId} at ${found.issuer}`)
+    yield* Effect.logDebug(`Registered client ${registered.clientId} at ${found.issuer}`)
     if (registered.source !== "preregistered") yield* ctx.storage.setClient(ctx.key, registered)
     return registered
   })
@@ -346,7 +346,7 @@ export const forSignIn = (
     const missingScopes = client.scope === undefined ? [] : scopes.filter((s) => !registeredScopes.includes(s))
     const match = redirectUriMatch(client.redirectUris, session.redirectUri)
     const again = (why: string) =>
-      Effect.logInfo(`Registering again at ${found.issuer}: ${why}`).pipe(
+      Effect.logWarning(`Registering again at ${found.issuer}: ${why}`).pipe(
         Effect.zipRight(registerNew(ctx, found, session.redirectUri, FlowContext.union(registeredScopes, scopes))),
         Effect.map((registered): SignInClient => ({ session, client: registered, preflight: false }))
       )

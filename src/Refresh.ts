@@ -15,6 +15,7 @@ import * as FlowContext from "./FlowContext.js"
 import type { BearerChallenge } from "./internal/wwwAuthenticate.js"
 import type { StoredToken } from "./Schemas.js"
 import * as SignIn from "./SignIn.js"
+import * as SignInEvents from "./SignInEvents.js"
 import * as TokenLock from "./TokenLock.js"
 import * as TokenStorage from "./TokenStorage.js"
 
@@ -145,6 +146,9 @@ export const refreshOrSignIn = (
         // Never overwrite a newer token another process stored meanwhile.
         const stored = yield* TokenStorage.setTokensIfUnchanged(ctx.storage, ctx.key, Option.some(token), outcome.token)
         yield* Ref.set(ctx.current, Option.some(stored))
+        yield* SignInEvents.publish(
+          SignInEvents.SignInEvent.Refreshed({ mcpUrl: ctx.mcpUrl, issuer: stored.issuer, scopes: stored.scopes })
+        )
         return stored
       }
     }

@@ -12,10 +12,11 @@ import { Effect, Option, Schedule } from "effect"
 import * as ClientIdentity from "./ClientIdentity.js"
 import * as DeviceAuthorization from "./DeviceAuthorization.js"
 import type * as Discovery from "./Discovery.js"
-import { DiscoveryError, type OAuthError } from "./Errors.js"
+import { ClientNotFound, DiscoveryError, type OAuthError } from "./Errors.js"
 import * as FlowContext from "./FlowContext.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
 import type { StoredToken } from "./Schemas.js"
+import * as SignInEvents from "./SignInEvents.js"
 
 /**
  * The MCP scope selection strategy (SEP-835): the `scope` of the challenge, else the PRM's
@@ -117,6 +118,9 @@ export const authorizationCode = (
         scopes,
         resource: found.resource
       })
+      yield* SignInEvents.publish(
+        SignInEvents.SignInEvent.AuthorizationUrl({ mcpUrl: ctx.mcpUrl, url: url.href, redirectUri: session.redirectUri })
+      )
       const response = yield* session.authorize({
         url,
         state,
@@ -125,7 +129,23 @@ export const authorizationCode = (
         issParameterSupported: as.authorization_response_iss_parameter_supported === true,
         clientId: client.clientId,
         preflight
-      })
+      }).pipe(
+        // A reused client whose registered scope we do not know (a store written before it was
+        // kept, or a server that did not say) and that the server refuses the scope for: its
+        // registration is too narrow, so it is registered again (once, by the retry in `signIn`).
+        Effect.catchIf(
+          (error) =>
+            error._tag === "AuthorizationError" && error.error === "invalid_scope" && preflight &&
+            client.source === "dynamic" && client.scope === undefined,
+          (error) =>
+            Effect.fail(
+              new ClientNotFound({
+                clientId: client.clientId,
+                description: `its registration does not allow the scope ${scopes.join(" ")} (${error.message})`
+              })
+            )
+        )
+      )
       const token = yield* ctx.exchange.authorizationCode({
         discovery: found,
         client,
@@ -136,6 +156,9 @@ export const authorizationCode = (
         scopes
       })
       yield* FlowContext.save(ctx, token)
+      yield* SignInEvents.publish(
+        SignInEvents.SignInEvent.SignedIn({ mcpUrl: ctx.mcpUrl, issuer: token.issuer, scopes: token.scopes })
+      )
       return token
     })
   ).pipe(Effect.withSpan("OAuth.authorizationCodeFlow"))

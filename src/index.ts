@@ -56,6 +56,9 @@ export * as Schemas from "./Schemas.js"
 /** Sign-in by authorization code, client credentials or a custom grant. @since 0.1.0 */
 export * as SignIn from "./SignIn.js"
 
+/** Sign-in progress for an app's own UI: the authorization URL, waiting, signed in, refreshed. @since 0.1.0 */
+export * as SignInEvents from "./SignInEvents.js"
+
 /** One refresh or sign-in at a time for all callers. @since 0.1.0 */
 export * as SingleFlight from "./SingleFlight.js"
 

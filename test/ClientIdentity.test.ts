@@ -136,7 +136,7 @@ describe("one client identity per authorization server (browser sign-in)", () =>
 
   it.scopedLive("without RFC 7592: sign-ins and re-logins → 1 registration; a step-up registers once more with the wider scope", () =>
     Effect.gen(function*() {
-      const server = yield* strict()
+      const server = yield* strict({ clientManagement: false })
       const opened: Array<string> = []
       yield* Effect.gen(function*() {
         const oauth = yield* OAuth.OAuth
@@ -158,6 +158,24 @@ describe("one client identity per authorization server (browser sign-in)", () =>
       expect(yield* server.count("register")).toBe(2)
     }), 120_000)
 
+  it.scopedLive("without RFC 7592: a stored record without scope that the server refuses a scope for is registered again, once", () =>
+    Effect.gen(function*() {
+      const server = yield* strict({ clientManagement: false })
+      const opened: Array<string> = []
+      yield* Effect.gen(function*() {
+        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+        const { scope: _scope, ...withoutScope } = yield* storedClient(server)
+        const storage = yield* TokenStorage
+        yield* storage.setClient(serverKey(server.mcpUrl), new ClientInformation(withoutScope))
+        yield* server.setFaults({ requiredScopes: ["mcp:read", "mcp:write"] })
+        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+        expect((yield* storedClient(server)).scope?.split(" ")).toEqual(expect.arrayContaining(["mcp:read", "mcp:write"]))
+      }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])))
+      expect(yield* server.count("register")).toBe(2)
+      // The pre-flight caught the refusal: the browser never opened on it.
+      expect(opened).toHaveLength(2)
+    }), 120_000)
+
   it.scopedLive("the resource's scopes_supported are registered up front: a step-up needs no registration change", () =>
     Effect.gen(function*() {
       const server = yield* strict({ scopesSupported: ["mcp:read", "mcp:write"] })
@@ -177,33 +195,35 @@ describe("one client identity per authorization server (browser sign-in)", () =>
       expect(opened).toHaveLength(2)
     }), 120_000)
 
-  it.scopedLive("an authorization server that refuses another loopback port: registered again once, before the browser opens, with a log line", () =>
-    Effect.gen(function*() {
-      const server = yield* strict({ exactRedirectPort: true })
-      const opened: Array<string> = []
-      const lines: Array<string> = []
-      const capture = Logger.replace(
-        Logger.defaultLogger,
-        Logger.map(Logger.logfmtLogger, (line) => void lines.push(line))
-      )
-      yield* Effect.gen(function*() {
-        const oauth = yield* OAuth.OAuth
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        const first = yield* storedClient(server)
-        yield* Effect.scoped(Effect.zipRight(occupy(portOf(first.redirectUris[0]!)), oauth.login))
-        const second = yield* storedClient(server)
-        expect(second.clientId).not.toBe(first.clientId)
-        // Then the new port is the preferred one: no further registration.
-        yield* oauth.login
-      }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])), Effect.provide(capture))
-      expect(yield* server.count("register")).toBe(2)
-      // The browser never saw the refused client.
-      expect(opened).toHaveLength(3)
-      const clientIds = opened.map((u) => new URL(u).searchParams.get("client_id"))
-      expect(clientIds[1]).toBe(clientIds[2])
-      expect(clientIds[0]).not.toBe(clientIds[1])
-      expect(lines.join("\n")).toContain("does not accept the redirect URI")
-    }), 120_000)
+  for (const clientManagement of [false, true]) {
+    it.scopedLive(`an authorization server that refuses another loopback port: registered again once, before the browser opens, with a log line (RFC 7592: ${clientManagement})`, () =>
+      Effect.gen(function*() {
+        const server = yield* strict({ exactRedirectPort: true, clientManagement })
+        const opened: Array<string> = []
+        const lines: Array<string> = []
+        const capture = Logger.replace(
+          Logger.defaultLogger,
+          Logger.map(Logger.logfmtLogger, (line) => void lines.push(line))
+        )
+        yield* Effect.gen(function*() {
+          const oauth = yield* OAuth.OAuth
+          expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+          const first = yield* storedClient(server)
+          yield* Effect.scoped(Effect.zipRight(occupy(portOf(first.redirectUris[0]!)), oauth.login))
+          const second = yield* storedClient(server)
+          expect(second.clientId).not.toBe(first.clientId)
+          // Then the new port is the preferred one: no further registration.
+          yield* oauth.login
+        }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])), Effect.provide(capture))
+        expect(yield* server.count("register")).toBe(2)
+        // The browser never saw the refused client.
+        expect(opened).toHaveLength(3)
+        const clientIds = opened.map((u) => new URL(u).searchParams.get("client_id"))
+        expect(clientIds[1]).toBe(clientIds[2])
+        expect(clientIds[0]).not.toBe(clientIds[1])
+        expect(lines.join("\n")).toContain("does not accept the redirect URI")
+      }), 120_000)
+  }
 
   it.scopedLive("a stored client deleted at the authorization server is registered again before the browser opens", () =>
     Effect.gen(function*() {

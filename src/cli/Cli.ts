@@ -11,7 +11,7 @@
 import { Args, type CliApp, Command, Options } from "@effect/cli"
 import { type HttpClient, Terminal } from "@effect/platform"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
-import { Config, Console, Context, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Console, Context, Data, Duration, Effect, Layer, Logger, Option, Redacted } from "effect"
 import * as Authorizer from "../Authorizer.js"
 import * as Discovery from "../Discovery.js"
 import { AuthorizationError, type OAuthError } from "../Errors.js"
@@ -393,8 +393,8 @@ const colourAware = (console: Console.Console): Effect.Effect<Console.Console> =
 
 /**
  * Runs the CLI on `argv` (without the node and script paths) and returns the exit code:
- * 0 ok, 1 error, 2 usage, 3 not signed in. Errors are printed on stderr; colour only on a
- * terminal and without `NO_COLOR`.
+ * 0 ok, 1 error, 2 usage, 3 not signed in. Errors and log lines are printed on stderr; colour
+ * only on a terminal and without `NO_COLOR`.
  *
  * @since 0.1.0
  * @category running
@@ -402,7 +402,11 @@ const colourAware = (console: Console.Console): Effect.Effect<Console.Console> =
 export const run = (
   argv: ReadonlyArray<string>
 ): Effect.Effect<number, never, CliApp.CliApp.Environment> =>
-  Effect.flatMap(Effect.flatMap(Effect.console, colourAware), (console) => Effect.withConsole(runWith(argv), console))
+  Effect.flatMap(Effect.flatMap(Effect.console, colourAware), (console) =>
+    Effect.withConsole(runWith(argv).pipe(Effect.provide(logsOnStderr)), console))
+
+/** The library's log lines (e.g. "Registered client …") go to stderr: stdout is the result. */
+const logsOnStderr = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))
 
 const runWith = (
   argv: ReadonlyArray<string>

@@ -77,6 +77,17 @@ describe("effect-mcp-oauth CLI in scripts", () => {
       }), 90_000)
   }
 
+  it.scopedLive("login --headless --json: stdout is the JSON alone, logs go to stderr", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const dir = yield* tempDir
+      const result = yield* cli(["login", "--headless", "--json", "--dir", dir, server.mcpUrl])
+      expect(result.code).toBe(0)
+      // A fresh directory: the client is registered, which the library logs.
+      expect(result.stderr).toContain("Registered client")
+      expect(JSON.parse(result.stdout)).toMatchObject({ server: server.mcpUrl, signedIn: true })
+    }), 90_000)
+
   it.effect("--help piped: no ANSI escape codes, with or without NO_COLOR", () =>
     Effect.gen(function*() {
       for (const env of [scriptEnv(), { ...scriptEnv(), NO_COLOR: "1" }]) {

@@ -1,0 +1,89 @@
+/**
+ * Sign-in progress for an app's own UI: the authorization URL to show (or to render as a link or
+ * QR code), "waiting for the browser", "signed in", "refreshed". A GUI or TUI provides
+ * `SignInEvents.layer(handler)` next to `OAuthLayer`; without it, events go nowhere. Events carry
+ * no secret: the authorization URL holds only public request parameters (RFC 6749 §4.1.1: client
+ * id, redirect URI, PKCE challenge, state), never a code, verifier or token.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-4.1
+ * @since 0.1.0
+ */
+import { Context, Data, Effect, Layer } from "effect"
+
+/**
+ * One step of a sign-in or refresh.
+ *
+ * - `AuthorizationUrl`: the user must open `url` (the browser sign-in opens it too; the manual
+ *   one asks for the address the browser ends on).
+ * - `WaitingForBrowser`: the browser was asked to open `url`; the loopback callback is awaited.
+ * - `SignedIn`: the authorization code was exchanged for tokens.
+ * - `Refreshed`: the refresh token was exchanged for new tokens.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ * @since 0.1.0
+ * @category models
+ */
+export type SignInEvent = Data.TaggedEnum<{
+  AuthorizationUrl: { readonly mcpUrl: string; readonly url: string; readonly redirectUri: string }
+  WaitingForBrowser: { readonly url: string }
+  SignedIn: { readonly mcpUrl: string; readonly issuer: string; readonly scopes: ReadonlyArray<string> }
+  Refreshed: { readonly mcpUrl: string; readonly issuer: string; readonly scopes: ReadonlyArray<string> }
+}>
+
+/**
+ * Constructors and matchers of {@link SignInEvent}.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1
+ * @since 0.1.0
+ * @category constructors
+ */
+export const SignInEvent = Data.taggedEnum<SignInEvent>()
+
+/**
+ * Receives the events. The handler runs in the signing-in fiber: keep it quick (hand the event
+ * to your UI); a defect in it is logged, never fails the sign-in.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-4.1
+ * @since 0.1.0
+ * @category models
+ */
+export interface SignInEvents {
+  readonly publish: (event: SignInEvent) => Effect.Effect<void>
+}
+
+/**
+ * The events service; by default it drops every event.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-4.1
+ * @since 0.1.0
+ * @category tags
+ */
+export const SignInEvents: Context.Reference<SignInEvents, SignInEvents> = Context.Reference<SignInEvents>()(
+  "effect-mcp-oauth/SignInEvents",
+  { defaultValue: (): SignInEvents => ({ publish: () => Effect.void }) }
+)
+
+/**
+ * Sends every event to `handler`. Provide it to the program that uses `OAuthLayer` (or `McpClient`).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-4.1
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (handler: (event: SignInEvent) => Effect.Effect<void>): Layer.Layer<SignInEvents> =>
+  Layer.succeed(SignInEvents, { publish: handler })
+
+/**
+ * Publishes `event` to the `SignInEvents` of the current context; a defect of the handler is
+ * logged and dropped.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-4.1
+ * @since 0.1.0
+ * @category publishing
+ */
+export const publish = (event: SignInEvent): Effect.Effect<void> =>
+  Effect.flatMap(SignInEvents, (events) => events.publish(event)).pipe(
+    Effect.catchAllDefect((defect) => Effect.logWarning("a SignInEvents handler failed", defect))
+  )
