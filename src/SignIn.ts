@@ -8,7 +8,7 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#authorization-flow-steps
  * @since 0.1.0
  */
-import { Effect, Option, Schedule } from "effect"
+import { Duration, Effect, Option, Schedule } from "effect"
 import * as ClientIdentity from "./ClientIdentity.js"
 import * as DeviceAuthorization from "./DeviceAuthorization.js"
 import type * as Discovery from "./Discovery.js"
@@ -223,13 +223,27 @@ export const deviceCode = (
       discovery: found,
       client,
       scopes,
-      show: ctx.options.onDeviceCode ?? DeviceAuthorization.showOnStderr,
+      show: (prompt) =>
+        Effect.zipRight(
+          SignInEvents.publish(SignInEvents.SignInEvent.DeviceCode({
+            mcpUrl: ctx.mcpUrl,
+            issuer: prompt.issuer,
+            userCode: prompt.userCode,
+            verificationUri: prompt.verificationUri,
+            verificationUriComplete: prompt.verificationUriComplete,
+            expiresInSeconds: Duration.toSeconds(prompt.expiresIn)
+          })),
+          (ctx.options.onDeviceCode ?? DeviceAuthorization.showOnStderr)(prompt)
+        ),
       httpOptions: {
         timeout: ctx.options.timeout ?? "30 seconds",
         ...(ctx.options.allowInsecure === undefined ? {} : { allowInsecure: ctx.options.allowInsecure })
       }
     })
     yield* FlowContext.save(ctx, token)
+    yield* SignInEvents.publish(
+      SignInEvents.SignInEvent.SignedIn({ mcpUrl: ctx.mcpUrl, issuer: token.issuer, scopes: token.scopes })
+    )
     return token
   }).pipe(Effect.withSpan("OAuth.deviceCodeFlow"))
 

@@ -16,6 +16,7 @@ import * as Authorizer from "../../src/Authorizer.js"
 import type * as DeviceAuthorization from "../../src/DeviceAuthorization.js"
 import { AuthorizationError } from "../../src/Errors.js"
 import * as McpClient from "../../src/mcp/McpClient.js"
+import * as SignInEvents from "../../src/SignInEvents.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { httpUser, startInterop, summarize } from "./oidcProvider.js"
 import type { Decision, Interop } from "./oidcProvider.js"
@@ -72,7 +73,10 @@ describe("device authorization grant (RFC 8628) against oidc-provider", () => {
         const interop = yield* startInterop({ deviceFlow: true })
         const dir = yield* tokenDirectory
         const prompts: Array<DeviceAuthorization.DeviceCodePrompt> = []
-        const result = yield* signInByDevice(interop, "approve", prompts).pipe(Effect.provide(clientLayer(dir)))
+        const events: Array<SignInEvents.SignInEvent> = []
+        const result = yield* signInByDevice(interop, "approve", prompts).pipe(
+          Effect.provide(Layer.merge(clientLayer(dir), SignInEvents.layer((e) => Effect.sync(() => void events.push(e)))))
+        )
         console.log(summarize("device consent", interop.as.counts, interop.mcp.counts))
 
         const who: { readonly scopes: ReadonlyArray<string> } = JSON.parse(textOf(result))
@@ -82,6 +86,14 @@ describe("device authorization grant (RFC 8628) against oidc-provider", () => {
         expect(prompt.issuer).toBe(interop.as.issuer)
         expect(prompt.verificationUri).toBe(`${interop.as.issuer}/device`)
         expect(prompt.verificationUriComplete).toContain("user_code=")
+        // The same prompt through the sign-in events, then the sign-in itself.
+        expect(events.map((e) => e._tag)).toEqual(["DeviceCode", "SignedIn"])
+        expect(events[0]).toMatchObject({
+          _tag: "DeviceCode",
+          mcpUrl: interop.mcp.url,
+          userCode: prompt.userCode,
+          verificationUriComplete: prompt.verificationUriComplete
+        })
         expect(interop.as.counts.registrations).toBe(1)
         const device = interop.as.counts.tokenRequests["urn:ietf:params:oauth:grant-type:device_code"]
         expect(device?.ok).toBe(1)
