@@ -9,6 +9,7 @@
  */
 import { HttpClient } from "@effect/platform"
 import { Duration, Effect, Option, Redacted, Ref, type Schedule, type Scope } from "effect"
+import * as AuthorizationServerSelection from "./AuthorizationServerSelection.js"
 import * as Authorizer from "./Authorizer.js"
 import type * as DeviceAuthorization from "./DeviceAuthorization.js"
 import * as Discovery from "./Discovery.js"
@@ -75,6 +76,13 @@ export interface OAuthOptions {
    * sent; a pre-registered client moves to a new issuer only when this names it (SEP-2352).
    */
   readonly issuer?: string | undefined
+  /**
+   * Which of the authorization servers the resource lists (RFC 9728 §2) to try, in which order;
+   * the first whose metadata is reachable and valid is used. Default
+   * `AuthorizationServerSelection.preferConfiguredThenRegistered`: the `issuer` option, then the
+   * issuer a client is already registered with, then the listed order.
+   */
+  readonly selectAuthorizationServer?: AuthorizationServerSelection.AuthorizationServerSelector | undefined
   readonly tokenEndpointAuthMethod?: TokenEndpointAuthMethod | undefined
   readonly additionalClientMetadata?: Readonly<Record<string, unknown>> | undefined
   /** A fixed loopback callback port for the browser sign-in (RFC 8252 §7.3). */
@@ -328,10 +336,20 @@ export const discover = (
   challenge: Option.Option<BearerChallenge>,
   refresh: boolean
 ): Effect.Effect<Discovery.DiscoveryResult, OAuthError> =>
-  ctx.discovery.discover(ctx.mcpUrl, {
-    resourceMetadataUrl: Option.getOrUndefined(challenge)?.resourceMetadata,
-    refresh
-  }).pipe(
+  Effect.flatMap(ctx.storage.getClient(ctx.key), (client) =>
+    ctx.discovery.discover(ctx.mcpUrl, {
+      resourceMetadataUrl: Option.getOrUndefined(challenge)?.resourceMetadata,
+      refresh,
+      orderAuthorizationServers: (listed) =>
+        AuthorizationServerSelection.order(
+          ctx.options.selectAuthorizationServer ?? AuthorizationServerSelection.preferConfiguredThenRegistered,
+          {
+            listed,
+            registeredIssuer: Option.getOrUndefined(client)?.issuer,
+            configuredIssuer: ctx.options.issuer
+          }
+        )
+    })).pipe(
     Effect.filterOrFail(
       (found) => ctx.options.issuer === undefined || found.issuer === ctx.options.issuer,
       (found) =>
