@@ -18,7 +18,8 @@ import { AuthorizationError } from "../../src/Errors.js"
 import * as McpClient from "../../src/mcp/McpClient.js"
 import * as SignInEvents from "../../src/SignInEvents.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
-import { httpUser, startInterop, summarize } from "./oidcProvider.js"
+import { available, CHROMIUM, inCi, launch, newPage } from "../browser/chromium.js"
+import { clickThroughDevice, httpUser, startInterop, summarize } from "./oidcProvider.js"
 import type { Decision, Interop } from "./oidcProvider.js"
 
 const tokenDirectory = Effect.acquireRelease(
@@ -35,8 +36,12 @@ const clientLayer = (directory: string) =>
  * The MCP client with `grant: "device_code"`; each prompt is recorded and handed to the scripted
  * user, who acts in the background (as a person on another device would) while the library polls.
  */
-const signInByDevice = (interop: Interop, decision: Decision, prompts: Array<DeviceAuthorization.DeviceCodePrompt>) => {
-  const user = httpUser(interop.as.issuer, { device: true, decision })
+const signInByDevice = (
+  interop: Interop,
+  decision: Decision,
+  prompts: Array<DeviceAuthorization.DeviceCodePrompt>,
+  user: { readonly run: (url: string) => Promise<void> } = httpUser(interop.as.issuer, { device: true, decision })
+) => {
   const userDone: Array<Promise<void>> = []
   return McpClient.connect(new URL(interop.mcp.url), {
     auth: {
@@ -201,4 +206,41 @@ describe("Authorizer.layerAuto and the device grant", () => {
       expect(interop.as.counts.authorizationRequests).toBe(1)
       expect(interop.as.counts.tokenRequests["authorization_code"]?.ok).toBe(1)
     }), 60_000)
+})
+
+describe("device authorization grant, Chromium as the user on the other device", () => {
+  if (!available && !inCi) {
+    it.skip(`needs ${CHROMIUM} (run .ci/ensure-chromium.sh)`, () => {})
+    return
+  }
+
+  for (const decision of ["approve", "deny"] as const) {
+    it.scopedLive(`Chromium opens verification_uri_complete, confirms the code, logs in and ${decision === "approve" ? "consents → the MCP call succeeds" : "cancels → AuthorizationError Denied"}`, () =>
+      Effect.gen(function*() {
+        const interop = yield* startInterop({ deviceFlow: true })
+        const dir = yield* tokenDirectory
+        const page = yield* Effect.flatMap(launch, newPage)
+        const prompts: Array<DeviceAuthorization.DeviceCodePrompt> = []
+        const exit = yield* signInByDevice(interop, decision, prompts, { run: (url) => clickThroughDevice(page, url, decision) })
+          .pipe(Effect.provide(clientLayer(dir)), Effect.exit)
+        console.log(summarize(`device, Chromium, ${decision}`, interop.as.counts, interop.mcp.counts))
+        expect(prompts).toHaveLength(1)
+        if (decision === "approve") {
+          expect(Exit.isSuccess(exit)).toBe(true)
+          if (Exit.isSuccess(exit)) expect(JSON.parse(textOf(exit.value)).scopes).toContain("mcp:read")
+          expect(yield* Effect.promise(() => page.title())).toBe("Sign-in Success")
+        } else {
+          const failure = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+          const chain: Array<unknown> = []
+          let current: unknown = failure
+          while (typeof current === "object" && current !== null && chain.length < 10) {
+            chain.push(current)
+            current = "cause" in current ? current.cause : undefined
+          }
+          const denied = chain.find((e): e is AuthorizationError => e instanceof AuthorizationError)
+          expect(denied?.reason).toBe("Denied")
+          expect(denied?.error).toBe("access_denied")
+        }
+      }), 90_000)
+  }
 })

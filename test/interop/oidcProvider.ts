@@ -511,6 +511,43 @@ export const clickThrough = async (page: Page, url: string, issuer: string, deci
   throw new Error(`still at the authorization server after 6 steps: ${page.url()}`)
 }
 
+/**
+ * Chromium as the user of a device sign-in (RFC 8628): opens the verification URI (with the user
+ * code in it), clicks Continue on the confirmation page, logs in, and consents (Continue) or
+ * denies (the Cancel link); done on the page the authorization server ends on.
+ */
+export const clickThroughDevice = async (page: Page, url: string, decision: Decision = "approve") => {
+  const clickAndWait = async (selector: string) => {
+    const before = page.url()
+    await Promise.all([page.waitForURL((u) => u.href !== before), page.click(selector)])
+    await page.waitForLoadState("load")
+  }
+  await page.goto(url)
+  for (let step = 0; step < 6; step++) {
+    if ((await page.title()) === "Sign-in Success") return
+    if (await page.locator("form[id='op.deviceConfirmForm']").count() > 0) {
+      await clickAndWait("button[autofocus]")
+      continue
+    }
+    const prompt = await page.locator("form input[name=prompt]").first().getAttribute("value", { timeout: 5000 })
+      .catch(() => null)
+    if (prompt === "login") {
+      await page.fill("input[name=login]", "alice")
+      await page.fill("input[name=password]", "correct horse")
+      await clickAndWait("button[type=submit]")
+    } else if (prompt === "consent") {
+      if (decision === "deny") {
+        await clickAndWait("a[href$='/abort']")
+        return
+      }
+      await clickAndWait("button[type=submit]")
+    } else {
+      throw new Error(`stuck on ${page.url()}: ${(await page.textContent("body"))?.slice(0, 300)}`)
+    }
+  }
+  throw new Error(`the device sign-in did not finish after 6 steps: ${page.url()}`)
+}
+
 /** A `BrowserOpener` that hands each URL to Chromium, which clicks through as the user. */
 export const chromiumUser = (
   page: Page,
