@@ -78,6 +78,13 @@ export interface Authorizer {
   readonly sessionWith?: (
     options: SessionOptions
   ) => Effect.Effect<AuthorizationSession, AuthorizationError, Scope.Scope>
+  /**
+   * This authorizer has no browser at hand (`layerAuto` without a display): a user sign-in then
+   * uses the device authorization grant (RFC 8628) when the authorization server offers it, and
+   * this authorizer (paste-back) only when it does not. The device flow needs no redirect, so
+   * it is not an authorizer itself; the orchestrator runs it (`SignIn.deviceCodeIfOffered`).
+   */
+  readonly preferDeviceCode?: boolean | undefined
 }
 
 /**
@@ -690,13 +697,19 @@ export const layerManual = (
 export interface AutoOptions {
   /** `"auto"` (default) chooses by `hasDisplay`; `"browser"` / `"manual"` force one. */
   readonly mode?: "auto" | "browser" | "manual" | undefined
+  /**
+   * Without a display, prefer the device authorization grant (RFC 8628) when the authorization
+   * server offers it, before the manual paste-back. Default `true`; `false` keeps paste-back only.
+   */
+  readonly device?: boolean | undefined
   readonly browser?: BrowserOptions | undefined
   readonly manual?: ManualOptions | undefined
 }
 
 /**
- * The browser sign-in when a graphical browser can be expected (`hasDisplay`), the manual one
- * otherwise; `mode` overrides the choice.
+ * The browser sign-in when a graphical browser can be expected (`hasDisplay`), otherwise the
+ * device sign-in (RFC 8628) where the authorization server offers it and the manual one where it
+ * does not; `mode` overrides the choice (a forced `"manual"` never switches to the device grant).
  *
  * @see https://www.rfc-editor.org/rfc/rfc8252#section-4.1
  * @since 0.1.0
@@ -709,7 +722,9 @@ export const makeAuto = (
     const mode = options.mode ?? "auto"
     const useBrowser = mode === "browser" || (mode === "auto" && (yield* hasDisplay))
     yield* Effect.annotateCurrentSpan("authorizer", useBrowser ? "browser" : "manual")
-    return useBrowser ? yield* makeBrowser(options.browser) : yield* makeManual(options.manual)
+    if (useBrowser) return yield* makeBrowser(options.browser)
+    const manual = yield* makeManual(options.manual)
+    return mode === "auto" && options.device !== false ? { ...manual, preferDeviceCode: true } : manual
   })
 
 /**

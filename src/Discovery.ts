@@ -53,6 +53,11 @@ export interface DiscoverOptions {
   readonly resourceMetadataUrl?: string | undefined
   /** Ignore the cache and fetch again (e.g. the server rejected a token: the AS may have changed). */
   readonly refresh?: boolean | undefined
+  /**
+   * The order in which to try the PRM's `authorization_servers` (RFC 9728 §2), given them as
+   * listed; only listed issuers are tried. Default: as listed. See `AuthorizationServerSelection`.
+   */
+  readonly orderAuthorizationServers?: ((listed: ReadonlyArray<string>) => ReadonlyArray<string>) | undefined
 }
 
 /**
@@ -392,7 +397,19 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
         if (!validateResource(mcpUrl, doc.resource)) {
           return yield* Effect.fail(new ResourceMismatch({ expected: mcpUrl, actual: doc.resource }))
         }
-        const servers = doc.authorization_servers ?? []
+        const listed = doc.authorization_servers ?? []
+        const servers = options.orderAuthorizationServers === undefined
+          ? listed
+          : options.orderAuthorizationServers(listed).filter((issuer) => listed.includes(issuer))
+        if (listed.length > 0 && servers.length === 0) {
+          return yield* Effect.fail(
+            new DiscoveryError({
+              reason: "NotFound",
+              url: mcpUrl,
+              detail: `none of the listed authorization servers (${listed.join(", ")}) was selected`
+            })
+          )
+        }
         if (servers.length === 0) {
           return yield* Effect.fail(
             new DiscoveryError({

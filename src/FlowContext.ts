@@ -9,7 +9,9 @@
  */
 import { HttpClient } from "@effect/platform"
 import { Clock, Duration, Effect, Option, Redacted, Ref, type Schedule, type Scope } from "effect"
+import * as AuthorizationServerSelection from "./AuthorizationServerSelection.js"
 import * as Authorizer from "./Authorizer.js"
+import type * as DeviceAuthorization from "./DeviceAuthorization.js"
 import * as Discovery from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
 import { IssuerMismatch, type OAuthError, type StorageError } from "./Errors.js"
@@ -74,6 +76,13 @@ export interface OAuthOptions {
    * sent; a pre-registered client moves to a new issuer only when this names it (SEP-2352).
    */
   readonly issuer?: string | undefined
+  /**
+   * Which of the authorization servers the resource lists (RFC 9728 §2) to try, in which order;
+   * the first whose metadata is reachable and valid is used. Default
+   * `AuthorizationServerSelection.preferConfiguredThenRegistered`: the `issuer` option, then the
+   * issuer a client is already registered with, then the listed order.
+   */
+  readonly selectAuthorizationServer?: AuthorizationServerSelection.AuthorizationServerSelector | undefined
   readonly tokenEndpointAuthMethod?: TokenEndpointAuthMethod | undefined
   readonly additionalClientMetadata?: Readonly<Record<string, unknown>> | undefined
   /** A fixed loopback callback port for the browser sign-in (RFC 8252 §7.3). */
@@ -86,8 +95,16 @@ export interface OAuthOptions {
   readonly maxAuthorizationAttempts?: number | undefined
   /** Overrides the RFC 9728 §3.3 resource check. */
   readonly validateResource?: ((serverUrl: string, resource: string) => boolean) | undefined
-  /** `"authorization_code"` (default, with a user), `"client_credentials"` (machine to machine), or a custom grant. */
-  readonly grant?: "authorization_code" | "client_credentials" | CustomGrant | undefined
+  /**
+   * `"authorization_code"` (default, with a user), `"device_code"` (with a user whose browser is
+   * elsewhere, RFC 8628), `"client_credentials"` (machine to machine), or a custom grant.
+   */
+  readonly grant?: "authorization_code" | "device_code" | "client_credentials" | CustomGrant | undefined
+  /**
+   * Shows the device sign-in's address and user code (RFC 8628 §3.3). Default: one line on
+   * standard error (`DeviceAuthorization.showOnStderr`).
+   */
+  readonly onDeviceCode?: ((prompt: DeviceAuthorization.DeviceCodePrompt) => Effect.Effect<void>) | undefined
   /** Key for `private_key_jwt` client authentication (RFC 7523). */
   readonly privateKeyJwt?: TokenExchange.PrivateKeyJwtConfig | undefined
   /**
@@ -154,7 +171,7 @@ export interface FlowContext {
   /** The storage key of this server. */
   readonly key: string
   readonly configuredScopes: ReadonlyArray<string>
-  readonly grant: "authorization_code" | "client_credentials" | CustomGrant
+  readonly grant: "authorization_code" | "device_code" | "client_credentials" | CustomGrant
   /** Refresh this long before expiry (at most; see `Refresh.refreshMargin`). */
   readonly refreshMarginMillis: number
   readonly maxAuthorizationAttempts: number
@@ -198,6 +215,17 @@ export interface KnownDiscovery {
   readonly fetchedAt: number
   readonly freshUntil: number
 }
+
+/**
+ * Whether the flows obtain tokens with a user (authorization code or device code): such tokens
+ * are refreshed with their refresh token, and a sign-in waits for the server's challenge.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8628#section-3.4
+ * @since 0.1.0
+ * @category models
+ */
+export const isUserGrant = (ctx: FlowContext): boolean =>
+  ctx.grant === "authorization_code" || ctx.grant === "device_code"
 
 /**
  * Normalises the `scopes` option into scope tokens.
@@ -433,10 +461,20 @@ export const discover = (
       yield* Ref.set(ctx.reusedDiscovery, true)
     } else {
       const known = yield* Ref.get(ctx.known)
+      const client = yield* ctx.storage.getClient(ctx.key)
       found = yield* ctx.discovery.discover(ctx.mcpUrl, {
         resourceMetadataUrl,
         // The service's own cache may hold what another resource_metadata pointed at.
-        refresh: refresh || Option.isSome(known)
+        refresh: refresh || Option.isSome(known),
+        orderAuthorizationServers: (listed) =>
+          AuthorizationServerSelection.order(
+            ctx.options.selectAuthorizationServer ?? AuthorizationServerSelection.preferConfiguredThenRegistered,
+            {
+              listed,
+              registeredIssuer: Option.getOrUndefined(client)?.issuer,
+              configuredIssuer: ctx.options.issuer
+            }
+          )
       })
       const fetchedAt = yield* Clock.currentTimeMillis
       const lifetime = found.maxAgeSeconds === undefined

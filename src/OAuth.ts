@@ -167,12 +167,12 @@ const obtainForRequest = (ctx: FlowContext.FlowContext): Effect.Effect<Option.Op
     const token = yield* FlowContext.loadCurrent(ctx)
     if (Option.isNone(token)) {
       // Machine-to-machine grants need no challenge: obtain the token up front.
-      if (ctx.grant !== "authorization_code") return Option.some(yield* obtain(ctx, FlowContext.noChallenge, false))
+      if (!FlowContext.isUserGrant(ctx)) return Option.some(yield* obtain(ctx, FlowContext.noChallenge, false))
       return Option.none()
     }
     const now = yield* Clock.currentTimeMillis
     if (Refresh.isUsable(token.value, now, ctx.refreshMarginMillis)) return token
-    if (token.value.refreshToken === undefined && ctx.grant === "authorization_code") {
+    if (token.value.refreshToken === undefined && FlowContext.isUserGrant(ctx)) {
       // Expired and not refreshable: go without; the 401 starts a sign-in with its challenge.
       return token.value.isExpired(now) ? Option.none() : token
     }

@@ -221,7 +221,7 @@ export const handleUnauthorized = (
         const suspect = yield* Ref.get(ctx.suspect)
         const rediscover = Option.isSome(used) && Option.isSome(suspect) && suspect.value === used.value
         const request: FlowContext.FlowRequest = { challenge, extraScopes: [], rediscover }
-        if (Option.isSome(stored) && stored.value.refreshToken !== undefined && ctx.grant === "authorization_code") {
+        if (Option.isSome(stored) && stored.value.refreshToken !== undefined && FlowContext.isUserGrant(ctx)) {
           return yield* refreshOrSignIn(ctx, stored.value, request)
         }
         if (Option.isSome(stored)) yield* ClientIdentity.rememberIssuer(ctx, stored.value.issuer)

@@ -51,7 +51,9 @@ export class AuthorizationServerMetadata
     code_challenge_methods_supported: Schema.optional(StringArray),
     client_id_metadata_document_supported: Schema.optional(Schema.Boolean),
     authorization_response_iss_parameter_supported: Schema.optional(Schema.Boolean),
-    dpop_signing_alg_values_supported: Schema.optional(StringArray)
+    dpop_signing_alg_values_supported: Schema.optional(StringArray),
+    /** RFC 8628 §4: where a device (no browser at hand) starts a sign-in. */
+    device_authorization_endpoint: Schema.optional(Schema.String)
   })
 {}
 

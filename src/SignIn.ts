@@ -8,8 +8,9 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#authorization-flow-steps
  * @since 0.1.0
  */
-import { Effect, Option, Schedule } from "effect"
+import { Duration, Effect, Option, Schedule } from "effect"
 import * as ClientIdentity from "./ClientIdentity.js"
+import * as DeviceAuthorization from "./DeviceAuthorization.js"
 import type * as Discovery from "./Discovery.js"
 import { ClientNotFound, DiscoveryError, type OAuthError } from "./Errors.js"
 import * as FlowContext from "./FlowContext.js"
@@ -190,6 +191,84 @@ export const clientCredentials = (
   }).pipe(Effect.withSpan("OAuth.clientCredentialsFlow"))
 
 /**
+ * A device sign-in (RFC 8628): the same discovery, scopes, `resource` and storage as the code
+ * flow; the client is registered for the device grant (and refresh) under its own pseudo
+ * redirect URI, like the machine-to-machine client.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8628#section-3
+ * @since 0.1.0
+ * @category sign-in
+ */
+export const deviceCode = (
+  ctx: FlowContext.FlowContext,
+  request: FlowContext.FlowRequest
+): Effect.Effect<StoredToken, OAuthError> =>
+  Effect.gen(function*() {
+    const found = yield* FlowContext.discover(ctx, request.challenge, request.rediscover)
+    const held = Option.match(yield* FlowContext.loadCurrent(ctx), { onNone: () => [], onSome: (t) => t.scopes })
+    const challengeScopes = Option.getOrUndefined(request.challenge)?.scope
+    const scopes = request.extraScopes.length > 0
+      ? FlowContext.union(selectScopes(ctx.configuredScopes, challengeScopes, found), held, request.extraScopes)
+      : selectScopes(ctx.configuredScopes, challengeScopes, found)
+    const endpoint = found.authorizationServer.device_authorization_endpoint
+    if (endpoint !== undefined) yield* OAuthHttp.checkSecureUrl(endpoint, { allowInsecure: ctx.options.allowInsecure })
+    const client = yield* ClientIdentity.clientFor(ctx, found, "urn:ietf:wg:oauth:2.0:oob", scopes, [
+      "authorization_code",
+      DeviceAuthorization.DEVICE_CODE_GRANT_TYPE,
+      "refresh_token"
+    ])
+    const token = yield* DeviceAuthorization.signIn({
+      httpClient: ctx.httpClient,
+      exchange: ctx.exchange,
+      discovery: found,
+      client,
+      scopes,
+      show: (prompt) =>
+        Effect.zipRight(
+          SignInEvents.publish(SignInEvents.SignInEvent.DeviceCode({
+            mcpUrl: ctx.mcpUrl,
+            issuer: prompt.issuer,
+            userCode: prompt.userCode,
+            verificationUri: prompt.verificationUri,
+            verificationUriComplete: prompt.verificationUriComplete,
+            expiresInSeconds: Duration.toSeconds(prompt.expiresIn)
+          })),
+          (ctx.options.onDeviceCode ?? DeviceAuthorization.showOnStderr)(prompt)
+        ),
+      httpOptions: {
+        timeout: ctx.options.timeout ?? "30 seconds",
+        ...(ctx.options.allowInsecure === undefined ? {} : { allowInsecure: ctx.options.allowInsecure })
+      }
+    })
+    yield* FlowContext.save(ctx, token)
+    yield* SignInEvents.publish(
+      SignInEvents.SignInEvent.SignedIn({ mcpUrl: ctx.mcpUrl, issuer: token.issuer, scopes: token.scopes })
+    )
+    return token
+  }).pipe(Effect.withSpan("OAuth.deviceCodeFlow"))
+
+/**
+ * The user sign-in of an authorizer that prefers the device grant (`Authorizer.preferDeviceCode`,
+ * set by `Authorizer.layerAuto` when there is no display): the device flow when the authorization
+ * server offers it, the authorization-code flow (e.g. paste-back) otherwise.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8628#section-4
+ * @since 0.1.0
+ * @category sign-in
+ */
+export const deviceCodeIfOffered = (
+  ctx: FlowContext.FlowContext,
+  request: FlowContext.FlowRequest
+): Effect.Effect<StoredToken, OAuthError> =>
+  Effect.flatMap(
+    FlowContext.discover(ctx, request.challenge, request.rediscover),
+    (found) =>
+      found.authorizationServer.device_authorization_endpoint !== undefined
+        ? deviceCode(ctx, { ...request, rediscover: false })
+        : authorizationCode(ctx, { ...request, rediscover: false })
+  )
+
+/**
  * A full sign-in with the configured grant, retried once — through a `Schedule` — when the
  * server no longer knows our client (`ClientNotFound`): the stale client and its tokens are
  * cleared first, so the retry registers again. A static (pre-registered) client is never retried.
@@ -209,7 +288,11 @@ export const signIn = (
       const current = next
       next = { ...request, rediscover: false }
       return ctx.grant === "authorization_code"
-        ? authorizationCode(ctx, current)
+        ? ctx.authorizer.preferDeviceCode === true
+          ? deviceCodeIfOffered(ctx, current)
+          : authorizationCode(ctx, current)
+        : ctx.grant === "device_code"
+        ? deviceCode(ctx, current)
         : clientCredentials(ctx, current, ctx.grant === "client_credentials" ? undefined : ctx.grant)
     })
     return attempt.pipe(

@@ -17,10 +17,14 @@ import { Context, Data, Effect, Layer } from "effect"
  * - `AuthorizationUrl`: the user must open `url` (the browser sign-in opens it too; the manual
  *   one asks for the address the browser ends on).
  * - `WaitingForBrowser`: the browser was asked to open `url`; the loopback callback is awaited.
+ * - `DeviceCode`: a device sign-in (RFC 8628 §3.3) waits for the user to open
+ *   `verificationUriComplete` (render it as a QR code), or `verificationUri` and type `userCode`,
+ *   on any device; the library polls meanwhile.
  * - `SignedIn`: the authorization code was exchanged for tokens.
  * - `Refreshed`: the refresh token was exchanged for new tokens.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1
+ * @see https://www.rfc-editor.org/rfc/rfc8628#section-3.3
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  * @since 0.1.0
  * @category models
@@ -28,6 +32,14 @@ import { Context, Data, Effect, Layer } from "effect"
 export type SignInEvent = Data.TaggedEnum<{
   AuthorizationUrl: { readonly mcpUrl: string; readonly url: string; readonly redirectUri: string }
   WaitingForBrowser: { readonly url: string }
+  DeviceCode: {
+    readonly mcpUrl: string
+    readonly issuer: string
+    readonly userCode: string
+    readonly verificationUri: string
+    readonly verificationUriComplete: string | undefined
+    readonly expiresInSeconds: number
+  }
   SignedIn: { readonly mcpUrl: string; readonly issuer: string; readonly scopes: ReadonlyArray<string> }
   Refreshed: { readonly mcpUrl: string; readonly issuer: string; readonly scopes: ReadonlyArray<string> }
 }>

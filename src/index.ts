@@ -14,6 +14,12 @@ export * as ClientConfiguration from "./ClientConfiguration.js"
 /** Which client identity to present at an authorization server (SEP-2352, RFC 7591). @since 0.1.0 */
 export * as ClientIdentity from "./ClientIdentity.js"
 
+/** Which listed authorization server (RFC 9728 §2) to try first. @since 0.1.0 */
+export * as AuthorizationServerSelection from "./AuthorizationServerSelection.js"
+
+/** RFC 8628 device authorization grant: sign in on another device. @since 0.1.0 */
+export * as DeviceAuthorization from "./DeviceAuthorization.js"
+
 /** RFC 9728 / RFC 8414 / OIDC metadata discovery. @since 0.1.0 */
 export * as Discovery from "./Discovery.js"
 

@@ -112,6 +112,9 @@ const loginCommand = Command.make(
     manual: Options.boolean("manual").pipe(
       Options.withDescription("Print the authorization URL and paste the redirect URL back (SSH, no display)")
     ),
+    device: Options.boolean("device").pipe(
+      Options.withDescription("Sign in on another device: show an address and a code, then wait (RFC 8628)")
+    ),
     headless: Options.boolean("headless").pipe(
       Options.withDescription("Follow the authorization redirect without a browser (servers that approve without a user)")
     ),
@@ -121,9 +124,13 @@ const loginCommand = Command.make(
   (o) =>
     Effect.gen(function*() {
       const server = yield* checkUrl(o.url)
-      const modes = [o.browser && "browser", o.manual && "manual", o.headless && "headless"].filter((m) => m !== false)
+      const modes = [o.browser && "browser", o.manual && "manual", o.device && "device", o.headless && "headless"]
+        .filter((m) => m !== false)
       if (modes.length > 1) {
-        return yield* new CliExit({ code: ExitCode.Usage, message: `Choose one of --browser, --manual, --headless (got ${modes.join(", ")})` })
+        return yield* new CliExit({
+          code: ExitCode.Usage,
+          message: `Choose one of --browser, --manual, --device, --headless (got ${modes.join(", ")})`
+        })
       }
       const mode = o.browser ? "browser" : o.manual ? "manual" : o.headless ? "headless" : "auto"
       const directory = yield* directoryOf(o.dir)
@@ -140,11 +147,17 @@ const loginCommand = Command.make(
             )
           )
         )
-      yield* progress(`Signing in to ${server} (${mode === "auto" ? "browser or manual, by display" : mode})…`)
+      yield* progress(
+        `Signing in to ${server} (${
+          o.device ? "device code" : mode === "auto" ? "browser, or device code or manual without a display" : mode
+        })…`
+      )
       const token = yield* Effect.flatMap(OAuth.OAuth, (oauth) => oauth.login).pipe(
         Effect.provide(
           OAuthLayer({
             mcpUrl: server,
+            // The address and the code go to stderr (DeviceAuthorization.showOnStderr), stdout keeps the result.
+            ...(o.device ? { grant: "device_code" as const } : {}),
             ...(Option.isSome(o.scopes) ? { scopes: o.scopes.value } : {}),
             ...(Option.isSome(o.clientId) ? { clientId: o.clientId.value } : {})
           }).pipe(

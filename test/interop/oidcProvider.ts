@@ -107,6 +107,8 @@ export interface OidcProviderOptions {
   /** Access token lifetime, seconds (default 3600). */
   readonly accessTokenTtl?: number
   readonly discovery?: DiscoveryMode
+  /** Enable the device authorization grant (RFC 8628, oidc-provider's `features.deviceFlow`). Default off. */
+  readonly deviceFlow?: boolean
   /** Format of the access tokens for the resource (default `jwt`, RFC 9068); `opaque` for introspection. */
   readonly accessTokenFormat?: "jwt" | "opaque"
   /** RFC 7662 introspection at `/token/introspection` (default off). */
@@ -177,6 +179,7 @@ export const startOidcProvider = async (options: OidcProviderOptions): Promise<O
     rotateRefreshToken: true,
     features: {
       devInteractions: { enabled: true },
+      deviceFlow: { enabled: options.deviceFlow === true },
       // On by default in oidc-provider; off here because MCP authorization uses Bearer tokens
       // (a DPoP-capable client would otherwise get sender-constrained tokens this server's
       // Bearer check does not verify).
@@ -477,7 +480,9 @@ export interface Interop {
 }
 
 /** Both servers, closed with the scope. */
-export const startInterop = (options: { readonly accessTokenTtl?: number; readonly discovery?: DiscoveryMode } = {}) =>
+export const startInterop = (
+  options: { readonly accessTokenTtl?: number; readonly discovery?: DiscoveryMode; readonly deviceFlow?: boolean } = {}
+) =>
   Effect.acquireRelease(
     Effect.promise(async (): Promise<Interop> => {
       // The MCP URL is the provider's only resource, so the MCP server's port comes first.
@@ -526,6 +531,43 @@ export const clickThrough = async (page: Page, url: string, issuer: string, deci
     }
   }
   throw new Error(`still at the authorization server after 6 steps: ${page.url()}`)
+}
+
+/**
+ * Chromium as the user of a device sign-in (RFC 8628): opens the verification URI (with the user
+ * code in it), clicks Continue on the confirmation page, logs in, and consents (Continue) or
+ * denies (the Cancel link); done on the page the authorization server ends on.
+ */
+export const clickThroughDevice = async (page: Page, url: string, decision: Decision = "approve") => {
+  const clickAndWait = async (selector: string) => {
+    const before = page.url()
+    await Promise.all([page.waitForURL((u) => u.href !== before), page.click(selector)])
+    await page.waitForLoadState("load")
+  }
+  await page.goto(url)
+  for (let step = 0; step < 6; step++) {
+    if ((await page.title()) === "Sign-in Success") return
+    if (await page.locator("form[id='op.deviceConfirmForm']").count() > 0) {
+      await clickAndWait("button[autofocus]")
+      continue
+    }
+    const prompt = await page.locator("form input[name=prompt]").first().getAttribute("value", { timeout: 5000 })
+      .catch(() => null)
+    if (prompt === "login") {
+      await page.fill("input[name=login]", "alice")
+      await page.fill("input[name=password]", "correct horse")
+      await clickAndWait("button[type=submit]")
+    } else if (prompt === "consent") {
+      if (decision === "deny") {
+        await clickAndWait("a[href$='/abort']")
+        return
+      }
+      await clickAndWait("button[type=submit]")
+    } else {
+      throw new Error(`stuck on ${page.url()}: ${(await page.textContent("body"))?.slice(0, 300)}`)
+    }
+  }
+  throw new Error(`the device sign-in did not finish after 6 steps: ${page.url()}`)
 }
 
 /** A `BrowserOpener` that hands each URL to Chromium, which clicks through as the user. */
@@ -585,14 +627,20 @@ export const httpUser = (
     readonly opened?: Array<string>
     /** Keep the AS session between sign-ins (a browser that stays open). Default true. */
     readonly keepSession?: boolean
+    /**
+     * The user of a device sign-in (RFC 8628): opens the verification URI, confirms the user
+     * code, logs in and consents (or denies); done at the page the AS ends on (no redirect away).
+     */
+    readonly device?: boolean
     /** Other origins the user agent browses (an OAuth proxy in front of the AS), cookies kept. */
     readonly alsoOrigins?: ReadonlyArray<string>
     /** The answer on a page with `decision` buttons (the OAuth proxy's consent page); default approve. */
     readonly proxyDecision?: Decision
   } = {}
-): BrowserOpener => {
+): BrowserOpener & { readonly run: (start: string) => Promise<void> } => {
   let jar = new CookieJar()
   const run = async (start: string) => {
+    let denied = false
     if (options.keepSession === false) jar = new CookieJar()
     let request: { url: URL; method: "GET" | "POST"; body?: URLSearchParams } = { url: new URL(start), method: "GET" }
     for (let hop = 0; hop < 20; hop++) {
@@ -621,6 +669,8 @@ export const httpUser = (
       }
       const html = await response.text()
       const form = /<form\b[^>]*>[\s\S]*?<\/form>/i.exec(html)?.[0]
+      // The device flow ends on the AS: its success page (no form), or the page after a denial.
+      if (options.device === true && response.status === 200 && (form === undefined || denied)) return
       if (response.status !== 200 || form === undefined) {
         throw new Error(`the authorization server answered ${response.status} at ${request.url.pathname}: ${html.slice(0, 300)}`)
       }
@@ -635,6 +685,7 @@ export const httpUser = (
       if (fields.get("prompt") === "consent" && options.decision === "deny") {
         const abort = /<a\b[^>]*href="([^"]*\/abort)"/i.exec(html)?.[1]
         if (abort === undefined) throw new Error("no Cancel link on the consent page")
+        denied = true
         request = { url: new URL(abort.replace(/&amp;/g, "&"), request.url), method: "GET" }
         continue
       }
@@ -643,6 +694,7 @@ export const httpUser = (
     throw new Error("too many redirects")
   }
   return {
+    run,
     open: (url) =>
       Effect.tryPromise({
         try: async () => {

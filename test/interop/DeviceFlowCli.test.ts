@@ -1,0 +1,63 @@
+/**
+ * `effect-mcp-oauth login --device` as a subprocess against oidc-provider with its device flow
+ * on: the address with the user code goes to stderr, a scripted user agent opens it and
+ * approves, the CLI's polling gets the tokens and stores them; stdout carries only the result.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Option } from "effect"
+import { spawn } from "node:child_process"
+import * as NodeFs from "node:fs"
+import * as Os from "node:os"
+import * as NodePath from "node:path"
+import * as TokenStorage from "../../src/TokenStorage.js"
+import { httpUser, startInterop, summarize } from "./oidcProvider.js"
+
+const ROOT = NodePath.resolve(import.meta.dirname, "../..")
+const MAIN = NodePath.join(ROOT, "src", "cli", "main.ts")
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(Os.tmpdir(), "emo-device-cli-"))),
+  (d) => Effect.sync(() => NodeFs.rmSync(d, { recursive: true, force: true }))
+)
+
+describe("CLI login --device against oidc-provider", () => {
+  it.scopedLive("the address goes to stderr, the user approves elsewhere, the tokens are stored", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop({ deviceFlow: true })
+      const dir = yield* tempDir
+      const user = httpUser(interop.as.issuer, { device: true })
+      const opened: Array<string> = []
+      const run = yield* Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
+        const child = spawn(
+          process.execPath,
+          ["--import", "tsx", MAIN, "login", "--device", "--json", "--dir", dir, "--scopes", "mcp:read", interop.mcp.url],
+          { cwd: ROOT, env: { ...process.env, NO_COLOR: "1", NODE_NO_WARNINGS: "1" }, stdio: ["ignore", "pipe", "pipe"] }
+        )
+        let stdout = ""
+        let stderr = ""
+        child.stdout.on("data", (d) => (stdout += d))
+        child.stderr.on("data", (d) => {
+          stderr += d
+          const url = /open (http:\/\/\S+?) on any device/.exec(stderr)?.[1]
+          if (url !== undefined && opened.length === 0) {
+            opened.push(url)
+            void user.run(url)
+          }
+        })
+        const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+        child.on("exit", (code) => {
+          clearTimeout(timer)
+          resume(Effect.succeed({ code, stdout, stderr }))
+        })
+      })
+      console.log(summarize("CLI login --device", interop.as.counts))
+      expect(run.code, run.stderr).toBe(0)
+      expect(opened).toHaveLength(1)
+      expect(opened[0]).toContain(`${interop.as.issuer}/device?user_code=`)
+      expect(JSON.parse(run.stdout)).toMatchObject({ server: TokenStorage.serverKey(interop.mcp.url) })
+      expect(interop.as.counts.tokenRequests["urn:ietf:params:oauth:grant-type:device_code"]?.ok).toBe(1)
+      const stored = yield* Effect.flatMap(TokenStorage.TokenStorage, (s) =>
+        s.getTokens(TokenStorage.serverKey(interop.mcp.url))).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+      expect(Option.isSome(stored)).toBe(true)
+    }), 90_000)
+})
