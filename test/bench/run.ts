@@ -8,7 +8,8 @@
  *   token (goal 1).
  * - cold_flow_round_trips: HTTP requests of a first sign-in with dynamic registration, counting
  *   the authorization GET and both tries of the MCP request (goal 7).
- * - plus the storage benchmarks of test/bench/storage.ts when present.
+ * - plus the storage benchmarks of test/bench/storage.ts when present, and the cold-start ones
+ *   of test/bench/startup.ts (cli_start_ratio, import_ms / import_rss_mb; they measure `dist/`).
  */
 import { HttpBody, HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -158,12 +159,19 @@ const storageBenchmarks = Effect.promise(async () => {
   return lines
 }).pipe(Effect.flatMap((lines) => Effect.forEach(lines, (l) => emit(l as Record<string, unknown>), { discard: true })))
 
+/** Cold start of the shipped CLI and import cost of each entry point (test/bench/startup.ts). */
+const startupBenchmarks = Effect.promise(async () => {
+  const mod: typeof import("./startup.js") = await import(join(here, "startup.ts"))
+  return [...(await mod.benchCliStart()), ...(await mod.benchImports())]
+}).pipe(Effect.flatMap((lines) => Effect.forEach(lines, (l) => emit(l as Record<string, unknown>), { discard: true })))
+
 Effect.runPromise(
   Effect.gen(function*() {
     yield* coldFlow
     yield* herd
     yield* overheadRatio
     yield* storageBenchmarks
+    yield* startupBenchmarks
   }).pipe(Effect.provide(Layer.empty))
 ).then(
   () => process.exit(0),
