@@ -8,7 +8,13 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Encoding, Layer, Option, Redacted, Ref } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Encoding from "effect/Encoding"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
 import * as Jose from "jose"
 
 /**

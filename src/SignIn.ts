@@ -8,7 +8,9 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#authorization-flow-steps
  * @since 0.1.0
  */
-import { Effect, Option, Schedule } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as ClientIdentity from "./ClientIdentity.js"
 import type * as Discovery from "./Discovery.js"
 import { ClientNotFound, DiscoveryError, type OAuthError } from "./Errors.js"

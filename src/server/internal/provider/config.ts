@@ -5,7 +5,8 @@
  *
  * @internal
  */
-import { Effect, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Consent from "../../Consent.js"
 import type { ClientAuthMethod, OAuthProviderStore, RegisteredClient } from "../../OAuthProviderStore.js"
 import { OAuthFailure } from "../http.js"
