@@ -157,17 +157,6 @@ export const authenticate: {
       return value !== undefined && attached.includes(value)
     }
     /**
-     * The last step before the client below: a request for another origin that carries a token
-     * this middleware attached (copied by a redirect follower above it, or re-sent by the app to
-     * another URL) goes without it — the token is for the MCP server's origin only.
-     */
-    const guarded: HttpClient.HttpClient.With<E, R> = HttpClient.makeWith<never, never, E, R>(
-      (requestEffect) =>
-        Effect.flatMap(requestEffect, (request) =>
-          client.execute(!applies(request.url) && carriesOurCredentials(request) ? withoutCredentials(request) : request)),
-      Effect.succeed
-    )
-    /**
      * A client below that follows redirects by itself (e.g. `HttpClient.followRedirects`) re-sends
      * the request before anything above it sees the 3xx; when that took our token to another
      * origin, the answer is refused with a typed error (never passed on as the MCP server's).
@@ -190,7 +179,7 @@ export const authenticate: {
           )
         )
         : Effect.succeed(response)
-    return guarded.pipe(
+    const authenticated: HttpClient.HttpClient.With<E | OAuthError, R> = client.pipe(
       HttpClient.mapRequestEffect((request) =>
         applies(request.url)
           ? Effect.flatMap(tokenWait(oauth.tokenForRequest), (token) =>
@@ -266,6 +255,20 @@ export const authenticate: {
           })
         return loop(0, false)
       })
+    )
+    /**
+     * The entry of the middleware: a request for another origin that carries a token this
+     * middleware attached (copied by a redirect follower above it, which re-enters here, or
+     * re-sent by the app to another URL) goes without it — the token is for the MCP server's
+     * origin only. Everything else goes through unchanged.
+     */
+    return HttpClient.makeWith<never, never, E | OAuthError, R>(
+      (requestEffect) =>
+        Effect.flatMap(requestEffect, (request) =>
+          authenticated.execute(
+            !applies(request.url) && carriesOurCredentials(request) ? withoutCredentials(request) : request
+          )),
+      Effect.succeed
     )
   }
 )

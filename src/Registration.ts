@@ -174,6 +174,17 @@ export const clientInformationFromResponse = (
         })
       )
     }
+    const expiresAt = info.client_secret_expires_at
+    if (expiresAt !== undefined && !(Number.isFinite(expiresAt) && expiresAt >= 0)) {
+      // RFC 7591 §3.2.1: seconds since the epoch, 0 for never. `1e400` parses as Infinity,
+      // which would be stored as null and make the stored client unreadable.
+      return yield* Effect.fail(
+        new OAuthRegistrationError({
+          reason: "InvalidResponse",
+          errorDescription: "client_secret_expires_at is not a finite, non-negative number of seconds"
+        })
+      )
+    }
     const now = yield* Clock.currentTimeMillis
     if (
       info.client_secret_expires_at !== undefined && info.client_secret_expires_at !== 0 &&

@@ -7,15 +7,16 @@
  * (`HttpClient.followRedirects` under `OAuthLayer`) re-sends the request before anything above it
  * sees the 3xx. Those tests pin what the library does then: a typed error, the answer unused.
  */
-import { FetchHttpClient, HttpBody, HttpClient, type HttpClientError } from "@effect/platform"
+import { FetchHttpClient, HttpBody, HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as Authorizer from "../src/Authorizer.js"
-import type * as Discovery from "../src/Discovery.js"
+import * as Discovery from "../src/Discovery.js"
 import type { OAuthError } from "../src/Errors.js"
 import * as HttpAuth from "../src/HttpAuth.js"
 import * as OAuth from "../src/OAuth.js"
+import * as Revocation from "../src/Revocation.js"
 import { AuthorizationServerMetadata, ClientInformation, StoredToken } from "../src/Schemas.js"
 import * as TestStorage from "../src/TestStorage.js"
 import * as TokenExchange from "../src/TokenExchange.js"
@@ -107,6 +108,45 @@ describe("OAuth endpoint calls and redirects (issue 10 item 4)", () => {
   }
 })
 
+describe("metadata and revocation calls and redirects (issue 10 item 4)", () => {
+  it.scopedLive("HttpClient.followRedirects below: protected-resource metadata served from elsewhere is refused", () =>
+    Effect.gen(function*() {
+      let mcpUrl = ""
+      // The other server copies the MCP server's resource and names itself as the AS.
+      const evil = yield* rawOAuthServer((request, s) =>
+        request.path.startsWith("/.well-known/oauth-protected-resource")
+          ? { json: { resource: mcpUrl, authorization_servers: [s.url] } }
+          : request.path === "/.well-known/oauth-authorization-server"
+          ? { json: asMetadata(s.url) }
+          : undefined
+      )
+      const mcp = yield* redirectingServer(() => evil.url)
+      mcpUrl = `${mcp.url}/mcp`
+      const error = yield* Effect.flatMap(Discovery.make(), (d) => Effect.flip(d.discover(`${mcp.url}/mcp`))).pipe(
+        Effect.provide(followingUndici)
+      )
+      expect(error).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect" })
+    }))
+
+  it.scopedLive("HttpClient.followRedirects below: a revocation answered from elsewhere is not success", () =>
+    Effect.gen(function*() {
+      const evil = yield* evilServer
+      const as = yield* redirectingServer(() => evil.url)
+      const error = yield* Revocation.revoke({
+        endpoint: `${as.url}/revoke`,
+        token: Redacted.make(REFRESH_TOKEN),
+        client: new ClientInformation({
+          clientId: "client-1",
+          tokenEndpointAuthMethod: "none",
+          source: "preregistered",
+          issuer: as.url,
+          redirectUris: ["http://127.0.0.1:33418/callback"]
+        })
+      }).pipe(Effect.flip, Effect.provide(followingUndici))
+      expect(error).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect" })
+    }))
+})
+
 describe("the middleware's token never crosses origins (issue 10 item 4)", () => {
   /** A stored Bearer token for the MCP server at `mcp`. */
   const storage = (mcp: RawOAuthServer) =>
@@ -172,6 +212,20 @@ describe("the middleware's token never crosses origins (issue 10 item 4)", () =>
       expect(Either.getOrUndefined(result)).toBe(200)
       expect(evil.requests).toHaveLength(1)
       expect(leaks(evil)).toEqual([])
+    }))
+
+  it.scopedLive("a client below that adds a base URL still gets the token on the MCP origin (its preprocessing runs first)", () =>
+    Effect.gen(function*() {
+      const mcp = yield* rawOAuthServer(() => ({ json: {} }))
+      const withBaseUrl = Layer.effect(
+        HttpClient.HttpClient,
+        Effect.map(HttpClient.HttpClient, HttpClient.mapRequest(HttpClientRequest.prependUrl(mcp.url)))
+      ).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      const result = yield* Effect.flatMap(HttpClient.HttpClient, (client) => post(client, "/mcp")).pipe(
+        Effect.provide(oauthLayer(mcp, withBaseUrl))
+      )
+      expect(Either.getOrUndefined(result)).toBe(200)
+      expect(mcp.requests[0]?.headers["authorization"]).toBe(`Bearer ${ACCESS_TOKEN}`)
     }))
 
   it.scopedLive("FetchHttpClient below (fetch follows by itself): the other origin never sees the token", () =>

@@ -297,6 +297,17 @@ describe("Registration: unusable responses", () => {
       expect(error.message).toContain("expired")
     }))
 
+  it.scopedLive("client_secret_expires_at 1e400 (Infinity once parsed; found by fuzzing) → InvalidResponse, not a client that cannot be stored", () =>
+    Effect.gen(function*() {
+      const error = yield* failWith({
+        status: 201,
+        text: "{\"client_id\":\"c\",\"client_secret\":\"x\",\"client_secret_expires_at\":1e400}",
+        contentType: "application/json"
+      })
+      expect(error).toMatchObject({ _tag: "OAuthRegistrationError", reason: "InvalidResponse" })
+      expect(error.message).toContain("client_secret_expires_at")
+    }))
+
   it.scopedLive("an auth method this library cannot use → InvalidResponse", () =>
     Effect.gen(function*() {
       const error = yield* failWith({

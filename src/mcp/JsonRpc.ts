@@ -169,12 +169,20 @@ const excerpt = (text: string): string => text.length > 200 ? `${text.slice(0, 2
  * @category decoding
  */
 export const decodeValue = (value: unknown): Effect.Effect<ReadonlyArray<JsonRpcMessage>, McpTransportError> => {
-  const result: Either.Either<ReadonlyArray<JsonRpcMessage>, ParseResult.ParseError> = Array.isArray(value)
-    ? decodeBatch(value)
-    : Either.map(decodeMessage(value), (message) => [message])
+  let result: Either.Either<ReadonlyArray<JsonRpcMessage>, ParseResult.ParseError | undefined>
+  try {
+    result = Array.isArray(value)
+      ? decodeBatch(value)
+      : Either.map(decodeMessage(value), (message) => [message])
+  } catch {
+    // Schema.Union converts a discriminant with `String(…)`, which throws for an object whose
+    // `toString` is not callable (`{"jsonrpc":{"toString":null}}`) or nests too deep: outside
+    // input, so a Decode error, never a defect.
+    result = Either.left(undefined)
+  }
   return Either.match(result, {
     onLeft: (error) => {
-      const { cause } = Describe.parseError(error)
+      const { cause } = error === undefined ? { cause: undefined } : Describe.parseError(error)
       return Effect.fail(
         new McpTransportError({
           reason: "Decode",

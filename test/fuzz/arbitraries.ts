@@ -61,6 +61,12 @@ export const deepText: fc.Arbitrary<string> = fc.record({
   kind: fc.constantFrom("array" as const, "object" as const)
 }).map(({ depth, kind }) => nestedText(depth, kind))
 
+/** Number literals JSON.stringify never writes: they parse as ±Infinity, or are strings a decoder may turn into NaN. */
+const RAW_NUMBERS = ["1e400", "-1e400", "\"NaN\"", "\"Infinity\"", "-0", "1E-400", "123456789012345678901234567890"]
+
+const isRaw = (v: unknown): v is { readonly raw: string } =>
+  typeof v === "object" && v !== null && "raw" in v && typeof v.raw === "string" && Object.keys(v).length === 1
+
 /**
  * A JSON object that looks like `template` but with some fields replaced by hostile values
  * (wrong types, deep nesting, huge strings) or duplicated in the text (`{"a":1,"a":2}`).
@@ -72,7 +78,7 @@ export const mutatedObjectText = (
   fc.record({
     replace: fc.dictionary(
       fc.constantFrom(...Object.keys(template), "__proto__", "extra"),
-      fc.oneof(jsonValue, fc.constant("DEEP"))
+      fc.oneof(jsonValue, fc.constant("DEEP"), fc.constantFrom(...RAW_NUMBERS).map((raw) => ({ raw })))
     ),
     duplicate: fc.subarray(Object.keys(template)),
     duplicateValue: jsonValue,
@@ -80,7 +86,9 @@ export const mutatedObjectText = (
   }).map(({ depth, duplicate, duplicateValue, replace }) => {
     const fields = { ...template, ...replace }
     const parts = Object.entries(fields).map(([k, v]) =>
-      `${JSON.stringify(k)}:${v === "DEEP" ? nestedText(depth, "array") : JSON.stringify(v) ?? "null"}`
+      `${JSON.stringify(k)}:${
+        v === "DEEP" ? nestedText(depth, "array") : isRaw(v) ? v.raw : JSON.stringify(v) ?? "null"
+      }`
     )
     for (const k of duplicate) parts.push(`${JSON.stringify(k)}:${JSON.stringify(duplicateValue) ?? "null"}`)
     return `{${parts.join(",")}}`
@@ -89,10 +97,10 @@ export const mutatedObjectText = (
 /** Any body text: arbitrary JSON, deep nesting, mutated templates, or not JSON at all. */
 export const bodyText = (template: Record<string, unknown>): fc.Arbitrary<string> =>
   fc.oneof(
-    jsonValue.map((v) => JSON.stringify(v) ?? "null"),
-    deepText,
-    mutatedObjectText(template),
-    nastyString
+    { arbitrary: jsonValue.map((v) => JSON.stringify(v) ?? "null"), weight: 1 },
+    { arbitrary: deepText, weight: 1 },
+    { arbitrary: mutatedObjectText(template), weight: 4 },
+    { arbitrary: nastyString, weight: 1 }
   )
 
 /** A failure report that stays short: the counterexample and the error, each cut to a few hundred characters. */

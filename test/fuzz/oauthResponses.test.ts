@@ -18,6 +18,7 @@ import {
   ClientInformationResponse,
   OAuthErrorResponse,
   ProtectedResourceMetadata,
+  StoredToken,
   TokenResponse
 } from "../../src/Schemas.js"
 import * as TokenExchange from "../../src/TokenExchange.js"
@@ -79,11 +80,19 @@ const fuzzServer = Effect.gen(function*() {
 const replyArb = (template: Record<string, unknown>): fc.Arbitrary<Reply> =>
   fc.record({
     text: bodyText(template),
-    status: fc.constantFrom(200, 200, 201, 400, 401, 404, 500),
+    status: fc.constantFrom(200, 200, 200, 201, 201, 400, 401, 404, 500),
     contentType: fc.constantFrom("application/json", "text/html", "application/x-www-form-urlencoded", "")
   }).map(({ contentType, status, text }) => ({ status, text, contentType }))
 
 const expectValueOrTypedError = (exit: Exit.Exit<unknown, unknown>) => {
+  if (Exit.isSuccess(exit)) {
+    // A value must survive storage (JSON): no Infinity or NaN instants.
+    const value = exit.value
+    if (value instanceof StoredToken && value.expiresAt !== undefined) expect(Number.isFinite(value.expiresAt)).toBe(true)
+    if (value instanceof ClientInformation && value.clientSecretExpiresAt !== undefined) {
+      expect(Number.isFinite(value.clientSecretExpiresAt)).toBe(true)
+    }
+  }
   if (Exit.isFailure(exit)) {
     expect(Cause.isDie(exit.cause), Cause.pretty(exit.cause).slice(0, 300)).toBe(false)
     expect(Cause.isInterruptedOnly(exit.cause)).toBe(false)
