@@ -27,6 +27,7 @@ import * as Discovery from "../Discovery.js"
 import { AuthorizationError, type OAuthError } from "../Errors.js"
 import { OAuthLayer } from "../HttpAuth.js"
 import * as OAuth from "../OAuth.js"
+import * as Proxy from "./Proxy.js"
 import * as Revocation from "../Revocation.js"
 import type { StoredToken } from "../Schemas.js"
 import * as TokenLock from "../TokenLock.js"
@@ -354,7 +355,7 @@ const logoutCommand = Command.make(
  */
 export const command = Command.make("effect-mcp-oauth").pipe(
   Command.withDescription("OAuth 2.1 credentials for MCP servers: sign in, inspect, print tokens, sign out"),
-  Command.withSubcommands([loginCommand, statusCommand, tokenCommand, logoutCommand])
+  Command.withSubcommands([loginCommand, statusCommand, tokenCommand, logoutCommand, Proxy.command])
 )
 
 const cli = Command.run(command, { name: "effect-mcp-oauth", version: "0.1.0" })
@@ -417,6 +418,7 @@ const runWith = (
     Effect.as<number>(ExitCode.Ok),
     Effect.catchAll((e) => {
       if (e instanceof CliExit) return Effect.as(Console.error(e.message), e.code)
+      if (e instanceof Proxy.ProxyUsage) return Effect.as(Console.error(e.message), ExitCode.Usage)
       if (typeof e === "object" && e !== null && "_tag" in e && typeof e._tag === "string" && e._tag in validationTags) {
         return Effect.succeed(ExitCode.Usage) // @effect/cli printed the problem and the usage
       }

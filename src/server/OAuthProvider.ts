@@ -3,7 +3,7 @@
  * metadata, RFC 7591 dynamic registration with RFC 7592 client configuration (read, update,
  * delete with the registration access token), the authorization endpoint with PKCE `S256` and an
  * injectable consent step, the token endpoint (authorization code, refresh with rotation and
- * reuse detection, client credentials) and RFC 7009 revocation. Tokens are opaque random
+ * reuse detection, client credentials), RFC 7009 revocation and RFC 7662 introspection. Tokens are opaque random
  * strings kept in an {@link OAuthProviderStore}; a resource server in the same process verifies
  * them with {@link OAuthProvider.verifyAccessToken}.
  *
@@ -31,6 +31,7 @@ import {
   updateClientEndpoint
 } from "./internal/provider/clientConfiguration.js"
 import { mintTokens, verifyAccessToken } from "./internal/provider/issuance.js"
+import { introspectionEndpoint } from "./internal/provider/introspection.js"
 import { metadataDocument, metadataEndpoint } from "./internal/provider/metadata.js"
 import { makeRegistrationGuard, registerClient, registrationEndpoint } from "./internal/provider/registration.js"
 import { revocationEndpoint, revokeOwned } from "./internal/provider/revocation.js"
@@ -127,6 +128,8 @@ export interface Endpoints {
   readonly token: string
   readonly registration: string
   readonly revocation: string
+  /** The RFC 7662 introspection endpoint. */
+  readonly introspection: string
 }
 
 /**
@@ -247,14 +250,15 @@ export const endpointsOf = (issuer: string): Endpoints => {
     consent: `${base}/authorize/consent`,
     token: `${base}/token`,
     registration: `${base}/register`,
-    revocation: `${base}/revoke`
+    revocation: `${base}/revoke`,
+    introspection: `${base}/introspect`
   }
 }
 
 /**
  * Builds the authorization server on a store. Each endpoint lives in its own module
  * (`internal/provider/`: metadata, registration, client configuration (RFC 7592), authorization
- * + consent, token, revocation);
+ * + consent, token, revocation, introspection);
  * this function resolves the options once and routes the endpoints.
  *
  * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1
@@ -323,6 +327,7 @@ export const make = (options: Options): Effect.Effect<OAuthProvider, never, OAut
       HttpRouter.del(at(`${issuerPath}/register/:clientId`), deleteClientEndpoint(config)),
       HttpRouter.post(at(`${issuerPath}/token`), tokenEndpoint(config)),
       HttpRouter.post(at(`${issuerPath}/revoke`), revocationEndpoint(config)),
+      HttpRouter.post(at(`${issuerPath}/introspect`), introspectionEndpoint(config)),
       Cors.router(options.cors ?? Cors.anyOrigin)
     )
     const userAgentRoutes = HttpRouter.empty.pipe(

@@ -149,7 +149,12 @@ export class PendingAuthorization extends Schema.Class<PendingAuthorization>("Pe
   resource: Schema.optional(Schema.String),
   subject: Schema.String,
   /** Epoch milliseconds. */
-  expiresAt: Schema.Number
+  expiresAt: Schema.Number,
+  /**
+   * The PKCE verifier of the OAuth proxy's own request to its upstream server (RFC 7636 §4.1),
+   * while the user signs in there; absent for the embedded server's consent page.
+   */
+  upstreamCodeVerifier: Schema.optional(Schema.Redacted(Schema.String))
 }) {}
 
 /**

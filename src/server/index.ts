@@ -64,3 +64,17 @@ export * as RemoteAuthProvider from "./RemoteAuthProvider.js"
  * @since 0.1.0
  */
 export * as JwtTokenVerifier from "./JwtTokenVerifier.js"
+
+/**
+ * RFC 7662 token introspection: a `TokenVerifier` that asks the authorization server.
+ *
+ * @since 0.1.0
+ */
+export * as IntrospectionTokenVerifier from "./IntrospectionTokenVerifier.js"
+
+/**
+ * An OAuth proxy for identity providers without dynamic client registration.
+ *
+ * @since 0.1.0
+ */
+export * as OAuthProxy from "./OAuthProxy.js"

@@ -8,8 +8,10 @@
  *   token (goal 1).
  * - cold_flow_round_trips: HTTP requests of a first sign-in with dynamic registration, counting
  *   the authorization GET and both tries of the MCP request (goal 7).
- * - plus the storage benchmarks of test/bench/storage.ts when present, and the cold-start ones
- *   of test/bench/startup.ts (cli_start_ratio, import_ms / import_rss_mb; they measure `dist/`).
+ * - plus the storage benchmarks of test/bench/storage.ts, the proxy benchmarks of
+ *   test/bench/proxy.ts (proxy_overhead_ratio, proxy_sign_ins, proxy_herd_refreshes) and the
+ *   cold-start ones of test/bench/startup.ts (cli_start_ratio, import_ms / import_rss_mb; they
+ *   measure `dist/`).
  */
 import { HttpBody, HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -23,6 +25,7 @@ import { ClientInformation, StoredToken } from "../../src/Schemas.js"
 import * as TestStorage from "../../src/TestStorage.js"
 import type { TokenStorage } from "../../src/TokenStorage.js"
 import { startTestServer, type TestServer } from "../fixtures/TestAuthServer.js"
+import { benchProxy } from "./proxy.js"
 
 const emit = (line: Record<string, unknown>) => Effect.sync(() => console.log(JSON.stringify(line)))
 
@@ -171,6 +174,8 @@ Effect.runPromise(
     yield* herd
     yield* overheadRatio
     yield* storageBenchmarks
+    yield* Effect.flatMap(Effect.promise(benchProxy), (lines) =>
+      Effect.forEach(lines, (l) => emit(l as Record<string, unknown>), { discard: true }))
     yield* startupBenchmarks
   }).pipe(Effect.provide(Layer.empty))
 ).then(

@@ -83,9 +83,9 @@ describe("effect-mcp-oauth CLI in scripts", () => {
     Effect.gen(function*() {
       const server = yield* startTestServer()
       const dir = yield* tempDir
-      const result = yield* cli(["login", "--headless", "--json", "--dir", dir, server.mcpUrl])
+      const result = yield* cli(["--log-level", "debug", "login", "--headless", "--json", "--dir", dir, server.mcpUrl])
       expect(result.code).toBe(0)
-      // A fresh directory: the client is registered, which the library logs.
+      // A fresh directory: the client is registered, which the library logs (at debug level).
       expect(result.stderr).toContain("Registered client")
       expect(JSON.parse(result.stdout)).toMatchObject({ server: server.mcpUrl, signedIn: true })
     }), 90_000)

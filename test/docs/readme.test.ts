@@ -2,7 +2,7 @@
  * Every ```ts block of README.md is one of two things, and this test holds it to that:
  *
  * - a complete program: written to a file of its own inside the repository (so that
- *   "effect-mcp-oauth", "effect-mcp-oauth/mcp" and "effect-mcp-oauth/server" resolve to src/
+ *   "effect-mcp-oauth", "effect-mcp-oauth/mcp", "effect-mcp-oauth/server" and "effect-mcp-oauth/fetch" resolve to src/
  *   through tsconfig `paths`), and type-checked with the repository's strict settings;
  * - a fragment of a named example, marked on the line before the block with
  *   `<!-- fragment: examples/NAME.ts -->`: its text (whitespace aside) occurs in that file, which
@@ -76,7 +76,8 @@ describe("README.md code blocks", () => {
         paths: {
           "effect-mcp-oauth": ["../../../src/index.ts"],
           "effect-mcp-oauth/mcp": ["../../../src/mcp/index.ts"],
-          "effect-mcp-oauth/server": ["../../../src/server/index.ts"]
+          "effect-mcp-oauth/server": ["../../../src/server/index.ts"],
+          "effect-mcp-oauth/fetch": ["../../../src/fetch/index.ts"]
         }
       },
       include: [],

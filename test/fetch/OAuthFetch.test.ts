@@ -77,11 +77,9 @@ describe("makeOAuthFetch: the official SDK client signed in by this library", ()
     Effect.gen(function*() {
       const server = yield* startProtectedMcpServer()
       const dir = yield* tempDir
-      // The embedded AS grants only scopes within the registered `scope` (RFC 7591 §2): register
-      // for both, sign in for "mcp" only (the challenge's scope).
-      const { client } = yield* connect(server.mcpUrl, dir, {
-        additionalClientMetadata: { scope: "mcp admin offline_access" }
-      })
+      // The embedded AS grants only scopes within the registered `scope`: the step-up widens the
+      // registration (RFC 7592) before it asks for the union.
+      const { client } = yield* connect(server.mcpUrl, dir, {})
       const before = Option.getOrElse(yield* storedScopes(dir, server.mcpUrl), () => [])
       expect(before).toContain("mcp")
       expect(before).not.toContain("admin")

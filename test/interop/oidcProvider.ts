@@ -28,7 +28,7 @@ import { randomUUID } from "node:crypto"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import Provider, { errors } from "oidc-provider"
-import type { KoaContextWithOIDC } from "oidc-provider"
+import type { ClientMetadata, KoaContextWithOIDC } from "oidc-provider"
 import type { Page } from "playwright-core"
 import { BrowserOpenError } from "../../src/Authorizer.js"
 import type { BrowserOpener } from "../../src/Authorizer.js"
@@ -59,6 +59,8 @@ export interface AsCounts {
   tokenErrors: Array<string>
   /** Requests to the discovery documents, by path, including the ones answered 404. */
   discovery: Record<string, number>
+  /** POSTs to the RFC 7662 introspection endpoint. */
+  introspections: number
 }
 
 const emptyCounts = (): AsCounts => ({
@@ -71,7 +73,8 @@ const emptyCounts = (): AsCounts => ({
   interactions: 0,
   tokenRequests: {},
   tokenErrors: [],
-  discovery: {}
+  discovery: {},
+  introspections: 0
 })
 
 /** A one-line summary of the counts, for the test log. */
@@ -104,6 +107,16 @@ export interface OidcProviderOptions {
   /** Access token lifetime, seconds (default 3600). */
   readonly accessTokenTtl?: number
   readonly discovery?: DiscoveryMode
+  /** Format of the access tokens for the resource (default `jwt`, RFC 9068); `opaque` for introspection. */
+  readonly accessTokenFormat?: "jwt" | "opaque"
+  /** RFC 7662 introspection at `/token/introspection` (default off). */
+  readonly introspection?: boolean
+  /** The client credentials grant (default off). */
+  readonly clientCredentials?: boolean
+  /** Open dynamic registration (default on); off, clients exist only as `clients`. */
+  readonly registration?: boolean
+  /** Statically configured clients (oidc-provider `clients`). */
+  readonly clients?: ReadonlyArray<ClientMetadata>
 }
 
 export interface OidcProviderServer {
@@ -149,6 +162,7 @@ export const startOidcProvider = async (options: OidcProviderOptions): Promise<O
 
   const provider = new Provider(issuer, {
     jwks: { keys: [signingKey] },
+    ...(options.clients === undefined ? {} : { clients: [...options.clients] }),
     cookies: { keys: ["interop-cookie-key"] },
     // The MCP scopes are static scopes, so a client's registered `scope` is an allow-list for them
     // (checkScope: "requested scope is not allowed" → invalid_scope).
@@ -167,8 +181,14 @@ export const startOidcProvider = async (options: OidcProviderOptions): Promise<O
       // (a DPoP-capable client would otherwise get sender-constrained tokens this server's
       // Bearer check does not verify).
       dPoP: { enabled: false },
-      registration: { enabled: true, initialAccessToken: false, issueRegistrationAccessToken: true },
-      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
+      registration: {
+        enabled: options.registration ?? true,
+        initialAccessToken: false,
+        issueRegistrationAccessToken: true
+      },
+      registrationManagement: { enabled: options.registration ?? true, rotateRegistrationAccessToken: true },
+      introspection: { enabled: options.introspection ?? false },
+      clientCredentials: { enabled: options.clientCredentials ?? false },
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
       revocation: { enabled: true },
       resourceIndicators: {
@@ -181,8 +201,9 @@ export const startOidcProvider = async (options: OidcProviderOptions): Promise<O
             scope: SCOPES.join(" "),
             audience: options.resource,
             accessTokenTTL: options.accessTokenTtl ?? 3600,
-            accessTokenFormat: "jwt",
-            jwt: { sign: { alg: "RS256" } }
+            ...(options.accessTokenFormat === "opaque"
+              ? { accessTokenFormat: "opaque" as const }
+              : { accessTokenFormat: "jwt" as const, jwt: { sign: { alg: "RS256" as const } } })
           }
         }
       }
@@ -227,6 +248,7 @@ export const startOidcProvider = async (options: OidcProviderOptions): Promise<O
       req.url = OIDC_PATH + url.search
     }
     if (path === "/reg" && req.method === "POST") counts.registrations++
+    if (path === "/token/introspection" && req.method === "POST") counts.introspections++
     if (path.startsWith("/reg/")) {
       const method = req.method
       if (method === "GET" || method === "PUT" || method === "DELETE") counts.clientConfiguration[method]++
@@ -563,6 +585,10 @@ export const httpUser = (
     readonly opened?: Array<string>
     /** Keep the AS session between sign-ins (a browser that stays open). Default true. */
     readonly keepSession?: boolean
+    /** Other origins the user agent browses (an OAuth proxy in front of the AS), cookies kept. */
+    readonly alsoOrigins?: ReadonlyArray<string>
+    /** The answer on a page with `decision` buttons (the OAuth proxy's consent page); default approve. */
+    readonly proxyDecision?: Decision
   } = {}
 ): BrowserOpener => {
   let jar = new CookieJar()
@@ -570,7 +596,7 @@ export const httpUser = (
     if (options.keepSession === false) jar = new CookieJar()
     let request: { url: URL; method: "GET" | "POST"; body?: URLSearchParams } = { url: new URL(start), method: "GET" }
     for (let hop = 0; hop < 20; hop++) {
-      const sameAs = request.url.origin === issuer
+      const sameAs = request.url.origin === issuer || (options.alsoOrigins ?? []).includes(request.url.origin)
       const headers: Record<string, string> = { accept: "text/html" }
       const cookie = sameAs ? jar.header(request.url) : ""
       if (cookie !== "") headers["cookie"] = cookie
@@ -605,6 +631,7 @@ export const httpUser = (
         if (name === undefined) continue
         fields.set(name, attribute(input, "value") ?? (name === "login" ? "alice" : name === "password" ? "correct horse" : ""))
       }
+      if (/<button\b[^>]*name="decision"/i.test(form)) fields.set("decision", options.proxyDecision ?? "approve")
       if (fields.get("prompt") === "consent" && options.decision === "deny") {
         const abort = /<a\b[^>]*href="([^"]*\/abort)"/i.exec(html)?.[1]
         if (abort === undefined) throw new Error("no Cancel link on the consent page")

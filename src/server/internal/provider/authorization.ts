@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { AuthorizationCode, PendingAuthorization } from "../../OAuthProviderStore.js"
 import type { RegisteredClient } from "../../OAuthProviderStore.js"
-import { randomToken } from "../crypto.js"
+import { constantTimeEqual, randomToken, sha256Base64Url } from "../crypto.js"
 import { escapeHtml, jsonNoStore, OAuthFailure, page, parseParams, queryOf, readForm } from "../http.js"
 import { isValidS256Challenge } from "../pkce.js"
 import { isForbiddenScheme, isLoopbackRedirect, matchesRegisteredRedirectUri } from "../redirectUri.js"
@@ -51,8 +51,8 @@ const isTrustedRedirect = (client: RegisteredClient, redirectUri: string): boole
   }
 }
 
-/** The authorization response (RFC 6749 §4.1.2), with RFC 9207 `iss` when configured. */
-const redirectWith = (
+/** The authorization response (RFC 6749 §4.1.2), with RFC 9207 `iss` when configured. @internal */
+export const redirectWith = (
   config: ProviderConfig,
   redirectUri: string,
   params: Record<string, string | undefined>,
@@ -64,7 +64,8 @@ const redirectWith = (
   return HttpServerResponse.redirect(url.toString(), { status, headers: { "cache-control": "no-store" } })
 }
 
-const issueCode = (config: ProviderConfig, params: {
+/** Stores a new authorization code for an approved request. @internal */
+export const issueCode = (config: ProviderConfig, params: {
   readonly clientId: string
   readonly redirectUri: string
   readonly codeChallenge: string
@@ -211,25 +212,48 @@ export const authorizationEndpoint = (config: ProviderConfig) =>
             expiresAt: now + PENDING_TTL_MILLIS
           })
         )
-        return consentPage(config, {
+        const shown = consentPage(config, {
           id,
           clientName: client.clientName ?? clientId,
           redirectUri,
           requestedScopes,
           resource
         })
+        return config.consentCookie === undefined ? shown : HttpServerResponse.setHeader(
+          shown,
+          "set-cookie",
+          `${consentCookieName(config.consentCookie, id)}=${id}; Path=/; HttpOnly; SameSite=Strict; ` +
+            `Max-Age=${PENDING_TTL_MILLIS / 1000}`
+        )
       }
     }
   })
 
+/** One cookie per pending request, so that consent pages open in two tabs do not overwrite each other's. */
+const consentCookieName = (prefix: string, id: string): string => `${prefix}_${sha256Base64Url(id).slice(0, 16)}`
+
 /** The consent form's answer: `POST /authorize/consent` (approve or deny, single use). @internal */
 export const consentEndpoint = (config: ProviderConfig) =>
   Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
     const form = yield* readForm(config.maxBody)
     const id = form.get("request_id")
+    // Confused-deputy protection: the form must come from the browser that loaded the page. A
+    // request id obtained by someone else and posted from the victim's browser has no cookie.
+    if (config.consentCookie !== undefined) {
+      const cookie = id === null ? undefined : request.cookies[consentCookieName(config.consentCookie, id)]
+      if (id === null || cookie === undefined || !constantTimeEqual(cookie, id)) {
+        return page(
+          "Authorization error",
+          `<h1>Authorization error</h1><p id="error_description">This consent was not given in this browser.</p>`,
+          403
+        )
+      }
+    }
     const pending = id === null ? Option.none() : yield* config.store.takePending(id)
     const now = yield* Clock.currentTimeMillis
-    if (Option.isNone(pending) || pending.value.expiresAt <= now) {
+    // A record of the OAuth proxy's sign-in upstream is not a consent request.
+    if (Option.isNone(pending) || pending.value.expiresAt <= now || pending.value.upstreamCodeVerifier !== undefined) {
       return page(
         "Authorization error",
         `<h1>Authorization error</h1><p id="error_description">This authorization request has expired or was already answered.</p>`,
@@ -238,6 +262,7 @@ export const consentEndpoint = (config: ProviderConfig) =>
     }
     const p = pending.value
     if (form.get("decision") === "approve") {
+      if (config.afterConsent !== undefined) return yield* config.afterConsent(p)
       const code = yield* issueCode(config, {
         clientId: p.clientId,
         redirectUri: p.redirectUri,

@@ -8,7 +8,13 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Consent from "../../Consent.js"
-import type { ClientAuthMethod, OAuthProviderStore, RegisteredClient } from "../../OAuthProviderStore.js"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type {
+  ClientAuthMethod,
+  OAuthProviderStore,
+  PendingAuthorization,
+  RegisteredClient
+} from "../../OAuthProviderStore.js"
 import { OAuthFailure } from "../http.js"
 
 /** Counts accepted dynamic registrations per remote address and in all. @internal */
@@ -41,6 +47,19 @@ export interface ProviderConfig {
     | ((clientId: string) => Effect.Effect<Option.Option<RegisteredClient>>)
     | undefined
   readonly registrationGuard: RegistrationGuard
+  /** The grant types clients may register and use (default {@link GRANT_TYPES}). */
+  readonly grantTypes?: ReadonlyArray<string> | undefined
+  /** Further limits on the redirect URIs a client may register (the OAuth proxy's allow-list). */
+  readonly redirectUriAllowed?: ((uri: string) => boolean) | undefined
+  /**
+   * The name of a cookie that binds the consent form to the browser that loaded it
+   * (`SameSite=Strict`): a form posted from another browser, or cross-site, is refused.
+   */
+  readonly consentCookie?: string | undefined
+  /** What happens once the user approved, instead of issuing the code (the OAuth proxy goes upstream). */
+  readonly afterConsent?:
+    | ((pending: PendingAuthorization) => Effect.Effect<HttpServerResponse.HttpServerResponse, OAuthFailure>)
+    | undefined
 }
 
 /** A space-separated scope parameter as a list (RFC 6749 §3.3). @internal */

@@ -16,6 +16,7 @@ export interface MetadataEndpoints {
   readonly token: string
   readonly registration: string
   readonly revocation: string
+  readonly introspection: string
 }
 
 /** RFC 8414 §2: the authorization server metadata document. @internal */
@@ -25,18 +26,22 @@ export const metadataDocument = (params: {
   readonly authMethods: ReadonlyArray<ClientAuthMethod>
   readonly sendIss: boolean
   readonly clientIdMetadataDocumentSupported: boolean
+  readonly grantTypes?: ReadonlyArray<string> | undefined
 }): Readonly<Record<string, unknown>> => ({
   issuer: params.endpoints.issuer,
   authorization_endpoint: params.endpoints.authorization,
   token_endpoint: params.endpoints.token,
   registration_endpoint: params.endpoints.registration,
   revocation_endpoint: params.endpoints.revocation,
+  introspection_endpoint: params.endpoints.introspection,
   ...(params.scopesSupported === undefined ? {} : { scopes_supported: params.scopesSupported }),
   response_types_supported: ["code"],
   response_modes_supported: ["query"],
-  grant_types_supported: GRANT_TYPES,
+  grant_types_supported: params.grantTypes ?? GRANT_TYPES,
   token_endpoint_auth_methods_supported: params.authMethods,
   revocation_endpoint_auth_methods_supported: params.authMethods,
+  // RFC 7662 §2.1: introspection is for authenticated (confidential) clients only.
+  introspection_endpoint_auth_methods_supported: params.authMethods.filter((m) => m !== "none"),
   code_challenge_methods_supported: ["S256"],
   authorization_response_iss_parameter_supported: params.sendIss,
   client_id_metadata_document_supported: params.clientIdMetadataDocumentSupported

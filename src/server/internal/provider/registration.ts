@@ -190,7 +190,7 @@ export const validateClientMetadata = (config: ProviderConfig) =>
       return yield* invalidMetadata(`token_endpoint_auth_method ${method} is not supported`)
     }
     const grantTypes = body.grant_types ?? ["authorization_code", "refresh_token"]
-    const unknownGrant = grantTypes.find((g) => !GRANT_TYPES.includes(g))
+    const unknownGrant = grantTypes.find((g) => !(config.grantTypes ?? GRANT_TYPES).includes(g))
     if (unknownGrant !== undefined) return yield* invalidMetadata(`grant type ${unknownGrant} is not supported`)
     if (grantTypes.length === 0) return yield* invalidMetadata("grant_types is empty")
     const responseTypes = body.response_types ?? (grantTypes.includes("authorization_code") ? ["code"] : [])
@@ -217,6 +217,13 @@ export const validateClientMetadata = (config: ProviderConfig) =>
       const problem = redirectUriProblem(uri, applicationType)
       if (problem !== undefined) {
         return yield* new OAuthFailure({ status: 400, error: "invalid_redirect_uri", description: problem })
+      }
+      if (config.redirectUriAllowed !== undefined && !config.redirectUriAllowed(uri)) {
+        return yield* new OAuthFailure({
+          status: 400,
+          error: "invalid_redirect_uri",
+          description: `redirect URI ${uri} is not allowed by this server`
+        })
       }
     }
     const scopeProblem = checkScopes(config, splitScopes(body.scope))

@@ -180,6 +180,13 @@ export const tokenEndpoint = (config: ProviderConfig) =>
     const form = yield* readForm(config.maxBody)
     const client = yield* authenticateClient(config, request.headers["authorization"], form)
     const grantType = form.get("grant_type")
+    if (grantType !== null && config.grantTypes !== undefined && !config.grantTypes.includes(grantType)) {
+      return yield* new OAuthFailure({
+        status: 400,
+        error: "unsupported_grant_type",
+        description: `grant type ${grantType} is not supported`
+      })
+    }
     switch (grantType) {
       case "authorization_code":
         return yield* authorizationCodeGrant(config, client, form)

@@ -1,0 +1,429 @@
+/**
+ * The stdio ↔ remote MCP bridge: everything the host sends is forwarded to the remote server
+ * through an `McpClient` (Streamable HTTP or legacy HTTP+SSE, over the `HttpClient` in context —
+ * `OAuthLayer`'s, so every request is signed in), and everything the server sends comes back:
+ *
+ * - host requests are sent upstream and answered under the host's own id; `ping` is answered here;
+ * - the host's `initialize` starts the upstream session with the host's client info, protocol
+ *   version and capabilities, and is answered with the server's result (or at once from the
+ *   result cached by an earlier run, while the upstream session — and a sign-in — proceed; see
+ *   {@link ProxyOptions.initializeCache});
+ * - server notifications (progress, logging, list changes…) are forwarded as they are;
+ * - server → client requests (elicitation, sampling, roots) are asked of the host under ids of
+ *   the proxy's own and its answers returned; the server cancelling one cancels it at the host;
+ * - `notifications/cancelled` from the host interrupts the forwarded request (the client then
+ *   cancels it upstream under the upstream id);
+ * - a session the server forgot (404) is re-initialized by `McpClient`; a connection that closed
+ *   is dropped and made again at the next request; failures become JSON-RPC errors for the host,
+ *   and the proxy stays up;
+ * - a malformed line from the host gets a `-32700` error and is logged; the connection is kept.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as Scope from "effect/Scope"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as ScopeModule from "effect/Scope"
+import { oauthCause } from "../mcp/McpClient.js"
+import * as McpClient from "../mcp/McpClient.js"
+import { McpError } from "../mcp/McpErrors.js"
+import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId } from "../mcp/JsonRpc.js"
+import * as JsonRpc from "../mcp/JsonRpc.js"
+import * as McpSchema from "../mcp/McpSchema.js"
+import type { HostChannel } from "./HostChannel.js"
+
+/**
+ * How the proxy reaches the remote server: Streamable HTTP, the legacy HTTP+SSE transport, or
+ * one and then the other when the first is refused (an HTTP 4xx other than 401/403, or a
+ * protocol error).
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#backwards-compatibility
+ * @since 0.1.0
+ * @category models
+ */
+export type TransportStrategy = "http-first" | "sse-first" | "http-only" | "sse-only"
+
+/**
+ * A place to remember the server's last `initialize` result, so that the next start can answer
+ * the host's `initialize` at once instead of waiting for the upstream session (and a sign-in).
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle#initialization
+ * @since 0.1.0
+ * @category models
+ */
+export interface InitializeCache {
+  readonly get: Effect.Effect<Option.Option<unknown>>
+  readonly set: (result: unknown) => Effect.Effect<void>
+}
+
+/**
+ * Options of {@link run}.
+ *
+ * - `url`: the remote MCP server.
+ * - `transport`: see {@link TransportStrategy} (default `"http-first"`).
+ * - `headers`: extra HTTP headers on every request to the server.
+ * - `requestTimeout`: how long a forwarded request may wait for the server's answer (default
+ *   1 hour: the host decides, and cancels with `notifications/cancelled`).
+ * - `initializeCache`: where the server's `initialize` result is kept between runs; when it holds
+ *   one for the protocol version the host asks for, the host's `initialize` is answered from it
+ *   at once, and the upstream session starts in the background (requests wait for it).
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProxyOptions {
+  readonly url: string
+  readonly transport?: TransportStrategy | undefined
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  readonly requestTimeout?: Duration.DurationInput | undefined
+  readonly initializeCache?: InitializeCache | undefined
+}
+
+const InitializeParams = Schema.Struct({
+  protocolVersion: Schema.String,
+  capabilities: McpSchema.ClientCapabilities,
+  clientInfo: McpSchema.Implementation
+})
+type InitializeParams = typeof InitializeParams.Type
+
+const decodeInitialize = Schema.decodeUnknown(InitializeParams, { onExcessProperty: "preserve" })
+const decodeLoose = <A, I>(schema: Schema.Schema<A, I>) => Schema.decodeUnknown(schema, { onExcessProperty: "preserve" })
+const RootsResult = Schema.Struct({ roots: Schema.Array(McpSchema.Root) })
+
+/** A JSON-RPC error object for the host from any failure of a forwarded request. */
+const errorObject = (error: McpClient.McpClientError): { code: number; message: string; data?: unknown } => {
+  if (error._tag === "McpError") {
+    return error.data === undefined
+      ? { code: error.code, message: error.message }
+      : { code: error.code, message: error.message, data: error.data }
+  }
+  const oauth = oauthCause(error)
+  if (Option.isSome(oauth)) {
+    return {
+      code: McpError.InternalError,
+      message: `Sign-in to the remote MCP server failed: ${oauth.value.message}`,
+      data: { reason: oauth.value._tag }
+    }
+  }
+  return {
+    code: McpError.InternalError,
+    message: `The remote MCP server is unavailable: ${error.message}`,
+    data: { reason: error._tag === "McpTransportError" ? error.reason : error._tag }
+  }
+}
+
+/** Whether a failed attempt with the first transport should be retried with the other one. */
+const shouldFallBack = (error: McpClient.McpClientError): boolean =>
+  error._tag === "McpTransportError" && Option.isNone(oauthCause(error)) &&
+  ((error.reason === "Http" && error.status !== undefined && error.status >= 400 && error.status < 500 &&
+    error.status !== 401 && error.status !== 403) ||
+    error.reason === "Protocol" || error.reason === "Decode")
+
+/** Whether the client is no use any more (its connection ended): make a new one next time. */
+const isClosed = (error: McpClient.McpClientError): boolean =>
+  error._tag === "McpTransportError" && error.reason === "Closed"
+
+type Upstream =
+  | { readonly _tag: "Idle" }
+  | { readonly _tag: "Connecting"; readonly done: Deferred.Deferred<McpClient.McpClient, McpClient.McpClientError> }
+  | {
+    readonly _tag: "Connected"
+    readonly client: McpClient.McpClient
+    readonly scope: ScopeModule.CloseableScope
+    /** The server's notifications not yet sent to the host, in order. */
+    readonly notifications: Queue.Dequeue<JsonRpcNotification>
+  }
+
+/**
+ * Runs the bridge until the host closes its input (or the effect is interrupted: SIGTERM). The
+ * upstream session is closed with the scope (HTTP DELETE of the session).
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (
+  options: ProxyOptions,
+  host: HostChannel
+): Effect.Effect<void, never, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const httpClient = yield* HttpClient.HttpClient
+    const requestTimeout = options.requestTimeout ?? Duration.hours(1)
+    const strategy = options.transport ?? "http-first"
+    const initialized = yield* Deferred.make<InitializeParams>()
+
+    /** Server notifications go to the host as they are, except the client's own events. */
+    const forwardNotification = (notification: JsonRpcNotification) =>
+      McpClient.isSessionRestarted(notification)
+        ? Effect.logInfo("proxy: the remote server ended the session; a new one was initialized")
+        : notification.method === "notifications/cancelled"
+        ? Effect.void // handled by the client (it interrupts the forwarded server request)
+        : host.send(notification)
+
+    let upstream: Upstream = { _tag: "Idle" }
+    /**
+     * Everything written to the host goes through this lock, and the server's notifications are
+     * sent (in order) before any answer: a progress notification must reach the host before the
+     * result of its request, as it left the server.
+     */
+    const writeLock = yield* Effect.makeSemaphore(1)
+    const pump = Effect.suspend(() => {
+      const current = upstream
+      return current._tag === "Connected"
+        ? Effect.flatMap(Queue.takeAll(current.notifications), (pending) =>
+          Effect.forEach(pending, forwardNotification, { discard: true }))
+        : Effect.void
+    })
+    const send = (message: JsonRpcMessage) => writeLock.withPermits(1)(Effect.zipRight(pump, host.send(message)))
+    /** Requests the proxy sent to the host (server → client), by the proxy's id. */
+    const askedHost = new Map<RequestId, Deferred.Deferred<unknown, McpError>>()
+    let nextHostId = 0
+    /** Host requests being forwarded, by the host's id (for `notifications/cancelled`). */
+    const forwarding = new Map<RequestId, Fiber.RuntimeFiber<void>>()
+
+    // ---- server → client requests, asked of the host -------------------------------------------
+
+    const askHost = (method: string, params: unknown): Effect.Effect<unknown, McpError> =>
+      Effect.suspend(() => {
+        const id = `proxy-${nextHostId++}`
+        return Effect.flatMap(Deferred.make<unknown, McpError>(), (answer) => {
+          askedHost.set(id, answer)
+          return send(JsonRpc.request(id, method, params)).pipe(
+            Effect.zipRight(Deferred.await(answer)),
+            Effect.onInterrupt(() =>
+              send(JsonRpc.notification("notifications/cancelled", { requestId: id, reason: "cancelled by the server" }))
+            ),
+            Effect.ensuring(Effect.sync(() => askedHost.delete(id)))
+          )
+        })
+      })
+
+    const answerOf = <A, I>(schema: Schema.Schema<A, I>, method: string, params: unknown) =>
+      Effect.flatMap(askHost(method, params), (result) =>
+        Effect.mapError(
+          decodeLoose(schema)(result),
+          () => new McpError({ code: McpError.InternalError, message: `The host's answer to ${method} is malformed` })
+        ))
+
+    const handlersFor = (capabilities: McpSchema.ClientCapabilities): McpClient.McpClientHandlers => ({
+      ...(capabilities.elicitation === undefined ? {} : {
+        elicitation: (params) => answerOf(McpSchema.ElicitResult, "elicitation/create", params)
+      }),
+      ...(capabilities.sampling === undefined ? {} : {
+        sampling: (params) => answerOf(McpSchema.CreateMessageResult, "sampling/createMessage", params)
+      }),
+      ...(capabilities.roots === undefined ? {} : {
+        roots: {
+          list: Effect.map(answerOf(RootsResult, "roots/list", {}), (r) => r.roots),
+          listChanged: capabilities.roots.listChanged
+        }
+      })
+    })
+
+    // ---- the upstream session ------------------------------------------------------------------
+
+    const connectWith = (init: InitializeParams, kind: "http" | "sse", session: ScopeModule.Scope) =>
+      McpClient.connect(
+        { url: options.url, transport: kind, ...(options.headers === undefined ? {} : { headers: options.headers }) },
+        {
+          clientInfo: init.clientInfo,
+          protocolVersion: init.protocolVersion,
+          capabilities: init.capabilities,
+          handlers: handlersFor(init.capabilities),
+          requestTimeout
+        }
+      ).pipe(ScopeModule.extend(session), Effect.provideService(HttpClient.HttpClient, httpClient))
+
+    const connect = (init: InitializeParams): Effect.Effect<Upstream & { _tag: "Connected" }, McpClient.McpClientError> =>
+      Effect.gen(function*() {
+        const session = yield* ScopeModule.fork(scope, ExecutionStrategy.sequential)
+        const order: ReadonlyArray<"http" | "sse"> = strategy === "http-only"
+          ? ["http"]
+          : strategy === "sse-only"
+          ? ["sse"]
+          : strategy === "sse-first"
+          ? ["sse", "http"]
+          : ["http", "sse"]
+        const client = yield* connectWith(init, order[0]!, session).pipe(
+          Effect.catchIf(
+            (error) => order.length > 1 && shouldFallBack(error),
+            (error) =>
+              Effect.zipRight(
+                Effect.logInfo(`proxy: ${order[0]} transport refused (${error.message}); trying ${order[1]}`),
+                connectWith(init, order[1]!, session)
+              )
+          ),
+          Effect.onError((cause) => ScopeModule.close(session, Exit.failCause(cause)))
+        )
+        // Two subscriptions: `notifications` holds what is still to be sent (emptied only under the
+        // write lock), `wake` only says that something arrived.
+        const notifications = yield* ScopeModule.extend(client.subscribe, session)
+        const wake = yield* ScopeModule.extend(client.subscribe, session)
+        yield* Effect.forkIn(Effect.forever(Effect.zipRight(Queue.take(wake), writeLock.withPermits(1)(pump))), session)
+        if (options.initializeCache !== undefined) yield* options.initializeCache.set(client.initializeResult)
+        yield* Effect.logInfo(
+          `proxy: connected to ${options.url} (${client.serverInfo.name} ${client.serverInfo.version}, protocol ${client.protocolVersion})`
+        )
+        return { _tag: "Connected" as const, client, scope: session, notifications }
+      })
+
+    /** The upstream client: the current one, the one being made, or a new one (once for all callers). */
+    const upstreamClient: Effect.Effect<McpClient.McpClient, McpClient.McpClientError> = Effect.suspend(() => {
+      const current = upstream
+      switch (current._tag) {
+        case "Connected":
+          return Effect.succeed(current.client)
+        case "Connecting":
+          return Deferred.await(current.done)
+        case "Idle":
+          return Effect.gen(function*() {
+            const done = yield* Deferred.make<McpClient.McpClient, McpClient.McpClientError>()
+            upstream = { _tag: "Connecting", done }
+            const init = yield* Deferred.await(initialized)
+            yield* connect(init).pipe(
+              Effect.tap((connected) => {
+                upstream = connected
+                return Deferred.succeed(done, connected.client)
+              }),
+              Effect.tapError((error) => {
+                upstream = { _tag: "Idle" }
+                return Effect.zipRight(
+                  Effect.logWarning(`proxy: could not connect to ${options.url}: ${error.message}`),
+                  Deferred.fail(done, error)
+                )
+              }),
+              Effect.ignore,
+              Effect.forkIn(scope)
+            )
+            return yield* Deferred.await(done)
+          })
+      }
+    })
+
+    /** Forget a client whose connection closed; the next request connects again. */
+    const dropIfClosed = (client: McpClient.McpClient, error: McpClient.McpClientError) =>
+      Effect.suspend(() => {
+        const current = upstream
+        if (!isClosed(error) || current._tag !== "Connected" || current.client !== client) return Effect.void
+        upstream = { _tag: "Idle" }
+        return Effect.zipRight(
+          Effect.logWarning("proxy: the connection to the remote server closed; reconnecting at the next request"),
+          Effect.forkIn(ScopeModule.close(current.scope, Exit.void), scope)
+        )
+      })
+
+    // ---- host → server -------------------------------------------------------------------------
+
+    const reply = (id: RequestId, result: Effect.Effect<unknown, McpClient.McpClientError>) =>
+      result.pipe(
+        Effect.matchEffect({
+          onSuccess: (value) => send(JsonRpc.success(id, value)),
+          onFailure: (error) => send(JsonRpc.failure(id, errorObject(error)))
+        })
+      )
+
+    const forward = (request: JsonRpcRequest) =>
+      reply(
+        request.id,
+        Effect.flatMap(upstreamClient, (client) =>
+          client.request(request.method, request.params, Schema.Unknown).pipe(
+            Effect.tapError((error) => dropIfClosed(client, error))
+          ))
+      )
+
+    const initialize = (request: JsonRpcRequest) =>
+      Effect.gen(function*() {
+        const params = yield* Effect.either(decodeInitialize(request.params ?? {}))
+        if (params._tag === "Left") {
+          return yield* send(
+            JsonRpc.failure(request.id, { code: McpError.InvalidParams, message: "Invalid initialize params" })
+          )
+        }
+        yield* Deferred.succeed(initialized, params.right)
+        const cached = options.initializeCache === undefined ? Option.none() : yield* options.initializeCache.get
+        const usable = Option.filter(cached, (result) =>
+          typeof result === "object" && result !== null && "protocolVersion" in result &&
+          result.protocolVersion === params.right.protocolVersion)
+        if (Option.isSome(usable)) {
+          // Answer now; the session (and a sign-in, if needed) starts meanwhile, requests wait for it.
+          yield* Effect.logInfo("proxy: answered initialize from the cached server capabilities")
+          yield* Effect.forkIn(Effect.ignore(upstreamClient), scope)
+          return yield* send(JsonRpc.success(request.id, usable.value))
+        }
+        yield* reply(request.id, Effect.map(upstreamClient, (client) => client.initializeResult))
+      })
+
+    const onRequest = (request: JsonRpcRequest) => {
+      const work = request.method === "initialize"
+        ? initialize(request)
+        : request.method === "ping"
+        ? send(JsonRpc.success(request.id, {}))
+        : forward(request)
+      return Effect.flatMap(
+        Effect.forkIn(Effect.ensuring(work, Effect.sync(() => forwarding.delete(request.id))), scope),
+        (fiber) => Effect.sync(() => void forwarding.set(request.id, fiber))
+      )
+    }
+
+    const onNotification = (notification: JsonRpcNotification) => {
+      if (notification.method === "notifications/initialized") return Effect.void // the client sent its own
+      if (notification.method === "notifications/cancelled") {
+        const params = notification.params
+        const id = typeof params === "object" && params !== null && "requestId" in params ? params.requestId : undefined
+        const fiber = typeof id === "string" || typeof id === "number" ? forwarding.get(id) : undefined
+        return fiber === undefined ? Effect.void : Fiber.interruptFork(fiber)
+      }
+      const current = upstream
+      if (current._tag !== "Connected") {
+        return Effect.logDebug(`proxy: ${notification.method} from the host before the session started; dropped`)
+      }
+      return current.client.notify(notification.method, notification.params).pipe(
+        Effect.catchAll((error) => Effect.logWarning(`proxy: could not forward ${notification.method}: ${error.message}`))
+      )
+    }
+
+    const onResponse = (id: RequestId | null, outcome: Exit.Exit<unknown, McpError>) =>
+      Effect.suspend(() => {
+        const pending = id === null ? undefined : askedHost.get(id)
+        return pending === undefined
+          ? Effect.logWarning(`proxy: the host answered an unknown request ${String(id)}`)
+          : Deferred.done(pending, outcome)
+      })
+
+    const onMessage = (message: JsonRpcMessage): Effect.Effect<void> => {
+      switch (message._tag) {
+        case "Request":
+          return onRequest(message)
+        case "Notification":
+          return onNotification(message)
+        case "Success":
+          return onResponse(message.id, Exit.succeed(message.result))
+        case "Failure":
+          return onResponse(message.id, Exit.fail(new McpError(message.error)))
+      }
+    }
+
+    yield* host.incoming.pipe(
+      Stream.runForEach((line) =>
+        line._tag === "Right"
+          ? Effect.forEach(line.right, onMessage, { discard: true })
+          : Effect.zipRight(
+            Effect.logWarning(`proxy: malformed message from the host: ${line.left.description}`),
+            send(JsonRpc.failure(null, { code: McpError.ParseError, message: line.left.description }))
+          )
+      )
+    )
+    yield* Effect.logInfo("proxy: the host closed stdin; shutting down")
+  }).pipe(Effect.withSpan("Proxy.run"))

@@ -1,0 +1,79 @@
+/**
+ * The host side of the proxy tests and benchmarks: the official SDK's `Client` +
+ * `StdioClientTransport` spawning `effect-mcp-oauth proxy` (tsx, from the sources, as the CLI tests
+ * do), answering elicitations.
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import { Effect } from "effect"
+import * as NodeFs from "node:fs"
+import * as Os from "node:os"
+import * as NodePath from "node:path"
+
+export const ROOT = NodePath.resolve(import.meta.dirname, "../..")
+export const MAIN = NodePath.join(ROOT, "src", "cli", "main.ts")
+
+export const tempDir = Effect.acquireRelease(
+  Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(Os.tmpdir(), "emo-proxy-"))),
+  (d) => Effect.sync(() => NodeFs.rmSync(d, { recursive: true, force: true }))
+)
+
+/** node's arguments to run the proxy for `url` with the credentials in `dir` (headless sign-in). */
+export const proxyArgs = (url: string, dir: string, extra: ReadonlyArray<string> = []) => [
+  "--import",
+  "tsx",
+  MAIN,
+  "proxy",
+  "--headless",
+  "--allow-http",
+  "--dir",
+  dir,
+  ...extra,
+  url
+]
+
+export const env = (): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) out[k] = v
+  return { ...out, NO_COLOR: "1", NODE_NO_WARNINGS: "1" }
+}
+
+export const textOf = (result: unknown): string => {
+  const content = (result as { content: Array<{ type: string; text?: string }> }).content
+  return content.map((c) => c.text ?? "").join("")
+}
+
+/** The host: the official SDK client spawning the proxy over stdio, answering elicitations. */
+export const host = (
+  url: string,
+  dir: string,
+  options: {
+    readonly args?: ReadonlyArray<string>
+    readonly env?: Readonly<Record<string, string>>
+    /** Answers elicitations (default: accept with a name naming the question). */
+    readonly elicit?: (message: string) => Promise<{ action: "accept"; content: { name: string } }>
+  } = {}
+) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const stderr: Array<string> = []
+      const transport = new StdioClientTransport({
+        command: process.execPath,
+        args: proxyArgs(url, dir, options.args),
+        env: { ...env(), ...options.env },
+        cwd: ROOT,
+        stderr: "pipe"
+      })
+      transport.stderr?.on("data", (d) => stderr.push(String(d)))
+      const client = new Client({ name: "stdio-host", version: "1.0.0" }, { capabilities: { elicitation: {} } })
+      client.setRequestHandler(ElicitRequestSchema, async (request) =>
+        options.elicit !== undefined ? options.elicit(request.params.message) : {
+          action: "accept",
+          content: { name: `Ada (asked: ${request.params.message})` }
+        })
+      await client.connect(transport, { timeout: 60_000 })
+      return { client, stderr }
+    }),
+    ({ client }) => Effect.promise(() => client.close())
+  )
