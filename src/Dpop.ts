@@ -15,7 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
-import * as Jose from "jose"
+import type * as JoseTypes from "jose"
 
 /**
  * What a proof is for: the HTTP method and URL of the request (`htm`, `htu`), the access token it
@@ -81,9 +81,11 @@ const originOf = (url: string): string => (URL.canParse(url) ? new URL(url).orig
  * @category constructors
  */
 export const make: Effect.Effect<Dpop> = Effect.gen(function*() {
+  // jose loads with the first DPoP key, not with every import of the library
+  const Jose = yield* Effect.promise(() => import("jose"))
   const { privateKey, publicKey } = yield* Effect.promise(() => Jose.generateKeyPair("ES256", { extractable: false }))
   const jwk = yield* Effect.promise(() => crypto.subtle.exportKey("jwk", publicKey))
-  const publicJwk: Jose.JWK = { kty: "EC", crv: jwk.crv ?? "P-256", x: jwk.x ?? "", y: jwk.y ?? "" }
+  const publicJwk: JoseTypes.JWK = { kty: "EC", crv: jwk.crv ?? "P-256", x: jwk.x ?? "", y: jwk.y ?? "" }
   const thumbprint = yield* Effect.promise(() => Jose.calculateJwkThumbprint(publicJwk, "sha256"))
   const nonces = yield* Ref.make(new Map<string, string>())
 

@@ -17,7 +17,6 @@ import * as Encoding from "effect/Encoding"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Jose from "jose"
 import type { DiscoveryResult } from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
 import { ClientNotFound, OAuthRequestError, OAuthTokenError } from "./Errors.js"
@@ -220,6 +219,8 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
         const lifetime = Math.floor(Duration.toSeconds(keyConfig.lifetime ?? Duration.seconds(60)))
         return yield* Effect.tryPromise({
           try: async () => {
+            // jose loads with the first private_key_jwt assertion, not with every import
+            const Jose = await import("jose")
             const key = await Jose.importPKCS8(Redacted.value(keyConfig.privateKeyPem), keyConfig.algorithm)
             return new Jose.SignJWT({})
               .setProtectedHeader({

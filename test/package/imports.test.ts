@@ -64,8 +64,9 @@ describe("entry points import only what they use", () => {
     expect(graph.filter((f) => HEAVY.slice(0, 4).some((h) => f.includes(h)))).toEqual([])
   }, 60_000)
 
-  it("the root entry loads neither the MCP client nor the server side", async () => {
+  it("the root entry loads neither the MCP client nor the server side, nor jose before a DPoP key or client assertion", async () => {
     const graph = await staticGraph("src/index.ts")
     expect(graph.filter((f) => f.startsWith("src/mcp/") || f.startsWith("src/server/"))).toEqual([])
+    expect(graph.filter((f) => f.includes("node_modules/jose/"))).toEqual([])
   }, 60_000)
 })
