@@ -43,6 +43,13 @@ export interface DiscoveryResult {
   readonly authorizationServer: AuthorizationServerMetadata
   readonly issuer: string
   readonly legacy: boolean
+  /** The URL the PRM was read from (RFC 9728 §3), so a 401 naming another one can be told apart. */
+  readonly resourceMetadataUrl?: string | undefined
+  /**
+   * How long the documents may be reused, in seconds: the smallest `Cache-Control` `max-age` of
+   * the responses (RFC 9111 §5.2.2.1; `no-store` / `no-cache` → 0); `undefined` when they said nothing.
+   */
+  readonly maxAgeSeconds?: number | undefined
 }
 
 /**
@@ -111,6 +118,26 @@ export interface DiscoveryConfig {
    */
   readonly deadline?: Duration.DurationInput | undefined
   readonly allowInsecure?: boolean | undefined
+}
+
+/**
+ * The freshness lifetime a `Cache-Control` header grants (RFC 9111 §5.2.2): `max-age` in
+ * seconds, 0 for `no-store` / `no-cache`, `undefined` when the header says nothing about it.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.1
+ * @since 0.1.0
+ * @category caching
+ */
+export const cacheMaxAge = (header: string | undefined): number | undefined => {
+  if (header === undefined) return undefined
+  let maxAge: number | undefined
+  for (const part of header.split(",")) {
+    const directive = part.trim().toLowerCase()
+    if (directive === "no-store" || directive === "no-cache") return 0
+    const match = /^max-age\s*=\s*"?(\d+)"?$/.exec(directive)
+    if (match !== null) maxAge = Number(match[1])
+  }
+  return maxAge
 }
 
 const normalize = (u: URL): { readonly origin: string; readonly path: string } => ({
@@ -216,7 +243,8 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
     /** Fetches one metadata document: `None` for a 4xx (try the next URL), an error otherwise. */
     const fetchDocument = <A, I>(
       url: string,
-      schema: Schema.Schema<A, I>
+      schema: Schema.Schema<A, I>,
+      maxAge?: (seconds: number | undefined) => void
     ): Effect.Effect<Option.Option<A>, DiscoveryError | OAuthRequestError> =>
       OAuthHttp.execute(client, HttpClientRequest.get(url), httpOptions).pipe(
         Effect.flatMap((response): Effect.Effect<Option.Option<A>, DiscoveryError | OAuthRequestError> => {
@@ -233,33 +261,43 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
           }
           return Either.match(OAuthHttp.decodeJson(schema, response), {
             onLeft: (detail) => Effect.fail(new DiscoveryError({ reason: "Malformed", url, detail })),
-            onRight: (doc) => Effect.succeed(Option.some(doc))
+            onRight: (doc) => {
+              maxAge?.(cacheMaxAge(response.headers["cache-control"]))
+              return Effect.succeed(Option.some(doc))
+            }
           })
         })
       )
 
     const firstFound = <A, I>(
       urls: ReadonlyArray<string>,
-      schema: Schema.Schema<A, I>
+      schema: Schema.Schema<A, I>,
+      maxAge?: (seconds: number | undefined) => void
     ): Effect.Effect<Option.Option<readonly [string, A]>, DiscoveryError | OAuthRequestError> =>
       Effect.gen(function*() {
         for (const url of urls) {
-          const found = yield* fetchDocument(url, schema)
+          const found = yield* fetchDocument(url, schema, maxAge)
           if (Option.isSome(found)) return Option.some([url, found.value] as const)
         }
         return Option.none()
       })
 
-    const protectedResource = (mcpUrl: string, resourceMetadataUrl?: string) =>
+    const protectedResourceAt = (
+      mcpUrl: string,
+      resourceMetadataUrl?: string,
+      maxAge?: (seconds: number | undefined) => void
+    ) =>
       Effect.gen(function*() {
         yield* requireUrl(mcpUrl, "the MCP server URL")
         const fallbacks = protectedResourceMetadataUrls(mcpUrl)
         const urls = resourceMetadataUrl === undefined
           ? fallbacks
           : [resourceMetadataUrl, ...fallbacks.filter((u) => u !== resourceMetadataUrl)]
-        const found = yield* firstFound(urls, ProtectedResourceMetadata)
-        return Option.map(found, ([, doc]) => doc)
+        return yield* firstFound(urls, ProtectedResourceMetadata, maxAge)
       }).pipe(Effect.withSpan("Discovery.protectedResource", { attributes: { mcpUrl } }))
+
+    const protectedResource = (mcpUrl: string, resourceMetadataUrl?: string) =>
+      Effect.map(protectedResourceAt(mcpUrl, resourceMetadataUrl), Option.map(([, doc]) => doc))
 
     const checkAuthorizationServer = (
       url: string,
@@ -288,11 +326,11 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
       return Effect.succeed(doc)
     }
 
-    const authorizationServer = (issuer: string) =>
+    const authorizationServer = (issuer: string, maxAge?: (seconds: number | undefined) => void) =>
       Effect.gen(function*() {
         yield* requireUrl(issuer, "the issuer")
         const urls = authorizationServerMetadataUrls(issuer)
-        const found = yield* firstFound(urls, AuthorizationServerMetadata)
+        const found = yield* firstFound(urls, AuthorizationServerMetadata, maxAge)
         if (Option.isNone(found)) {
           return yield* Effect.fail(
             new DiscoveryError({
@@ -307,11 +345,11 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
       }).pipe(Effect.withSpan("Discovery.authorizationServer", { attributes: { issuer } }))
 
     /** 2025-03-26: no PRM; metadata on the server origin, else default endpoints there. */
-    const legacy = (mcpUrl: string) =>
+    const legacy = (mcpUrl: string, maxAge?: (seconds: number | undefined) => void) =>
       Effect.gen(function*() {
         const origin = new URL(mcpUrl).origin
         const url = `${origin}/.well-known/oauth-authorization-server`
-        const found = yield* fetchDocument(url, AuthorizationServerMetadata)
+        const found = yield* fetchDocument(url, AuthorizationServerMetadata, maxAge)
         if (Option.isSome(found)) {
           const doc = found.value
           // The legacy document's issuer is only required to live on the server's origin.
@@ -339,19 +377,26 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
 
     const discoverFresh = (mcpUrl: string, options: DiscoverOptions) =>
       Effect.gen(function*() {
-        const prm = yield* protectedResource(mcpUrl, options.resourceMetadataUrl)
-        if (Option.isNone(prm)) {
-          const as = yield* legacy(mcpUrl)
+        // The smallest max-age any of the documents allowed (RFC 9111 §4.2.1: each has its own).
+        let maxAgeSeconds: number | undefined
+        const maxAge = (seconds: number | undefined) => {
+          if (seconds !== undefined) maxAgeSeconds = Math.min(seconds, maxAgeSeconds ?? seconds)
+        }
+        const foundPrm = yield* protectedResourceAt(mcpUrl, options.resourceMetadataUrl, maxAge)
+        if (Option.isNone(foundPrm)) {
+          const as = yield* legacy(mcpUrl, maxAge)
           return {
             mcpUrl,
-            protectedResource: prm,
+            protectedResource: Option.none(),
             resource: undefined,
             authorizationServer: as,
             issuer: as.issuer,
-            legacy: true
+            legacy: true,
+            maxAgeSeconds
           } satisfies DiscoveryResult
         }
-        const doc = prm.value
+        const [resourceMetadataUrl, doc] = foundPrm.value
+        const prm = Option.some(doc)
         if (!validateResource(mcpUrl, doc.resource)) {
           return yield* Effect.fail(new ResourceMismatch({ expected: mcpUrl, actual: doc.resource }))
         }
@@ -368,7 +413,7 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
         // Try each listed authorization server in order; the first that validates wins.
         let lastError: DiscoveryError | OAuthRequestError | undefined
         for (const issuer of servers) {
-          const result = yield* Effect.either(authorizationServer(issuer))
+          const result = yield* Effect.either(authorizationServer(issuer, maxAge))
           if (Either.isRight(result)) {
             return {
               mcpUrl,
@@ -376,7 +421,9 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
               resource: doc.resource,
               authorizationServer: result.right,
               issuer: result.right.issuer,
-              legacy: false
+              legacy: false,
+              resourceMetadataUrl,
+              maxAgeSeconds
             } satisfies DiscoveryResult
           }
           lastError = result.left

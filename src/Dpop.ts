@@ -45,8 +45,8 @@ export interface Dpop {
   readonly nonce: (url: string) => Effect.Effect<Option.Option<string>>
   /** Remembers the `DPoP-Nonce` of a server (by origin). */
   readonly setNonce: (url: string, nonce: string) => Effect.Effect<void>
-  /** RFC 7638 thumbprint of the public key (`cnf.jkt` of bound tokens). */
-  readonly thumbprint: string
+  /** RFC 7638 thumbprint of the public key (`cnf.jkt` of bound tokens); creates the key if need be. */
+  readonly thumbprint: Effect.Effect<string>
 }
 
 /**
@@ -74,19 +74,25 @@ const htuOf = (url: string): string => {
 const originOf = (url: string): string => (URL.canParse(url) ? new URL(url).origin : url)
 
 /**
- * A DPoP service with a fresh, non-extractable ES256 key pair.
+ * A DPoP service with a fresh, non-extractable ES256 key pair, created on first need (the first
+ * proof or thumbprint): a client whose servers never use DPoP never generates one.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4
  * @since 0.1.0
  * @category constructors
  */
 export const make: Effect.Effect<Dpop> = Effect.gen(function*() {
-  // jose loads with the first DPoP key, not with every import of the library
-  const Jose = yield* Effect.promise(() => import("jose"))
-  const { privateKey, publicKey } = yield* Effect.promise(() => Jose.generateKeyPair("ES256", { extractable: false }))
-  const jwk = yield* Effect.promise(() => crypto.subtle.exportKey("jwk", publicKey))
-  const publicJwk: JoseTypes.JWK = { kty: "EC", crv: jwk.crv ?? "P-256", x: jwk.x ?? "", y: jwk.y ?? "" }
-  const thumbprint = yield* Effect.promise(() => Jose.calculateJwkThumbprint(publicJwk, "sha256"))
+  const key = yield* Effect.cached(Effect.gen(function*() {
+    // jose loads with the first DPoP key, not with every import of the library
+    const Jose = yield* Effect.promise(() => import("jose"))
+    const { privateKey, publicKey } = yield* Effect.promise(() =>
+      Jose.generateKeyPair("ES256", { extractable: false })
+    )
+    const jwk = yield* Effect.promise(() => crypto.subtle.exportKey("jwk", publicKey))
+    const publicJwk: JoseTypes.JWK = { kty: "EC", crv: jwk.crv ?? "P-256", x: jwk.x ?? "", y: jwk.y ?? "" }
+    const thumbprint = yield* Effect.promise(() => Jose.calculateJwkThumbprint(publicJwk, "sha256"))
+    return { Jose, privateKey, publicJwk, thumbprint }
+  }))
   const nonces = yield* Ref.make(new Map<string, string>())
 
   const ath = (token: Redacted.Redacted<string>) =>
@@ -96,6 +102,7 @@ export const make: Effect.Effect<Dpop> = Effect.gen(function*() {
 
   const proof = (request: ProofRequest) =>
     Effect.gen(function*() {
+      const { Jose, privateKey, publicJwk } = yield* key
       const claims: Record<string, unknown> = {
         htm: request.method.toUpperCase(),
         htu: htuOf(request.url),
@@ -116,7 +123,7 @@ export const make: Effect.Effect<Dpop> = Effect.gen(function*() {
     proof,
     nonce: (url) => Effect.map(Ref.get(nonces), (m) => Option.fromNullable(m.get(originOf(url)))),
     setNonce: (url, nonce) => Ref.update(nonces, (m) => new Map(m).set(originOf(url), nonce)),
-    thumbprint
+    thumbprint: Effect.map(key, (k) => k.thumbprint)
   })
 })
 

@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -23,7 +24,7 @@ import type { BearerChallenge } from "./internal/wwwAuthenticate.js"
 import * as Pkce from "./Pkce.js"
 import * as Registration from "./Registration.js"
 import * as RetryPolicy from "./RetryPolicy.js"
-import type { ClientInformation, StoredToken, TokenEndpointAuthMethod } from "./Schemas.js"
+import { type ClientInformation, StoredDiscovery, StoredToken, type TokenEndpointAuthMethod } from "./Schemas.js"
 import * as SingleFlight from "./SingleFlight.js"
 import * as TokenExchange from "./TokenExchange.js"
 import * as TokenLock from "./TokenLock.js"
@@ -86,7 +87,7 @@ export interface OAuthOptions {
   readonly callbackPort?: number | undefined
   /** Timeout of each HTTP call to an OAuth endpoint. Default 30 s. */
   readonly timeout?: Duration.DurationInput | undefined
-  /** Refresh this long before expiry. Default 60 s. */
+  /** Refresh this long before expiry (at most; a tenth of the lifetime of short-lived tokens). Default 60 s. */
   readonly refreshMargin?: Duration.DurationInput | undefined
   /** Re-authorizations allowed for one request (401 sign-in and 403 step-ups together). Default 3. */
   readonly maxAuthorizationAttempts?: number | undefined
@@ -161,7 +162,7 @@ export interface FlowContext {
   readonly key: string
   readonly configuredScopes: ReadonlyArray<string>
   readonly grant: "authorization_code" | "client_credentials" | CustomGrant
-  /** Refresh this long before expiry (capped at half the token's lifetime). */
+  /** Refresh this long before expiry (at most; see `Refresh.refreshMargin`). */
   readonly refreshMarginMillis: number
   readonly maxAuthorizationAttempts: number
   /** Backoff of transient refresh failures; `undefined` = no retry. */
@@ -181,6 +182,28 @@ export interface FlowContext {
   readonly lastChallenge: Ref.Ref<Option.Option<BearerChallenge>>
   /** Refresh and sign-in, once for all concurrent callers and inside the `TokenLock`. */
   readonly singleFlight: SingleFlight.SingleFlight<StoredToken, OAuthError>
+  /** The discovery this process uses (fetched here, or read from the token record). */
+  readonly known: Ref.Ref<Option.Option<KnownDiscovery>>
+  /** Whether the last `discover` reused a known result instead of fetching. */
+  readonly reusedDiscovery: Ref.Ref<boolean>
+  /**
+   * The access token obtained with reused discovery: when a 401 refuses it, the metadata is
+   * suspect (the resource may have moved to another authorization server) and is fetched again.
+   */
+  readonly suspect: Ref.Ref<Option.Option<string>>
+}
+
+/**
+ * A discovery result with when it was fetched and until when it may be stored.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9111#section-4.2
+ * @since 0.1.0
+ * @category models
+ */
+export interface KnownDiscovery {
+  readonly found: Discovery.DiscoveryResult
+  readonly fetchedAt: number
+  readonly freshUntil: number
 }
 
 /**
@@ -240,7 +263,10 @@ export const make = (options: OAuthOptions): Effect.Effect<FlowContext, never, D
       dpop: yield* Effect.serviceOption(Dpop.Dpop),
       current: yield* Ref.make<Option.Option<StoredToken> | undefined>(undefined),
       lastChallenge: yield* Ref.make<Option.Option<BearerChallenge>>(Option.none()),
-      singleFlight: yield* SingleFlight.make<StoredToken, OAuthError>({ key, lock })
+      singleFlight: yield* SingleFlight.make<StoredToken, OAuthError>({ key, lock }),
+      known: yield* Ref.make(Option.none<KnownDiscovery>()),
+      reusedDiscovery: yield* Ref.make(false),
+      suspect: yield* Ref.make(Option.none<string>())
     } satisfies FlowContext
   })
 
@@ -271,14 +297,51 @@ export const reload = (ctx: FlowContext): Effect.Effect<Option.Option<StoredToke
   Effect.tap(ctx.storage.getTokens(ctx.key), (stored) => Ref.set(ctx.current, stored))
 
 /**
- * Stores a token set and caches it.
+ * The token with the discovery it was obtained with attached (issuer-bound: only when that
+ * discovery names the token's issuer, and not when the metadata said `no-store`), so that a new
+ * process can refresh without discovering again. Also remembers a token obtained with reused
+ * discovery (see {@link FlowContext.suspect}).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
+ * @since 0.1.0
+ * @category discovery
+ */
+export const withDiscovery = (ctx: FlowContext, token: StoredToken): Effect.Effect<StoredToken> =>
+  Effect.gen(function*() {
+    const reused = yield* Ref.get(ctx.reusedDiscovery)
+    yield* Ref.set(ctx.suspect, reused ? Option.some(Redacted.value(token.accessToken)) : Option.none())
+    const known = yield* Ref.get(ctx.known)
+    if (Option.isNone(known) || known.value.found.issuer !== token.issuer) {
+      return token.discovery === undefined ? token : new StoredToken({ ...token, discovery: undefined })
+    }
+    if (known.value.freshUntil <= known.value.fetchedAt) return token
+    const { found, fetchedAt, freshUntil } = known.value
+    return new StoredToken({
+      ...token,
+      discovery: new StoredDiscovery({
+        protectedResource: Option.getOrUndefined(found.protectedResource),
+        resourceMetadataUrl: found.resourceMetadataUrl,
+        resource: found.resource,
+        authorizationServer: found.authorizationServer,
+        legacy: found.legacy,
+        fetchedAt,
+        freshUntil
+      })
+    })
+  })
+
+/**
+ * Stores a token set (with its discovery, see {@link withDiscovery}) and caches it.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  * @since 0.1.0
  * @category tokens
  */
 export const save = (ctx: FlowContext, token: StoredToken): Effect.Effect<void, StorageError> =>
-  Effect.zipRight(ctx.storage.setTokens(ctx.key, token), Ref.set(ctx.current, Option.some(token)))
+  Effect.flatMap(
+    withDiscovery(ctx, token),
+    (withIt) => Effect.zipRight(ctx.storage.setTokens(ctx.key, withIt), Ref.set(ctx.current, Option.some(withIt)))
+  )
 
 /**
  * Forgets the stored tokens (the client information stays).
@@ -300,10 +363,52 @@ export const clearTokens = (ctx: FlowContext): Effect.Effect<void, StorageError>
 export const forget = (ctx: FlowContext): Effect.Effect<void, StorageError> =>
   Effect.zipRight(ctx.storage.clear(ctx.key), Ref.set(ctx.current, Option.none<StoredToken>()))
 
+/** Stored discovery is reused this long when the metadata said nothing about caching. */
+const DEFAULT_FRESHNESS_MILLIS = 24 * 60 * 60 * 1000
+/** And never longer than this, whatever `max-age` said. */
+const MAX_FRESHNESS_MILLIS = 7 * 24 * 60 * 60 * 1000
+
+/**
+ * The discovery read from a token record, when it may be used: it names the token's issuer,
+ * is fresh at `now`, and was read from `resourceMetadataUrl` when one is asked for.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
+ * @since 0.1.0
+ * @category discovery
+ */
+export const storedDiscovery = (
+  ctx: FlowContext,
+  token: StoredToken,
+  now: number
+): Option.Option<KnownDiscovery> => {
+  const stored = token.discovery
+  if (stored === undefined || stored.freshUntil <= now) return Option.none()
+  if (stored.authorizationServer.issuer !== token.issuer) return Option.none()
+  return Option.some({
+    found: {
+      mcpUrl: ctx.mcpUrl,
+      protectedResource: Option.fromNullable(stored.protectedResource),
+      resource: stored.resource,
+      authorizationServer: stored.authorizationServer,
+      issuer: stored.authorizationServer.issuer,
+      legacy: stored.legacy,
+      resourceMetadataUrl: stored.resourceMetadataUrl
+    },
+    fetchedAt: stored.fetchedAt,
+    freshUntil: stored.freshUntil
+  })
+}
+
+/** Whether `known` answers a challenge naming `resourceMetadataUrl` (none named: any does). */
+const answers = (known: KnownDiscovery, resourceMetadataUrl: string | undefined): boolean =>
+  resourceMetadataUrl === undefined || known.found.resourceMetadataUrl === resourceMetadataUrl
+
 /**
  * Discovers the server's metadata (RFC 9728, then RFC 8414), following the challenge's
- * `resource_metadata` when there is one; `refresh` bypasses the cache. With the `issuer` option,
- * any other issuer is an `IssuerMismatch` (nothing is sent to it).
+ * `resource_metadata` when there is one. Reuses what this process already knows, else the
+ * fresh discovery stored with the token (issuer-bound), else fetches; `refresh`, or a challenge
+ * naming another `resource_metadata` than the known one, fetches again. With the `issuer`
+ * option, any other issuer is an `IssuerMismatch` (nothing is sent to it).
  *
  * @see https://www.rfc-editor.org/rfc/rfc9728#section-5.1
  * @since 0.1.0
@@ -314,16 +419,56 @@ export const discover = (
   challenge: Option.Option<BearerChallenge>,
   refresh: boolean
 ): Effect.Effect<Discovery.DiscoveryResult, OAuthError> =>
-  ctx.discovery.discover(ctx.mcpUrl, {
-    resourceMetadataUrl: Option.getOrUndefined(challenge)?.resourceMetadata,
-    refresh
-  }).pipe(
-    Effect.filterOrFail(
-      (found) => ctx.options.issuer === undefined || found.issuer === ctx.options.issuer,
-      (found) =>
-        new IssuerMismatch({ reason: "NotConfigured", expected: ctx.options.issuer ?? "", actual: found.issuer })
-    )
-  )
+  Effect.gen(function*() {
+    const resourceMetadataUrl = Option.getOrUndefined(challenge)?.resourceMetadata
+    const now = yield* Clock.currentTimeMillis
+    let reuse: Option.Option<KnownDiscovery> = Option.none()
+    if (!refresh) {
+      reuse = Option.filter(yield* Ref.get(ctx.known), (k) => answers(k, resourceMetadataUrl))
+      if (Option.isNone(reuse)) {
+        const stored = yield* loadCurrent(ctx)
+        reuse = Option.filter(
+          Option.flatMap(stored, (token) => storedDiscovery(ctx, token, now)),
+          (k) => answers(k, resourceMetadataUrl)
+        )
+      }
+    }
+    let found: Discovery.DiscoveryResult
+    if (Option.isSome(reuse)) {
+      found = reuse.value.found
+      yield* Ref.set(ctx.known, reuse)
+      yield* Ref.set(ctx.reusedDiscovery, true)
+    } else {
+      const known = yield* Ref.get(ctx.known)
+      found = yield* ctx.discovery.discover(ctx.mcpUrl, {
+        resourceMetadataUrl,
+        // The service's own cache may hold what another resource_metadata pointed at.
+        refresh: refresh || Option.isSome(known)
+      })
+      const fetchedAt = yield* Clock.currentTimeMillis
+      const lifetime = found.maxAgeSeconds === undefined
+        ? DEFAULT_FRESHNESS_MILLIS
+        : Math.min(found.maxAgeSeconds * 1000, MAX_FRESHNESS_MILLIS)
+      yield* Ref.set(ctx.known, Option.some({ found, fetchedAt, freshUntil: fetchedAt + lifetime }))
+      yield* Ref.set(ctx.reusedDiscovery, false)
+    }
+    if (ctx.options.issuer !== undefined && found.issuer !== ctx.options.issuer) {
+      return yield* Effect.fail(
+        new IssuerMismatch({ reason: "NotConfigured", expected: ctx.options.issuer, actual: found.issuer })
+      )
+    }
+    return found
+  })
+
+/**
+ * Forgets the discovery this process knows (sign-out, or the metadata proved wrong).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
+ * @since 0.1.0
+ * @category discovery
+ */
+export const forgetDiscovery = (ctx: FlowContext): Effect.Effect<void> =>
+  Effect.zipRight(Ref.set(ctx.known, Option.none()), ctx.discovery.invalidate(ctx.mcpUrl))
 
 /**
  * Whether `stored` is the token a request used (`used` is its access token value).

@@ -15,14 +15,17 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
 import { dual } from "effect/Function"
 import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
 import { InsufficientScope, type OAuthError, OAuthRequestError, Unauthorized } from "./Errors.js"
+import { sameOriginAs } from "./internal/sameOrigin.js"
 import { tokenWait } from "./internal/tokenWait.js"
 import { authChallenge } from "./internal/wwwAuthenticate.js"
 import * as OAuth from "./OAuth.js"
@@ -91,13 +94,37 @@ const drain = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<v
   Effect.ignore(response.arrayBuffer)
 
 /**
+ * Whether the requests of the current fiber are made while closing (the Streamable HTTP session
+ * `DELETE` on close, for one): {@link authenticate} then puts the stored token on them if there
+ * is one and never refreshes, signs in or opens a browser; a 401 or 403 answer is passed on as it
+ * is. Set it with {@link whileClosing}.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management
+ * @since 0.1.0
+ * @category closing
+ */
+export const currentlyClosing: FiberRef.FiberRef<boolean> = FiberRef.unsafeMake(false)
+
+/**
+ * Runs `effect` with {@link currentlyClosing} set: its requests never authenticate anew (no
+ * refresh, no sign-in, no browser), they carry the stored token or none.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management
+ * @since 0.1.0
+ * @category closing
+ */
+export const whileClosing = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.locally(effect, currentlyClosing, true)
+
+/**
  * Authenticates every request a client sends to the MCP server of `oauth` (same origin only;
  * other hosts never see the token): puts the current Bearer token on it (RFC 6750 §2.1) without
  * waiting on any lock when the token is valid; on a 401 (RFC 6750 §3.1) refreshes or signs in —
  * once for all concurrent requests — and retries once; on a 403 `insufficient_scope` re-authorizes
  * with the union of scopes and retries, at most `maxAuthorizationAttempts` times in all.
  *
- * Retrying re-runs the request pipeline, so the retry carries the new token.
+ * Retrying re-runs the request pipeline, so the retry carries the new token. A request made
+ * {@link whileClosing} carries the stored token or none and never authenticates anew.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#scope-challenge-handling
@@ -111,7 +138,8 @@ export const authenticate: {
   2,
   <E, R>(client: HttpClient.HttpClient.With<E, R>, oauth: OAuth.OAuth): HttpClient.HttpClient.With<E | OAuthError, R> => {
     const origin = new URL(oauth.mcpUrl).origin
-    const applies = (url: string): boolean => URL.canParse(url) && new URL(url).origin === origin
+    // No URL parsing per request: a prefix comparison, parsing only when it cannot decide.
+    const applies = sameOriginAs(oauth.mcpUrl)
     const max = oauth.maxAuthorizationAttempts
     const dpopKey = Option.getOrUndefined(oauth.dpop)
     /** RFC 6750 §2.1 `Bearer`, or RFC 9449 §7.1 `DPoP` with a fresh proof bound to the token. */
@@ -182,7 +210,12 @@ export const authenticate: {
     const authenticated: HttpClient.HttpClient.With<E | OAuthError, R> = client.pipe(
       HttpClient.mapRequestEffect((request) =>
         applies(request.url)
-          ? Effect.flatMap(tokenWait(oauth.tokenForRequest), (token) =>
+          ? Effect.flatMap(
+            Effect.flatMap(FiberRef.get(currentlyClosing), (closing) =>
+              closing
+                // no network, no lock: the stored token as it is (an expired one only earns a 401)
+                ? Effect.map(Effect.option(oauth.tokens), Option.flatten)
+                : oauth.tokenForRequest), (token) => // waits go through tokenWait inside
             Option.match(token, {
               onNone: () => Effect.succeed(request),
               onSome: (t) => Effect.map(present(request, t), remember)
@@ -190,17 +223,23 @@ export const authenticate: {
           : Effect.succeed(request)
       ),
       HttpClient.transformResponse((effect) => {
-        const answered: Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> = effect.pipe(
-          Effect.flatMap(refuseForeignAnswer),
-          Effect.tap(rememberNonce)
+        // One step per response; the 401/403 handling below runs only for those statuses.
+        const answered: Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> = Effect.flatMap(
+          effect,
+          (response) => {
+            if (!applies(response.request.url)) return refuseForeignAnswer(response)
+            return dpopKey === undefined || response.headers["dpop-nonce"] === undefined
+              ? Effect.succeed(response)
+              : Effect.as(rememberNonce(response), response)
+          }
         )
         const loop = (
           attempts: number,
           retriedUnauthorized: boolean,
           retriedNonce = false
         ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> =>
-          Effect.flatMap(answered, (response) => {
-            if (!applies(response.request.url) || (response.status !== 401 && response.status !== 403)) {
+          Effect.flatMap(Effect.zip(answered, FiberRef.get(currentlyClosing)), ([response, closing]) => {
+            if (closing || !applies(response.request.url) || (response.status !== 401 && response.status !== 403)) {
               return Effect.succeed(response)
             }
             const header = response.headers["www-authenticate"]
@@ -380,12 +419,19 @@ export const OAuthLayer = (
       )
     )
   )
-  const http = Layer.effect(
+  const http = Layer.scoped(
     HttpClient.HttpClient,
     Effect.gen(function*() {
       const inner = yield* HttpClient.HttpClient
       const oauth = yield* OAuth.OAuth
-      return toHttpClient(authenticate(inner, oauth))
+      // Once this layer is closing, the requests of fibers still running never sign in.
+      const layerClosing = yield* Ref.make(false)
+      yield* Effect.addFinalizer(() => Ref.set(layerClosing, true))
+      return toHttpClient(authenticate(inner, oauth)).pipe(
+        HttpClient.transformResponse((response) =>
+          Effect.flatMap(Ref.get(layerClosing), (closing) => closing ? whileClosing(response) : response)
+        )
+      )
     })
   )
   return http.pipe(Layer.provideMerge(core))

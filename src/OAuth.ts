@@ -23,6 +23,7 @@ import * as Discovery from "./Discovery.js"
 import type * as Dpop from "./Dpop.js"
 import { type OAuthError, OAuthRequestError, type StorageError } from "./Errors.js"
 import * as FlowContext from "./FlowContext.js"
+import { tokenWait } from "./internal/tokenWait.js"
 import { authChallenge, type BearerChallenge } from "./internal/wwwAuthenticate.js"
 import * as Refresh from "./Refresh.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -93,7 +94,8 @@ export interface OAuth {
   /**
    * The token to put on a request right now without waiting on any lock when it is valid:
    * `None` when there is none (the request then goes out unauthenticated and its 401 starts the
-   * sign-in). An expired token with a refresh token is refreshed (single-flight).
+   * sign-in). An expired token with a refresh token is refreshed (single-flight); such a wait runs
+   * through the token-wait hook itself (an implementation of this interface must do the same).
    */
   readonly tokenForRequest: Effect.Effect<Option.Option<StoredToken>, OAuthError>
   /** The DPoP key (RFC 9449) of this client, when one is provided; used for `DPoP`-type tokens. */
@@ -168,7 +170,8 @@ const lastRequest = (ctx: FlowContext.FlowContext) =>
     challenge
   }))
 
-const tokenForRequest = (ctx: FlowContext.FlowContext): Effect.Effect<Option.Option<StoredToken>, OAuthError> =>
+/** The slow path of {@link tokenForRequest}: no token yet, or one due for renewal. */
+const obtainForRequest = (ctx: FlowContext.FlowContext): Effect.Effect<Option.Option<StoredToken>, OAuthError> =>
   Effect.gen(function*() {
     const token = yield* FlowContext.loadCurrent(ctx)
     if (Option.isNone(token)) {
@@ -191,6 +194,20 @@ const tokenForRequest = (ctx: FlowContext.FlowContext): Effect.Effect<Option.Opt
       )
     )
   })
+
+/**
+ * The per-request path: the in-memory token when it is usable (no generator, no fiber, no
+ * span), else the slow path — run through the token-wait hook (a request's answer clock stops
+ * while it waits for a token).
+ */
+const tokenForRequest = (ctx: FlowContext.FlowContext): Effect.Effect<Option.Option<StoredToken>, OAuthError> => {
+  const slow = tokenWait(obtainForRequest(ctx))
+  return Effect.flatMap(FlowContext.loadCurrent(ctx), (token) =>
+    Option.isNone(token)
+      ? slow
+      : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Refresh.isUsable(token.value, now, ctx.refreshMarginMillis) ? Effect.succeed(token) : slow))
+}
 
 const accessToken = (ctx: FlowContext.FlowContext): Effect.Effect<Redacted.Redacted<string>, OAuthError> =>
   Effect.gen(function*() {
@@ -217,7 +234,7 @@ const logout = (ctx: FlowContext.FlowContext): Effect.Effect<Revocation.SignOutR
     Effect.provideService(Discovery.Discovery, ctx.discovery),
     Effect.provideService(HttpClient.HttpClient, ctx.httpClient),
     Effect.zipLeft(Ref.set(ctx.current, Option.none())),
-    Effect.zipLeft(ctx.discovery.invalidate(ctx.mcpUrl)),
+    Effect.zipLeft(FlowContext.forgetDiscovery(ctx)),
     Effect.withSpan("OAuth.logout")
   )
 

@@ -28,25 +28,36 @@ import * as TokenStorage from "./TokenStorage.js"
 type RefreshOutcome = Data.TaggedEnum<{
   Refreshed: { readonly token: StoredToken }
   Sibling: { readonly token: StoredToken }
-  SignIn: {}
+  SignIn: { readonly rediscover: boolean }
 }>
 const RefreshOutcome = Data.taggedEnum<RefreshOutcome>()
 
 /**
- * Valid for a request at `now`: not within the refresh margin of its expiry. The margin is at
- * most half the token's lifetime, so a short-lived token is not refreshed on every request.
+ * How long before its expiry a token is refreshed: the configured margin (default 60 s) for
+ * long-lived tokens, a tenth of the lifetime for short ones (but at least 2 s, or a quarter of
+ * a lifetime shorter than 8 s) — a few round trips — so that a token is used for most of its
+ * lifetime and refreshed once per lifetime, still before any request could carry it expired.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @since 0.1.0
+ * @category refresh
+ */
+export const refreshMargin = (token: StoredToken, marginMillis: number): number => {
+  if (token.expiresAt === undefined) return 0
+  const lifetime = Math.max(0, token.expiresAt - token.obtainedAt)
+  return Math.min(marginMillis, Math.max(lifetime / 10, Math.min(2000, lifetime / 4)))
+}
+
+/**
+ * Valid for a request at `now`: not within the refresh margin of its expiry (see
+ * {@link refreshMargin}).
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  * @since 0.1.0
  * @category refresh
  */
 export const isUsable = (token: StoredToken, now: number, marginMillis: number): boolean =>
-  !token.isExpired(
-    now,
-    token.expiresAt === undefined
-      ? 0
-      : Math.min(marginMillis, Math.max(0, (token.expiresAt - token.obtainedAt) / 2))
-  )
+  !token.isExpired(now, refreshMargin(token, marginMillis))
 
 /**
  * Refreshes `token` (RFC 6749 §6) at its own issuer, or signs in when it has no refresh token,
@@ -69,6 +80,10 @@ export const refreshOrSignIn = (
     const refreshToken = token.refreshToken
     if (refreshToken === undefined) return yield* SignIn.signIn(ctx, request)
     const found = yield* FlowContext.discover(ctx, request.challenge, request.rediscover)
+    // Refreshing with metadata known from before (this process, or stored with the token) costs
+    // no round trip; it is fetched again only when the refresh fails in a way it could explain.
+    const reused = yield* Ref.get(ctx.reusedDiscovery)
+    const afterDiscovery: FlowContext.FlowRequest = { ...request, rediscover: false }
     if (found.issuer !== token.issuer) {
       // SEP-2352: the refresh token belongs to its issuer; another one never sees it. Forget it
       // (unless another process already replaced it) and sign in where the resource points now.
@@ -80,7 +95,7 @@ export const refreshOrSignIn = (
         if (Option.isSome(newer) && newer.value.issuer === found.issuer) return newer.value
       }
       yield* Ref.set(ctx.current, Option.none())
-      return yield* SignIn.signIn(ctx, request)
+      return yield* SignIn.signIn(ctx, afterDiscovery)
     }
     const client = yield* ClientIdentity.storedClient(ctx, found.issuer)
     const info = Option.isSome(client)
@@ -90,7 +105,7 @@ export const refreshOrSignIn = (
       : undefined
     if (info === undefined) {
       yield* FlowContext.clearTokens(ctx)
-      return yield* SignIn.signIn(ctx, request)
+      return yield* SignIn.signIn(ctx, afterDiscovery)
     }
     const retry = ctx.refreshRetry
     // Fencing (RFC 9700 §4.14.2): a holder that stalled past its cross-process lease must not
@@ -106,11 +121,12 @@ export const refreshOrSignIn = (
       }))
     ).pipe(
       // Transient failures (5xx, 429 with Retry-After, refused connections) are retried with
-      // a bounded, jittered backoff. Not a timeout: the server may have rotated the refresh
-      // token already, and presenting the old one again would revoke the whole grant.
+      // a bounded, jittered backoff. Not a timeout nor a connection lost once connected: the
+      // server may have rotated the refresh token already, and presenting the old one again
+      // would revoke the whole grant (RFC 9700 §4.14.2).
       retry === undefined ? identity : Effect.retry({
         schedule: retry,
-        while: (e) => e._tag !== "StorageError" && !(e._tag === "OAuthRequestError" && e.reason === "Timeout")
+        while: (e) => e._tag !== "StorageError" && !mayHaveReachedServer(e)
       }),
       Effect.map((refreshed) => RefreshOutcome.Refreshed({ token: refreshed })),
       // The lease was lost: whoever holds the lock now refreshes; use what they stored.
@@ -138,7 +154,10 @@ export const refreshOrSignIn = (
             )
             if (e._tag === "ClientNotFound") yield* ctx.storage.clear(ctx.key)
             yield* Ref.set(ctx.current, Option.none())
-            return RefreshOutcome.SignIn()
+            // A refused grant may mean the resource moved to another authorization server:
+            // fetch the metadata again (once) when it was reused. An unknown client is the
+            // registration's fault, not the metadata's: the sign-in registers where it is.
+            return RefreshOutcome.SignIn({ rediscover: reused && e._tag === "OAuthTokenError" })
           })
       )
     )
@@ -146,10 +165,20 @@ export const refreshOrSignIn = (
       case "Sibling":
         return outcome.token
       case "SignIn":
-        return yield* SignIn.signIn(ctx, request)
+        return yield* SignIn.signIn(ctx, { ...request, rediscover: outcome.rediscover })
       case "Refreshed": {
         // Never overwrite a newer token another process stored meanwhile.
-        const stored = yield* TokenStorage.setTokensIfUnchanged(ctx.storage, ctx.key, Option.some(token), outcome.token)
+        const refreshed = yield* FlowContext.withDiscovery(ctx, outcome.token)
+        const stored = yield* TokenStorage.setTokensIfUnchanged(ctx.storage, ctx.key, Option.some(token), refreshed)
+          .pipe(
+            // The server may have rotated the refresh token: dropping the new set because the
+            // disk is full or read-only would lose the grant. This process keeps using it.
+            Effect.catchIf((e) => e.reason !== "Conflict", (e) =>
+              Effect.as(
+                Effect.logWarning(`The refreshed tokens could not be stored (${e.message}); keeping them in memory`),
+                refreshed
+              ))
+          )
         yield* Ref.set(ctx.current, Option.some(stored))
         yield* SignInEvents.publish(
           SignInEvents.SignInEvent.Refreshed({ mcpUrl: ctx.mcpUrl, issuer: stored.issuer, scopes: stored.scopes })
@@ -158,6 +187,13 @@ export const refreshOrSignIn = (
       }
     }
   }).pipe(Effect.withSpan("OAuth.refreshOrSignIn"))
+
+/** Connection failures that happen before a request is sent (the server never saw it). */
+const NOT_SENT = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)\b/
+
+/** A failure after which the server may have processed the request: a timeout, a connection lost once connected. */
+const mayHaveReachedServer = (e: OAuthError): boolean =>
+  e._tag === "OAuthRequestError" && (e.reason === "Timeout" || (e.reason === "Transport" && !NOT_SENT.test(e.detail)))
 
 /**
  * Reacts to a 401 (RFC 6750 §3.1 `invalid_token` or no token) for a request that carried `used`
@@ -184,7 +220,12 @@ export const handleUnauthorized = (
           Option.isSome(stored) && !FlowContext.sameToken(stored, used) &&
           isUsable(stored.value, now, ctx.refreshMarginMillis)
         ) return stored.value
-        const request: FlowContext.FlowRequest = { challenge, extraScopes: [], rediscover: Option.isSome(used) }
+        // The metadata is fetched again only when the refused token was itself obtained with
+        // reused metadata (it may be the metadata that is wrong), or when the challenge names
+        // another resource_metadata (`FlowContext.discover` notices that itself).
+        const suspect = yield* Ref.get(ctx.suspect)
+        const rediscover = Option.isSome(used) && Option.isSome(suspect) && suspect.value === used.value
+        const request: FlowContext.FlowRequest = { challenge, extraScopes: [], rediscover }
         if (Option.isSome(stored) && stored.value.refreshToken !== undefined && ctx.grant === "authorization_code") {
           return yield* refreshOrSignIn(ctx, stored.value, request)
         }

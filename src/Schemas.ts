@@ -56,6 +56,32 @@ export class AuthorizationServerMetadata
 {}
 
 /**
+ * Discovery results kept with a token record (RFC 9728 + RFC 8414 documents), so that a new
+ * process can refresh without fetching them again. Bound to the token's `issuer`: used only
+ * while `authorizationServer.issuer` is the issuer stored with the token, and only until
+ * `freshUntil` (from the responses' `Cache-Control`, bounded).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
+ * @see https://www.rfc-editor.org/rfc/rfc9111#section-4.2
+ * @since 0.1.0
+ * @category schemas
+ */
+export class StoredDiscovery extends Schema.Class<StoredDiscovery>("StoredDiscovery")({
+  protectedResource: Schema.optional(ProtectedResourceMetadata),
+  /** Where the PRM was read from. */
+  resourceMetadataUrl: Schema.optional(Schema.String),
+  /** The RFC 8707 resource indicator discovery settled on. */
+  resource: Schema.optional(Schema.String),
+  authorizationServer: AuthorizationServerMetadata,
+  legacy: Schema.Boolean,
+  /** When the documents were fetched, epoch milliseconds. */
+  fetchedAt: Schema.Number,
+  /** Until when they may be reused, epoch milliseconds. */
+  freshUntil: Schema.Number
+}) {}
+
+/**
  * The client authentication methods at the token endpoint this library implements
  * (RFC 6749 §2.3.1, RFC 7591 §2, RFC 7523 §2.2).
  *
@@ -216,7 +242,12 @@ export class StoredToken extends Schema.Class<StoredToken>("StoredToken")({
   revocationEndpoint: Schema.optional(Schema.String),
   resource: Schema.optional(Schema.String),
   /** When the token was obtained, epoch milliseconds. */
-  obtainedAt: Schema.Number
+  obtainedAt: Schema.Number,
+  /**
+   * The discovery the token was obtained with, so a new process refreshes without discovering
+   * again (absent in older records, and when the metadata forbade storing it).
+   */
+  discovery: Schema.optional(StoredDiscovery)
 }) {
   /** Seconds until expiry at `now` (epoch ms), recomputed from the absolute expiry; `undefined` when unknown. */
   expiresIn(now: number): number | undefined {

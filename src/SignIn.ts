@@ -204,9 +204,17 @@ export const signIn = (
   ctx: FlowContext.FlowContext,
   request: FlowContext.FlowRequest
 ): Effect.Effect<StoredToken, OAuthError> =>
-  (ctx.grant === "authorization_code"
-    ? authorizationCode(ctx, request)
-    : clientCredentials(ctx, request, ctx.grant === "client_credentials" ? undefined : ctx.grant)).pipe(
+  Effect.suspend(() => {
+    // Never discover twice in one flow: the retry reuses what the first attempt fetched.
+    let next = request
+    const attempt = Effect.suspend(() => {
+      const current = next
+      next = { ...request, rediscover: false }
+      return ctx.grant === "authorization_code"
+        ? authorizationCode(ctx, current)
+        : clientCredentials(ctx, current, ctx.grant === "client_credentials" ? undefined : ctx.grant)
+    })
+    return attempt.pipe(
       Effect.tapError((error) =>
         error._tag === "ClientNotFound"
           ? Effect.logWarning(
@@ -222,3 +230,4 @@ export const signIn = (
         while: (error) => error._tag === "ClientNotFound" && !ctx.registration.isStatic
       })
     )
+  })

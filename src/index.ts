@@ -105,5 +105,7 @@ export {
   /** @since 0.1.0 */
   ClientInformation,
   /** @since 0.1.0 */
+  StoredDiscovery,
+  /** @since 0.1.0 */
   StoredToken
 } from "./Schemas.js"

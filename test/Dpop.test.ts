@@ -7,12 +7,14 @@
 import { HttpBody, HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
+import { vi } from "vitest"
 import { Effect, Layer } from "effect"
 import * as Jose from "jose"
 import { createHash } from "node:crypto"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Authorizer from "../src/Authorizer.js"
+import * as Dpop from "../src/Dpop.js"
 import * as HttpAuth from "../src/HttpAuth.js"
 import * as TestStorage from "../src/TestStorage.js"
 
@@ -136,5 +138,24 @@ describe("DPoP (RFC 9449)", () => {
       const withProof = resourceRequests.filter((s) => s.proof !== undefined)
       expect(new Set(withProof.map((s) => s.proof?.jti)).size).toBe(withProof.length) // a fresh proof each time
       expect(new Set([...tokenRequests, ...withProof].map((s) => s.jkt)).size).toBe(1) // one key throughout
+    }))
+})
+
+describe("DPoP key created on first need", () => {
+  it.effect("building the service generates no key; the first proof does, once; the thumbprint is the proof key's", () =>
+    Effect.gen(function*() {
+      const generateKey = vi.spyOn(globalThis.crypto.subtle, "generateKey")
+      try {
+        const dpop = yield* Dpop.make
+        expect(generateKey).toHaveBeenCalledTimes(0)
+        const proof = yield* dpop.proof({ method: "POST", url: "https://as.example.com/token" })
+        yield* dpop.proof({ method: "POST", url: "https://as.example.com/token" })
+        expect(generateKey).toHaveBeenCalledTimes(1)
+        const jwk = Jose.decodeProtectedHeader(proof).jwk!
+        expect(yield* dpop.thumbprint).toBe(yield* Effect.promise(() => Jose.calculateJwkThumbprint(jwk, "sha256")))
+        expect(generateKey).toHaveBeenCalledTimes(1)
+      } finally {
+        generateKey.mockRestore()
+      }
     }))
 })

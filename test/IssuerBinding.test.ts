@@ -64,13 +64,19 @@ const signInAt = (server: TestServer, options: Partial<OAuth.OAuthOptions>) =>
     return { key, token: tokens.get(key)!, client: clients.get(key) }
   }).pipe(Effect.provide(clientLayer(server, options)))
 
-/** The stored state as a seed, with the token expired (so the next use refreshes). */
+/**
+ * The stored state as a seed, with the token expired (so the next use refreshes) and without
+ * the discovery stored with it (as when it has gone stale, or the record predates it), so the
+ * next process discovers again and sees the move.
+ */
 const expiredSeed = (stored: {
   readonly key: string
   readonly token: StoredToken
   readonly client?: ClientInformation | undefined
 }): TestStorage.Seed => ({
-  tokens: { [stored.key]: new StoredToken({ ...stored.token, expiresAt: Date.now() - 1000 }) },
+  tokens: {
+    [stored.key]: new StoredToken({ ...stored.token, expiresAt: Date.now() - 1000, discovery: undefined })
+  },
   ...(stored.client === undefined ? {} : { client: { [stored.key]: stored.client } })
 })
 

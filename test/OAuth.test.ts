@@ -1,13 +1,13 @@
 import { HttpBody, HttpClient, HttpClientError } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, Scope, TestClock } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, Schema, Scope, TestClock } from "effect"
 import { inspect } from "node:util"
 import * as Authorizer from "../src/Authorizer.js"
 import { ClientNotFound, type OAuthError } from "../src/Errors.js"
 import * as HttpAuth from "../src/HttpAuth.js"
 import * as OAuth from "../src/OAuth.js"
-import { ClientInformation, StoredToken } from "../src/Schemas.js"
+import { AuthorizationServerMetadata, ClientInformation, StoredDiscovery, StoredToken } from "../src/Schemas.js"
 import * as TestStorage from "../src/TestStorage.js"
 import { serverKey, type TokenStorage, TokenStorage as TokenStorageTag } from "../src/TokenStorage.js"
 import { startTestServer, type TestServer } from "./fixtures/TestAuthServer.js"
@@ -636,8 +636,8 @@ describe("client identity", () => {
       yield* Effect.gen(function*() {
         yield* callMcp(server.mcpUrl)
         yield* callMcp(server.mcpUrl) // the fresh 2 s token is used as it is
-        // Within the refresh margin (half a short token's lifetime): the next request refreshes first.
-        yield* Effect.sleep("1200 millis")
+        // Within the refresh margin (a quarter of a lifetime this short): the next request refreshes first.
+        yield* Effect.sleep("1600 millis")
         const response = yield* callMcp(server.mcpUrl)
         expect(response.status).toBe(200)
         const clients = yield* TestStorage.clients
@@ -722,6 +722,96 @@ describe("client identity", () => {
     }))
 })
 
+describe("request counts at the minimum", () => {
+  /** Signs in once; returns what was stored, keyed, to seed another process with. */
+  const signedIn = (server: TestServer) =>
+    Effect.gen(function*() {
+      expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+      const key = serverKey(server.mcpUrl)
+      return { key, token: (yield* TestStorage.tokens).get(key)!, client: (yield* TestStorage.clients).get(key)! }
+    })
+
+  it.scopedLive("herd: N concurrent calls with a token the server no longer accepts cost 2N + 1 requests (one refresh, no re-discovery)", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const n = 50
+      const result = yield* Effect.gen(function*() {
+        const { token } = yield* signedIn(server)
+        yield* server.provider.revokeToken(Redacted.value(token.accessToken))
+        yield* server.resetCounters
+        return yield* Effect.forEach(Array.from({ length: n }), () => callMcp(server.mcpUrl), {
+          concurrency: "unbounded"
+        })
+      }).pipe(Effect.provide(clientLayer(server)))
+      expect(result.every((r) => r.status === 200)).toBe(true)
+      expect(yield* server.counts).toMatchObject({ prm: 0, asMetadata: 0, token: 1, resource: 2 * n })
+      expect((yield* server.requests).length).toBe(2 * n + 1)
+    }))
+
+  it.scopedLive("stale client and a refused token: 6 requests (401, refresh, register, authorize, token, retry), discovery never repeated", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const response = yield* Effect.gen(function*() {
+        const { token } = yield* signedIn(server)
+        yield* server.forgetClients
+        yield* server.provider.revokeToken(Redacted.value(token.accessToken))
+        yield* server.resetCounters
+        return yield* callMcp(server.mcpUrl)
+      }).pipe(Effect.provide(clientLayer(server)))
+      expect(response.status).toBe(200)
+      expect(yield* server.counts).toMatchObject({ prm: 0, asMetadata: 0, register: 1, authorize: 1, token: 2 })
+      expect((yield* server.requests).length).toBe(6)
+    }))
+
+  it.scopedLive("a new process with the stored token expired refreshes with the stored discovery: 2 requests (refresh, call)", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const first = yield* signedIn(server).pipe(Effect.provide(clientLayer(server)))
+      expect(first.token.discovery?.authorizationServer.issuer).toBe(server.issuer)
+      // Through the storage's wire format, as a file or Redis store keeps it.
+      const roundTripped = yield* Schema.decode(StoredToken)(yield* Schema.encode(StoredToken)(first.token))
+      const expired = new StoredToken({ ...roundTripped, expiresAt: Date.now() - 1000 })
+      yield* server.resetCounters
+      const response = yield* callMcp(server.mcpUrl).pipe(
+        Effect.provide(clientLayer(server, {}, {
+          storage: TestStorage.layer({ tokens: { [first.key]: expired }, client: { [first.key]: first.client } })
+        }))
+      )
+      expect(response.status).toBe(200)
+      expect(yield* server.counts).toMatchObject({ prm: 0, asMetadata: 0, token: 1, resource: 1 })
+      expect((yield* server.requests).length).toBe(2)
+    }))
+
+  it.scopedLive("stored discovery is bound to the token's issuer and its freshness: otherwise the new process discovers first", () =>
+    Effect.gen(function*() {
+      for (const spoil of ["stale", "foreign"] as const) {
+        const server = yield* startTestServer()
+        const first = yield* signedIn(server).pipe(Effect.provide(clientLayer(server)))
+        const stored = first.token.discovery!
+        const discovery = spoil === "stale"
+          ? new StoredDiscovery({ ...stored, freshUntil: Date.now() - 1 })
+          : new StoredDiscovery({
+            ...stored,
+            authorizationServer: new AuthorizationServerMetadata({
+              ...stored.authorizationServer,
+              issuer: "http://127.0.0.1:1/other"
+            })
+          })
+        yield* server.resetCounters
+        const response = yield* callMcp(server.mcpUrl).pipe(
+          Effect.provide(clientLayer(server, {}, {
+            storage: TestStorage.layer({
+              tokens: { [first.key]: new StoredToken({ ...first.token, expiresAt: Date.now() - 1000, discovery }) },
+              client: { [first.key]: first.client }
+            })
+          }))
+        )
+        expect(response.status).toBe(200)
+        expect(yield* server.counts).toMatchObject({ prm: 1, asMetadata: 1, token: 1, authorize: 0 })
+      }
+    }))
+})
+
 describe("expiry with TestClock", () => {
   it.scoped("a token that expires while the app runs is refreshed on the next request", () =>
     Effect.gen(function*() {
@@ -737,6 +827,25 @@ describe("expiry with TestClock", () => {
         expect(response.status).toBe(200)
         const grants = (yield* server.requestsTo("token")).map((r) => r.form["grant_type"])
         expect(grants).toEqual(["authorization_code", "refresh_token"])
+      }).pipe(Effect.provide(clientLayer(server)))
+    }))
+})
+
+describe("proactive refresh once per lifetime (TestClock)", () => {
+  it.scoped("a 60 s token used every 5 s for 10 lifetimes is refreshed 10 times (not every half-lifetime), with no 401 after the sign-in", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ accessTokenTtlSeconds: 60 })
+      yield* Effect.gen(function*() {
+        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+        const calls = 120
+        for (let i = 0; i < calls; i++) {
+          yield* TestClock.adjust("5 seconds")
+          expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+        }
+        const grants = (yield* server.requestsTo("token")).map((r) => r.form["grant_type"])
+        expect(grants.filter((g) => g === "refresh_token")).toHaveLength(10)
+        // The first call's 401 and its retry, then one request per call: never a 401 again.
+        expect(yield* server.count("resource")).toBe(2 + calls)
       }).pipe(Effect.provide(clientLayer(server)))
     }))
 })

@@ -18,6 +18,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Mailbox from "effect/Mailbox"
 import * as Ref from "effect/Ref"
+import { whileClosing } from "../HttpAuth.js"
 import type { JsonRpcMessage, RequestId } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"
 import { McpTransportError } from "./McpErrors.js"
@@ -306,7 +307,8 @@ export const make = (
       yield* incoming.end
       const session = yield* Ref.get(sessionId)
       if (session === undefined) return
-      yield* execute(HttpClientRequest.del(url)).pipe(
+      // closing never authenticates: the DELETE carries the stored token or none, and a 401 is ignored
+      yield* whileClosing(execute(HttpClientRequest.del(url))).pipe(
         Effect.flatMap((response) =>
           response.status === 405 || (response.status >= 200 && response.status < 300)
             ? Effect.void

@@ -8,14 +8,25 @@
  *   token (goal 1).
  * - cold_flow_round_trips: HTTP requests of a first sign-in with dynamic registration, counting
  *   the authorization GET and both tries of the MCP request (goal 7).
- * - plus the storage benchmarks of test/bench/storage.ts, the proxy benchmarks of
- *   test/bench/proxy.ts (proxy_overhead_ratio, proxy_sign_ins, proxy_herd_refreshes) and the
- *   cold-start ones of test/bench/startup.ts (cli_start_ratio, import_ms / import_rss_mb; they
- *   measure `dist/`).
+ * - herd_requests: every HTTP request when N concurrent calls carry a token the server no longer
+ *   accepts (signed in before): N 401s, one refresh, N retries (goal 2N + 1).
+ * - stale_client_requests: the server forgot the client and refuses the token: 401, refresh
+ *   (invalid_client), registration, authorization, token, retry (goal 6).
+ * - warm_restart_requests: a new process whose stored token has expired: the refresh and the
+ *   call, with the discovery stored with the token (goal 2 HTTP requests; an MCP session adds
+ *   its initialize and initialized).
+ * - proactive_refreshes_per_lifetime: 60 s tokens, a call every 5 s for 10 lifetimes (TestClock):
+ *   refreshes ÷ lifetimes (goal 1), with the 401s after the sign-in (goal 0).
+ * - sdk_latency_ratio, cold_wall_ratio: against the official SDK client (test/bench/sdk.ts).
+ * - plus the storage benchmarks of test/bench/storage.ts and the proxy benchmarks of
+ *   test/bench/proxy.ts (proxy_overhead_ratio, proxy_sign_ins, proxy_herd_refreshes).
+ * - the cold-start figures of test/bench/startup.ts (cli_start_ratio, import_ms / import_rss_mb of
+ *   each entry beside the SDK client; they measure `dist/`, so `npm run bench` builds first).
+ * - the soak of test/bench/soak.ts (SOAK_SECONDS, default 600, 20 when CI=true; 0 skips it).
  */
 import { HttpBody, HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Layer, Redacted, TestClock, TestContext } from "effect"
 import { existsSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -26,6 +37,8 @@ import * as TestStorage from "../../src/TestStorage.js"
 import type { TokenStorage } from "../../src/TokenStorage.js"
 import { startTestServer, type TestServer } from "../fixtures/TestAuthServer.js"
 import { benchProxy } from "./proxy.js"
+import { soak } from "./soak.js"
+import { sdkComparison } from "./sdk.js"
 
 const emit = (line: Record<string, unknown>) => Effect.sync(() => console.log(JSON.stringify(line)))
 
@@ -88,6 +101,8 @@ const overheadRatio = Effect.gen(function*() {
   const perRound = 100
   const timesBare: Array<number> = []
   const timesAuthed: Array<number> = []
+  // The null arm: the bare client again, timed separately (its ratio to the first shows the noise).
+  const timesNull: Array<number> = []
   const timeOne = (c: HttpClient.HttpClient, into: Array<number>) =>
     Effect.gen(function*() {
       const start = performance.now()
@@ -100,13 +115,15 @@ const overheadRatio = Effect.gen(function*() {
   for (let i = 0; i < rounds; i++) {
     yield* Effect.repeatN(timeOne(bareWithToken, timesBare), perRound - 1)
     yield* Effect.repeatN(timeOne(authed, timesAuthed), perRound - 1)
+    yield* Effect.repeatN(timeOne(bareWithToken, timesNull), perRound - 1)
   }
   const bareMedian = median(timesBare)
   const authedMedian = median(timesAuthed)
   yield* emit({
     metric: "overhead_ratio",
     value: Number((authedMedian / bareMedian).toFixed(3)),
-    goal: 1.1,
+    goal: 1.01,
+    null_ratio: Number((median(timesNull) / bareMedian).toFixed(3)),
     requests: timesBare.length,
     median_bare_ms: Number(bareMedian.toFixed(3)),
     median_oauth_ms: Number(authedMedian.toFixed(3))
@@ -148,7 +165,110 @@ const coldFlow = Effect.gen(function*() {
   })
 }).pipe(Effect.scoped)
 
+/** Signs in through `authed` (a cold flow) and returns the stored token. */
+const signIn = (server: TestServer, authed: HttpClient.HttpClient, storage: TestStorage.TestStorage) =>
+  Effect.gen(function*() {
+    yield* post(authed, server.mcpUrl)
+    const tokens = yield* storage.tokens
+    return [...tokens.values()][0]!
+  })
+
+const oauthLayerWithStorage = (server: TestServer) =>
+  Effect.gen(function*() {
+    const storageLayer = TestStorage.layer()
+    const context = yield* Layer.build(
+      HttpAuth.OAuthLayer({ mcpUrl: server.mcpUrl }).pipe(
+        Layer.provideMerge(storageLayer),
+        Layer.provide(Authorizer.layerHeadless()),
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
+    )
+    return { authed: Context.get(context, HttpClient.HttpClient), storage: Context.get(context, TestStorage.TestStorage) }
+  })
+
+const herdRequests = Effect.gen(function*() {
+  const server = yield* startTestServer()
+  const { authed, storage } = yield* oauthLayerWithStorage(server)
+  const token = yield* signIn(server, authed, storage)
+  yield* server.provider.revokeToken(Redacted.value(token.accessToken))
+  yield* server.resetCounters
+  const n = 1000
+  yield* Effect.forEach(Array.from({ length: n }), () => post(authed, server.mcpUrl), {
+    concurrency: "unbounded",
+    discard: true
+  })
+  yield* emit({
+    metric: "herd_requests",
+    n,
+    value: (yield* server.requests).length,
+    goal: 2 * n + 1,
+    breakdown: yield* server.counts
+  })
+}).pipe(Effect.scoped)
+
+const staleClientRequests = Effect.gen(function*() {
+  const server = yield* startTestServer()
+  const { authed, storage } = yield* oauthLayerWithStorage(server)
+  const token = yield* signIn(server, authed, storage)
+  yield* server.forgetClients
+  yield* server.provider.revokeToken(Redacted.value(token.accessToken))
+  yield* server.resetCounters
+  yield* post(authed, server.mcpUrl)
+  yield* emit({
+    metric: "stale_client_requests",
+    value: (yield* server.requests).length,
+    goal: 6,
+    breakdown: yield* server.counts
+  })
+}).pipe(Effect.scoped)
+
+const warmRestartRequests = Effect.gen(function*() {
+  const server = yield* startTestServer()
+  const first = yield* oauthLayerWithStorage(server)
+  const token = yield* signIn(server, first.authed, first.storage)
+  const client = [...(yield* first.storage.clients).values()][0]!
+  // A new process: its own layer, seeded with what the first stored, the token now expired.
+  const expired = new StoredToken({ ...token, expiresAt: Date.now() - 1000 })
+  yield* server.resetCounters
+  const second = yield* clientFrom(oauthLayer(server, TestStorage.layer({ tokens: expired, client })))
+  yield* post(second, server.mcpUrl)
+  yield* emit({
+    metric: "warm_restart_requests",
+    value: (yield* server.requests).length,
+    goal: 2,
+    breakdown: yield* server.counts
+  })
+}).pipe(Effect.scoped)
+
+const proactiveRefreshes = Effect.gen(function*() {
+  const server = yield* startTestServer({ accessTokenTtlSeconds: 60 })
+  const authed = yield* clientFrom(oauthLayer(server, TestStorage.layer()))
+  yield* post(authed, server.mcpUrl)
+  const lifetimes = 10
+  const calls = lifetimes * 12
+  for (let i = 0; i < calls; i++) {
+    yield* TestClock.adjust("5 seconds")
+    yield* post(authed, server.mcpUrl)
+  }
+  const refreshes = (yield* server.requestsTo("token")).filter((r) => r.form["grant_type"] === "refresh_token")
+  yield* emit({
+    metric: "proactive_refreshes_per_lifetime",
+    value: refreshes.length / lifetimes,
+    goal: 1,
+    token_lifetime_s: 60,
+    lifetimes,
+    unauthorized_after_sign_in: (yield* server.count("resource")) - 2 - calls,
+    unauthorized_goal: 0
+  })
+}).pipe(Effect.scoped, Effect.provide(TestContext.TestContext))
+
 const here = dirname(fileURLToPath(import.meta.url))
+
+/** Cold start of the shipped CLI and import cost of each entry point (test/bench/startup.ts). */
+const startupBenchmarks = Effect.promise(async () => {
+  const mod: typeof import("./startup.js") = await import(join(here, "startup.ts"))
+  return [...(await mod.benchCliStart()), ...(await mod.benchImports())]
+}).pipe(Effect.flatMap((lines) => Effect.forEach(lines, (l) => emit(l as Record<string, unknown>), { discard: true })))
 
 const storageBenchmarks = Effect.promise(async () => {
   if (!existsSync(join(here, "storage.ts"))) return []
@@ -162,21 +282,27 @@ const storageBenchmarks = Effect.promise(async () => {
   return lines
 }).pipe(Effect.flatMap((lines) => Effect.forEach(lines, (l) => emit(l as Record<string, unknown>), { discard: true })))
 
-/** Cold start of the shipped CLI and import cost of each entry point (test/bench/startup.ts). */
-const startupBenchmarks = Effect.promise(async () => {
-  const mod: typeof import("./startup.js") = await import(join(here, "startup.ts"))
-  return [...(await mod.benchCliStart()), ...(await mod.benchImports())]
-}).pipe(Effect.flatMap((lines) => Effect.forEach(lines, (l) => emit(l as Record<string, unknown>), { discard: true })))
-
 Effect.runPromise(
   Effect.gen(function*() {
-    yield* coldFlow
-    yield* herd
-    yield* overheadRatio
-    yield* storageBenchmarks
-    yield* Effect.flatMap(Effect.promise(benchProxy), (lines) =>
-      Effect.forEach(lines, (l) => emit(l as Record<string, unknown>), { discard: true }))
-    yield* startupBenchmarks
+    const only = process.argv.slice(2)
+    const want = (name: string) => only.length === 0 || only.includes(name)
+    if (want("counts")) {
+      yield* coldFlow
+      yield* herd
+      yield* herdRequests
+      yield* staleClientRequests
+      yield* warmRestartRequests
+      yield* proactiveRefreshes
+    }
+    if (want("overhead")) yield* overheadRatio
+    if (want("sdk")) yield* Effect.flatMap(sdkComparison, (lines) => Effect.forEach(lines, emit, { discard: true }))
+    if (want("storage")) yield* storageBenchmarks
+    if (want("proxy")) {
+      yield* Effect.flatMap(Effect.promise(benchProxy), (lines) =>
+        Effect.forEach(lines, (l) => emit(l as Record<string, unknown>), { discard: true }))
+    }
+    if (want("startup")) yield* startupBenchmarks
+    if (want("soak") && process.env["SOAK_SECONDS"] !== "0") yield* soak(emit)
   }).pipe(Effect.provide(Layer.empty))
 ).then(
   () => process.exit(0),

@@ -49,7 +49,7 @@ const storedScopes = (dir: string, mcpUrl: string) =>
 describe("makeOAuthFetch: the official SDK client signed in by this library", () => {
   it.scopedLive("signs in once (headless), then 200 concurrent calls with an expired token refresh exactly once", () =>
     Effect.gen(function*() {
-      // Tokens live 2 s (due for refresh after 1 s: the margin is at most half the lifetime).
+      // Tokens live 2 s (due for refresh after 1.5 s: the margin is a quarter of a lifetime this short).
       const server = yield* startProtectedMcpServer({ accessTokenTtl: Duration.seconds(2) })
       const dir = yield* tempDir
       const { client } = yield* connect(server.mcpUrl, dir)

@@ -288,8 +288,8 @@ describe("oidc-provider interop, a scripted user agent", () => {
         const client = yield* connect(interop, { scopes: ["mcp:read"] })
         yield* whoami(client)
         const first = yield* storedState(interop)
-        // Past half of the 4 s lifetime: inside the refresh margin.
-        yield* Effect.sleep("2500 millis")
+        // Past 3 s of the 4 s lifetime: inside the refresh margin (a quarter of a lifetime this short).
+        yield* Effect.sleep("3300 millis")
         const me = yield* whoami(client)
         const second = yield* storedState(interop)
         return { me, first, second }

@@ -91,8 +91,8 @@ describe("an MCP session with OAuthLayer", () => {
       const client = yield* McpClient.connect(new URL(mcpUrl), { auth: { oauth: { scopes: ["tools"] } } })
       const first = textOf(yield* client.callTool("whoami"))
       expect(first.startsWith("test-user:")).toBe(true)
-      // Past half the 2 s lifetime: inside the refresh margin.
-      yield* Effect.sleep("1200 millis")
+      // Past 1.5 s of the 2 s lifetime: inside the refresh margin (a quarter of a lifetime this short).
+      yield* Effect.sleep("1600 millis")
       const second = textOf(yield* client.callTool("whoami"))
       expect(second.startsWith("test-user:")).toBe(true)
       expect(second).not.toBe(first) // a new access token, in the same session

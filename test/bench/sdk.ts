@@ -1,0 +1,227 @@
+/**
+ * This library's MCP client against the official SDK's (`@modelcontextprotocol/sdk` `Client` over
+ * `StreamableHTTPClientTransport` with an `OAuthClientProvider`), in the same run, against the
+ * same loopback servers (the embedded authorization server and an MCP endpoint with an `add`
+ * tool on one origin), arms interleaved so that drift affects them alike. Ratios, not times.
+ *
+ * - sdk_latency_ratio: a signed-in `tools/call`, ours ÷ SDK: the median over blocks of the
+ *   per-block median ratio; `null_ratio` is a second SDK client ÷ the first (the noise).
+ * - cold_wall_ratio: a cold sign-in (discovery, registration, authorization, token) plus the
+ *   first call, wall time, ours ÷ SDK (median of interleaved rounds).
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js"
+import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens
+} from "@modelcontextprotocol/sdk/shared/auth.js"
+import { HttpServer } from "@effect/platform"
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import { Effect, Exit, Layer, Schema, Scope } from "effect"
+import { createServer } from "node:http"
+import * as Authorizer from "../../src/Authorizer.js"
+import * as McpClient from "../../src/mcp/McpClient.js"
+import { AuthProvider, Consent, McpEndpoint, OAuthProvider, OAuthProviderStore } from "../../src/server/index.js"
+import * as TestStorage from "../../src/TestStorage.js"
+
+const REDIRECT = "http://127.0.0.1:61234/callback"
+
+/** The SDK's OAuth client provider for an app without a user agent (no redirect followed by itself). */
+class HeadlessProvider implements OAuthClientProvider {
+  client: OAuthClientInformationMixed | undefined
+  saved: OAuthTokens | undefined
+  verifier = ""
+  pendingCode: string | undefined
+  get redirectUrl() {
+    return REDIRECT
+  }
+  get clientMetadata(): OAuthClientMetadata {
+    return {
+      client_name: "official sdk client",
+      redirect_uris: [REDIRECT],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "none"
+    }
+  }
+  clientInformation() {
+    return this.client
+  }
+  saveClientInformation(info: OAuthClientInformationMixed) {
+    this.client = info
+  }
+  tokens() {
+    return this.saved
+  }
+  saveTokens(tokens: OAuthTokens) {
+    this.saved = tokens
+  }
+  async redirectToAuthorization(url: URL) {
+    const response = await fetch(url, { redirect: "manual" })
+    const location = response.headers.get("location")
+    if (location === null) throw new Error(`authorization answered ${response.status} without a redirect`)
+    const code = new URL(location).searchParams.get("code")
+    if (code === null) throw new Error("authorization failed")
+    this.pendingCode = code
+  }
+  saveCodeVerifier(verifier: string) {
+    this.verifier = verifier
+  }
+  codeVerifier() {
+    return this.verifier
+  }
+}
+
+const endpoint = McpEndpoint.make({
+  name: "bench",
+  version: "1.0.0",
+  tools: [
+    McpEndpoint.tool({
+      name: "add",
+      parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+      handler: ({ a, b }) => Effect.succeed(String(a + b))
+    })
+  ]
+})
+
+const startServers = Effect.gen(function*() {
+  const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
+  const base = HttpServer.formatAddress(server.address)
+  const provider = yield* OAuthProvider.make({
+    issuer: base,
+    scopesSupported: ["mcp"],
+    consent: Consent.autoApprove("bench-user")
+  }).pipe(Effect.provide(OAuthProviderStore.layerMemory))
+  const auth = AuthProvider.fromOAuthProvider(provider, { requiredScopes: ["mcp"] })
+  yield* server.serve(AuthProvider.protect(auth, "/mcp", endpoint))
+  return { mcpUrl: auth.resourceUrl("/mcp") }
+})
+
+/** The official SDK client, signed in from nothing (the SDK's own two-step flow). */
+const sdkConnect = async (mcpUrl: string): Promise<Client> => {
+  const provider = new HeadlessProvider()
+  const connectOnce = async () => {
+    const client = new Client({ name: "sdk-bench", version: "1.0.0" })
+    await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }))
+    return client
+  }
+  try {
+    return await connectOnce()
+  } catch (error) {
+    if (!(error instanceof UnauthorizedError) || provider.pendingCode === undefined) throw error
+    const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider })
+    await transport.finishAuth(provider.pendingCode)
+    return await connectOnce()
+  }
+}
+
+/** This library's client, signed in from nothing (fresh storage, headless authorizer). */
+const oursConnect = (mcpUrl: string) =>
+  Effect.gen(function*() {
+    // Built into the caller's scope: the HTTP client must outlive the connect.
+    const deps = yield* Layer.build(
+      Layer.mergeAll(TestStorage.layer(), Authorizer.layerHeadless()).pipe(Layer.provideMerge(NodeHttpClient.layerUndici))
+    )
+    return yield* McpClient.connect(new URL(mcpUrl), { auth: { oauth: { scopes: ["mcp"] } } }).pipe(
+      Effect.provide(deps)
+    )
+  })
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]!
+}
+
+const round3 = (x: number) => Number(x.toFixed(3))
+
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const start = performance.now()
+    const value = yield* effect
+    return [performance.now() - start, value] as const
+  })
+
+/** sdk_latency_ratio and cold_wall_ratio, as JSON-line objects. */
+export const sdkComparison: Effect.Effect<Array<Record<string, unknown>>> = Effect.gen(function*() {
+  const { mcpUrl } = yield* startServers
+  const lines: Array<Record<string, unknown>> = []
+
+  // Cold sign-in + first call, interleaved rounds.
+  const coldOurs: Array<number> = []
+  const coldSdk: Array<number> = []
+  const rounds = 7
+  for (let i = 0; i < rounds; i++) {
+    const scope = yield* Scope.make()
+    const [ours] = yield* timed(
+      Effect.flatMap(oursConnect(mcpUrl), (c) => c.callTool("add", { a: 1, b: 2 })).pipe(Scope.extend(scope))
+    )
+    yield* Scope.close(scope, Exit.void)
+    const [sdk] = yield* timed(Effect.promise(async () => {
+      const client = await sdkConnect(mcpUrl)
+      await client.callTool({ name: "add", arguments: { a: 1, b: 2 } })
+      await client.close()
+    }))
+    if (i > 0) { // the first round warms both up
+      coldOurs.push(ours)
+      coldSdk.push(sdk)
+    }
+  }
+  lines.push({
+    metric: "cold_wall_ratio",
+    value: round3(median(coldOurs) / median(coldSdk)),
+    goal: 1,
+    rounds: coldOurs.length,
+    median_ours_ms: round3(median(coldOurs)),
+    median_sdk_ms: round3(median(coldSdk))
+  })
+
+  // Signed-in calls: ours, SDK, and a second SDK client (the null arm), interleaved blocks.
+  const scope = yield* Scope.make()
+  const ours = yield* Scope.extend(oursConnect(mcpUrl), scope)
+  const sdk = yield* Effect.promise(() => sdkConnect(mcpUrl))
+  const sdk2 = yield* Effect.promise(() => sdkConnect(mcpUrl))
+  const callOurs = ours.callTool("add", { a: 1, b: 2 })
+  const callSdk = (c: Client) => Effect.promise(() => c.callTool({ name: "add", arguments: { a: 1, b: 2 } }))
+  const block = 50
+  const blocks = 20
+  const time = (call: Effect.Effect<unknown, unknown>, into: Array<number>) =>
+    Effect.gen(function*() {
+      for (let i = 0; i < block; i++) into.push((yield* Effect.orDie(timed(call)))[0])
+    })
+  for (let w = 0; w < 3; w++) {
+    yield* time(callOurs, [])
+    yield* time(callSdk(sdk), [])
+    yield* time(callSdk(sdk2), [])
+  }
+  const ratios: Array<number> = []
+  const nulls: Array<number> = []
+  const all = { ours: [] as Array<number>, sdk: [] as Array<number> }
+  for (let b = 0; b < blocks; b++) {
+    const o: Array<number> = []
+    const s: Array<number> = []
+    const n: Array<number> = []
+    // Rotate the order so that no arm always runs first.
+    const arms = [() => time(callOurs, o), () => time(callSdk(sdk), s), () => time(callSdk(sdk2), n)]
+    for (let k = 0; k < 3; k++) yield* arms[(b + k) % 3]!()
+    ratios.push(median(o) / median(s))
+    nulls.push(median(n) / median(s))
+    all.ours.push(...o)
+    all.sdk.push(...s)
+  }
+  lines.push({
+    metric: "sdk_latency_ratio",
+    value: round3(median(ratios)),
+    goal: 1,
+    null_ratio: round3(median(nulls)),
+    blocks,
+    calls_per_block: block,
+    median_ours_ms: round3(median(all.ours)),
+    median_sdk_ms: round3(median(all.sdk))
+  })
+  yield* Effect.promise(() => Promise.all([sdk.close(), sdk2.close()]))
+  yield* Scope.close(scope, Exit.void)
+  return lines
+}).pipe(Effect.scoped, Effect.orDie)

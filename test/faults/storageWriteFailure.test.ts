@@ -1,0 +1,115 @@
+/**
+ * Fault: the disk refuses a token write — ENOSPC (the write fails), EACCES and EROFS (the file
+ * cannot be created). Injected by a `FileSystem` that wraps Node's and fails the token record's
+ * write with the `SystemError` Node's would give (running as root, chmod cannot refuse us and no
+ * tiny tmpfs can be mounted here); everything else (the directory, the lock file, reads) is real.
+ * What must hold: a direct write fails with a typed `StorageError`; the previous record is still
+ * readable; a refresh whose new tokens cannot be stored still answers the call, and this process
+ * keeps using the new tokens in memory (the rotated refresh token is not lost).
+ */
+import { FileSystem, HttpBody, HttpClient } from "@effect/platform"
+import { SystemError } from "@effect/platform/Error"
+import { NodeFileSystem, NodeHttpClient, NodePath } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option, Redacted, Ref } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import * as Authorizer from "../../src/Authorizer.js"
+import { StorageError } from "../../src/Errors.js"
+import * as HttpAuth from "../../src/HttpAuth.js"
+import * as TokenStorage from "../../src/TokenStorage.js"
+import { startTestServer } from "../fixtures/TestAuthServer.js"
+
+type Fault = "ENOSPC" | "EACCES" | "EROFS"
+
+const failure = (fault: Fault, method: string, file: string) =>
+  new SystemError({
+    reason: fault === "EACCES" ? "PermissionDenied" : "Unknown",
+    module: "FileSystem",
+    method,
+    pathOrDescriptor: file,
+    syscall: method === "open" ? "open" : "write",
+    description: {
+      ENOSPC: "ENOSPC: no space left on device",
+      EACCES: "EACCES: permission denied",
+      EROFS: "EROFS: read-only file system"
+    }[fault]
+  })
+
+/** Node's file system, whose token record writes (`.tmp` then rename) fail while a fault is set. */
+const faultyFileSystem = (fault: Ref.Ref<Option.Option<Fault>>) =>
+  Layer.effect(
+    FileSystem.FileSystem,
+    Effect.map(FileSystem.FileSystem, (fs): FileSystem.FileSystem => ({
+      ...fs,
+      open: (file, options) =>
+        Effect.flatMap(Ref.get(fault), (current) => {
+          if (Option.isNone(current) || !file.endsWith(".tmp")) return fs.open(file, options)
+          // EACCES / EROFS: the file cannot be created; ENOSPC: it can, but the write fails
+          if (current.value !== "ENOSPC") return Effect.fail(failure(current.value, "open", file))
+          return Effect.map(fs.open(file, options), (handle): FileSystem.File =>
+            Object.assign(Object.create(handle) as FileSystem.File, {
+              writeAll: () => Effect.fail(failure("ENOSPC", "writeAll", file)),
+              write: () => Effect.fail(failure("ENOSPC", "write", file))
+            }))
+        })
+    }))
+  ).pipe(Layer.provide(NodeFileSystem.layer))
+
+const callMcp = (url: string) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.post(url, {
+      body: HttpBody.unsafeJson({ jsonrpc: "2.0", id: 1, method: "tools/list" })
+    })
+    return { status: response.status, token: response.request.headers["authorization"] ?? "" }
+  }).pipe(Effect.scoped)
+
+describe("fault: a token write refused by the disk", () => {
+  for (const fault of ["ENOSPC", "EACCES", "EROFS"] as const) {
+    it.scopedLive(`${fault}: typed StorageError, the previous record still readable, the refreshed token kept in memory`, () =>
+      Effect.gen(function*() {
+        const server = yield* startTestServer({ accessTokenTtlSeconds: 1 })
+        const directory = mkdtempSync(path.join(tmpdir(), "faults-disk-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
+        const injected = yield* Ref.make(Option.none<Fault>())
+        const storageLayer = TokenStorage.layerFileSystem(directory).pipe(
+          Layer.provide(Layer.merge(faultyFileSystem(injected), NodePath.layer))
+        )
+        const storage = yield* TokenStorage.TokenStorage.pipe(Effect.provide(storageLayer))
+        const oauth = HttpAuth.OAuthLayer({ mcpUrl: server.mcpUrl }).pipe(
+          Layer.provide(Layer.mergeAll(Layer.succeed(TokenStorage.TokenStorage, storage), Authorizer.layerHeadless())),
+          Layer.provide(NodeHttpClient.layerUndici)
+        )
+        yield* Effect.gen(function*() {
+          const first = yield* callMcp(server.mcpUrl)
+          expect(first.status).toBe(200)
+          const before = Option.getOrThrow(yield* storage.getTokens(server.mcpUrl))
+          yield* server.setFaults({ accessTokenTtlSeconds: 3600 }) // the refreshed token lives long
+          yield* Ref.set(injected, Option.some(fault))
+
+          // a direct write: a typed StorageError naming the cause; the previous record stays readable
+          const error = yield* Effect.flip(storage.setTokens(server.mcpUrl, before))
+          expect(error).toBeInstanceOf(StorageError)
+          expect(error.reason).toBe("Io")
+          expect(error.detail).toContain(fault)
+
+          // the access token expires; its refresh cannot be stored: the call still succeeds, with the new token
+          yield* Effect.sleep("1100 millis")
+          const second = yield* callMcp(server.mcpUrl)
+          expect(second.status).toBe(200)
+          expect(second.token).not.toBe(`Bearer ${Redacted.value(before.accessToken)}`)
+          const still = Option.getOrThrow(yield* storage.getTokens(server.mcpUrl))
+          expect(Redacted.value(still.accessToken)).toBe(Redacted.value(before.accessToken))
+          // the in-memory token goes on being used: no further refresh or sign-in while it is valid
+          const tokenRequests = yield* server.count("token")
+          const third = yield* callMcp(server.mcpUrl)
+          expect(third.status).toBe(200)
+          expect(third.token).toBe(second.token)
+          expect(yield* server.count("token")).toBe(tokenRequests)
+          expect(yield* server.count("authorize")).toBe(1)
+        }).pipe(Effect.provide(oauth))
+      }))
+  }
+})
