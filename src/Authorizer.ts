@@ -4,9 +4,19 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, Terminal } from "@effect/platform"
-import { Config, Console, Context, Data, Duration, Effect, Either, Layer, Option, Schema } from "effect"
-import type { Scope } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as Terminal from "@effect/platform/Terminal"
+import * as Config from "effect/Config"
+import * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import { AuthorizationError, ClientNotFound } from "./Errors.js"
 import type { OAuthRequestError } from "./Errors.js"
 import * as Probe from "./internal/authorizationProbe.js"

@@ -8,8 +8,13 @@
  * @see https://www.rfc-editor.org/rfc/rfc7592
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Duration, Effect, Either, Redacted, Schema } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { ClientNotFound, OAuthRegistrationError, type OAuthRequestError } from "./Errors.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
 import { clientInformationFromResponse } from "./Registration.js"

@@ -8,9 +8,13 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#client-registration-approaches
  * @since 0.1.0
  */
-import { HttpClient } from "@effect/platform"
-import { Clock, Effect, Either, Option, Redacted } from "effect"
-import type { Scope } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import * as Authorizer from "./Authorizer.js"
 import * as ClientConfiguration from "./ClientConfiguration.js"
 import type * as Discovery from "./Discovery.js"

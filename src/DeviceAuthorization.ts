@@ -8,8 +8,14 @@
  * @see https://www.rfc-editor.org/rfc/rfc8628
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Console, Duration, Effect, Either, Redacted, Schema } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { AuthorizationError, ClientNotFound, OAuthRequestError, OAuthTokenError } from "./Errors.js"
 import type * as Discovery from "./Discovery.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"

@@ -5,8 +5,16 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Context, Duration, Effect, Either, Layer, Option, Ref, Schema } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
 import { DiscoveryError, OAuthRequestError, ResourceMismatch } from "./Errors.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
 import { AuthorizationServerMetadata, ProtectedResourceMetadata } from "./Schemas.js"

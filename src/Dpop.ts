@@ -8,8 +8,14 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Encoding, Layer, Option, Redacted, Ref } from "effect"
-import * as Jose from "jose"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Encoding from "effect/Encoding"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import type * as JoseTypes from "jose"
 
 /**
  * What a proof is for: the HTTP method and URL of the request (`htm`, `htu`), the access token it
@@ -77,13 +83,15 @@ const originOf = (url: string): string => (URL.canParse(url) ? new URL(url).orig
  */
 export const make: Effect.Effect<Dpop> = Effect.gen(function*() {
   const key = yield* Effect.cached(Effect.gen(function*() {
+    // jose loads with the first DPoP key, not with every import of the library
+    const Jose = yield* Effect.promise(() => import("jose"))
     const { privateKey, publicKey } = yield* Effect.promise(() =>
       Jose.generateKeyPair("ES256", { extractable: false })
     )
     const jwk = yield* Effect.promise(() => crypto.subtle.exportKey("jwk", publicKey))
-    const publicJwk: Jose.JWK = { kty: "EC", crv: jwk.crv ?? "P-256", x: jwk.x ?? "", y: jwk.y ?? "" }
+    const publicJwk: JoseTypes.JWK = { kty: "EC", crv: jwk.crv ?? "P-256", x: jwk.x ?? "", y: jwk.y ?? "" }
     const thumbprint = yield* Effect.promise(() => Jose.calculateJwkThumbprint(publicJwk, "sha256"))
-    return { privateKey, publicJwk, thumbprint }
+    return { Jose, privateKey, publicJwk, thumbprint }
   }))
   const nonces = yield* Ref.make(new Map<string, string>())
 
@@ -94,7 +102,7 @@ export const make: Effect.Effect<Dpop> = Effect.gen(function*() {
 
   const proof = (request: ProofRequest) =>
     Effect.gen(function*() {
-      const { privateKey, publicJwk } = yield* key
+      const { Jose, privateKey, publicJwk } = yield* key
       const claims: Record<string, unknown> = {
         htm: request.method.toUpperCase(),
         htu: htuOf(request.url),

@@ -7,8 +7,15 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
  * @since 0.1.0
  */
-import { HttpClient } from "@effect/platform"
-import { Clock, Duration, Effect, Option, Redacted, Ref, type Schedule, type Scope } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import type * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import * as AuthorizationServerSelection from "./AuthorizationServerSelection.js"
 import * as Authorizer from "./Authorizer.js"
 import type * as DeviceAuthorization from "./DeviceAuthorization.js"

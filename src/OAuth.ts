@@ -7,8 +7,17 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Context, Duration, Effect, Layer, Option, Ref, type Redacted, type Scope } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import * as ClientIdentity from "./ClientIdentity.js"
 import * as Discovery from "./Discovery.js"
 import type * as Dpop from "./Dpop.js"

@@ -5,7 +5,12 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Encoding, Layer, Redacted, Schema } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Encoding from "effect/Encoding"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 
 /**
  * The unreserved characters of RFC 3986 §2.3, the alphabet of a code verifier

@@ -7,7 +7,12 @@
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
  * @since 0.1.0
  */
-import { Clock, Data, Effect, Option, Redacted, Ref } from "effect"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
 import { identity } from "effect/Function"
 import * as ClientIdentity from "./ClientIdentity.js"
 import type { ClientNotFound, OAuthError, OAuthTokenError, StorageError } from "./Errors.js"

@@ -6,7 +6,9 @@
  *
  * @since 0.1.0
  */
-import { Duration, Option, Schedule } from "effect"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import { OAuthRequestError, OAuthTokenError } from "./Errors.js"
 
 /**

@@ -8,7 +8,10 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#authorization-flow-steps
  * @since 0.1.0
  */
-import { Duration, Effect, Option, Schedule } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as ClientIdentity from "./ClientIdentity.js"
 import * as DeviceAuthorization from "./DeviceAuthorization.js"
 import type * as Discovery from "./Discovery.js"

@@ -9,7 +9,10 @@
  * @see https://www.rfc-editor.org/rfc/rfc8252#section-4.1
  * @since 0.1.0
  */
-import { Context, Data, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 
 /**
  * One step of a sign-in or refresh.

@@ -7,7 +7,13 @@
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
  * @since 0.1.0
  */
-import { Deferred, Effect, Exit, FiberId, Option, Ref, type Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
 import type { StorageError } from "./Errors.js"
 import type * as TokenLock from "./TokenLock.js"
 

@@ -15,7 +15,11 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Option, Ref } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
 import type { StorageError } from "./Errors.js"
 import { ClientInformation, StoredToken } from "./Schemas.js"
 import { TokenStorage } from "./TokenStorage.js"

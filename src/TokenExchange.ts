@@ -6,9 +6,17 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Context, Duration, Effect, Either, Encoding, Layer, Option, Redacted } from "effect"
-import * as Jose from "jose"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type { DiscoveryResult } from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
 import { ClientNotFound, OAuthRequestError, OAuthTokenError } from "./Errors.js"
@@ -211,6 +219,8 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
         const lifetime = Math.floor(Duration.toSeconds(keyConfig.lifetime ?? Duration.seconds(60)))
         return yield* Effect.tryPromise({
           try: async () => {
+            // jose loads with the first private_key_jwt assertion, not with every import
+            const Jose = await import("jose")
             const key = await Jose.importPKCS8(Redacted.value(keyConfig.privateKeyPem), keyConfig.algorithm)
             return new Jose.SignJWT({})
               .setProtectedHeader({

@@ -4,10 +4,19 @@
  *
  * @since 0.1.0
  */
-import { FileSystem, KeyValueStore, Path } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as KeyValueStore from "@effect/platform/KeyValueStore"
+import * as Path from "@effect/platform/Path"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
-import { Config, Context, Effect, Either, Layer, Option, Redacted, Ref } from "effect"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
 import type { ConfigError } from "effect/ConfigError"
 import { StorageError } from "./Errors.js"
 import * as Encryption from "./internal/encryption.js"

@@ -9,9 +9,19 @@
  * @since 0.1.0
  */
 import { Args, type CliApp, Command, Options } from "@effect/cli"
-import { type HttpClient, Terminal } from "@effect/platform"
-import { NodeContext, NodeHttpClient } from "@effect/platform-node"
-import { Config, Console, Context, Data, Duration, Effect, Layer, Logger, Option, Redacted } from "effect"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Terminal from "@effect/platform/Terminal"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Config from "effect/Config"
+import * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Authorizer from "../Authorizer.js"
 import * as Discovery from "../Discovery.js"
 import { AuthorizationError, type OAuthError } from "../Errors.js"
@@ -67,6 +77,11 @@ const checkUrl = (u: string) =>
   URL.canParse(u) && /^https?:$/.test(new URL(u).protocol)
     ? Effect.succeed(u)
     : Effect.fail(new CliExit({ code: ExitCode.Usage, message: `Not an http(s) URL: ${u}` }))
+
+/** The undici HTTP client, loaded only by the commands that talk to a server (not by `--help`). */
+const undiciHttpClient = Layer.unwrapEffect(
+  Effect.map(Effect.promise(() => import("@effect/platform-node/NodeHttpClient")), (m) => m.layerUndici)
+)
 
 const progress = (line: string) => Console.error(line)
 
@@ -162,7 +177,7 @@ const loginCommand = Command.make(
             ...(Option.isSome(o.clientId) ? { clientId: o.clientId.value } : {})
           }).pipe(
             Layer.provide(Layer.merge(storesIn(directory), authorizer)),
-            Layer.provide(NodeHttpClient.layerUndici)
+            Layer.provide(undiciHttpClient)
           )
         )
       )
@@ -260,7 +275,7 @@ const tokenCommand = Command.make(
         Effect.provide(
           OAuthLayer({ mcpUrl: server }).pipe(
             Layer.provide(Layer.merge(storesIn(directory), noInteractiveSignIn)),
-            Layer.provide(NodeHttpClient.layerUndici)
+            Layer.provide(undiciHttpClient)
           )
         ),
         Effect.catchIf(
@@ -335,7 +350,7 @@ const logoutCommand = Command.make(
       Effect.provide(
         Layer.merge(
           Layer.unwrapEffect(Effect.map(directoryOf(o.dir), storesIn)),
-          Discovery.layer().pipe(Layer.provideMerge(NodeHttpClient.layerUndici))
+          Discovery.layer().pipe(Layer.provideMerge(undiciHttpClient))
         )
       )
     )

@@ -12,8 +12,16 @@
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
-import { NodeContext, NodeHttpClient } from "@effect/platform-node"
-import { Data, Effect, FiberRef, HashSet, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { createHash } from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
@@ -230,7 +238,10 @@ export const command = Command.make(
         ...(Option.isSome(o.callbackPort) ? { callbackPort: o.callbackPort.value } : {})
       }).pipe(
         Layer.provide(Layer.merge(stores, authorizer)),
-        Layer.provide(NodeHttpClient.layerUndici)
+        Layer.provide(Layer.unwrapEffect(
+          // loaded when the proxy starts, not by every other command (nor by `--help`)
+          Effect.map(Effect.promise(() => import("@effect/platform-node/NodeHttpClient")), (m) => m.layerUndici)
+        ))
       )
       yield* Effect.gen(function*() {
         yield* Effect.logInfo(`proxy: forwarding stdio to ${o.url} (${o.transport})`)

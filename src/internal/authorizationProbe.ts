@@ -11,8 +11,15 @@
  *
  * @internal
  */
-import { FetchHttpClient, Headers, HttpClient, HttpClientRequest } from "@effect/platform"
-import { Chunk, Duration, Effect, Either, Stream } from "effect"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Stream from "effect/Stream"
 import type { AuthorizationRequest } from "../Authorizer.js"
 import { AuthorizationError, ClientNotFound, OAuthRequestError } from "../Errors.js"
 import type { AuthorizationResponse } from "../Schemas.js"

@@ -9,7 +9,7 @@
  * @internal
  */
 import { createHash, timingSafeEqual } from "node:crypto"
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import type { AuthorizationRequest } from "../Authorizer.js"
 import { AuthorizationError } from "../Errors.js"
 import type { AuthorizationResponse } from "../Schemas.js"

@@ -8,10 +8,17 @@
  *
  * @internal
  */
-import { HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import type { HttpServerError } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Deferred, Effect, Either, ExecutionStrategy, Exit, Ref, Scope } from "effect"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as HttpServerError from "@effect/platform/HttpServerError"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import type { AuthorizationRequest } from "../Authorizer.js"
 import { AuthorizationError } from "../Errors.js"
@@ -97,6 +104,9 @@ export const make = (
     const serverScope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
     const close = Scope.close(serverScope, Exit.void)
 
+    // Loaded on first use: the Node HTTP server module brings undici (its test client) with it,
+    // which an app that never signs in through a browser should not pay for at import.
+    const NodeHttpServer = yield* Effect.promise(() => import("@effect/platform-node/NodeHttpServer"))
     const nodeServer = Http.createServer()
     const server = yield* NodeHttpServer.make(() => nodeServer, { port: requestedPort, host: "127.0.0.1" }).pipe(
       Scope.extend(serverScope),

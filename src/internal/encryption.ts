@@ -9,7 +9,12 @@
  *
  * @internal
  */
-import { Effect, Either, Encoding, Option, Redacted, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { StorageError } from "../Errors.js"
 import type { RecordCodec } from "./storageFormat.js"
 

@@ -14,10 +14,15 @@
  *
  * @internal
  */
-import type { FileSystem } from "@effect/platform"
-import { Path } from "@effect/platform"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import type { PlatformError } from "@effect/platform/Error"
-import { Config, Duration, Effect, Either, Encoding, Option } from "effect"
+import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
+import * as Option from "effect/Option"
 import { StorageError } from "../Errors.js"
 import type { StoredToken } from "../Schemas.js"
 import type { SharedLock, TokenStorage, Versioned } from "../TokenStorage.js"

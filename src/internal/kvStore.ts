@@ -7,9 +7,13 @@
  *
  * @internal
  */
-import { KeyValueStore } from "@effect/platform"
+import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import type { PlatformError } from "@effect/platform/Error"
-import { Clock, Effect, Either, Option, Schema } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { StorageError } from "../Errors.js"
 import type { StoredToken } from "../Schemas.js"
 import type { TokenStorage, Versioned } from "../TokenStorage.js"

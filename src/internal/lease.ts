@@ -14,7 +14,9 @@
  *
  * @internal
  */
-import { Context, Effect, Option } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { StorageError } from "../Errors.js"
 
 /** @internal */

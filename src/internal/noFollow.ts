@@ -10,7 +10,8 @@
  * @see https://pubs.opengroup.org/onlinepubs/9799919799/functions/open.html
  * @internal
  */
-import { Effect, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as NodeFs from "node:fs"
 import { StorageError } from "../Errors.js"
 

@@ -6,9 +6,19 @@
  *
  * @internal
  */
-import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
-import type { Headers } from "@effect/platform"
-import { Chunk, Duration, Effect, Either, Option, ParseResult, Schema, type SchemaAST, Stream } from "effect"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as Headers from "@effect/platform/Headers"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import type * as SchemaAST from "effect/SchemaAST"
+import * as Stream from "effect/Stream"
 import { OAuthRequestError } from "../Errors.js"
 import { rootCauseOf } from "./rootCause.js"
 

@@ -9,7 +9,11 @@
  * @see https://redis.io/docs/latest/develop/use/patterns/distributed-locks/
  * @internal
  */
-import { Clock, Duration, Effect, Encoding, Fiber } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Encoding from "effect/Encoding"
+import * as Fiber from "effect/Fiber"
 import { StorageError } from "../Errors.js"
 import type { SharedLock } from "../TokenStorage.js"
 import * as FileLock from "./fileLock.js"

@@ -7,7 +7,10 @@
  *
  * @internal
  */
-import { Context, Effect, Either, Schema } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import { StorageError } from "../Errors.js"
 import { ClientInformation, StoredToken } from "../Schemas.js"
 

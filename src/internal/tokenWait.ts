@@ -8,7 +8,8 @@
  *
  * @internal
  */
-import { Effect, FiberRef } from "effect"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 
 /** Wraps one wait for a token. @internal */

@@ -7,7 +7,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-11.6.1
  * @internal
  */
-import { Option } from "effect"
+import * as Option from "effect/Option"
 
 /**
  * One challenge. `scheme` keeps the spelling the server sent (compare it case-insensitively,

@@ -7,8 +7,9 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Redacted } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Redacted from "effect/Redacted"
 import type { OAuthOptions } from "../OAuth.js"
 
 /**

@@ -6,7 +6,10 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic#messages
  * @since 0.1.0
  */
-import { Effect, Either, ParseResult, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import * as Describe from "./internal/describe.js"
 import { McpTransportError } from "./McpErrors.js"
 

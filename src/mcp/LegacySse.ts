@@ -7,9 +7,14 @@
  * @see https://modelcontextprotocol.io/specification/2024-11-05/basic/transports#http-with-sse
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
-import type { Scope } from "effect"
-import { Deferred, Duration, Effect, Layer, Mailbox } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as Scope from "effect/Scope"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Mailbox from "effect/Mailbox"
 import type { JsonRpcMessage } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"
 import { McpTransportError } from "./McpErrors.js"

@@ -7,28 +7,27 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle
  * @since 0.1.0
  */
-import type { CommandExecutor, HttpClient } from "@effect/platform"
-import type { Queue } from "effect"
-import {
-  Cause,
-  Context,
-  Deferred,
-  Duration,
-  Effect,
-  Either,
-  ExecutionStrategy,
-  Exit,
-  Fiber,
-  Layer,
-  Mailbox,
-  Option,
-  ParseResult,
-  PubSub,
-  Schema,
-  Scope,
-  Stream,
-  SubscriptionRef
-} from "effect"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as Queue from "effect/Queue"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Mailbox from "effect/Mailbox"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as PubSub from "effect/PubSub"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"
 import type { OAuthError } from "../Errors.js"

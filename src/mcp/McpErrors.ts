@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * A JSON-RPC 2.0 error object received in answer to a request (or raised by a handler of a

@@ -7,7 +7,8 @@
  * @see https://modelcontextprotocol.io/specification/draft/basic/transports/streamable-http#request-metadata
  * @since 0.1.0
  */
-import { Either, Encoding } from "effect"
+import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
 
 /**
  * The JSON Schema types an `x-mcp-header` parameter may have (`number` is not permitted).

@@ -5,8 +5,9 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  */
-import type { Effect, Mailbox } from "effect"
-import { Context } from "effect"
+import type * as Effect from "effect/Effect"
+import type * as Mailbox from "effect/Mailbox"
+import * as Context from "effect/Context"
 import type { JsonRpcMessage } from "./JsonRpc.js"
 import type { McpTransportError } from "./McpErrors.js"
 

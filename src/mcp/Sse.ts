@@ -7,7 +7,7 @@
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream
  * @since 0.1.0
  */
-import { Stream } from "effect"
+import * as Stream from "effect/Stream"
 
 /**
  * One dispatched block of fields. `data` is `""` when the block had only `id`/`retry`/`event`

@@ -7,9 +7,16 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#stdio
  * @since 0.1.0
  */
-import { Command, CommandExecutor } from "@effect/platform"
-import type { Scope } from "effect"
-import { Duration, Effect, Fiber, Layer, Mailbox, Option, Stream } from "effect"
+import * as Command from "@effect/platform/Command"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type * as Scope from "effect/Scope"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Mailbox from "effect/Mailbox"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { JsonRpcMessage } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"
 import { McpTransportError } from "./McpErrors.js"

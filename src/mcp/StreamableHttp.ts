@@ -8,10 +8,16 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
-import type { HttpClientResponse } from "@effect/platform"
-import type { Scope } from "effect"
-import { Duration, Effect, Fiber, Layer, Mailbox, Ref } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type * as Scope from "effect/Scope"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Mailbox from "effect/Mailbox"
+import * as Ref from "effect/Ref"
 import { whileClosing } from "../HttpAuth.js"
 import type { JsonRpcMessage, RequestId } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"

@@ -9,9 +9,12 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  */
-import type { CommandExecutor, HttpClient } from "@effect/platform"
-import type { Duration, Scope } from "effect"
-import { Effect, Layer } from "effect"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as Duration from "effect/Duration"
+import type * as Scope from "effect/Scope"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { OAuthLayer } from "../HttpAuth.js"
 import type { OAuthOptions } from "../OAuth.js"
 import type { McpAuth } from "./Auth.js"

@@ -7,8 +7,10 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#stdio
  * @since 0.1.0
  */
-import { Effect, Either, Stream } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Stream from "effect/Stream"
+import type * as Scope from "effect/Scope"
 import * as readline from "node:readline"
 import type { Readable, Writable } from "node:stream"
 import type { JsonRpcMessage } from "../mcp/JsonRpc.js"

@@ -21,9 +21,17 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  */
-import { HttpClient } from "@effect/platform"
-import type { Scope } from "effect"
-import { Deferred, Duration, Effect, Exit, Fiber, Option, Queue, Schema, Stream } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as Scope from "effect/Scope"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as ScopeModule from "effect/Scope"
 import { oauthCause } from "../mcp/McpClient.js"

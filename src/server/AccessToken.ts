@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * A verified access token: who it was issued to (`clientId`), on whose behalf (`subject`), what

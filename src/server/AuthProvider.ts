@@ -6,10 +6,14 @@
  *
  * @since 0.1.0
  */
-import { HttpRouter, HttpServerResponse } from "@effect/platform"
-import type { HttpApp, HttpServerRequest } from "@effect/platform"
-import { Context, Effect, Layer } from "effect"
-import type { Option } from "effect"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
 import type { AccessToken } from "./AccessToken.js"
 import * as BearerAuth from "./BearerAuth.js"
 import * as Cors from "./Cors.js"

@@ -5,8 +5,9 @@
  *
  * @since 0.1.0
  */
-import type { HttpServerRequest } from "@effect/platform"
-import { Data, Effect } from "effect"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 
 /**
  * A validated authorization request, as shown to the consent step.

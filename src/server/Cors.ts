@@ -15,9 +15,12 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
  * @since 0.1.0
  */
-import { HttpMiddleware, HttpRouter, HttpServerResponse } from "@effect/platform"
-import type { HttpApp } from "@effect/platform"
-import { Chunk, Effect } from "effect"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
 
 /**
  * Request headers a browser-based MCP client sends: `Authorization` (bearer token, Basic client

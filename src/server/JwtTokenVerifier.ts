@@ -7,7 +7,12 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Layer, Option, Redacted } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as jose from "jose"
 import type { CryptoKey, JSONWebKeySet, JWTPayload, JWTVerifyGetKey, KeyObject } from "jose"
 import { AccessToken } from "./AccessToken.js"

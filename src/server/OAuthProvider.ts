@@ -11,8 +11,13 @@
  *
  * @since 0.1.0
  */
-import { HttpRouter } from "@effect/platform"
-import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type { AccessToken } from "./AccessToken.js"
 import * as Consent from "./Consent.js"
 import * as Cors from "./Cors.js"

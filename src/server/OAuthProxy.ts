@@ -20,8 +20,15 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, HttpRouter, HttpServerResponse } from "@effect/platform"
-import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type { AccessToken } from "./AccessToken.js"
 import * as AuthProvider from "./AuthProvider.js"
 import * as Consent from "./Consent.js"

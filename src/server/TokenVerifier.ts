@@ -5,7 +5,13 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { AccessToken } from "./AccessToken.js"
 import { OAuthProvider } from "./OAuthProvider.js"
 

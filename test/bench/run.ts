@@ -20,6 +20,8 @@
  * - sdk_latency_ratio, cold_wall_ratio: against the official SDK client (test/bench/sdk.ts).
  * - plus the storage benchmarks of test/bench/storage.ts and the proxy benchmarks of
  *   test/bench/proxy.ts (proxy_overhead_ratio, proxy_sign_ins, proxy_herd_refreshes).
+ * - the cold-start figures of test/bench/startup.ts (cli_start_ratio, import_ms / import_rss_mb of
+ *   each entry beside the SDK client; they measure `dist/`, so `npm run bench` builds first).
  * - the soak of test/bench/soak.ts (SOAK_SECONDS, default 600, 20 when CI=true; 0 skips it).
  */
 import { HttpBody, HttpClient, HttpClientRequest } from "@effect/platform"
@@ -262,6 +264,12 @@ const proactiveRefreshes = Effect.gen(function*() {
 
 const here = dirname(fileURLToPath(import.meta.url))
 
+/** Cold start of the shipped CLI and import cost of each entry point (test/bench/startup.ts). */
+const startupBenchmarks = Effect.promise(async () => {
+  const mod: typeof import("./startup.js") = await import(join(here, "startup.ts"))
+  return [...(await mod.benchCliStart()), ...(await mod.benchImports())]
+}).pipe(Effect.flatMap((lines) => Effect.forEach(lines, (l) => emit(l as Record<string, unknown>), { discard: true })))
+
 const storageBenchmarks = Effect.promise(async () => {
   if (!existsSync(join(here, "storage.ts"))) return []
   const mod: {
@@ -293,6 +301,7 @@ Effect.runPromise(
       yield* Effect.flatMap(Effect.promise(benchProxy), (lines) =>
         Effect.forEach(lines, (l) => emit(l as Record<string, unknown>), { discard: true }))
     }
+    if (want("startup")) yield* startupBenchmarks
     if (want("soak") && process.env["SOAK_SECONDS"] !== "0") yield* soak(emit)
   }).pipe(Effect.provide(Layer.empty))
 ).then(

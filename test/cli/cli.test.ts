@@ -8,9 +8,11 @@ import * as Authorizer from "../../src/Authorizer.js"
 import { StoredToken } from "../../src/Schemas.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { startTestServer } from "../fixtures/TestAuthServer.js"
+import { bundledCli } from "./bundle.js"
 
 const ROOT = NodePath.resolve(import.meta.dirname, "../..")
-const MAIN = NodePath.join(ROOT, "src", "cli", "main.ts")
+/** The shipped bundle (built from the sources before the tests), not the sources through tsx. */
+const BUNDLE = bundledCli()
 
 interface Run {
   readonly code: number | null
@@ -18,10 +20,10 @@ interface Run {
   readonly stderr: string
 }
 
-/** Runs the CLI as a subprocess (tsx), as a user would. */
+/** Runs the bundled CLI as a subprocess, as a user would. */
 const cli = (...args: Array<string>) =>
   Effect.async<Run>((resume) => {
-    const child = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], {
+    const child = spawn(process.execPath, [BUNDLE.path(), ...args], {
       cwd: ROOT,
       env: { ...process.env, NO_COLOR: "1", NODE_NO_WARNINGS: "1" },
       stdio: ["ignore", "pipe", "pipe"]

@@ -11,9 +11,11 @@ import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
 import { startTestServer } from "../fixtures/TestAuthServer.js"
+import { bundledCli } from "./bundle.js"
 
 const ROOT = NodePath.resolve(import.meta.dirname, "../..")
-const MAIN = NodePath.join(ROOT, "src", "cli", "main.ts")
+/** The shipped bundle (built from the sources before the tests), not the sources through tsx. */
+const BUNDLE = bundledCli()
 const ANSI = /\x1b\[/
 
 interface Run {
@@ -52,7 +54,7 @@ const run = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEn
   })
 
 const cli = (args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv) =>
-  run(process.execPath, ["--import", "tsx", MAIN, ...args], env)
+  run(process.execPath, [BUNDLE.path(), ...args], env)
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(Os.tmpdir(), "emo-cli-scripts-"))),
@@ -102,7 +104,7 @@ describe("effect-mcp-oauth CLI in scripts", () => {
     Effect.gen(function*() {
       // script(1) gives the CLI a pseudo-terminal as stdout.
       const onTty = (env: NodeJS.ProcessEnv) =>
-        run("script", ["-qec", `"${process.execPath}" --import tsx "${MAIN}" --help`, "/dev/null"], env)
+        run("script", ["-qec", `"${process.execPath}" "${BUNDLE.path()}" --help`, "/dev/null"], env)
       const coloured = yield* onTty(scriptEnv())
       expect(coloured.code).toBe(0)
       expect(coloured.stdout).toContain("login")

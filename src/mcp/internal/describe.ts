@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { ParseResult } from "effect"
+import * as ParseResult from "effect/ParseResult"
 
 const TOO_DEEP = "(nested too deeply to show)"
 

@@ -3,8 +3,11 @@
  *
  * @internal
  */
-import type { HttpClientError, HttpClientResponse } from "@effect/platform"
-import { Effect, Option, Stream } from "effect"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { oauthErrorOf } from "../../HttpAuth.js"
 import type { JsonRpcMessage, RequestId } from "../JsonRpc.js"
 import * as JsonRpc from "../JsonRpc.js"

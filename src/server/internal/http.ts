@@ -4,8 +4,12 @@
  *
  * @internal
  */
-import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Data, Effect, Option } from "effect"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 
 /** An OAuth error to answer with (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 7009 §2.2.1). @internal */
 export class OAuthFailure extends Data.TaggedError("OAuthFailure")<{

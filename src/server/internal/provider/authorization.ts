@@ -5,8 +5,12 @@
  *
  * @internal
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Clock, Effect, Option, Redacted } from "effect"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { AuthorizationCode, PendingAuthorization } from "../../OAuthProviderStore.js"
 import type { RegisteredClient } from "../../OAuthProviderStore.js"
 import { constantTimeEqual, randomToken, sha256Base64Url } from "../crypto.js"

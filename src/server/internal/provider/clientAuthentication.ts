@@ -4,7 +4,9 @@
  *
  * @internal
  */
-import { Effect, Option, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type { ClientAuthMethod, RegisteredClient } from "../../OAuthProviderStore.js"
 import { presentedCredentials } from "../clientAuth.js"
 import { constantTimeEqual } from "../crypto.js"

@@ -6,8 +6,12 @@
  *
  * @internal
  */
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Option, Redacted } from "effect"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { RegisteredClient } from "../../OAuthProviderStore.js"
 import { constantTimeEqual, randomToken, sha256Base64Url } from "../crypto.js"
 import { failureResponse, jsonNoStore, OAuthFailure } from "../http.js"

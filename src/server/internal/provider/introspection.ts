@@ -4,8 +4,10 @@
  *
  * @internal
  */
-import { HttpServerRequest } from "@effect/platform"
-import { Clock, Effect, Option } from "effect"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { failureResponse, jsonNoStore, OAuthFailure, readForm } from "../http.js"
 import { authenticateClient } from "./clientAuthentication.js"
 import type { ProviderConfig } from "./config.js"

@@ -4,7 +4,10 @@
  *
  * @internal
  */
-import { Clock, Effect, Option, Redacted } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { AccessToken } from "../../AccessToken.js"
 import { AccessTokenRecord, RefreshTokenRecord } from "../../OAuthProviderStore.js"
 import { randomToken } from "../crypto.js"

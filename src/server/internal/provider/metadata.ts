@@ -4,8 +4,8 @@
  *
  * @internal
  */
-import { Effect } from "effect"
-import { HttpServerResponse } from "@effect/platform"
+import * as Effect from "effect/Effect"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type { ClientAuthMethod } from "../../OAuthProviderStore.js"
 import { GRANT_TYPES } from "./config.js"
 

@@ -4,8 +4,12 @@
  *
  * @internal
  */
-import { HttpServerRequest } from "@effect/platform"
-import { Clock, Effect, Option, Redacted, Schema } from "effect"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type { ClientAuthMethod } from "../../OAuthProviderStore.js"
 import { RegisteredClient } from "../../OAuthProviderStore.js"
 import { randomToken, sha256Base64Url } from "../crypto.js"

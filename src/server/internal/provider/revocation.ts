@@ -4,8 +4,10 @@
  *
  * @internal
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Option } from "effect"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { failureResponse, OAuthFailure, readForm } from "../http.js"
 import { authenticateClient } from "./clientAuthentication.js"
 import type { ProviderConfig } from "./config.js"

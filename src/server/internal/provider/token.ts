@@ -5,8 +5,10 @@
  *
  * @internal
  */
-import { HttpServerRequest } from "@effect/platform"
-import { Clock, Effect, Option } from "effect"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { RefreshTokenRecord, RegisteredClient } from "../../OAuthProviderStore.js"
 import { randomToken } from "../crypto.js"
 import { failureResponse, OAuthFailure, readForm } from "../http.js"
