@@ -281,7 +281,9 @@ describe("OAuthProxy in front of oidc-provider (no dynamic registration, one sta
         const client = yield* McpClient.connect(new URL(env.mcpUrl), { auth: { oauth: { clientName: "proxy e2e" } } })
         const me = yield* whoami(client)
         const first = yield* stored(env.mcpUrl)
-        yield* Effect.sleep("2000 millis")
+        // Past the refresh margin of a 3 s token (a few round trips, at most a tenth to a quarter
+        // of its lifetime) or past its expiry: either way the next call refreshes first.
+        yield* Effect.sleep("2600 millis")
         const again = yield* whoami(client)
         const second = yield* stored(env.mcpUrl)
         return { me, again, first, second }
