@@ -20,12 +20,17 @@ export const tempDir = Effect.acquireRelease(
 )
 
 /** node's arguments to run the proxy for `url` with the credentials in `dir` (headless sign-in). */
-export const proxyArgs = (url: string, dir: string, extra: ReadonlyArray<string> = []) => [
+export const proxyArgs = (
+  url: string,
+  dir: string,
+  extra: ReadonlyArray<string> = [],
+  signIn: "--headless" | "--manual" = "--headless"
+) => [
   "--import",
   "tsx",
   MAIN,
   "proxy",
-  "--headless",
+  signIn,
   "--allow-http",
   "--dir",
   dir,
@@ -53,6 +58,11 @@ export const host = (
     readonly env?: Readonly<Record<string, string>>
     /** Answers elicitations (default: accept with a name naming the question). */
     readonly elicit?: (message: string) => Promise<{ action: "accept"; content: { name: string } }>
+    /**
+     * Sign in with `--manual` instead of `--headless`: each sign-in address the proxy prints on
+     * stderr is handed to this user (a scripted user agent standing in for the browser).
+     */
+    readonly user?: (url: string) => Promise<void>
   } = {}
 ) =>
   Effect.acquireRelease(
@@ -60,12 +70,20 @@ export const host = (
       const stderr: Array<string> = []
       const transport = new StdioClientTransport({
         command: process.execPath,
-        args: proxyArgs(url, dir, options.args),
+        args: proxyArgs(url, dir, options.args, options.user === undefined ? "--headless" : "--manual"),
         env: { ...env(), ...options.env },
         cwd: ROOT,
         stderr: "pipe"
       })
-      transport.stderr?.on("data", (d) => stderr.push(String(d)))
+      const user = options.user
+      let seen = 0
+      transport.stderr?.on("data", (d) => {
+        stderr.push(String(d))
+        if (user === undefined) return
+        const addresses = [...stderr.join("").matchAll(/open this address[^\n]*:\n\n {2}(\S+)/g)]
+        for (const address of addresses.slice(seen)) void user(address[1]!).catch(() => {})
+        seen = addresses.length
+      })
       const client = new Client({ name: "stdio-host", version: "1.0.0" }, { capabilities: { elicitation: {} } })
       client.setRequestHandler(ElicitRequestSchema, async (request) =>
         options.elicit !== undefined ? options.elicit(request.params.message) : {
