@@ -9,15 +9,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Option, Redacted } from "effect"
-import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as Net from "node:net"
 import * as NodePath from "node:path"
-import * as readline from "node:readline"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
 import { hostLegacySse } from "../mcp/fixtures/sdkServer.js"
-import { env, host, MAIN, proxyArgs, ROOT, tempDir, textOf } from "./stdioHost.js"
+import { host, MAIN, rawProxy, tempDir, textOf } from "./stdioHost.js"
 
 /** A free loopback port (bound, read, released). */
 const freePort = Effect.promise(() =>
@@ -39,32 +37,6 @@ const canBind = (port: number) =>
       server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
     })
   )
-
-/** A raw stdio peer of the proxy: write lines, read parsed messages, see the exit code. */
-const rawProxy = (url: string, dir: string, args: ReadonlyArray<string> = proxyArgs(url, dir)) =>
-  Effect.sync(() => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: env(), stdio: ["pipe", "pipe", "pipe"] })
-    let stderr = ""
-    child.stderr.on("data", (d) => (stderr += d))
-    const messages: Array<Record<string, unknown>> = []
-    const waiters: Array<() => void> = []
-    readline.createInterface({ input: child.stdout }).on("line", (line) => {
-      messages.push(JSON.parse(line))
-      for (const w of waiters.splice(0)) w()
-    })
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-    const next = async (): Promise<Record<string, unknown>> => {
-      while (messages.length === 0) await new Promise<void>((resolve) => waiters.push(resolve))
-      return messages.shift()!
-    }
-    return {
-      child,
-      send: (message: unknown) => child.stdin.write(typeof message === "string" ? `${message}\n` : `${JSON.stringify(message)}\n`),
-      next,
-      exited,
-      stderr: () => stderr
-    }
-  })
 
 const initialize = {
   jsonrpc: "2.0",

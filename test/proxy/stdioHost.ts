@@ -7,9 +7,11 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
 import { Effect } from "effect"
+import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
+import * as readline from "node:readline"
 
 export const ROOT = NodePath.resolve(import.meta.dirname, "../..")
 export const MAIN = NodePath.join(ROOT, "src", "cli", "main.ts")
@@ -95,3 +97,30 @@ export const host = (
     }),
     ({ client }) => Effect.promise(() => client.close())
   )
+
+/** A raw stdio peer of the proxy: write lines, read parsed messages, see the exit code. */
+export const rawProxy = (url: string, dir: string, args: ReadonlyArray<string> = proxyArgs(url, dir)) =>
+  Effect.sync(() => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: env(), stdio: ["pipe", "pipe", "pipe"] })
+    let stderr = ""
+    child.stderr.on("data", (d) => (stderr += d))
+    const messages: Array<Record<string, unknown>> = []
+    const waiters: Array<() => void> = []
+    readline.createInterface({ input: child.stdout }).on("line", (line) => {
+      messages.push(JSON.parse(line))
+      for (const w of waiters.splice(0)) w()
+    })
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    const next = async (): Promise<Record<string, unknown>> => {
+      while (messages.length === 0) await new Promise<void>((resolve) => waiters.push(resolve))
+      return messages.shift()!
+    }
+    return {
+      child,
+      send: (message: unknown) => child.stdin.write(typeof message === "string" ? `${message}\n` : `${JSON.stringify(message)}\n`),
+      next,
+      exited,
+      stderr: () => stderr
+    }
+  })
+
