@@ -138,6 +138,40 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
       }
     }))
 
+  it.scopedLive("sampling and roots: the server's requests reach the SDK host through the proxy and its answers come back; roots/list_changed goes upstream", () =>
+    Effect.gen(function*() {
+      const server = yield* startProtectedMcpServer()
+      const dir = yield* tempDir
+      let roots: ReadonlyArray<{ uri: string; name?: string }> = [{ uri: "file:///work/a", name: "a" }]
+      const sampled: Array<string> = []
+      const { client } = yield* host(server.mcpUrl, dir, {
+        sample: (text) => {
+          sampled.push(text)
+          return { model: "host-model", role: "assistant", content: { type: "text", text: `echo ${text}` } }
+        },
+        roots: () => roots
+      })
+      const sample = yield* Effect.promise(() => client.callTool({ name: "sample", arguments: { prompt: "hi there" } }))
+      expect(textOf(sample)).toBe("host-model: echo hi there")
+      expect(sampled).toEqual(["hi there"])
+      expect(textOf(yield* Effect.promise(() => client.callTool({ name: "roots", arguments: {} })))).toBe("file:///work/a")
+
+      // The host's roots change: it says so, the server hears it, and asks again.
+      roots = [{ uri: "file:///work/a" }, { uri: "file:///work/b" }]
+      yield* Effect.promise(() => client.sendRootsListChanged())
+      yield* Effect.promise(async () => {
+        for (let i = 0; i < 100 && !server.received.some((r) => r.method === "notifications/roots/list_changed"); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+      })
+      expect(server.received.some((r) => r.method === "notifications/roots/list_changed")).toBe(true)
+      expect(textOf(yield* Effect.promise(() => client.callTool({ name: "roots", arguments: {} }))))
+        .toBe("file:///work/a,file:///work/b")
+      // The upstream session declared what the host declared.
+      const init = server.received.find((r) => r.method === "initialize")
+      expect(init?.params).toMatchObject({ capabilities: { sampling: {}, roots: { listChanged: true } } })
+    }))
+
   it.scopedLive("raw stdio: a malformed line gets -32700 and the connection stays; progress precedes its result; SIGTERM and stdin EOF exit 0 and end the session", () =>
     Effect.gen(function*() {
       const server = yield* startProtectedMcpServer()

@@ -5,7 +5,8 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
-import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import type { CreateMessageResult, Root } from "@modelcontextprotocol/sdk/types.js"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -65,6 +66,10 @@ export const host = (
      * stderr is handed to this user (a scripted user agent standing in for the browser).
      */
     readonly user?: (url: string) => Promise<void>
+    /** Declares sampling and answers `sampling/createMessage` with this (given the first text). */
+    readonly sample?: (text: string) => CreateMessageResult
+    /** Declares roots (with `listChanged`) and answers `roots/list` with what this returns now. */
+    readonly roots?: () => ReadonlyArray<Root>
   } = {}
 ) =>
   Effect.acquireRelease(
@@ -86,7 +91,21 @@ export const host = (
         for (const address of addresses.slice(seen)) void user(address[1]!).catch(() => {})
         seen = addresses.length
       })
-      const client = new Client({ name: "stdio-host", version: "1.0.0" }, { capabilities: { elicitation: {} } })
+      const client = new Client({ name: "stdio-host", version: "1.0.0" }, {
+        capabilities: {
+          elicitation: {},
+          ...(options.sample === undefined ? {} : { sampling: {} }),
+          ...(options.roots === undefined ? {} : { roots: { listChanged: true } })
+        }
+      })
+      const { sample, roots } = options
+      if (sample !== undefined) {
+        client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+          const first = request.params.messages[0]?.content
+          return sample(first !== undefined && !Array.isArray(first) && first.type === "text" ? first.text : "")
+        })
+      }
+      if (roots !== undefined) client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [...roots()] }))
       client.setRequestHandler(ElicitRequestSchema, async (request) =>
         options.elicit !== undefined ? options.elicit(request.params.message) : {
           action: "accept",
