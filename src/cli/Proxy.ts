@@ -14,6 +14,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import * as HashSet from "effect/HashSet"
@@ -195,6 +196,12 @@ export const command = Command.make(
       Options.withDescription("Seconds to wait for the sign-in to finish (default 300)"),
       Options.optional
     ),
+    retrySignInAfter: Options.integer("retry-sign-in-after").pipe(
+      Options.withDescription(
+        "After a failed sign-in, seconds during which requests get that failure instead of a new sign-in (default 60; 0: retry at once)"
+      ),
+      Options.optional
+    ),
     allowHttp: Options.boolean("allow-http").pipe(
       Options.withDescription("Allow a plain-http server URL on a loopback host (local development only)")
     ),
@@ -251,7 +258,8 @@ export const command = Command.make(
           url: o.url,
           transport: o.transport,
           headers: parsed.headers,
-          initializeCache: fileCache(`${stem}.initialize.json`)
+          initializeCache: fileCache(`${stem}.initialize.json`),
+          ...(Option.isSome(o.retrySignInAfter) ? { signInRetryAfter: Duration.seconds(Math.max(0, o.retrySignInAfter.value)) } : {})
         }, host)
       }).pipe(
         Effect.scoped,

@@ -16,13 +16,17 @@
  * - a session the server forgot (404) is re-initialized by `McpClient`; a connection that closed
  *   is dropped and made again at the next request; failures become JSON-RPC errors for the host,
  *   and the proxy stays up;
- * - a malformed line from the host gets a `-32700` error and is logged; the connection is kept.
+ * - a malformed line from the host gets a `-32700` error and is logged; the connection is kept;
+ * - a failed sign-in (denied, timed out…) is not retried at once: for
+ *   {@link ProxyOptions.signInRetryAfter} every host request is answered with the JSON-RPC error
+ *   naming that failure, and the first request after it starts a new sign-in.
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as Scope from "effect/Scope"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -77,6 +81,8 @@ export interface InitializeCache {
  * - `initializeCache`: where the server's `initialize` result is kept between runs; when it holds
  *   one for the protocol version the host asks for, the host's `initialize` is answered from it
  *   at once, and the upstream session starts in the background (requests wait for it).
+ * - `signInRetryAfter`: after a failed sign-in, how long host requests get that failure as their
+ *   JSON-RPC error instead of opening the browser again (default 60 seconds; 0 retries at once).
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
@@ -88,6 +94,7 @@ export interface ProxyOptions {
   readonly headers?: Readonly<Record<string, string>> | undefined
   readonly requestTimeout?: Duration.DurationInput | undefined
   readonly initializeCache?: InitializeCache | undefined
+  readonly signInRetryAfter?: Duration.DurationInput | undefined
 }
 
 const InitializeParams = Schema.Struct({
@@ -173,6 +180,9 @@ export const run = (
         : host.send(notification)
 
     let upstream: Upstream = { _tag: "Idle" }
+    const signInRetryAfter = Duration.toMillis(options.signInRetryAfter ?? Duration.seconds(60))
+    /** The last sign-in failure and when a new sign-in may start (epoch ms). */
+    let signInFailure: { readonly error: McpClient.McpClientError; readonly until: number } | undefined
     /**
      * Everything written to the host goes through this lock, and the server's notifications are
      * sent (in order) before any answer: a progress notification must reach the host before the
@@ -289,19 +299,37 @@ export const run = (
           return Deferred.await(current.done)
         case "Idle":
           return Effect.gen(function*() {
+            const now = yield* Clock.currentTimeMillis
+            const failed = signInFailure
+            if (failed !== undefined && now < failed.until) return yield* Effect.fail(failed.error)
             const done = yield* Deferred.make<McpClient.McpClient, McpClient.McpClientError>()
             upstream = { _tag: "Connecting", done }
             const init = yield* Deferred.await(initialized)
             yield* connect(init).pipe(
               Effect.tap((connected) => {
                 upstream = connected
+                signInFailure = undefined
                 return Deferred.succeed(done, connected.client)
               }),
               Effect.tapError((error) => {
                 upstream = { _tag: "Idle" }
+                const signIn = Option.isSome(oauthCause(error)) && signInRetryAfter > 0
                 return Effect.zipRight(
-                  Effect.logWarning(`proxy: could not connect to ${options.url}: ${error.message}`),
-                  Deferred.fail(done, error)
+                  signIn
+                    ? Effect.flatMap(Clock.currentTimeMillis, (failedAt) =>
+                      Effect.zipRight(
+                        Effect.sync(() => void (signInFailure = { error, until: failedAt + signInRetryAfter })),
+                        Effect.logWarning(
+                          `proxy: the sign-in failed; requests get this error until ${
+                            new Date(failedAt + signInRetryAfter).toISOString()
+                          }, then the next one signs in again`
+                        )
+                      ))
+                    : Effect.void,
+                  Effect.zipRight(
+                    Effect.logWarning(`proxy: could not connect to ${options.url}: ${error.message}`),
+                    Deferred.fail(done, error)
+                  )
                 )
               }),
               Effect.ignore,
@@ -326,11 +354,26 @@ export const run = (
 
     // ---- host → server -------------------------------------------------------------------------
 
+    /** A sign-in failure's error says when the next sign-in may start. */
+    const withRetry = (
+      error: McpClient.McpClientError,
+      object: { code: number; message: string; data?: unknown }
+    ): { code: number; message: string; data?: unknown } => {
+      const failed = signInFailure
+      if (failed === undefined || failed.error !== error) return object
+      const data = typeof object.data === "object" && object.data !== null ? object.data : {}
+      return {
+        ...object,
+        message: `${object.message} (a new sign-in starts at the first request after ${new Date(failed.until).toISOString()})`,
+        data: { ...data, retryAfter: new Date(failed.until).toISOString() }
+      }
+    }
+
     const reply = (id: RequestId, result: Effect.Effect<unknown, McpClient.McpClientError>) =>
       result.pipe(
         Effect.matchEffect({
           onSuccess: (value) => send(JsonRpc.success(id, value)),
-          onFailure: (error) => send(JsonRpc.failure(id, errorObject(error)))
+          onFailure: (error) => send(JsonRpc.failure(id, withRetry(error, errorObject(error))))
         })
       )
 

@@ -39,7 +39,7 @@ describe("Streamable HTTP against the official SDK server", () => {
       const server = yield* hosted(() => hostStreamableHttp())
       const client = yield* connect(server.url)
       const tools = yield* client.listTools()
-      expect(tools.map((t) => t.name)).toEqual(["add", "echo", "fail", "progress", "broadcast", "ask", "ask_defaults", "roots"])
+      expect(tools.map((t) => t.name)).toEqual(["add", "echo", "fail", "progress", "broadcast", "ask", "ask_defaults", "roots", "sample"])
       expect(tools[0]!.inputSchema).toMatchObject({ type: "object", properties: { a: { type: "number" } } })
       const sum = yield* client.callTool("add", { a: 2, b: 40 })
       expect(sum.content).toEqual([{ type: "text", text: "42" }])

@@ -9,15 +9,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Option, Redacted } from "effect"
-import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as Net from "node:net"
 import * as NodePath from "node:path"
-import * as readline from "node:readline"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
 import { hostLegacySse } from "../mcp/fixtures/sdkServer.js"
-import { env, host, MAIN, proxyArgs, ROOT, tempDir, textOf } from "./stdioHost.js"
+import { host, MAIN, rawProxy, tempDir, textOf } from "./stdioHost.js"
 
 /** A free loopback port (bound, read, released). */
 const freePort = Effect.promise(() =>
@@ -39,32 +37,6 @@ const canBind = (port: number) =>
       server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
     })
   )
-
-/** A raw stdio peer of the proxy: write lines, read parsed messages, see the exit code. */
-const rawProxy = (url: string, dir: string, args: ReadonlyArray<string> = proxyArgs(url, dir)) =>
-  Effect.sync(() => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: env(), stdio: ["pipe", "pipe", "pipe"] })
-    let stderr = ""
-    child.stderr.on("data", (d) => (stderr += d))
-    const messages: Array<Record<string, unknown>> = []
-    const waiters: Array<() => void> = []
-    readline.createInterface({ input: child.stdout }).on("line", (line) => {
-      messages.push(JSON.parse(line))
-      for (const w of waiters.splice(0)) w()
-    })
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-    const next = async (): Promise<Record<string, unknown>> => {
-      while (messages.length === 0) await new Promise<void>((resolve) => waiters.push(resolve))
-      return messages.shift()!
-    }
-    return {
-      child,
-      send: (message: unknown) => child.stdin.write(typeof message === "string" ? `${message}\n` : `${JSON.stringify(message)}\n`),
-      next,
-      exited,
-      stderr: () => stderr
-    }
-  })
 
 const initialize = {
   jsonrpc: "2.0",
@@ -164,6 +136,40 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
         expect(log).not.toContain(secret)
         expect(stderr.join("")).not.toContain(secret)
       }
+    }))
+
+  it.scopedLive("sampling and roots: the server's requests reach the SDK host through the proxy and its answers come back; roots/list_changed goes upstream", () =>
+    Effect.gen(function*() {
+      const server = yield* startProtectedMcpServer()
+      const dir = yield* tempDir
+      let roots: ReadonlyArray<{ uri: string; name?: string }> = [{ uri: "file:///work/a", name: "a" }]
+      const sampled: Array<string> = []
+      const { client } = yield* host(server.mcpUrl, dir, {
+        sample: (text) => {
+          sampled.push(text)
+          return { model: "host-model", role: "assistant", content: { type: "text", text: `echo ${text}` } }
+        },
+        roots: () => roots
+      })
+      const sample = yield* Effect.promise(() => client.callTool({ name: "sample", arguments: { prompt: "hi there" } }))
+      expect(textOf(sample)).toBe("host-model: echo hi there")
+      expect(sampled).toEqual(["hi there"])
+      expect(textOf(yield* Effect.promise(() => client.callTool({ name: "roots", arguments: {} })))).toBe("file:///work/a")
+
+      // The host's roots change: it says so, the server hears it, and asks again.
+      roots = [{ uri: "file:///work/a" }, { uri: "file:///work/b" }]
+      yield* Effect.promise(() => client.sendRootsListChanged())
+      yield* Effect.promise(async () => {
+        for (let i = 0; i < 100 && !server.received.some((r) => r.method === "notifications/roots/list_changed"); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+      })
+      expect(server.received.some((r) => r.method === "notifications/roots/list_changed")).toBe(true)
+      expect(textOf(yield* Effect.promise(() => client.callTool({ name: "roots", arguments: {} }))))
+        .toBe("file:///work/a,file:///work/b")
+      // The upstream session declared what the host declared.
+      const init = server.received.find((r) => r.method === "initialize")
+      expect(init?.params).toMatchObject({ capabilities: { sampling: {}, roots: { listChanged: true } } })
     }))
 
   it.scopedLive("raw stdio: a malformed line gets -32700 and the connection stays; progress precedes its result; SIGTERM and stdin EOF exit 0 and end the session", () =>
