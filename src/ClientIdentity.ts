@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Authorizer from "./Authorizer.js"
 import * as ClientConfiguration from "./ClientConfiguration.js"
@@ -23,6 +24,55 @@ import * as FlowContext from "./FlowContext.js"
 import { isLoopbackHost } from "./internal/oauthHttp.js"
 import { chooseAuthMethod } from "./Registration.js"
 import { ClientInformation } from "./Schemas.js"
+import * as TokenStorage from "./TokenStorage.js"
+
+const sameClient = Schema.equivalence(ClientInformation)
+
+/**
+ * Stores the client this server now uses: under the server's key (the client its tokens belong
+ * to: refresh and sign-out use it) and under the authorization server's shared key for `kind`,
+ * which every other MCP server on that issuer reuses instead of registering again.
+ */
+const keep = (
+  ctx: FlowContext.FlowContext,
+  kind: TokenStorage.ClientKind,
+  client: ClientInformation
+): Effect.Effect<void, StorageError> =>
+  Effect.forEach([ctx.key, TokenStorage.clientKey(client.issuer, kind)], (key) =>
+    Effect.flatMap(ctx.storage.getClient(key), (stored) =>
+      Option.isSome(stored) && sameClient(stored.value, client) ? Effect.void : ctx.storage.setClient(key, client)), {
+    discard: true
+  })
+
+/**
+ * Forgets this server's credentials and client because the authorization server no longer knows
+ * the client (`invalid_client`, RFC 7592 `ClientNotFound`): the registration shared by the other
+ * servers on that issuer is the same client, so it goes too (they would fail the same way).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ * @since 0.1.0
+ * @category client identity
+ */
+export const forgetStaleClient = (ctx: FlowContext.FlowContext): Effect.Effect<void, StorageError> =>
+  Effect.gen(function*() {
+    const own = yield* ctx.storage.getClient(ctx.key)
+    if (Option.isSome(own) && own.value.source !== "preregistered") {
+      for (const kind of ["browser", "device", "client_credentials"] as const) {
+        const key = TokenStorage.clientKey(own.value.issuer, kind)
+        const shared = yield* ctx.storage.getClient(key)
+        if (Option.isSome(shared) && shared.value.clientId === own.value.clientId) yield* ctx.storage.clearClient(key)
+      }
+    }
+    yield* FlowContext.forget(ctx)
+  })
+
+/** The kind of registration a flow asking for `grantTypes` needs (no grant types: the browser's). */
+const kindOf = (grantTypes: ReadonlyArray<string> | undefined): TokenStorage.ClientKind =>
+  grantTypes?.includes("client_credentials") === true
+    ? "client_credentials"
+    : grantTypes?.some((g) => g.endsWith(":device_code")) === true
+    ? "device"
+    : "browser"
 
 /**
  * The stored record of the configured pre-registered client — its id, auth method and the issuer
@@ -142,6 +192,10 @@ export const configuredClient = (
  * The stored client of this server if it belongs to `issuer` and its secret has not expired.
  * A configured pre-registered client always wins over a stored one (`None` then). A client of
  * another issuer is discarded with its tokens (SEP-2352: credentials are bound to their issuer).
+ * With `kind`, the registration of that kind shared by every MCP server on `issuer`
+ * ({@link TokenStorage.clientKey}) is used when this server has none (and preferred, as the more
+ * recent copy, when it is the same client); a record stored per server by earlier versions is
+ * still used and, once used, shared.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7591#section-3.2.1
  * @since 0.1.0
@@ -149,18 +203,25 @@ export const configuredClient = (
  */
 export const storedClient = (
   ctx: FlowContext.FlowContext,
-  issuer: string
+  issuer: string,
+  kind?: TokenStorage.ClientKind
 ): Effect.Effect<Option.Option<ClientInformation>, StorageError> =>
   Effect.gen(function*() {
     if (ctx.registration.isStatic) return Option.none<ClientInformation>()
-    const stored = yield* ctx.storage.getClient(ctx.key)
+    let own = yield* ctx.storage.getClient(ctx.key)
+    if (Option.isSome(own) && own.value.issuer !== issuer) {
+      yield* Effect.logInfo(`Authorization server changed (${own.value.issuer} → ${issuer}); registering again`)
+      yield* FlowContext.forget(ctx)
+      own = Option.none()
+    }
+    const shared = kind === undefined
+      ? Option.none<ClientInformation>()
+      : Option.filter(yield* ctx.storage.getClient(TokenStorage.clientKey(issuer, kind)), (c) => c.issuer === issuer)
+    const stored = Option.isNone(own) || (Option.isSome(shared) && shared.value.clientId === own.value.clientId)
+      ? shared
+      : own
     if (Option.isNone(stored)) return stored
     const c = stored.value
-    if (c.issuer !== issuer) {
-      yield* Effect.logInfo(`Authorization server changed (${c.issuer} → ${issuer}); registering again`)
-      yield* FlowContext.forget(ctx)
-      return Option.none<ClientInformation>()
-    }
     const now = yield* Clock.currentTimeMillis
     return c.clientSecretExpiresAt !== undefined && c.clientSecretExpiresAt <= now
       ? Option.none<ClientInformation>()
@@ -185,8 +246,10 @@ export const clientFor = (
 ): Effect.Effect<ClientInformation, OAuthError> =>
   Effect.gen(function*() {
     if (ctx.registration.isStatic) return yield* preregistered(ctx, found, redirectUri, grantTypes)
-    const stored = yield* storedClient(ctx, found.issuer)
+    const kind = kindOf(grantTypes)
+    const stored = yield* storedClient(ctx, found.issuer, kind)
     if (Option.isSome(stored) && (stored.value.source !== "dynamic" || stored.value.redirectUris.includes(redirectUri))) {
+      yield* keep(ctx, kind, stored.value)
       return stored.value
     }
     const registered = yield* ctx.registration.register({
@@ -195,7 +258,7 @@ export const clientFor = (
       scope: scopes.length > 0 ? scopes.join(" ") : undefined,
       grantTypes
     })
-    yield* ctx.storage.setClient(ctx.key, registered)
+    yield* keep(ctx, kind, registered)
     return registered
   })
 
@@ -283,7 +346,7 @@ const registerNew = (
       )
     )
     yield* Effect.logDebug(`Registered client ${registered.clientId} at ${found.issuer}`)
-    if (registered.source !== "preregistered") yield* ctx.storage.setClient(ctx.key, registered)
+    if (registered.source !== "preregistered") yield* keep(ctx, "browser", registered)
     return registered
   })
 
@@ -333,12 +396,13 @@ export const forSignIn = (
       const session = yield* Authorizer.openSession(ctx.authorizer)
       return { session, client: yield* preregistered(ctx, found, session.redirectUri), preflight: true }
     }
-    const stored = yield* storedClient(ctx, found.issuer)
+    const stored = yield* storedClient(ctx, found.issuer, "browser")
     const dynamic = Option.filter(stored, (c) => c.source === "dynamic")
     const session = yield* Authorizer.openSession(ctx.authorizer, {
       preferredRedirectUri: Option.getOrUndefined(dynamic)?.redirectUris.find((uri) => loopbackRedirect(uri) !== undefined)
     })
     if (Option.isSome(stored) && stored.value.source !== "dynamic") {
+      yield* keep(ctx, "browser", stored.value)
       return { session, client: stored.value, preflight: true }
     }
     if (Option.isNone(stored)) {
@@ -364,7 +428,7 @@ export const forSignIn = (
             `Client ${client.clientId} no longer exists at ${found.issuer} (${description ?? "RFC 7592"}); ` +
               "registering again before signing in"
           )
-          yield* FlowContext.forget(ctx)
+          yield* forgetStaleClient(ctx)
           const registered = yield* registerNew(ctx, found, session.redirectUri, scopes)
           return { session, client: registered, preflight: false } satisfies SignInClient
         })
@@ -376,13 +440,14 @@ export const forSignIn = (
         if (missingScopes.length > 0 || match === "none") {
           return yield* again(`client ${client.clientId} could not be read to update it (${read.left.message})`)
         }
+        yield* keep(ctx, "browser", client)
         return { session, client, preflight: true }
       }
       const current = read.right.client
       const missing = current.scope === undefined ? [] : scopes.filter((s) => !splitScope(current.scope).includes(s))
       const currentMatch = redirectUriMatch(current.redirectUris, session.redirectUri)
       if (missing.length === 0 && currentMatch !== "none") {
-        yield* ctx.storage.setClient(ctx.key, current)
+        yield* keep(ctx, "browser", current)
         return { session, client: current, preflight: currentMatch === "loopbackPort" }
       }
       yield* Effect.logInfo(
@@ -395,7 +460,7 @@ export const forSignIn = (
         addRedirectUris: currentMatch === "none" ? [session.redirectUri] : []
       }, options)))
       if (Either.isRight(updated)) {
-        yield* ctx.storage.setClient(ctx.key, updated.right.client)
+        yield* keep(ctx, "browser", updated.right.client)
         return { session, client: updated.right.client, preflight: currentMatch === "loopbackPort" }
       }
       if (updated.left._tag === "ClientNotFound") return yield* gone(updated.left.description)
@@ -408,5 +473,6 @@ export const forSignIn = (
       )
     }
     if (match === "none") return yield* again(`client ${client.clientId} is not registered for ${session.redirectUri}`)
+    yield* keep(ctx, "browser", client)
     return { session, client, preflight: true }
   })

@@ -152,7 +152,7 @@ export const refreshOrSignIn = (
             yield* Effect.logWarning(
               `Refresh failed (${e._tag === "OAuthTokenError" ? e.error : "invalid_client"}); signing in again`
             )
-            if (e._tag === "ClientNotFound") yield* ctx.storage.clear(ctx.key)
+            if (e._tag === "ClientNotFound") yield* ClientIdentity.forgetStaleClient(ctx)
             yield* Ref.set(ctx.current, Option.none())
             // A refused grant may mean the resource moved to another authorization server:
             // fetch the metadata again (once) when it was reused. An unknown client is the

@@ -149,7 +149,9 @@ export interface SignOutOptions {
  * unreachable, no `revocation_endpoint`, no client to revoke with, the server now names another
  * issuer, a revocation refused) a warning says so. Then the stored tokens and client
  * information are cleared (`forgetClient: false` keeps the client; `deleteClient: true` first
- * deletes it at the server, RFC 7592 §2.3). Only a storage failure fails the operation.
+ * deletes it at the server, RFC 7592 §2.3). The registration shared by every MCP server on the
+ * same authorization server ({@link TokenStorage.clientKey}) is kept — other servers use it —
+ * unless `deleteClient: true`. Only a storage failure fails the operation.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
  * @see https://www.rfc-editor.org/rfc/rfc7592#section-2.3
@@ -220,6 +222,15 @@ export const signOut = Effect.fn("Revocation.signOut")(function*(
       warnings.push(
         "the authorization server offers no client configuration endpoint (RFC 7592); the client was only forgotten locally"
       )
+    }
+  }
+  if (deleteClient === true && Option.isSome(stored)) {
+    // The registration shared by the other MCP servers on this issuer goes too (it no longer exists).
+    const client = stored.value
+    for (const kind of ["browser", "device", "client_credentials"] as const) {
+      const sharedKey = TokenStorage.clientKey(client.issuer, kind)
+      const shared = yield* storage.getClient(sharedKey)
+      if (Option.isSome(shared) && shared.value.clientId === client.clientId) yield* storage.clearClient(sharedKey)
     }
   }
   if (forgetClient === false && deleteClient !== true) yield* storage.clearTokens(key)

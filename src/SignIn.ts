@@ -305,7 +305,7 @@ export const signIn = (
             `Client ${error.clientId} cannot be used (${error.description ?? "unknown to the server"}); ` +
               "forgetting it and registering again"
           ).pipe(
-            Effect.zipRight(FlowContext.forget(ctx))
+            Effect.zipRight(ClientIdentity.forgetStaleClient(ctx))
           )
           : Effect.void
       ),

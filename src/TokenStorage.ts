@@ -130,6 +130,42 @@ export const serverKey = (url: string | URL): string => {
   return `${u.protocol}//${u.host}${path}`
 }
 
+/**
+ * The kind of a client registration: what it was registered for. One authorization server may
+ * hold one registration of each kind for this application — `"browser"` (authorization code with
+ * a loopback redirect URI), `"device"` (device grant and the out-of-band pseudo redirect URI) and
+ * `"client_credentials"` (machine to machine).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
+ * @since 0.1.0
+ * @category models
+ */
+export type ClientKind = "browser" | "device" | "client_credentials"
+
+const CLIENT_KEY_MARK = "#client="
+
+/**
+ * The storage key of the client registration of `kind` at the authorization server `issuer`:
+ * one registration per issuer and kind, shared by every MCP server on that authorization server
+ * (`getClient` / `setClient` with this key). Tokens stay under each server's {@link serverKey}.
+ * It never equals a server key (those have no fragment).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-3.2.1
+ * @see https://modelcontextprotocol.io/specification/draft/basic/authorization
+ * @since 0.1.0
+ * @category constructors
+ */
+export const clientKey = (issuer: string, kind: ClientKind): string => `${issuer}${CLIENT_KEY_MARK}${kind}`
+
+/**
+ * Whether a storage key is a shared client registration's ({@link clientKey}), not a server's.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-3.2.1
+ * @since 0.1.0
+ * @category constructors
+ */
+export const isClientKey = (key: string): boolean => key.includes(CLIENT_KEY_MARK)
+
 const instrument = (backend: string, self: TokenStorage): TokenStorage => {
   const span = (op: string, key?: string) =>
     Effect.withSpan(`TokenStorage.${op}`, {

@@ -12,6 +12,7 @@ import { Args, type CliApp, Command, Options } from "@effect/cli"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Terminal from "@effect/platform/Terminal"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Arr from "effect/Array"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
@@ -212,9 +213,10 @@ const statusCommand = Command.make(
     Effect.gen(function*() {
       const directory = yield* directoryOf(o.dir)
       const storage = yield* TokenStorage.TokenStorage
+      const stored = yield* storage.keys
       const keys = Option.isSome(o.url)
         ? [TokenStorage.serverKey(yield* checkUrl(o.url.value))]
-        : yield* storage.keys
+        : stored.filter((key) => !TokenStorage.isClientKey(key))
       const now = Date.now()
       const rows = yield* Effect.forEach(keys, (key) =>
         Effect.zipWith(storage.getTokens(key), storage.getClient(key), (t, c) =>
@@ -224,7 +226,14 @@ const statusCommand = Command.make(
         return yield* notSignedIn(keys[0]!)
       }
       if (o.json) return yield* printJson(rows)
-      if (rows.length === 0) return yield* Console.log(`No stored credentials in ${directory}`)
+      // The registrations shared by every server on one authorization server (kept on logout).
+      const shared = Option.isSome(o.url) ? [] : Arr.getSomes(
+        yield* Effect.forEach(stored.filter(TokenStorage.isClientKey), (key) => storage.getClient(key))
+      )
+      if (rows.length === 0 && shared.length === 0) return yield* Console.log(`No stored credentials in ${directory}`)
+      for (const c of shared) {
+        yield* Console.log(`client ${c.clientId} at ${c.issuer} (${c.source}, shared by its servers)`)
+      }
       for (const r of rows) {
         const expiry = r.expiresAt === null
           ? "no expiry"
@@ -331,12 +340,22 @@ const logoutCommand = Command.make(
         return yield* new CliExit({ code: ExitCode.Usage, message: "Give either a server URL or --all" })
       }
       const storage = yield* TokenStorage.TokenStorage
-      const keys = Option.isSome(o.url) ? [TokenStorage.serverKey(yield* checkUrl(o.url.value))] : yield* storage.keys
+      const stored = yield* storage.keys
+      // A registration shared by every server on one authorization server stays unless --forget-client.
+      const keys = Option.isSome(o.url)
+        ? [TokenStorage.serverKey(yield* checkUrl(o.url.value))]
+        : stored.filter((key) => !TokenStorage.isClientKey(key))
       if (Option.isSome(o.url)) {
         const has = Option.isSome(yield* storage.getTokens(keys[0]!)) || Option.isSome(yield* storage.getClient(keys[0]!))
         if (!has) return yield* notSignedIn(keys[0]!)
       }
-      const results = yield* Effect.forEach(keys, (key) => logoutOne(key, o.forgetClient))
+      const signedOut = yield* Effect.forEach(keys, (key) => logoutOne(key, o.forgetClient))
+      const remaining = o.all && o.forgetClient ? yield* storage.keys : []
+      const forgotten = yield* Effect.forEach(
+        remaining.filter(TokenStorage.isClientKey),
+        (key) => logoutOne(key, true)
+      )
+      const results = [...signedOut, ...forgotten]
       for (const r of results) for (const w of r.warnings) yield* progress(`warning: ${r.server}: ${w}`)
       if (o.json) return yield* printJson(results)
       if (results.length === 0) return yield* Console.log("No stored credentials")

@@ -117,6 +117,9 @@ describe("effect-mcp-oauth CLI (subprocess) against the loopback authorization s
       const after = yield* cli("status", "--json", "--dir", dir)
       expect(after.code).toBe(0)
       expect(JSON.parse(after.stdout)).toEqual([])
+      // The registration shared by the servers of this authorization server stays, and status shows it.
+      const shared = yield* cli("status", "--dir", dir)
+      expect(shared.stdout).toContain(`client ${signedIn.clientId} at ${server.issuer} (dynamic, shared by its servers)`)
       const noToken = yield* cli("token", "--dir", dir, server.mcpUrl)
       expect(noToken.code).toBe(3)
       expect(noToken.stderr).toContain("Not signed in")
@@ -184,6 +187,13 @@ describe("effect-mcp-oauth CLI (subprocess) against the loopback authorization s
       expect(deletes).toHaveLength(1)
       expect(Option.isNone(yield* server.provider.store.getClient(clientId))).toBe(true)
       expect(JSON.parse((yield* cli("status", "--json", "--dir", dir)).stdout)).toEqual([])
+      // The shared registration (the same client) is gone too.
+      const shared = yield* Effect.flatMap(TokenStorage.TokenStorage, (s) =>
+        s.getClient(TokenStorage.clientKey(server.issuer, "browser"))).pipe(
+          Effect.provide(TokenStorage.layerFileSystemNode(dir))
+        )
+      expect(Option.isNone(shared)).toBe(true)
+      expect((yield* cli("status", "--dir", dir)).stdout).toContain("No stored credentials")
     }), 180_000)
 
   it.scopedLive("exit codes: usage 2, not signed in 3; logout --all signs out of everything", () =>
