@@ -108,13 +108,26 @@ export const chooseAuthMethod = (
 
 /**
  * The auth method to *request* in dynamic registration: `none` (a public client using PKCE) when
- * the server accepts it or does not say, otherwise the first secret-based method it supports.
+ * the server accepts it or does not say, otherwise the first secret-based method it supports. A
+ * client that only uses `client_credentials` is confidential by definition (RFC 6749 §4.4), so it
+ * asks for a secret-based method even where `none` is allowed.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
  * @since 0.1.0
  * @category selection
  */
-export const requestedAuthMethod = (supported: ReadonlyArray<string> | undefined): TokenEndpointAuthMethod => {
+export const requestedAuthMethod = (
+  supported: ReadonlyArray<string> | undefined,
+  options: { readonly confidential?: boolean } = {}
+): TokenEndpointAuthMethod => {
+  if (options.confidential === true) {
+    if (supported === undefined || supported.length === 0 || supported.includes("client_secret_basic")) {
+      return "client_secret_basic"
+    }
+    if (supported.includes("client_secret_post")) return "client_secret_post"
+    return "none"
+  }
   if (supported === undefined || supported.length === 0 || supported.includes("none")) return "none"
   if (supported.includes("client_secret_basic")) return "client_secret_basic"
   if (supported.includes("client_secret_post")) return "client_secret_post"
@@ -238,11 +251,16 @@ export const make = (config: RegistrationConfig = {}): Effect.Effect<Registratio
     const dynamic = (request: RegisterRequest, endpoint: string) =>
       Effect.gen(function*() {
         const as = request.discovery.authorizationServer
-        const method = requestedAuthMethod(as.token_endpoint_auth_methods_supported)
+        const grantTypes = request.grantTypes ?? ["authorization_code", "refresh_token"]
+        const method = requestedAuthMethod(as.token_endpoint_auth_methods_supported, {
+          confidential: grantTypes.length > 0 && grantTypes.every((g) => g === "client_credentials")
+        })
         const metadata: Record<string, unknown> = {
           client_name: clientName,
-          grant_types: request.grantTypes ?? ["authorization_code", "refresh_token"],
-          response_types: ["code"],
+          grant_types: grantTypes,
+          // RFC 7591 §2.1: `code` goes with `authorization_code` only; a machine-to-machine or
+          // device client uses no response type at all.
+          response_types: grantTypes.includes("authorization_code") ? ["code"] : [],
           token_endpoint_auth_method: method,
           application_type: "native",
           ...(request.scope === undefined ? {} : { scope: request.scope }),

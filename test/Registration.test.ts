@@ -65,6 +65,10 @@ describe("Registration: auth method selection", () => {
     expect(Registration.requestedAuthMethod(["client_secret_basic", "none"])).toBe("none")
     expect(Registration.requestedAuthMethod(["client_secret_post", "client_secret_basic"])).toBe("client_secret_basic")
     expect(Registration.requestedAuthMethod(["client_secret_post"])).toBe("client_secret_post")
+    // client_credentials only: a confidential client even where `none` is allowed (RFC 6749 §4.4)
+    expect(Registration.requestedAuthMethod(["none", "client_secret_basic"], { confidential: true })).toBe("client_secret_basic")
+    expect(Registration.requestedAuthMethod(["none", "client_secret_post"], { confidential: true })).toBe("client_secret_post")
+    expect(Registration.requestedAuthMethod(undefined, { confidential: true })).toBe("client_secret_basic")
   })
 })
 
@@ -195,6 +199,25 @@ describe("Registration: dynamic registration (RFC 7591)", () => {
         }), { clientName: "My App" })
       expect(server.requests[0]?.json).toMatchObject({ client_name: "My App", grant_types: ["authorization_code"] })
       expect(server.requests[0]?.json).not.toHaveProperty("scope")
+    }))
+
+  it.scopedLive("a client_credentials-only client asks for no response type (RFC 7591 §2.1), and the embedded AS registers it", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const info = yield* withServices(({ discovery, registration }) =>
+        Effect.flatMap(
+          discoverFixture(server, discovery),
+          (d) => registration.register({ discovery: d, redirectUri: REDIRECT, grantTypes: ["client_credentials"] })
+        ))
+      const [request] = yield* server.requestsTo("register")
+      expect(request?.json).toMatchObject({
+        grant_types: ["client_credentials"],
+        response_types: [],
+        token_endpoint_auth_method: "client_secret_basic"
+      })
+      expect(info.source).toBe("dynamic")
+      expect(info.clientSecret).toBeDefined()
+      expect(Option.isSome(yield* server.provider.store.getClient(info.clientId))).toBe(true)
     }))
 
   it.scopedLive("the requested method follows the server list: client_secret_post when only that is offered", () =>
