@@ -20,6 +20,8 @@
  * - sdk_latency_ratio, cold_wall_ratio: against the official SDK client (test/bench/sdk.ts).
  * - plus the storage benchmarks of test/bench/storage.ts and the proxy benchmarks of
  *   test/bench/proxy.ts (proxy_overhead_ratio, proxy_sign_ins, proxy_herd_refreshes).
+ * - proxy_ready_ratio and proxy_rss_ratio (part "proxy-start", test/bench/proxyStart.ts): the
+ *   shipped proxy bin against mcp-remote, both with a stored valid token (goal ≤ 1.0 each).
  * - the cold-start figures of test/bench/startup.ts (cli_start_ratio, import_ms / import_rss_mb of
  *   each entry beside the SDK client; they measure `dist/`, so `npm run bench` builds first).
  * - the soak of test/bench/soak.ts (SOAK_SECONDS, default 600, 20 when CI=true; 0 skips it).
@@ -37,6 +39,7 @@ import * as TestStorage from "../../src/TestStorage.js"
 import type { TokenStorage } from "../../src/TokenStorage.js"
 import { startTestServer, type TestServer } from "../fixtures/TestAuthServer.js"
 import { benchProxy } from "./proxy.js"
+import { benchProxyStart } from "./proxyStart.js"
 import { soak } from "./soak.js"
 import { sdkComparison } from "./sdk.js"
 
@@ -299,6 +302,10 @@ Effect.runPromise(
     if (want("storage")) yield* storageBenchmarks
     if (want("proxy")) {
       yield* Effect.flatMap(Effect.promise(benchProxy), (lines) =>
+        Effect.forEach(lines, (l) => emit(l as Record<string, unknown>), { discard: true }))
+    }
+    if (want("proxy-start")) {
+      yield* Effect.flatMap(Effect.promise(benchProxyStart), (lines) =>
         Effect.forEach(lines, (l) => emit(l as Record<string, unknown>), { discard: true }))
     }
     if (want("startup")) yield* startupBenchmarks
