@@ -19,6 +19,7 @@ import {
   ExecutionStrategy,
   Exit,
   Fiber,
+  FiberId,
   Layer,
   Mailbox,
   Option,
@@ -26,8 +27,7 @@ import {
   PubSub,
   Schema,
   Scope,
-  Stream,
-  SubscriptionRef
+  Stream
 } from "effect"
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"
@@ -298,22 +298,40 @@ const invalidParams = (method: string) => (error: ParseResult.ParseError) =>
  * user, bounded by the authorizer's own timeout); each such wait restarts it from zero, so the
  * timeout measures the answer to the request that carried the new token.
  */
-const makeAnswerClock = Effect.map(SubscriptionRef.make(0), (waits) => {
+const makeAnswerClock = Effect.sync(() => {
+  // Plain state rather than a SubscriptionRef and a stream: this runs for every request.
+  let waits = 0
+  /** Completed (and replaced) whenever the clock stops or starts again. */
+  let changed = Deferred.unsafeMake<void>(FiberId.none)
+  const flip = () => {
+    const previous = changed
+    changed = Deferred.unsafeMake<void>(FiberId.none)
+    Deferred.unsafeDone(previous, Effect.void)
+  }
   const pause: TokenWait = (wait) =>
     Effect.acquireUseRelease(
-      SubscriptionRef.update(waits, (n) => n + 1),
+      Effect.sync(() => {
+        if (waits++ === 0) flip()
+      }),
       () => wait,
-      () => SubscriptionRef.update(waits, (n) => n - 1)
+      () =>
+        Effect.sync(() => {
+          if (--waits === 0) flip()
+        })
     )
   /** Completes once `timeout` has run on the clock without a pause. */
-  const elapsed = (timeout: Duration.DurationInput): Effect.Effect<void> =>
-    waits.changes.pipe(
-      Stream.map((n) => n > 0),
-      Stream.changes,
-      Stream.flatMap((paused) => paused ? Stream.never : Stream.fromEffect(Effect.sleep(timeout)), { switch: true }),
-      Stream.runHead,
-      Effect.asVoid
-    )
+  const elapsed = (timeout: Duration.DurationInput): Effect.Effect<void> => {
+    const run: Effect.Effect<void> = Effect.suspend(() => {
+      const signal = changed
+      if (waits > 0) return Effect.zipRight(Deferred.await(signal), run)
+      // running: the timeout, unless the clock stops first (then wait, and start again from zero)
+      return Effect.flatMap(
+        Effect.raceFirst(Effect.as(Effect.sleep(timeout), true), Effect.as(Deferred.await(signal), false)),
+        (done) => done ? Effect.void : run
+      )
+    })
+    return run
+  }
   return { pause, elapsed }
 })
 
