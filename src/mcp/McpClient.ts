@@ -11,6 +11,7 @@ import type { CommandExecutor, HttpClient } from "@effect/platform"
 import type { Queue } from "effect"
 import {
   Cause,
+  Clock,
   Context,
   Deferred,
   Duration,
@@ -299,8 +300,11 @@ const invalidParams = (method: string) => (error: ParseResult.ParseError) =>
  * timeout measures the answer to the request that carried the new token.
  */
 const makeAnswerClock = Effect.sync(() => {
-  // Plain state rather than a SubscriptionRef and a stream: this runs for every request.
+  // Plain state rather than a SubscriptionRef and a stream, and one sleep rather than a race:
+  // this runs for every request.
   let waits = 0
+  /** When the clock last started again after a pause (Clock millis). */
+  let resumedAt = Number.NEGATIVE_INFINITY
   /** Completed (and replaced) whenever the clock stops or starts again. */
   let changed = Deferred.unsafeMake<void>(FiberId.none)
   const flip = () => {
@@ -315,22 +319,35 @@ const makeAnswerClock = Effect.sync(() => {
       }),
       () => wait,
       () =>
-        Effect.sync(() => {
-          if (--waits === 0) flip()
-        })
+        Effect.clockWith((clock) =>
+          Effect.sync(() => {
+            if (--waits === 0) {
+              resumedAt = clock.unsafeCurrentTimeMillis()
+              flip()
+            }
+          })
+        )
     )
   /** Completes once `timeout` has run on the clock without a pause. */
   const elapsed = (timeout: Duration.DurationInput): Effect.Effect<void> => {
-    const run: Effect.Effect<void> = Effect.suspend(() => {
-      const signal = changed
-      if (waits > 0) return Effect.zipRight(Deferred.await(signal), run)
-      // running: the timeout, unless the clock stops first (then wait, and start again from zero)
-      return Effect.flatMap(
-        Effect.raceFirst(Effect.as(Effect.sleep(timeout), true), Effect.as(Deferred.await(signal), false)),
-        (done) => done ? Effect.void : run
-      )
-    })
-    return run
+    const millis = Duration.toMillis(timeout)
+    if (!Number.isFinite(millis)) return Effect.never
+    // `since`: when the clock last started; a pause that ended since then restarts it from zero
+    const run = (since: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (waits > 0) {
+          const signal = changed
+          return Effect.zipRight(Deferred.await(signal), Effect.suspend(() => run(resumedAt)))
+        }
+        const start = Math.max(since, resumedAt)
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const left = start + millis - now
+          return left <= 0 && waits === 0
+            ? Effect.void
+            : Effect.zipRight(Effect.sleep(Duration.millis(Math.max(left, 0))), run(start))
+        })
+      })
+    return Effect.flatMap(Clock.currentTimeMillis, run)
   }
   return { pause, elapsed }
 })
