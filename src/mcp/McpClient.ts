@@ -364,7 +364,7 @@ const withAnswerTimeout = <A, E>(
   Effect.flatMap(makeAnswerClock, (clock) =>
     Effect.raceFirst(
       Effect.locally(effect, currentTokenWait, clock.pause),
-      Effect.zipRight(clock.elapsed(timeout), Effect.fail(onTimeout()))
+      Effect.zipRight(clock.elapsed(timeout), Effect.failSync(onTimeout))
     ))
 
 /**
@@ -546,7 +546,8 @@ export const make = (
             Deferred.await(deferred),
             Effect.zipRight(
               clock.elapsed(timeout),
-              Effect.fail(
+              // built only on a timeout: an error captures a stack trace
+              Effect.failSync(() =>
                 new McpTransportError({
                   reason: "Timeout",
                   description: `No answer to ${method} within ${Duration.format(Duration.decode(timeout))}`
