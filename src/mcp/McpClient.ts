@@ -11,6 +11,7 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Queue from "effect/Queue"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -19,6 +20,7 @@ import * as Either from "effect/Either"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
@@ -27,7 +29,6 @@ import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId } from "./JsonRpc.js"
 import * as JsonRpc from "./JsonRpc.js"
 import type { OAuthError } from "../Errors.js"
@@ -297,22 +298,56 @@ const invalidParams = (method: string) => (error: ParseResult.ParseError) =>
  * user, bounded by the authorizer's own timeout); each such wait restarts it from zero, so the
  * timeout measures the answer to the request that carried the new token.
  */
-const makeAnswerClock = Effect.map(SubscriptionRef.make(0), (waits) => {
+const makeAnswerClock = Effect.sync(() => {
+  // Plain state rather than a SubscriptionRef and a stream, and one sleep rather than a race:
+  // this runs for every request.
+  let waits = 0
+  /** When the clock last started again after a pause (Clock millis). */
+  let resumedAt = Number.NEGATIVE_INFINITY
+  /** Completed (and replaced) whenever the clock stops or starts again. */
+  let changed = Deferred.unsafeMake<void>(FiberId.none)
+  const flip = () => {
+    const previous = changed
+    changed = Deferred.unsafeMake<void>(FiberId.none)
+    Deferred.unsafeDone(previous, Effect.void)
+  }
   const pause: TokenWait = (wait) =>
     Effect.acquireUseRelease(
-      SubscriptionRef.update(waits, (n) => n + 1),
+      Effect.sync(() => {
+        if (waits++ === 0) flip()
+      }),
       () => wait,
-      () => SubscriptionRef.update(waits, (n) => n - 1)
+      () =>
+        Effect.clockWith((clock) =>
+          Effect.sync(() => {
+            if (--waits === 0) {
+              resumedAt = clock.unsafeCurrentTimeMillis()
+              flip()
+            }
+          })
+        )
     )
   /** Completes once `timeout` has run on the clock without a pause. */
-  const elapsed = (timeout: Duration.DurationInput): Effect.Effect<void> =>
-    waits.changes.pipe(
-      Stream.map((n) => n > 0),
-      Stream.changes,
-      Stream.flatMap((paused) => paused ? Stream.never : Stream.fromEffect(Effect.sleep(timeout)), { switch: true }),
-      Stream.runHead,
-      Effect.asVoid
-    )
+  const elapsed = (timeout: Duration.DurationInput): Effect.Effect<void> => {
+    const millis = Duration.toMillis(timeout)
+    if (!Number.isFinite(millis)) return Effect.never
+    // `since`: when the clock last started; a pause that ended since then restarts it from zero
+    const run = (since: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (waits > 0) {
+          const signal = changed
+          return Effect.zipRight(Deferred.await(signal), Effect.suspend(() => run(resumedAt)))
+        }
+        const start = Math.max(since, resumedAt)
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const left = start + millis - now
+          return left <= 0 && waits === 0
+            ? Effect.void
+            : Effect.zipRight(Effect.sleep(Duration.millis(Math.max(left, 0))), run(start))
+        })
+      })
+    return Effect.flatMap(Clock.currentTimeMillis, run)
+  }
   return { pause, elapsed }
 })
 
@@ -328,7 +363,7 @@ const withAnswerTimeout = <A, E>(
   Effect.flatMap(makeAnswerClock, (clock) =>
     Effect.raceFirst(
       Effect.locally(effect, currentTokenWait, clock.pause),
-      Effect.zipRight(clock.elapsed(timeout), Effect.fail(onTimeout()))
+      Effect.zipRight(clock.elapsed(timeout), Effect.failSync(onTimeout))
     ))
 
 /**
@@ -510,7 +545,8 @@ export const make = (
             Deferred.await(deferred),
             Effect.zipRight(
               clock.elapsed(timeout),
-              Effect.fail(
+              // built only on a timeout: an error captures a stack trace
+              Effect.failSync(() =>
                 new McpTransportError({
                   reason: "Timeout",
                   description: `No answer to ${method} within ${Duration.format(Duration.decode(timeout))}`
