@@ -28,6 +28,7 @@ import * as Discovery from "../Discovery.js"
 import { AuthorizationError, type OAuthError } from "../Errors.js"
 import { OAuthLayer } from "../HttpAuth.js"
 import * as OAuth from "../OAuth.js"
+import * as Progress from "./Progress.js"
 import * as Proxy from "./Proxy.js"
 import * as Revocation from "../Revocation.js"
 import type { StoredToken } from "../Schemas.js"
@@ -163,11 +164,7 @@ const loginCommand = Command.make(
             )
           )
         )
-      yield* progress(
-        `Signing in to ${server} (${
-          o.device ? "device code" : mode === "auto" ? "browser, or device code or manual without a display" : mode
-        })…`
-      )
+      // The progress lines ("Signing in to …", "Signed in …") come from SignInEvents, as in a GUI.
       const token = yield* Effect.flatMap(OAuth.OAuth, (oauth) => oauth.login).pipe(
         Effect.provide(
           OAuthLayer({
@@ -180,7 +177,8 @@ const loginCommand = Command.make(
             Layer.provide(Layer.merge(storesIn(directory), authorizer)),
             Layer.provide(undiciHttpClient)
           )
-        )
+        ),
+        Effect.provide(Progress.layer(mode === "auto" ? "browser, or manual without a display" : mode))
       )
       const now = Date.now()
       const stored = yield* clientIdOf(directory, TokenStorage.serverKey(server))
@@ -287,6 +285,7 @@ const tokenCommand = Command.make(
             Layer.provide(undiciHttpClient)
           )
         ),
+        Effect.provide(Progress.layer("token")),
         Effect.catchIf(
           (e): e is AuthorizationError => e._tag === "AuthorizationError" && e.reason === "Cancelled",
           () => Effect.fail(notSignedIn(server))

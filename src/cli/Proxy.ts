@@ -30,6 +30,7 @@ import * as Authorizer from "../Authorizer.js"
 import { OAuthLayer } from "../HttpAuth.js"
 import * as HostChannel from "../proxy/HostChannel.js"
 import * as Proxy from "../proxy/Proxy.js"
+import * as Progress from "./Progress.js"
 import * as TokenLock from "../TokenLock.js"
 import * as TokenStorage from "../TokenStorage.js"
 
@@ -264,6 +265,8 @@ export const command = Command.make(
       }).pipe(
         Effect.scoped,
         Effect.provide(oauth),
+        // "Signing in …", "Signed in …", "refreshed" on stderr from SignInEvents (stdout is the protocol).
+        Effect.provide(Progress.layer(o.headless ? "headless" : o.manual ? "manual" : "browser")),
         Effect.provide(loggers(debugFile))
       )
     })

@@ -126,6 +126,39 @@ describe("effect-mcp-oauth CLI (subprocess) against the loopback authorization s
       expect(noToken.stdout).toBe("")
     }), 180_000)
 
+  it.scopedLive("progress lines come from SignInEvents on stderr: login says signing in and signed in, token says refreshed when it refreshes; stdout stays the result, no secret", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const dir = yield* tempDir
+      const login = yield* cli("login", "--headless", "--json", "--dir", dir, server.mcpUrl)
+      expect(login.code, login.stderr).toBe(0)
+      expect(login.stderr).toContain(`Signing in to ${server.mcpUrl} (headless)…`)
+      expect(login.stderr).toContain(`Signed in to ${server.mcpUrl} at ${server.issuer}`)
+      expect(JSON.parse(login.stdout)).toMatchObject({ server: server.mcpUrl, signedIn: true })
+      const stored = Option.getOrThrow(yield* storedTokens(dir, server.mcpUrl))
+
+      // a valid token: no refresh, no line
+      const fresh = yield* cli("token", "--dir", dir, server.mcpUrl)
+      expect(fresh.code).toBe(0)
+      expect(fresh.stderr).not.toContain("refreshed")
+
+      yield* Effect.flatMap(TokenStorage.TokenStorage, (s) =>
+        s.setTokens(TokenStorage.serverKey(server.mcpUrl), new StoredToken({ ...stored, expiresAt: Date.now() - 1000 }))).pipe(
+          Effect.provide(TokenStorage.layerFileSystemNode(dir))
+        )
+      const refreshed = yield* cli("token", "--json", "--dir", dir, server.mcpUrl)
+      expect(refreshed.code, refreshed.stderr).toBe(0)
+      expect(refreshed.stderr).toContain(`Access token refreshed for ${server.mcpUrl} at ${server.issuer}`)
+      const json = JSON.parse(refreshed.stdout)
+      expect(json.access_token).not.toBe(Redacted.value(stored.accessToken))
+      const after = Option.getOrThrow(yield* storedTokens(dir, server.mcpUrl))
+      for (const secret of [stored.accessToken, stored.refreshToken, after.accessToken, after.refreshToken]) {
+        if (secret === undefined) continue
+        expect(login.stderr).not.toContain(Redacted.value(secret))
+        expect(refreshed.stderr).not.toContain(Redacted.value(secret))
+      }
+    }), 180_000)
+
   it.scopedLive("login --client-id (pre-registered) → token after expiry refreshes with that client and keeps the tokens → logout revokes", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer()

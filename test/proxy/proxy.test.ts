@@ -130,6 +130,9 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
       expect(log).toContain("connected to")
       // stderr: each line once (the proxy's loggers replace the CLI's), debug lines only in the file
       expect(stderr.join("").match(/forwarding stdio/g)).toHaveLength(1)
+      // the sign-in progress comes from SignInEvents, as for a GUI, on stderr (stdout is the protocol)
+      expect(stderr.join("")).toContain(`Signing in to ${server.mcpUrl} (headless)…`)
+      expect(stderr.join("").match(/Signed in to \S+ at /g)).toHaveLength(1)
       expect(stderr.join("")).not.toContain("level=DEBUG")
       expect(log).toContain("DEBUG")
       for (const secret of secrets) {
