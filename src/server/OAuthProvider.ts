@@ -30,7 +30,7 @@ import {
   readClientEndpoint,
   updateClientEndpoint
 } from "./internal/provider/clientConfiguration.js"
-import { mintTokens, verifyAccessToken } from "./internal/provider/issuance.js"
+import { type Issued, mintTokens, verifyAccessToken } from "./internal/provider/issuance.js"
 import { introspectionEndpoint } from "./internal/provider/introspection.js"
 import { metadataDocument, metadataEndpoint } from "./internal/provider/metadata.js"
 import { makeRegistrationGuard, registerClient, registrationEndpoint } from "./internal/provider/registration.js"
@@ -139,14 +139,7 @@ export interface Endpoints {
  * @since 0.1.0
  * @category models
  */
-export interface IssuedToken {
-  readonly accessToken: Redacted.Redacted<string>
-  readonly refreshToken: Redacted.Redacted<string> | undefined
-  /** Epoch milliseconds. */
-  readonly expiresAt: number
-  readonly scopes: ReadonlyArray<string>
-  readonly resource: string | undefined
-}
+export type IssuedToken = Issued
 
 /**
  * A client to register directly (pre-registration), bypassing RFC 7591.
