@@ -19,6 +19,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { AuthorizationError, ClientNotFound } from "./Errors.js"
 import type { OAuthRequestError } from "./Errors.js"
+import type * as Request from "./internal/authorizationRequest.js"
 import * as Probe from "./internal/authorizationProbe.js"
 import { validateAuthorizationResponse } from "./internal/authorizationResponse.js"
 import * as Browser from "./internal/browser.js"
@@ -36,21 +37,7 @@ import * as SignInEvents from "./SignInEvents.js"
  * @since 0.1.0
  * @category models
  */
-export interface AuthorizationRequest {
-  readonly url: URL
-  readonly state: string
-  readonly redirectUri: string
-  readonly issuer: string
-  readonly issParameterSupported: boolean
-  readonly clientId: string
-  /**
-   * Whether an interactive authorizer should pre-flight this request (one GET of the URL before
-   * the user is sent there, to catch a client the server no longer knows or an error redirect).
-   * Default `true`; the orchestrator sends `false` when the client was just registered or was
-   * confirmed by an RFC 7592 read, where a pre-flight adds nothing.
-   */
-  readonly preflight?: boolean | undefined
-}
+export type AuthorizationRequest = Request.AuthorizationRequest
 
 /**
  * One authorization attempt: the redirect URI to register and send (known before the

@@ -22,46 +22,21 @@ import { StorageError } from "./Errors.js"
 import * as Encryption from "./internal/encryption.js"
 import * as FileStore from "./internal/fileStore.js"
 import * as KvStore from "./internal/kvStore.js"
+import type * as Model from "./internal/storageModel.js"
 import * as Format from "./internal/storageFormat.js"
 import type { ClientInformation, StoredToken } from "./Schemas.js"
 
 /**
  * Stores the credentials of each MCP server under a key derived from the server's URL
  * (see {@link serverKey}). Tokens and client information are stored separately so that a stale
- * client can be cleared without touching anything else.
+ * client can be cleared without touching anything else; `revisions` offers compare-and-set
+ * (use {@link clearTokensIfUnchanged} / {@link setTokensIfUnchanged}); `lock` is the
+ * cross-process lock a shared storage brings.
  *
  * @since 0.1.0
  * @category models
  */
-export interface TokenStorage {
-  readonly getTokens: (key: string) => Effect.Effect<Option.Option<StoredToken>, StorageError>
-  readonly setTokens: (key: string, tokens: StoredToken) => Effect.Effect<void, StorageError>
-  readonly clearTokens: (key: string) => Effect.Effect<void, StorageError>
-  readonly getClient: (key: string) => Effect.Effect<Option.Option<ClientInformation>, StorageError>
-  readonly setClient: (key: string, client: ClientInformation) => Effect.Effect<void, StorageError>
-  readonly clearClient: (key: string) => Effect.Effect<void, StorageError>
-  /** Removes the tokens and the client information of one server. */
-  readonly clear: (key: string) => Effect.Effect<void, StorageError>
-  /** Removes everything this storage holds. */
-  readonly clearAll: Effect.Effect<void, StorageError>
-  /** The keys of every server with stored tokens or client information. */
-  readonly keys: Effect.Effect<ReadonlyArray<string>, StorageError>
-  /**
-   * Versioned, compare-and-set access to the tokens, when the backend offers it (memory, file
-   * system, key-value stores; across processes for the file system and Redis). See
-   * {@link TokenRevisions}. Use {@link clearTokensIfUnchanged} / {@link setTokensIfUnchanged},
-   * which fall back to read-then-write on storages without it.
-   */
-  readonly revisions?: TokenRevisions | undefined
-  /**
-   * The cross-process lock that goes with this storage when other processes can share it (the
-   * file system: a lock file per server in the same directory; Redis: a Redis lock on the same
-   * connection). `OAuthLayer` uses it when the app provides no `TokenLock` of its own
-   * (`TokenLock.resolve`); provide `TokenLock.layerNone` to opt out. Absent for the memory
-   * storage, which no other process can see.
-   */
-  readonly lock?: SharedLock | undefined
-}
+export type TokenStorage = Model.TokenStorage
 
 /**
  * A cross-process lock: runs `effect` while holding the lock of `key` (the shape of
@@ -71,9 +46,7 @@ export interface TokenStorage {
  * @since 0.1.0
  * @category models
  */
-export interface SharedLock {
-  readonly withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StorageError, R>
-}
+export type SharedLock = Model.SharedLock
 
 /**
  * A stored value with its revision: a counter per server key that every write increases (0
@@ -82,28 +55,18 @@ export interface SharedLock {
  * @since 0.1.0
  * @category models
  */
-export interface Versioned<A> {
-  readonly value: A
-  readonly revision: number
-}
+export type Versioned<A> = Model.Versioned<A>
 
 /**
- * Compare-and-set on stored tokens, so that a process never overwrites a newer token with an
- * older one, nor clears a token another process has just refreshed (RFC 9700 §4.14.2: a
- * rotated refresh token must not be lost). A write whose `expected` revision is no longer the
- * stored one fails with `StorageError` reason `"Conflict"` and changes nothing.
+ * Compare-and-set on stored tokens (RFC 9700 §4.14.2: a rotated refresh token must not be
+ * lost): a write whose `expected` revision is no longer the stored one fails with
+ * `StorageError` reason `"Conflict"` and changes nothing.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
  * @since 0.1.0
  * @category models
  */
-export interface TokenRevisions {
-  readonly getTokens: (key: string) => Effect.Effect<Option.Option<Versioned<StoredToken>>, StorageError>
-  /** Writes when the stored revision is `expected` (0: nothing stored); returns the new revision. */
-  readonly setTokens: (key: string, tokens: StoredToken, expected: number) => Effect.Effect<number, StorageError>
-  /** Removes the tokens when the stored revision is `expected`. */
-  readonly clearTokens: (key: string, expected: number) => Effect.Effect<void, StorageError>
-}
+export type TokenRevisions = Model.TokenRevisions
 
 /**
  * @since 0.1.0

@@ -10,7 +10,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto"
 import * as Either from "effect/Either"
-import type { AuthorizationRequest } from "../Authorizer.js"
+import type { AuthorizationRequest } from "./authorizationRequest.js"
 import { AuthorizationError } from "../Errors.js"
 import type { AuthorizationResponse } from "../Schemas.js"
 

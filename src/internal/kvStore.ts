@@ -16,7 +16,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { StorageError } from "../Errors.js"
 import type { StoredToken } from "../Schemas.js"
-import type { TokenStorage, Versioned } from "../TokenStorage.js"
+import type { TokenStorage, Versioned } from "./storageModel.js"
 import * as Lease from "./lease.js"
 import * as Format from "./storageFormat.js"
 

@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Encoding from "effect/Encoding"
 import * as Fiber from "effect/Fiber"
 import { StorageError } from "../Errors.js"
-import type { SharedLock } from "../TokenStorage.js"
+import type { SharedLock } from "./storageModel.js"
 import * as FileLock from "./fileLock.js"
 import * as Lease from "./lease.js"
 
