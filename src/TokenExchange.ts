@@ -8,6 +8,7 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -39,6 +40,38 @@ export interface PrivateKeyJwtConfig {
   /** Assertion lifetime; default 60 s. */
   readonly lifetime?: Duration.DurationInput | undefined
 }
+
+/**
+ * Signs a `private_key_jwt` client assertion (RFC 7523 §2.2, OpenID Connect Core §9): `iss` and
+ * `sub` the client id, `aud` the authorization server, a fresh `jti`, valid for the key's
+ * `lifetime` (default 60 s) from `now` (epoch milliseconds). Shared by the token endpoint calls
+ * and the resource server's introspection requests; `jose` loads on first use.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2
+ * @since 0.1.0
+ * @category client authentication
+ */
+export const signClientAssertion = (params: {
+  readonly key: PrivateKeyJwtConfig
+  readonly clientId: string
+  readonly audience: string
+  readonly now: number
+}): Effect.Effect<string, Cause.UnknownException> =>
+  Effect.tryPromise(async () => {
+    const Jose = await import("jose")
+    const { key } = params
+    const iat = Math.floor(params.now / 1000)
+    const lifetime = Math.floor(Duration.toSeconds(key.lifetime ?? Duration.seconds(60)))
+    return new Jose.SignJWT({})
+      .setProtectedHeader({ alg: key.algorithm, typ: "JWT", ...(key.keyId === undefined ? {} : { kid: key.keyId }) })
+      .setIssuer(params.clientId)
+      .setSubject(params.clientId)
+      .setAudience(params.audience)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + lifetime)
+      .setJti(crypto.randomUUID())
+      .sign(await Jose.importPKCS8(Redacted.value(key.privateKeyPem), key.algorithm))
+  })
 
 /**
  * @since 0.1.0
@@ -214,36 +247,16 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
           })
         )
       }
-      return Effect.gen(function*() {
-        const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-        const lifetime = Math.floor(Duration.toSeconds(keyConfig.lifetime ?? Duration.seconds(60)))
-        return yield* Effect.tryPromise({
-          try: async () => {
-            // jose loads with the first private_key_jwt assertion, not with every import
-            const Jose = await import("jose")
-            const key = await Jose.importPKCS8(Redacted.value(keyConfig.privateKeyPem), keyConfig.algorithm)
-            return new Jose.SignJWT({})
-              .setProtectedHeader({
-                alg: keyConfig.algorithm,
-                typ: "JWT",
-                ...(keyConfig.keyId === undefined ? {} : { kid: keyConfig.keyId })
-              })
-              .setIssuer(info.clientId)
-              .setSubject(info.clientId)
-              .setAudience(audience)
-              .setIssuedAt(now)
-              .setExpirationTime(now + lifetime)
-              .setJti(crypto.randomUUID())
-              .sign(key)
-          },
-          catch: (cause) =>
+      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.mapError(
+          signClientAssertion({ key: keyConfig, clientId: info.clientId, audience, now }),
+          (cause) =>
             new OAuthRequestError({
               reason: "Status",
               url,
-              detail: `could not sign the client assertion: ${String(cause)}`
+              detail: `could not sign the client assertion: ${String(cause.error)}`
             })
-        })
-      })
+        ))
     }
 
     const authenticate = (

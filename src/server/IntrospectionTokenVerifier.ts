@@ -21,11 +21,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as Jose from "jose"
-import { createHash, randomUUID } from "node:crypto"
+import { createHash } from "node:crypto"
 import type { OAuthRequestError } from "../Errors.js"
 import * as OAuthHttp from "../internal/oauthHttp.js"
-import { basicAuthorization } from "../TokenExchange.js"
+import { basicAuthorization, signClientAssertion } from "../TokenExchange.js"
 import { AccessToken } from "./AccessToken.js"
 import * as TokenVerifier from "./TokenVerifier.js"
 
@@ -254,32 +253,14 @@ export const make = (options: Options): Effect.Effect<TokenVerifier.TokenVerifie
       return yield* unavailable(`no metadata for ${options.issuer} (${problems.join(", ")})`)
     })
 
-    // The private key is parsed once, at the first introspection.
-    let signingKey: Promise<CryptoKey> | undefined
     const clientAssertion = (now: number) => {
       const auth = options.clientAuthentication
       if (auth.method !== "private_key_jwt") return Effect.succeed(undefined)
-      return Effect.tryPromise({
-        try: async () => {
-          signingKey ??= Jose.importPKCS8(Redacted.value(auth.privateKeyPem), auth.algorithm)
-          const key = await signingKey.catch((error: unknown) => {
-            signingKey = undefined
-            throw error
-          })
-          const iat = Math.floor(now / 1000)
-          return new Jose.SignJWT({})
-            .setProtectedHeader({ alg: auth.algorithm, typ: "JWT", ...(auth.keyId === undefined ? {} : { kid: auth.keyId }) })
-            .setIssuer(options.clientId)
-            .setSubject(options.clientId)
-            // RFC 7523 §3: the audience identifies the authorization server — its issuer identifier.
-            .setAudience(options.issuer)
-            .setIssuedAt(iat)
-            .setExpirationTime(iat + 60)
-            .setJti(randomUUID())
-            .sign(key)
-        },
-        catch: (cause) => unavailable(`could not sign the client assertion: ${String(cause)}`)
-      })
+      // RFC 7523 §3: the audience identifies the authorization server — its issuer identifier.
+      return Effect.mapError(
+        signClientAssertion({ key: auth, clientId: options.clientId, audience: options.issuer, now }),
+        (cause) => unavailable(`could not sign the client assertion: ${String(cause.error)}`)
+      )
     }
 
     /** RFC 7662 §2.1: the introspection request, authenticated as this resource server. */
