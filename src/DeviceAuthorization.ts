@@ -9,12 +9,10 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { AuthorizationError, ClientNotFound, OAuthRequestError, OAuthTokenError } from "./Errors.js"
 import type * as Discovery from "./Discovery.js"
@@ -147,24 +145,11 @@ export const requestDeviceAuthorization = (
 ): Effect.Effect<DeviceAuthorizationResponse, OAuthRequestError | OAuthTokenError | ClientNotFound> =>
   Effect.gen(function*() {
     const { client, endpoint } = params
-    const basic = client.tokenEndpointAuthMethod === "client_secret_basic" && client.clientSecret !== undefined
-    const body: Record<string, string> = {
-      ...(basic ? {} : { client_id: client.clientId }),
-      ...(client.tokenEndpointAuthMethod === "client_secret_post" && client.clientSecret !== undefined
-        ? { client_secret: Redacted.value(client.clientSecret) }
-        : {}),
+    const request = TokenExchange.secretAuthenticatedPost(endpoint, client, {
       ...(params.scopes.length > 0 ? { scope: params.scopes.join(" ") } : {}),
       ...(params.resource === undefined ? {} : { resource: params.resource })
-    }
-    const base = HttpClientRequest.post(endpoint)
-    const request = basic && client.clientSecret !== undefined
-      ? HttpClientRequest.setHeader(
-        base,
-        "authorization",
-        TokenExchange.basicAuthorization(client.clientId, client.clientSecret)
-      )
-      : base
-    const response = yield* OAuthHttp.execute(httpClient, HttpClientRequest.bodyUrlParams(request, body), options)
+    })
+    const response = yield* OAuthHttp.execute(httpClient, request, options)
     if (response.status !== 200) {
       const error = OAuthHttp.decodeJson(OAuthErrorResponse, response)
       if (Either.isLeft(error)) {

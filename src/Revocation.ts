@@ -5,7 +5,6 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -17,7 +16,7 @@ import * as Discovery from "./Discovery.js"
 import { OAuthRequestError, OAuthTokenError } from "./Errors.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
 import type { ClientInformation } from "./Schemas.js"
-import { basicAuthorization } from "./TokenExchange.js"
+import { secretAuthenticatedPost } from "./TokenExchange.js"
 import * as TokenStorage from "./TokenStorage.js"
 
 /**
@@ -62,16 +61,7 @@ export const revoke = Effect.fn("Revocation.revoke")(function*(request: RevokeRe
   const info = request.client
   const params: Record<string, string> = { token: Redacted.value(request.token) }
   if (request.tokenTypeHint !== undefined) params["token_type_hint"] = request.tokenTypeHint
-  let http = HttpClientRequest.post(request.endpoint)
-  if (info.tokenEndpointAuthMethod === "client_secret_basic" && info.clientSecret !== undefined) {
-    http = HttpClientRequest.setHeader(http, "authorization", basicAuthorization(info.clientId, info.clientSecret))
-  } else {
-    params["client_id"] = info.clientId
-    if (info.tokenEndpointAuthMethod === "client_secret_post" && info.clientSecret !== undefined) {
-      params["client_secret"] = Redacted.value(info.clientSecret)
-    }
-  }
-  const response = yield* OAuthHttp.execute(client, HttpClientRequest.bodyUrlParams(http, params), {
+  const response = yield* OAuthHttp.execute(client, secretAuthenticatedPost(request.endpoint, info, params), {
     timeout: request.timeout ?? Duration.seconds(30),
     ...(request.allowInsecure === undefined ? {} : { allowInsecure: request.allowInsecure })
   })

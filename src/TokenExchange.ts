@@ -42,6 +42,34 @@ export interface PrivateKeyJwtConfig {
 }
 
 /**
+ * A form POST to an authorization server endpoint, authenticated with a client secret as at the
+ * token endpoint: `client_secret_basic` (RFC 6749 §2.3.1, form-encoded Basic header),
+ * `client_secret_post` (`client_id` + `client_secret` in the body), or just `client_id` for
+ * public clients (and `private_key_jwt` clients where an endpoint takes no assertion).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
+ * @since 0.1.0
+ * @category client authentication
+ */
+export const secretAuthenticatedPost = (
+  url: string,
+  client: ClientInformation,
+  params: Readonly<Record<string, string>>
+): HttpClientRequest.HttpClientRequest => {
+  const body: Record<string, string> = { ...params }
+  let request = HttpClientRequest.post(url)
+  if (client.tokenEndpointAuthMethod === "client_secret_basic" && client.clientSecret !== undefined) {
+    request = HttpClientRequest.setHeader(request, "authorization", basicAuthorization(client.clientId, client.clientSecret))
+  } else {
+    body["client_id"] = client.clientId
+    if (client.tokenEndpointAuthMethod === "client_secret_post" && client.clientSecret !== undefined) {
+      body["client_secret"] = Redacted.value(client.clientSecret)
+    }
+  }
+  return HttpClientRequest.bodyUrlParams(request, body)
+}
+
+/**
  * Signs a `private_key_jwt` client assertion (RFC 7523 §2.2, OpenID Connect Core §9): `iss` and
  * `sub` the client id, `aud` the authorization server, a fresh `jti`, valid for the key's
  * `lifetime` (default 60 s) from `now` (epoch milliseconds). Shared by the token endpoint calls
