@@ -99,3 +99,52 @@ export class McpTransportError
     return `MCP transport error (${this.reason}${this.status === undefined ? "" : ` ${this.status}`}): ${this.description}`
   }
 }
+
+/**
+ * Why a skill file was refused (SEP-2640, "Integrity and verification"):
+ * - `Size`: the byte length read differs from the `size` of the file's entry;
+ * - `Digest`: the SHA-256 of the bytes read differs from the entry's `digest` (or the digest is
+ *   not `sha256:{64 hex}`);
+ * - `Frontmatter`: the SKILL.md read has no YAML frontmatter, or its frontmatter differs, field by
+ *   field, from the `frontmatter` of the skill's entry;
+ * - `NotListed`: the file is not among the `resources` of the skill's entry;
+ * - `Content`: `resources/read` returned no text or blob for the file.
+ *
+ * @see https://modelcontextprotocol.io/seps/2640-skills-extension#integrity-and-verification
+ * @since 0.1.0
+ * @category errors
+ */
+export const SkillVerificationReason = Schema.Literal("Size", "Digest", "Frontmatter", "NotListed", "Content")
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type SkillVerificationReason = typeof SkillVerificationReason.Type
+
+/**
+ * A skill file that failed verification against the skill's listed entry (MCP skills
+ * extension, SEP-2640): its content was not used. `skill` is the skill's SKILL.md URI, `uri` the
+ * file read; `expected` / `actual` are the listed and observed values when there are any.
+ *
+ * @see https://modelcontextprotocol.io/seps/2640-skills-extension#integrity-and-verification
+ * @since 0.1.0
+ * @category errors
+ */
+export class SkillVerificationError
+  extends Schema.TaggedError<SkillVerificationError>("effect-mcp-oauth/SkillVerificationError")(
+    "SkillVerificationError",
+    {
+      reason: SkillVerificationReason,
+      skill: Schema.String,
+      uri: Schema.String,
+      description: Schema.String,
+      expected: Schema.optional(Schema.Unknown),
+      actual: Schema.optional(Schema.Unknown)
+    }
+  )
+{
+  override get message(): string {
+    return `Skill file ${this.uri} failed verification (${this.reason}): ${this.description}`
+  }
+}

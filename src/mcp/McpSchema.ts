@@ -103,7 +103,9 @@ export const ServerCapabilities = Schema.Struct({
     Schema.Struct({ subscribe: Schema.optional(Schema.Boolean), listChanged: Schema.optional(Schema.Boolean) })
   ),
   tools: Schema.optional(Schema.Struct({ listChanged: Schema.optional(Schema.Boolean) })),
-  tasks: Schema.optional(JsonObject)
+  tasks: Schema.optional(JsonObject),
+  /** Extensions the server supports, by identifier (e.g. `io.modelcontextprotocol/skills`, SEP-2640). */
+  extensions: Schema.optional(Schema.Record({ key: Schema.String, value: JsonObject }))
 })
 
 /**
@@ -124,7 +126,9 @@ export const ClientCapabilities = Schema.Struct({
   roots: Schema.optional(Schema.Struct({ listChanged: Schema.optional(Schema.Boolean) })),
   sampling: Schema.optional(JsonObject),
   elicitation: Schema.optional(JsonObject),
-  tasks: Schema.optional(JsonObject)
+  tasks: Schema.optional(JsonObject),
+  /** Extensions the client supports, by identifier (e.g. `io.modelcontextprotocol/skills`, SEP-2640). */
+  extensions: Schema.optional(Schema.Record({ key: Schema.String, value: JsonObject }))
 })
 
 /**

@@ -51,6 +51,15 @@ export * as McpSchema from "./McpSchema.js"
 export * as McpTransport from "./McpTransport.js"
 
 /**
+ * The client side of the MCP skills extension (SEP-2640): list skills, load one on demand,
+ * verify each file read against the listed entry.
+ *
+ * @see https://modelcontextprotocol.io/seps/2640-skills-extension
+ * @since 0.1.0
+ */
+export * as Skills from "./Skills.js"
+
+/**
  * @since 0.1.0
  */
 export * as Sse from "./Sse.js"
