@@ -12,7 +12,9 @@
  * @see https://modelcontextprotocol.io/seps/2640-skills-extension
  * @since 0.1.0
  */
-import { Effect, Encoding, Either } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
 import * as Schema from "effect/Schema"
 import { parse as parseYaml } from "yaml"
 import type { McpClient, McpClientError, RequestOptions } from "./McpClient.js"
