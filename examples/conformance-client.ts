@@ -1,7 +1,10 @@
 /**
  * An MCP client for the public MCP conformance suite (@modelcontextprotocol/conformance), built
  * only from the library's public API: `McpClient` over Streamable HTTP, signed in by `OAuthLayer`
- * with the headless authorizer.
+ * with the headless authorizer. It behaves like a small host: it declares roots, sampling,
+ * elicitation and the skills extension (SEP-2640), calls every tool, reads a resource and gets a
+ * prompt when the server offers them, lists skills and loads them (verified) only when its task
+ * needs them.
  *
  *   npx tsx examples/conformance-client.ts http://localhost:PORT/mcp
  *
@@ -11,8 +14,9 @@
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Redacted } from "effect"
+import { pathToFileURL } from "node:url"
 import { Authorizer, OAuth, type OAuthLayerOptions, Schemas } from "../src/index.js"
-import { Elicitation, McpClient } from "../src/mcp/index.js"
+import { Elicitation, McpClient, McpError, Skills } from "../src/mcp/index.js"
 import type { McpSchema } from "../src/mcp/index.js"
 
 const serverUrl = process.argv.at(-1) ?? ""
@@ -135,14 +139,68 @@ const plannedCalls = (tools: ReadonlyArray<McpSchema.Tool>) => {
   }))
 }
 
+/** The first resource that is not a skill's file (those are read only when a skill is loaded). */
+const readOneResource = (client: McpClient.McpClient) =>
+  Effect.gen(function*() {
+    const resources = yield* client.listResources()
+    yield* Console.log(`resources: ${resources.map((r) => r.uri).join(", ") || "(none)"}`)
+    const first = resources.find((r) => !r.uri.startsWith("skill://"))
+    if (first !== undefined) {
+      const read = yield* client.readResource(first.uri)
+      yield* Console.log(`${first.uri}: ${read.contents.length} content(s)`)
+    }
+  })
+
+/** The first prompt, with "test" for each of its arguments. */
+const getOnePrompt = (client: McpClient.McpClient) =>
+  Effect.gen(function*() {
+    const prompts = yield* client.listPrompts()
+    yield* Console.log(`prompts: ${prompts.map((p) => p.name).join(", ") || "(none)"}`)
+    const first = prompts[0]
+    if (first !== undefined) {
+      const args = Object.fromEntries((first.arguments ?? []).map((a) => [a.name, "test"]))
+      const prompt = yield* client.getPrompt(first.name, args)
+      yield* Console.log(`${first.name}: ${prompt.messages.length} message(s)`)
+    }
+  })
+
+/**
+ * SEP-2640: list the skills; load each one (its SKILL.md, then its other files), every file
+ * verified against the listed entry. A host loads a skill only when a task needs it: the
+ * no-prefetch scenario's task needs none, so there the client lists and reads nothing. A file
+ * that fails verification is refused and nothing more of that skill is read.
+ */
+const useSkills = (client: McpClient.McpClient) =>
+  Effect.gen(function*() {
+    const skills = yield* Skills.list(client)
+    yield* Console.log(`skills: ${skills.map((s) => s.frontmatter.name).join(", ") || "(none)"}`)
+    if (scenario === "sep-2640-client-no-prefetch") return
+    for (const entry of skills) {
+      yield* Effect.gen(function*() {
+        const skill = yield* Skills.load(client, entry)
+        const others = entry.resources === "dynamic" ? [] : entry.resources.filter((r) => r.uri !== entry.uri)
+        for (const file of others) yield* Skills.readFile(client, entry, file.uri)
+        yield* Console.log(`skill ${skill.frontmatter["name"]}: loaded, ${others.length} more file(s) verified`)
+      }).pipe(
+        Effect.catchTag("SkillVerificationError", (error) => Console.log(`skill ${entry.uri}: refused: ${error.message}`))
+      )
+    }
+  })
+
 const program = Effect.gen(function*() {
   const client = yield* McpClient.connect(new URL(serverUrl), {
     auth: { oauth: oauthOptions() },
     clientInfo: { name: "effect-mcp-oauth-conformance", version: "0.1.0" },
     // The suite names the wire to speak (alpha.x); 2026-07-28 is the stateless one (SEP-2575).
     ...(protocolVersion === undefined ? {} : { protocolVersion }),
-    // SEP-1034: accept elicitations with the defaults of the requested schema.
-    handlers: { elicitation: (params) => Effect.succeed(Elicitation.acceptWithDefaults(params)) }
+    capabilities: Skills.clientCapabilities,
+    handlers: {
+      // SEP-1034: accept elicitations with the defaults of the requested schema.
+      elicitation: (params) => Effect.succeed(Elicitation.acceptWithDefaults(params)),
+      // The working directory is the one root; there is no model to sample, so the user declines.
+      roots: { list: Effect.sync(() => [{ uri: pathToFileURL(process.cwd()).href, name: "working directory" }]) },
+      sampling: () => Effect.fail(new McpError({ code: -1, message: "User rejected sampling request" }))
+    }
   })
   // listTools also learns each tool's x-mcp-header parameters (SEP-2243) and leaves out tools
   // whose annotations are invalid.
@@ -157,6 +215,9 @@ const program = Effect.gen(function*() {
     )
     yield* Console.log(`${call.name}: ${outcome}`)
   }
+  if (client.serverCapabilities.resources !== undefined) yield* readOneResource(client)
+  if (client.serverCapabilities.prompts !== undefined) yield* getOnePrompt(client)
+  if (Skills.isSupported(client)) yield* useSkills(client)
 }).pipe(Effect.scoped)
 
 // `auth: { oauth }` builds OAuthLayer for the server's URL over this HttpClient. It finds the
