@@ -8,6 +8,9 @@
  *                                    [--scenario auth/metadata-default ...] [--filter auth/]
  *                                    [--allow-failures] [--allow-skipped]
  *
+ * The client is bundled once with esbuild and run by this process's Node; the suite runs on
+ * Node 22 (found once with `npx -y node@22`).
+ *
  * A target is a suite version and, optionally, the spec version (the wire) it is run at; several
  * `--target`s run one after the other (`--version` / `--spec-version` name a single one; the
  * default is the version pinned in package.json). A version installed as a dev dependency
@@ -22,6 +25,7 @@
  * INAPPLICABLE with the reason, and counted apart). Prints one row per scenario and a last line
  * "N passed, M failed; checks: a passed, b failed, c skipped, d warnings"; exits 1 on any failure.
  */
+import { build } from "esbuild"
 import { spawn } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises"
@@ -70,10 +74,13 @@ const installedEntry = (version: string): string | undefined => {
   return entry !== undefined && existsSync(entry) ? entry : undefined
 }
 
+/** Node 22's binary, found once (each `npx -y node@22` costs seconds on a busy machine). */
+let node22: string | undefined = undefined
+
 const conformanceCommand = (version: string): { cmd: string; argv: Array<string> } => {
   const installed = installedEntry(version)
   return installed !== undefined
-    ? { cmd: "npx", argv: ["-y", "node@22", installed] }
+    ? node22 !== undefined ? { cmd: node22, argv: [installed] } : { cmd: "npx", argv: ["-y", "node@22", installed] }
     : { cmd: "npx", argv: ["-y", "-p", "node@22", "-p", `${PACKAGE}@${version}`, "conformance"] }
 }
 
@@ -168,8 +175,7 @@ const runTarget = async (target: Target): Promise<TargetRun> => {
   }
   const resultsDir = join(root, "conformance-results", specVersion === undefined ? version : `${version}_${specVersion}`)
   await mkdir(resultsDir, { recursive: true })
-  const tsx = join(root, "node_modules/.bin/tsx")
-  const clientCommand = `${tsx} ${join(root, "examples/conformance-client.ts")}`
+  const clientCommand = `${process.execPath} ${await bundledClient}`
   console.log(`MCP conformance ${label}: ${scenarios.length} client scenarios, one at a time`)
   const totals: Totals = {
     passed: 0,
@@ -235,7 +241,33 @@ const runTarget = async (target: Target): Promise<TargetRun> => {
   return { ...target, ...totals, scenarios: scenarios.length, seconds }
 }
 
+/**
+ * examples/conformance-client.ts and the library, bundled once by esbuild into one ES module run
+ * by this process's Node: the same code, started in a fraction of the time tsx takes to load
+ * hundreds of TypeScript files for each of the ~100 scenarios.
+ */
+const bundleClient = async (): Promise<string> => {
+  const outfile = join(root, "conformance-results", ".client", "conformance-client.mjs")
+  await build({
+    absWorkingDir: root,
+    entryPoints: [join(root, "examples/conformance-client.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile,
+    logLevel: "warning",
+    // CommonJS dependencies bundled into an ES module still call require() for Node's built-ins
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" }
+  })
+  return outfile
+}
+let bundledClient: Promise<string>
+
 const main = async () => {
+  bundledClient = bundleClient()
+  const found = await run("npx", ["-y", "node@22", "-e", "process.stdout.write(process.execPath)"], 300_000)
+  node22 = found.code === 0 && found.stdout.trim() !== "" ? found.stdout.trim() : undefined
   const runs: Array<TargetRun> = []
   for (const target of targets) runs.push(await runTarget(target))
   const sum = (key: keyof Totals) => runs.reduce((n, r) => n + r[key], 0)
