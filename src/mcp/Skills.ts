@@ -200,7 +200,8 @@ export const list = Effect.fn("Skills.list")(function*(client: McpClient, option
       seen.add(cursor)
     }
   } while (cursor !== undefined)
-  return skills as ReadonlyArray<SkillEntry>
+  const all: ReadonlyArray<SkillEntry> = skills
+  return all
 })
 
 /**
