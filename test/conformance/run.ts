@@ -1,20 +1,21 @@
 /**
  * Runs the public MCP conformance suite (@modelcontextprotocol/conformance) against
  * examples/conformance-client.ts, one scenario at a time (the parallel --suite mode times out on
- * small machines), on Node 22 fetched with `npx -y node@22` (the suite needs Node >= 22).
+ * small machines; `--concurrency 2` runs two at once), on Node 22 fetched with `npx -y node@22`
+ * (the suite needs Node >= 22).
  *
  * Usage: tsx test/conformance/run.ts [--version 0.1.16] [--spec-version 2026-07-28]
  *                                    [--target 0.2.0-alpha.12:2026-07-28 ...]
  *                                    [--scenario auth/metadata-default ...] [--filter auth/]
- *                                    [--allow-failures] [--allow-skipped]
+ *                                    [--allow-failures] [--allow-skipped] [--concurrency 1]
  *
  * The client is bundled once with esbuild and run by this process's Node; the suite runs on
  * Node 22 (found once with `npx -y node@22`).
  *
  * A target is a suite version and, optionally, the spec version (the wire) it is run at; several
- * `--target`s run one after the other (`--version` / `--spec-version` name a single one; the
- * default is the version pinned in package.json). A version installed as a dev dependency
- * (`@modelcontextprotocol/conformance`, or an alias such as `@modelcontextprotocol/conformance-alpha`
+ * `--target`s run one after the other. `--version` / `--spec-version` name a single target and win
+ * over `--target`; the default is the version pinned in package.json. A version installed as a dev
+ * dependency (`@modelcontextprotocol/conformance`, or an alias such as `@modelcontextprotocol/conformance-alpha`
  * = `npm:@modelcontextprotocol/conformance@<version>`) is run from node_modules; any other is
  * fetched with npx. At a given spec version only the scenarios the suite lists as applicable to it
  * (or as extensions) are run.
@@ -56,14 +57,18 @@ const parseTarget = (text: string): Target => {
   const [version, specVersion] = text.split(":")
   return { version: version || pinned, specVersion: specVersion || undefined }
 }
-const targets: ReadonlyArray<Target> = option("--target").length > 0
-  ? option("--target").map(parseTarget)
-  : [{ version: option("--version")[0] ?? pinned, specVersion: option("--spec-version")[0] }]
+// --version / --spec-version name one target and win over --target (so that
+// `npm run conformance -- --version X` runs X alone).
+const targets: ReadonlyArray<Target> =
+  option("--version").length > 0 || option("--spec-version").length > 0 || option("--target").length === 0
+    ? [{ version: option("--version")[0] ?? pinned, specVersion: option("--spec-version")[0] }]
+    : option("--target").map(parseTarget)
 const onlyScenarios = option("--scenario")
 const filter = option("--filter")[0]
 const allowFailures = args.includes("--allow-failures")
 const allowSkipped = args.includes("--allow-skipped")
 const timeoutMs = Number(option("--timeout")[0] ?? "60000")
+const concurrency = Number(option("--concurrency")[0] ?? "1")
 
 /** The installed copy of `version`: the pinned dev dependency or an `npm:` alias of it. */
 const installedEntry = (version: string): string | undefined => {
@@ -176,7 +181,11 @@ const runTarget = async (target: Target): Promise<TargetRun> => {
   const resultsDir = join(root, "conformance-results", specVersion === undefined ? version : `${version}_${specVersion}`)
   await mkdir(resultsDir, { recursive: true })
   const clientCommand = `${process.execPath} ${await bundledClient}`
-  console.log(`MCP conformance ${label}: ${scenarios.length} client scenarios, one at a time`)
+  console.log(
+    `MCP conformance ${label}: ${scenarios.length} client scenarios, ${
+      concurrency > 1 ? `${concurrency} at a time` : "one at a time"
+    }`
+  )
   const totals: Totals = {
     passed: 0,
     failed: 0,
@@ -187,7 +196,7 @@ const runTarget = async (target: Target): Promise<TargetRun> => {
     checksWarning: 0
   }
   const startedAll = Date.now()
-  for (const scenario of scenarios) {
+  const runScenario = async (scenario: string) => {
     const started = Date.now()
     const { cmd, argv } = conformanceCommand(version)
     const result = await run(cmd, [
@@ -232,6 +241,11 @@ const runTarget = async (target: Target): Promise<TargetRun> => {
       console.log(result.stdout.slice(-4000), result.stderr.slice(-4000))
     }
   }
+  // Scenarios are independent (each its own servers on free ports, its own results directory).
+  const queue = [...scenarios]
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, async () => {
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) await runScenario(next)
+  }))
   const seconds = Math.round((Date.now() - startedAll) / 1000)
   console.log(
     `${label}: ${totals.passed} passed, ${totals.failed} failed; checks: ${totals.checksPassed} passed, ` +
