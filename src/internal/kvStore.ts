@@ -300,10 +300,13 @@ export const makeWith = (
       if (!otherExists) yield* removeFromIndex(key)
     }))
 
+  /** What `clear` and `clearAll` remove: the kinds, and the sign-in in progress. */
+  const removable: ReadonlyArray<Format.Kind> = [...Format.kinds, "pending"]
+
   const clear = (key: string): Effect.Effect<void, StorageError> =>
     lock.withPermits(1)(Effect.gen(function*() {
       yield* Lease.ensureHeld
-      for (const kind of Format.kinds) {
+      for (const kind of removable) {
         yield* kv.remove(entryKey(kind, key)).pipe(Effect.mapError(ioError(key, `removing ${kind}`)))
       }
       yield* removeFromIndex(key)
@@ -311,7 +314,7 @@ export const makeWith = (
 
   const clearAll: Effect.Effect<void, StorageError> = lock.withPermits(1)(Effect.gen(function*() {
     for (const key of yield* readIndex) {
-      for (const kind of Format.kinds) {
+      for (const kind of removable) {
         yield* kv.remove(entryKey(kind, key)).pipe(Effect.mapError(ioError(key, `removing ${kind}`)))
       }
     }
@@ -341,6 +344,13 @@ export const makeWith = (
       getTokens: (key) => readVersioned(Format.tokensEntry, key),
       setTokens: (key, tokens, expected) => casTokens(key, Option.some(tokens), expected),
       clearTokens: (key, expected) => Effect.asVoid(casTokens(key, Option.none(), expected))
+    },
+    pendingAuthorizations: {
+      get: (key) => read(Format.pendingEntry, key),
+      // indexed, so that clearAll finds it; `keys` lists only keys with tokens or a client
+      set: (key, pending) => write(Format.pendingEntry, key, pending),
+      clear: (key) =>
+        kv.remove(entryKey("pending", key)).pipe(Effect.mapError(ioError(key, "removing the sign-in in progress")))
     }
   }
 })
