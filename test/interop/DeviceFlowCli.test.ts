@@ -1,5 +1,5 @@
 /**
- * `effect-mcp-oauth login --device` as a subprocess against oidc-provider with its device flow
+ * `effect-mcp-oauth login --device` (the shipped bundle, test/cli/bundle.ts) as a subprocess against oidc-provider with its device flow
  * on: the address with the user code goes to stderr, a scripted user agent opens it and
  * approves, the CLI's polling gets the tokens and stores them; stdout carries only the result.
  */
@@ -10,11 +10,12 @@ import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
 import * as TokenStorage from "../../src/TokenStorage.js"
+import { bundledCli } from "../cli/bundle.js"
 import { decodeQr, qrRows } from "../fixtures/qrDecode.js"
 import { httpUser, startInterop, summarize } from "./oidcProvider.js"
 
 const ROOT = NodePath.resolve(import.meta.dirname, "../..")
-const MAIN = NodePath.join(ROOT, "src", "cli", "main.ts")
+const cli = bundledCli()
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(Os.tmpdir(), "emo-device-cli-"))),
@@ -31,7 +32,7 @@ describe("CLI login --device against oidc-provider", () => {
       const run = yield* Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
         const child = spawn(
           process.execPath,
-          ["--import", "tsx", MAIN, "login", "--device", "--json", "--dir", dir, "--scopes", "mcp:read", interop.mcp.url],
+          [cli.path(), "login", "--device", "--json", "--dir", dir, "--scopes", "mcp:read", interop.mcp.url],
           { cwd: ROOT, env: { ...process.env, NO_COLOR: "1", NODE_NO_WARNINGS: "1" }, stdio: ["ignore", "pipe", "pipe"] }
         )
         let stdout = ""
@@ -69,7 +70,7 @@ describe("CLI login --device against oidc-provider", () => {
       const user = httpUser(interop.as.issuer, { device: true })
       const scanned: Array<string> = []
       const quote = (s: string) => `'${s.replace(/'/g, "'\\''")}'`
-      const command = [process.execPath, "--import", "tsx", MAIN, "login", "--device", "--dir", dir, "--scopes", "mcp:read", interop.mcp.url]
+      const command = [process.execPath, cli.path(), "login", "--device", "--dir", dir, "--scopes", "mcp:read", interop.mcp.url]
         .map(quote).join(" ")
       const run = yield* Effect.async<{ code: number | null; output: string }>((resume) => {
         // script(1) runs the CLI on a pseudo-terminal: stdout and stderr are both that terminal.
