@@ -90,7 +90,7 @@ const makeProtocol = <I, E, R>(routerTag: RouterTag<I, E, R>, options: ProtocolO
  * - the provider's routes (the RFC 9728 document, and the authorization server's endpoints
  *   when the provider is the embedded `OAuthProvider` or an `OAuthProxy`) are added to the same
  *   router;
- * - tool, resource and prompt handlers read the request's verified token with {@link accessToken}.
+ * - tool and resource handlers read the request's verified token with {@link accessToken}.
  *
  * The routes go on `HttpRouter.Default` unless `routerTag` names another router; serve it with
  * `HttpRouter.Default.serve()` (or your tag's `serve()`).
@@ -120,7 +120,7 @@ const protocolOn = <I, E, R>(tag: RouterTag<I, E, R>, options: ProtocolOptions) 
 
 /**
  * The verified access token of the MCP request being handled (its `subject`, `scopes`,
- * `clientId`, `resource`), for tool, resource and prompt handlers of an `McpServer` served by
+ * `clientId`, `resource`), for tool and resource handlers of an `McpServer` served by
  * {@link layerProtocolHttp}. It dies when no token is there: the handler runs outside a
  * protected endpoint (use `Effect.serviceOption(BearerAuth.AuthenticatedToken)` for a handler
  * that is also served unprotected).

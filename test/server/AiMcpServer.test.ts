@@ -40,6 +40,13 @@ const ToolsLive = Tools.toLayer({
     )
 })
 
+/** A resource whose content is who read it: resource handlers see the request's token too. */
+const WhoAmIResource = McpServer.resource({
+  uri: "whoami://me",
+  name: "me",
+  content: Effect.map(AiMcpServer.accessToken, (token) => token.subject)
+})
+
 /** A loopback HTTP server on port 0: its platform context and base URL. */
 const listen = Effect.gen(function*() {
   const platform = yield* Layer.build(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
@@ -49,7 +56,7 @@ const listen = Effect.gen(function*() {
 
 /** The `@effect/ai` server with its tools, its protocol behind the `AuthProvider` that `auth` builds. */
 const aiMcpServer = <E, R>(auth: Layer.Layer<AuthProvider.AuthProvider, E, R>) =>
-  Layer.mergeAll(McpServer.toolkit(Tools), HttpRouter.Default.serve()).pipe(
+  Layer.mergeAll(McpServer.toolkit(Tools), WhoAmIResource, HttpRouter.Default.serve()).pipe(
     Layer.provide(ToolsLive),
     Layer.provide(McpServer.layer({ name: "ai-test", version: "1.0.0" })),
     Layer.provide(AiMcpServer.layerProtocolHttp({ path: "/mcp" })),
@@ -90,13 +97,15 @@ const whoami = (client: McpClient.McpClient) =>
   })
 
 describe("an @effect/ai McpServer behind AiMcpServer.layerProtocolHttp", () => {
-  it.scopedLive("McpClient signs in with OAuthLayer and the @effect/ai tool reads the authenticated subject", () =>
+  it.scopedLive("McpClient signs in with OAuthLayer; the @effect/ai tool and resource read the authenticated subject", () =>
     Effect.gen(function*() {
       const { mcpUrl } = yield* startServer
       const client = yield* connectAs(mcpUrl, "alice")
       const tools = yield* client.listTools()
       expect(tools.map((t) => t.name)).toEqual(["whoami"])
       expect(yield* whoami(client)).toEqual({ subject: "alice", scopes: ["tools"] })
+      const read = yield* client.readResource("whoami://me")
+      expect(read.contents).toMatchObject([{ uri: "whoami://me", text: "alice" }])
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
   it.scopedLive("no token or an unknown one is a 401 with the RFC 9728 challenge, a token without the scope a 403; the metadata is served", () =>
