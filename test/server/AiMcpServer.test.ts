@@ -7,7 +7,7 @@
  * of oidc-provider (no dynamic registration), as the README shows.
  */
 import { McpServer, Tool, Toolkit } from "@effect/ai"
-import { FetchHttpClient, HttpRouter, HttpServer } from "@effect/platform"
+import { FetchHttpClient, HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, Schema } from "effect"
@@ -214,5 +214,33 @@ describe("an @effect/ai McpServer behind AiMcpServer.layerProtocolHttp", () => {
         ))
       )
       expect((yield* whoami(client)).subject).toBe("alice")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("on a router tag of the app's own, next to the app's other routes", () =>
+    Effect.gen(function*() {
+      class AppRouter extends HttpRouter.Tag("AiMcpServerTest/AppRouter")<AppRouter>() {}
+      const { baseUrl, platform } = yield* listen
+      const provider = yield* OAuthProvider.make({ issuer: baseUrl, scopesSupported: ["tools"] }).pipe(
+        Effect.provide(OAuthProviderStore.layerMemory)
+      )
+      yield* Layer.build(
+        Layer.mergeAll(
+          McpServer.toolkit(Tools),
+          AppRouter.use((router) => router.get("/health", HttpServerResponse.text("ok"))),
+          AppRouter.serve()
+        ).pipe(
+          Layer.provide(ToolsLive),
+          Layer.provide(McpServer.layer({ name: "ai-test", version: "1.0.0" })),
+          Layer.provide(AiMcpServer.layerProtocolHttp({ path: "/mcp", routerTag: AppRouter })),
+          Layer.provide(Layer.succeed(AuthProvider.AuthProvider, AuthProvider.fromOAuthProvider(provider))),
+          Layer.provide(Layer.succeedContext(platform))
+        )
+      )
+      const health = yield* Effect.promise(() => fetch(`${baseUrl}/health`).then((r) => r.text()))
+      expect(health).toBe("ok")
+      const anonymous = yield* Effect.promise(() => fetch(`${baseUrl}/mcp`, { method: "POST", body: "{}" }))
+      expect(anonymous.status).toBe(401)
+      const client = yield* connectAs(`${baseUrl}/mcp`, "dana")
+      expect((yield* whoami(client)).subject).toBe("test-user")
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 })
