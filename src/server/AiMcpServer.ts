@@ -55,6 +55,7 @@ export interface ProtocolOptions {
  * The router the endpoint and the auth routes are added to: `HttpRouter.Default` (serve it with
  * `HttpRouter.Default.serve()`), or a router tag of your own.
  *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
  * @since 0.1.0
  * @category models
  */
