@@ -559,6 +559,13 @@ export interface ManualOptions extends RequestOptions {
   readonly maxAttempts?: number | undefined
   /** GET the authorization URL first (with `prompt=none`) to catch a client the server no longer knows or an error redirect before the user is sent there; default true. */
   readonly preflight?: boolean | undefined
+  /**
+   * Ask through this `Terminal` instead of standard input / standard error (a TUI, a test).
+   * Not taken from the context: `NodeContext.layer` provides a `NodeTerminal`, which prints on
+   * standard output (where an MCP stdio transport or a script's result goes) and keeps waiting
+   * after standard input has ended.
+   */
+  readonly terminal?: Terminal.Terminal | undefined
 }
 
 /** A paste that is not (yet) a usable callback URL: the user is asked again. */
@@ -600,8 +607,10 @@ const parsePaste = (line: string, request: AuthorizationRequest): Either.Either<
  * URI, RFC 8252 §7.3). The paste is validated (`state`, RFC 9207 `iss`, `error=`); a paste that
  * is not a usable callback URL, or belongs to another attempt, asks again (up to `maxAttempts`).
  *
- * Reads lines with the `Terminal` service when the context has one, otherwise from standard
- * input, prompting on standard error. End of input or Ctrl-C is `AuthorizationError` "Cancelled".
+ * Reads lines from standard input and prompts on standard error, so standard output stays free
+ * for a protocol or a result; the `terminal` option reads and prompts through a `Terminal` instead
+ * (a `Terminal` in the context is not used). End of input or Ctrl-C is `AuthorizationError`
+ * "Cancelled" at once.
  *
  * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
@@ -613,7 +622,7 @@ export const makeManual = (
 ): Effect.Effect<Authorizer, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
-    const terminal = yield* Effect.serviceOption(Terminal.Terminal)
+    const terminal = Option.fromNullable(options.terminal)
     const redirectUri = options.redirectUri ?? DEFAULT_REDIRECT_URI
     const timeout = options.timeout ?? DEFAULT_TIMEOUT
     const maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 3))
