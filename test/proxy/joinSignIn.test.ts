@@ -13,7 +13,10 @@ import * as Net from "node:net"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { PendingAuthorization } from "../../src/Schemas.js"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
-import { host, MAIN, rawProxy, tempDir, textOf } from "./stdioHost.js"
+import { useBundledCli } from "./bundledProxy.js"
+import { cliEntry, host, rawProxy, tempDir, textOf } from "./stdioHost.js"
+
+useBundledCli()
 
 const initialize = {
   jsonrpc: "2.0",
@@ -63,9 +66,7 @@ const startAndKill = (
 ) =>
   Effect.gen(function*() {
     const a = yield* rawProxy(mcpUrl, dir, [
-      "--import",
-      "tsx",
-      MAIN,
+      ...cliEntry(),
       "proxy",
       "--manual",
       "--allow-http",
