@@ -85,14 +85,20 @@ const scenario = (options: TestServerOptions) =>
     return { server, opened, signedIn }
   })
 
+/** The first call signs in (registering the client) and succeeds; the client record it stored. */
+const firstSignIn = (server: TestServer) =>
+  Effect.gen(function*() {
+    expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+    return yield* storedClient(server)
+  })
+
 /**
  * Signs in, drops `scope` from the stored client record (as an older store kept it), then a call
  * that needs `mcp:write` as well succeeds and the stored record holds both scopes.
  */
 const stepUpFromRecordWithoutScope = (server: TestServer) =>
   Effect.gen(function*() {
-    expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-    const { scope: _scope, ...withoutScope } = yield* storedClient(server)
+    const { scope: _scope, ...withoutScope } = yield* firstSignIn(server)
     const storage = yield* TokenStorage
     yield* storage.setClient(serverKey(server.mcpUrl), new ClientInformation(withoutScope))
     yield* server.setFaults({ requiredScopes: ["mcp:read", "mcp:write"] })
@@ -106,8 +112,7 @@ describe("one client identity per authorization server (browser sign-in)", () =>
       const { server, opened, signedIn } = yield* scenario({ clientManagement: true })
       yield* Effect.gen(function*() {
         const oauth = yield* OAuth.OAuth
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        const first = yield* storedClient(server)
+        const first = yield* firstSignIn(server)
         yield* oauth.login
         // The port the client was registered with is busy: the sign-in uses another one.
         yield* Effect.scoped(Effect.zipRight(occupy(portOf(first.redirectUris[0]!)), oauth.login))
@@ -156,8 +161,7 @@ describe("one client identity per authorization server (browser sign-in)", () =>
       const { server, signedIn } = yield* scenario({ clientManagement: false })
       yield* Effect.gen(function*() {
         const oauth = yield* OAuth.OAuth
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        const first = yield* storedClient(server)
+        const first = yield* firstSignIn(server)
         yield* oauth.login
         yield* Effect.scoped(Effect.zipRight(occupy(portOf(first.redirectUris[0]!)), oauth.login))
         expect(yield* server.count("register")).toBe(1)
@@ -187,8 +191,7 @@ describe("one client identity per authorization server (browser sign-in)", () =>
     Effect.gen(function*() {
       const { server, opened, signedIn } = yield* scenario({ scopesSupported: ["mcp:read", "mcp:write"] })
       yield* Effect.gen(function*() {
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        const first = yield* storedClient(server)
+        const first = yield* firstSignIn(server)
         expect(first.scope?.split(" ")).toEqual(["mcp:read", "mcp:write"])
         // The first authorization asked only for what was configured.
         const [authorize] = yield* server.requestsTo("authorize")
@@ -212,8 +215,7 @@ describe("one client identity per authorization server (browser sign-in)", () =>
         )
         yield* Effect.gen(function*() {
           const oauth = yield* OAuth.OAuth
-          expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-          const first = yield* storedClient(server)
+          const first = yield* firstSignIn(server)
           yield* Effect.scoped(Effect.zipRight(occupy(portOf(first.redirectUris[0]!)), oauth.login))
           const second = yield* storedClient(server)
           expect(second.clientId).not.toBe(first.clientId)
@@ -235,8 +237,7 @@ describe("one client identity per authorization server (browser sign-in)", () =>
       const { server, opened, signedIn } = yield* scenario({ clientManagement: true })
       yield* Effect.gen(function*() {
         const oauth = yield* OAuth.OAuth
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        const first = yield* storedClient(server)
+        const first = yield* firstSignIn(server)
         yield* server.forgetClients
         yield* server.resetCounters
         yield* oauth.login
