@@ -23,7 +23,7 @@ import * as McpClient from "../../src/mcp/McpClient.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { available, CHROMIUM, inCi, launch, newPage } from "../browser/chromium.js"
 import { chromiumUser, httpUser, startInterop, summarize } from "./oidcProvider.js"
-import type { Interop } from "./oidcProvider.js"
+import type { Decision, Interop } from "./oidcProvider.js"
 
 // -----------------------------------------------------------------------------
 // Helpers
@@ -129,6 +129,19 @@ const setup = (options: Parameters<typeof startInterop>[0] = {}) =>
     return { interop, asProcess, whoamiAs, stored, clearTokens }
   })
 
+/**
+ * `setup` with a Chromium page as the user's browser (`user`, which takes `decision` on the
+ * consent page); `opened` lists the authorization URLs it was sent to.
+ */
+const setupWithChromium = (decision: { readonly decision?: Decision } = {}) =>
+  Effect.gen(function*() {
+    const environment = yield* setup()
+    const page = yield* Effect.flatMap(launch, newPage)
+    const opened: Array<string> = []
+    const user = chromiumUser(page, environment.interop.as.issuer, { opened, ...decision })
+    return { ...environment, opened, user }
+  })
+
 /** What one sign-in costs at the authorization server: 1 registration, 1 code, 1 code exchange. */
 const expectOneSignIn = (counts: Interop["as"]["counts"]) => {
   expect(counts.registrations).toBe(1)
@@ -160,10 +173,8 @@ describe("oidc-provider interop, Chromium as the user", () => {
 
   it.scopedLive("first sign-in: 401 → DCR → login + consent clicked in Chromium → JWT for the MCP URL; 1 registration, 1 authorization (code), 1 code exchange", () =>
     Effect.gen(function*() {
-      const { asProcess, interop } = yield* setup()
-      const page = yield* Effect.flatMap(launch, newPage)
-      const opened: Array<string> = []
-      const result = yield* asProcess(chromiumUser(page, interop.as.issuer, { opened }))(Effect.gen(function*() {
+      const { asProcess, interop, opened, user } = yield* setupWithChromium()
+      const result = yield* asProcess(user)(Effect.gen(function*() {
         const client = yield* connect(interop, { scopes: ["mcp:read"] })
         const me = yield* whoami(client)
         return { me, stored: yield* storedState(interop) }
@@ -186,10 +197,8 @@ describe("oidc-provider interop, Chromium as the user", () => {
 
   it.scopedLive("deny: Cancel on the consent page → AuthorizationError Denied (access_denied) at the McpClient API, nothing stored, callback server closed", () =>
     Effect.gen(function*() {
-      const { interop, whoamiAs, ...directory } = yield* setup()
-      const page = yield* Effect.flatMap(launch, newPage)
-      const opened: Array<string> = []
-      const exit = yield* Effect.exit(whoamiAs(chromiumUser(page, interop.as.issuer, { opened, decision: "deny" })))
+      const { interop, opened, user, whoamiAs, ...directory } = yield* setupWithChromium({ decision: "deny" })
+      const exit = yield* Effect.exit(whoamiAs(user))
       const stored = yield* directory.stored
       yield* log("deny", interop)
 
@@ -221,10 +230,8 @@ describe("oidc-provider interop, Chromium as the user", () => {
 
   it.scopedLive("step-up from mcp:read to mcp:write in one call: 403 insufficient_scope → consent for mcp:write in Chromium → the call succeeds; 1 registration, 2 authorizations", () =>
     Effect.gen(function*() {
-      const { asProcess, interop } = yield* setup()
-      const page = yield* Effect.flatMap(launch, newPage)
-      const opened: Array<string> = []
-      const result = yield* asProcess(chromiumUser(page, interop.as.issuer, { opened }))(Effect.gen(function*() {
+      const { asProcess, interop, opened, user } = yield* setupWithChromium()
+      const result = yield* asProcess(user)(Effect.gen(function*() {
         const client = yield* connect(interop, { scopes: ["mcp:read"] })
         const before = yield* whoami(client)
         const written = textOf(yield* client.callTool("write"))
