@@ -452,11 +452,19 @@ const printUrl = (url: string, opened: Either.Either<void, BrowserOpenError>, ti
       )
   })
 
+const printResumed = (url: string, timeout: Duration.DurationInput) =>
+  Console.error(
+    "Taking over the sign-in an earlier process started: finish it in the browser window it opened.\n" +
+      `If that window is gone, its address was:\n\n  ${url}\n\n` +
+      `Waiting up to ${Duration.format(Duration.decode(timeout))} for the sign-in to finish...\n`
+  )
+
 /**
  * The interactive sign-in for people (RFC 8252): each session starts a loopback callback server
  * on `127.0.0.1` (redirect URI `http://127.0.0.1:{port}/callback`) scoped to the session; each
  * `authorize` runs the stale-client pre-flight, opens the browser with the `BrowserOpener` (on
- * failure the URL is printed to stderr and the wait goes on), and waits for the callback. The
+ * failure the URL is printed to stderr and the wait goes on), and waits for the callback — or,
+ * for a request an earlier process started (`resumed`), only waits for its callback. The
  * first callback that carries the request's `state` settles the sign-in; a wrong `state` gets a
  * 400 page and the wait goes on. The server closes once the sign-in is settled, fails, times out
  * or is interrupted.
@@ -496,11 +504,18 @@ export const makeBrowser = (
               `but the callback server listens at ${server.redirectUri}`
           })
         }
-        if (options.preflight !== false && request.preflight !== false) yield* runPreflight(client, request, options)
+        const resumed = request.resumed === true
+        if (options.preflight !== false && request.preflight !== false && !resumed) {
+          yield* runPreflight(client, request, options)
+        }
         return yield* Effect.gen(function*() {
           const wait = yield* Effect.fork(server.await(request))
-          const opened = yield* Effect.either(opener.open(request.url.href))
-          yield* printUrl(request.url.href, opened, timeout)
+          if (resumed) {
+            yield* printResumed(request.url.href, timeout)
+          } else {
+            const opened = yield* Effect.either(opener.open(request.url.href))
+            yield* printUrl(request.url.href, opened, timeout)
+          }
           yield* SignInEvents.publish(SignInEvents.SignInEvent.WaitingForBrowser({ url: request.url.href }))
           return yield* wait.await.pipe(
             Effect.flatten,

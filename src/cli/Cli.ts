@@ -25,6 +25,7 @@ import * as Discovery from "../Discovery.js"
 import { AuthorizationError, type OAuthError } from "../Errors.js"
 import { OAuthLayer } from "../HttpAuth.js"
 import * as OAuth from "../OAuth.js"
+import * as DeviceCodeDisplay from "./DeviceCodeDisplay.js"
 import * as Progress from "./Progress.js"
 import * as Proxy from "./Proxy.js"
 import * as Revocation from "../Revocation.js"
@@ -157,8 +158,9 @@ const loginCommand = Command.make(
         Effect.provide(
           OAuthLayer({
             mcpUrl: server,
-            // The address and the code go to stderr (DeviceAuthorization.showOnStderr), stdout keeps the result.
+            // The address and the code (and a QR code on a terminal) go to stderr; stdout keeps the result.
             ...(o.device ? { grant: "device_code" as const } : {}),
+            onDeviceCode: DeviceCodeDisplay.showOnStderr,
             ...(Option.isSome(o.scopes) ? { scopes: o.scopes.value } : {}),
             ...(Option.isSome(o.clientId) ? { clientId: o.clientId.value } : {})
           }).pipe(

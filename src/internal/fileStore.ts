@@ -123,13 +123,13 @@ export const readablePrefix = (key: string): string => {
 export const fileNameFor = (key: string, kind: Format.Kind): Effect.Effect<string> =>
   Effect.map(sha256Hex(key), (hex) => `${readablePrefix(key)}.${hex}.${kind}.json`)
 
-const OWN_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,47}\.[0-9a-f]{64}\.(tokens|client)\.json$/
-const OWN_TEMP = /^\.[A-Za-z0-9][A-Za-z0-9._-]{0,47}\.[0-9a-f]{64}\.(tokens|client)\.json\.[0-9a-f]{16}\.tmp$/
+const OWN_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,47}\.[0-9a-f]{64}\.(tokens|client|pending)\.json$/
+const OWN_TEMP = /^\.[A-Za-z0-9][A-Za-z0-9._-]{0,47}\.[0-9a-f]{64}\.(tokens|client|pending)\.json\.[0-9a-f]{16}\.tmp$/
 
 /** The kind of an entry file this library wrote, or `None` for any other file. @internal */
 export const ownFileKind = (name: string): Option.Option<Format.Kind> => {
   const m = OWN_FILE.exec(name)
-  return m === null ? Option.none() : Option.some(m[1] === "tokens" ? "tokens" : "client")
+  return m === null ? Option.none() : Option.some(m[1] === "tokens" ? "tokens" : m[1] === "client" ? "client" : "pending")
 }
 
 /** Whether `name` is a temporary file this library left behind. @internal */
@@ -303,7 +303,8 @@ const storedKeys = (store: Store) =>
     const found = new Set<string>()
     for (const name of names) {
       const kind = ownFileKind(name)
-      if (Option.isNone(kind)) continue
+      // a sign-in in progress alone does not make a server known
+      if (Option.isNone(kind) || kind.value === "pending") continue
       const file = store.path.join(d, name)
       const text = yield* readOwnFile(store, file, undefined) // None: removed concurrently
       if (Option.isNone(text)) continue
@@ -431,6 +432,11 @@ export const make = (
       setTokens: (key, tokens, expected) => setTokensIf(store, lock, key, tokens, expected),
       clearTokens: (key, expected) => clearTokensIf(store, lock, key, expected)
     },
-    lock: makeLock(directory, fs, path)
+    lock: makeLock(directory, fs, path),
+    pendingAuthorizations: {
+      get: (key) => read(Format.pendingEntry, key),
+      set: (key, pending) => writeEntry(store, Format.pendingEntry, key, pending),
+      clear: (key) => remove(key, "pending")
+    }
   }
 }

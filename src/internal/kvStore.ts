@@ -324,10 +324,13 @@ const removeEntry = (store: Store, key: string, kind: Format.Kind): Effect.Effec
     yield* removeIfOrphan(store, key, kind)
   }))
 
+/** What `clear` and `clearAll` remove: the kinds, and the sign-in in progress. */
+const removable: ReadonlyArray<Format.Kind> = [...Format.kinds, "pending"]
+
 const clearKey = (store: Store, key: string): Effect.Effect<void, StorageError> =>
   store.lock.withPermits(1)(Effect.gen(function*() {
     yield* Lease.ensureHeld
-    for (const kind of Format.kinds) {
+    for (const kind of removable) {
       yield* store.kv.remove(entryKey(kind, key)).pipe(Effect.mapError(ioError(key, `removing ${kind}`)))
     }
     yield* removeFromIndex(store, key)
@@ -337,7 +340,7 @@ const clearKey = (store: Store, key: string): Effect.Effect<void, StorageError> 
 const clearAllEntries = (store: Store): Effect.Effect<void, StorageError> =>
   store.lock.withPermits(1)(Effect.gen(function*() {
     for (const key of yield* readIndex(store)) {
-      for (const kind of Format.kinds) {
+      for (const kind of removable) {
         yield* store.kv.remove(entryKey(kind, key)).pipe(Effect.mapError(ioError(key, `removing ${kind}`)))
       }
     }
@@ -390,6 +393,13 @@ export const makeWith = (
         getTokens: (key) => readVersioned(store, Format.tokensEntry, key),
         setTokens: (key, tokens, expected) => casTokens(store, key, Option.some(tokens), expected),
         clearTokens: (key, expected) => Effect.asVoid(casTokens(store, key, Option.none(), expected))
+      },
+      pendingAuthorizations: {
+        get: (key) => read(store, Format.pendingEntry, key),
+        // indexed, so that clearAll finds it; `keys` lists only keys with tokens or a client
+        set: (key, pending) => writeEntry(store, Format.pendingEntry, key, pending),
+        clear: (key) =>
+          store.kv.remove(entryKey("pending", key)).pipe(Effect.mapError(ioError(key, "removing the sign-in in progress")))
       }
     }
   })
