@@ -24,7 +24,7 @@ import { dual } from "effect/Function"
 import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
-import { InsufficientScope, type OAuthError, OAuthRequestError, Unauthorized } from "./Errors.js"
+import { InsufficientScope, type OAuthError, OAuthRequestError, type StorageError, Unauthorized } from "./Errors.js"
 import { sameOriginAs } from "./internal/sameOrigin.js"
 import { tokenWait } from "./internal/tokenWait.js"
 import { authChallenge } from "./internal/wwwAuthenticate.js"
@@ -211,27 +211,31 @@ const rememberNonce = (
 }
 
 /**
- * A client below that follows redirects by itself (e.g. `HttpClient.followRedirects`) re-sends
- * the request before anything above it sees the 3xx; when that took our token to another
- * origin, the answer is refused with a typed error (never passed on as the MCP server's).
+ * A client below that follows redirects by itself (e.g. `HttpClient.followRedirects` over undici)
+ * re-sends the request before anything above it sees the 3xx; when that took our token to another
+ * origin, the answer is refused (never passed on as the MCP server's) and the token set is
+ * treated as leaked: revoked at its issuer and forgotten (`OAuth.revokeExposed`), so that the next
+ * request signs in again.
  */
 const refuseForeignAnswer = (
   m: Middleware,
   response: HttpClientResponse.HttpClientResponse
-): Effect.Effect<HttpClientResponse.HttpClientResponse, OAuthRequestError> =>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, OAuthRequestError | StorageError> =>
   !m.applies(response.request.url) && m.attached.carries(response.request)
-    ? Effect.zipRight(
-      drain(response),
-      Effect.fail(
+    ? drain(response).pipe(
+      Effect.zipRight(m.oauth.revokeExposed(
         new OAuthRequestError({
           reason: "Redirect",
           url: response.request.url,
           status: response.status,
           detail: `the HTTP client below followed a redirect from ${m.origin} to ${
             URL.canParse(response.request.url) ? new URL(response.request.url).origin : "another URL"
-          } with the access token; do not install a redirect-following client below OAuthLayer`
-        })
-      )
+          } and sent the access token there; install HttpClient.followRedirects above OAuthLayer, never below it`,
+          exposed: ["access_token"]
+        }),
+        tokenOf(response.request)
+      )),
+      Effect.flatMap(Effect.fail)
     )
     : Effect.succeed(response)
 
@@ -239,7 +243,7 @@ const refuseForeignAnswer = (
 const checkAnswer = (m: Middleware) =>
 (
   response: HttpClientResponse.HttpClientResponse
-): Effect.Effect<HttpClientResponse.HttpClientResponse, OAuthRequestError> =>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, OAuthRequestError | StorageError> =>
   m.applies(response.request.url) ? rememberNonce(m, response) : refuseForeignAnswer(m, response)
 
 /** Where a request stands in the challenge loop of {@link answerChallenges}. */

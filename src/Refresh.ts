@@ -15,7 +15,8 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import { identity } from "effect/Function"
 import * as ClientIdentity from "./ClientIdentity.js"
-import type { ClientNotFound, OAuthError, OAuthTokenError, StorageError } from "./Errors.js"
+import * as CredentialExposure from "./CredentialExposure.js"
+import type { ClientNotFound, OAuthError, OAuthRequestError, OAuthTokenError, StorageError } from "./Errors.js"
 import * as FlowContext from "./FlowContext.js"
 import type { BearerChallenge } from "./internal/wwwAuthenticate.js"
 import type { StoredToken } from "./Schemas.js"
@@ -128,6 +129,12 @@ export const refreshOrSignIn = (
         schedule: retry,
         while: (e) => e._tag !== "StorageError" && !mayHaveReachedServer(e)
       }),
+      // A client below followed the token endpoint's redirect and sent the refresh token
+      // elsewhere: it is leaked, so the grant is revoked at its issuer and forgotten.
+      Effect.catchIf(
+        (e): e is OAuthRequestError => e._tag === "OAuthRequestError" && (e.exposed ?? []).includes("refresh_token"),
+        (e) => Effect.flatMap(CredentialExposure.revokeExposed(ctx, e, Option.none()), Effect.fail)
+      ),
       Effect.map((refreshed) => RefreshOutcome.Refreshed({ token: refreshed })),
       // The lease was lost: whoever holds the lock now refreshes; use what they stored.
       Effect.catchIf(
