@@ -21,9 +21,15 @@ import type * as SchemaAST from "effect/SchemaAST"
 import * as Stream from "effect/Stream"
 import { OAuthRequestError } from "../Errors.js"
 import { rootCauseOf } from "./rootCause.js"
-import { describeKinds, kindsOf, sentCredentials } from "./sentCredentials.js"
+import { describeKinds, kindsOf, scrub, sentCredentials } from "./sentCredentials.js"
 
-/** @internal */
+/**
+ * An answer to an OAuth request. For an error status (3xx and above) `text` has every credential
+ * the request sent (token, refresh token, client secret, `code_verifier`, assertion) replaced by
+ * `[redacted]`: error bodies end up in error messages and logs, and a hostile server may echo
+ * our secrets back in them.
+ * @internal
+ */
 export interface OAuthResponse {
   readonly url: string
   readonly status: number
@@ -205,7 +211,12 @@ export const execute = (
             )
           }
           return readLimited(response.stream, limit, url, response.status).pipe(
-            Effect.map((text): OAuthResponse => ({ url, status: response.status, headers: response.headers, text }))
+            Effect.map((text): OAuthResponse => ({
+              url,
+              status: response.status,
+              headers: response.headers,
+              text: response.status >= 300 ? scrub(text, sentCredentials(request, "registration_access_token")) : text
+            }))
           )
         }),
         Effect.scoped,
