@@ -174,21 +174,17 @@ export const refreshOrSignIn = (
       case "SignIn":
         return yield* SignIn.signIn(ctx, { ...request, rediscover: outcome.rediscover })
       case "Refreshed": {
-        // Never overwrite a newer token another process stored meanwhile.
+        // Never overwrite a newer token another process stored meanwhile; a set storage refuses
+        // is kept in memory, used, and stored at the next occasion (FlowContext.reload).
         const refreshed = yield* FlowContext.withDiscovery(ctx, outcome.token)
-        const stored = yield* TokenStorage.setTokensIfUnchanged(ctx.storage, ctx.key, Option.some(token), refreshed)
-          .pipe(
-            // The server may have rotated the refresh token: dropping the new set because the
-            // disk is full or read-only would lose the grant. This process keeps using it.
-            Effect.catchIf((e) => e.reason !== "Conflict", (e) =>
-              Effect.as(
-                Effect.logWarning(`The refreshed tokens could not be stored (${e.message}); keeping them in memory`),
-                refreshed
-              ))
-          )
-        yield* Ref.set(ctx.current, Option.some(stored))
+        const { storageError, token: stored } = yield* FlowContext.storeOrKeep(ctx, Option.some(token), refreshed)
         yield* SignInEvents.publish(
-          SignInEvents.SignInEvent.Refreshed({ mcpUrl: ctx.mcpUrl, issuer: stored.issuer, scopes: stored.scopes })
+          SignInEvents.SignInEvent.Refreshed({
+            mcpUrl: ctx.mcpUrl,
+            issuer: stored.issuer,
+            scopes: stored.scopes,
+            ...(storageError === undefined ? {} : { storageError })
+          })
         )
         return stored
       }
