@@ -3,9 +3,12 @@
  * records what it receives: OAuth endpoint calls never use an answer from a redirect, and the
  * middleware's token never goes to another origin, whatever HTTP client sits below (or above).
  *
- * What cannot hold: a client *below* the library that follows redirects by itself
- * (`HttpClient.followRedirects` under `OAuthLayer`) re-sends the request before anything above it
- * sees the 3xx. Those tests pin what the library does then: a typed error, the answer unused.
+ * With `FetchHttpClient` underneath, OAuth calls tell fetch `redirect: "error"`: there is no 3xx
+ * for even `HttpClient.followRedirects` below `OAuthLayer` to follow, so nothing is re-sent.
+ * What cannot hold: a non-fetch client *below* the library that follows redirects by itself
+ * (`HttpClient.followRedirects` over undici under `OAuthLayer`) re-sends the request before
+ * anything above it sees the 3xx. Those tests pin what the library does then: a typed error, the
+ * answer unused, what was sent named (`exposed`), the tokens revoked at their issuer and forgotten.
  */
 import { FetchHttpClient, HttpBody, HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
