@@ -113,6 +113,27 @@ describe("OAuth endpoint calls and redirects (issue 10 item 4)", () => {
       }
     }))
 
+  it.scopedLive("HttpClient.followRedirects over undici below: a code exchange sent elsewhere names the code, code_verifier and secret", () =>
+    Effect.gen(function*() {
+      const evil = yield* evilServer
+      const as = yield* redirectingServer(() => evil.url)
+      const error = yield* Effect.flatMap(TokenExchange.make(), (exchange) =>
+        exchange.authorizationCode({
+          discovery: discovery(as),
+          client: basicClient(as.url),
+          code: "the-code-1234",
+          codeVerifier: Redacted.make("v".repeat(43)),
+          redirectUri: "http://127.0.0.1:33418/callback"
+        })).pipe(Effect.flip, Effect.provide(followingUndici))
+      expect(evil.requests[0]?.form.get("code_verifier")).toBe("v".repeat(43))
+      expect(error).toMatchObject({
+        _tag: "OAuthRequestError",
+        reason: "Redirect",
+        exposed: ["authorization_code", "client_secret", "code_verifier"]
+      })
+      expect(error.message).toContain("sent the authorization code, the client secret and the code verifier there")
+    }))
+
   it.scopedLive("HttpClient.followRedirects over fetch below: nothing is followed (fetch is told redirect: error), the other server gets nothing", () =>
     Effect.gen(function*() {
       const { evil, result } = yield* refreshVia(followingFetch)
