@@ -172,6 +172,9 @@ export const ExposedCredential = Schema.Literal(
 )
 
 /**
+ * The type of {@link ExposedCredential}.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.11
  * @since 0.1.0
  * @category errors
  */
