@@ -14,7 +14,7 @@
  * when it follows a redirect to another origin.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
- * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.11
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.3
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"

@@ -156,7 +156,7 @@ export class IssuerMismatch extends Schema.TaggedError<IssuerMismatch>("effect-m
  * `code_verifier` and `authorization_code` (RFC 7636, RFC 6749 §4.1.3), `token` (the token
  * being revoked, RFC 7009 §2.1), `registration_access_token` (RFC 7592 §3).
  *
- * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.11
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.3
  * @since 0.1.0
  * @category errors
  */
@@ -174,7 +174,7 @@ export const ExposedCredential = Schema.Literal(
 /**
  * The type of {@link ExposedCredential}.
  *
- * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.11
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.3
  * @since 0.1.0
  * @category errors
  */
