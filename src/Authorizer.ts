@@ -23,7 +23,6 @@ import type * as Request from "./internal/authorizationRequest.js"
 import * as Probe from "./internal/authorizationProbe.js"
 import { validateAuthorizationResponse } from "./internal/authorizationResponse.js"
 import * as Browser from "./internal/browser.js"
-import * as CallbackServer from "./internal/callbackServer.js"
 import { readLineFromStdin } from "./internal/lineReader.js"
 import type { AuthorizationResponse } from "./Schemas.js"
 import * as SignInEvents from "./SignInEvents.js"
@@ -460,6 +459,13 @@ const printResumed = (url: string, timeout: Duration.DurationInput) =>
   )
 
 /**
+ * The loopback callback server, loaded on the first browser sign-in: it brings the HTTP server
+ * side of @effect/platform (request, response, middleware, multipart), which an app that only
+ * calls APIs with a stored token never needs at import.
+ */
+const loadCallbackServer = Effect.promise(() => import("./internal/callbackServer.js"))
+
+/**
  * The interactive sign-in for people (RFC 8252): each session starts a loopback callback server
  * on `127.0.0.1` (redirect URI `http://127.0.0.1:{port}/callback`) scoped to the session; each
  * `authorize` runs the stale-client pre-flight, opens the browser with the `BrowserOpener` (on
@@ -490,11 +496,12 @@ export const makeBrowser = (
       const preferred = options.callbackPort === undefined || options.callbackPort === 0
         ? callbackPortOf(sessionOptions.preferredRedirectUri)
         : undefined
+      const { make: makeCallbackServer } = yield* loadCallbackServer
       const server = preferred === undefined
-        ? yield* CallbackServer.make({ port: options.callbackPort })
-        : yield* CallbackServer.make({ port: preferred }).pipe(
+        ? yield* makeCallbackServer({ port: options.callbackPort })
+        : yield* makeCallbackServer({ port: preferred }).pipe(
           Effect.tapError((error) => Effect.logDebug(`preferred callback port ${preferred} unavailable: ${error.detail}`)),
-          Effect.orElse(() => CallbackServer.make({ port: 0 }))
+          Effect.orElse(() => makeCallbackServer({ port: 0 }))
         )
       const authorize = Effect.fn("Authorizer.authorize")(function*(request: AuthorizationRequest) {
         if (request.redirectUri !== server.redirectUri) {

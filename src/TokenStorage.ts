@@ -7,8 +7,6 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import * as Path from "@effect/platform/Path"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as NodePath from "@effect/platform-node/NodePath"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -21,6 +19,7 @@ import type { ConfigError } from "effect/ConfigError"
 import { StorageError } from "./Errors.js"
 import * as Encryption from "./internal/encryption.js"
 import * as FileStore from "./internal/fileStore.js"
+import * as NodeFiles from "./internal/nodeFileSystem.js"
 import * as KvStore from "./internal/kvStore.js"
 import type * as Model from "./internal/storageModel.js"
 import * as Format from "./internal/storageFormat.js"
@@ -335,7 +334,7 @@ export const layerFileSystem = (
  * @category layers
  */
 export const layerFileSystemNode = (directory?: string): Layer.Layer<TokenStorage> =>
-  layerFileSystem(directory).pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer)))
+  layerFileSystem(directory).pipe(Layer.provide(NodeFiles.layer))
 
 /**
  * A {@link TokenStorage} over any `@effect/platform` `KeyValueStore` (Redis, browser storage,

@@ -69,4 +69,16 @@ describe("entry points import only what they use", () => {
     expect(graph.filter((f) => f.startsWith("src/mcp/") || f.startsWith("src/server/"))).toEqual([])
     expect(graph.filter((f) => f.includes("node_modules/jose/"))).toEqual([])
   }, 60_000)
+
+  for (const entry of ["src/index.ts", "src/fetch/index.ts"]) {
+    it(`${entry} loads neither the HTTP server side of @effect/platform nor Node's file system before a browser sign-in or a file store needs them`, async () => {
+      const graph = await staticGraph(entry)
+      expect(graph.filter((f) =>
+        f.includes("node_modules/@effect/platform-node") ||
+        f.includes("node_modules/multipasta/") ||
+        /node_modules\/@effect\/platform\/dist\/esm\/(HttpServer|HttpMiddleware|Multipart|Socket|CommandExecutor|Worker)/.test(f) ||
+        f === "src/internal/callbackServer.ts"
+      )).toEqual([])
+    }, 60_000)
+  }
 })
