@@ -2,7 +2,8 @@
  * The `effect-mcp-oauth` command line: sign in to an MCP server, list stored credentials, print
  * a valid access token for scripts, and sign out (RFC 7009 revocation, then local removal).
  * Credentials live in the file storage (encrypted when `MCP_OAUTH_STORAGE_KEY` or
- * `MCP_OAUTH_STORAGE_KEY_FILE` is set), coordinated with other processes by the file TokenLock.
+ * `MCP_OAUTH_STORAGE_KEY_FILE` is set), or with `--storage keychain|auto` in the OS keychain,
+ * coordinated with other processes by the file TokenLock.
  *
  * Exit codes: 0 ok, 1 error, 2 usage, 3 not signed in.
  *
@@ -60,6 +61,13 @@ const dir = Options.directory("dir").pipe(
   Options.withDescription("Credential directory (default: the per-user cache directory, e.g. ~/.cache/effect-mcp-oauth)"),
   Options.optional
 )
+const storage = Options.choice("storage", ["file", "keychain", "auto"]).pipe(
+  Options.withDescription(
+    "Where credentials live: file (the credential directory), keychain (the OS keychain), " +
+      "auto (the keychain when there is one, moving the files into it; else the files)"
+  ),
+  Options.withDefault("file" as const)
+)
 const url = Args.text({ name: "url" }).pipe(Args.withDescription("The MCP server URL, e.g. https://api.example.com/mcp"))
 
 const directoryOf = (d: Option.Option<string>) =>
@@ -68,12 +76,22 @@ const directoryOf = (d: Option.Option<string>) =>
     onSome: Effect.succeed
   })
 
-/** File storage (encrypted when configured) + the file lock, in `dir`. */
-const storesIn = (directory: string) =>
+/** Where `--storage` says: the file storage (encrypted when configured), the OS keychain or the best there is. */
+type StorageKind = "file" | "keychain" | "auto"
+
+/** The storage `kind` (its lock files, if any, in `dir`) + the file lock in `dir`. */
+const storesIn = (directory: string, kind: StorageKind) =>
   Layer.merge(
-    TokenStorage.encryptedFromConfig(TokenStorage.layerFileSystem(directory)),
+    kind === "keychain"
+      ? TokenStorage.layerKeychain({ lockDirectory: directory })
+      : kind === "auto"
+      ? TokenStorage.layerAuto({ directory })
+      : TokenStorage.encryptedFromConfig(TokenStorage.layerFileSystem(directory)),
     TokenLock.layerFile(directory)
   ).pipe(Layer.provide(NodeContext.layer))
+
+const where = (directory: string, kind: StorageKind) =>
+  kind === "keychain" ? "the OS keychain" : kind === "auto" ? `the OS keychain or ${directory}` : directory
 
 const checkUrl = (u: string) =>
   URL.canParse(u) && /^https?:$/.test(new URL(u).protocol)
@@ -125,6 +143,7 @@ const loginCommand = Command.make(
     url,
     json,
     dir,
+    storage,
     browser: Options.boolean("browser").pipe(Options.withDescription("Open the browser and wait on a loopback callback")),
     manual: Options.boolean("manual").pipe(
       Options.withDescription("Print the authorization URL and paste the redirect URL back (SSH, no display)")
@@ -174,14 +193,14 @@ const loginCommand = Command.make(
             ...(Option.isSome(o.scopes) ? { scopes: o.scopes.value } : {}),
             ...(Option.isSome(o.clientId) ? { clientId: o.clientId.value } : {})
           }).pipe(
-            Layer.provide(Layer.merge(storesIn(directory), authorizer)),
+            Layer.provide(Layer.merge(storesIn(directory, o.storage), authorizer)),
             Layer.provide(undiciHttpClient)
           )
         ),
         Effect.provide(Progress.layer(mode === "auto" ? "browser, or manual without a display" : mode))
       )
       const now = Date.now()
-      const stored = yield* clientIdOf(directory, TokenStorage.serverKey(server))
+      const stored = yield* clientIdOf(directory, o.storage, TokenStorage.serverKey(server))
       if (o.json) {
         yield* printJson(summary(TokenStorage.serverKey(server), Option.some(token), stored, now))
       } else {
@@ -194,10 +213,10 @@ const loginCommand = Command.make(
     })
 ).pipe(Command.withDescription("Sign in to an MCP server and store the credentials"))
 
-const clientIdOf = (directory: string, key: string) =>
+const clientIdOf = (directory: string, kind: StorageKind, key: string) =>
   Effect.flatMap(TokenStorage.TokenStorage, (s) => s.getClient(key)).pipe(
     Effect.map(Option.map((c) => c.clientId)),
-    Effect.provide(storesIn(directory))
+    Effect.provide(storesIn(directory, kind))
   )
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +225,7 @@ const clientIdOf = (directory: string, key: string) =>
 
 const statusCommand = Command.make(
   "status",
-  { url: Args.text({ name: "url" }).pipe(Args.optional), json, dir },
+  { url: Args.text({ name: "url" }).pipe(Args.optional), json, dir, storage },
   (o) =>
     Effect.gen(function*() {
       const directory = yield* directoryOf(o.dir)
@@ -228,7 +247,9 @@ const statusCommand = Command.make(
       const shared = Option.isSome(o.url) ? [] : Arr.getSomes(
         yield* Effect.forEach(stored.filter(TokenStorage.isClientKey), (key) => storage.getClient(key))
       )
-      if (rows.length === 0 && shared.length === 0) return yield* Console.log(`No stored credentials in ${directory}`)
+      if (rows.length === 0 && shared.length === 0) {
+        return yield* Console.log(`No stored credentials in ${where(directory, o.storage)}`)
+      }
       for (const c of shared) {
         yield* Console.log(`client ${c.clientId} at ${c.issuer} (${c.source}, shared by its servers)`)
       }
@@ -241,7 +262,7 @@ const statusCommand = Command.make(
             `  issuer  ${r.issuer ?? "-"}\n  scopes  ${r.scopes.join(" ") || "-"}\n  client  ${r.clientId ?? "-"}`
         )
       }
-    }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(directoryOf(o.dir), storesIn))))
+    }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(directoryOf(o.dir), (d) => storesIn(d, o.storage)))))
 ).pipe(Command.withDescription("List servers with stored credentials: expiry, scopes, client id (never secrets)"))
 
 // ---------------------------------------------------------------------------------------------
@@ -260,14 +281,14 @@ const noInteractiveSignIn = Layer.succeed(
 
 const tokenCommand = Command.make(
   "token",
-  { url, json, dir },
+  { url, json, dir, storage },
   (o) =>
     Effect.gen(function*() {
       const server = yield* checkUrl(o.url)
       const directory = yield* directoryOf(o.dir)
       const key = TokenStorage.serverKey(server)
       const stored = yield* Effect.flatMap(TokenStorage.TokenStorage, (s) => s.getTokens(key)).pipe(
-        Effect.provide(storesIn(directory))
+        Effect.provide(storesIn(directory, o.storage))
       )
       const now = Date.now()
       if (Option.isNone(stored) || (stored.value.refreshToken === undefined && stored.value.isExpired(now))) {
@@ -281,7 +302,7 @@ const tokenCommand = Command.make(
       }).pipe(
         Effect.provide(
           OAuthLayer({ mcpUrl: server }).pipe(
-            Layer.provide(Layer.merge(storesIn(directory), noInteractiveSignIn)),
+            Layer.provide(Layer.merge(storesIn(directory, o.storage), noInteractiveSignIn)),
             Layer.provide(undiciHttpClient)
           )
         ),
@@ -331,7 +352,8 @@ const logoutCommand = Command.make(
       )
     ),
     json,
-    dir
+    dir,
+    storage
   },
   (o) =>
     Effect.gen(function*() {
@@ -367,7 +389,7 @@ const logoutCommand = Command.make(
     }).pipe(
       Effect.provide(
         Layer.merge(
-          Layer.unwrapEffect(Effect.map(directoryOf(o.dir), storesIn)),
+          Layer.unwrapEffect(Effect.map(directoryOf(o.dir), (d) => storesIn(d, o.storage))),
           Discovery.layer().pipe(Layer.provideMerge(undiciHttpClient))
         )
       )
