@@ -1,6 +1,7 @@
 /**
  * Token storage: tokens and client information per MCP server, with absolute expiry and
- * issuer binding. The default is in memory; `layerFileSystem` keeps them on disk safely.
+ * issuer binding. The default is in memory; `layerFileSystem` keeps them on disk safely,
+ * `layerKeychain` in the OS keychain, and `layerAuto` picks the best of those the machine has.
  *
  * @since 0.1.0
  */
@@ -625,6 +626,7 @@ export const layerKeychain = (options?: KeychainOptions): Layer.Layer<TokenStora
  * What {@link migrate} did: the keys whose records it moved, and those whose record it dropped
  * because the destination already held a newer (tokens) or an existing (client) one.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
  * @since 0.1.0
  * @category models
  */
@@ -678,6 +680,7 @@ export const migrate = (from: TokenStorage, to: TokenStorage): Effect.Effect<Mig
 /**
  * Options of {@link layerAuto}.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-8.6
  * @since 0.1.0
  * @category models
  */
