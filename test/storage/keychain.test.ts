@@ -192,6 +192,44 @@ describe.skipIf(!keyringTestsEnabled)("TokenStorage.layerKeychain (Secret Servic
       expect(Option.map(yield* one.getTokens(KEY_A), (t) => t.scopes)).toEqual(Option.some(["2"]))
     }))
 
+  it.scoped("concurrent compare-and-sets from the same revision on two instances: exactly one wins", () =>
+    Effect.gen(function*() {
+      const m = yield* keychainMedium()
+      const a = yield* open(m.layer)
+      const b = yield* open(m.layer)
+      const r = yield* a.revisions!.setTokens(KEY_A, makeToken(), 0)
+      const results = yield* Effect.forEach(
+        Array.from({ length: 8 }, (_, i) => i),
+        (i) =>
+          Effect.either(
+            (i % 2 === 0 ? a : b).revisions!.setTokens(KEY_A, makeToken({ accessToken: Redacted.make(`at-${i}`) }), r)
+          ),
+        { concurrency: "unbounded" }
+      )
+      expect(results.filter((e) => e._tag === "Right")).toHaveLength(1)
+      expect(results.filter((e) => e._tag === "Left" && e.left.reason === "Conflict")).toHaveLength(7)
+      expect(Option.map(yield* b.revisions!.getTokens(KEY_A), (v) => v.revision)).toEqual(Option.some(r + 1))
+    }))
+
+  it.scoped("inside its TokenLock, a write whose lease was lost is refused (fencing) and changes nothing", () =>
+    Effect.gen(function*() {
+      const m = yield* keychainMedium()
+      const s = yield* open(m.layer)
+      yield* s.setTokens(KEY_A, makeToken({ scopes: ["held"] }))
+      const refused = yield* s.lock!.withLock(
+        KEY_A,
+        Effect.gen(function*() {
+          // another process broke the lease and took the lock
+          const lock = NodeFs.readdirSync(m.dir).find((n) => n.endsWith(".lock") && !n.startsWith(".keychain."))
+          expect(lock).toBeDefined()
+          NodeFs.rmSync(NodePath.join(m.dir, lock!))
+          return yield* Effect.flip(s.setTokens(KEY_A, makeToken({ scopes: ["stale"] })))
+        })
+      ).pipe(Effect.orDie)
+      expect(refused.reason).toBe("Conflict")
+      expect(Option.map(yield* s.getTokens(KEY_A), (t) => t.scopes)).toEqual(Option.some(["held"]))
+    }))
+
   it.scoped("a corrupted entry reads as absent with a warning, and the next write repairs it", () =>
     Effect.gen(function*() {
       const m = yield* keychainMedium({ maxEntryLength: 200 })
