@@ -38,6 +38,9 @@ export * as HttpAuth from "./HttpAuth.js"
 /** The orchestrator service. @since 0.1.0 */
 export * as OAuth from "./OAuth.js"
 
+/** The browser sign-in in progress, stored so that another process can take it over. @since 0.1.0 */
+export * as PendingAuthorization from "./PendingAuthorization.js"
+
 /** RFC 7636 PKCE and `state`. @since 0.1.0 */
 export * as Pkce from "./Pkce.js"
 

@@ -271,7 +271,7 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
       expect(stderr.join("")).toContain("trying sse")
     }))
 
-  it.scopedLive("SIGTERM while the sign-in waits for the browser: exit 0, the callback server closed, the lock released", () =>
+  it.scopedLive("SIGTERM while the sign-in waits for the browser: exit 0, the callback server closed, the lock released, the sign-in in progress kept", () =>
     Effect.gen(function*() {
       const server = yield* startProtectedMcpServer()
       const dir = yield* tempDir
@@ -302,5 +302,7 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
       expect(yield* Effect.promise(() => proxy.exited)).toBe(0)
       expect(yield* canBind(port)).toBe(true)
       expect(NodeFs.readdirSync(dir).filter((f) => f.endsWith(".lock"))).toEqual([])
+      // the sign-in in progress stays stored, for the process the host starts next to take over
+      expect(NodeFs.readdirSync(dir).filter((f) => f.endsWith(".pending.json"))).toHaveLength(1)
     }))
 })
