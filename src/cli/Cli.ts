@@ -10,7 +10,6 @@
  * @since 0.1.0
  */
 import { Args, type CliApp, Command, Options } from "@effect/cli"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Arr from "effect/Array"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
@@ -30,8 +29,8 @@ import * as DeviceCodeDisplay from "./DeviceCodeDisplay.js"
 import * as Progress from "./Progress.js"
 import * as Proxy from "./Proxy.js"
 import * as Revocation from "../Revocation.js"
+import * as Storage from "./Storage.js"
 import type { StoredToken } from "../Schemas.js"
-import * as TokenLock from "../TokenLock.js"
 import * as TokenStorage from "../TokenStorage.js"
 
 /**
@@ -59,13 +58,7 @@ const dir = Options.directory("dir").pipe(
   Options.withDescription("Credential directory (default: the per-user cache directory, e.g. ~/.cache/effect-mcp-oauth)"),
   Options.optional
 )
-const storage = Options.choice("storage", ["file", "keychain", "auto"]).pipe(
-  Options.withDescription(
-    "Where credentials live: file (the credential directory), keychain (the OS keychain), " +
-      "auto (the keychain when there is one, moving the files into it; else the files)"
-  ),
-  Options.withDefault("file" as const)
-)
+const storage = Storage.option
 const url = Args.text({ name: "url" }).pipe(Args.withDescription("The MCP server URL, e.g. https://api.example.com/mcp"))
 
 const directoryOf = (d: Option.Option<string>) =>
@@ -73,23 +66,6 @@ const directoryOf = (d: Option.Option<string>) =>
     onNone: () => Effect.orElseSucceed(TokenStorage.defaultDirectory, () => "."),
     onSome: Effect.succeed
   })
-
-/** Where `--storage` says: the file storage (encrypted when configured), the OS keychain or the best there is. */
-type StorageKind = "file" | "keychain" | "auto"
-
-/** The storage `kind` (its lock files, if any, in `dir`) + the file lock in `dir`. */
-const storesIn = (directory: string, kind: StorageKind) =>
-  Layer.merge(
-    kind === "keychain"
-      ? TokenStorage.layerKeychain({ lockDirectory: directory })
-      : kind === "auto"
-      ? TokenStorage.layerAuto({ directory })
-      : TokenStorage.encryptedFromConfig(TokenStorage.layerFileSystem(directory)),
-    TokenLock.layerFile(directory)
-  ).pipe(Layer.provide(NodeContext.layer))
-
-const where = (directory: string, kind: StorageKind) =>
-  kind === "keychain" ? "the OS keychain" : kind === "auto" ? `the OS keychain or ${directory}` : directory
 
 const checkUrl = (u: string) =>
   URL.canParse(u) && /^https?:$/.test(new URL(u).protocol)
@@ -183,7 +159,7 @@ const loginCommand = Command.make(
             ...(Option.isSome(o.scopes) ? { scopes: o.scopes.value } : {}),
             ...(Option.isSome(o.clientId) ? { clientId: o.clientId.value } : {})
           }).pipe(
-            Layer.provide(Layer.merge(storesIn(directory, o.storage), authorizer)),
+            Layer.provide(Layer.merge(Storage.layer(directory, o.storage), authorizer)),
             Layer.provide(undiciHttpClient)
           )
         ),
@@ -203,10 +179,10 @@ const loginCommand = Command.make(
     })
 ).pipe(Command.withDescription("Sign in to an MCP server and store the credentials"))
 
-const clientIdOf = (directory: string, kind: StorageKind, key: string) =>
+const clientIdOf = (directory: string, kind: Storage.StorageKind, key: string) =>
   Effect.flatMap(TokenStorage.TokenStorage, (s) => s.getClient(key)).pipe(
     Effect.map(Option.map((c) => c.clientId)),
-    Effect.provide(storesIn(directory, kind))
+    Effect.provide(Storage.layer(directory, kind))
   )
 
 // ---------------------------------------------------------------------------------------------
@@ -238,7 +214,7 @@ const statusCommand = Command.make(
         yield* Effect.forEach(stored.filter(TokenStorage.isClientKey), (key) => storage.getClient(key))
       )
       if (rows.length === 0 && shared.length === 0) {
-        return yield* Console.log(`No stored credentials in ${where(directory, o.storage)}`)
+        return yield* Console.log(`No stored credentials in ${Storage.describe(directory, o.storage)}`)
       }
       for (const c of shared) {
         yield* Console.log(`client ${c.clientId} at ${c.issuer} (${c.source}, shared by its servers)`)
@@ -252,7 +228,7 @@ const statusCommand = Command.make(
             `  issuer  ${r.issuer ?? "-"}\n  scopes  ${r.scopes.join(" ") || "-"}\n  client  ${r.clientId ?? "-"}`
         )
       }
-    }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(directoryOf(o.dir), (d) => storesIn(d, o.storage)))))
+    }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(directoryOf(o.dir), (d) => Storage.layer(d, o.storage)))))
 ).pipe(Command.withDescription("List servers with stored credentials: expiry, scopes, client id (never secrets)"))
 
 // ---------------------------------------------------------------------------------------------
@@ -278,7 +254,7 @@ const tokenCommand = Command.make(
       const directory = yield* directoryOf(o.dir)
       const key = TokenStorage.serverKey(server)
       const stored = yield* Effect.flatMap(TokenStorage.TokenStorage, (s) => s.getTokens(key)).pipe(
-        Effect.provide(storesIn(directory, o.storage))
+        Effect.provide(Storage.layer(directory, o.storage))
       )
       const now = Date.now()
       if (Option.isNone(stored) || (stored.value.refreshToken === undefined && stored.value.isExpired(now))) {
@@ -292,7 +268,7 @@ const tokenCommand = Command.make(
       }).pipe(
         Effect.provide(
           OAuthLayer({ mcpUrl: server }).pipe(
-            Layer.provide(Layer.merge(storesIn(directory, o.storage), noInteractiveSignIn)),
+            Layer.provide(Layer.merge(Storage.layer(directory, o.storage), noInteractiveSignIn)),
             Layer.provide(undiciHttpClient)
           )
         ),
@@ -379,7 +355,7 @@ const logoutCommand = Command.make(
     }).pipe(
       Effect.provide(
         Layer.merge(
-          Layer.unwrapEffect(Effect.map(directoryOf(o.dir), (d) => storesIn(d, o.storage))),
+          Layer.unwrapEffect(Effect.map(directoryOf(o.dir), (d) => Storage.layer(d, o.storage))),
           Discovery.layer().pipe(Layer.provideMerge(undiciHttpClient))
         )
       )

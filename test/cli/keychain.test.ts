@@ -1,6 +1,6 @@
 /**
- * The CLI's `--storage keychain|auto` against a real Secret Service (gnome-keyring in a private
- * D-Bus session, which the CLI subprocess inherits through DBUS_SESSION_BUS_ADDRESS).
+ * The CLI's and the proxy's `--storage keychain|auto` against a real Secret Service (gnome-keyring
+ * in a private D-Bus session, which the subprocesses inherit through DBUS_SESSION_BUS_ADDRESS).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option } from "effect"
@@ -9,6 +9,8 @@ import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
 import * as TokenStorage from "../../src/TokenStorage.js"
+import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
+import { host } from "../proxy/stdioHost.js"
 import { keyringTestsEnabled, useKeyringSession } from "../storage/keyringSession.js"
 import { makeToken } from "../storageConformance.js"
 import { bundledCli } from "./bundle.js"
@@ -82,5 +84,19 @@ describe.skipIf(!keyringTestsEnabled)("effect-mcp-oauth CLI --storage keychain|a
       expect(yield* keychain.keys).toEqual([])
       const empty = yield* cli("status", "--storage", "keychain", "--dir", dir)
       expect(empty.stdout).toContain("No stored credentials in the OS keychain")
+    }))
+
+  it.scopedLive("proxy --storage keychain: the sign-in's tokens land in the keychain, no token file in --dir", () =>
+    Effect.gen(function*() {
+      const server = yield* startProtectedMcpServer()
+      const dir = yield* tempDir
+      const { client } = yield* host(server.mcpUrl, dir, { args: ["--storage", "keychain"] })
+      const tools = yield* Effect.promise(() => client.listTools())
+      expect(tools.tools.length).toBeGreaterThan(0)
+      const keychain = yield* open(TokenStorage.layerKeychain({ lockDirectory: dir }))
+      expect(Option.isSome(yield* keychain.getTokens(TokenStorage.serverKey(server.mcpUrl)))).toBe(true)
+      // (the proxy's initialize cache, which holds no secret, stays a file)
+      expect(NodeFs.readdirSync(dir).filter((n) => /\.(tokens|client)\.json$/.test(n))).toEqual([])
+      expect(NodeFs.readdirSync(dir).filter((n) => n.endsWith(".initialize.json"))).toHaveLength(1)
     }))
 })
