@@ -79,7 +79,9 @@ export const authorizationUrl = (params: {
 /**
  * One authorization-code sign-in, start to finish: discovery, scopes (the held ones plus the
  * extra ones on a step-up), client, PKCE, the user's authorization (RFC 9207 `iss` checked),
- * the code exchange; the token is stored.
+ * the code exchange; the token is stored. The authorization request is stored while the user
+ * is away (`PendingAuthorization`), and one that an earlier process stored and did not finish
+ * is taken over instead of starting again.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1
  * @see https://www.rfc-editor.org/rfc/rfc7636#section-4

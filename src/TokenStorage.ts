@@ -244,7 +244,8 @@ export const makeMemory: Effect.Effect<TokenStorage> = Effect.map(
         Ref.update(ref, (s) => ({
           ...s,
           tokens: withEntry(s.tokens, key, undefined),
-          clients: withEntry(s.clients, key, undefined)
+          clients: withEntry(s.clients, key, undefined),
+          pending: withEntry(s.pending, key, undefined)
         })),
       clearAll: Ref.update(ref, (s) => ({ tokens: new Map(), clients: new Map(), revisions: s.revisions, pending: new Map() })),
       keys,

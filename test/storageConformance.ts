@@ -202,7 +202,7 @@ export const conformance = (backend: Backend): void => {
       ))
 
     if (backend.keepsPending !== false) {
-      it.scoped("the sign-in in progress: round trip (verifier Redacted), per key, not a key of its own; clear and clearAll remove it", () =>
+      it.scoped("the sign-in in progress: round trip (verifier Redacted), per key, not a key of its own; clear (of its key) and clearAll remove it", () =>
         withStorage((s) =>
           Effect.gen(function*() {
             const pending = s.pendingAuthorizations
@@ -227,9 +227,17 @@ export const conformance = (backend: Backend): void => {
             yield* pending.clear(KEY_A) // clearing what is not there is fine
 
             yield* pending.set(KEY_A, makePending())
+            yield* pending.set(KEY_B, makePending({ state: "st-b" }))
+            yield* s.setTokens(KEY_A, makeToken())
+            yield* s.clear(KEY_A)
+            expect(yield* pending.get(KEY_A)).toEqual(Option.none())
+            expect(Option.map(yield* pending.get(KEY_B), (p) => p.state)).toEqual(Option.some("st-b"))
+
+            yield* pending.set(KEY_A, makePending())
             yield* s.setTokens(KEY_A, makeToken())
             yield* s.clearAll
             expect(yield* pending.get(KEY_A)).toEqual(Option.none())
+            expect(yield* pending.get(KEY_B)).toEqual(Option.none())
           })
         ))
     }

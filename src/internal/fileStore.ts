@@ -424,7 +424,11 @@ export const make = (
     getClient: (key) => read(Format.clientEntry, key),
     setClient: (key, client) => writeEntry(store, Format.clientEntry, key, client),
     clearClient: (key) => remove(key, "client"),
-    clear: (key) => Effect.zipRight(Lease.ensureHeld, Effect.zipRight(remove(key, "tokens"), remove(key, "client"))),
+    clear: (key) =>
+      Effect.zipRight(
+        Lease.ensureHeld,
+        Effect.forEach(["tokens", "client", "pending"] as const, (kind) => remove(key, kind), { discard: true })
+      ),
     clearAll: removeAllEntries(store),
     keys: storedKeys(store),
     revisions: {

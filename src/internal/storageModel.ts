@@ -25,7 +25,7 @@ export interface TokenStorage {
   readonly getClient: (key: string) => Effect.Effect<Option.Option<ClientInformation>, StorageError>
   readonly setClient: (key: string, client: ClientInformation) => Effect.Effect<void, StorageError>
   readonly clearClient: (key: string) => Effect.Effect<void, StorageError>
-  /** Removes the tokens and the client information of one server. */
+  /** Removes the tokens and the client information of one server (and its sign-in in progress). */
   readonly clear: (key: string) => Effect.Effect<void, StorageError>
   /** Removes everything this storage holds. */
   readonly clearAll: Effect.Effect<void, StorageError>

@@ -13,7 +13,10 @@ import * as Net from "node:net"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { PendingAuthorization } from "../../src/Schemas.js"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
-import { host, MAIN, rawProxy, tempDir, textOf } from "./stdioHost.js"
+import { useBundledCli } from "./bundledProxy.js"
+import { cliEntry, host, rawProxy, tempDir, textOf } from "./stdioHost.js"
+
+useBundledCli()
 
 const initialize = {
   jsonrpc: "2.0",
@@ -52,18 +55,32 @@ const browse = (url: string) =>
   })
 
 /**
- * Proxy A: `--manual` (prints the address instead of opening a browser), no `--callback-port`,
- * no stored token. Returns its sign-in address once printed, then A is killed with SIGKILL.
+ * Proxy A: `--manual` (prints the address instead of opening a browser), no `--callback-port`
+ * unless given, no stored token. Returns its sign-in address once printed, then A is killed
+ * (SIGKILL unless told).
  */
-const startAndKill = (mcpUrl: string, dir: string) =>
+const startAndKill = (
+  mcpUrl: string,
+  dir: string,
+  options: { readonly signal?: NodeJS.Signals; readonly args?: ReadonlyArray<string> } = {}
+) =>
   Effect.gen(function*() {
-    const a = yield* rawProxy(mcpUrl, dir, ["--import", "tsx", MAIN, "proxy", "--manual", "--allow-http", "--dir", dir, mcpUrl])
+    const a = yield* rawProxy(mcpUrl, dir, [
+      ...cliEntry(),
+      "proxy",
+      "--manual",
+      "--allow-http",
+      "--dir",
+      dir,
+      ...(options.args ?? []),
+      mcpUrl
+    ])
     a.send(initialize)
     yield* until("proxy A's sign-in address", () => addressesIn(a.stderr()).length === 1)
     const address = addressesIn(a.stderr())[0]!
     const port = Number(new URL(new URL(address).searchParams.get("redirect_uri")!).port)
     expect(yield* Effect.promise(() => listening(port))).toBe(true)
-    a.child.kill("SIGKILL")
+    a.child.kill(options.signal ?? "SIGKILL")
     yield* Effect.promise(() => a.exited)
     expect(yield* Effect.promise(() => listening(port))).toBe(false)
     return { address, port }
@@ -93,6 +110,33 @@ describe("effect-mcp-oauth proxy: a restarted proxy joins the sign-in in progres
       expect(opened).toEqual([])
       expect(addressesIn(stderr.join(""))).toEqual([])
       expect(stderr.join("")).toContain("Taking over the sign-in an earlier process started")
+      expect(yield* server.counts).toMatchObject({ register: 1, authorize: 1, tokenCode: 1 })
+      expect(pendingFiles(dir)).toEqual([])
+    }))
+
+  it.scopedLive("with --callback-port, stopped with SIGTERM (the usual host restart): proxy B takes the sign-in over on that port", () =>
+    Effect.gen(function*() {
+      const server = yield* startProtectedMcpServer()
+      const dir = yield* tempDir
+      const fixed = yield* Effect.promise(() =>
+        new Promise<number>((resolve) => {
+          const probe = Net.createServer().listen(0, "127.0.0.1", () => {
+            const address = probe.address()
+            probe.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+          })
+        })
+      )
+      const args = ["--callback-port", String(fixed)]
+      const { address, port } = yield* startAndKill(server.mcpUrl, dir, { signal: "SIGTERM", args })
+      expect(port).toBe(fixed)
+
+      const opened: Array<string> = []
+      const b = yield* Effect.fork(host(server.mcpUrl, dir, { args, user: async (url) => void opened.push(url) }))
+      yield* until("proxy B listening on the callback port", () => listening(fixed))
+      expect((yield* browse(address)).status).toBe(200)
+      const { client } = yield* Fiber.join(b)
+      expect(textOf(yield* Effect.promise(() => client.callTool({ name: "add", arguments: { a: 2, b: 3 } })))).toBe("5")
+      expect(opened).toEqual([])
       expect(yield* server.counts).toMatchObject({ register: 1, authorize: 1, tokenCode: 1 })
       expect(pendingFiles(dir)).toEqual([])
     }))

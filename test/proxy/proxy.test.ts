@@ -1,6 +1,6 @@
 /**
  * `effect-mcp-oauth proxy` as a stdio-only host sees it: the official SDK's `Client` +
- * `StdioClientTransport` spawning the proxy (tsx, as the CLI tests do), against an OAuth-protected
+ * `StdioClientTransport` spawning the proxy (the shipped bundle, as the CLI tests do), against an OAuth-protected
  * SDK server on loopback (test/fixtures/ProtectedMcpServer.ts) — tools, an elicitation round
  * trip, progress, a remote restart (session 404) and a remote that goes away and comes back; the
  * raw stdio contract (malformed input, SIGTERM and stdin EOF end cleanly and close the session);
@@ -15,7 +15,10 @@ import * as NodePath from "node:path"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
 import { hostLegacySse } from "../mcp/fixtures/sdkServer.js"
-import { host, MAIN, rawProxy, tempDir, textOf } from "./stdioHost.js"
+import { useBundledCli } from "./bundledProxy.js"
+import { cliEntry, host, rawProxy, tempDir, textOf } from "./stdioHost.js"
+
+useBundledCli()
 
 /** A free loopback port (bound, read, released). */
 const freePort = Effect.promise(() =>
@@ -277,9 +280,7 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
       const dir = yield* tempDir
       const port = yield* freePort
       const proxy = yield* rawProxy(server.mcpUrl, dir, [
-        "--import",
-        "tsx",
-        MAIN,
+        ...cliEntry(),
         "proxy",
         "--manual",
         "--callback-port",
