@@ -2,7 +2,7 @@
  * The CLI's and the proxy's `--storage keychain|auto` against a real Secret Service (gnome-keyring
  * in a private D-Bus session, which the subprocesses inherit through DBUS_SESSION_BUS_ADDRESS).
  */
-import { describe, expect, it } from "@effect/vitest"
+import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option } from "effect"
 import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -10,7 +10,7 @@ import * as Os from "node:os"
 import * as NodePath from "node:path"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
-import { host } from "../proxy/stdioHost.js"
+import { host, useCli } from "../proxy/stdioHost.js"
 import { keyringTestsEnabled, useKeyringSession } from "../storage/keyringSession.js"
 import { makeToken } from "../storageConformance.js"
 import { bundledCli } from "./bundle.js"
@@ -26,6 +26,7 @@ interface Run {
 describe.skipIf(!keyringTestsEnabled)("effect-mcp-oauth CLI --storage keychain|auto (subprocess, Secret Service)", () => {
   useKeyringSession()
   const BUNDLE = bundledCli()
+  beforeAll(() => useCli(BUNDLE.path())) // the proxy too runs from the shipped bundle
 
   const cli = (...args: Array<string>) =>
     Effect.async<Run>((resume) => {
