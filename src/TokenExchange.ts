@@ -226,7 +226,7 @@ const MAX_DESCRIPTION = 500
 
 /**
  * An RFC 6749 §5.2 error response (its `error` code kept as is) with every occurrence of what the request sent as a secret
- * (refresh token, code, code verifier, client secret, assertion) replaced by `<redacted>`, and
+ * (refresh token, code, code verifier, client secret, assertion) replaced by `[redacted]`, and
  * `error_description` cut to a readable length: some servers echo the refresh token they refuse,
  * and the description ends up in error messages and logs.
  */
@@ -237,7 +237,7 @@ const scrubErrorResponse = (
   const scrub = (text: string): string => {
     let out = text
     // Very short values (a test secret "s") would shred the text and are no secret worth hiding.
-    for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join("<redacted>")
+    for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join("[redacted]")
     return out.length > MAX_DESCRIPTION ? `${out.slice(0, MAX_DESCRIPTION)}…` : out
   }
   return {

@@ -17,6 +17,9 @@ export * as ClientIdentity from "./ClientIdentity.js"
 /** Which listed authorization server (RFC 9728 §2) to try first. @since 0.1.0 */
 export * as AuthorizationServerSelection from "./AuthorizationServerSelection.js"
 
+/** Credentials a redirect-following client below sent elsewhere: revoked and forgotten (RFC 7009). @since 0.1.0 */
+export * as CredentialExposure from "./CredentialExposure.js"
+
 /** RFC 8628 device authorization grant: sign in on another device. @since 0.1.0 */
 export * as DeviceAuthorization from "./DeviceAuthorization.js"
 

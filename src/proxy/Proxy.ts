@@ -7,7 +7,9 @@
  * - the host's `initialize` starts the upstream session with the host's client info, protocol
  *   version and capabilities, and is answered with the server's result (or at once from the
  *   result cached by an earlier run, while the upstream session — and a sign-in — proceed; see
- *   {@link ProxyOptions.initializeCache});
+ *   {@link ProxyOptions.initializeCache}); with nothing cached and the session not ready within
+ *   {@link ProxyOptions.initializeWait} (a sign-in in the browser), with a provisional result
+ *   (./ProvisionalInitialize.ts), followed by `list_changed` notifications once the server is there;
  * - server notifications (progress, logging, list changes…) are forwarded as they are;
  * - server → client requests (elicitation, sampling, roots) are asked of the host under ids of
  *   the proxy's own and its answers returned; the server cancelling one cancels it at the host;
@@ -45,6 +47,7 @@ import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId } f
 import * as JsonRpc from "../mcp/JsonRpc.js"
 import * as McpSchema from "../mcp/McpSchema.js"
 import type { HostChannel } from "./HostChannel.js"
+import * as ProvisionalInitialize from "./ProvisionalInitialize.js"
 
 /**
  * How the proxy reaches the remote server: Streamable HTTP, the legacy HTTP+SSE transport, or
@@ -83,6 +86,9 @@ export interface InitializeCache {
  *   at once, and the upstream session starts in the background (requests wait for it).
  * - `signInRetryAfter`: after a failed sign-in, how long host requests get that failure as their
  *   JSON-RPC error instead of opening the browser again (default 60 seconds; 0 retries at once).
+ * - `initializeWait`: with no cached result, how long the host's `initialize` waits for the
+ *   server's own answer before it gets a provisional one (default 10 seconds, inside hosts'
+ *   start-up timeouts; `Duration.infinity` always waits).
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
@@ -95,6 +101,7 @@ export interface ProxyOptions {
   readonly requestTimeout?: Duration.DurationInput | undefined
   readonly initializeCache?: InitializeCache | undefined
   readonly signInRetryAfter?: Duration.DurationInput | undefined
+  readonly initializeWait?: Duration.DurationInput | undefined
 }
 
 const InitializeParams = Schema.Struct({
@@ -180,6 +187,8 @@ interface Bridge {
   upstream: Upstream
   /** The last sign-in failure and when a new sign-in may start (epoch ms). */
   signInFailure: { readonly error: McpClient.McpClientError; readonly until: number } | undefined
+  /** Whether the host got the provisional `initialize` result (see ./ProvisionalInitialize.ts). */
+  provisional: boolean
   nextHostId: number
 }
 
@@ -201,6 +210,7 @@ const makeBridge = (
       forwarding: new Map(),
       upstream: { _tag: "Idle" },
       signInFailure: undefined,
+      provisional: false,
       nextHostId: 0
     }
   })
@@ -424,11 +434,44 @@ const forward = (bridge: Bridge, request: JsonRpcRequest) =>
   reply(
     bridge,
     request.id,
-    Effect.flatMap(upstreamClient(bridge), (client) =>
-      client.request(request.method, request.params, Schema.Unknown).pipe(
+    Effect.flatMap(upstreamClient(bridge), (client) => {
+      const empty = bridge.provisional
+        ? ProvisionalInitialize.emptyListFor(request.method, client.initializeResult.capabilities)
+        : undefined
+      return empty !== undefined ? Effect.succeed(empty) : client.request(request.method, request.params, Schema.Unknown).pipe(
         Effect.tapError((error) => dropIfClosed(bridge, client, error))
-      ))
+      )
+    })
   )
+
+/**
+ * No cached result: the server's own answer when the session is ready within `initializeWait`,
+ * else the provisional one — and, once the server is connected, its `list_changed` notifications.
+ */
+const initializeFresh = (bridge: Bridge, id: RequestId, init: InitializeParams) =>
+  Effect.gen(function*() {
+    const wait = bridge.options.initializeWait ?? Duration.seconds(10)
+    const early = yield* Effect.either(Effect.timeoutOption(upstreamClient(bridge), wait))
+    if (early._tag === "Left" || Option.isSome(early.right)) {
+      return yield* reply(bridge, id, Effect.map(early, (client) => Option.getOrThrow(client).initializeResult))
+    }
+    bridge.provisional = true
+    yield* Effect.logInfo(
+      `proxy: the server is not ready after ${Duration.format(wait)} (a sign-in?); answered initialize provisionally`
+    )
+    yield* send(bridge, JsonRpc.success(id, ProvisionalInitialize.result(init.protocolVersion, bridge.options.url)))
+    yield* upstreamClient(bridge).pipe(
+      Effect.flatMap((client) =>
+        Effect.forEach(
+          ProvisionalInitialize.listChanged(client.initializeResult.capabilities),
+          (notification) => send(bridge, notification),
+          { discard: true }
+        )
+      ),
+      Effect.ignore,
+      Effect.forkIn(bridge.scope)
+    )
+  })
 
 const initialize = (bridge: Bridge, request: JsonRpcRequest) =>
   Effect.gen(function*() {
@@ -451,7 +494,7 @@ const initialize = (bridge: Bridge, request: JsonRpcRequest) =>
       yield* Effect.forkIn(Effect.ignore(upstreamClient(bridge)), bridge.scope)
       return yield* send(bridge, JsonRpc.success(request.id, usable.value))
     }
-    yield* reply(bridge, request.id, Effect.map(upstreamClient(bridge), (client) => client.initializeResult))
+    yield* initializeFresh(bridge, request.id, params.right)
   })
 
 const onRequest = (bridge: Bridge, request: JsonRpcRequest) => {
