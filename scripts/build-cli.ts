@@ -38,7 +38,7 @@ export const buildCli = async (outdir: string = NodePath.join(ROOT, "dist", "cli
     minifyWhitespace: true,
     treeShaking: true,
     legalComments: "linked",
-    external: ["ioredis"],
+    external: ["ioredis", "@napi-rs/keyring"],
     // CommonJS dependencies inside an ES module bundle still call require() for node builtins.
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
     logLevel: "warning"

@@ -309,7 +309,9 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>("effect-mcp-o
 }
 
 /**
- * Token storage could not be read or written (I/O error, permissions, undecryptable data).
+ * Token storage could not be read or written (I/O error, permissions, undecryptable data), or
+ * (reason `"Unavailable"`) the storage cannot be used here at all: the OS keychain storage
+ * without its `@napi-rs/keyring` package or without a keychain service to talk to.
  * A corrupted entry is *not* a `StorageError`: it reads as absent with a logged warning.
  *
  * @since 0.1.0
@@ -318,7 +320,7 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>("effect-mcp-o
 export class StorageError extends Schema.TaggedError<StorageError>("effect-mcp-oauth/StorageError")(
   "StorageError",
   {
-    reason: Schema.Literal("Io", "Decryption", "Encoding", "Conflict"),
+    reason: Schema.Literal("Io", "Decryption", "Encoding", "Conflict", "Unavailable"),
     key: Schema.optional(Schema.String),
     detail: Schema.String
   }

@@ -2,14 +2,14 @@
  * The `effect-mcp-oauth` command line: sign in to an MCP server, list stored credentials, print
  * a valid access token for scripts, and sign out (RFC 7009 revocation, then local removal).
  * Credentials live in the file storage (encrypted when `MCP_OAUTH_STORAGE_KEY` or
- * `MCP_OAUTH_STORAGE_KEY_FILE` is set), coordinated with other processes by the file TokenLock.
+ * `MCP_OAUTH_STORAGE_KEY_FILE` is set), or with `--storage keychain|auto` in the OS keychain,
+ * coordinated with other processes by the file TokenLock.
  *
  * Exit codes: 0 ok, 1 error, 2 usage, 3 not signed in.
  *
  * @since 0.1.0
  */
 import { Args, type CliApp, Command, Options } from "@effect/cli"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Arr from "effect/Array"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
@@ -29,8 +29,8 @@ import * as DeviceCodeDisplay from "./DeviceCodeDisplay.js"
 import * as Progress from "./Progress.js"
 import * as Proxy from "./Proxy.js"
 import * as Revocation from "../Revocation.js"
+import * as Storage from "./Storage.js"
 import type { StoredToken } from "../Schemas.js"
-import * as TokenLock from "../TokenLock.js"
 import * as TokenStorage from "../TokenStorage.js"
 
 /**
@@ -58,6 +58,7 @@ const dir = Options.directory("dir").pipe(
   Options.withDescription("Credential directory (default: the per-user cache directory, e.g. ~/.cache/effect-mcp-oauth)"),
   Options.optional
 )
+const storage = Storage.option
 const url = Args.text({ name: "url" }).pipe(Args.withDescription("The MCP server URL, e.g. https://api.example.com/mcp"))
 
 const directoryOf = (d: Option.Option<string>) =>
@@ -65,13 +66,6 @@ const directoryOf = (d: Option.Option<string>) =>
     onNone: () => Effect.orElseSucceed(TokenStorage.defaultDirectory, () => "."),
     onSome: Effect.succeed
   })
-
-/** File storage (encrypted when configured) + the file lock, in `dir`. */
-const storesIn = (directory: string) =>
-  Layer.merge(
-    TokenStorage.encryptedFromConfig(TokenStorage.layerFileSystem(directory)),
-    TokenLock.layerFile(directory)
-  ).pipe(Layer.provide(NodeContext.layer))
 
 const checkUrl = (u: string) =>
   URL.canParse(u) && /^https?:$/.test(new URL(u).protocol)
@@ -123,6 +117,7 @@ const loginCommand = Command.make(
     url,
     json,
     dir,
+    storage,
     browser: Options.boolean("browser").pipe(Options.withDescription("Open the browser and wait on a loopback callback")),
     manual: Options.boolean("manual").pipe(
       Options.withDescription("Print the authorization URL and paste the redirect URL back (SSH, no display)")
@@ -164,14 +159,14 @@ const loginCommand = Command.make(
             ...(Option.isSome(o.scopes) ? { scopes: o.scopes.value } : {}),
             ...(Option.isSome(o.clientId) ? { clientId: o.clientId.value } : {})
           }).pipe(
-            Layer.provide(Layer.merge(storesIn(directory), authorizer)),
+            Layer.provide(Layer.merge(Storage.layer(directory, o.storage), authorizer)),
             Layer.provide(undiciHttpClient)
           )
         ),
         Effect.provide(Progress.layer(mode === "auto" ? "browser, or manual without a display" : mode))
       )
       const now = Date.now()
-      const stored = yield* clientIdOf(directory, TokenStorage.serverKey(server))
+      const stored = yield* clientIdOf(directory, o.storage, TokenStorage.serverKey(server))
       if (o.json) {
         yield* printJson(summary(TokenStorage.serverKey(server), Option.some(token), stored, now))
       } else {
@@ -184,10 +179,10 @@ const loginCommand = Command.make(
     })
 ).pipe(Command.withDescription("Sign in to an MCP server and store the credentials"))
 
-const clientIdOf = (directory: string, key: string) =>
+const clientIdOf = (directory: string, kind: Storage.StorageKind, key: string) =>
   Effect.flatMap(TokenStorage.TokenStorage, (s) => s.getClient(key)).pipe(
     Effect.map(Option.map((c) => c.clientId)),
-    Effect.provide(storesIn(directory))
+    Effect.provide(Storage.layer(directory, kind))
   )
 
 // ---------------------------------------------------------------------------------------------
@@ -196,7 +191,7 @@ const clientIdOf = (directory: string, key: string) =>
 
 const statusCommand = Command.make(
   "status",
-  { url: Args.text({ name: "url" }).pipe(Args.optional), json, dir },
+  { url: Args.text({ name: "url" }).pipe(Args.optional), json, dir, storage },
   (o) =>
     Effect.gen(function*() {
       const directory = yield* directoryOf(o.dir)
@@ -218,7 +213,9 @@ const statusCommand = Command.make(
       const shared = Option.isSome(o.url) ? [] : Arr.getSomes(
         yield* Effect.forEach(stored.filter(TokenStorage.isClientKey), (key) => storage.getClient(key))
       )
-      if (rows.length === 0 && shared.length === 0) return yield* Console.log(`No stored credentials in ${directory}`)
+      if (rows.length === 0 && shared.length === 0) {
+        return yield* Console.log(`No stored credentials in ${Storage.describe(directory, o.storage)}`)
+      }
       for (const c of shared) {
         yield* Console.log(`client ${c.clientId} at ${c.issuer} (${c.source}, shared by its servers)`)
       }
@@ -231,7 +228,7 @@ const statusCommand = Command.make(
             `  issuer  ${r.issuer ?? "-"}\n  scopes  ${r.scopes.join(" ") || "-"}\n  client  ${r.clientId ?? "-"}`
         )
       }
-    }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(directoryOf(o.dir), storesIn))))
+    }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(directoryOf(o.dir), (d) => Storage.layer(d, o.storage)))))
 ).pipe(Command.withDescription("List servers with stored credentials: expiry, scopes, client id (never secrets)"))
 
 // ---------------------------------------------------------------------------------------------
@@ -250,14 +247,14 @@ const noInteractiveSignIn = Layer.succeed(
 
 const tokenCommand = Command.make(
   "token",
-  { url, json, dir },
+  { url, json, dir, storage },
   (o) =>
     Effect.gen(function*() {
       const server = yield* checkUrl(o.url)
       const directory = yield* directoryOf(o.dir)
       const key = TokenStorage.serverKey(server)
       const stored = yield* Effect.flatMap(TokenStorage.TokenStorage, (s) => s.getTokens(key)).pipe(
-        Effect.provide(storesIn(directory))
+        Effect.provide(Storage.layer(directory, o.storage))
       )
       const now = Date.now()
       if (Option.isNone(stored) || (stored.value.refreshToken === undefined && stored.value.isExpired(now))) {
@@ -271,7 +268,7 @@ const tokenCommand = Command.make(
       }).pipe(
         Effect.provide(
           OAuthLayer({ mcpUrl: server }).pipe(
-            Layer.provide(Layer.merge(storesIn(directory), noInteractiveSignIn)),
+            Layer.provide(Layer.merge(Storage.layer(directory, o.storage), noInteractiveSignIn)),
             Layer.provide(undiciHttpClient)
           )
         ),
@@ -321,7 +318,8 @@ const logoutCommand = Command.make(
       )
     ),
     json,
-    dir
+    dir,
+    storage
   },
   (o) =>
     Effect.gen(function*() {
@@ -357,7 +355,7 @@ const logoutCommand = Command.make(
     }).pipe(
       Effect.provide(
         Layer.merge(
-          Layer.unwrapEffect(Effect.map(directoryOf(o.dir), storesIn)),
+          Layer.unwrapEffect(Effect.map(directoryOf(o.dir), (d) => Storage.layer(d, o.storage))),
           Discovery.layer().pipe(Layer.provideMerge(undiciHttpClient))
         )
       )

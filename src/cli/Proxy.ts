@@ -31,7 +31,7 @@ import { OAuthLayer } from "../HttpAuth.js"
 import * as HostChannel from "../proxy/HostChannel.js"
 import * as Proxy from "../proxy/Proxy.js"
 import * as Progress from "./Progress.js"
-import * as TokenLock from "../TokenLock.js"
+import * as Storage from "./Storage.js"
 import * as TokenStorage from "../TokenStorage.js"
 
 /**
@@ -181,6 +181,7 @@ export const command = Command.make(
       Options.withDescription("Credential directory, shared with the other commands and proxies (default: the per-user cache directory)"),
       Options.optional
     ),
+    storage: Storage.option,
     scopes: Options.text("scopes").pipe(Options.withDescription("Space-separated scopes to request"), Options.optional),
     clientId: Options.text("client-id").pipe(Options.withDescription("A pre-registered client id"), Options.optional),
     clientSecret: Options.text("client-secret").pipe(
@@ -239,10 +240,7 @@ export const command = Command.make(
           ...(Option.isSome(o.callbackPort) ? { callbackPort: o.callbackPort.value } : {}),
           ...(timeout === undefined ? {} : { timeout })
         }).pipe(Layer.provide(o.manual ? printOnly : Layer.empty))
-      const stores = Layer.merge(
-        TokenStorage.encryptedFromConfig(TokenStorage.layerFileSystem(directory)),
-        TokenLock.layerFile(directory)
-      ).pipe(Layer.provide(NodeContext.layer))
+      const stores = Storage.layer(directory, o.storage)
       const oauth = OAuthLayer({
         mcpUrl: o.url,
         clientName: "effect-mcp-oauth proxy",

@@ -46,12 +46,13 @@ const HEAVY = [
   "node_modules/@effect/cli/",
   "node_modules/effect/dist/esm/index.js",
   "node_modules/@effect/platform/dist/esm/index.js",
-  "node_modules/@effect/platform-node/dist/esm/index.js"
+  "node_modules/@effect/platform-node/dist/esm/index.js",
+  "node_modules/@napi-rs/keyring/"
 ]
 
 describe("entry points import only what they use", () => {
   for (const entry of ["src/index.ts", "src/mcp/index.ts", "src/server/index.ts", "src/fetch/index.ts"]) {
-    it(`${entry} loads no barrel and none of undici, ws, ioredis, open, @effect/cli at import`, async () => {
+    it(`${entry} loads no barrel and none of undici, ws, ioredis, open, @effect/cli, @napi-rs/keyring at import`, async () => {
       const graph = await staticGraph(entry)
       expect(graph.length).toBeGreaterThan(10)
       expect(graph.filter((f) => HEAVY.some((h) => f.includes(h)))).toEqual([])
