@@ -24,6 +24,7 @@ import * as Stream from "effect/Stream"
 import type { JsonRpcNotification } from "./JsonRpc.js"
 import type { OAuthError } from "../Errors.js"
 import { isOAuthError } from "../HttpAuth.js"
+import { withSpanIfTraced } from "../internal/tracing.js"
 import * as State from "./internal/clientState.js"
 import * as Handshake from "./internal/handshake.js"
 import * as Incoming from "./internal/incoming.js"
@@ -320,6 +321,20 @@ export const make = (
     })
   }).pipe(Effect.withSpan("McpClient.make"))
 
+// The result decoders of the named operations, built once.
+const decodeCallToolResult = State.decodeWith(McpSchema.CallToolResult, "result of tools/call")
+const decodeReadResourceResult = State.decodeWith(McpSchema.ReadResourceResult, "result of resources/read")
+const decodeGetPromptResult = State.decodeWith(McpSchema.GetPromptResult, "result of prompts/get")
+const emptyResultDecoders = new Map<string, (result: unknown) => Effect.Effect<typeof McpSchema.EmptyResult.Type, McpTransportError>>()
+const decodeEmptyResult = (method: string) => {
+  let decode = emptyResultDecoders.get(method)
+  if (decode === undefined) {
+    decode = State.decodeWith(McpSchema.EmptyResult, `result of ${method}`)
+    emptyResultDecoders.set(method, decode)
+  }
+  return decode
+}
+
 /** The client's operations over its state, each a small composition of the protocol steps. */
 const makeOperations = (state: State.ClientState, handshake: SessionRecovery.Handshake, maxInputRounds: number) =>
   Effect.map(SessionRecovery.makeSessionRecovery(state, handshake), (recoverSession) => {
@@ -358,11 +373,20 @@ const makeOperations = (state: State.ClientState, handshake: SessionRecovery.Han
         () => Effect.zipRight(listTools(options), callTool(params, options))
       )
 
-    const request = <A, I>(method: string, params: unknown, schema: Schema.Schema<A, I>, options?: RequestOptions) =>
+    /** Send `method` and decode its result with `decode`. */
+    const requestWith = <A>(
+      method: string,
+      params: unknown,
+      decode: (result: unknown) => Effect.Effect<A, McpTransportError>,
+      options?: RequestOptions
+    ): Effect.Effect<A, McpClientError> =>
       (method === "tools/call" ? toolsCall(params, options) : roundTrips(method, params, options)).pipe(
-        Effect.flatMap(State.decodeWith(schema, `result of ${method}`)),
-        Effect.withSpan("McpClient.request", { attributes: { "mcp.method": method } })
+        Effect.flatMap(decode),
+        withSpanIfTraced("McpClient.request", { attributes: { "mcp.method": method } })
       )
+
+    const request = <A, I>(method: string, params: unknown, schema: Schema.Schema<A, I>, options?: RequestOptions) =>
+      requestWith(method, params, State.decodeWith(schema, `result of ${method}`), options)
 
     const notify = (method: string, params?: unknown): Effect.Effect<void, McpClientError> =>
       recoverSession(() => Outgoing.sendNotification(state, method, params))
@@ -373,13 +397,14 @@ const makeOperations = (state: State.ClientState, handshake: SessionRecovery.Han
       items: (page: P) => ReadonlyArray<A>,
       cursorOf: (page: P) => string | undefined,
       options?: RequestOptions
-    ): Effect.Effect<ReadonlyArray<A>, McpClientError> =>
-      Effect.gen(function*() {
+    ): Effect.Effect<ReadonlyArray<A>, McpClientError> => {
+      const decode = State.decodeWith(schema, `result of ${method}`)
+      return Effect.gen(function*() {
         const all: Array<A> = []
         const seen = new Set<string>()
         let cursor: string | undefined = undefined
         do {
-          const page: P = yield* request(method, cursor === undefined ? {} : { cursor }, schema, options)
+          const page: P = yield* requestWith(method, cursor === undefined ? {} : { cursor }, decode, options)
           all.push(...items(page))
           cursor = cursorOf(page)
           if (cursor !== undefined) {
@@ -393,9 +418,10 @@ const makeOperations = (state: State.ClientState, handshake: SessionRecovery.Han
         } while (cursor !== undefined)
         return all
       }).pipe(Effect.withSpan(`McpClient.${method}`))
+    }
 
     const emptyResult = (method: string, params: unknown, options?: RequestOptions) =>
-      Effect.asVoid(request(method, params, McpSchema.EmptyResult, options))
+      Effect.asVoid(requestWith(method, params, decodeEmptyResult(method), options))
 
     const operations: Omit<
       McpClient,
@@ -406,7 +432,7 @@ const makeOperations = (state: State.ClientState, handshake: SessionRecovery.Han
       ping: (options) => emptyResult("ping", undefined, options),
       listTools: (options) => listTools(options),
       callTool: (name, args, options) =>
-        request("tools/call", args === undefined ? { name } : { name, arguments: args }, McpSchema.CallToolResult, options),
+        requestWith("tools/call", args === undefined ? { name } : { name, arguments: args }, decodeCallToolResult, options),
       listResources: (options) =>
         paginate(
           "resources/list",
@@ -415,7 +441,7 @@ const makeOperations = (state: State.ClientState, handshake: SessionRecovery.Han
           (page) => page.nextCursor,
           options
         ),
-      readResource: (uri, options) => request("resources/read", { uri }, McpSchema.ReadResourceResult, options),
+      readResource: (uri, options) => requestWith("resources/read", { uri }, decodeReadResourceResult, options),
       listResourceTemplates: (options) =>
         paginate(
           "resources/templates/list",
@@ -427,7 +453,7 @@ const makeOperations = (state: State.ClientState, handshake: SessionRecovery.Han
       listPrompts: (options) =>
         paginate("prompts/list", McpSchema.ListPromptsResult, (page) => page.prompts, (page) => page.nextCursor, options),
       getPrompt: (name, args, options) =>
-        request("prompts/get", args === undefined ? { name } : { name, arguments: args }, McpSchema.GetPromptResult, options),
+        requestWith("prompts/get", args === undefined ? { name } : { name, arguments: args }, decodeGetPromptResult, options),
       setLoggingLevel: (level, options) => emptyResult("logging/setLevel", { level }, options)
     }
     return operations

@@ -21,7 +21,7 @@ import type { McpTransportError } from "../McpErrors.js"
  *
  * @internal
  */
-export const makeAnswerClock = Effect.sync(() => {
+export const unsafeMakeAnswerClock = () => {
   // Plain state rather than a SubscriptionRef and a stream, and one sleep rather than a race:
   // this runs for every request.
   let waits = 0
@@ -72,7 +72,14 @@ export const makeAnswerClock = Effect.sync(() => {
     return Effect.flatMap(Clock.currentTimeMillis, run)
   }
   return { pause, elapsed }
-})
+}
+
+/**
+ * {@link unsafeMakeAnswerClock} as an effect.
+ *
+ * @internal
+ */
+export const makeAnswerClock = Effect.sync(unsafeMakeAnswerClock)
 
 /**
  * Run `effect` (whose token waits go through the clock), failing with `onTimeout` once `timeout`

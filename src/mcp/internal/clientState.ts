@@ -8,6 +8,7 @@
 import type * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
 import type * as ParseResult from "effect/ParseResult"
 import type * as PubSub from "effect/PubSub"
@@ -95,18 +96,33 @@ export const surface = (error: McpClientError): McpClientError =>
 /** @internal */
 export const decodeOptions = { onExcessProperty: "preserve" } as const
 
-/** A decoder of `what` that fails with a `Decode` transport error. @internal */
+/**
+ * A decoder of `what` that fails with a `Decode` transport error. The parser is built once, here,
+ * and runs synchronously; a schema it cannot run that way (an async transformation) or input
+ * it throws on goes through `Schema.decodeUnknown` instead.
+ *
+ * @internal
+ */
 export const decodeWith = <A, I>(schema: Schema.Schema<A, I>, what: string) => {
+  const decodeSync = Schema.decodeUnknownEither(schema, decodeOptions)
   const decode = Schema.decodeUnknown(schema, decodeOptions)
-  return (value: unknown): Effect.Effect<A, McpTransportError> =>
-    Effect.mapError(decode(value), (error) => {
-      const { text, cause } = Describe.parseError(error)
-      return new McpTransportError({
-        reason: "Decode",
-        description: `Unexpected ${what}: ${text}`,
-        ...(cause === undefined ? {} : { cause })
-      })
+  const fail = (error: ParseResult.ParseError) => {
+    const { text, cause } = Describe.parseError(error)
+    return new McpTransportError({
+      reason: "Decode",
+      description: `Unexpected ${what}: ${text}`,
+      ...(cause === undefined ? {} : { cause })
     })
+  }
+  return (value: unknown): Effect.Effect<A, McpTransportError> => {
+    let result: Either.Either<A, ParseResult.ParseError>
+    try {
+      result = decodeSync(value)
+    } catch {
+      return Effect.mapError(decode(value), fail)
+    }
+    return Either.isRight(result) ? Effect.succeed(result.right) : Effect.fail(fail(result.left))
+  }
 }
 
 /** `params` with `extra` merged into its `_meta`. @internal */

@@ -11,11 +11,13 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import { currentTokenWait } from "../../internal/tokenWait.js"
+import { withSpanIfTraced } from "../../internal/tracing.js"
 import type { RequestId } from "../JsonRpc.js"
 import * as JsonRpc from "../JsonRpc.js"
 import { McpError, McpTransportError } from "../McpErrors.js"
-import { makeAnswerClock, withAnswerTimeout } from "./answerClock.js"
+import { unsafeMakeAnswerClock, withAnswerTimeout } from "./answerClock.js"
 import type { ClientState, McpClientError, RequestOptions } from "./clientState.js"
 import { isStateless, surface, withParams } from "./clientState.js"
 
@@ -32,6 +34,10 @@ const cancel = (state: ClientState, id: RequestId, reason: string) =>
  * Send one request and wait for its answer (the raw `result`). The timeout bounds the server's
  * answer; an interrupted or timed-out request is cancelled with `notifications/cancelled`.
  *
+ * Two fibers a request: the send (Streamable HTTP: it carries the answer back) and, when the
+ * timeout is finite, its timer; the caller waits on the answer. No scope, no race: this runs
+ * for every request.
+ *
  * @internal
  */
 export const rawRequest = (
@@ -47,47 +53,62 @@ export const rawRequest = (
     const withProgress = onProgress === undefined ? params : withParams(params, { progressToken: id })
     const finalParams = state.stateless === undefined ? withProgress : withParams(withProgress, state.stateless)
     const timeout = options?.timeout ?? state.defaultTimeout
-    return Effect.gen(function*() {
-      const deferred = yield* Deferred.make<unknown, McpClientError>()
-      state.pending.set(id, deferred)
-      if (onProgress !== undefined) state.progress.set(id, onProgress)
-      // The timeout bounds the server's answer; time spent obtaining a token (a sign-in
-      // waiting for the user) stops the clock and is bounded by the sign-in timeout instead.
-      const clock = yield* makeAnswerClock
-      yield* state.transport.send(JsonRpc.request(id, method, finalParams), { headers: options?.headers }).pipe(
-        Effect.locally(currentTokenWait, clock.pause),
-        // a defect below reaches the caller at once rather than leaving it to the timeout
-        Effect.catchAllCause((cause) => Deferred.failCause(deferred, Cause.map(cause, surface))),
-        Effect.forkScoped
-      )
-      return yield* Effect.raceFirst(
-        Deferred.await(deferred),
-        Effect.zipRight(
-          clock.elapsed(timeout),
+    let sender: Fiber.RuntimeFiber<unknown> | undefined
+    let timer: Fiber.RuntimeFiber<unknown> | undefined
+    return Effect.onExit(
+      Effect.withFiberRuntime<unknown, McpClientError>((fiber) => {
+        const deferred = Deferred.unsafeMake<unknown, McpClientError>(fiber.id())
+        state.pending.set(id, deferred)
+        if (onProgress !== undefined) state.progress.set(id, onProgress)
+        // The timeout bounds the server's answer; time spent obtaining a token (a sign-in
+        // waiting for the user) stops the clock and is bounded by the sign-in timeout instead.
+        const clock = unsafeMakeAnswerClock()
+        const send = state.transport.send(JsonRpc.request(id, method, finalParams), { headers: options?.headers }).pipe(
+          Effect.locally(currentTokenWait, clock.pause),
+          // a defect below reaches the caller at once rather than leaving it to the timeout
+          Effect.catchAllCause((cause) => Deferred.failCause(deferred, Cause.map(cause, surface)))
+        )
+        const millis = Duration.toMillis(timeout)
+        const expire = Effect.zipRight(
+          clock.elapsed(millis),
           // built only on a timeout: an error captures a stack trace
-          Effect.failSync(() =>
-            new McpTransportError({
-              reason: "Timeout",
-              description: `No answer to ${method} within ${Duration.format(Duration.decode(timeout))}`
-            })
+          Effect.suspend(() =>
+            Deferred.fail(
+              deferred,
+              new McpTransportError({
+                reason: "Timeout",
+                description: `No answer to ${method} within ${Duration.format(Duration.decode(timeout))}`
+              })
+            )
           )
         )
-      )
-    }).pipe(
-      Effect.scoped,
-      Effect.onExit((exit) =>
-        Effect.suspend(() => {
+        return Effect.fork(send).pipe(
+          Effect.tap((fiber) => {
+            sender = fiber
+          }),
+          Effect.zipRight(Number.isFinite(millis) ? Effect.fork(expire) : Effect.succeed(undefined)),
+          Effect.flatMap((fiber) => {
+            timer = fiber
+            return Deferred.await(deferred)
+          })
+        )
+      }),
+      (exit) =>
+        Effect.withFiberRuntime((fiber) => {
           state.pending.delete(id)
           state.progress.delete(id)
-          if (method === "initialize" || Exit.isSuccess(exit)) return Effect.void
-          if (Exit.isInterrupted(exit)) return cancel(state, id, "interrupted")
+          timer?.unsafeInterruptAsFork(fiber.id())
+          // on success the send has delivered the answer (or, on stdio, long returned)
+          if (Exit.isSuccess(exit)) return Effect.void
+          const stopSend = sender === undefined ? Effect.void : Fiber.interrupt(sender)
+          if (method === "initialize") return Effect.asVoid(stopSend)
+          if (Exit.isInterrupted(exit)) return Effect.zipRight(stopSend, cancel(state, id, "interrupted"))
           const failure = Cause.failureOption(exit.cause)
           return failure._tag === "Some" && failure.value._tag === "McpTransportError" &&
               failure.value.reason === "Timeout"
-            ? cancel(state, id, "timeout")
-            : Effect.void
+            ? Effect.zipRight(stopSend, cancel(state, id, "timeout"))
+            : Effect.asVoid(stopSend)
         })
-      )
     )
   })
 
@@ -138,5 +159,5 @@ export const sendNotification = (
     () => new McpTransportError({ reason: "Timeout", description: `Sending ${method} timed out` })
   ).pipe(
     Effect.mapError(surface),
-    Effect.withSpan("McpClient.notify", { attributes: { "mcp.method": method } })
+    withSpanIfTraced("McpClient.notify", { attributes: { "mcp.method": method } })
   )

@@ -38,13 +38,23 @@ export interface Handshake {
  */
 export const makeSessionRecovery = (state: ClientState, handshake: Handshake) =>
   Effect.map(Effect.makeSemaphore(1), (restartLock) => {
+    /** Restarts running or waiting for the lock: only then need a request wait for the lock. */
+    let restarts = 0
+
     /**
      * Start a new session in place of the one generation `seen` ran in — once for all the
      * requests that saw its 404: a fresh `initialize` with the same client info, capabilities and
      * negotiated version, `notifications/initialized`, the transport restarted, subscribers told.
      */
     const restartSession = (seen: number): Effect.Effect<void, McpClientError> =>
-      restartLock.withPermits(1)(Effect.suspend(() => {
+      Effect.acquireUseRelease(
+        Effect.sync(() => restarts++),
+        () => restartLock.withPermits(1)(restartOnce(seen)),
+        () => Effect.sync(() => restarts--)
+      )
+
+    const restartOnce = (seen: number): Effect.Effect<void, McpClientError> =>
+      Effect.suspend(() => {
         const current = state.session
         if (seen !== state.sessionGeneration || current === undefined) return Effect.void
         return Effect.gen(function*() {
@@ -72,7 +82,7 @@ export const makeSessionRecovery = (state: ClientState, handshake: Handshake) =>
             JsonRpc.notification(SESSION_RESTARTED, { initializeResult: result })
           )
         }).pipe(Effect.withSpan("McpClient.restartSession"))
-      }))
+      })
 
     const sendRecovering = <A>(
       send: () => Effect.Effect<A, McpClientError>,
@@ -99,8 +109,12 @@ export const makeSessionRecovery = (state: ClientState, handshake: Handshake) =>
       )
 
     return <A>(send: () => Effect.Effect<A, McpClientError>): Effect.Effect<A, McpClientError> =>
-      Effect.zipRight(
-        Effect.suspend(() => state.stateless === undefined ? restartLock.withPermits(1)(Effect.void) : Effect.void),
-        Effect.suspend(() => sendRecovering(send, state.sessionGeneration))
+      Effect.suspend(() =>
+        state.stateless === undefined && restarts > 0
+          ? Effect.zipRight(
+            restartLock.withPermits(1)(Effect.void),
+            Effect.suspend(() => sendRecovering(send, state.sessionGeneration))
+          )
+          : sendRecovering(send, state.sessionGeneration)
       )
   })
