@@ -60,6 +60,38 @@ describe("McpClient per-call cost", () => {
       expect(perCall).toBeLessThanOrEqual(2)
     }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
 
+  it.live("a tools/call parses no URL of its own: the transport builds its POST once per session", () =>
+    Effect.gen(function*() {
+      const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
+      yield* server.serve(endpoint)
+      const client = yield* McpClient.connect(new URL("/", HttpServer.formatAddress(server.address)), {
+        standaloneStream: false
+      })
+      yield* client.callTool("add", { a: 1, b: 2 })
+      const calls = 20
+      const Original = globalThis.URL
+      let parsed = 0
+      class CountingUrl extends Original {
+        constructor(url: string | URL, base?: string | URL) {
+          super(url, base)
+          parsed++
+        }
+      }
+      yield* Effect.acquireUseRelease(
+        Effect.sync(() => {
+          globalThis.URL = CountingUrl
+        }),
+        () => Effect.repeatN(client.callTool("add", { a: 1, b: 2 }), calls - 1),
+        () =>
+          Effect.sync(() => {
+            globalThis.URL = Original
+          })
+      )
+      // one by the HTTP client (it parses every request's URL), one by the server's request logger
+      // (in this process); the transport used to add one per message (HttpClientRequest.post of a URL)
+      expect(parsed / calls).toBeLessThanOrEqual(2)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
+
   /** A server that remembers the `traceparent` header of each tools/call. */
   const recordingTraceparent = Effect.gen(function*() {
     const traceparents: Array<string | undefined> = []
