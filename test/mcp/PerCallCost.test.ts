@@ -8,15 +8,20 @@
 import { HttpServer, HttpServerRequest } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schema, Supervisor, Tracer } from "effect"
+import { Effect, RuntimeFlagsPatch, Schema, Supervisor, Tracer } from "effect"
+import * as RuntimeFlags from "effect/RuntimeFlags"
 import type { Context, Exit, Fiber, Option } from "effect"
 import { createServer } from "node:http"
 import * as McpClient from "../../src/mcp/McpClient.js"
 import { McpEndpoint } from "../../src/server/index.js"
 
-/** Counts the fibers started under it. */
+/** Counts the fibers started under it, and the effects they run when op supervision is on. */
 class CountFibers extends Supervisor.AbstractSupervisor<number> {
   started = 0
+  steps = 0
+  override onEffect<A, E>(_fiber: Fiber.RuntimeFiber<A, E>, _effect: Effect.Effect<unknown, unknown, unknown>): void {
+    this.steps++
+  }
   get value() {
     return Effect.sync(() => this.started)
   }
@@ -58,6 +63,26 @@ describe("McpClient per-call cost", () => {
       )
       const perCall = counter.started / calls
       expect(perCall).toBeLessThanOrEqual(2)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("a tools/call runs a bounded number of effect steps in the client (the CPU it costs)", () =>
+    Effect.gen(function*() {
+      const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
+      yield* server.serve(endpoint)
+      const client = yield* McpClient.connect(new URL("/", HttpServer.formatAddress(server.address)), {
+        standaloneStream: false
+      })
+      yield* client.callTool("add", { a: 1, b: 2 })
+      const calls = 20
+      const counter = new CountFibers()
+      yield* Effect.supervised(
+        Effect.repeatN(client.callTool("add", { a: 1, b: 2 }), calls - 1),
+        counter
+      ).pipe(Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision)))
+      const perCall = counter.steps / calls
+      // 466 steps a call with a scope, a race, a schema-run encode/decode, spans and a
+      // semaphore per request; about 250 without them
+      expect(perCall).toBeLessThanOrEqual(300)
     }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
 
   it.live("a tools/call parses no URL of its own: the transport builds its POST once per session", () =>

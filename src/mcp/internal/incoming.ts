@@ -11,10 +11,8 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Mailbox from "effect/Mailbox"
 import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
 import type { JsonRpcMessage, JsonRpcNotification } from "../JsonRpc.js"
 import { McpError, McpTransportError } from "../McpErrors.js"
 import * as McpSchema from "../McpSchema.js"
@@ -82,9 +80,16 @@ export const onMessage = (state: ClientState, message: JsonRpcMessage): Effect.E
  *
  * @internal
  */
-export const readIncoming = (state: ClientState) =>
-  Mailbox.toStream(state.transport.incoming).pipe(
-    Stream.runForEach((message) => onMessage(state, message)),
+export const readIncoming = (state: ClientState) => {
+  // A plain loop over the mailbox rather than a stream: it runs for every message.
+  const loop: Effect.Effect<void, McpTransportError> = Effect.flatMap(
+    state.transport.incoming.takeAll,
+    ([messages, done]) => {
+      const handled = Effect.forEach(messages, (message) => onMessage(state, message), { discard: true })
+      return done ? handled : Effect.zipRight(handled, loop)
+    }
+  )
+  return loop.pipe(
     Effect.onExit((exit) =>
       closeAll(
         state,
@@ -96,3 +101,4 @@ export const readIncoming = (state: ClientState) =>
     ),
     Effect.forkIn(state.scope)
   )
+}
