@@ -9,6 +9,7 @@
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as Tracer from "effect/Tracer"
 
 /** The tracer of the default services: Effect's own, which exports nothing. */
@@ -25,3 +26,21 @@ export const withSpanIfTraced = (name: string, options?: Tracer.SpanOptions) =>
   Effect.tracerWith((tracer) =>
     tracer === builtInTracer ? Effect.withTracerEnabled(effect, false) : Effect.withSpan(effect, name, options)
   )
+
+/**
+ * Whether `fiber` has a tracer other than Effect's own (one that records spans).
+ *
+ * @internal
+ */
+export const isTraced = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+  Context.get(fiber.currentDefaultServices, Tracer.Tracer) !== builtInTracer
+
+/**
+ * `Effect.withSpan(name, options)` when the app installed a tracer; otherwise the effect as it
+ * is (the caller turns tracing off where the work happens, e.g. in a fiber it forks).
+ *
+ * @internal
+ */
+export const spanIfTraced = (name: string, options?: Tracer.SpanOptions) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.tracerWith((tracer) => tracer === builtInTracer ? effect : Effect.withSpan(effect, name, options))

@@ -24,7 +24,7 @@ import * as Stream from "effect/Stream"
 import type { JsonRpcNotification } from "./JsonRpc.js"
 import type { OAuthError } from "../Errors.js"
 import { isOAuthError } from "../HttpAuth.js"
-import { withSpanIfTraced } from "../internal/tracing.js"
+import { spanIfTraced } from "../internal/tracing.js"
 import * as State from "./internal/clientState.js"
 import * as Handshake from "./internal/handshake.js"
 import * as Incoming from "./internal/incoming.js"
@@ -380,9 +380,17 @@ const makeOperations = (state: State.ClientState, handshake: SessionRecovery.Han
       decode: (result: unknown) => Effect.Effect<A, McpTransportError>,
       options?: RequestOptions
     ): Effect.Effect<A, McpClientError> =>
-      (method === "tools/call" ? toolsCall(params, options) : roundTrips(method, params, options)).pipe(
+      Effect.suspend(() =>
+        // a stateful session has no input-required rounds nor SEP-2243 headers: one exchange
+        state.stateless === undefined
+          ? exchange(method, params, options)
+          : method === "tools/call"
+          ? toolsCall(params, options)
+          : roundTrips(method, params, options)
+      ).pipe(
         Effect.flatMap(decode),
-        withSpanIfTraced("McpClient.request", { attributes: { "mcp.method": method } })
+        // without a tracer, the request's send fiber runs with tracing off (see rawRequest)
+        spanIfTraced("McpClient.request", { attributes: { "mcp.method": method } })
       )
 
     const request = <A, I>(method: string, params: unknown, schema: Schema.Schema<A, I>, options?: RequestOptions) =>

@@ -81,8 +81,9 @@ describe("McpClient per-call cost", () => {
       ).pipe(Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision)))
       const perCall = counter.steps / calls
       // 466 steps a call with a scope, a race, a schema-run encode/decode, spans and a
-      // semaphore per request; about 250 without them
-      expect(perCall).toBeLessThanOrEqual(300)
+      // semaphore per request; about 250 without them, about 207 with no FiberRef scoped per
+      // request (set in the send's own fiber) and one exchange on a stateful session
+      expect(perCall).toBeLessThanOrEqual(230)
     }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
 
   it.live("a tools/call parses no URL of its own: the transport builds its POST once per session", () =>

@@ -12,8 +12,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import { currentTokenWait } from "../../internal/tokenWait.js"
-import { withSpanIfTraced } from "../../internal/tracing.js"
+import { isTraced, withSpanIfTraced } from "../../internal/tracing.js"
 import type { RequestId } from "../JsonRpc.js"
 import * as JsonRpc from "../JsonRpc.js"
 import { McpError, McpTransportError } from "../McpErrors.js"
@@ -63,8 +64,13 @@ export const rawRequest = (
         // The timeout bounds the server's answer; time spent obtaining a token (a sign-in
         // waiting for the user) stops the clock and is bounded by the sign-in timeout instead.
         const clock = unsafeMakeAnswerClock()
-        const send = state.transport.send(JsonRpc.request(id, method, finalParams), { headers: options?.headers }).pipe(
-          Effect.locally(currentTokenWait, clock.pause),
+        // The send runs in its own fiber (never joined), so setting its fiber refs needs no
+        // restoring: its token waits go through the clock, and with Effect's own tracer (which
+        // records nothing) it makes no spans nor `traceparent` header.
+        const traced = isTraced(fiber)
+        const send = FiberRef.set(currentTokenWait, clock.pause).pipe(
+          Effect.zipRight(traced ? Effect.void : FiberRef.set(FiberRef.currentTracerEnabled, false)),
+          Effect.zipRight(state.transport.send(JsonRpc.request(id, method, finalParams), { headers: options?.headers })),
           // a defect below reaches the caller at once rather than leaving it to the timeout
           Effect.catchAllCause((cause) => Deferred.failCause(deferred, Cause.map(cause, surface)))
         )
@@ -139,7 +145,14 @@ const retryWithSupportedVersion = (state: ClientState, method: string, params: u
  * @internal
  */
 export const versionedRequest = (state: ClientState, method: string, params: unknown, options?: RequestOptions) =>
-  Effect.catchAll(rawRequest(state, method, params, options), retryWithSupportedVersion(state, method, params, options))
+  Effect.suspend(() =>
+    state.stateless === undefined
+      ? rawRequest(state, method, params, options)
+      : Effect.catchAll(
+        rawRequest(state, method, params, options),
+        retryWithSupportedVersion(state, method, params, options)
+      )
+  )
 
 /**
  * Send a notification (bounded by the client's default timeout).
