@@ -24,7 +24,7 @@ import * as FileStore from "./internal/fileStore.js"
 import * as KvStore from "./internal/kvStore.js"
 import type * as Model from "./internal/storageModel.js"
 import * as Format from "./internal/storageFormat.js"
-import type { ClientInformation, StoredToken } from "./Schemas.js"
+import type { ClientInformation, PendingAuthorization, StoredToken } from "./Schemas.js"
 
 /**
  * Stores the credentials of each MCP server under a key derived from the server's URL
@@ -67,6 +67,16 @@ export type Versioned<A> = Model.Versioned<A>
  * @category models
  */
 export type TokenRevisions = Model.TokenRevisions
+
+/**
+ * The browser sign-in in progress of each server key (a `Schemas.PendingAuthorization`), stored
+ * with the same protections as its tokens, so that another process can take the sign-in over.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.1
+ * @since 0.1.0
+ * @category models
+ */
+export type PendingAuthorizations = Model.PendingAuthorizations
 
 /**
  * @since 0.1.0
@@ -148,6 +158,13 @@ const instrument = (backend: string, self: TokenStorage): TokenStorage => {
     clearAll: span("clearAll")(self.clearAll),
     keys: span("keys")(self.keys),
     ...(self.lock === undefined ? {} : { lock: self.lock }),
+    ...(self.pendingAuthorizations === undefined ? {} : {
+      pendingAuthorizations: {
+        get: (key) => span("pendingAuthorizations.get", key)(self.pendingAuthorizations!.get(key)),
+        set: (key, pending) => span("pendingAuthorizations.set", key)(self.pendingAuthorizations!.set(key, pending)),
+        clear: (key) => span("pendingAuthorizations.clear", key)(self.pendingAuthorizations!.clear(key))
+      } satisfies PendingAuthorizations
+    }),
     ...(self.revisions === undefined ? {} : {
       revisions: {
         getTokens: (key) => span("revisions.getTokens", key)(self.revisions!.getTokens(key)),
@@ -164,6 +181,7 @@ interface MemoryState {
   readonly clients: ReadonlyMap<string, ClientInformation>
   /** Revision of each key's tokens (kept after a clear, so revisions never repeat). */
   readonly revisions: ReadonlyMap<string, number>
+  readonly pending: ReadonlyMap<string, PendingAuthorization>
 }
 
 const revisionConflict = (key: string, expected: number, found: number) =>
@@ -189,7 +207,7 @@ const withEntry = <A>(map: ReadonlyMap<string, A>, key: string, value: A | undef
  * @category constructors
  */
 export const makeMemory: Effect.Effect<TokenStorage> = Effect.map(
-  Ref.make<MemoryState>({ tokens: new Map(), clients: new Map(), revisions: new Map() }),
+  Ref.make<MemoryState>({ tokens: new Map(), clients: new Map(), revisions: new Map(), pending: new Map() }),
   (ref): TokenStorage => {
     const keys = Effect.map(Ref.get(ref), (s) => Array.from(new Set([...s.tokens.keys(), ...s.clients.keys()])).sort())
     const revisionOf = (s: MemoryState, key: string) => s.tokens.has(key) ? (s.revisions.get(key) ?? 0) : 0
@@ -224,10 +242,16 @@ export const makeMemory: Effect.Effect<TokenStorage> = Effect.map(
         Ref.update(ref, (s) => ({
           ...s,
           tokens: withEntry(s.tokens, key, undefined),
-          clients: withEntry(s.clients, key, undefined)
+          clients: withEntry(s.clients, key, undefined),
+          pending: withEntry(s.pending, key, undefined)
         })),
-      clearAll: Ref.update(ref, (s) => ({ tokens: new Map(), clients: new Map(), revisions: s.revisions })),
+      clearAll: Ref.update(ref, (s) => ({ tokens: new Map(), clients: new Map(), revisions: s.revisions, pending: new Map() })),
       keys,
+      pendingAuthorizations: {
+        get: (key) => Effect.map(Ref.get(ref), (s) => Option.fromNullable(s.pending.get(key))),
+        set: (key, pending) => Ref.update(ref, (s) => ({ ...s, pending: withEntry(s.pending, key, pending) })),
+        clear: (key) => Ref.update(ref, (s) => ({ ...s, pending: withEntry(s.pending, key, undefined) }))
+      },
       revisions: {
         getTokens: (key) =>
           Effect.map(Ref.get(ref), (s) =>

@@ -9,13 +9,10 @@
  * @since 0.1.0
  */
 import { Args, type CliApp, Command, Options } from "@effect/cli"
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Terminal from "@effect/platform/Terminal"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Arr from "effect/Array"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
-import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -28,6 +25,7 @@ import * as Discovery from "../Discovery.js"
 import { AuthorizationError, type OAuthError } from "../Errors.js"
 import { OAuthLayer } from "../HttpAuth.js"
 import * as OAuth from "../OAuth.js"
+import * as DeviceCodeDisplay from "./DeviceCodeDisplay.js"
 import * as Progress from "./Progress.js"
 import * as Proxy from "./Proxy.js"
 import * as Revocation from "../Revocation.js"
@@ -151,26 +149,18 @@ const loginCommand = Command.make(
       }
       const mode = o.browser ? "browser" : o.manual ? "manual" : o.headless ? "headless" : "auto"
       const directory = yield* directoryOf(o.dir)
-      // Without the Terminal of the CLI's context, the paste-back prompt reads stdin with
-      // node:readline and writes to stderr: it ends at end of input (Cancelled) and keeps stdout
-      // for the result, where NodeTerminal would print to stdout and wait on a closed stdin forever.
+      // The paste-back prompt goes to stderr and ends at end of input (Cancelled): stdout keeps the result.
       const authorizer = mode === "headless"
         ? Authorizer.layerHeadless()
-        : Layer.effect(
-          Authorizer.Authorizer,
-          Authorizer.makeAuto({ mode: mode === "auto" ? "auto" : mode }).pipe(
-            Effect.mapInputContext((context: Context.Context<HttpClient.HttpClient>) =>
-              Context.omit(Terminal.Terminal)(context)
-            )
-          )
-        )
+        : Authorizer.layerAuto({ mode: mode === "auto" ? "auto" : mode })
       // The progress lines ("Signing in to …", "Signed in …") come from SignInEvents, as in a GUI.
       const token = yield* Effect.flatMap(OAuth.OAuth, (oauth) => oauth.login).pipe(
         Effect.provide(
           OAuthLayer({
             mcpUrl: server,
-            // The address and the code go to stderr (DeviceAuthorization.showOnStderr), stdout keeps the result.
+            // The address and the code (and a QR code on a terminal) go to stderr; stdout keeps the result.
             ...(o.device ? { grant: "device_code" as const } : {}),
+            onDeviceCode: DeviceCodeDisplay.showOnStderr,
             ...(Option.isSome(o.scopes) ? { scopes: o.scopes.value } : {}),
             ...(Option.isSome(o.clientId) ? { clientId: o.clientId.value } : {})
           }).pipe(

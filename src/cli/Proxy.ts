@@ -203,6 +203,12 @@ export const command = Command.make(
       ),
       Options.optional
     ),
+    initializeWait: Options.integer("initialize-wait").pipe(
+      Options.withDescription(
+        "Seconds the host's first initialize waits for the server before a provisional answer (default 10; a sign-in then goes on, and list_changed follows)"
+      ),
+      Options.optional
+    ),
     allowHttp: Options.boolean("allow-http").pipe(
       Options.withDescription("Allow a plain-http server URL on a loopback host (local development only)")
     ),
@@ -260,7 +266,8 @@ export const command = Command.make(
           transport: o.transport,
           headers: parsed.headers,
           initializeCache: fileCache(`${stem}.initialize.json`),
-          ...(Option.isSome(o.retrySignInAfter) ? { signInRetryAfter: Duration.seconds(Math.max(0, o.retrySignInAfter.value)) } : {})
+          ...(Option.isSome(o.retrySignInAfter) ? { signInRetryAfter: Duration.seconds(Math.max(0, o.retrySignInAfter.value)) } : {}),
+          ...(Option.isSome(o.initializeWait) ? { initializeWait: Duration.seconds(Math.max(0, o.initializeWait.value)) } : {})
         }, host)
       }).pipe(
         Effect.scoped,

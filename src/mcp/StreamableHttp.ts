@@ -27,6 +27,7 @@ import { STATELESS_PROTOCOL_VERSIONS } from "./McpSchema.js"
 import type { SendOptions } from "./McpTransport.js"
 import { McpTransport } from "./McpTransport.js"
 import * as Http from "./internal/http.js"
+import { scrub, sentCredentials } from "../internal/sentCredentials.js"
 
 /**
  * Options of the Streamable HTTP transport.
@@ -258,7 +259,10 @@ export const make = (
             new McpTransportError({
               reason: "Http",
               status: response.status,
-              description: `POST ${message.method} answered HTTP ${response.status}: ${text.slice(0, 300)}`
+              // The server may echo the access token it was sent: never into our error text.
+              description: `POST ${message.method} answered HTTP ${response.status}: ${
+                scrub(text, sentCredentials(response.request)).slice(0, 300)
+              }`
             })
           )
         }
