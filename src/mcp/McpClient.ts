@@ -440,7 +440,8 @@ const makeOperations = (state: State.ClientState, handshake: SessionRecovery.Han
       ping: (options) => emptyResult("ping", undefined, options),
       listTools: (options) => listTools(options),
       callTool: (name, args, options) =>
-        requestWith("tools/call", args === undefined ? { name } : { name, arguments: args }, decodeCallToolResult, options),
+        // `arguments` always present: servers that require it (@effect/ai's McpServer) get `{}`
+        requestWith("tools/call", { name, arguments: args ?? {} }, decodeCallToolResult, options),
       listResources: (options) =>
         paginate(
           "resources/list",

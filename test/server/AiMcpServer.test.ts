@@ -89,9 +89,10 @@ const connectAs = (mcpUrl: string, name: string) =>
     Effect.provide(Layer.mergeAll(TestStorage.layer(), Authorizer.layerHeadless()))
   )
 
-// @effect/ai 0.37 requires `arguments` on tools/call (the MCP schema makes it optional).
+// @effect/ai 0.37 requires `arguments` on tools/call (the MCP schema makes it optional):
+// McpClient.callTool sends `{}` when it is given none.
 const whoami = (client: McpClient.McpClient) =>
-  Effect.map(client.callTool("whoami", {}), (result) => {
+  Effect.map(client.callTool("whoami"), (result) => {
     expect(result.isError).not.toBe(true)
     return Schema.decodeUnknownSync(WhoAmI.successSchema)(result.structuredContent)
   })
