@@ -204,10 +204,10 @@ const rememberNonce = (
   m: Middleware,
   response: HttpClientResponse.HttpClientResponse
 ): Effect.Effect<HttpClientResponse.HttpClientResponse> => {
+  // DPoP first: reading `response.headers` builds the headers object, work for DPoP clients only.
+  if (m.dpop === undefined) return Effect.succeed(response)
   const nonce = response.headers["dpop-nonce"]
-  return nonce === undefined || m.dpop === undefined
-    ? Effect.succeed(response)
-    : Effect.as(m.dpop.setNonce(response.request.url, nonce), response)
+  return nonce === undefined ? Effect.succeed(response) : Effect.as(m.dpop.setNonce(response.request.url, nonce), response)
 }
 
 /**
