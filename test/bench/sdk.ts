@@ -10,7 +10,7 @@
  *   first call, wall time, ours ÷ SDK (median of interleaved rounds).
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { HttpServer } from "@effect/platform"
+import { type HttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { Effect, Exit, Layer, Schema, Scope } from "effect"
 import { createServer } from "node:http"
@@ -49,12 +49,16 @@ const startServers = Effect.gen(function*() {
 const sdkConnect = (mcpUrl: string): Promise<Client> =>
   connectSdkClient(mcpUrl, new SdkOAuthProvider(), { name: "sdk-bench" })
 
-/** This library's client, signed in from nothing (fresh storage, headless authorizer). */
-const oursConnect = (mcpUrl: string) =>
+/**
+ * This library's client, signed in from nothing (fresh storage, headless authorizer), over the
+ * process's one HTTP client — as the SDK arm uses the process's one `fetch` (undici's global
+ * dispatcher), so that neither arm gets connections the other has to open anew.
+ */
+const oursConnect = (mcpUrl: string, http: Layer.Layer<HttpClient.HttpClient>) =>
   Effect.gen(function*() {
-    // Built into the caller's scope: the HTTP client must outlive the connect.
+    // Built into the caller's scope: the storage and authorizer must outlive the connect.
     const deps = yield* Layer.build(
-      Layer.mergeAll(TestStorage.layer(), Authorizer.layerHeadless()).pipe(Layer.provideMerge(NodeHttpClient.layerUndici))
+      Layer.mergeAll(TestStorage.layer(), Authorizer.layerHeadless()).pipe(Layer.provideMerge(http))
     )
     return yield* McpClient.connect(new URL(mcpUrl), { auth: { oauth: { scopes: ["mcp"] } } }).pipe(
       Effect.provide(deps)
@@ -79,6 +83,7 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 export const sdkComparison: Effect.Effect<Array<Record<string, unknown>>> = Effect.gen(function*() {
   const { mcpUrl } = yield* startServers
   const lines: Array<Record<string, unknown>> = []
+  const http = Layer.succeedContext(yield* Layer.build(NodeHttpClient.layerUndici))
 
   // Cold sign-in + first call, interleaved rounds.
   const coldOurs: Array<number> = []
@@ -87,7 +92,7 @@ export const sdkComparison: Effect.Effect<Array<Record<string, unknown>>> = Effe
   for (let i = 0; i < rounds; i++) {
     const scope = yield* Scope.make()
     const [ours] = yield* timed(
-      Effect.flatMap(oursConnect(mcpUrl), (c) => c.callTool("add", { a: 1, b: 2 })).pipe(Scope.extend(scope))
+      Effect.flatMap(oursConnect(mcpUrl, http), (c) => c.callTool("add", { a: 1, b: 2 })).pipe(Scope.extend(scope))
     )
     yield* Scope.close(scope, Exit.void)
     const [sdk] = yield* timed(Effect.promise(async () => {
@@ -111,7 +116,7 @@ export const sdkComparison: Effect.Effect<Array<Record<string, unknown>>> = Effe
 
   // Signed-in calls: ours, SDK, and a second SDK client (the null arm), interleaved blocks.
   const scope = yield* Scope.make()
-  const ours = yield* Scope.extend(oursConnect(mcpUrl), scope)
+  const ours = yield* Scope.extend(oursConnect(mcpUrl, http), scope)
   const sdk = yield* Effect.promise(() => sdkConnect(mcpUrl))
   const sdk2 = yield* Effect.promise(() => sdkConnect(mcpUrl))
   const callOurs = ours.callTool("add", { a: 1, b: 2 })
