@@ -4,7 +4,6 @@
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option } from "effect"
-import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
@@ -13,38 +12,16 @@ import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
 import { host, useCli } from "../proxy/stdioHost.js"
 import { keyringTestsEnabled, useKeyringSession } from "../storage/keyringSession.js"
 import { makeToken } from "../storageConformance.js"
-import { bundledCli } from "./bundle.js"
+import { bundledCli, runCli } from "./bundle.js"
 
-const ROOT = NodePath.resolve(import.meta.dirname, "../..")
 
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
 
 describe.skipIf(!keyringTestsEnabled)("effect-mcp-oauth CLI --storage keychain|auto (subprocess, Secret Service)", () => {
   useKeyringSession()
   const BUNDLE = bundledCli()
   beforeAll(() => useCli(BUNDLE.path())) // the proxy too runs from the shipped bundle
 
-  const cli = (...args: Array<string>) =>
-    Effect.async<Run>((resume) => {
-      const child = spawn(process.execPath, [BUNDLE.path(), ...args], {
-        cwd: ROOT,
-        env: { ...process.env, NO_COLOR: "1", NODE_NO_WARNINGS: "1" },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.on("data", (d) => (stdout += d))
-      child.stderr.on("data", (d) => (stderr += d))
-      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
-      child.on("exit", (code) => {
-        clearTimeout(timer)
-        resume(Effect.succeed({ code, stdout, stderr }))
-      })
-    })
+  const cli = (...args: Array<string>) => runCli(BUNDLE.path(), args)
 
   const tempDir = Effect.acquireRelease(
     Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(Os.tmpdir(), "emo-cli-kc-"))),

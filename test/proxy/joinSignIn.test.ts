@@ -14,30 +14,11 @@ import * as TokenStorage from "../../src/TokenStorage.js"
 import { PendingAuthorization } from "../../src/Schemas.js"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
 import { useBundledCli } from "./bundledProxy.js"
-import { cliEntry, host, rawProxy, tempDir, textOf } from "./stdioHost.js"
+import { addressesIn, cliEntry, host, initializeRequest, rawProxy, tempDir, textOf, until } from "./stdioHost.js"
 
 useBundledCli()
 
-const initialize = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } }
-}
 
-/** The sign-in addresses a proxy printed on stderr so far. */
-const addressesIn = (stderr: string): Array<string> =>
-  [...stderr.matchAll(/open this address[^\n]*:\n\n {2}(\S+)/g)].map((m) => m[1]!)
-
-/** Waits until `check` holds (polling), or fails after `millis`. */
-const until = (what: string, check: () => boolean | Promise<boolean>, millis = 30_000) =>
-  Effect.promise(async () => {
-    const deadline = Date.now() + millis
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-  })
 
 /** Whether something accepts connections on 127.0.0.1:`port` (without taking the port). */
 const listening = (port: number) =>
@@ -75,7 +56,7 @@ const startAndKill = (
       ...(options.args ?? []),
       mcpUrl
     ])
-    a.send(initialize)
+    a.send(initializeRequest)
     yield* until("proxy A's sign-in address", () => addressesIn(a.stderr()).length === 1)
     const address = addressesIn(a.stderr())[0]!
     const port = Number(new URL(new URL(address).searchParams.get("redirect_uri")!).port)

@@ -10,28 +10,11 @@ import { Effect } from "effect"
 import * as ProvisionalInitialize from "../../src/proxy/ProvisionalInitialize.js"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
 import { useBundledCli } from "./bundledProxy.js"
-import { cliEntry, rawProxy, tempDir } from "./stdioHost.js"
+import { addressesIn, cliEntry, initializeRequest, rawProxy, tempDir, until } from "./stdioHost.js"
 
 useBundledCli()
 
-const initialize = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } }
-}
 
-const addressesIn = (stderr: string): Array<string> =>
-  [...stderr.matchAll(/open this address[^\n]*:\n\n {2}(\S+)/g)].map((m) => m[1]!)
-
-const until = (what: string, check: () => boolean, millis = 30_000) =>
-  Effect.promise(async () => {
-    const deadline = Date.now() + millis
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-  })
 
 const manualProxy = (mcpUrl: string, dir: string, wait: string) =>
   Effect.acquireRelease(
@@ -45,7 +28,7 @@ describe("effect-mcp-oauth proxy: initialize within the host's patience", () => 
       const server = yield* startProtectedMcpServer()
       const dir = yield* tempDir
       const proxy = yield* manualProxy(server.mcpUrl, dir, "1")
-      proxy.send(initialize)
+      proxy.send(initializeRequest)
       const started = Date.now()
       const answer = yield* Effect.promise(proxy.next)
       // answered while the user has not even opened the address yet
@@ -89,7 +72,7 @@ describe("effect-mcp-oauth proxy: initialize within the host's patience", () => 
       const server = yield* startProtectedMcpServer()
       const dir = yield* tempDir
       const proxy = yield* manualProxy(server.mcpUrl, dir, "60")
-      proxy.send(initialize)
+      proxy.send(initializeRequest)
       yield* until("the sign-in address", () => addressesIn(proxy.stderr()).length === 1)
       yield* Effect.promise(() => fetch(addressesIn(proxy.stderr())[0]!).then((r) => r.text()))
       const answer = yield* Effect.promise(proxy.next)

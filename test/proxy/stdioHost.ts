@@ -152,3 +152,25 @@ export const rawProxy = (url: string, dir: string, args: ReadonlyArray<string> =
     }
   })
 
+
+/** A host's `initialize` request (id 1), as a raw line for `rawProxy`. */
+export const initializeRequest = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } }
+}
+
+/** The sign-in addresses a proxy printed on stderr so far (`--manual`). */
+export const addressesIn = (stderr: string): Array<string> =>
+  [...stderr.matchAll(/open this address[^\n]*:\n\n {2}(\S+)/g)].map((m) => m[1]!)
+
+/** Waits until `check` holds (polling), or fails after `millis`. */
+export const until = (what: string, check: () => boolean | Promise<boolean>, millis = 30_000) =>
+  Effect.promise(async () => {
+    const deadline = Date.now() + millis
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  })
