@@ -23,7 +23,6 @@ import type * as Request from "./internal/authorizationRequest.js"
 import * as Probe from "./internal/authorizationProbe.js"
 import { validateAuthorizationResponse } from "./internal/authorizationResponse.js"
 import * as Browser from "./internal/browser.js"
-import * as CallbackServer from "./internal/callbackServer.js"
 import { readLineFromStdin } from "./internal/lineReader.js"
 import type { AuthorizationResponse } from "./Schemas.js"
 import * as SignInEvents from "./SignInEvents.js"
@@ -452,11 +451,26 @@ const printUrl = (url: string, opened: Either.Either<void, BrowserOpenError>, ti
       )
   })
 
+const printResumed = (url: string, timeout: Duration.DurationInput) =>
+  Console.error(
+    "Taking over the sign-in an earlier process started: finish it in the browser window it opened.\n" +
+      `If that window is gone, its address was:\n\n  ${url}\n\n` +
+      `Waiting up to ${Duration.format(Duration.decode(timeout))} for the sign-in to finish...\n`
+  )
+
+/**
+ * The loopback callback server, loaded on the first browser sign-in: it brings the HTTP server
+ * side of @effect/platform (request, response, middleware, multipart), which an app that only
+ * calls APIs with a stored token never needs at import.
+ */
+const loadCallbackServer = Effect.promise(() => import("./internal/callbackServer.js"))
+
 /**
  * The interactive sign-in for people (RFC 8252): each session starts a loopback callback server
  * on `127.0.0.1` (redirect URI `http://127.0.0.1:{port}/callback`) scoped to the session; each
  * `authorize` runs the stale-client pre-flight, opens the browser with the `BrowserOpener` (on
- * failure the URL is printed to stderr and the wait goes on), and waits for the callback. The
+ * failure the URL is printed to stderr and the wait goes on), and waits for the callback — or,
+ * for a request an earlier process started (`resumed`), only waits for its callback. The
  * first callback that carries the request's `state` settles the sign-in; a wrong `state` gets a
  * 400 page and the wait goes on. The server closes once the sign-in is settled, fails, times out
  * or is interrupted.
@@ -482,11 +496,12 @@ export const makeBrowser = (
       const preferred = options.callbackPort === undefined || options.callbackPort === 0
         ? callbackPortOf(sessionOptions.preferredRedirectUri)
         : undefined
+      const { make: makeCallbackServer } = yield* loadCallbackServer
       const server = preferred === undefined
-        ? yield* CallbackServer.make({ port: options.callbackPort })
-        : yield* CallbackServer.make({ port: preferred }).pipe(
+        ? yield* makeCallbackServer({ port: options.callbackPort })
+        : yield* makeCallbackServer({ port: preferred }).pipe(
           Effect.tapError((error) => Effect.logDebug(`preferred callback port ${preferred} unavailable: ${error.detail}`)),
-          Effect.orElse(() => CallbackServer.make({ port: 0 }))
+          Effect.orElse(() => makeCallbackServer({ port: 0 }))
         )
       const authorize = Effect.fn("Authorizer.authorize")(function*(request: AuthorizationRequest) {
         if (request.redirectUri !== server.redirectUri) {
@@ -496,11 +511,18 @@ export const makeBrowser = (
               `but the callback server listens at ${server.redirectUri}`
           })
         }
-        if (options.preflight !== false && request.preflight !== false) yield* runPreflight(client, request, options)
+        const resumed = request.resumed === true
+        if (options.preflight !== false && request.preflight !== false && !resumed) {
+          yield* runPreflight(client, request, options)
+        }
         return yield* Effect.gen(function*() {
           const wait = yield* Effect.fork(server.await(request))
-          const opened = yield* Effect.either(opener.open(request.url.href))
-          yield* printUrl(request.url.href, opened, timeout)
+          if (resumed) {
+            yield* printResumed(request.url.href, timeout)
+          } else {
+            const opened = yield* Effect.either(opener.open(request.url.href))
+            yield* printUrl(request.url.href, opened, timeout)
+          }
           yield* SignInEvents.publish(SignInEvents.SignInEvent.WaitingForBrowser({ url: request.url.href }))
           return yield* wait.await.pipe(
             Effect.flatten,
@@ -544,6 +566,13 @@ export interface ManualOptions extends RequestOptions {
   readonly maxAttempts?: number | undefined
   /** GET the authorization URL first (with `prompt=none`) to catch a client the server no longer knows or an error redirect before the user is sent there; default true. */
   readonly preflight?: boolean | undefined
+  /**
+   * Ask through this `Terminal` instead of standard input / standard error (a TUI, a test).
+   * Not taken from the context: `NodeContext.layer` provides a `NodeTerminal`, which prints on
+   * standard output (where an MCP stdio transport or a script's result goes) and keeps waiting
+   * after standard input has ended.
+   */
+  readonly terminal?: Terminal.Terminal | undefined
 }
 
 /** A paste that is not (yet) a usable callback URL: the user is asked again. */
@@ -585,8 +614,10 @@ const parsePaste = (line: string, request: AuthorizationRequest): Either.Either<
  * URI, RFC 8252 §7.3). The paste is validated (`state`, RFC 9207 `iss`, `error=`); a paste that
  * is not a usable callback URL, or belongs to another attempt, asks again (up to `maxAttempts`).
  *
- * Reads lines with the `Terminal` service when the context has one, otherwise from standard
- * input, prompting on standard error. End of input or Ctrl-C is `AuthorizationError` "Cancelled".
+ * Reads lines from standard input and prompts on standard error, so standard output stays free
+ * for a protocol or a result; the `terminal` option reads and prompts through a `Terminal` instead
+ * (a `Terminal` in the context is not used). End of input or Ctrl-C is `AuthorizationError`
+ * "Cancelled" at once.
  *
  * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
@@ -598,7 +629,7 @@ export const makeManual = (
 ): Effect.Effect<Authorizer, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
-    const terminal = yield* Effect.serviceOption(Terminal.Terminal)
+    const terminal = Option.fromNullable(options.terminal)
     const redirectUri = options.redirectUri ?? DEFAULT_REDIRECT_URI
     const timeout = options.timeout ?? DEFAULT_TIMEOUT
     const maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 3))

@@ -210,6 +210,265 @@ export const authorizationServerMetadataUrls = (issuer: string): ReadonlyArray<s
 
 const stripSlash = (s: string): string => s.replace(/\/+$/, "")
 
+/** What every metadata request needs: the inner client and its limits. */
+interface MetadataHttp {
+  readonly client: HttpClient.HttpClient
+  readonly options: OAuthHttp.OAuthHttpOptions
+}
+
+/** Told the `Cache-Control` lifetime of each document read (RFC 9111 §5.2.2). */
+type MaxAgeSink = (seconds: number | undefined) => void
+
+/** The overall deadline around one public operation (`url`: what it was about). */
+const withinDeadline = (deadline: Duration.Duration, url: string) =>
+<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | DiscoveryError> =>
+  Effect.timeoutFail(effect, {
+    duration: deadline,
+    onTimeout: () =>
+      new DiscoveryError({
+        reason: "Timeout",
+        url,
+        detail: `discovery did not finish within its overall deadline of ${Duration.format(deadline)}`
+      })
+  })
+
+const requireUrl = (url: string, what: string): Effect.Effect<void, DiscoveryError> =>
+  URL.canParse(url)
+    ? Effect.void
+    : Effect.fail(new DiscoveryError({ reason: "Malformed", url, detail: `${what} is not an absolute URL` }))
+
+/** Fetches one metadata document: `None` for a 4xx (try the next URL), an error otherwise. */
+const fetchDocument = <A, I>(
+  http: MetadataHttp,
+  url: string,
+  schema: Schema.Schema<A, I>,
+  maxAge?: MaxAgeSink
+): Effect.Effect<Option.Option<A>, DiscoveryError | OAuthRequestError> =>
+  OAuthHttp.execute(http.client, HttpClientRequest.get(url), http.options).pipe(
+    Effect.flatMap((response): Effect.Effect<Option.Option<A>, DiscoveryError | OAuthRequestError> => {
+      if (response.status >= 400 && response.status < 500) return Effect.succeedNone
+      if (response.status !== 200) {
+        return Effect.fail(
+          new OAuthRequestError({
+            reason: "Status",
+            url,
+            status: response.status,
+            detail: "metadata endpoint answered with an unexpected status"
+          })
+        )
+      }
+      return Either.match(OAuthHttp.decodeJson(schema, response), {
+        onLeft: (detail) => Effect.fail(new DiscoveryError({ reason: "Malformed", url, detail })),
+        onRight: (doc) => {
+          maxAge?.(cacheMaxAge(response.headers["cache-control"]))
+          return Effect.succeed(Option.some(doc))
+        }
+      })
+    })
+  )
+
+/** The first of `urls` that has the document, with that URL. */
+const firstFound = <A, I>(
+  http: MetadataHttp,
+  urls: ReadonlyArray<string>,
+  schema: Schema.Schema<A, I>,
+  maxAge?: MaxAgeSink
+): Effect.Effect<Option.Option<readonly [string, A]>, DiscoveryError | OAuthRequestError> =>
+  Effect.gen(function*() {
+    for (const url of urls) {
+      const found = yield* fetchDocument(http, url, schema, maxAge)
+      if (Option.isSome(found)) return Option.some([url, found.value] as const)
+    }
+    return Option.none()
+  })
+
+/** RFC 9728 §3.1, SEP-985: the PRM at the URL the 401 named, then at the well-known URLs. */
+const protectedResourceAt = (
+  http: MetadataHttp,
+  mcpUrl: string,
+  resourceMetadataUrl?: string,
+  maxAge?: MaxAgeSink
+) =>
+  Effect.gen(function*() {
+    yield* requireUrl(mcpUrl, "the MCP server URL")
+    const fallbacks = protectedResourceMetadataUrls(mcpUrl)
+    const urls = resourceMetadataUrl === undefined
+      ? fallbacks
+      : [resourceMetadataUrl, ...fallbacks.filter((u) => u !== resourceMetadataUrl)]
+    return yield* firstFound(http, urls, ProtectedResourceMetadata, maxAge)
+  }).pipe(Effect.withSpan("Discovery.protectedResource", { attributes: { mcpUrl } }))
+
+/** RFC 8414 §3.3: the document names the expected issuer (when `strictIssuer`); and PKCE S256 is offered. */
+const checkAuthorizationServer = (
+  url: string,
+  expectedIssuer: string,
+  doc: AuthorizationServerMetadata,
+  strictIssuer: boolean
+): Effect.Effect<AuthorizationServerMetadata, DiscoveryError> => {
+  if (strictIssuer && stripSlash(doc.issuer) !== stripSlash(expectedIssuer)) {
+    return Effect.fail(
+      new DiscoveryError({
+        reason: "IssuerMismatch",
+        url,
+        detail: `metadata names issuer "${doc.issuer}", expected "${expectedIssuer}"`
+      })
+    )
+  }
+  if (!(doc.code_challenge_methods_supported ?? []).includes("S256")) {
+    return Effect.fail(
+      new DiscoveryError({
+        reason: "PkceNotSupported",
+        url,
+        detail: "code_challenge_methods_supported does not contain S256; refusing to continue without PKCE"
+      })
+    )
+  }
+  return Effect.succeed(doc)
+}
+
+/** RFC 8414 / OIDC metadata of an issuer, at the first of its metadata URLs that has it, checked. */
+const authorizationServerAt = (http: MetadataHttp, issuer: string, maxAge?: MaxAgeSink) =>
+  Effect.gen(function*() {
+    yield* requireUrl(issuer, "the issuer")
+    const urls = authorizationServerMetadataUrls(issuer)
+    const found = yield* firstFound(http, urls, AuthorizationServerMetadata, maxAge)
+    if (Option.isNone(found)) {
+      return yield* Effect.fail(
+        new DiscoveryError({
+          reason: "NotFound",
+          url: urls[0] ?? issuer,
+          detail: `no authorization server metadata for issuer ${issuer} (tried ${urls.join(", ")})`
+        })
+      )
+    }
+    const [url, doc] = found.value
+    return yield* checkAuthorizationServer(url, issuer, doc, true)
+  }).pipe(Effect.withSpan("Discovery.authorizationServer", { attributes: { issuer } }))
+
+/** 2025-03-26: no PRM; metadata on the server origin, else default endpoints there. */
+const legacyAuthorizationServer = (http: MetadataHttp, mcpUrl: string, maxAge?: MaxAgeSink) =>
+  Effect.gen(function*() {
+    const origin = new URL(mcpUrl).origin
+    const url = `${origin}/.well-known/oauth-authorization-server`
+    const found = yield* fetchDocument(http, url, AuthorizationServerMetadata, maxAge)
+    if (Option.isSome(found)) {
+      const doc = found.value
+      // The legacy document's issuer is only required to live on the server's origin.
+      const sameOrigin = URL.canParse(doc.issuer) && new URL(doc.issuer).origin === origin
+      if (!sameOrigin) {
+        return yield* Effect.fail(
+          new DiscoveryError({
+            reason: "IssuerMismatch",
+            url,
+            detail: `metadata names issuer "${doc.issuer}", which is not on ${origin}`
+          })
+        )
+      }
+      return yield* checkAuthorizationServer(url, doc.issuer, doc, false)
+    }
+    return new AuthorizationServerMetadata({
+      issuer: origin,
+      authorization_endpoint: `${origin}/authorize`,
+      token_endpoint: `${origin}/token`,
+      registration_endpoint: `${origin}/register`,
+      code_challenge_methods_supported: ["S256"],
+      response_types_supported: ["code"]
+    })
+  })
+
+/** RFC 9728 §2: the PRM's `authorization_servers` to try, in the caller's order; only listed ones. */
+const authorizationServersToTry = (
+  mcpUrl: string,
+  prm: ProtectedResourceMetadata,
+  order: DiscoverOptions["orderAuthorizationServers"]
+): Effect.Effect<ReadonlyArray<string>, DiscoveryError> => {
+  const listed = prm.authorization_servers ?? []
+  const servers = order === undefined ? listed : order(listed).filter((issuer) => listed.includes(issuer))
+  if (listed.length > 0 && servers.length === 0) {
+    return Effect.fail(
+      new DiscoveryError({
+        reason: "NotFound",
+        url: mcpUrl,
+        detail: `none of the listed authorization servers (${listed.join(", ")}) was selected`
+      })
+    )
+  }
+  if (servers.length === 0) {
+    return Effect.fail(
+      new DiscoveryError({
+        reason: "Malformed",
+        url: mcpUrl,
+        detail: "protected resource metadata lists no authorization_servers"
+      })
+    )
+  }
+  return Effect.succeed(servers)
+}
+
+/** Tries each authorization server in order; the first that validates wins, else the last error. */
+const firstValidAuthorizationServer = (
+  http: MetadataHttp,
+  mcpUrl: string,
+  servers: ReadonlyArray<string>,
+  maxAge: MaxAgeSink
+): Effect.Effect<AuthorizationServerMetadata, DiscoveryError | OAuthRequestError> =>
+  Effect.gen(function*() {
+    let lastError: DiscoveryError | OAuthRequestError | undefined
+    for (const issuer of servers) {
+      const result = yield* Effect.either(authorizationServerAt(http, issuer, maxAge))
+      if (Either.isRight(result)) return result.right
+      lastError = result.left
+    }
+    return yield* Effect.fail(
+      lastError ??
+        new DiscoveryError({ reason: "NotFound", url: mcpUrl, detail: "no usable authorization server" })
+    )
+  })
+
+/** One whole discovery, from the network: PRM (or the 2025-03-26 fallback), then its authorization server. */
+const discoverFresh = (
+  http: MetadataHttp,
+  validateResource: (serverUrl: string, resource: string) => boolean,
+  mcpUrl: string,
+  options: DiscoverOptions
+): Effect.Effect<DiscoveryResult, DiscoveryFailure> =>
+  Effect.gen(function*() {
+    // The smallest max-age any of the documents allowed (RFC 9111 §4.2.1: each has its own).
+    let maxAgeSeconds: number | undefined
+    const maxAge = (seconds: number | undefined) => {
+      if (seconds !== undefined) maxAgeSeconds = Math.min(seconds, maxAgeSeconds ?? seconds)
+    }
+    const foundPrm = yield* protectedResourceAt(http, mcpUrl, options.resourceMetadataUrl, maxAge)
+    if (Option.isNone(foundPrm)) {
+      const as = yield* legacyAuthorizationServer(http, mcpUrl, maxAge)
+      return {
+        mcpUrl,
+        protectedResource: Option.none(),
+        resource: undefined,
+        authorizationServer: as,
+        issuer: as.issuer,
+        legacy: true,
+        maxAgeSeconds
+      } satisfies DiscoveryResult
+    }
+    const [resourceMetadataUrl, doc] = foundPrm.value
+    if (!validateResource(mcpUrl, doc.resource)) {
+      return yield* Effect.fail(new ResourceMismatch({ expected: mcpUrl, actual: doc.resource }))
+    }
+    const servers = yield* authorizationServersToTry(mcpUrl, doc, options.orderAuthorizationServers)
+    const as = yield* firstValidAuthorizationServer(http, mcpUrl, servers, maxAge)
+    return {
+      mcpUrl,
+      protectedResource: Option.some(doc),
+      resource: doc.resource,
+      authorizationServer: as,
+      issuer: as.issuer,
+      legacy: false,
+      resourceMetadataUrl,
+      maxAgeSeconds
+    } satisfies DiscoveryResult
+  })
+
 /**
  * Builds the service on the `HttpClient` it is given (the *inner*, unauthenticated client).
  *
@@ -224,232 +483,9 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
       timeout: config.timeout ?? Duration.seconds(30),
       ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure })
     }
+    const http: MetadataHttp = { client, options: httpOptions }
     const validateResource = config.validateResource ?? defaultValidateResource
     const deadline = Duration.decode(config.deadline ?? Duration.times(httpOptions.timeout, 2))
-
-    /** The overall deadline around one public operation (`url`: what it was about). */
-    const withinDeadline = (url: string) =>
-    <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | DiscoveryError> =>
-      Effect.timeoutFail(effect, {
-        duration: deadline,
-        onTimeout: () =>
-          new DiscoveryError({
-            reason: "Timeout",
-            url,
-            detail: `discovery did not finish within its overall deadline of ${Duration.format(deadline)}`
-          })
-      })
-
-    const requireUrl = (url: string, what: string): Effect.Effect<void, DiscoveryError> =>
-      URL.canParse(url)
-        ? Effect.void
-        : Effect.fail(new DiscoveryError({ reason: "Malformed", url, detail: `${what} is not an absolute URL` }))
-
-    /** Fetches one metadata document: `None` for a 4xx (try the next URL), an error otherwise. */
-    const fetchDocument = <A, I>(
-      url: string,
-      schema: Schema.Schema<A, I>,
-      maxAge?: (seconds: number | undefined) => void
-    ): Effect.Effect<Option.Option<A>, DiscoveryError | OAuthRequestError> =>
-      OAuthHttp.execute(client, HttpClientRequest.get(url), httpOptions).pipe(
-        Effect.flatMap((response): Effect.Effect<Option.Option<A>, DiscoveryError | OAuthRequestError> => {
-          if (response.status >= 400 && response.status < 500) return Effect.succeedNone
-          if (response.status !== 200) {
-            return Effect.fail(
-              new OAuthRequestError({
-                reason: "Status",
-                url,
-                status: response.status,
-                detail: "metadata endpoint answered with an unexpected status"
-              })
-            )
-          }
-          return Either.match(OAuthHttp.decodeJson(schema, response), {
-            onLeft: (detail) => Effect.fail(new DiscoveryError({ reason: "Malformed", url, detail })),
-            onRight: (doc) => {
-              maxAge?.(cacheMaxAge(response.headers["cache-control"]))
-              return Effect.succeed(Option.some(doc))
-            }
-          })
-        })
-      )
-
-    const firstFound = <A, I>(
-      urls: ReadonlyArray<string>,
-      schema: Schema.Schema<A, I>,
-      maxAge?: (seconds: number | undefined) => void
-    ): Effect.Effect<Option.Option<readonly [string, A]>, DiscoveryError | OAuthRequestError> =>
-      Effect.gen(function*() {
-        for (const url of urls) {
-          const found = yield* fetchDocument(url, schema, maxAge)
-          if (Option.isSome(found)) return Option.some([url, found.value] as const)
-        }
-        return Option.none()
-      })
-
-    const protectedResourceAt = (
-      mcpUrl: string,
-      resourceMetadataUrl?: string,
-      maxAge?: (seconds: number | undefined) => void
-    ) =>
-      Effect.gen(function*() {
-        yield* requireUrl(mcpUrl, "the MCP server URL")
-        const fallbacks = protectedResourceMetadataUrls(mcpUrl)
-        const urls = resourceMetadataUrl === undefined
-          ? fallbacks
-          : [resourceMetadataUrl, ...fallbacks.filter((u) => u !== resourceMetadataUrl)]
-        return yield* firstFound(urls, ProtectedResourceMetadata, maxAge)
-      }).pipe(Effect.withSpan("Discovery.protectedResource", { attributes: { mcpUrl } }))
-
-    const protectedResource = (mcpUrl: string, resourceMetadataUrl?: string) =>
-      Effect.map(protectedResourceAt(mcpUrl, resourceMetadataUrl), Option.map(([, doc]) => doc))
-
-    const checkAuthorizationServer = (
-      url: string,
-      expectedIssuer: string,
-      doc: AuthorizationServerMetadata,
-      strictIssuer: boolean
-    ): Effect.Effect<AuthorizationServerMetadata, DiscoveryError> => {
-      if (strictIssuer && stripSlash(doc.issuer) !== stripSlash(expectedIssuer)) {
-        return Effect.fail(
-          new DiscoveryError({
-            reason: "IssuerMismatch",
-            url,
-            detail: `metadata names issuer "${doc.issuer}", expected "${expectedIssuer}"`
-          })
-        )
-      }
-      if (!(doc.code_challenge_methods_supported ?? []).includes("S256")) {
-        return Effect.fail(
-          new DiscoveryError({
-            reason: "PkceNotSupported",
-            url,
-            detail: "code_challenge_methods_supported does not contain S256; refusing to continue without PKCE"
-          })
-        )
-      }
-      return Effect.succeed(doc)
-    }
-
-    const authorizationServer = (issuer: string, maxAge?: (seconds: number | undefined) => void) =>
-      Effect.gen(function*() {
-        yield* requireUrl(issuer, "the issuer")
-        const urls = authorizationServerMetadataUrls(issuer)
-        const found = yield* firstFound(urls, AuthorizationServerMetadata, maxAge)
-        if (Option.isNone(found)) {
-          return yield* Effect.fail(
-            new DiscoveryError({
-              reason: "NotFound",
-              url: urls[0] ?? issuer,
-              detail: `no authorization server metadata for issuer ${issuer} (tried ${urls.join(", ")})`
-            })
-          )
-        }
-        const [url, doc] = found.value
-        return yield* checkAuthorizationServer(url, issuer, doc, true)
-      }).pipe(Effect.withSpan("Discovery.authorizationServer", { attributes: { issuer } }))
-
-    /** 2025-03-26: no PRM; metadata on the server origin, else default endpoints there. */
-    const legacy = (mcpUrl: string, maxAge?: (seconds: number | undefined) => void) =>
-      Effect.gen(function*() {
-        const origin = new URL(mcpUrl).origin
-        const url = `${origin}/.well-known/oauth-authorization-server`
-        const found = yield* fetchDocument(url, AuthorizationServerMetadata, maxAge)
-        if (Option.isSome(found)) {
-          const doc = found.value
-          // The legacy document's issuer is only required to live on the server's origin.
-          const sameOrigin = URL.canParse(doc.issuer) && new URL(doc.issuer).origin === origin
-          if (!sameOrigin) {
-            return yield* Effect.fail(
-              new DiscoveryError({
-                reason: "IssuerMismatch",
-                url,
-                detail: `metadata names issuer "${doc.issuer}", which is not on ${origin}`
-              })
-            )
-          }
-          return yield* checkAuthorizationServer(url, doc.issuer, doc, false)
-        }
-        return new AuthorizationServerMetadata({
-          issuer: origin,
-          authorization_endpoint: `${origin}/authorize`,
-          token_endpoint: `${origin}/token`,
-          registration_endpoint: `${origin}/register`,
-          code_challenge_methods_supported: ["S256"],
-          response_types_supported: ["code"]
-        })
-      })
-
-    const discoverFresh = (mcpUrl: string, options: DiscoverOptions) =>
-      Effect.gen(function*() {
-        // The smallest max-age any of the documents allowed (RFC 9111 §4.2.1: each has its own).
-        let maxAgeSeconds: number | undefined
-        const maxAge = (seconds: number | undefined) => {
-          if (seconds !== undefined) maxAgeSeconds = Math.min(seconds, maxAgeSeconds ?? seconds)
-        }
-        const foundPrm = yield* protectedResourceAt(mcpUrl, options.resourceMetadataUrl, maxAge)
-        if (Option.isNone(foundPrm)) {
-          const as = yield* legacy(mcpUrl, maxAge)
-          return {
-            mcpUrl,
-            protectedResource: Option.none(),
-            resource: undefined,
-            authorizationServer: as,
-            issuer: as.issuer,
-            legacy: true,
-            maxAgeSeconds
-          } satisfies DiscoveryResult
-        }
-        const [resourceMetadataUrl, doc] = foundPrm.value
-        const prm = Option.some(doc)
-        if (!validateResource(mcpUrl, doc.resource)) {
-          return yield* Effect.fail(new ResourceMismatch({ expected: mcpUrl, actual: doc.resource }))
-        }
-        const listed = doc.authorization_servers ?? []
-        const servers = options.orderAuthorizationServers === undefined
-          ? listed
-          : options.orderAuthorizationServers(listed).filter((issuer) => listed.includes(issuer))
-        if (listed.length > 0 && servers.length === 0) {
-          return yield* Effect.fail(
-            new DiscoveryError({
-              reason: "NotFound",
-              url: mcpUrl,
-              detail: `none of the listed authorization servers (${listed.join(", ")}) was selected`
-            })
-          )
-        }
-        if (servers.length === 0) {
-          return yield* Effect.fail(
-            new DiscoveryError({
-              reason: "Malformed",
-              url: mcpUrl,
-              detail: "protected resource metadata lists no authorization_servers"
-            })
-          )
-        }
-        // Try each listed authorization server in order; the first that validates wins.
-        let lastError: DiscoveryError | OAuthRequestError | undefined
-        for (const issuer of servers) {
-          const result = yield* Effect.either(authorizationServer(issuer, maxAge))
-          if (Either.isRight(result)) {
-            return {
-              mcpUrl,
-              protectedResource: prm,
-              resource: doc.resource,
-              authorizationServer: result.right,
-              issuer: result.right.issuer,
-              legacy: false,
-              resourceMetadataUrl,
-              maxAgeSeconds
-            } satisfies DiscoveryResult
-          }
-          lastError = result.left
-        }
-        return yield* Effect.fail(
-          lastError ??
-            new DiscoveryError({ reason: "NotFound", url: mcpUrl, detail: "no usable authorization server" })
-        )
-      })
 
     const discover = (mcpUrl: string, options: DiscoverOptions = {}) =>
       Effect.gen(function*() {
@@ -459,7 +495,9 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
           const cached = (yield* Ref.get(cache)).get(key)
           if (cached !== undefined) return cached
         }
-        const result = yield* discoverFresh(mcpUrl, options).pipe(withinDeadline(mcpUrl))
+        const result = yield* discoverFresh(http, validateResource, mcpUrl, options).pipe(
+          withinDeadline(deadline, mcpUrl)
+        )
         yield* Ref.update(cache, (m) => new Map(m).set(key, result))
         return result
       }).pipe(Effect.withSpan("Discovery.discover", { attributes: { mcpUrl } }))
@@ -474,8 +512,10 @@ export const make = (config: DiscoveryConfig = {}): Effect.Effect<Discovery, nev
     return Discovery.of({
       discover,
       protectedResource: (mcpUrl, resourceMetadataUrl) =>
-        withinDeadline(mcpUrl)(protectedResource(mcpUrl, resourceMetadataUrl)),
-      authorizationServer: (issuer) => withinDeadline(issuer)(authorizationServer(issuer)),
+        withinDeadline(deadline, mcpUrl)(
+          Effect.map(protectedResourceAt(http, mcpUrl, resourceMetadataUrl), Option.map(([, doc]) => doc))
+        ),
+      authorizationServer: (issuer) => withinDeadline(deadline, issuer)(authorizationServerAt(http, issuer)),
       invalidate
     })
   })

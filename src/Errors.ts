@@ -151,6 +151,36 @@ export class IssuerMismatch extends Schema.TaggedError<IssuerMismatch>("effect-m
 }
 
 /**
+ * A kind of credential a request can carry: `access_token` (a `Bearer` / `DPoP` header),
+ * `refresh_token`, `client_secret` (HTTP Basic or the form), `client_assertion` (RFC 7523),
+ * `code_verifier` and `authorization_code` (RFC 7636, RFC 6749 §4.1.3), `token` (the token
+ * being revoked, RFC 7009 §2.1), `registration_access_token` (RFC 7592 §3).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.3
+ * @since 0.1.0
+ * @category errors
+ */
+export const ExposedCredential = Schema.Literal(
+  "access_token",
+  "refresh_token",
+  "client_secret",
+  "client_assertion",
+  "code_verifier",
+  "authorization_code",
+  "token",
+  "registration_access_token"
+)
+
+/**
+ * The type of {@link ExposedCredential}.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.3
+ * @since 0.1.0
+ * @category errors
+ */
+export type ExposedCredential = typeof ExposedCredential.Type
+
+/**
  * A transport-level failure of an OAuth HTTP call (discovery, registration, token, probe):
  * the server could not be reached, did not answer in time, answered with a redirect (never
  * followed on OAuth calls), answered with a body that could not be read, or the URL is not
@@ -166,7 +196,14 @@ export class OAuthRequestError extends Schema.TaggedError<OAuthRequestError>("ef
     reason: Schema.Literal("Transport", "Timeout", "Redirect", "InsecureUrl", "Decode", "Status"),
     url: Schema.String,
     status: Schema.optional(Schema.Number),
-    detail: Schema.String
+    detail: Schema.String,
+    /**
+     * The credentials this request carried that reached another URL: an HTTP client below this
+     * library followed a redirect and sent the request there again (`reason` `"Redirect"`).
+     * Tokens among them have been revoked and forgotten where that was possible (the `detail`
+     * says); a `client_secret` or private key can only be rotated.
+     */
+    exposed: Schema.optional(Schema.Array(ExposedCredential))
   }
 ) {
   override get message(): string {
@@ -272,7 +309,9 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>("effect-mcp-o
 }
 
 /**
- * Token storage could not be read or written (I/O error, permissions, undecryptable data).
+ * Token storage could not be read or written (I/O error, permissions, undecryptable data), or
+ * (reason `"Unavailable"`) the storage cannot be used here at all: the OS keychain storage
+ * without its `@napi-rs/keyring` package or without a keychain service to talk to.
  * A corrupted entry is *not* a `StorageError`: it reads as absent with a logged warning.
  *
  * @since 0.1.0
@@ -281,7 +320,7 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>("effect-mcp-o
 export class StorageError extends Schema.TaggedError<StorageError>("effect-mcp-oauth/StorageError")(
   "StorageError",
   {
-    reason: Schema.Literal("Io", "Decryption", "Encoding", "Conflict"),
+    reason: Schema.Literal("Io", "Decryption", "Encoding", "Conflict", "Unavailable"),
     key: Schema.optional(Schema.String),
     detail: Schema.String
   }

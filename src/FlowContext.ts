@@ -208,6 +208,24 @@ export interface FlowContext {
    * suspect (the resource may have moved to another authorization server) and is fetched again.
    */
   readonly suspect: Ref.Ref<Option.Option<string>>
+  /**
+   * A token set obtained (a refresh) that storage refused to store, with the record it replaces:
+   * it is the one in use — its refresh token is the one the server now honours, the stored one may
+   * be rotated away — and {@link reload} writes it before reading anything else.
+   */
+  readonly unsaved: Ref.Ref<Option.Option<UnsavedTokens>>
+}
+
+/**
+ * A token set kept in memory because storage refused it, and the stored record it replaces.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category models
+ */
+export interface UnsavedTokens {
+  readonly token: StoredToken
+  readonly replaces: Option.Option<StoredToken>
 }
 
 /**
@@ -294,7 +312,8 @@ export const make = (options: OAuthOptions): Effect.Effect<FlowContext, never, D
       singleFlight: yield* SingleFlight.make<StoredToken, OAuthError>({ key, lock }),
       known: yield* Ref.make(Option.none<KnownDiscovery>()),
       reusedDiscovery: yield* Ref.make(false),
-      suspect: yield* Ref.make(Option.none<string>())
+      suspect: yield* Ref.make(Option.none<string>()),
+      unsaved: yield* Ref.make(Option.none<UnsavedTokens>())
     } satisfies FlowContext
   })
 
@@ -315,14 +334,87 @@ export const loadCurrent = (ctx: FlowContext): Effect.Effect<Option.Option<Store
   )
 
 /**
- * Re-reads the stored token (another process may have changed it) and caches it.
+ * Re-reads the stored token (another process may have changed it) and caches it. When a token
+ * set is {@link FlowContext.unsaved} (storage refused it), its write is retried first — only over
+ * the record it replaces: a newer record another process stored meanwhile wins — and while
+ * storage still refuses it, that in-memory set is the answer, never the stale stored record
+ * whose refresh token the server has rotated away.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
  * @since 0.1.0
  * @category tokens
  */
 export const reload = (ctx: FlowContext): Effect.Effect<Option.Option<StoredToken>, StorageError> =>
-  Effect.tap(ctx.storage.getTokens(ctx.key), (stored) => Ref.set(ctx.current, stored))
+  Effect.flatMap(Ref.get(ctx.unsaved), (unsaved) =>
+    Effect.flatMap(ctx.storage.getTokens(ctx.key), (stored) => {
+      // Only over the record it replaces: a sign-in, a logout or another process's newer record wins.
+      if (Option.isNone(unsaved) || !sameRecord(stored, unsaved.value.replaces)) {
+        return Ref.set(ctx.unsaved, Option.none()).pipe(Effect.zipRight(Ref.set(ctx.current, stored)), Effect.as(stored))
+      }
+      const pending = unsaved.value
+      return TokenStorage.setTokensIfUnchanged(ctx.storage, ctx.key, pending.replaces, pending.token).pipe(
+        Effect.tap(() =>
+          Effect.zipRight(Ref.set(ctx.unsaved, Option.none()), Effect.logInfo("The token set kept in memory is now stored"))
+        ),
+        Effect.catchIf((e) => e.reason !== "Conflict", (e) =>
+          Effect.as(
+            Effect.logWarning(`The token set kept in memory still cannot be stored (${e.message}); using it`),
+            pending.token
+          )),
+        Effect.map(Option.some),
+        Effect.tap((token) => Ref.set(ctx.current, token))
+      )
+    }))
+
+/** Whether two optional records are the same token set (the same access token, or both absent). */
+const sameRecord = (a: Option.Option<StoredToken>, b: Option.Option<StoredToken>): boolean =>
+  Option.isNone(a) ? Option.isNone(b) : Option.isSome(b) &&
+    Redacted.value(a.value.accessToken) === Redacted.value(b.value.accessToken)
+
+/**
+ * Stores a refreshed token set over `replaces`, or — when storage refuses it — keeps it in memory
+ * as {@link FlowContext.unsaved} (the server may have rotated the refresh token: dropping the new
+ * set because the disk is full or read-only would lose the grant) and says so with a warning.
+ * Returns what is now current (a newer record another process stored first wins), and why it
+ * could not be stored, if so.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category tokens
+ */
+export const storeOrKeep = (
+  ctx: FlowContext,
+  replaces: Option.Option<StoredToken>,
+  token: StoredToken
+): Effect.Effect<{ readonly token: StoredToken; readonly storageError: string | undefined }, StorageError> =>
+  Effect.flatMap(Ref.get(ctx.unsaved), (unsaved) => {
+    // Refreshed from a set storage still refused: the stored record is still the one that set replaced.
+    const over = Option.isSome(unsaved) && sameRecord(replaces, Option.some(unsaved.value.token))
+      ? unsaved.value.replaces
+      : replaces
+    return storeOver(ctx, over, token)
+  })
+
+const storeOver = (
+  ctx: FlowContext,
+  replaces: Option.Option<StoredToken>,
+  token: StoredToken
+): Effect.Effect<{ readonly token: StoredToken; readonly storageError: string | undefined }, StorageError> =>
+  TokenStorage.setTokensIfUnchanged(ctx.storage, ctx.key, replaces, token).pipe(
+    Effect.map((stored) => ({ token: stored, storageError: undefined })),
+    Effect.tap(() => Ref.set(ctx.unsaved, Option.none())),
+    Effect.catchIf((e) => e.reason !== "Conflict", (e) =>
+      Ref.set(ctx.unsaved, Option.some({ token, replaces })).pipe(
+        Effect.zipRight(
+          Effect.logWarning(
+            `The refreshed tokens could not be stored (${e.message}); keeping them in memory and storing them at the next occasion`
+          )
+        ),
+        Effect.as({ token, storageError: e.message })
+      )),
+    Effect.tap(({ token }) => Ref.set(ctx.current, Option.some(token)))
+  )
 
 /**
  * The token with the discovery it was obtained with attached (issuer-bound: only when that
@@ -368,7 +460,11 @@ export const withDiscovery = (ctx: FlowContext, token: StoredToken): Effect.Effe
 export const save = (ctx: FlowContext, token: StoredToken): Effect.Effect<void, StorageError> =>
   Effect.flatMap(
     withDiscovery(ctx, token),
-    (withIt) => Effect.zipRight(ctx.storage.setTokens(ctx.key, withIt), Ref.set(ctx.current, Option.some(withIt)))
+    (withIt) =>
+      ctx.storage.setTokens(ctx.key, withIt).pipe(
+        Effect.zipRight(Ref.set(ctx.current, Option.some(withIt))),
+        Effect.zipRight(Ref.set(ctx.unsaved, Option.none()))
+      )
   )
 
 /**
@@ -379,7 +475,10 @@ export const save = (ctx: FlowContext, token: StoredToken): Effect.Effect<void, 
  * @category tokens
  */
 export const clearTokens = (ctx: FlowContext): Effect.Effect<void, StorageError> =>
-  Effect.zipRight(ctx.storage.clearTokens(ctx.key), Ref.set(ctx.current, Option.none<StoredToken>()))
+  ctx.storage.clearTokens(ctx.key).pipe(
+    Effect.zipRight(Ref.set(ctx.current, Option.none<StoredToken>())),
+    Effect.zipRight(Ref.set(ctx.unsaved, Option.none()))
+  )
 
 /**
  * Forgets everything stored for this server: tokens and client information.
@@ -389,7 +488,10 @@ export const clearTokens = (ctx: FlowContext): Effect.Effect<void, StorageError>
  * @category tokens
  */
 export const forget = (ctx: FlowContext): Effect.Effect<void, StorageError> =>
-  Effect.zipRight(ctx.storage.clear(ctx.key), Ref.set(ctx.current, Option.none<StoredToken>()))
+  ctx.storage.clear(ctx.key).pipe(
+    Effect.zipRight(Ref.set(ctx.current, Option.none<StoredToken>())),
+    Effect.zipRight(Ref.set(ctx.unsaved, Option.none()))
+  )
 
 /** Stored discovery is reused this long when the metadata said nothing about caching. */
 const DEFAULT_FRESHNESS_MILLIS = 24 * 60 * 60 * 1000

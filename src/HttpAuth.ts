@@ -24,7 +24,7 @@ import { dual } from "effect/Function"
 import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
-import { InsufficientScope, type OAuthError, OAuthRequestError, Unauthorized } from "./Errors.js"
+import { InsufficientScope, type OAuthError, OAuthRequestError, type StorageError, Unauthorized } from "./Errors.js"
 import { sameOriginAs } from "./internal/sameOrigin.js"
 import { tokenWait } from "./internal/tokenWait.js"
 import { authChallenge } from "./internal/wwwAuthenticate.js"
@@ -116,6 +116,224 @@ export const currentlyClosing: FiberRef.FiberRef<boolean> = FiberRef.unsafeMake(
 export const whileClosing = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.locally(effect, currentlyClosing, true)
 
+/** What one installed middleware knows: its OAuth client, the MCP origin, the DPoP key and the tokens it attached. */
+interface Middleware {
+  readonly oauth: OAuth.OAuth
+  readonly origin: string
+  /** Whether a URL is on the MCP server's origin (no URL parsing in the common case). */
+  readonly applies: (url: string) => boolean
+  readonly dpop: Dpop.Dpop | undefined
+  readonly attached: AttachedCredentials
+}
+
+const makeMiddleware = (oauth: OAuth.OAuth): Middleware => ({
+  oauth,
+  origin: new URL(oauth.mcpUrl).origin,
+  applies: sameOriginAs(oauth.mcpUrl),
+  dpop: Option.getOrUndefined(oauth.dpop),
+  attached: makeAttachedCredentials()
+})
+
+/** The `Authorization` values a middleware attached (the latest few), to recognise them when copied. */
+interface AttachedCredentials {
+  readonly remember: (request: HttpClientRequest.HttpClientRequest) => HttpClientRequest.HttpClientRequest
+  readonly carries: (request: HttpClientRequest.HttpClientRequest) => boolean
+}
+
+const makeAttachedCredentials = (): AttachedCredentials => {
+  const attached: Array<string> = []
+  return {
+    remember: (request) => {
+      const value = request.headers["authorization"]
+      if (value !== undefined && !attached.includes(value)) {
+        attached.push(value)
+        if (attached.length > 16) attached.shift()
+      }
+      return request
+    },
+    carries: (request) => {
+      const value = request.headers["authorization"]
+      return value !== undefined && attached.includes(value)
+    }
+  }
+}
+
+/** RFC 6750 §2.1 `Bearer`, or RFC 9449 §7.1 `DPoP` with a fresh proof bound to the token. */
+const present = (
+  dpop: Dpop.Dpop | undefined,
+  request: HttpClientRequest.HttpClientRequest,
+  token: StoredToken
+): Effect.Effect<HttpClientRequest.HttpClientRequest> =>
+  token.tokenType === "DPoP" && dpop !== undefined
+    ? Effect.gen(function*() {
+      const proof = yield* dpop.proof({
+        method: request.method,
+        url: request.url,
+        accessToken: token.accessToken,
+        nonce: Option.getOrUndefined(yield* dpop.nonce(request.url))
+      })
+      return HttpClientRequest.setHeaders(request, {
+        authorization: `DPoP ${Redacted.value(token.accessToken)}`,
+        dpop: proof
+      })
+    })
+    : Effect.succeed(HttpClientRequest.bearerToken(request, Redacted.value(token.accessToken)))
+
+/**
+ * Puts the current token on a request for the MCP server's origin (other origins never see it).
+ * While closing: the stored token as it is, no network, no lock (an expired one only earns a 401).
+ */
+const attachToken = (m: Middleware) =>
+(
+  request: HttpClientRequest.HttpClientRequest
+): Effect.Effect<HttpClientRequest.HttpClientRequest, OAuthError> => {
+  if (!m.applies(request.url)) return Effect.succeed(request)
+  const token = Effect.flatMap(
+    FiberRef.get(currentlyClosing),
+    (closing) => closing ? Effect.map(Effect.option(m.oauth.tokens), Option.flatten) : m.oauth.tokenForRequest
+  )
+  return Effect.flatMap(token, (t) =>
+    Option.match(t, {
+      onNone: () => Effect.succeed(request),
+      onSome: (t) => Effect.map(present(m.dpop, request, t), m.attached.remember)
+    }))
+}
+
+/** Remembers a resource server's `DPoP-Nonce` (RFC 9449 §9) for the next proof. */
+const rememberNonce = (
+  m: Middleware,
+  response: HttpClientResponse.HttpClientResponse
+): Effect.Effect<HttpClientResponse.HttpClientResponse> => {
+  // DPoP first: reading `response.headers` builds the headers object, work for DPoP clients only.
+  if (m.dpop === undefined) return Effect.succeed(response)
+  const nonce = response.headers["dpop-nonce"]
+  return nonce === undefined ? Effect.succeed(response) : Effect.as(m.dpop.setNonce(response.request.url, nonce), response)
+}
+
+/**
+ * A client below that follows redirects by itself (e.g. `HttpClient.followRedirects` over undici)
+ * re-sends the request before anything above it sees the 3xx; when that took our token to another
+ * origin, the answer is refused (never passed on as the MCP server's) and the token set is
+ * treated as leaked: revoked at its issuer and forgotten (`OAuth.revokeExposed`), so that the next
+ * request signs in again.
+ */
+const refuseForeignAnswer = (
+  m: Middleware,
+  response: HttpClientResponse.HttpClientResponse
+): Effect.Effect<HttpClientResponse.HttpClientResponse, OAuthRequestError | StorageError> =>
+  !m.applies(response.request.url) && m.attached.carries(response.request)
+    ? drain(response).pipe(
+      Effect.zipRight(m.oauth.revokeExposed(
+        new OAuthRequestError({
+          reason: "Redirect",
+          url: response.request.url,
+          status: response.status,
+          detail: `the HTTP client below followed a redirect from ${m.origin} to ${
+            URL.canParse(response.request.url) ? new URL(response.request.url).origin : "another URL"
+          } and sent the access token there; install HttpClient.followRedirects above OAuthLayer, never below it`,
+          exposed: ["access_token"]
+        }),
+        tokenOf(response.request)
+      )),
+      Effect.flatMap(Effect.fail)
+    )
+    : Effect.succeed(response)
+
+/** One answer: refused when it came from another origin with our token, its DPoP nonce remembered. */
+const checkAnswer = (m: Middleware) =>
+(
+  response: HttpClientResponse.HttpClientResponse
+): Effect.Effect<HttpClientResponse.HttpClientResponse, OAuthRequestError | StorageError> =>
+  m.applies(response.request.url) ? rememberNonce(m, response) : refuseForeignAnswer(m, response)
+
+/** Where a request stands in the challenge loop of {@link answerChallenges}. */
+interface ChallengeState {
+  readonly attempts: number
+  readonly retriedUnauthorized: boolean
+  readonly retriedNonce: boolean
+}
+
+/**
+ * A 401 (RFC 6750 §3.1): a DPoP nonce request is retried once with the nonce (RFC 9449 §9, not
+ * a sign-in); otherwise refresh or sign in — once for all concurrent requests — and retry once.
+ */
+const onUnauthorized = <E, R>(
+  m: Middleware,
+  response: HttpClientResponse.HttpClientResponse,
+  state: ChallengeState,
+  retry: (state: ChallengeState) => Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> => {
+  const header = response.headers["www-authenticate"]
+  const challenge = authChallenge(header)
+  if (
+    !state.retriedNonce && m.dpop !== undefined && Option.isSome(challenge) &&
+    challenge.value.error === "use_dpop_nonce"
+  ) {
+    return Effect.zipRight(drain(response), retry({ ...state, retriedNonce: true }))
+  }
+  if (state.retriedUnauthorized || state.attempts >= m.oauth.maxAuthorizationAttempts) {
+    return Effect.zipRight(
+      drain(response),
+      Effect.fail(
+        new Unauthorized({ url: response.request.url, ...(header === undefined ? {} : { wwwAuthenticate: header }) })
+      )
+    )
+  }
+  return drain(response).pipe(
+    Effect.zipRight(tokenWait(m.oauth.handleUnauthorized(tokenOf(response.request), challenge))),
+    Effect.zipRight(retry({ attempts: state.attempts + 1, retriedUnauthorized: true, retriedNonce: false }))
+  )
+}
+
+/**
+ * A 403 `insufficient_scope` (MCP scope challenge): re-authorize with the union of scopes and
+ * retry, at most `maxAuthorizationAttempts` times in all; any other 403 is passed on.
+ */
+const onForbidden = <E, R>(
+  m: Middleware,
+  response: HttpClientResponse.HttpClientResponse,
+  state: ChallengeState,
+  retry: (state: ChallengeState) => Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> => {
+  const challenge = authChallenge(response.headers["www-authenticate"])
+  if (Option.isNone(challenge) || challenge.value.error !== "insufficient_scope") return Effect.succeed(response)
+  const { errorDescription, scope } = challenge.value
+  if (state.attempts >= m.oauth.maxAuthorizationAttempts) {
+    return Effect.zipRight(
+      drain(response),
+      Effect.fail(
+        new InsufficientScope({
+          requiredScopes: scope ?? [],
+          attempts: state.attempts,
+          ...(errorDescription === undefined ? {} : { errorDescription })
+        })
+      )
+    )
+  }
+  return drain(response).pipe(
+    Effect.zipRight(tokenWait(m.oauth.handleInsufficientScope(tokenOf(response.request), challenge.value))),
+    Effect.zipRight(retry({ ...state, attempts: state.attempts + 1, retriedNonce: false }))
+  )
+}
+
+/**
+ * Runs `send` (the whole request pipeline, so a retry carries the new token) and answers the
+ * MCP server's 401 and 403 challenges; other answers, and every answer while closing, pass on.
+ */
+const answerChallenges = <E, R>(
+  m: Middleware,
+  send: Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> => {
+  const loop = (state: ChallengeState): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> =>
+    Effect.flatMap(Effect.zip(send, FiberRef.get(currentlyClosing)), ([response, closing]) => {
+      if (closing || !m.applies(response.request.url)) return Effect.succeed(response)
+      if (response.status === 401) return onUnauthorized(m, response, state, loop)
+      if (response.status === 403) return onForbidden(m, response, state, loop)
+      return Effect.succeed(response)
+    })
+  return loop({ attempts: 0, retriedUnauthorized: false, retriedNonce: false })
+}
+
 /**
  * Authenticates every request a client sends to the MCP server of `oauth` (same origin only;
  * other hosts never see the token): puts the current Bearer token on it (RFC 6750 §2.1) without
@@ -137,163 +355,10 @@ export const authenticate: {
 } = dual(
   2,
   <E, R>(client: HttpClient.HttpClient.With<E, R>, oauth: OAuth.OAuth): HttpClient.HttpClient.With<E | OAuthError, R> => {
-    const origin = new URL(oauth.mcpUrl).origin
-    // No URL parsing per request: a prefix comparison, parsing only when it cannot decide.
-    const applies = sameOriginAs(oauth.mcpUrl)
-    const max = oauth.maxAuthorizationAttempts
-    const dpopKey = Option.getOrUndefined(oauth.dpop)
-    /** RFC 6750 §2.1 `Bearer`, or RFC 9449 §7.1 `DPoP` with a fresh proof bound to the token. */
-    const present = (
-      request: HttpClientRequest.HttpClientRequest,
-      token: StoredToken
-    ): Effect.Effect<HttpClientRequest.HttpClientRequest> => {
-      const dpop = dpopKey
-      return token.tokenType === "DPoP" && dpop !== undefined
-        ? Effect.gen(function*() {
-          const proof = yield* dpop.proof({
-            method: request.method,
-            url: request.url,
-            accessToken: token.accessToken,
-            nonce: Option.getOrUndefined(yield* dpop.nonce(request.url))
-          })
-          return HttpClientRequest.setHeaders(request, {
-            authorization: `DPoP ${Redacted.value(token.accessToken)}`,
-            dpop: proof
-          })
-        })
-        : Effect.succeed(HttpClientRequest.bearerToken(request, Redacted.value(token.accessToken)))
-    }
-    /** Remembers a resource server's `DPoP-Nonce` (RFC 9449 §9) for the next proof. */
-    const rememberNonce = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> => {
-      const nonce = response.headers["dpop-nonce"]
-      return nonce === undefined || dpopKey === undefined
-        ? Effect.void
-        : dpopKey.setNonce(response.request.url, nonce)
-    }
-    /** The `Authorization` values this middleware attached (the latest few), to recognise them when copied. */
-    const attached: Array<string> = []
-    const remember = (request: HttpClientRequest.HttpClientRequest): HttpClientRequest.HttpClientRequest => {
-      const value = request.headers["authorization"]
-      if (value !== undefined && !attached.includes(value)) {
-        attached.push(value)
-        if (attached.length > 16) attached.shift()
-      }
-      return request
-    }
-    const carriesOurCredentials = (request: HttpClientRequest.HttpClientRequest): boolean => {
-      const value = request.headers["authorization"]
-      return value !== undefined && attached.includes(value)
-    }
-    /**
-     * A client below that follows redirects by itself (e.g. `HttpClient.followRedirects`) re-sends
-     * the request before anything above it sees the 3xx; when that took our token to another
-     * origin, the answer is refused with a typed error (never passed on as the MCP server's).
-     */
-    const refuseForeignAnswer = (
-      response: HttpClientResponse.HttpClientResponse
-    ): Effect.Effect<HttpClientResponse.HttpClientResponse, OAuthRequestError> =>
-      !applies(response.request.url) && carriesOurCredentials(response.request)
-        ? Effect.zipRight(
-          drain(response),
-          Effect.fail(
-            new OAuthRequestError({
-              reason: "Redirect",
-              url: response.request.url,
-              status: response.status,
-              detail: `the HTTP client below followed a redirect from ${origin} to ${
-                URL.canParse(response.request.url) ? new URL(response.request.url).origin : "another URL"
-              } with the access token; do not install a redirect-following client below OAuthLayer`
-            })
-          )
-        )
-        : Effect.succeed(response)
+    const m = makeMiddleware(oauth)
     const authenticated: HttpClient.HttpClient.With<E | OAuthError, R> = client.pipe(
-      HttpClient.mapRequestEffect((request) =>
-        applies(request.url)
-          ? Effect.flatMap(
-            Effect.flatMap(FiberRef.get(currentlyClosing), (closing) =>
-              closing
-                // no network, no lock: the stored token as it is (an expired one only earns a 401)
-                ? Effect.map(Effect.option(oauth.tokens), Option.flatten)
-                : oauth.tokenForRequest), (token) => // waits go through tokenWait inside
-            Option.match(token, {
-              onNone: () => Effect.succeed(request),
-              onSome: (t) => Effect.map(present(request, t), remember)
-            }))
-          : Effect.succeed(request)
-      ),
-      HttpClient.transformResponse((effect) => {
-        // One step per response; the 401/403 handling below runs only for those statuses.
-        const answered: Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> = Effect.flatMap(
-          effect,
-          (response) => {
-            if (!applies(response.request.url)) return refuseForeignAnswer(response)
-            return dpopKey === undefined || response.headers["dpop-nonce"] === undefined
-              ? Effect.succeed(response)
-              : Effect.as(rememberNonce(response), response)
-          }
-        )
-        const loop = (
-          attempts: number,
-          retriedUnauthorized: boolean,
-          retriedNonce = false
-        ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> =>
-          Effect.flatMap(Effect.zip(answered, FiberRef.get(currentlyClosing)), ([response, closing]) => {
-            if (closing || !applies(response.request.url) || (response.status !== 401 && response.status !== 403)) {
-              return Effect.succeed(response)
-            }
-            const header = response.headers["www-authenticate"]
-            const challenge = authChallenge(header)
-            if (
-              response.status === 401 && !retriedNonce && dpopKey !== undefined &&
-              Option.isSome(challenge) && challenge.value.error === "use_dpop_nonce"
-            ) {
-              // RFC 9449 §9: the resource server wants its nonce in the proof; not a sign-in.
-              return Effect.zipRight(drain(response), loop(attempts, retriedUnauthorized, true))
-            }
-            if (response.status === 401) {
-              if (retriedUnauthorized || attempts >= max) {
-                return Effect.zipRight(
-                  drain(response),
-                  Effect.fail(
-                    new Unauthorized({
-                      url: response.request.url,
-                      ...(header === undefined ? {} : { wwwAuthenticate: header })
-                    })
-                  )
-                )
-              }
-              return drain(response).pipe(
-                Effect.zipRight(tokenWait(oauth.handleUnauthorized(tokenOf(response.request), challenge))),
-                Effect.zipRight(loop(attempts + 1, true))
-              )
-            }
-            if (response.status === 403) {
-              if (Option.isSome(challenge) && challenge.value.error === "insufficient_scope") {
-                if (attempts >= max) {
-                  return Effect.zipRight(
-                    drain(response),
-                    Effect.fail(
-                      new InsufficientScope({
-                        requiredScopes: challenge.value.scope ?? [],
-                        attempts,
-                        ...(challenge.value.errorDescription === undefined
-                          ? {}
-                          : { errorDescription: challenge.value.errorDescription })
-                      })
-                    )
-                  )
-                }
-                return drain(response).pipe(
-                  Effect.zipRight(tokenWait(oauth.handleInsufficientScope(tokenOf(response.request), challenge.value))),
-                  Effect.zipRight(loop(attempts + 1, retriedUnauthorized))
-                )
-              }
-            }
-            return Effect.succeed(response)
-          })
-        return loop(0, false)
-      })
+      HttpClient.mapRequestEffect(attachToken(m)),
+      HttpClient.transformResponse((response) => answerChallenges(m, Effect.flatMap(response, checkAnswer(m))))
     )
     /**
      * The entry of the middleware: a request for another origin that carries a token this
@@ -305,7 +370,7 @@ export const authenticate: {
       (requestEffect) =>
         Effect.flatMap(requestEffect, (request) =>
           authenticated.execute(
-            !applies(request.url) && carriesOurCredentials(request) ? withoutCredentials(request) : request
+            !m.applies(request.url) && m.attached.carries(request) ? withoutCredentials(request) : request
           )),
       Effect.succeed
     )

@@ -19,6 +19,7 @@ import * as Ref from "effect/Ref"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as ClientIdentity from "./ClientIdentity.js"
+import * as CredentialExposure from "./CredentialExposure.js"
 import * as Discovery from "./Discovery.js"
 import type * as Dpop from "./Dpop.js"
 import { type OAuthError, OAuthRequestError, type StorageError } from "./Errors.js"
@@ -113,6 +114,15 @@ export interface OAuth {
     used: Option.Option<string>,
     challenge: BearerChallenge
   ) => Effect.Effect<void, OAuthError>
+  /**
+   * Treats the token set as leaked because `error` says a request carrying the access token
+   * `used` was sent to another URL (a redirect followed by an HTTP client below): revokes it at
+   * its issuer and forgets it (see `CredentialExposure.revokeExposed`); returns `error` saying so.
+   */
+  readonly revokeExposed: (
+    error: OAuthRequestError,
+    used: Option.Option<string>
+  ) => Effect.Effect<OAuthRequestError, StorageError>
   /** Re-authorizations allowed per request (see {@link OAuthOptions.maxAuthorizationAttempts}). */
   readonly maxAuthorizationAttempts: number
 }
@@ -259,6 +269,7 @@ export const make = (options: OAuthOptions): Effect.Effect<OAuth, never, Depende
       dpop: ctx.dpop,
       handleUnauthorized: (used, challenge) => Refresh.handleUnauthorized(ctx, used, challenge),
       handleInsufficientScope: (used, challenge) => StepUp.handleInsufficientScope(ctx, used, challenge),
+      revokeExposed: (error, used) => CredentialExposure.revokeExposed(ctx, error, used),
       maxAuthorizationAttempts: ctx.maxAuthorizationAttempts
     }))
 

@@ -15,7 +15,8 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import { identity } from "effect/Function"
 import * as ClientIdentity from "./ClientIdentity.js"
-import type { ClientNotFound, OAuthError, OAuthTokenError, StorageError } from "./Errors.js"
+import * as CredentialExposure from "./CredentialExposure.js"
+import type { ClientNotFound, OAuthError, OAuthRequestError, OAuthTokenError, StorageError } from "./Errors.js"
 import * as FlowContext from "./FlowContext.js"
 import type { BearerChallenge } from "./internal/wwwAuthenticate.js"
 import type { StoredToken } from "./Schemas.js"
@@ -128,6 +129,12 @@ export const refreshOrSignIn = (
         schedule: retry,
         while: (e) => e._tag !== "StorageError" && !mayHaveReachedServer(e)
       }),
+      // A client below followed the token endpoint's redirect and sent the refresh token
+      // elsewhere: it is leaked, so the grant is revoked at its issuer and forgotten.
+      Effect.catchIf(
+        (e): e is OAuthRequestError => e._tag === "OAuthRequestError" && (e.exposed ?? []).includes("refresh_token"),
+        (e) => Effect.flatMap(CredentialExposure.revokeExposed(ctx, e, Option.none()), Effect.fail)
+      ),
       Effect.map((refreshed) => RefreshOutcome.Refreshed({ token: refreshed })),
       // The lease was lost: whoever holds the lock now refreshes; use what they stored.
       Effect.catchIf(
@@ -167,21 +174,17 @@ export const refreshOrSignIn = (
       case "SignIn":
         return yield* SignIn.signIn(ctx, { ...request, rediscover: outcome.rediscover })
       case "Refreshed": {
-        // Never overwrite a newer token another process stored meanwhile.
+        // Never overwrite a newer token another process stored meanwhile; a set storage refuses
+        // is kept in memory, used, and stored at the next occasion (FlowContext.reload).
         const refreshed = yield* FlowContext.withDiscovery(ctx, outcome.token)
-        const stored = yield* TokenStorage.setTokensIfUnchanged(ctx.storage, ctx.key, Option.some(token), refreshed)
-          .pipe(
-            // The server may have rotated the refresh token: dropping the new set because the
-            // disk is full or read-only would lose the grant. This process keeps using it.
-            Effect.catchIf((e) => e.reason !== "Conflict", (e) =>
-              Effect.as(
-                Effect.logWarning(`The refreshed tokens could not be stored (${e.message}); keeping them in memory`),
-                refreshed
-              ))
-          )
-        yield* Ref.set(ctx.current, Option.some(stored))
+        const { storageError, token: stored } = yield* FlowContext.storeOrKeep(ctx, Option.some(token), refreshed)
         yield* SignInEvents.publish(
-          SignInEvents.SignInEvent.Refreshed({ mcpUrl: ctx.mcpUrl, issuer: stored.issuer, scopes: stored.scopes })
+          SignInEvents.SignInEvent.Refreshed({
+            mcpUrl: ctx.mcpUrl,
+            issuer: stored.issuer,
+            scopes: stored.scopes,
+            ...(storageError === undefined ? {} : { storageError })
+          })
         )
         return stored
       }

@@ -275,3 +275,40 @@ export interface AuthorizationResponse {
   readonly state: string | undefined
   readonly iss: string | undefined
 }
+
+/**
+ * An authorization request in progress, as stored when a browser sign-in starts (the user is on
+ * the authorization server's pages), so that another process — a proxy the host restarted —
+ * can take over the sign-in: listen on the same redirect URI and redeem the code with the same
+ * PKCE verifier, instead of sending the user to a second sign-in. The verifier is a secret
+ * until the token request (RFC 7636 §4.1), so it is `Redacted` and stored with the same
+ * protections as the tokens.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.1
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
+ * @since 0.1.0
+ * @category models
+ */
+export class PendingAuthorization extends Schema.Class<PendingAuthorization>("PendingAuthorization")({
+  /** The authorization URL the user agent was sent to. */
+  url: Schema.String,
+  /** The request's `state` (RFC 6749 §10.12). */
+  state: Schema.String,
+  /** The PKCE `code_verifier` of the request's `code_challenge` (RFC 7636 §4.1). */
+  codeVerifier: Schema.Redacted(Schema.String),
+  /** The redirect URI sent, with the loopback port the callback server listened on (RFC 8252 §7.3). */
+  redirectUri: Schema.String,
+  /** The authorization server (its RFC 8414 `issuer`). */
+  issuer: Schema.String,
+  /** Whether that server sends `iss` in its authorization responses (RFC 9207 §2). */
+  issParameterSupported: Schema.Boolean,
+  clientId: Schema.String,
+  /** The RFC 8707 `resource` requested. */
+  resource: Schema.optional(Schema.String),
+  scopes: Schema.Array(Schema.String),
+  /** When the request was made, epoch milliseconds. */
+  createdAt: Schema.Number,
+  /** When it is no longer worth waiting for, epoch milliseconds. */
+  expiresAt: Schema.Number
+}) {}

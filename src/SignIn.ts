@@ -18,6 +18,7 @@ import type * as Discovery from "./Discovery.js"
 import { ClientNotFound, DiscoveryError, type OAuthError } from "./Errors.js"
 import * as FlowContext from "./FlowContext.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
+import * as PendingAuthorization from "./PendingAuthorization.js"
 import type { StoredToken } from "./Schemas.js"
 import * as SignInEvents from "./SignInEvents.js"
 
@@ -78,7 +79,9 @@ export const authorizationUrl = (params: {
 /**
  * One authorization-code sign-in, start to finish: discovery, scopes (the held ones plus the
  * extra ones on a step-up), client, PKCE, the user's authorization (RFC 9207 `iss` checked),
- * the code exchange; the token is stored.
+ * the code exchange; the token is stored. The authorization request is stored while the user
+ * is away (`PendingAuthorization`), and one that an earlier process stored and did not finish
+ * is taken over instead of starting again.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1
  * @see https://www.rfc-editor.org/rfc/rfc7636#section-4
@@ -109,6 +112,9 @@ export const authorizationCode = (
         )
       }
       yield* OAuthHttp.checkSecureUrl(endpoint, { allowInsecure: ctx.options.allowInsecure })
+      // A sign-in an earlier process started (and died in) is finished here rather than begun again.
+      const joined = yield* PendingAuthorization.join(ctx, found, scopes)
+      if (Option.isSome(joined)) return yield* redeemJoined(ctx, found, joined.value)
       const { client, preflight, session } = yield* ClientIdentity.forSignIn(ctx, found, scopes)
       const codes = yield* ctx.pkce.generate
       const state = yield* ctx.pkce.generateState
@@ -121,6 +127,20 @@ export const authorizationCode = (
         scopes,
         resource: found.resource
       })
+      yield* PendingAuthorization.save(
+        ctx,
+        yield* PendingAuthorization.record({
+          url,
+          state,
+          codeVerifier: codes.verifier,
+          redirectUri: session.redirectUri,
+          issuer: found.issuer,
+          issParameterSupported: as.authorization_response_iss_parameter_supported === true,
+          clientId: client.clientId,
+          resource: found.resource,
+          scopes
+        })
+      )
       yield* SignInEvents.publish(
         SignInEvents.SignInEvent.AuthorizationUrl({ mcpUrl: ctx.mcpUrl, url: url.href, redirectUri: session.redirectUri })
       )
@@ -147,7 +167,9 @@ export const authorizationCode = (
                 description: `its registration does not allow the scope ${scopes.join(" ")} (${error.message})`
               })
             )
-        )
+        ),
+        // the stored request is done with, whatever the outcome, unless this process is stopped
+        PendingAuthorization.settle(ctx)
       )
       const token = yield* ctx.exchange.authorizationCode({
         discovery: found,
@@ -165,6 +187,36 @@ export const authorizationCode = (
       return token
     })
   ).pipe(Effect.withSpan("OAuth.authorizationCodeFlow"))
+
+/**
+ * The end of a sign-in taken over from an earlier process (`PendingAuthorization.join`): the
+ * code is redeemed with the verifier and redirect URI of the stored request; the token is stored.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.5
+ * @since 0.1.0
+ * @category sign-in
+ */
+export const redeemJoined = (
+  ctx: FlowContext.FlowContext,
+  found: Discovery.DiscoveryResult,
+  joined: PendingAuthorization.Joined
+): Effect.Effect<StoredToken, OAuthError> =>
+  Effect.gen(function*() {
+    const token = yield* ctx.exchange.authorizationCode({
+      discovery: found,
+      client: joined.client,
+      code: joined.response.code,
+      codeVerifier: joined.pending.codeVerifier,
+      redirectUri: joined.pending.redirectUri,
+      resource: joined.pending.resource,
+      scopes: joined.pending.scopes
+    })
+    yield* FlowContext.save(ctx, token)
+    yield* SignInEvents.publish(
+      SignInEvents.SignInEvent.SignedIn({ mcpUrl: ctx.mcpUrl, issuer: token.issuer, scopes: token.scopes })
+    )
+    return token
+  }).pipe(Effect.withSpan("OAuth.joinedAuthorizationCodeFlow"))
 
 /**
  * A machine-to-machine sign-in: `client_credentials` (RFC 6749 §4.4), or the custom grant when

@@ -44,7 +44,16 @@ export type SignInEvent = Data.TaggedEnum<{
     readonly expiresInSeconds: number
   }
   SignedIn: { readonly mcpUrl: string; readonly issuer: string; readonly scopes: ReadonlyArray<string> }
-  Refreshed: { readonly mcpUrl: string; readonly issuer: string; readonly scopes: ReadonlyArray<string> }
+  Refreshed: {
+    readonly mcpUrl: string
+    readonly issuer: string
+    readonly scopes: ReadonlyArray<string>
+    /**
+     * Why the refreshed tokens could not be stored: they are kept in memory (and used), and
+     * stored at the next occasion. Absent when they were stored.
+     */
+    readonly storageError?: string | undefined
+  }
 }>
 
 /**

@@ -226,7 +226,7 @@ const MAX_DESCRIPTION = 500
 
 /**
  * An RFC 6749 §5.2 error response (its `error` code kept as is) with every occurrence of what the request sent as a secret
- * (refresh token, code, code verifier, client secret, assertion) replaced by `<redacted>`, and
+ * (refresh token, code, code verifier, client secret, assertion) replaced by `[redacted]`, and
  * `error_description` cut to a readable length: some servers echo the refresh token they refuse,
  * and the description ends up in error messages and logs.
  */
@@ -237,7 +237,7 @@ const scrubErrorResponse = (
   const scrub = (text: string): string => {
     let out = text
     // Very short values (a test secret "s") would shred the text and are no secret worth hiding.
-    for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join("<redacted>")
+    for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join("[redacted]")
     return out.length > MAX_DESCRIPTION ? `${out.slice(0, MAX_DESCRIPTION)}…` : out
   }
   return {
@@ -247,227 +247,289 @@ const scrubErrorResponse = (
   }
 }
 
+/** What every token request needs: the inner client, its limits, the DPoP key (if any), the signing key (if any). */
+interface TokenHttp {
+  readonly client: HttpClient.HttpClient
+  readonly options: OAuthHttp.OAuthHttpOptions
+  readonly dpop: Option.Option<Dpop.Dpop>
+  readonly privateKeyJwt: PrivateKeyJwtConfig | undefined
+}
+
+/** RFC 7523 §2.2: the `private_key_jwt` client assertion for the authorization server `audience`. */
+const clientAssertion = (
+  keyConfig: PrivateKeyJwtConfig | undefined,
+  info: ClientInformation,
+  audience: string,
+  url: string
+): Effect.Effect<string, OAuthRequestError> => {
+  if (keyConfig === undefined) {
+    return Effect.fail(
+      new OAuthRequestError({
+        reason: "Status",
+        url,
+        detail: "private_key_jwt requires the privateKeyJwt option (a PKCS#8 key)"
+      })
+    )
+  }
+  return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.mapError(
+      signClientAssertion({ key: keyConfig, clientId: info.clientId, audience, now }),
+      (cause) =>
+        new OAuthRequestError({
+          reason: "Status",
+          url,
+          detail: `could not sign the client assertion: ${String(cause.error)}`
+        })
+    ))
+}
+
+/** RFC 6749 §2.3 / RFC 7523 §2.2: the client authentication of a token request, in its header or body. */
+const authenticate = (
+  keyConfig: PrivateKeyJwtConfig | undefined,
+  info: ClientInformation,
+  params: Record<string, string>,
+  request: HttpClientRequest.HttpClientRequest,
+  audience: string
+): Effect.Effect<
+  readonly [HttpClientRequest.HttpClientRequest, Record<string, string>],
+  OAuthRequestError
+> => {
+  switch (info.tokenEndpointAuthMethod) {
+    case "client_secret_basic":
+      if (info.clientSecret !== undefined) {
+        // RFC 6749 §2.3.1: with Basic, the client id is NOT repeated in the body.
+        return Effect.succeed([
+          HttpClientRequest.setHeader(request, "authorization", basicAuthorization(info.clientId, info.clientSecret)),
+          params
+        ] as const)
+      }
+      return Effect.succeed([request, { ...params, client_id: info.clientId }] as const)
+    case "client_secret_post":
+      return Effect.succeed([request, {
+        ...params,
+        client_id: info.clientId,
+        ...(info.clientSecret === undefined ? {} : { client_secret: Redacted.value(info.clientSecret) })
+      }] as const)
+    case "private_key_jwt":
+      return Effect.map(clientAssertion(keyConfig, info, audience, request.url), (assertion) =>
+        [request, {
+          ...params,
+          client_id: info.clientId,
+          client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+          client_assertion: assertion
+        }] as const)
+    case "none":
+      return Effect.succeed([request, { ...params, client_id: info.clientId }] as const)
+  }
+}
+
+/** RFC 8414 §2: the token endpoint (given, or from the metadata). */
+const tokenEndpointOf = (
+  context: GrantContext & { readonly tokenEndpoint?: string | undefined }
+): Effect.Effect<string, OAuthRequestError> => {
+  const as = context.discovery.authorizationServer
+  const endpoint = context.tokenEndpoint ?? as.token_endpoint
+  return endpoint !== undefined ? Effect.succeed(endpoint) : Effect.fail(
+    new OAuthRequestError({
+      reason: "Status",
+      url: as.issuer,
+      detail: "the authorization server metadata has no token_endpoint"
+    })
+  )
+}
+
+/**
+ * RFC 6749 §3.2: POSTs the authenticated token request, with a DPoP proof (RFC 9449 §5) when
+ * `proofKey` is set; a `use_dpop_nonce` answer (RFC 9449 §8) is tried again once with the nonce.
+ */
+const postTokenRequest = (
+  http: TokenHttp,
+  context: GrantContext,
+  proofKey: Option.Option<Dpop.Dpop>,
+  endpoint: string,
+  params: Record<string, string>
+) => {
+  const send = Effect.gen(function*() {
+    const issuer = context.discovery.authorizationServer.issuer
+    const [request, body] = yield* authenticate(
+      http.privateKeyJwt,
+      context.client,
+      params,
+      HttpClientRequest.post(endpoint),
+      issuer
+    )
+    const withProof = Option.isNone(proofKey) ? request : HttpClientRequest.setHeader(
+      request,
+      "dpop",
+      yield* proofKey.value.proof({
+        method: "POST",
+        url: endpoint,
+        nonce: Option.getOrUndefined(yield* proofKey.value.nonce(endpoint))
+      })
+    )
+    const response = yield* OAuthHttp.execute(http.client, HttpClientRequest.bodyUrlParams(withProof, body), http.options)
+    const nonce = response.headers["dpop-nonce"]
+    if (Option.isSome(proofKey) && nonce !== undefined) yield* proofKey.value.setNonce(endpoint, nonce)
+    return response
+  })
+  return Effect.gen(function*() {
+    const first = yield* send
+    // RFC 9449 §8: the server wants a nonce in the proof; it sent one; try again once.
+    const needsNonce = Option.isSome(proofKey) && first.status === 400 &&
+      first.headers["dpop-nonce"] !== undefined &&
+      Either.getOrUndefined(OAuthHttp.decodeJson(OAuthErrorResponse, first))?.error === "use_dpop_nonce"
+    return needsNonce ? yield* send : first
+  })
+}
+
+/**
+ * RFC 6749 §5.2: the failure a non-200 token response stands for; `invalid_client` (or a 401
+ * without an OAuth error body) is `ClientNotFound`. Secrets the request sent are scrubbed from it.
+ */
+const tokenErrorFrom = (
+  response: OAuthHttp.OAuthResponse,
+  context: GrantContext,
+  grantParams: Record<string, string>,
+  now: number
+): TokenFailure => {
+  const retryAfter = parseRetryAfter(response.headers["retry-after"], now)
+  const wait = retryAfter === undefined ? {} : { retryAfter }
+  const error = OAuthHttp.decodeJson(OAuthErrorResponse, response)
+  if (Either.isRight(error)) {
+    const e = scrubErrorResponse(error.right, [
+      ...secretValues(grantParams),
+      ...(context.client.clientSecret === undefined ? [] : [Redacted.value(context.client.clientSecret)])
+    ])
+    if (e.error === "invalid_client") {
+      return new ClientNotFound({
+        clientId: context.client.clientId,
+        ...(e.error_description === undefined ? {} : { description: e.error_description })
+      })
+    }
+    return new OAuthTokenError({
+      error: e.error,
+      status: response.status,
+      ...wait,
+      ...(e.error_description === undefined ? {} : { errorDescription: e.error_description }),
+      ...(e.error_uri === undefined ? {} : { errorUri: e.error_uri })
+    })
+  }
+  if (response.status === 401) {
+    return new ClientNotFound({ clientId: context.client.clientId, description: "token endpoint answered 401" })
+  }
+  return new OAuthTokenError({
+    error: response.status >= 500 ? "server_error" : "invalid_response",
+    status: response.status,
+    ...wait,
+    errorDescription: `token endpoint answered HTTP ${response.status} without an OAuth error body`
+  })
+}
+
+/**
+ * RFC 6749 §5.1: the token a 200 response grants, checked (`expires_in`, `token_type`: Bearer, or
+ * DPoP when a proof was sent), as it is stored.
+ */
+const storedTokenFrom = (
+  response: OAuthHttp.OAuthResponse,
+  context: GrantContext,
+  proofSent: boolean,
+  /** The refresh token to keep when the server does not rotate it (RFC 6749 §6). */
+  currentRefreshToken: Redacted.Redacted<string> | undefined,
+  now: number
+): Either.Either<StoredToken, OAuthTokenError> => {
+  const decoded = OAuthHttp.decodeJson(TokenResponse, response)
+  if (Either.isLeft(decoded)) {
+    return Either.left(new OAuthTokenError({ error: "invalid_response", status: 200, errorDescription: decoded.left }))
+  }
+  const token = decoded.right
+  if (token.expires_in !== undefined && !(Number.isFinite(token.expires_in) && token.expires_in >= 0)) {
+    // RFC 6749 §5.1: a lifetime in seconds. `1e400`, "NaN" or -5 would make the expiry
+    // Infinity, NaN or the past, and a stored NaN/Infinity does not survive JSON.
+    return Either.left(
+      new OAuthTokenError({
+        error: "invalid_response",
+        status: 200,
+        errorDescription: "expires_in is not a finite, non-negative number of seconds"
+      })
+    )
+  }
+  const tokenType = token.token_type.toLowerCase()
+  const dpopBound = tokenType === "dpop" && proofSent
+  if (tokenType !== "bearer" && tokenType !== "n_a" && !dpopBound) {
+    return Either.left(
+      new OAuthTokenError({
+        error: "unsupported_token_type",
+        status: 200,
+        errorDescription: `token_type "${token.token_type}" is not supported (expected Bearer)`
+      })
+    )
+  }
+  const granted = token.scope !== undefined ? parseScope(token.scope) : context.scopes ?? []
+  const refreshToken = token.refresh_token !== undefined
+    ? Redacted.make(token.refresh_token)
+    : currentRefreshToken
+  return Either.right(
+    new StoredToken({
+      accessToken: Redacted.make(token.access_token),
+      tokenType: dpopBound ? "DPoP" : "Bearer",
+      ...(refreshToken === undefined ? {} : { refreshToken }),
+      ...(token.expires_in === undefined ? {} : { expiresAt: now + token.expires_in * 1000 }),
+      scopes: granted,
+      issuer: context.discovery.issuer,
+      ...(context.discovery.authorizationServer.revocation_endpoint === undefined
+        ? {}
+        : { revocationEndpoint: context.discovery.authorizationServer.revocation_endpoint }),
+      ...(context.resource === undefined ? {} : { resource: context.resource }),
+      obtainedAt: now
+    })
+  )
+}
+
+/** RFC 6749 §3.2, §5: one token request with any grant, from request to stored token. */
+const tokenRequest = (
+  http: TokenHttp,
+  context: GrantContext & { readonly tokenEndpoint?: string | undefined },
+  grantParams: Record<string, string>,
+  /** The refresh token to keep when the server does not rotate it (RFC 6749 §6). */
+  currentRefreshToken: Redacted.Redacted<string> | undefined
+): Effect.Effect<StoredToken, TokenFailure> =>
+  Effect.gen(function*() {
+    const endpoint = yield* tokenEndpointOf(context)
+    const params: Record<string, string> = {
+      ...grantParams,
+      ...(context.resource === undefined ? {} : { resource: context.resource })
+    }
+    // RFC 9449 §5: a DPoP proof on the token request when the server accepts ES256 proofs.
+    const proofKey = Option.filter(http.dpop, () => Dpop.supportedBy(context.discovery.authorizationServer))
+    const response = yield* postTokenRequest(http, context, proofKey, endpoint, params)
+    if (response.status !== 200) {
+      return yield* Effect.fail(tokenErrorFrom(response, context, grantParams, yield* Clock.currentTimeMillis))
+    }
+    const now = yield* Clock.currentTimeMillis
+    return yield* storedTokenFrom(response, context, Option.isSome(proofKey), currentRefreshToken, now)
+  })
+
+const scopeParam = (scopes: ReadonlyArray<string> | undefined): Record<string, string> =>
+  scopes === undefined || scopes.length === 0 ? {} : { scope: scopes.join(" ") }
+
 /**
  * @since 0.1.0
  * @category constructors
  */
 export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExchange, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const dpop = yield* Effect.serviceOption(Dpop.Dpop)
-    const httpOptions: OAuthHttp.OAuthHttpOptions = {
-      timeout: config.timeout ?? Duration.seconds(30),
-      ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure })
+    const http: TokenHttp = {
+      client: yield* HttpClient.HttpClient,
+      dpop: yield* Effect.serviceOption(Dpop.Dpop),
+      options: {
+        timeout: config.timeout ?? Duration.seconds(30),
+        ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure })
+      },
+      privateKeyJwt: config.privateKeyJwt
     }
-
-    const clientAssertion = (
-      info: ClientInformation,
-      audience: string,
-      url: string
-    ): Effect.Effect<string, OAuthRequestError> => {
-      const keyConfig = config.privateKeyJwt
-      if (keyConfig === undefined) {
-        return Effect.fail(
-          new OAuthRequestError({
-            reason: "Status",
-            url,
-            detail: "private_key_jwt requires the privateKeyJwt option (a PKCS#8 key)"
-          })
-        )
-      }
-      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.mapError(
-          signClientAssertion({ key: keyConfig, clientId: info.clientId, audience, now }),
-          (cause) =>
-            new OAuthRequestError({
-              reason: "Status",
-              url,
-              detail: `could not sign the client assertion: ${String(cause.error)}`
-            })
-        ))
-    }
-
-    const authenticate = (
-      info: ClientInformation,
-      params: Record<string, string>,
-      request: HttpClientRequest.HttpClientRequest,
-      audience: string
-    ): Effect.Effect<
-      readonly [HttpClientRequest.HttpClientRequest, Record<string, string>],
-      OAuthRequestError
-    > => {
-      switch (info.tokenEndpointAuthMethod) {
-        case "client_secret_basic":
-          if (info.clientSecret !== undefined) {
-            // RFC 6749 §2.3.1: with Basic, the client id is NOT repeated in the body.
-            return Effect.succeed([
-              HttpClientRequest.setHeader(request, "authorization", basicAuthorization(info.clientId, info.clientSecret)),
-              params
-            ] as const)
-          }
-          return Effect.succeed([request, { ...params, client_id: info.clientId }] as const)
-        case "client_secret_post":
-          return Effect.succeed([request, {
-            ...params,
-            client_id: info.clientId,
-            ...(info.clientSecret === undefined ? {} : { client_secret: Redacted.value(info.clientSecret) })
-          }] as const)
-        case "private_key_jwt":
-          return Effect.map(clientAssertion(info, audience, request.url), (assertion) =>
-            [request, {
-              ...params,
-              client_id: info.clientId,
-              client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-              client_assertion: assertion
-            }] as const)
-        case "none":
-          return Effect.succeed([request, { ...params, client_id: info.clientId }] as const)
-      }
-    }
-
-    const tokenRequest = (
-      context: GrantContext & { readonly tokenEndpoint?: string | undefined },
-      grantParams: Record<string, string>,
-      /** The refresh token to keep when the server does not rotate it (RFC 6749 §6). */
-      currentRefreshToken: Redacted.Redacted<string> | undefined
-    ): Effect.Effect<StoredToken, TokenFailure> =>
-      Effect.gen(function*() {
-        const as = context.discovery.authorizationServer
-        const endpoint = context.tokenEndpoint ?? as.token_endpoint
-        if (endpoint === undefined) {
-          return yield* Effect.fail(
-            new OAuthRequestError({
-              reason: "Status",
-              url: as.issuer,
-              detail: "the authorization server metadata has no token_endpoint"
-            })
-          )
-        }
-        const params: Record<string, string> = {
-          ...grantParams,
-          ...(context.resource === undefined ? {} : { resource: context.resource })
-        }
-        // RFC 9449 §5: a DPoP proof on the token request when the server accepts ES256 proofs.
-        const proofKey = Option.filter(dpop, () => Dpop.supportedBy(as))
-        const send = Effect.gen(function*() {
-          const [request, body] = yield* authenticate(context.client, params, HttpClientRequest.post(endpoint), as.issuer)
-          const withProof = Option.isNone(proofKey) ? request : HttpClientRequest.setHeader(
-            request,
-            "dpop",
-            yield* proofKey.value.proof({
-              method: "POST",
-              url: endpoint,
-              nonce: Option.getOrUndefined(yield* proofKey.value.nonce(endpoint))
-            })
-          )
-          const response = yield* OAuthHttp.execute(client, HttpClientRequest.bodyUrlParams(withProof, body), httpOptions)
-          const nonce = response.headers["dpop-nonce"]
-          if (Option.isSome(proofKey) && nonce !== undefined) yield* proofKey.value.setNonce(endpoint, nonce)
-          return response
-        })
-        const first = yield* send
-        // RFC 9449 §8: the server wants a nonce in the proof; it sent one; try again once.
-        const needsNonce = Option.isSome(proofKey) && first.status === 400 &&
-          first.headers["dpop-nonce"] !== undefined &&
-          Either.getOrUndefined(OAuthHttp.decodeJson(OAuthErrorResponse, first))?.error === "use_dpop_nonce"
-        const response = needsNonce ? yield* send : first
-        if (response.status !== 200) {
-          const now = yield* Clock.currentTimeMillis
-          const retryAfter = parseRetryAfter(response.headers["retry-after"], now)
-          const wait = retryAfter === undefined ? {} : { retryAfter }
-          const error = OAuthHttp.decodeJson(OAuthErrorResponse, response)
-          if (Either.isRight(error)) {
-            const e = scrubErrorResponse(error.right, [
-              ...secretValues(grantParams),
-              ...(context.client.clientSecret === undefined ? [] : [Redacted.value(context.client.clientSecret)])
-            ])
-            if (e.error === "invalid_client") {
-              return yield* Effect.fail(
-                new ClientNotFound({
-                  clientId: context.client.clientId,
-                  ...(e.error_description === undefined ? {} : { description: e.error_description })
-                })
-              )
-            }
-            return yield* Effect.fail(
-              new OAuthTokenError({
-                error: e.error,
-                status: response.status,
-                ...wait,
-                ...(e.error_description === undefined ? {} : { errorDescription: e.error_description }),
-                ...(e.error_uri === undefined ? {} : { errorUri: e.error_uri })
-              })
-            )
-          }
-          if (response.status === 401) {
-            return yield* Effect.fail(
-              new ClientNotFound({ clientId: context.client.clientId, description: "token endpoint answered 401" })
-            )
-          }
-          return yield* Effect.fail(
-            new OAuthTokenError({
-              error: response.status >= 500 ? "server_error" : "invalid_response",
-              status: response.status,
-              ...wait,
-              errorDescription: `token endpoint answered HTTP ${response.status} without an OAuth error body`
-            })
-          )
-        }
-        const decoded = OAuthHttp.decodeJson(TokenResponse, response)
-        if (Either.isLeft(decoded)) {
-          return yield* Effect.fail(
-            new OAuthTokenError({ error: "invalid_response", status: 200, errorDescription: decoded.left })
-          )
-        }
-        const token = decoded.right
-        if (token.expires_in !== undefined && !(Number.isFinite(token.expires_in) && token.expires_in >= 0)) {
-          // RFC 6749 §5.1: a lifetime in seconds. `1e400`, "NaN" or -5 would make the expiry
-          // Infinity, NaN or the past, and a stored NaN/Infinity does not survive JSON.
-          return yield* Effect.fail(
-            new OAuthTokenError({
-              error: "invalid_response",
-              status: 200,
-              errorDescription: "expires_in is not a finite, non-negative number of seconds"
-            })
-          )
-        }
-        const tokenType = token.token_type.toLowerCase()
-        const dpopBound = tokenType === "dpop" && Option.isSome(proofKey)
-        if (tokenType !== "bearer" && tokenType !== "n_a" && !dpopBound) {
-          return yield* Effect.fail(
-            new OAuthTokenError({
-              error: "unsupported_token_type",
-              status: 200,
-              errorDescription: `token_type "${token.token_type}" is not supported (expected Bearer)`
-            })
-          )
-        }
-        const now = yield* Clock.currentTimeMillis
-        const granted = token.scope !== undefined ? parseScope(token.scope) : context.scopes ?? []
-        const refreshToken = token.refresh_token !== undefined
-          ? Redacted.make(token.refresh_token)
-          : currentRefreshToken
-        return new StoredToken({
-          accessToken: Redacted.make(token.access_token),
-          tokenType: dpopBound ? "DPoP" : "Bearer",
-          ...(refreshToken === undefined ? {} : { refreshToken }),
-          ...(token.expires_in === undefined ? {} : { expiresAt: now + token.expires_in * 1000 }),
-          scopes: granted,
-          issuer: context.discovery.issuer,
-          ...(context.discovery.authorizationServer.revocation_endpoint === undefined
-            ? {}
-            : { revocationEndpoint: context.discovery.authorizationServer.revocation_endpoint }),
-          ...(context.resource === undefined ? {} : { resource: context.resource }),
-          obtainedAt: now
-        })
-      })
-
-    const scopeParam = (scopes: ReadonlyArray<string> | undefined): Record<string, string> =>
-      scopes === undefined || scopes.length === 0 ? {} : { scope: scopes.join(" ") }
-
     return TokenExchange.of({
       authorizationCode: (context) =>
-        tokenRequest(context, {
+        tokenRequest(http, context, {
           grant_type: "authorization_code",
           code: context.code,
           redirect_uri: context.redirectUri,
@@ -475,16 +537,17 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
         }, undefined).pipe(Effect.withSpan("TokenExchange.authorizationCode")),
       refresh: (context) =>
         tokenRequest(
+          http,
           context,
           { grant_type: "refresh_token", refresh_token: Redacted.value(context.refreshToken), ...scopeParam(context.scopes) },
           context.refreshToken
         ).pipe(Effect.withSpan("TokenExchange.refresh")),
       clientCredentials: (context) =>
-        tokenRequest(context, { grant_type: "client_credentials", ...scopeParam(context.scopes) }, undefined).pipe(
+        tokenRequest(http, context, { grant_type: "client_credentials", ...scopeParam(context.scopes) }, undefined).pipe(
           Effect.withSpan("TokenExchange.clientCredentials")
         ),
       grant: (context, parameters) =>
-        tokenRequest(context, { ...parameters }, undefined).pipe(Effect.withSpan("TokenExchange.grant"))
+        tokenRequest(http, context, { ...parameters }, undefined).pipe(Effect.withSpan("TokenExchange.grant"))
     })
   })
 

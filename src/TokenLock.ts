@@ -8,8 +8,6 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as NodePath from "@effect/platform-node/NodePath"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -18,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { StorageError } from "./Errors.js"
 import * as FileStore from "./internal/fileStore.js"
+import * as NodeFiles from "./internal/nodeFileSystem.js"
 import * as RedisLock from "./internal/redisLock.js"
 import * as InternalLease from "./internal/lease.js"
 import { RedisConnection } from "./RedisStorage.js"
@@ -221,7 +220,7 @@ export const layerFile = (
  * @category layers
  */
 export const layerFileNode = (directory?: string, options: FileLockOptions = {}): Layer.Layer<TokenLock> =>
-  layerFile(directory, options).pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer)))
+  layerFile(directory, options).pipe(Layer.provide(NodeFiles.layer))
 
 /**
  * Options of {@link layerRedis}.

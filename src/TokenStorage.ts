@@ -1,14 +1,13 @@
 /**
  * Token storage: tokens and client information per MCP server, with absolute expiry and
- * issuer binding. The default is in memory; `layerFileSystem` keeps them on disk safely.
+ * issuer binding. The default is in memory; `layerFileSystem` keeps them on disk safely,
+ * `layerKeychain` in the OS keychain, and `layerAuto` picks the best of those the machine has.
  *
  * @since 0.1.0
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import * as Path from "@effect/platform/Path"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as NodePath from "@effect/platform-node/NodePath"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -21,10 +20,12 @@ import type { ConfigError } from "effect/ConfigError"
 import { StorageError } from "./Errors.js"
 import * as Encryption from "./internal/encryption.js"
 import * as FileStore from "./internal/fileStore.js"
+import * as Keychain from "./internal/keychainStore.js"
+import * as NodeFiles from "./internal/nodeFileSystem.js"
 import * as KvStore from "./internal/kvStore.js"
 import type * as Model from "./internal/storageModel.js"
 import * as Format from "./internal/storageFormat.js"
-import type { ClientInformation, StoredToken } from "./Schemas.js"
+import type { ClientInformation, PendingAuthorization, StoredToken } from "./Schemas.js"
 
 /**
  * Stores the credentials of each MCP server under a key derived from the server's URL
@@ -67,6 +68,16 @@ export type Versioned<A> = Model.Versioned<A>
  * @category models
  */
 export type TokenRevisions = Model.TokenRevisions
+
+/**
+ * The browser sign-in in progress of each server key (a `Schemas.PendingAuthorization`), stored
+ * with the same protections as its tokens, so that another process can take the sign-in over.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.1
+ * @since 0.1.0
+ * @category models
+ */
+export type PendingAuthorizations = Model.PendingAuthorizations
 
 /**
  * @since 0.1.0
@@ -148,6 +159,13 @@ const instrument = (backend: string, self: TokenStorage): TokenStorage => {
     clearAll: span("clearAll")(self.clearAll),
     keys: span("keys")(self.keys),
     ...(self.lock === undefined ? {} : { lock: self.lock }),
+    ...(self.pendingAuthorizations === undefined ? {} : {
+      pendingAuthorizations: {
+        get: (key) => span("pendingAuthorizations.get", key)(self.pendingAuthorizations!.get(key)),
+        set: (key, pending) => span("pendingAuthorizations.set", key)(self.pendingAuthorizations!.set(key, pending)),
+        clear: (key) => span("pendingAuthorizations.clear", key)(self.pendingAuthorizations!.clear(key))
+      } satisfies PendingAuthorizations
+    }),
     ...(self.revisions === undefined ? {} : {
       revisions: {
         getTokens: (key) => span("revisions.getTokens", key)(self.revisions!.getTokens(key)),
@@ -164,6 +182,7 @@ interface MemoryState {
   readonly clients: ReadonlyMap<string, ClientInformation>
   /** Revision of each key's tokens (kept after a clear, so revisions never repeat). */
   readonly revisions: ReadonlyMap<string, number>
+  readonly pending: ReadonlyMap<string, PendingAuthorization>
 }
 
 const revisionConflict = (key: string, expected: number, found: number) =>
@@ -189,7 +208,7 @@ const withEntry = <A>(map: ReadonlyMap<string, A>, key: string, value: A | undef
  * @category constructors
  */
 export const makeMemory: Effect.Effect<TokenStorage> = Effect.map(
-  Ref.make<MemoryState>({ tokens: new Map(), clients: new Map(), revisions: new Map() }),
+  Ref.make<MemoryState>({ tokens: new Map(), clients: new Map(), revisions: new Map(), pending: new Map() }),
   (ref): TokenStorage => {
     const keys = Effect.map(Ref.get(ref), (s) => Array.from(new Set([...s.tokens.keys(), ...s.clients.keys()])).sort())
     const revisionOf = (s: MemoryState, key: string) => s.tokens.has(key) ? (s.revisions.get(key) ?? 0) : 0
@@ -224,10 +243,16 @@ export const makeMemory: Effect.Effect<TokenStorage> = Effect.map(
         Ref.update(ref, (s) => ({
           ...s,
           tokens: withEntry(s.tokens, key, undefined),
-          clients: withEntry(s.clients, key, undefined)
+          clients: withEntry(s.clients, key, undefined),
+          pending: withEntry(s.pending, key, undefined)
         })),
-      clearAll: Ref.update(ref, (s) => ({ tokens: new Map(), clients: new Map(), revisions: s.revisions })),
+      clearAll: Ref.update(ref, (s) => ({ tokens: new Map(), clients: new Map(), revisions: s.revisions, pending: new Map() })),
       keys,
+      pendingAuthorizations: {
+        get: (key) => Effect.map(Ref.get(ref), (s) => Option.fromNullable(s.pending.get(key))),
+        set: (key, pending) => Ref.update(ref, (s) => ({ ...s, pending: withEntry(s.pending, key, pending) })),
+        clear: (key) => Ref.update(ref, (s) => ({ ...s, pending: withEntry(s.pending, key, undefined) }))
+      },
       revisions: {
         getTokens: (key) =>
           Effect.map(Ref.get(ref), (s) =>
@@ -311,7 +336,7 @@ export const layerFileSystem = (
  * @category layers
  */
 export const layerFileSystemNode = (directory?: string): Layer.Layer<TokenStorage> =>
-  layerFileSystem(directory).pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer)))
+  layerFileSystem(directory).pipe(Layer.provide(NodeFiles.layer))
 
 /**
  * A {@link TokenStorage} over any `@effect/platform` `KeyValueStore` (Redis, browser storage,
@@ -541,3 +566,209 @@ export const encryptedFromConfig = <E, R>(
         onSome: (o) => encrypted(layer, o)
       }))
   )
+
+/**
+ * Options of {@link makeKeychain} / {@link layerKeychain}.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-8.6
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeychainOptions {
+  /** The keychain service (Windows: target prefix) every entry is stored under. Default `"effect-mcp-oauth"`. */
+  readonly service?: string | undefined
+  /**
+   * The longest value one keychain entry may hold, in UTF-16 code units with the header; longer
+   * records are split over several entries. Default 1200 on Windows (Credential Manager holds
+   * 2560 bytes per credential, as UTF-16), no limit elsewhere. At least 128.
+   */
+  readonly maxEntryLength?: number | undefined
+  /** Where the lock files that coordinate processes live. Default {@link defaultDirectory}. */
+  readonly lockDirectory?: string | undefined
+  /**
+   * Linux: which credential store. Default `"secret-service"` (GNOME Keyring, KWallet, KeePassXC);
+   * `"keyutils"` is the kernel keyring, which forgets everything at logout or reboot.
+   */
+  readonly linuxStore?: "secret-service" | "keyutils" | undefined
+}
+
+/**
+ * A {@link TokenStorage} in the operating system's keychain — macOS Keychain, Windows
+ * Credential Manager, the Secret Service on Linux — through `@napi-rs/keyring`, an optional
+ * peer dependency loaded only here (`npm install @napi-rs/keyring`).
+ *
+ * - one keychain entry per record, under the service `effect-mcp-oauth`, holding the same
+ *   versioned, issuer-bound record as the other stores (so {@link encrypted} works on it too);
+ * - a record longer than `maxEntryLength` is split over several entries, switched atomically;
+ * - an index entry lists the server keys, so `keys` (the CLI's `status`) and `clearAll` work;
+ * - writes, token revisions and the index are atomic across processes through a lock file in
+ *   `lockDirectory`, which also holds the `TokenLock` this storage brings;
+ * - a corrupted record reads as absent with a logged warning, like in the file store; a
+ *   keychain that fails an operation (locked, gone) is a `StorageError` "Io".
+ *
+ * Fails with `StorageError` reason `"Unavailable"` when the package is missing or the platform
+ * has no keychain to talk to (Linux without a D-Bus session or a Secret Service): see
+ * {@link layerAuto} for a storage that falls back to files.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-8.6
+ * @see https://specifications.freedesktop.org/secret-service-spec/latest/
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeKeychain = (
+  options: KeychainOptions = {}
+): Effect.Effect<TokenStorage, StorageError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function*() {
+    const keyring = yield* Keychain.loadKeyring(options.linuxStore)
+    yield* Keychain.probe(keyring, options.service ?? Keychain.DEFAULT_SERVICE)
+    const path = yield* Path.Path
+    const dir = options.lockDirectory === undefined
+      ? yield* Effect.either(Effect.provideService(FileStore.defaultDirectory, Path.Path, path))
+      : Either.right(options.lockDirectory)
+    return instrument("keychain", yield* Keychain.make(keyring, dir, options))
+  }).pipe(Effect.withSpan("TokenStorage.makeKeychain"))
+
+/**
+ * {@link makeKeychain} as a layer (with Node's `FileSystem` and `Path` for its lock files).
+ *
+ * @example
+ * ```ts
+ * const Storage = TokenStorage.layerKeychain() // fails with StorageError "Unavailable" where there is no keychain
+ * ```
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-8.6
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerKeychain = (options?: KeychainOptions): Layer.Layer<TokenStorage, StorageError> =>
+  Layer.effect(TokenStorage, makeKeychain(options)).pipe(
+    Layer.provide(NodeFiles.layer)
+  )
+
+/**
+ * What {@link migrate} did: the keys whose records it moved, and those whose record it dropped
+ * because the destination already held a newer (tokens) or an existing (client) one.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category models
+ */
+export interface MigrationResult {
+  readonly moved: ReadonlyArray<string>
+  readonly superseded: ReadonlyArray<string>
+}
+
+/**
+ * Moves every record of `from` into `to`, then removes it from `from`. A record is written to
+ * `to` when `to` has none for that key — or, for tokens, when `to`'s were obtained earlier —
+ * and is removed from `from` only once `to` holds it or something newer; tokens another
+ * process rewrote in `from` meanwhile stay there. Idempotent: run again, it moves what is left
+ * (nothing, once it has succeeded). Used by {@link layerAuto} to move the file store into the
+ * keychain.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ * @since 0.1.0
+ * @category combinators
+ */
+export const migrate = (from: TokenStorage, to: TokenStorage): Effect.Effect<MigrationResult, StorageError> =>
+  Effect.gen(function*() {
+    const moved: Array<string> = []
+    const superseded: Array<string> = []
+    for (const key of yield* from.keys) {
+      let wrote = false
+      let dropped = false
+      const tokens = yield* from.getTokens(key)
+      if (Option.isSome(tokens)) {
+        const there = yield* to.getTokens(key)
+        if (Option.isNone(there) || there.value.obtainedAt < tokens.value.obtainedAt) {
+          yield* to.setTokens(key, tokens.value)
+          wrote = true
+        } else dropped = true
+        yield* clearTokensIfUnchanged(from, key, tokens.value)
+      }
+      const client = yield* from.getClient(key)
+      if (Option.isSome(client)) {
+        if (Option.isNone(yield* to.getClient(key))) {
+          yield* to.setClient(key, client.value)
+          wrote = true
+        } else dropped = true
+        yield* from.clearClient(key)
+      }
+      if (wrote) moved.push(key)
+      else if (dropped) superseded.push(key)
+    }
+    return { moved, superseded }
+  }).pipe(Effect.withSpan("TokenStorage.migrate"))
+
+/**
+ * Options of {@link layerAuto}.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-8.6
+ * @since 0.1.0
+ * @category models
+ */
+export interface AutoOptions extends KeychainOptions {
+  /**
+   * The file store's directory: the fallback, the source of the migration, and the keychain's
+   * lock directory unless `lockDirectory` is given. Default {@link defaultDirectory}.
+   */
+  readonly directory?: string | undefined
+  /** Move what the file store holds into the keychain when the keychain is chosen. Default `true`. */
+  readonly migrate?: boolean | undefined
+}
+
+let warnedPlainFiles = false
+
+/**
+ * The best storage this machine offers, chosen when the layer is built:
+ *
+ * 1. the OS keychain ({@link layerKeychain}) when it answers — and then the records of the file
+ *    store in `directory` are moved into it ({@link migrate}; a failure to migrate is logged and
+ *    leaves the files as they are);
+ * 2. else the file store encrypted with the key of {@link encryptionConfig}
+ *    (`MCP_OAUTH_STORAGE_KEY` / `MCP_OAUTH_STORAGE_KEY_FILE`) when one is configured;
+ * 3. else the plain file store (0600 files in a 0700 directory), with a warning logged once per
+ *    process.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-8.6
+ * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.3.3
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerAuto = (options: AutoOptions = {}): Layer.Layer<TokenStorage, StorageError | ConfigError> =>
+  Layer.unwrapScoped(
+    Effect.gen(function*() {
+      const files = encryptedFromConfig(layerFileSystem(options.directory))
+      const keychain = yield* Effect.either(
+        makeKeychain({ ...options, lockDirectory: options.lockDirectory ?? options.directory })
+      )
+      if (Either.isRight(keychain)) {
+        if (options.migrate !== false) {
+          yield* Layer.build(files).pipe(
+            Effect.flatMap((ctx) => migrate(Context.get(ctx, TokenStorage), keychain.right)),
+            Effect.tap(({ moved }) =>
+              moved.length === 0 ? Effect.void : Effect.logInfo(
+                `Moved the credentials of ${moved.length} key(s) from the token files into the OS keychain`
+              )
+            ),
+            Effect.catchAll((e) =>
+              Effect.logWarning(`Could not move the token files into the OS keychain (they are kept): ${e.message}`)
+            )
+          )
+        }
+        return Layer.succeed(TokenStorage, keychain.right)
+      }
+      const key = yield* encryptionConfig
+      if (Option.isNone(key)) {
+        const first = !warnedPlainFiles
+        warnedPlainFiles = true
+        if (first) {
+          yield* Effect.logWarning(
+            "Token storage: no OS keychain (" + keychain.left.detail + ") and no MCP_OAUTH_STORAGE_KEY: " +
+              "tokens are kept in plain files (mode 0600)"
+          )
+        }
+      }
+      return files
+    })
+  ).pipe(Layer.provide(NodeFiles.layer))

@@ -17,6 +17,9 @@ export * as ClientIdentity from "./ClientIdentity.js"
 /** Which listed authorization server (RFC 9728 §2) to try first. @since 0.1.0 */
 export * as AuthorizationServerSelection from "./AuthorizationServerSelection.js"
 
+/** Credentials a redirect-following client below sent elsewhere: revoked and forgotten (RFC 7009). @since 0.1.0 */
+export * as CredentialExposure from "./CredentialExposure.js"
+
 /** RFC 8628 device authorization grant: sign in on another device. @since 0.1.0 */
 export * as DeviceAuthorization from "./DeviceAuthorization.js"
 
@@ -37,6 +40,9 @@ export * as HttpAuth from "./HttpAuth.js"
 
 /** The orchestrator service. @since 0.1.0 */
 export * as OAuth from "./OAuth.js"
+
+/** The browser sign-in in progress, stored so that another process can take it over. @since 0.1.0 */
+export * as PendingAuthorization from "./PendingAuthorization.js"
 
 /** RFC 7636 PKCE and `state`. @since 0.1.0 */
 export * as Pkce from "./Pkce.js"

@@ -21,6 +21,60 @@ const request = (overrides: Partial<AuthorizationRequest> = {}): AuthorizationRe
   ...overrides
 })
 
+/**
+ * Runs `layerManual` in a child process whose standard input is a pipe fed `input` and then
+ * closed; `nodeContext` also provides `NodeContext.layer` (whose `NodeTerminal` writes to stdout).
+ * The child prints one JSON line on stdout: the code, or the error and how long the wait took.
+ * A child still running after 30 s is killed (`killed`).
+ */
+const runManualChild = (input: string, options: { readonly nodeContext?: boolean } = {}) => {
+  const root = Path.resolve(__dirname, "..")
+  const script = `
+    import { FetchHttpClient } from "@effect/platform"
+    import { NodeContext } from "@effect/platform-node"
+    import { Effect, Layer } from "effect"
+    import * as Authorizer from ${JSON.stringify(Path.join(root, "src/Authorizer.ts"))}
+    const request = {
+      url: new URL("https://as.example.com/authorize?state=s1"), state: "s1",
+      redirectUri: Authorizer.DEFAULT_REDIRECT_URI, issuer: "https://as.example.com",
+      issParameterSupported: false, clientId: "c"
+    }
+    const program = Effect.flatMap(Authorizer.Authorizer, (a) => Effect.flatMap(a.session, (s) => s.authorize(request)))
+    const context = ${options.nodeContext === true ? "Layer.merge(FetchHttpClient.layer, NodeContext.layer)" : "FetchHttpClient.layer"}
+    const started = Date.now()
+    Effect.runPromiseExit(program.pipe(Effect.scoped, Effect.provide(Authorizer.layerManual({ preflight: false }).pipe(Layer.provideMerge(context)))))
+      .then((exit) => {
+        const ms = Date.now() - started
+        process.stdout.write(JSON.stringify(exit._tag === "Success" ? { code: exit.value.code } : { error: String(exit.cause), ms }))
+        process.exit(0)
+      })
+  `
+  return Effect.async<{ stdout: string; stderr: string; killed: boolean }>((resume) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: root,
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    let killed = false
+    const timer = setTimeout(() => {
+      killed = true
+      child.kill("SIGKILL")
+    }, 30_000)
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    child.on("close", () => {
+      clearTimeout(timer)
+      resume(Effect.succeed({ stdout, stderr, killed }))
+    })
+    child.stdin.end(input)
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      child.kill("SIGKILL")
+    })
+  })
+}
+
 /** A Terminal whose input is a queue of lines (`undefined` = Ctrl-D) and whose output is recorded. */
 const fakeTerminal = Effect.gen(function*() {
   const lines = yield* Queue.unbounded<string | undefined>()
@@ -48,9 +102,7 @@ const manual = (
     return session
   }).pipe(
     Effect.provide(
-      Authorizer.layerManual(options).pipe(
-        Layer.provide(Layer.merge(FetchHttpClient.layer, Layer.succeed(Terminal.Terminal, terminal)))
-      )
+      Authorizer.layerManual({ ...options, terminal }).pipe(Layer.provide(FetchHttpClient.layer))
     )
   )
 
@@ -181,40 +233,31 @@ describe("Authorizer.layerManual", () => {
 
   it.live("without a Terminal it reads standard input and prompts on standard error", () =>
     Effect.gen(function*() {
-      const root = Path.resolve(__dirname, "..")
-      const script = `
-        import { FetchHttpClient } from "@effect/platform"
-        import { Effect, Layer } from "effect"
-        import * as Authorizer from ${JSON.stringify(Path.join(root, "src/Authorizer.ts"))}
-        const request = {
-          url: new URL("https://as.example.com/authorize?state=s1"), state: "s1",
-          redirectUri: Authorizer.DEFAULT_REDIRECT_URI, issuer: "https://as.example.com",
-          issParameterSupported: false, clientId: "c"
-        }
-        const program = Effect.flatMap(Authorizer.Authorizer, (a) => Effect.flatMap(a.session, (s) => s.authorize(request)))
-        Effect.runPromiseExit(program.pipe(Effect.scoped, Effect.provide(Authorizer.layerManual({ preflight: false }).pipe(Layer.provide(FetchHttpClient.layer)))))
-          .then((exit) => { process.stdout.write(JSON.stringify(exit._tag === "Success" ? { code: exit.value.code } : { error: String(exit.cause) })) })
-      `
-      const run = (input: string) =>
-        Effect.async<{ stdout: string; stderr: string }>((resume) => {
-          const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-            cwd: root,
-            stdio: ["pipe", "pipe", "pipe"]
-          })
-          let stdout = ""
-          let stderr = ""
-          child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
-          child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-          child.on("close", () => resume(Effect.succeed({ stdout, stderr })))
-          child.stdin.end(input)
-        })
-      const [ok, eof] = yield* Effect.all([run(`${CALLBACK}?code=from-stdin&state=s1\n`), run("")], {
-        concurrency: 2
-      })
+      const [ok, eof] = yield* Effect.all([
+        runManualChild(`${CALLBACK}?code=from-stdin&state=s1\n`),
+        runManualChild("")
+      ], { concurrency: 2 })
       expect(JSON.parse(ok.stdout)).toStrictEqual({ code: "from-stdin" })
       expect(ok.stderr).toContain("https://as.example.com/authorize?state=s1")
       expect(ok.stderr).toContain("Callback URL:")
       expect(String(JSON.parse(eof.stdout).error)).toContain("Cancelled")
+    }), 60_000)
+
+  it.live("with NodeContext.layer (a NodeTerminal in context) it still prompts on standard error, and end of input is Cancelled at once", () =>
+    Effect.gen(function*() {
+      const [ok, eof] = yield* Effect.all([
+        runManualChild(`${CALLBACK}?code=from-stdin&state=s1\n`, { nodeContext: true }),
+        runManualChild("", { nodeContext: true })
+      ], { concurrency: 2 })
+      // stdout carries only the program's own result line: no prompt, no URL.
+      expect(JSON.parse(ok.stdout)).toStrictEqual({ code: "from-stdin" })
+      expect(ok.stderr).toContain("https://as.example.com/authorize?state=s1")
+      expect(ok.stderr).toContain("Callback URL:")
+      expect(eof.killed).toBe(false)
+      const ended = JSON.parse(eof.stdout)
+      expect(ended.error).toContain("Cancelled")
+      expect(ended.ms).toBeLessThan(5_000)
+      expect(eof.stderr).toContain("Callback URL:")
     }), 60_000)
 })
 

@@ -73,15 +73,46 @@ const portOf = (uri: string) => Number(new URL(uri).port)
 const strict = (extra: TestServerOptions = {}) =>
   startTestServer({ enforceRegisteredScope: true, requiredScopes: ["mcp:read"], ...extra })
 
+/**
+ * A strict authorization server (`options`) and a client that signs in to it for `mcp:read` with
+ * the fake browser: `signedIn` runs an effect as that client; `opened` lists the browser's visits.
+ */
+const scenario = (options: TestServerOptions) =>
+  Effect.map(strict(options), (server) => {
+    const opened: Array<string> = []
+    const signedIn = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.provide(effect, browserClient(server, opened, ["mcp:read"]))
+    return { server, opened, signedIn }
+  })
+
+/** The first call signs in (registering the client) and succeeds; the client record it stored. */
+const firstSignIn = (server: TestServer) =>
+  Effect.gen(function*() {
+    expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+    return yield* storedClient(server)
+  })
+
+/**
+ * Signs in, drops `scope` from the stored client record (as an older store kept it), then a call
+ * that needs `mcp:write` as well succeeds and the stored record holds both scopes.
+ */
+const stepUpFromRecordWithoutScope = (server: TestServer) =>
+  Effect.gen(function*() {
+    const { scope: _scope, ...withoutScope } = yield* firstSignIn(server)
+    const storage = yield* TokenStorage
+    yield* storage.setClient(serverKey(server.mcpUrl), new ClientInformation(withoutScope))
+    yield* server.setFaults({ requiredScopes: ["mcp:read", "mcp:write"] })
+    expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
+    expect((yield* storedClient(server)).scope?.split(" ")).toEqual(expect.arrayContaining(["mcp:read", "mcp:write"]))
+  })
+
 describe("one client identity per authorization server (browser sign-in)", () => {
   it.scopedLive("RFC 7592: sign-ins, re-logins on another port and a step-up → 1 registration, no pre-flight", () =>
     Effect.gen(function*() {
-      const server = yield* strict({ clientManagement: true })
-      const opened: Array<string> = []
+      const { server, opened, signedIn } = yield* scenario({ clientManagement: true })
       yield* Effect.gen(function*() {
         const oauth = yield* OAuth.OAuth
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        const first = yield* storedClient(server)
+        const first = yield* firstSignIn(server)
         yield* oauth.login
         // The port the client was registered with is busy: the sign-in uses another one.
         yield* Effect.scoped(Effect.zipRight(occupy(portOf(first.redirectUris[0]!)), oauth.login))
@@ -102,7 +133,7 @@ describe("one client identity per authorization server (browser sign-in)", () =>
         const after = yield* storedClient(server)
         expect(after.clientId).toBe(first.clientId)
         expect(after.scope?.split(" ")).toEqual(expect.arrayContaining(["mcp:read", "mcp:write"]))
-      }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])))
+      }).pipe(signedIn)
 
       expect(yield* server.count("register")).toBe(1)
       const configuration = yield* server.requestsTo("clientConfiguration")
@@ -119,29 +150,18 @@ describe("one client identity per authorization server (browser sign-in)", () =>
 
   it.scopedLive("RFC 7592: a stored record without scope (an older store) learns the registered scope from the read and widens it", () =>
     Effect.gen(function*() {
-      const server = yield* strict({ clientManagement: true })
-      const opened: Array<string> = []
-      yield* Effect.gen(function*() {
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        const { scope: _scope, ...withoutScope } = yield* storedClient(server)
-        const storage = yield* TokenStorage
-        yield* storage.setClient(serverKey(server.mcpUrl), new ClientInformation(withoutScope))
-        yield* server.setFaults({ requiredScopes: ["mcp:read", "mcp:write"] })
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        expect((yield* storedClient(server)).scope?.split(" ")).toEqual(expect.arrayContaining(["mcp:read", "mcp:write"]))
-      }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])))
+      const { server, signedIn } = yield* scenario({ clientManagement: true })
+      yield* signedIn(stepUpFromRecordWithoutScope(server))
       expect(yield* server.count("register")).toBe(1)
       expect((yield* server.requestsTo("clientConfiguration")).filter((r) => r.method === "PUT")).toHaveLength(1)
     }), 120_000)
 
   it.scopedLive("without RFC 7592: sign-ins and re-logins → 1 registration; a step-up registers once more with the wider scope", () =>
     Effect.gen(function*() {
-      const server = yield* strict({ clientManagement: false })
-      const opened: Array<string> = []
+      const { server, signedIn } = yield* scenario({ clientManagement: false })
       yield* Effect.gen(function*() {
         const oauth = yield* OAuth.OAuth
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        const first = yield* storedClient(server)
+        const first = yield* firstSignIn(server)
         yield* oauth.login
         yield* Effect.scoped(Effect.zipRight(occupy(portOf(first.redirectUris[0]!)), oauth.login))
         expect(yield* server.count("register")).toBe(1)
@@ -154,23 +174,14 @@ describe("one client identity per authorization server (browser sign-in)", () =>
         // Held from now on: more sign-ins and calls need no registration.
         yield* oauth.login
         expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-      }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])))
+      }).pipe(signedIn)
       expect(yield* server.count("register")).toBe(2)
     }), 120_000)
 
   it.scopedLive("without RFC 7592: a stored record without scope that the server refuses a scope for is registered again, once", () =>
     Effect.gen(function*() {
-      const server = yield* strict({ clientManagement: false })
-      const opened: Array<string> = []
-      yield* Effect.gen(function*() {
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        const { scope: _scope, ...withoutScope } = yield* storedClient(server)
-        const storage = yield* TokenStorage
-        yield* storage.setClient(serverKey(server.mcpUrl), new ClientInformation(withoutScope))
-        yield* server.setFaults({ requiredScopes: ["mcp:read", "mcp:write"] })
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        expect((yield* storedClient(server)).scope?.split(" ")).toEqual(expect.arrayContaining(["mcp:read", "mcp:write"]))
-      }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])))
+      const { server, opened, signedIn } = yield* scenario({ clientManagement: false })
+      yield* signedIn(stepUpFromRecordWithoutScope(server))
       expect(yield* server.count("register")).toBe(2)
       // The pre-flight caught the refusal: the browser never opened on it.
       expect(opened).toHaveLength(2)
@@ -178,11 +189,9 @@ describe("one client identity per authorization server (browser sign-in)", () =>
 
   it.scopedLive("the resource's scopes_supported are registered up front: a step-up needs no registration change", () =>
     Effect.gen(function*() {
-      const server = yield* strict({ scopesSupported: ["mcp:read", "mcp:write"] })
-      const opened: Array<string> = []
+      const { server, opened, signedIn } = yield* scenario({ scopesSupported: ["mcp:read", "mcp:write"] })
       yield* Effect.gen(function*() {
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        const first = yield* storedClient(server)
+        const first = yield* firstSignIn(server)
         expect(first.scope?.split(" ")).toEqual(["mcp:read", "mcp:write"])
         // The first authorization asked only for what was configured.
         const [authorize] = yield* server.requestsTo("authorize")
@@ -190,7 +199,7 @@ describe("one client identity per authorization server (browser sign-in)", () =>
         yield* server.setFaults({ requiredScopes: ["mcp:read", "mcp:write"] })
         expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
         expect((yield* storedClient(server)).clientId).toBe(first.clientId)
-      }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])))
+      }).pipe(signedIn)
       expect(yield* server.count("register")).toBe(1)
       expect(opened).toHaveLength(2)
     }), 120_000)
@@ -198,8 +207,7 @@ describe("one client identity per authorization server (browser sign-in)", () =>
   for (const clientManagement of [false, true]) {
     it.scopedLive(`an authorization server that refuses another loopback port: registered again once, before the browser opens, with a log line (RFC 7592: ${clientManagement})`, () =>
       Effect.gen(function*() {
-        const server = yield* strict({ exactRedirectPort: true, clientManagement })
-        const opened: Array<string> = []
+        const { server, opened, signedIn } = yield* scenario({ exactRedirectPort: true, clientManagement })
         const lines: Array<string> = []
         const capture = Logger.replace(
           Logger.defaultLogger,
@@ -207,14 +215,13 @@ describe("one client identity per authorization server (browser sign-in)", () =>
         )
         yield* Effect.gen(function*() {
           const oauth = yield* OAuth.OAuth
-          expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-          const first = yield* storedClient(server)
+          const first = yield* firstSignIn(server)
           yield* Effect.scoped(Effect.zipRight(occupy(portOf(first.redirectUris[0]!)), oauth.login))
           const second = yield* storedClient(server)
           expect(second.clientId).not.toBe(first.clientId)
           // Then the new port is the preferred one: no further registration.
           yield* oauth.login
-        }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])), Effect.provide(capture))
+        }).pipe(signedIn, Effect.provide(capture))
         expect(yield* server.count("register")).toBe(2)
         // The browser never saw the refused client.
         expect(opened).toHaveLength(3)
@@ -227,12 +234,10 @@ describe("one client identity per authorization server (browser sign-in)", () =>
 
   it.scopedLive("a stored client deleted at the authorization server is registered again before the browser opens", () =>
     Effect.gen(function*() {
-      const server = yield* strict({ clientManagement: true })
-      const opened: Array<string> = []
+      const { server, opened, signedIn } = yield* scenario({ clientManagement: true })
       yield* Effect.gen(function*() {
         const oauth = yield* OAuth.OAuth
-        expect((yield* callMcp(server.mcpUrl)).status).toBe(200)
-        const first = yield* storedClient(server)
+        const first = yield* firstSignIn(server)
         yield* server.forgetClients
         yield* server.resetCounters
         yield* oauth.login
@@ -244,7 +249,7 @@ describe("one client identity per authorization server (browser sign-in)", () =>
         expect(sequence).toEqual(["clientConfiguration:GET", "register:POST", "authorize:GET", "token:POST"])
         const [authorize] = yield* server.requestsTo("authorize")
         expect(authorize!.query["client_id"]).toBe(second.clientId)
-      }).pipe(Effect.provide(browserClient(server, opened, ["mcp:read"])))
+      }).pipe(signedIn)
       // Each browser visit used a client the server knew.
       expect(opened).toHaveLength(2)
     }), 120_000)

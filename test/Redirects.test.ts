@@ -3,9 +3,12 @@
  * records what it receives: OAuth endpoint calls never use an answer from a redirect, and the
  * middleware's token never goes to another origin, whatever HTTP client sits below (or above).
  *
- * What cannot hold: a client *below* the library that follows redirects by itself
- * (`HttpClient.followRedirects` under `OAuthLayer`) re-sends the request before anything above it
- * sees the 3xx. Those tests pin what the library does then: a typed error, the answer unused.
+ * With `FetchHttpClient` underneath, OAuth calls tell fetch `redirect: "error"`: there is no 3xx
+ * for even `HttpClient.followRedirects` below `OAuthLayer` to follow, so nothing is re-sent.
+ * What cannot hold: a non-fetch client *below* the library that follows redirects by itself
+ * (`HttpClient.followRedirects` over undici under `OAuthLayer`) re-sends the request before
+ * anything above it sees the 3xx. Those tests pin what the library does then: a typed error, the
+ * answer unused, what was sent named (`exposed`), the tokens revoked at their issuer and forgotten.
  */
 import { FetchHttpClient, HttpBody, HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -20,6 +23,7 @@ import * as Revocation from "../src/Revocation.js"
 import { AuthorizationServerMetadata, ClientInformation, StoredToken } from "../src/Schemas.js"
 import * as TestStorage from "../src/TestStorage.js"
 import * as TokenExchange from "../src/TokenExchange.js"
+import { startTestServer } from "./fixtures/TestAuthServer.js"
 import { asMetadata, rawOAuthServer, type RawOAuthServer } from "./oauthRawServer.js"
 
 const ACCESS_TOKEN = "at-for-the-mcp-server-only"
@@ -95,17 +99,48 @@ describe("OAuth endpoint calls and redirects (issue 10 item 4)", () => {
       expect(evil.requests).toHaveLength(0)
     }))
 
-  for (const [name, inner] of [["undici", followingUndici], ["fetch", followingFetch]] as const) {
-    it.scopedLive(`HttpClient.followRedirects over ${name} below: the redirected answer (a token from elsewhere) is refused`, () =>
-      Effect.gen(function*() {
-        const { result } = yield* refreshVia(inner)
-        expect(result._tag).toBe("Left")
-        if (result._tag === "Left") {
-          expect(result.left).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect" })
-          expect(result.left.message).toContain("followed a redirect")
-        }
-      }))
-  }
+  it.scopedLive("HttpClient.followRedirects over undici below: the redirected answer (a token from elsewhere) is refused", () =>
+    Effect.gen(function*() {
+      const { result } = yield* refreshVia(followingUndici)
+      expect(result._tag).toBe("Left")
+      if (result._tag === "Left") {
+        expect(result.left).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect" })
+        expect(result.left.message).toContain("followed a redirect")
+        // What went there is named; a client secret cannot be revoked, so the message says rotate it.
+        expect(result.left).toMatchObject({ exposed: ["client_secret", "refresh_token"] })
+        expect(result.left.message).toContain("rotate it at the authorization server")
+        expect(result.left.message).toContain("HttpClient.followRedirects above OAuthLayer")
+      }
+    }))
+
+  it.scopedLive("HttpClient.followRedirects over undici below: a code exchange sent elsewhere names the code, code_verifier and secret", () =>
+    Effect.gen(function*() {
+      const evil = yield* evilServer
+      const as = yield* redirectingServer(() => evil.url)
+      const error = yield* Effect.flatMap(TokenExchange.make(), (exchange) =>
+        exchange.authorizationCode({
+          discovery: discovery(as),
+          client: basicClient(as.url),
+          code: "the-code-1234",
+          codeVerifier: Redacted.make("v".repeat(43)),
+          redirectUri: "http://127.0.0.1:33418/callback"
+        })).pipe(Effect.flip, Effect.provide(followingUndici))
+      expect(evil.requests[0]?.form.get("code_verifier")).toBe("v".repeat(43))
+      expect(error).toMatchObject({
+        _tag: "OAuthRequestError",
+        reason: "Redirect",
+        exposed: ["authorization_code", "client_secret", "code_verifier"]
+      })
+      expect(error.message).toContain("sent the authorization code, the client secret and the code verifier there")
+    }))
+
+  it.scopedLive("HttpClient.followRedirects over fetch below: nothing is followed (fetch is told redirect: error), the other server gets nothing", () =>
+    Effect.gen(function*() {
+      const { evil, result } = yield* refreshVia(followingFetch)
+      expect(result._tag).toBe("Left")
+      if (result._tag === "Left") expect(result.left).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect" })
+      expect(evil.requests).toHaveLength(0)
+    }))
 })
 
 describe("metadata and revocation calls and redirects (issue 10 item 4)", () => {
@@ -262,5 +297,146 @@ describe("the middleware's token never crosses origins (issue 10 item 4)", () =>
           reason: "Redirect"
         })
       }
+    }))
+})
+
+/**
+ * Damage limitation (issue 10 item 4): a redirect follower below `OAuthLayer` (undici) sends the
+ * credentials before anything above it sees the 3xx. The library then treats them as leaked:
+ * revoked at their issuer, forgotten, a typed error that says so; the next call signs in again.
+ */
+describe("credentials a client below sent elsewhere are revoked and forgotten (issue 10 item 4)", () => {
+  /** An AS (the embedded one), a resource server in front that redirects `redirects` authorized requests to `evil`. */
+  const setup = (redirects: number) =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const evil = yield* evilServer
+      let left = redirects
+      const front = yield* rawOAuthServer((request, s) => {
+        if (request.path.startsWith("/.well-known/oauth-protected-resource")) {
+          return { json: { resource: `${s.url}/mcp`, authorization_servers: [server.issuer] } }
+        }
+        if (request.path !== "/mcp") return undefined
+        if (request.headers["authorization"] === undefined) {
+          return {
+            status: 401,
+            json: {},
+            headers: {
+              "www-authenticate": `Bearer resource_metadata="${s.url}/.well-known/oauth-protected-resource/mcp"`
+            }
+          }
+        }
+        if (left > 0) {
+          left--
+          return { status: 302, headers: { location: `${evil.url}/mcp` } }
+        }
+        return { json: { jsonrpc: "2.0", id: 1, result: {} } }
+      })
+      const registered = yield* server.registerClient({
+        tokenEndpointAuthMethod: "none",
+        redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
+      })
+      const client = new ClientInformation({
+        clientId: registered.clientId,
+        tokenEndpointAuthMethod: "none",
+        source: "dynamic",
+        issuer: server.issuer,
+        redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
+      })
+      const issued = yield* server.issueToken({
+        clientId: registered.clientId,
+        refreshToken: true,
+        resource: `${front.url}/mcp`
+      })
+      const token = (expiresAt: number) =>
+        new StoredToken({
+          accessToken: issued.accessToken,
+          tokenType: "Bearer",
+          ...(issued.refreshToken === undefined ? {} : { refreshToken: issued.refreshToken }),
+          expiresAt,
+          scopes: [],
+          issuer: server.issuer,
+          resource: `${front.url}/mcp`,
+          obtainedAt: Date.now()
+        })
+      const layer = (stored: StoredToken, inner: Layer.Layer<HttpClient.HttpClient>) =>
+        HttpAuth.OAuthLayer({ mcpUrl: `${front.url}/mcp` }).pipe(
+          Layer.provideMerge(TestStorage.layer({ tokens: stored, client })),
+          // The headless sign-in reads the authorization redirect itself: a client that does not follow.
+          Layer.provide(Authorizer.layerHeadless().pipe(Layer.provide(NodeHttpClient.layerUndici))),
+          Layer.provide(inner)
+        )
+      /** Whether the AS still accepts the token (RFC 7662 introspection with the same client). */
+      const active = (value: Redacted.Redacted<string>) =>
+        Effect.map(server.provider.verifyAccessToken(Redacted.value(value)), Option.isSome)
+      return { server, evil, front, issued, token, layer, active }
+    })
+
+  const call = (url: string) =>
+    Effect.flatMap(HttpClient.HttpClient, (client) =>
+      client.post(url, { body: HttpBody.unsafeJson({ jsonrpc: "2.0", id: 1, method: "tools/list" }) }).pipe(
+        Effect.flatMap((response) => Effect.as(response.arrayBuffer, response.status)),
+        Effect.scoped
+      ))
+
+  const oauthError = (e: HttpClientError.HttpClientError | OAuthError) =>
+    HttpAuth.isOAuthError(e) ? e : Option.getOrUndefined(HttpAuth.oauthErrorOf(e))
+
+  it.scopedLive("the access token sent to another origin: both tokens revoked at the AS, forgotten, and the next call signs in", () =>
+    Effect.gen(function*() {
+      const { active, evil, front, issued, layer, server, token } = yield* setup(1)
+      const { error, status, stored } = yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(call(`${front.url}/mcp`))
+        const stored = yield* Effect.flatMap(OAuth.OAuth, (o) => o.tokens)
+        const status = yield* call(`${front.url}/mcp`)
+        return { error: oauthError(error), status, stored }
+      }).pipe(Effect.provide(layer(token(Date.now() + 3_600_000), followingUndici)))
+      // The leak itself happened below us (that is the limit): the evil server got the token.
+      expect(leaks(evil)).toEqual([`authorization: Bearer ${Redacted.value(issued.accessToken)}`])
+      expect(error).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect", exposed: ["access_token"] })
+      expect(error?.message).toMatch(/revoked at .* and the tokens forgotten/)
+      expect(error?.message).toContain("install HttpClient.followRedirects above OAuthLayer")
+      const revoked = (yield* server.requestsTo("revoke")).map((r) => r.form["token"])
+      expect(revoked).toEqual([Redacted.value(issued.refreshToken!), Redacted.value(issued.accessToken)])
+      expect(yield* active(issued.accessToken)).toBe(false)
+      expect(stored).toEqual(Option.none())
+      // The next call signs in again and succeeds.
+      expect(status).toBe(200)
+      expect(yield* server.count("authorize")).toBe(1)
+    }))
+
+  it.scopedLive("a token-endpoint 307 sent the refresh token elsewhere: it is revoked at its issuer and forgotten", () =>
+    Effect.gen(function*() {
+      const { active, evil, front, issued, layer, server, token } = yield* setup(0)
+      yield* server.setFaults({ tokenRedirect: `${evil.url}/token` })
+      const { error, status, stored } = yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(call(`${front.url}/mcp`))
+        const stored = yield* Effect.flatMap(OAuth.OAuth, (o) => o.tokens)
+        yield* server.setFaults({ tokenRedirect: undefined })
+        const status = yield* call(`${front.url}/mcp`)
+        return { error: oauthError(error), status, stored }
+      }).pipe(Effect.provide(layer(token(Date.now() - 1000), followingUndici)))
+      expect(evil.requests.some((r) => r.form.get("refresh_token") === Redacted.value(issued.refreshToken!))).toBe(true)
+      expect(error).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect", exposed: ["refresh_token"] })
+      expect(error?.message).toMatch(/sent the refresh token there/)
+      expect(error?.message).toMatch(/revoked at .* and the tokens forgotten/)
+      const revoked = (yield* server.requestsTo("revoke")).map((r) => r.form["token"])
+      expect(revoked).toContain(Redacted.value(issued.refreshToken!))
+      expect(stored).toEqual(Option.none())
+      expect(yield* active(issued.accessToken)).toBe(false)
+      // The next call signs in again.
+      expect(status).toBe(200)
+      expect(yield* server.count("authorize")).toBe(1)
+    }))
+
+  it.scopedLive("HttpClient.followRedirects over FetchHttpClient below: a token-endpoint 307 sends nothing elsewhere", () =>
+    Effect.gen(function*() {
+      const { evil, front, layer, server, token } = yield* setup(0)
+      yield* server.setFaults({ tokenRedirect: `${evil.url}/token` })
+      const error = yield* Effect.flip(call(`${front.url}/mcp`)).pipe(
+        Effect.provide(layer(token(Date.now() - 1000), followingFetch))
+      )
+      expect(evil.requests).toHaveLength(0)
+      expect(oauthError(error)).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect" })
     }))
 })

@@ -9,6 +9,7 @@ import { ACCESS, conformance, KEY_A, KEY_B, makeClient, makeToken } from "./stor
 conformance({
   name: "TestStorage.layer()",
   persistent: false,
+  keepsPending: false,
   medium: Effect.succeed(TestStorage.layer())
 })
 

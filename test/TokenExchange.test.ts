@@ -629,7 +629,7 @@ describe("TokenExchange: what a server sends back is not trusted blindly (issue 
       const seen = `${error.message} ${JSON.stringify(error)}`
       expect(seen).not.toContain(refreshToken)
       expect(seen).not.toContain(secret)
-      expect(seen).toContain("refresh_token <redacted> is revoked")
+      expect(seen).toContain("refresh_token [redacted] is revoked")
     }))
 
   for (const expiresIn of ["1e400", "\"NaN\"", "\"Infinity\"", "-5"]) {

@@ -17,6 +17,7 @@ import {
   KEY_A,
   KEY_B,
   makeClient,
+  makePending,
   makeToken,
   ODD_KEYS,
   REFRESH
@@ -68,7 +69,7 @@ describe("layerFileSystem specifics", () => {
     const root = yield* tempDir
     const dir = NodePathModule.join(root, "store")
     const storage = yield* open(fileLayer(dir))
-    const fileOf = (key: string, kind: "tokens" | "client") =>
+    const fileOf = (key: string, kind: "tokens" | "client" | "pending") =>
       Effect.map(FileStore.fileNameFor(key, kind), (name) => NodePathModule.join(dir, name))
     return { root, dir, storage, fileOf }
   })
@@ -79,8 +80,9 @@ describe("layerFileSystem specifics", () => {
       expect(NodeFs.existsSync(dir)).toBe(false) // nothing is created before the first write
       yield* storage.setTokens(KEY_A, makeToken())
       yield* storage.setClient(KEY_A, makeClient())
+      yield* storage.pendingAuthorizations!.set(KEY_A, makePending())
       expect(NodeFs.statSync(dir).mode & 0o777).toBe(0o700)
-      for (const kind of ["tokens", "client"] as const) {
+      for (const kind of ["tokens", "client", "pending"] as const) {
         const file = yield* fileOf(KEY_A, kind)
         expect(NodeFs.statSync(file).mode & 0o777).toBe(0o600)
         const json = JSON.parse(NodeFs.readFileSync(file, "utf8"))

@@ -5,12 +5,31 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Effect, Layer, Option, Redacted, TestClock } from "effect"
 import type { Scope } from "effect"
-import { ClientInformation, StoredToken } from "../src/Schemas.js"
+import { ClientInformation, PendingAuthorization, StoredToken } from "../src/Schemas.js"
 import { serverKey, TokenStorage } from "../src/TokenStorage.js"
 
 export const ACCESS = "at-SECRET-access-0123456789"
 export const REFRESH = "rt-SECRET-refresh-0123456789"
 export const CLIENT_SECRET = "cs-SECRET-client-0123456789"
+export const VERIFIER = "pkce-SECRET-verifier-0123456789-0123456789-0123456789"
+
+export const makePending = (
+  overrides: Partial<ConstructorParameters<typeof PendingAuthorization>[0]> = {}
+): PendingAuthorization =>
+  new PendingAuthorization({
+    url: "http://127.0.0.1:9000/authorize?client_id=client-1&state=st-1",
+    state: "st-1",
+    codeVerifier: Redacted.make(VERIFIER),
+    redirectUri: "http://127.0.0.1:33418/callback",
+    issuer: "http://127.0.0.1:9000",
+    issParameterSupported: true,
+    clientId: "client-1",
+    resource: "http://127.0.0.1:9001/mcp",
+    scopes: ["mcp:basic"],
+    createdAt: 1_000,
+    expiresAt: 601_000,
+    ...overrides
+  })
 
 export const makeToken = (
   overrides: Partial<ConstructorParameters<typeof StoredToken>[0]> = {}
@@ -61,6 +80,8 @@ export const ODD_KEYS: ReadonlyArray<string> = [
 export interface Backend {
   readonly name: string
   readonly persistent: boolean
+  /** Whether it keeps the sign-in in progress (`pendingAuthorizations`); default true. */
+  readonly keepsPending?: boolean
   readonly medium: Effect.Effect<Layer.Layer<TokenStorage>, never, Scope.Scope>
 }
 
@@ -179,6 +200,47 @@ export const conformance = (backend: Backend): void => {
           expect(yield* s.getClient(KEY_B)).toEqual(Option.none())
         })
       ))
+
+    if (backend.keepsPending !== false) {
+      it.scoped("the sign-in in progress: round trip (verifier Redacted), per key, not a key of its own; clear (of its key) and clearAll remove it", () =>
+        withStorage((s) =>
+          Effect.gen(function*() {
+            const pending = s.pendingAuthorizations
+            expect(pending).toBeDefined()
+            if (pending === undefined) return
+            expect(yield* pending.get(KEY_A)).toEqual(Option.none())
+            yield* pending.set(KEY_A, makePending())
+            const got = yield* pending.get(KEY_A)
+            expect(Option.isSome(got)).toBe(true)
+            if (Option.isNone(got)) return
+            expect(got.value).toBeInstanceOf(PendingAuthorization)
+            expect(Redacted.isRedacted(got.value.codeVerifier)).toBe(true)
+            expect(Redacted.value(got.value.codeVerifier)).toBe(VERIFIER)
+            expect(String(got.value)).not.toContain(VERIFIER)
+            expect(got.value.redirectUri).toBe("http://127.0.0.1:33418/callback")
+            expect([got.value.state, got.value.clientId, got.value.expiresAt]).toEqual(["st-1", "client-1", 601_000])
+            expect(yield* pending.get(KEY_B)).toEqual(Option.none())
+            expect(yield* s.keys).toEqual([])
+
+            yield* pending.clear(KEY_A)
+            expect(yield* pending.get(KEY_A)).toEqual(Option.none())
+            yield* pending.clear(KEY_A) // clearing what is not there is fine
+
+            yield* pending.set(KEY_A, makePending())
+            yield* pending.set(KEY_B, makePending({ state: "st-b" }))
+            yield* s.setTokens(KEY_A, makeToken())
+            yield* s.clear(KEY_A)
+            expect(yield* pending.get(KEY_A)).toEqual(Option.none())
+            expect(Option.map(yield* pending.get(KEY_B), (p) => p.state)).toEqual(Option.some("st-b"))
+
+            yield* pending.set(KEY_A, makePending())
+            yield* s.setTokens(KEY_A, makeToken())
+            yield* s.clearAll
+            expect(yield* pending.get(KEY_A)).toEqual(Option.none())
+            expect(yield* pending.get(KEY_B)).toEqual(Option.none())
+          })
+        ))
+    }
 
     it.scoped("odd keys (traversal, backslashes, unicode, 600 chars, empty) are kept apart and listed", () =>
       withStorage((s) =>

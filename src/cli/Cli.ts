@@ -2,20 +2,17 @@
  * The `effect-mcp-oauth` command line: sign in to an MCP server, list stored credentials, print
  * a valid access token for scripts, and sign out (RFC 7009 revocation, then local removal).
  * Credentials live in the file storage (encrypted when `MCP_OAUTH_STORAGE_KEY` or
- * `MCP_OAUTH_STORAGE_KEY_FILE` is set), coordinated with other processes by the file TokenLock.
+ * `MCP_OAUTH_STORAGE_KEY_FILE` is set), or with `--storage keychain|auto` in the OS keychain,
+ * coordinated with other processes by the file TokenLock.
  *
  * Exit codes: 0 ok, 1 error, 2 usage, 3 not signed in.
  *
  * @since 0.1.0
  */
 import { Args, type CliApp, Command, Options } from "@effect/cli"
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Terminal from "@effect/platform/Terminal"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Arr from "effect/Array"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
-import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -28,11 +25,12 @@ import * as Discovery from "../Discovery.js"
 import { AuthorizationError, type OAuthError } from "../Errors.js"
 import { OAuthLayer } from "../HttpAuth.js"
 import * as OAuth from "../OAuth.js"
+import * as DeviceCodeDisplay from "./DeviceCodeDisplay.js"
 import * as Progress from "./Progress.js"
 import * as Proxy from "./Proxy.js"
 import * as Revocation from "../Revocation.js"
+import * as Storage from "./Storage.js"
 import type { StoredToken } from "../Schemas.js"
-import * as TokenLock from "../TokenLock.js"
 import * as TokenStorage from "../TokenStorage.js"
 
 /**
@@ -60,6 +58,7 @@ const dir = Options.directory("dir").pipe(
   Options.withDescription("Credential directory (default: the per-user cache directory, e.g. ~/.cache/effect-mcp-oauth)"),
   Options.optional
 )
+const storage = Storage.option
 const url = Args.text({ name: "url" }).pipe(Args.withDescription("The MCP server URL, e.g. https://api.example.com/mcp"))
 
 const directoryOf = (d: Option.Option<string>) =>
@@ -67,13 +66,6 @@ const directoryOf = (d: Option.Option<string>) =>
     onNone: () => Effect.orElseSucceed(TokenStorage.defaultDirectory, () => "."),
     onSome: Effect.succeed
   })
-
-/** File storage (encrypted when configured) + the file lock, in `dir`. */
-const storesIn = (directory: string) =>
-  Layer.merge(
-    TokenStorage.encryptedFromConfig(TokenStorage.layerFileSystem(directory)),
-    TokenLock.layerFile(directory)
-  ).pipe(Layer.provide(NodeContext.layer))
 
 const checkUrl = (u: string) =>
   URL.canParse(u) && /^https?:$/.test(new URL(u).protocol)
@@ -125,6 +117,7 @@ const loginCommand = Command.make(
     url,
     json,
     dir,
+    storage,
     browser: Options.boolean("browser").pipe(Options.withDescription("Open the browser and wait on a loopback callback")),
     manual: Options.boolean("manual").pipe(
       Options.withDescription("Print the authorization URL and paste the redirect URL back (SSH, no display)")
@@ -151,37 +144,29 @@ const loginCommand = Command.make(
       }
       const mode = o.browser ? "browser" : o.manual ? "manual" : o.headless ? "headless" : "auto"
       const directory = yield* directoryOf(o.dir)
-      // Without the Terminal of the CLI's context, the paste-back prompt reads stdin with
-      // node:readline and writes to stderr: it ends at end of input (Cancelled) and keeps stdout
-      // for the result, where NodeTerminal would print to stdout and wait on a closed stdin forever.
+      // The paste-back prompt goes to stderr and ends at end of input (Cancelled): stdout keeps the result.
       const authorizer = mode === "headless"
         ? Authorizer.layerHeadless()
-        : Layer.effect(
-          Authorizer.Authorizer,
-          Authorizer.makeAuto({ mode: mode === "auto" ? "auto" : mode }).pipe(
-            Effect.mapInputContext((context: Context.Context<HttpClient.HttpClient>) =>
-              Context.omit(Terminal.Terminal)(context)
-            )
-          )
-        )
+        : Authorizer.layerAuto({ mode: mode === "auto" ? "auto" : mode })
       // The progress lines ("Signing in to …", "Signed in …") come from SignInEvents, as in a GUI.
       const token = yield* Effect.flatMap(OAuth.OAuth, (oauth) => oauth.login).pipe(
         Effect.provide(
           OAuthLayer({
             mcpUrl: server,
-            // The address and the code go to stderr (DeviceAuthorization.showOnStderr), stdout keeps the result.
+            // The address and the code (and a QR code on a terminal) go to stderr; stdout keeps the result.
             ...(o.device ? { grant: "device_code" as const } : {}),
+            onDeviceCode: DeviceCodeDisplay.showOnStderr,
             ...(Option.isSome(o.scopes) ? { scopes: o.scopes.value } : {}),
             ...(Option.isSome(o.clientId) ? { clientId: o.clientId.value } : {})
           }).pipe(
-            Layer.provide(Layer.merge(storesIn(directory), authorizer)),
+            Layer.provide(Layer.merge(Storage.layer(directory, o.storage), authorizer)),
             Layer.provide(undiciHttpClient)
           )
         ),
         Effect.provide(Progress.layer(mode === "auto" ? "browser, or manual without a display" : mode))
       )
       const now = Date.now()
-      const stored = yield* clientIdOf(directory, TokenStorage.serverKey(server))
+      const stored = yield* clientIdOf(directory, o.storage, TokenStorage.serverKey(server))
       if (o.json) {
         yield* printJson(summary(TokenStorage.serverKey(server), Option.some(token), stored, now))
       } else {
@@ -194,10 +179,10 @@ const loginCommand = Command.make(
     })
 ).pipe(Command.withDescription("Sign in to an MCP server and store the credentials"))
 
-const clientIdOf = (directory: string, key: string) =>
+const clientIdOf = (directory: string, kind: Storage.StorageKind, key: string) =>
   Effect.flatMap(TokenStorage.TokenStorage, (s) => s.getClient(key)).pipe(
     Effect.map(Option.map((c) => c.clientId)),
-    Effect.provide(storesIn(directory))
+    Effect.provide(Storage.layer(directory, kind))
   )
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +191,7 @@ const clientIdOf = (directory: string, key: string) =>
 
 const statusCommand = Command.make(
   "status",
-  { url: Args.text({ name: "url" }).pipe(Args.optional), json, dir },
+  { url: Args.text({ name: "url" }).pipe(Args.optional), json, dir, storage },
   (o) =>
     Effect.gen(function*() {
       const directory = yield* directoryOf(o.dir)
@@ -228,7 +213,9 @@ const statusCommand = Command.make(
       const shared = Option.isSome(o.url) ? [] : Arr.getSomes(
         yield* Effect.forEach(stored.filter(TokenStorage.isClientKey), (key) => storage.getClient(key))
       )
-      if (rows.length === 0 && shared.length === 0) return yield* Console.log(`No stored credentials in ${directory}`)
+      if (rows.length === 0 && shared.length === 0) {
+        return yield* Console.log(`No stored credentials in ${Storage.describe(directory, o.storage)}`)
+      }
       for (const c of shared) {
         yield* Console.log(`client ${c.clientId} at ${c.issuer} (${c.source}, shared by its servers)`)
       }
@@ -241,7 +228,7 @@ const statusCommand = Command.make(
             `  issuer  ${r.issuer ?? "-"}\n  scopes  ${r.scopes.join(" ") || "-"}\n  client  ${r.clientId ?? "-"}`
         )
       }
-    }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(directoryOf(o.dir), storesIn))))
+    }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(directoryOf(o.dir), (d) => Storage.layer(d, o.storage)))))
 ).pipe(Command.withDescription("List servers with stored credentials: expiry, scopes, client id (never secrets)"))
 
 // ---------------------------------------------------------------------------------------------
@@ -260,14 +247,14 @@ const noInteractiveSignIn = Layer.succeed(
 
 const tokenCommand = Command.make(
   "token",
-  { url, json, dir },
+  { url, json, dir, storage },
   (o) =>
     Effect.gen(function*() {
       const server = yield* checkUrl(o.url)
       const directory = yield* directoryOf(o.dir)
       const key = TokenStorage.serverKey(server)
       const stored = yield* Effect.flatMap(TokenStorage.TokenStorage, (s) => s.getTokens(key)).pipe(
-        Effect.provide(storesIn(directory))
+        Effect.provide(Storage.layer(directory, o.storage))
       )
       const now = Date.now()
       if (Option.isNone(stored) || (stored.value.refreshToken === undefined && stored.value.isExpired(now))) {
@@ -281,7 +268,7 @@ const tokenCommand = Command.make(
       }).pipe(
         Effect.provide(
           OAuthLayer({ mcpUrl: server }).pipe(
-            Layer.provide(Layer.merge(storesIn(directory), noInteractiveSignIn)),
+            Layer.provide(Layer.merge(Storage.layer(directory, o.storage), noInteractiveSignIn)),
             Layer.provide(undiciHttpClient)
           )
         ),
@@ -331,7 +318,8 @@ const logoutCommand = Command.make(
       )
     ),
     json,
-    dir
+    dir,
+    storage
   },
   (o) =>
     Effect.gen(function*() {
@@ -367,7 +355,7 @@ const logoutCommand = Command.make(
     }).pipe(
       Effect.provide(
         Layer.merge(
-          Layer.unwrapEffect(Effect.map(directoryOf(o.dir), storesIn)),
+          Layer.unwrapEffect(Effect.map(directoryOf(o.dir), (d) => Storage.layer(d, o.storage))),
           Discovery.layer().pipe(Layer.provideMerge(undiciHttpClient))
         )
       )

@@ -31,7 +31,7 @@ import { OAuthLayer } from "../HttpAuth.js"
 import * as HostChannel from "../proxy/HostChannel.js"
 import * as Proxy from "../proxy/Proxy.js"
 import * as Progress from "./Progress.js"
-import * as TokenLock from "../TokenLock.js"
+import * as Storage from "./Storage.js"
 import * as TokenStorage from "../TokenStorage.js"
 
 /**
@@ -181,6 +181,7 @@ export const command = Command.make(
       Options.withDescription("Credential directory, shared with the other commands and proxies (default: the per-user cache directory)"),
       Options.optional
     ),
+    storage: Storage.option,
     scopes: Options.text("scopes").pipe(Options.withDescription("Space-separated scopes to request"), Options.optional),
     clientId: Options.text("client-id").pipe(Options.withDescription("A pre-registered client id"), Options.optional),
     clientSecret: Options.text("client-secret").pipe(
@@ -200,6 +201,12 @@ export const command = Command.make(
     retrySignInAfter: Options.integer("retry-sign-in-after").pipe(
       Options.withDescription(
         "After a failed sign-in, seconds during which requests get that failure instead of a new sign-in (default 60; 0: retry at once)"
+      ),
+      Options.optional
+    ),
+    initializeWait: Options.integer("initialize-wait").pipe(
+      Options.withDescription(
+        "Seconds the host's first initialize waits for the server before a provisional answer (default 10; a sign-in then goes on, and list_changed follows)"
       ),
       Options.optional
     ),
@@ -233,10 +240,7 @@ export const command = Command.make(
           ...(Option.isSome(o.callbackPort) ? { callbackPort: o.callbackPort.value } : {}),
           ...(timeout === undefined ? {} : { timeout })
         }).pipe(Layer.provide(o.manual ? printOnly : Layer.empty))
-      const stores = Layer.merge(
-        TokenStorage.encryptedFromConfig(TokenStorage.layerFileSystem(directory)),
-        TokenLock.layerFile(directory)
-      ).pipe(Layer.provide(NodeContext.layer))
+      const stores = Storage.layer(directory, o.storage)
       const oauth = OAuthLayer({
         mcpUrl: o.url,
         clientName: "effect-mcp-oauth proxy",
@@ -260,7 +264,8 @@ export const command = Command.make(
           transport: o.transport,
           headers: parsed.headers,
           initializeCache: fileCache(`${stem}.initialize.json`),
-          ...(Option.isSome(o.retrySignInAfter) ? { signInRetryAfter: Duration.seconds(Math.max(0, o.retrySignInAfter.value)) } : {})
+          ...(Option.isSome(o.retrySignInAfter) ? { signInRetryAfter: Duration.seconds(Math.max(0, o.retrySignInAfter.value)) } : {}),
+          ...(Option.isSome(o.initializeWait) ? { initializeWait: Duration.seconds(Math.max(0, o.initializeWait.value)) } : {})
         }, host)
       }).pipe(
         Effect.scoped,

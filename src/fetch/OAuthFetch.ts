@@ -16,7 +16,6 @@ import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpMethod from "@effect/platform/HttpMethod"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -29,6 +28,7 @@ import * as Stream from "effect/Stream"
 import * as Authorizer from "../Authorizer.js"
 import type { OAuthError } from "../Errors.js"
 import { isOAuthError, OAuthLayer, type OAuthLayerOptions } from "../HttpAuth.js"
+import * as NodeFiles from "../internal/nodeFileSystem.js"
 import * as OAuth from "../OAuth.js"
 import * as TokenLock from "../TokenLock.js"
 import * as TokenStorage from "../TokenStorage.js"
@@ -93,7 +93,7 @@ const servicesOf = (options: OAuthFetchOptions) => {
   const files = options.dir === undefined ? undefined : Layer.merge(
     TokenStorage.encryptedFromConfig(TokenStorage.layerFileSystem(options.dir)),
     TokenLock.layerFile(options.dir)
-  ).pipe(Layer.provide(NodeContext.layer))
+  ).pipe(Layer.provide(NodeFiles.layer))
   const storage = options.storage ?? files ?? TokenStorage.layerMemory
   const lock = options.storage === undefined && files !== undefined ? files : TokenLock.layerNone
   const signIn = options.signIn ?? "auto"

@@ -25,6 +25,7 @@ import { AuthorizationError, ClientNotFound, OAuthRequestError } from "../Errors
 import type { AuthorizationResponse } from "../Schemas.js"
 import { validateAuthorizationResponse } from "./authorizationResponse.js"
 import * as OAuthHttp from "./oauthHttp.js"
+import { scrub, sentCredentials } from "./sentCredentials.js"
 
 /** @internal */
 export interface ProbeResult {
@@ -92,7 +93,12 @@ export const probe = (
             return Effect.succeed<ProbeResult>({ status: response.status, location, text: "" })
           }
           return readBounded(response.stream, MAX_BODY).pipe(
-            Effect.map((text): ProbeResult => ({ status: response.status, location: undefined, text }))
+            // Error texts quote this body: never with a credential the request carried echoed in it.
+            Effect.map((text): ProbeResult => ({
+              status: response.status,
+              location: undefined,
+              text: scrub(text, sentCredentials(response.request))
+            }))
           )
         }),
         Effect.scoped,

@@ -28,4 +28,10 @@ export interface AuthorizationRequest {
    * confirmed by an RFC 7592 read, where a pre-flight adds nothing.
    */
   readonly preflight?: boolean | undefined
+  /**
+   * The user agent was already sent to `url` — by an earlier process whose sign-in this one takes
+   * over (`PendingAuthorization`) — so an interactive authorizer only waits for the response on
+   * `redirectUri`: no pre-flight, no second browser window.
+   */
+  readonly resumed?: boolean | undefined
 }

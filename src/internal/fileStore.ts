@@ -123,13 +123,13 @@ export const readablePrefix = (key: string): string => {
 export const fileNameFor = (key: string, kind: Format.Kind): Effect.Effect<string> =>
   Effect.map(sha256Hex(key), (hex) => `${readablePrefix(key)}.${hex}.${kind}.json`)
 
-const OWN_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,47}\.[0-9a-f]{64}\.(tokens|client)\.json$/
-const OWN_TEMP = /^\.[A-Za-z0-9][A-Za-z0-9._-]{0,47}\.[0-9a-f]{64}\.(tokens|client)\.json\.[0-9a-f]{16}\.tmp$/
+const OWN_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,47}\.[0-9a-f]{64}\.(tokens|client|pending)\.json$/
+const OWN_TEMP = /^\.[A-Za-z0-9][A-Za-z0-9._-]{0,47}\.[0-9a-f]{64}\.(tokens|client|pending)\.json\.[0-9a-f]{16}\.tmp$/
 
 /** The kind of an entry file this library wrote, or `None` for any other file. @internal */
 export const ownFileKind = (name: string): Option.Option<Format.Kind> => {
   const m = OWN_FILE.exec(name)
-  return m === null ? Option.none() : Option.some(m[1] === "tokens" ? "tokens" : "client")
+  return m === null ? Option.none() : Option.some(m[1] === "tokens" ? "tokens" : m[1] === "client" ? "client" : "pending")
 }
 
 /** Whether `name` is a temporary file this library left behind. @internal */
@@ -194,120 +194,121 @@ export const makeLock = (
     }).pipe(Effect.withSpan("TokenLock.withLock", { attributes: { "tokenLock.backend": "file", "tokenLock.key": key } }))
 })
 
-/**
- * Builds the store over `directory` (resolved once by the caller; a failure to resolve it makes
- * every operation fail with that `StorageError`).
- *
- * @internal
- */
-export const make = (
-  directory: Either.Either<string, StorageError>,
-  fs: FileSystem.FileSystem,
-  path: Path.Path,
-  options: FileStoreOptions = {}
-): TokenStorage => {
-  const codec = options.codec ?? Format.plainCodec
-  const enforceModes = currentPlatform() !== "win32"
-  const dir = Either.map(directory, (d) => path.resolve(d))
+/** What every operation of one store needs: where it lives, how to reach it, how records are sealed. */
+interface Store {
+  readonly dir: Either.Either<string, StorageError>
+  readonly fs: FileSystem.FileSystem
+  readonly path: Path.Path
+  readonly codec: Format.RecordCodec
+  /** POSIX modes (0700 / 0600) are set and checked; not on Windows. */
+  readonly enforceModes: boolean
+}
 
-  const ensureDirectory = (key: string | undefined) =>
-    Effect.gen(function*() {
-      const d = yield* dir
-      yield* NoFollow.ensureDirectory(d, { key, privateMode: enforceModes ? DIR_MODE : undefined })
-      return d
-    })
+const ensureStoreDirectory = (store: Store, key: string | undefined) =>
+  Effect.gen(function*() {
+    const d = yield* store.dir
+    yield* NoFollow.ensureDirectory(d, { key, privateMode: store.enforceModes ? DIR_MODE : undefined })
+    return d
+  })
 
-  /** Reads a file of the store: never through a symlink; a looser mode is tightened first. */
-  const readOwnFile = (file: string, key: string | undefined) =>
-    NoFollow.readFile(file, { key, privateMode: enforceModes ? FILE_MODE : undefined })
+/** Reads a file of the store: never through a symlink; a looser mode is tightened first. */
+const readOwnFile = (store: Store, file: string, key: string | undefined) =>
+  NoFollow.readFile(file, { key, privateMode: store.enforceModes ? FILE_MODE : undefined })
 
-  /** Opens a stored record with the codec: the envelope JSON, or why it reads as absent. */
-  const open = (stored: string, name: string, key: string | undefined) =>
-    codec.decode(stored, { location: name }).pipe(
-      Effect.mapError((e) =>
-        key === undefined || e.key !== undefined ? e : new StorageError({ reason: e.reason, key, detail: e.detail })
-      )
+/** Opens a stored record with the codec: the envelope JSON, or why it reads as absent. */
+const openRecord = (store: Store, stored: string, name: string, key: string | undefined) =>
+  store.codec.decode(stored, { location: name }).pipe(
+    Effect.mapError((e) =>
+      key === undefined || e.key !== undefined ? e : new StorageError({ reason: e.reason, key, detail: e.detail })
     )
+  )
 
-  const readVersioned = <A, I>(
-    entry: Format.Entry<A, I>,
-    key: string
-  ): Effect.Effect<Option.Option<Versioned<A>>, StorageError> =>
-    Effect.gen(function*() {
-      const d = yield* dir
-      const name = yield* fileNameFor(key, entry.kind)
-      const file = path.join(d, name)
-      const text = yield* readOwnFile(file, key)
-      if (Option.isNone(text)) return Option.none()
-      const decoded = Either.flatMap(yield* open(text.value, name, key), (plain) =>
-        Format.decodeVersionedFor(entry, key, plain))
-      if (Either.isLeft(decoded)) {
-        yield* Format.warnRejected(decoded.left, { key, location: file })
-        return Option.none()
-      }
-      return Option.some(decoded.right)
-    })
+/** The entry of `key` with its revision; `None` when absent, or unreadable (with a logged warning). */
+const readVersioned = <A, I>(
+  store: Store,
+  entry: Format.Entry<A, I>,
+  key: string
+): Effect.Effect<Option.Option<Versioned<A>>, StorageError> =>
+  Effect.gen(function*() {
+    const d = yield* store.dir
+    const name = yield* fileNameFor(key, entry.kind)
+    const file = store.path.join(d, name)
+    const text = yield* readOwnFile(store, file, key)
+    if (Option.isNone(text)) return Option.none()
+    const decoded = Either.flatMap(yield* openRecord(store, text.value, name, key), (plain) =>
+      Format.decodeVersionedFor(entry, key, plain))
+    if (Either.isLeft(decoded)) {
+      yield* Format.warnRejected(decoded.left, { key, location: file })
+      return Option.none()
+    }
+    return Option.some(decoded.right)
+  })
 
-  const read = <A, I>(entry: Format.Entry<A, I>, key: string): Effect.Effect<Option.Option<A>, StorageError> =>
-    Effect.map(readVersioned(entry, key), Option.map((v) => v.value))
+/** Writes the entry atomically: a private temporary file, fsynced, renamed over the old one. */
+const writeEntry = <A, I>(
+  store: Store,
+  entry: Format.Entry<A, I>,
+  key: string,
+  value: A,
+  revision?: number
+): Effect.Effect<void, StorageError> =>
+  Effect.gen(function*() {
+    const { fs, path } = store
+    const name = yield* fileNameFor(key, entry.kind)
+    const plain = yield* Format.encode(entry, key, value, revision)
+    const data = encoder.encode(yield* store.codec.encode(plain, { location: name }))
+    const d = yield* ensureStoreDirectory(store, key)
+    const file = path.join(d, name)
+    const temp = path.join(d, `.${name}.${randomHex(8)}.tmp`)
+    // uninterruptible: an interrupted write must neither leave a temporary file nor half a rename
+    yield* Effect.scoped(Effect.gen(function*() {
+      const handle = yield* fs.open(temp, { flag: "wx", mode: FILE_MODE })
+      yield* handle.writeAll(data)
+      yield* handle.sync
+    })).pipe(
+      Effect.zipRight(fs.rename(temp, file)),
+      Effect.onError(() => fs.remove(temp).pipe(Effect.ignore)),
+      Effect.mapError(ioError(key, `writing ${file}`)),
+      Effect.uninterruptible
+    )
+    // make the rename itself durable; not every platform can fsync a directory
+    yield* Effect.scoped(Effect.flatMap(fs.open(d, { flag: "r" }), (h) => h.sync)).pipe(Effect.ignore)
+  })
 
-  const write = <A, I>(
-    entry: Format.Entry<A, I>,
-    key: string,
-    value: A,
-    revision?: number
-  ): Effect.Effect<void, StorageError> =>
-    Effect.gen(function*() {
-      const name = yield* fileNameFor(key, entry.kind)
-      const plain = yield* Format.encode(entry, key, value, revision)
-      const data = encoder.encode(yield* codec.encode(plain, { location: name }))
-      const d = yield* ensureDirectory(key)
-      const file = path.join(d, name)
-      const temp = path.join(d, `.${name}.${randomHex(8)}.tmp`)
-      // uninterruptible: an interrupted write must neither leave a temporary file nor half a rename
-      yield* Effect.scoped(Effect.gen(function*() {
-        const handle = yield* fs.open(temp, { flag: "wx", mode: FILE_MODE })
-        yield* handle.writeAll(data)
-        yield* handle.sync
-      })).pipe(
-        Effect.zipRight(fs.rename(temp, file)),
-        Effect.onError(() => fs.remove(temp).pipe(Effect.ignore)),
-        Effect.mapError(ioError(key, `writing ${file}`)),
-        Effect.uninterruptible
-      )
-      // make the rename itself durable; not every platform can fsync a directory
-      yield* Effect.scoped(Effect.flatMap(fs.open(d, { flag: "r" }), (h) => h.sync)).pipe(Effect.ignore)
-    })
+const removeEntry = (store: Store, key: string, kind: Format.Kind): Effect.Effect<void, StorageError> =>
+  Effect.gen(function*() {
+    const d = yield* store.dir
+    const file = store.path.join(d, yield* fileNameFor(key, kind))
+    yield* store.fs.remove(file).pipe(
+      Effect.catchIf(isNotFound, () => Effect.void),
+      Effect.mapError(ioError(key, `removing ${file}`))
+    )
+  })
 
-  const remove = (key: string, kind: Format.Kind): Effect.Effect<void, StorageError> =>
-    Effect.gen(function*() {
-      const d = yield* dir
-      const file = path.join(d, yield* fileNameFor(key, kind))
-      yield* fs.remove(file).pipe(
-        Effect.catchIf(isNotFound, () => Effect.void),
-        Effect.mapError(ioError(key, `removing ${file}`))
-      )
-    })
-
-  const listOwn = Effect.gen(function*() {
-    const d = yield* dir
-    const names = yield* fs.readDirectory(d).pipe(
+/** The directory and the names in it (none when it does not exist yet). */
+const listDirectory = (store: Store) =>
+  Effect.gen(function*() {
+    const d = yield* store.dir
+    const names = yield* store.fs.readDirectory(d).pipe(
       Effect.catchIf(isNotFound, () => Effect.succeed<ReadonlyArray<string>>([])),
       Effect.mapError(ioError(undefined, `listing ${d}`))
     )
     return { d, names }
   })
 
-  const keys = Effect.gen(function*() {
-    const { d, names } = yield* listOwn
+/** The server keys of the readable entries whose file name matches the key inside them, sorted. */
+const storedKeys = (store: Store) =>
+  Effect.gen(function*() {
+    const { d, names } = yield* listDirectory(store)
     const found = new Set<string>()
     for (const name of names) {
       const kind = ownFileKind(name)
-      if (Option.isNone(kind)) continue
-      const file = path.join(d, name)
-      const text = yield* readOwnFile(file, undefined) // None: removed concurrently
+      // a sign-in in progress alone does not make a server known
+      if (Option.isNone(kind) || kind.value === "pending") continue
+      const file = store.path.join(d, name)
+      const text = yield* readOwnFile(store, file, undefined) // None: removed concurrently
       if (Option.isNone(text)) continue
-      const opened = yield* open(text.value, name, undefined)
+      const opened = yield* openRecord(store, text.value, name, undefined)
       const decoded = Either.flatMap(opened, (plain) =>
         kind.value === "tokens"
           ? Either.map(Format.decodeAny(Format.tokensEntry, plain), (e) => e.key)
@@ -325,80 +326,121 @@ export const make = (
     return Array.from(found).sort()
   })
 
-  const clearAll = Effect.gen(function*() {
-    const { d, names } = yield* listOwn
+/** Removes every entry and leftover temporary file of this library; other files stay. */
+const removeAllEntries = (store: Store) =>
+  Effect.gen(function*() {
+    const { d, names } = yield* listDirectory(store)
     for (const name of names) {
       if (Option.isNone(ownFileKind(name)) && !isOwnTemp(name)) continue
-      const file = path.join(d, name)
-      yield* fs.remove(file).pipe(
+      const file = store.path.join(d, name)
+      yield* store.fs.remove(file).pipe(
         Effect.catchIf(isNotFound, () => Effect.void),
         Effect.mapError(ioError(undefined, `removing ${file}`))
       )
     }
   })
 
-  /** One writer of a key's tokens at a time: this process's fibers, then other processes. */
+type TokenWriteLock = (
+  key: string
+) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StorageError, R>
+
+/** One writer of a key's tokens at a time: this process's fibers, then other processes. */
+const makeTokenWriteLock = (store: Store): TokenWriteLock => {
   const semaphores = new Map<string, Effect.Semaphore>()
-  const tokenWriteLock = (key: string) =>
-  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError, R> =>
+  return (key) => (effect) =>
     Effect.gen(function*() {
       let semaphore = semaphores.get(key)
       if (semaphore === undefined) {
         semaphore = Effect.unsafeMakeSemaphore(1)
         semaphores.set(key, semaphore)
       }
-      const d = yield* ensureDirectory(key)
-      const lockFile = path.join(d, `.${yield* fileNameFor(key, "tokens")}.lock`)
-      return yield* semaphore.withPermits(1)(FileLock.withFileLock(fs, lockFile, WRITE_LOCK)(effect))
+      const d = yield* ensureStoreDirectory(store, key)
+      const lockFile = store.path.join(d, `.${yield* fileNameFor(key, "tokens")}.lock`)
+      return yield* semaphore.withPermits(1)(FileLock.withFileLock(store.fs, lockFile, WRITE_LOCK)(effect))
     })
+}
 
-  const getTokensVersioned = (key: string) => readVersioned(Format.tokensEntry, key)
+const revisionOf = (current: Option.Option<Versioned<StoredToken>>): number =>
+  Option.match(current, { onNone: () => 0, onSome: (v) => v.revision })
 
-  // Every token write and removal below is fenced (Lease.ensureHeld): inside a TokenLock whose
-  // lease was lost, it fails with "Conflict" instead of replacing what the new holder stored.
-  const setTokens = (key: string, tokens: StoredToken) =>
-    tokenWriteLock(key)(Effect.gen(function*() {
-      const current = yield* getTokensVersioned(key)
-      const revision = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision }) + 1
-      yield* Lease.ensureHeld
-      yield* write(Format.tokensEntry, key, tokens, revision)
-      return revision
-    }))
+// Every token write and removal below is fenced (Lease.ensureHeld): inside a TokenLock whose
+// lease was lost, it fails with "Conflict" instead of replacing what the new holder stored.
 
-  const setTokensIf = (key: string, tokens: StoredToken, expected: number) =>
-    tokenWriteLock(key)(Effect.gen(function*() {
-      const current = yield* getTokensVersioned(key)
-      const found = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision })
-      if (found !== expected) return yield* Effect.fail(conflict(key, expected, found))
-      yield* Lease.ensureHeld
-      yield* write(Format.tokensEntry, key, tokens, expected + 1)
-      return expected + 1
-    }))
+/** Writes the tokens as the next revision; returns it. */
+const setTokensNext = (store: Store, lock: TokenWriteLock, key: string, tokens: StoredToken) =>
+  lock(key)(Effect.gen(function*() {
+    const revision = revisionOf(yield* readVersioned(store, Format.tokensEntry, key)) + 1
+    yield* Lease.ensureHeld
+    yield* writeEntry(store, Format.tokensEntry, key, tokens, revision)
+    return revision
+  }))
 
-  const clearTokensIf = (key: string, expected: number) =>
-    tokenWriteLock(key)(Effect.gen(function*() {
-      const current = yield* getTokensVersioned(key)
-      const found = Option.match(current, { onNone: () => 0, onSome: (v) => v.revision })
-      if (found !== expected) return yield* Effect.fail(conflict(key, expected, found))
-      yield* Lease.ensureHeld
-      yield* remove(key, "tokens")
-    }))
+/** Writes the tokens only when the stored revision is still `expected`; else a "Conflict". */
+const setTokensIf = (store: Store, lock: TokenWriteLock, key: string, tokens: StoredToken, expected: number) =>
+  lock(key)(Effect.gen(function*() {
+    const found = revisionOf(yield* readVersioned(store, Format.tokensEntry, key))
+    if (found !== expected) return yield* Effect.fail(conflict(key, expected, found))
+    yield* Lease.ensureHeld
+    yield* writeEntry(store, Format.tokensEntry, key, tokens, expected + 1)
+    return expected + 1
+  }))
 
+/** Removes the tokens only when the stored revision is still `expected`; else a "Conflict". */
+const clearTokensIf = (store: Store, lock: TokenWriteLock, key: string, expected: number) =>
+  lock(key)(Effect.gen(function*() {
+    const found = revisionOf(yield* readVersioned(store, Format.tokensEntry, key))
+    if (found !== expected) return yield* Effect.fail(conflict(key, expected, found))
+    yield* Lease.ensureHeld
+    yield* removeEntry(store, key, "tokens")
+  }))
+
+/**
+ * Builds the store over `directory` (resolved once by the caller; a failure to resolve it makes
+ * every operation fail with that `StorageError`).
+ *
+ * @internal
+ */
+export const make = (
+  directory: Either.Either<string, StorageError>,
+  fs: FileSystem.FileSystem,
+  path: Path.Path,
+  options: FileStoreOptions = {}
+): TokenStorage => {
+  const store: Store = {
+    dir: Either.map(directory, (d) => path.resolve(d)),
+    fs,
+    path,
+    codec: options.codec ?? Format.plainCodec,
+    enforceModes: currentPlatform() !== "win32"
+  }
+  const lock = makeTokenWriteLock(store)
+  const read = <A, I>(entry: Format.Entry<A, I>, key: string): Effect.Effect<Option.Option<A>, StorageError> =>
+    Effect.map(readVersioned(store, entry, key), Option.map((v) => v.value))
+  const remove = (key: string, kind: Format.Kind) => removeEntry(store, key, kind)
   return {
     getTokens: (key) => read(Format.tokensEntry, key),
-    setTokens: (key, tokens) => Effect.asVoid(setTokens(key, tokens)),
+    setTokens: (key, tokens) => Effect.asVoid(setTokensNext(store, lock, key, tokens)),
     clearTokens: (key) => Effect.zipRight(Lease.ensureHeld, remove(key, "tokens")),
     getClient: (key) => read(Format.clientEntry, key),
-    setClient: (key, client) => write(Format.clientEntry, key, client),
+    setClient: (key, client) => writeEntry(store, Format.clientEntry, key, client),
     clearClient: (key) => remove(key, "client"),
-    clear: (key) => Effect.zipRight(Lease.ensureHeld, Effect.zipRight(remove(key, "tokens"), remove(key, "client"))),
-    clearAll,
-    keys,
+    clear: (key) =>
+      Effect.zipRight(
+        Lease.ensureHeld,
+        Effect.forEach(["tokens", "client", "pending"] as const, (kind) => remove(key, kind), { discard: true })
+      ),
+    clearAll: removeAllEntries(store),
+    keys: storedKeys(store),
     revisions: {
-      getTokens: getTokensVersioned,
-      setTokens: setTokensIf,
-      clearTokens: clearTokensIf
+      getTokens: (key) => readVersioned(store, Format.tokensEntry, key),
+      setTokens: (key, tokens, expected) => setTokensIf(store, lock, key, tokens, expected),
+      clearTokens: (key, expected) => clearTokensIf(store, lock, key, expected)
     },
-    lock: makeLock(directory, fs, path)
+    lock: makeLock(directory, fs, path),
+    pendingAuthorizations: {
+      get: (key) => read(Format.pendingEntry, key),
+      set: (key, pending) => writeEntry(store, Format.pendingEntry, key, pending),
+      clear: (key) => remove(key, "pending")
+    }
   }
 }

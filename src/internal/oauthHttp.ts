@@ -21,8 +21,15 @@ import type * as SchemaAST from "effect/SchemaAST"
 import * as Stream from "effect/Stream"
 import { OAuthRequestError } from "../Errors.js"
 import { rootCauseOf } from "./rootCause.js"
+import { describeKinds, kindsOf, scrub, sentCredentials } from "./sentCredentials.js"
 
-/** @internal */
+/**
+ * An answer to an OAuth request. For an error status (3xx and above) `text` has every credential
+ * the request sent (token, refresh token, client secret, `code_verifier`, assertion) replaced by
+ * `[redacted]`: error bodies end up in error messages and logs, and a hostile server may echo
+ * our secrets back in them.
+ * @internal
+ */
 export interface OAuthResponse {
   readonly url: string
   readonly status: number
@@ -114,15 +121,48 @@ const sameUrl = (a: string, b: string): boolean => {
 }
 
 /**
- * Runs `effect` with `FetchHttpClient` told not to follow redirects (`redirect: "manual"`), keeping
- * whatever other `RequestInit` the caller's context provides (e.g. a proxy `dispatcher`).
+ * Runs `effect` with `FetchHttpClient` told to refuse redirects (`redirect: "error"`), keeping
+ * whatever other `RequestInit` the caller's context provides (e.g. a proxy `dispatcher`). Not
+ * `"manual"`: a 3xx handed back would let a redirect follower below us (`HttpClient.followRedirects`
+ * over `FetchHttpClient`) send the request — with its refresh token, client secret or
+ * `code_verifier` — to the `Location`; with `"error"` fetch fails instead, and there is no 3xx
+ * for anything below to follow.
  */
-const withManualRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+const withoutRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (init) =>
     Effect.provideService(effect, FetchHttpClient.RequestInit, {
       ...Option.getOrElse(init, () => ({})),
-      redirect: "manual"
+      redirect: "error"
     }))
+
+/** Fetch's words for a redirect refused by `redirect: "error"` (Node: "unexpected redirect"; Deno, browsers: "…redirect…"). */
+const REFUSED_REDIRECT = /redirect/i
+
+/**
+ * The error for an answer that a client below fetched from another URL after following a
+ * redirect: that client has sent the request there again, with every credential it carried.
+ */
+const followedBelow = (
+  request: HttpClientRequest.HttpClientRequest,
+  answeredFrom: string,
+  status: number
+): OAuthRequestError => {
+  const exposed = kindsOf(sentCredentials(request, "registration_access_token"))
+  const elsewhere = URL.canParse(answeredFrom) ? new URL(answeredFrom).origin : "another URL"
+  return new OAuthRequestError({
+    reason: "Redirect",
+    url: request.url,
+    status,
+    detail: `the HTTP client below followed a redirect to ${elsewhere}${
+      exposed.length === 0 ? "" : ` and sent ${describeKinds(exposed)} there`
+    }; redirects are not followed on OAuth requests and that answer is not used. Install ` +
+      "HttpClient.followRedirects above OAuthLayer, never below it" +
+      (exposed.includes("client_secret") || exposed.includes("client_assertion")
+        ? "; the client secret (or key) cannot be revoked: rotate it at the authorization server"
+        : ""),
+    ...(exposed.length === 0 ? {} : { exposed })
+  })
+}
 
 /**
  * Executes an OAuth request with the given client: no redirects, timeout, bounded body.
@@ -140,31 +180,24 @@ export const execute = (
       HttpClient.withTracerPropagation(client, false).execute(
         HttpClientRequest.acceptJson(request)
       ).pipe(
-        Effect.mapError((error) =>
-          new OAuthRequestError({
-            reason: "Transport",
-            url,
-            // The socket's own words ("connect ECONNREFUSED 127.0.0.1:1234"), not "Transport error".
-            detail: rootCauseOf(error) ?? error.message
-          })
-        ),
+        Effect.mapError((error) => {
+          // The socket's own words ("connect ECONNREFUSED 127.0.0.1:1234"), not "Transport error".
+          const cause = rootCauseOf(error) ?? error.message
+          return REFUSED_REDIRECT.test(cause)
+            ? new OAuthRequestError({
+              reason: "Redirect",
+              url,
+              detail: `the server answered with a redirect, which is not followed on OAuth requests (${cause})`
+            })
+            : new OAuthRequestError({ reason: "Transport", url, detail: cause })
+        }),
         Effect.flatMap((response) => {
-          // A client below that follows redirects by itself (e.g. `HttpClient.followRedirects`)
-          // has already sent the request again elsewhere before we see anything: that cannot be
-          // undone here, but its answer is never used (no token or metadata from another URL).
+          // A client below that follows redirects by itself (e.g. `HttpClient.followRedirects`
+          // over undici) has already sent the request again elsewhere before we see anything:
+          // its answer is never used, and the error names what was exposed, for the caller to
+          // revoke (see `exposed`).
           const answered = response.request.url
-          if (!sameUrl(answered, url)) {
-            return Effect.fail(
-              new OAuthRequestError({
-                reason: "Redirect",
-                url,
-                status: response.status,
-                detail: `the HTTP client below followed a redirect to ${
-                  URL.canParse(answered) ? new URL(answered).origin : "another URL"
-                }; redirects are not followed on OAuth requests and that answer is not used`
-              })
-            )
-          }
+          if (!sameUrl(answered, url)) return Effect.fail(followedBelow(request, answered, response.status))
           if (response.status >= 300 && response.status < 400) {
             return Effect.fail(
               new OAuthRequestError({
@@ -178,11 +211,16 @@ export const execute = (
             )
           }
           return readLimited(response.stream, limit, url, response.status).pipe(
-            Effect.map((text): OAuthResponse => ({ url, status: response.status, headers: response.headers, text }))
+            Effect.map((text): OAuthResponse => ({
+              url,
+              status: response.status,
+              headers: response.headers,
+              text: response.status >= 300 ? scrub(text, sentCredentials(request, "registration_access_token")) : text
+            }))
           )
         }),
         Effect.scoped,
-        withManualRedirects,
+        withoutRedirects,
         Effect.timeoutFail({
           duration: options.timeout,
           onTimeout: () =>

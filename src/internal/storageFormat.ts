@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { StorageError } from "../Errors.js"
-import { ClientInformation, StoredToken } from "../Schemas.js"
+import { ClientInformation, PendingAuthorization, StoredToken } from "../Schemas.js"
 
 /** @internal */
 export const FORMAT = "effect-mcp-oauth/token-storage"
@@ -21,7 +21,7 @@ export const FORMAT = "effect-mcp-oauth/token-storage"
 export const VERSION = 1
 
 /** @internal */
-export type Kind = "tokens" | "client"
+export type Kind = "tokens" | "client" | "pending"
 
 /** @internal */
 export const kinds: ReadonlyArray<Kind> = ["tokens", "client"]
@@ -38,10 +38,16 @@ export const tokensEntry: Entry<StoredToken, typeof StoredToken.Encoded> = { kin
 /** @internal */
 export const clientEntry: Entry<ClientInformation, typeof ClientInformation.Encoded> = { kind: "client", schema: ClientInformation }
 
+/** @internal */
+export const pendingEntry: Entry<PendingAuthorization, typeof PendingAuthorization.Encoded> = {
+  kind: "pending",
+  schema: PendingAuthorization
+}
+
 const Header = Schema.Struct({
   format: Schema.Literal(FORMAT),
   version: Schema.Number,
-  kind: Schema.Literal("tokens", "client"),
+  kind: Schema.Literal("tokens", "client", "pending"),
   key: Schema.String,
   /** Monotonic per key and kind; absent in records written before revisions existed (read as 0). */
   revision: Schema.optional(Schema.NonNegativeInt),

@@ -8,7 +8,7 @@
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { StorageError } from "../Errors.js"
-import type { ClientInformation, StoredToken } from "../Schemas.js"
+import type { ClientInformation, PendingAuthorization, StoredToken } from "../Schemas.js"
 
 /**
  * Stores the credentials of each MCP server under a key derived from the server's URL
@@ -25,7 +25,7 @@ export interface TokenStorage {
   readonly getClient: (key: string) => Effect.Effect<Option.Option<ClientInformation>, StorageError>
   readonly setClient: (key: string, client: ClientInformation) => Effect.Effect<void, StorageError>
   readonly clearClient: (key: string) => Effect.Effect<void, StorageError>
-  /** Removes the tokens and the client information of one server. */
+  /** Removes the tokens and the client information of one server (and its sign-in in progress). */
   readonly clear: (key: string) => Effect.Effect<void, StorageError>
   /** Removes everything this storage holds. */
   readonly clearAll: Effect.Effect<void, StorageError>
@@ -46,6 +46,26 @@ export interface TokenStorage {
    * storage, which no other process can see.
    */
   readonly lock?: SharedLock | undefined
+  /**
+   * Where the browser sign-in in progress is kept (see `PendingAuthorization`), so that another
+   * process can take it over; absent on storages that do not keep it (then a process that
+   * replaces one mid sign-in starts a new sign-in).
+   */
+  readonly pendingAuthorizations?: PendingAuthorizations | undefined
+}
+
+/**
+ * The authorization request in progress of each server key, stored with the same protections as
+ * its tokens (a file of mode 0600, encrypted when the storage is).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.1
+ * @since 0.1.0
+ * @category models
+ */
+export interface PendingAuthorizations {
+  readonly get: (key: string) => Effect.Effect<Option.Option<PendingAuthorization>, StorageError>
+  readonly set: (key: string, pending: PendingAuthorization) => Effect.Effect<void, StorageError>
+  readonly clear: (key: string) => Effect.Effect<void, StorageError>
 }
 
 /**

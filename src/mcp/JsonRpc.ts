@@ -158,6 +158,22 @@ const decodeMessage = Schema.decodeUnknownEither(JsonRpcMessage, { onExcessPrope
 const decodeBatch = Schema.decodeUnknownEither(Schema.NonEmptyArray(JsonRpcMessage), { onExcessProperty: "preserve" })
 const encodeMessage = Schema.encodeSync(JsonRpcMessage)
 
+/**
+ * The common answer, `{ "jsonrpc": "2.0", "id": 1, "result": … }` and nothing that could make
+ * it another member of the union, checked without the schema (what `JsonRpcMessage` would decode
+ * it to: unknown fields kept); anything else goes through the schema.
+ */
+const plainSuccess = (value: unknown): JsonRpcSuccess | undefined => {
+  if (
+    typeof value !== "object" || value === null || Array.isArray(value) || !("jsonrpc" in value) ||
+    value.jsonrpc !== "2.0" || !("id" in value) || !("result" in value) || "method" in value || "error" in value ||
+    "_tag" in value
+  ) return undefined
+  const { id, result } = value
+  if ((typeof id !== "string" && typeof id !== "number") || result === undefined) return undefined
+  return { ...value, _tag: "Success", jsonrpc: "2.0", id, result }
+}
+
 const excerpt = (text: string): string => text.length > 200 ? `${text.slice(0, 200)}…` : text
 
 /**
@@ -169,6 +185,8 @@ const excerpt = (text: string): string => text.length > 200 ? `${text.slice(0, 2
  * @category decoding
  */
 export const decodeValue = (value: unknown): Effect.Effect<ReadonlyArray<JsonRpcMessage>, McpTransportError> => {
+  const success = plainSuccess(value)
+  if (success !== undefined) return Effect.succeed([success])
   let result: Either.Either<ReadonlyArray<JsonRpcMessage>, ParseResult.ParseError | undefined>
   try {
     result = Array.isArray(value)
@@ -219,7 +237,34 @@ export const decodeText = (text: string): Effect.Effect<ReadonlyArray<JsonRpcMes
  * @since 0.1.0
  * @category encoding
  */
-export const encode = (message: JsonRpcMessage): string => JSON.stringify(encodeMessage(message))
+export const encode = (message: JsonRpcMessage): string => JSON.stringify(wire(message))
+
+/**
+ * The wire object of a message, as `JsonRpcMessage`'s encoder makes it (no `_tag`, no other
+ * fields) but without running the schema: a message is built by the constructors below or
+ * decoded, so only what the encoder would refuse needs checking.
+ */
+const wire = (message: JsonRpcMessage): object => {
+  switch (message._tag) {
+    case "Request":
+      return message.params === undefined
+        ? { jsonrpc: "2.0", id: message.id, method: message.method }
+        : { jsonrpc: "2.0", id: message.id, method: message.method, params: message.params }
+    case "Notification":
+      return message.params === undefined
+        ? { jsonrpc: "2.0", method: message.method }
+        : { jsonrpc: "2.0", method: message.method, params: message.params }
+    case "Success":
+      // the schema's rule: a response without a result is not one
+      return message.result === undefined ? encodeMessage(message) : {
+        jsonrpc: "2.0",
+        id: message.id,
+        result: message.result
+      }
+    case "Failure":
+      return encodeMessage(message)
+  }
+}
 
 /**
  * Encode a message to its wire JSON text, or fail with a `Protocol` transport error when it

@@ -10,34 +10,29 @@
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Queue from "effect/Queue"
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
-import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as PubSub from "effect/PubSub"
-import * as Schema from "effect/Schema"
+import type * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId } from "./JsonRpc.js"
-import * as JsonRpc from "./JsonRpc.js"
+import type { JsonRpcNotification } from "./JsonRpc.js"
 import type { OAuthError } from "../Errors.js"
 import { isOAuthError } from "../HttpAuth.js"
-import type { TokenWait } from "../internal/tokenWait.js"
-import { currentTokenWait } from "../internal/tokenWait.js"
-import * as Describe from "./internal/describe.js"
+import { spanIfTraced } from "../internal/tracing.js"
+import * as State from "./internal/clientState.js"
+import * as Handshake from "./internal/handshake.js"
+import * as Incoming from "./internal/incoming.js"
+import * as InputRequired from "./internal/inputRequired.js"
+import * as Outgoing from "./internal/outgoing.js"
+import * as SessionRecovery from "./internal/sessionRecovery.js"
+import * as ToolHeaders from "./internal/toolHeaders.js"
 import { McpError, McpTransportError } from "./McpErrors.js"
-import * as McpHeaders from "./McpHeaders.js"
 import * as McpSchema from "./McpSchema.js"
 import { McpTransport } from "./McpTransport.js"
 import type * as Stdio from "./Stdio.js"
@@ -53,7 +48,7 @@ import * as Target from "./Target.js"
  * @since 0.1.0
  * @category errors
  */
-export type McpClientError = McpError | McpTransportError | OAuthError
+export type McpClientError = State.McpClientError
 
 /**
  * The typed OAuth error behind any failure of an MCP operation, if there is one: the error itself
@@ -77,15 +72,6 @@ export const oauthCause = (error: unknown): Option.Option<OAuthError> => {
 }
 
 /**
- * What `McpClient` fails with for a transport error: the OAuth error itself when obtaining a
- * token failed, the transport error otherwise.
- */
-const surface = (error: McpClientError): McpClientError =>
-  error._tag === "McpTransportError" && error.reason === "Authorization" && isOAuthError(error.cause)
-    ? error.cause
-    : error
-
-/**
  * Per-request options: a timeout for the server's answer (default: the client's `requestTimeout`,
  * 60 s; time the HTTP client spends obtaining a token — a sign-in waiting for the user — does not
  * count: the sign-in has its own timeout, 5 minutes by default), a progress
@@ -96,11 +82,7 @@ const surface = (error: McpClientError): McpClientError =>
  * @since 0.1.0
  * @category models
  */
-export interface RequestOptions {
-  readonly timeout?: Duration.DurationInput | undefined
-  readonly onProgress?: ((progress: McpSchema.ProgressParams) => Effect.Effect<void>) | undefined
-  readonly headers?: Readonly<Record<string, string>> | undefined
-}
+export type RequestOptions = State.RequestOptions
 
 /**
  * Answers to server→client requests. A capability is declared in `initialize` only when its
@@ -113,18 +95,7 @@ export interface RequestOptions {
  * @since 0.1.0
  * @category models
  */
-export interface McpClientHandlers {
-  readonly elicitation?:
-    | ((params: McpSchema.ElicitRequestParams) => Effect.Effect<McpSchema.ElicitResult, McpError>)
-    | undefined
-  readonly sampling?:
-    | ((params: McpSchema.CreateMessageRequestParams) => Effect.Effect<McpSchema.CreateMessageResult, McpError>)
-    | undefined
-  readonly roots?: {
-    readonly list: Effect.Effect<ReadonlyArray<McpSchema.Root>, McpError>
-    readonly listChanged?: boolean | undefined
-  } | undefined
-}
+export type McpClientHandlers = State.McpClientHandlers
 
 /**
  * Options of the client itself (transport-independent).
@@ -165,7 +136,7 @@ export interface McpClientOptions {
  * @since 0.1.0
  * @category constants
  */
-export const SESSION_RESTARTED = "effect-mcp-oauth/session-restarted"
+export const SESSION_RESTARTED = SessionRecovery.SESSION_RESTARTED
 
 /**
  * Whether a notification is the client's {@link SESSION_RESTARTED} event.
@@ -263,109 +234,6 @@ export const McpClient: Context.Tag<McpClient, McpClient> = Context.GenericTag<M
   "effect-mcp-oauth/mcp/McpClient"
 )
 
-const decodeOptions = { onExcessProperty: "preserve" } as const
-
-const decodeWith = <A, I>(schema: Schema.Schema<A, I>, what: string) => {
-  const decode = Schema.decodeUnknown(schema, decodeOptions)
-  return (value: unknown): Effect.Effect<A, McpTransportError> =>
-    Effect.mapError(decode(value), (error) => {
-      const { text, cause } = Describe.parseError(error)
-      return new McpTransportError({
-        reason: "Decode",
-        description: `Unexpected ${what}: ${text}`,
-        ...(cause === undefined ? {} : { cause })
-      })
-    })
-}
-
-const withParams = (params: unknown, extra: Record<string, unknown>): Record<string, unknown> => {
-  const base = typeof params === "object" && params !== null ? { ...params } : {}
-  const meta = "_meta" in base && typeof base._meta === "object" && base._meta !== null ? base._meta : {}
-  return { ...base, _meta: { ...meta, ...extra } }
-}
-
-const isStateless = (version: string): boolean => McpSchema.STATELESS_PROTOCOL_VERSIONS.some((v) => v === version)
-
-const invalidParams = (method: string) => (error: ParseResult.ParseError) =>
-  new McpError({
-    code: McpError.InvalidParams,
-    message: `Invalid params for ${method}: ${Describe.parseError(error).text}`
-  })
-
-/**
- * A request's clock for its timeout: it runs while the request waits for the server's answer and
- * stops while the HTTP client below waits for a token (a refresh, or a sign-in that waits for the
- * user, bounded by the authorizer's own timeout); each such wait restarts it from zero, so the
- * timeout measures the answer to the request that carried the new token.
- */
-const makeAnswerClock = Effect.sync(() => {
-  // Plain state rather than a SubscriptionRef and a stream, and one sleep rather than a race:
-  // this runs for every request.
-  let waits = 0
-  /** When the clock last started again after a pause (Clock millis). */
-  let resumedAt = Number.NEGATIVE_INFINITY
-  /** Completed (and replaced) whenever the clock stops or starts again. */
-  let changed = Deferred.unsafeMake<void>(FiberId.none)
-  const flip = () => {
-    const previous = changed
-    changed = Deferred.unsafeMake<void>(FiberId.none)
-    Deferred.unsafeDone(previous, Effect.void)
-  }
-  const pause: TokenWait = (wait) =>
-    Effect.acquireUseRelease(
-      Effect.sync(() => {
-        if (waits++ === 0) flip()
-      }),
-      () => wait,
-      () =>
-        Effect.clockWith((clock) =>
-          Effect.sync(() => {
-            if (--waits === 0) {
-              resumedAt = clock.unsafeCurrentTimeMillis()
-              flip()
-            }
-          })
-        )
-    )
-  /** Completes once `timeout` has run on the clock without a pause. */
-  const elapsed = (timeout: Duration.DurationInput): Effect.Effect<void> => {
-    const millis = Duration.toMillis(timeout)
-    if (!Number.isFinite(millis)) return Effect.never
-    // `since`: when the clock last started; a pause that ended since then restarts it from zero
-    const run = (since: number): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (waits > 0) {
-          const signal = changed
-          return Effect.zipRight(Deferred.await(signal), Effect.suspend(() => run(resumedAt)))
-        }
-        const start = Math.max(since, resumedAt)
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const left = start + millis - now
-          return left <= 0 && waits === 0
-            ? Effect.void
-            : Effect.zipRight(Effect.sleep(Duration.millis(Math.max(left, 0))), run(start))
-        })
-      })
-    return Effect.flatMap(Clock.currentTimeMillis, run)
-  }
-  return { pause, elapsed }
-})
-
-/**
- * Run `effect` (whose token waits go through the clock), failing with `onTimeout` once `timeout`
- * of answer time has passed.
- */
-const withAnswerTimeout = <A, E>(
-  effect: Effect.Effect<A, E>,
-  timeout: Duration.DurationInput,
-  onTimeout: () => McpTransportError
-): Effect.Effect<A, E | McpTransportError> =>
-  Effect.flatMap(makeAnswerClock, (clock) =>
-    Effect.raceFirst(
-      Effect.locally(effect, currentTokenWait, clock.pause),
-      Effect.zipRight(clock.elapsed(timeout), Effect.failSync(onTimeout))
-    ))
-
 /**
  * Initialize a session over the `McpTransport` in context: send `initialize`, check the
  * negotiated version, send `notifications/initialized`, then let the transport start. Closing the
@@ -379,419 +247,118 @@ export const make = (
   options: McpClientOptions = {}
 ): Effect.Effect<McpClient, McpClientError, McpTransport | Scope.Scope> =>
   Effect.gen(function*() {
-    const transport = yield* McpTransport
-    const scope = yield* Effect.scope
-    const defaultTimeout = options.requestTimeout ?? Duration.seconds(60)
     const handlers = options.handlers ?? {}
-    const pending = new Map<RequestId, Deferred.Deferred<unknown, McpClientError>>()
-    const progress = new Map<RequestId, (progress: McpSchema.ProgressParams) => Effect.Effect<void>>()
-    const running = new Map<RequestId, Fiber.RuntimeFiber<void>>()
-    let closed: McpTransportError | undefined = undefined
-    let nextId = 0
-    /** The current session's handshake (replaced when the server ends a session and a new one starts). */
-    let session: { initializeResult: McpSchema.InitializeResult; protocolVersion: McpSchema.ProtocolVersion }
-    /** The `_meta` every request carries on a stateless (SEP-2575) session; `undefined` when stateful. */
-    let stateless: Record<string, unknown> | undefined = undefined
     const notifications = yield* PubSub.unbounded<JsonRpcNotification>()
     yield* Effect.addFinalizer(() => PubSub.shutdown(notifications))
-
-    const closeAll = (error: McpTransportError) =>
-      Effect.sync(() => {
-        closed = error
-        for (const deferred of pending.values()) Deferred.unsafeDone(deferred, Exit.fail(surface(error)))
-        pending.clear()
-      })
-
-    // ---- server → client requests -------------------------------------------------------------
-
-    const decodeParams = <A, I>(schema: Schema.Schema<A, I>, method: string, params: unknown) =>
-      Effect.mapError(Schema.decodeUnknown(schema, decodeOptions)(params ?? {}), invalidParams(method))
-
-    const dispatch = (method: string, params: unknown): Effect.Effect<unknown, McpError> => {
-      switch (method) {
-        case "ping":
-          return Effect.succeed({})
-        case "elicitation/create": {
-          const handler = handlers.elicitation
-          if (handler !== undefined) {
-            return Effect.flatMap(decodeParams(McpSchema.ElicitRequestParams, method, params), handler)
-          }
-          break
-        }
-        case "sampling/createMessage": {
-          const handler = handlers.sampling
-          if (handler !== undefined) {
-            return Effect.flatMap(decodeParams(McpSchema.CreateMessageRequestParams, method, params), handler)
-          }
-          break
-        }
-        case "roots/list": {
-          const roots = handlers.roots
-          if (roots !== undefined) return Effect.map(roots.list, (list) => ({ roots: list }))
-          break
-        }
-      }
-      return Effect.fail(new McpError({ code: McpError.MethodNotFound, message: `Method not found: ${method}` }))
+    const state: State.ClientState = {
+      transport: yield* McpTransport,
+      scope: yield* Effect.scope,
+      defaultTimeout: options.requestTimeout ?? Duration.seconds(60),
+      handlers,
+      pending: new Map(),
+      progress: new Map(),
+      running: new Map(),
+      notifications,
+      closed: undefined,
+      nextId: 0,
+      session: undefined,
+      stateless: undefined,
+      sessionGeneration: 0
     }
+    yield* Incoming.readIncoming(state)
 
-    const answer = (request: JsonRpcRequest) =>
-      dispatch(request.method, request.params).pipe(
-        Effect.map((result) => JsonRpc.success(request.id, result)),
-        Effect.catchAll((error) => Effect.succeed(JsonRpc.failure(request.id, error))),
-        Effect.catchAllDefect(() =>
-          Effect.succeed(JsonRpc.failure(request.id, { code: McpError.InternalError, message: "Internal error" }))
-        ),
-        Effect.flatMap((response) =>
-          withAnswerTimeout(
-            transport.send(response),
-            defaultTimeout,
-            () => new McpTransportError({ reason: "Timeout", description: `Answering ${request.method} timed out` })
-          )
-        ),
-        Effect.catchAll((error) => Effect.logWarning(`MCP: could not answer ${request.method}`, error.description)),
-        Effect.ensuring(Effect.sync(() => running.delete(request.id))),
-        Effect.withSpan("McpClient.answer", { attributes: { "mcp.method": request.method } })
+    const handshake: SessionRecovery.Handshake = {
+      capabilities: Handshake.clientCapabilities(handlers, options.capabilities),
+      clientInfo: options.clientInfo ?? { name: "effect-mcp-oauth", version: "0.1.0" }
+    }
+    const operations = yield* makeOperations(state, handshake, options.maxInputRounds ?? 10)
+
+    const offered = options.protocolVersion ?? McpSchema.LATEST_PROTOCOL_VERSION
+    if (State.isStateless(offered)) {
+      // SEP-2575: no handshake. Every request names the version (header and `_meta`), the
+      // client info and capabilities; `server/discover` tells what the server offers.
+      state.stateless = {
+        "io.modelcontextprotocol/protocolVersion": offered,
+        "io.modelcontextprotocol/clientInfo": handshake.clientInfo,
+        "io.modelcontextprotocol/clientCapabilities": handshake.capabilities
+      }
+      yield* state.transport.setProtocolVersion(offered)
+    }
+    const initializeResult: McpSchema.InitializeResult = state.stateless !== undefined
+      ? Handshake.fromDiscoverResult(offered, yield* operations.request("server/discover", {}, McpSchema.DiscoverResult))
+      : yield* operations.request(
+        "initialize",
+        { protocolVersion: offered, capabilities: handshake.capabilities, clientInfo: handshake.clientInfo },
+        McpSchema.InitializeResult
       )
-
-    // ---- incoming messages --------------------------------------------------------------------
-
-    const onNotification = (message: JsonRpcNotification) =>
-      Effect.gen(function*() {
-        if (message.method === "notifications/progress") {
-          const params = yield* Effect.option(Schema.decodeUnknown(McpSchema.ProgressParams)(message.params))
-          if (params._tag === "Some") {
-            const callback = progress.get(params.value.progressToken)
-            if (callback !== undefined) yield* callback(params.value)
-          }
-        } else if (message.method === "notifications/cancelled") {
-          const params = message.params
-          if (typeof params === "object" && params !== null && "requestId" in params) {
-            const id = params.requestId
-            const fiber = typeof id === "string" || typeof id === "number" ? running.get(id) : undefined
-            if (fiber !== undefined) yield* Fiber.interruptFork(fiber)
-          }
-        }
-        yield* PubSub.publish(notifications, message)
-      })
-
-    const onMessage = (message: JsonRpcMessage): Effect.Effect<void> => {
-      switch (message._tag) {
-        case "Success": {
-          const deferred = pending.get(message.id)
-          if (deferred === undefined) return Effect.logDebug(`MCP: response to unknown request ${message.id}`)
-          return Deferred.succeed(deferred, message.result)
-        }
-        case "Failure": {
-          const deferred = message.id === null ? undefined : pending.get(message.id)
-          const error = new McpError(message.error)
-          if (deferred === undefined) return Effect.logWarning("MCP: error response to no known request", error.message)
-          return Deferred.fail(deferred, error)
-        }
-        case "Notification":
-          return onNotification(message)
-        case "Request":
-          return Effect.flatMap(Effect.forkIn(answer(message), scope), (fiber) =>
-            Effect.sync(() => {
-              running.set(message.id, fiber)
-            }))
-      }
+    const protocolVersion = yield* Handshake.negotiatedVersion(initializeResult)
+    const first: State.Session = { initializeResult, protocolVersion }
+    state.session = first
+    if (state.stateless === undefined) {
+      yield* state.transport.setProtocolVersion(protocolVersion)
+      yield* Outgoing.sendNotification(state, "notifications/initialized")
+      yield* state.transport.start
     }
+    /** The current session (a restart replaces it). */
+    const current = () => state.session ?? first
 
-    yield* Mailbox.toStream(transport.incoming).pipe(
-      Stream.runForEach(onMessage),
-      Effect.onExit((exit) =>
-        closeAll(
-          Exit.isFailure(exit) && Cause.isFailType(exit.cause) ? exit.cause.error : new McpTransportError({
-            reason: "Closed",
-            description: "The connection to the MCP server closed"
-          })
-        )
-      ),
-      Effect.forkIn(scope)
-    )
+    return McpClient.of({
+      get initializeResult() {
+        return current().initializeResult
+      },
+      get protocolVersion() {
+        return current().protocolVersion
+      },
+      get serverInfo() {
+        return current().initializeResult.serverInfo
+      },
+      get serverCapabilities() {
+        return current().initializeResult.capabilities
+      },
+      ...operations,
+      notifications: Stream.fromPubSub(notifications),
+      subscribe: PubSub.subscribe(notifications)
+    })
+  }).pipe(Effect.withSpan("McpClient.make"))
 
-    // ---- client → server ----------------------------------------------------------------------
+// The result decoders of the named operations, built once.
+const decodeCallToolResult = State.decodeWith(McpSchema.CallToolResult, "result of tools/call")
+const decodeReadResourceResult = State.decodeWith(McpSchema.ReadResourceResult, "result of resources/read")
+const decodeGetPromptResult = State.decodeWith(McpSchema.GetPromptResult, "result of prompts/get")
+const emptyResultDecoders = new Map<string, (result: unknown) => Effect.Effect<typeof McpSchema.EmptyResult.Type, McpTransportError>>()
+const decodeEmptyResult = (method: string) => {
+  let decode = emptyResultDecoders.get(method)
+  if (decode === undefined) {
+    decode = State.decodeWith(McpSchema.EmptyResult, `result of ${method}`)
+    emptyResultDecoders.set(method, decode)
+  }
+  return decode
+}
 
-    const cancel = (id: RequestId, reason: string) =>
-      transport.send(JsonRpc.notification("notifications/cancelled", { requestId: id, reason })).pipe(
-        Effect.timeout(Duration.seconds(5)),
-        Effect.ignore,
-        Effect.forkIn(scope),
-        Effect.asVoid
-      )
-
-    const rawRequest = (method: string, params: unknown, options?: RequestOptions) =>
-      Effect.suspend(() => {
-        if (closed !== undefined) return Effect.fail(surface(closed))
-        const id = nextId++
-        const onProgress = options?.onProgress
-        const withProgress = onProgress === undefined ? params : withParams(params, { progressToken: id })
-        const finalParams = stateless === undefined ? withProgress : withParams(withProgress, stateless)
-        const timeout = options?.timeout ?? defaultTimeout
-        return Effect.gen(function*() {
-          const deferred = yield* Deferred.make<unknown, McpClientError>()
-          pending.set(id, deferred)
-          if (onProgress !== undefined) progress.set(id, onProgress)
-          // The timeout bounds the server's answer; time spent obtaining a token (a sign-in
-          // waiting for the user) stops the clock and is bounded by the sign-in timeout instead.
-          const clock = yield* makeAnswerClock
-          yield* transport.send(JsonRpc.request(id, method, finalParams), { headers: options?.headers }).pipe(
-            Effect.locally(currentTokenWait, clock.pause),
-            // a defect below reaches the caller at once rather than leaving it to the timeout
-            Effect.catchAllCause((cause) => Deferred.failCause(deferred, Cause.map(cause, surface))),
-            Effect.forkScoped
-          )
-          return yield* Effect.raceFirst(
-            Deferred.await(deferred),
-            Effect.zipRight(
-              clock.elapsed(timeout),
-              // built only on a timeout: an error captures a stack trace
-              Effect.failSync(() =>
-                new McpTransportError({
-                  reason: "Timeout",
-                  description: `No answer to ${method} within ${Duration.format(Duration.decode(timeout))}`
-                })
-              )
-            )
-          )
-        }).pipe(
-          Effect.scoped,
-          Effect.onExit((exit) =>
-            Effect.suspend(() => {
-              pending.delete(id)
-              progress.delete(id)
-              if (method === "initialize" || Exit.isSuccess(exit)) return Effect.void
-              if (Exit.isInterrupted(exit)) return cancel(id, "interrupted")
-              const failure = Cause.failureOption(exit.cause)
-              return failure._tag === "Some" && failure.value._tag === "McpTransportError" &&
-                  failure.value.reason === "Timeout"
-                ? cancel(id, "timeout")
-                : Effect.void
-            })
-          )
-        )
-      })
-
-    /**
-     * Stateless sessions (SEP-2575): a `-32022` answer lists the versions the server supports;
-     * switch to one this client speaks statelessly and send the request again, once.
-     */
-    const retryWithSupportedVersion = (method: string, params: unknown, options?: RequestOptions) =>
-    (error: McpClientError): Effect.Effect<unknown, McpClientError> => {
-      if (stateless === undefined || error._tag !== "McpError" || error.code !== McpError.UnsupportedProtocolVersion) {
-        return Effect.fail(error)
-      }
-      const data = error.data
-      const supported = typeof data === "object" && data !== null && "supported" in data && Array.isArray(data.supported)
-        ? data.supported.filter((v): v is string => typeof v === "string")
-        : []
-      const next = supported.find(isStateless)
-      if (next === undefined) return Effect.fail(error)
-      stateless = { ...stateless, "io.modelcontextprotocol/protocolVersion": next }
-      return Effect.zipRight(transport.setProtocolVersion(next), rawRequest(method, params, options))
-    }
-
-    const versionedRequest = (method: string, params: unknown, options?: RequestOptions) =>
-      Effect.catchAll(rawRequest(method, params, options), retryWithSupportedVersion(method, params, options))
+/** The client's operations over its state, each a small composition of the protocol steps. */
+const makeOperations = (state: State.ClientState, handshake: SessionRecovery.Handshake, maxInputRounds: number) =>
+  Effect.map(SessionRecovery.makeSessionRecovery(state, handshake), (recoverSession) => {
+    const tools = ToolHeaders.makeToolHeaders(state)
 
     const exchange = (method: string, params: unknown, options?: RequestOptions) =>
       method === "initialize"
-        ? versionedRequest(method, params, options)
-        : recoverSession(() => versionedRequest(method, params, options))
+        ? Outgoing.versionedRequest(state, method, params, options)
+        : recoverSession(() => Outgoing.versionedRequest(state, method, params, options))
 
-    // ---- session recovery (Streamable HTTP: a 404 to a request carrying Mcp-Session-Id) --------
-
-    /** Bumped by every fresh `initialize`; a 404 seen in an older session needs no new one. */
-    let sessionGeneration = 0
-    const restartLock = yield* Effect.makeSemaphore(1)
-
-    const isSessionExpired = (error: unknown): error is McpTransportError =>
-      error instanceof McpTransportError && error.reason === "SessionExpired"
-
-    /**
-     * Start a new session in place of the one generation `seen` ran in — once for all the
-     * requests that saw its 404: a fresh `initialize` with the same client info, capabilities and
-     * negotiated version, `notifications/initialized`, the transport restarted, subscribers told.
-     */
-    const restartSession = (seen: number): Effect.Effect<void, McpClientError> =>
-      restartLock.withPermits(1)(Effect.suspend(() => {
-        if (seen !== sessionGeneration) return Effect.void
-        return Effect.gen(function*() {
-          const result = yield* rawRequest("initialize", {
-            protocolVersion: session.protocolVersion,
-            capabilities,
-            clientInfo
-          }).pipe(Effect.flatMap(decodeWith(McpSchema.InitializeResult, "result of initialize")))
-          if (result.protocolVersion !== session.protocolVersion) {
-            return yield* Effect.fail(
-              new McpTransportError({
-                reason: "UnsupportedVersion",
-                description: `The new session chose protocol version "${result.protocolVersion}" instead of "${session.protocolVersion}"`
-              })
-            )
-          }
-          session = { initializeResult: result, protocolVersion: session.protocolVersion }
-          sessionGeneration++
-          yield* sendNotification("notifications/initialized")
-          yield* transport.start
-          yield* Effect.logInfo("MCP: the server ended the session (HTTP 404); a new one was initialized")
-          yield* PubSub.publish(notifications, JsonRpc.notification(SESSION_RESTARTED, { initializeResult: result }))
-        }).pipe(Effect.withSpan("McpClient.restartSession"))
-      }))
-
-    /**
-     * Run `send`; if the server ended the session (404), start a new one and run it again, once.
-     * A second 404 is `SessionExpired`. A request made while a new session is being initialized
-     * waits for it (it would otherwise go without a session id).
-     */
-    const recoverSession = <A>(
-      send: () => Effect.Effect<A, McpClientError>
-    ): Effect.Effect<A, McpClientError> =>
-      Effect.zipRight(
-        Effect.suspend(() => stateless === undefined ? restartLock.withPermits(1)(Effect.void) : Effect.void),
-        Effect.suspend(() => sendRecovering(send, sessionGeneration))
-      )
-
-    const sendRecovering = <A>(
-      send: () => Effect.Effect<A, McpClientError>,
-      seen: number
-    ): Effect.Effect<A, McpClientError> =>
-      send().pipe(
-        Effect.catchIf(
-          (error) => stateless === undefined && isSessionExpired(error),
-          () =>
-            restartSession(seen).pipe(
-              Effect.zipRight(send()),
-              Effect.mapError((error) =>
-                isSessionExpired(error)
-                  ? new McpTransportError({
-                    reason: "SessionExpired",
-                    status: 404,
-                    description: `${error.description}, again after a fresh initialize`,
-                    cause: error
-                  })
-                  : error
-              )
-            )
-        )
-      )
-
-    // ---- SEP-2243: x-mcp-header parameters of the tools last listed ------------------------------
-
-    const toolParams = new Map<string, ReadonlyArray<McpHeaders.ParamHeader>>()
-    const rejectedTools = new Map<string, string>()
-
-    const keepValidTools = (tools: ReadonlyArray<McpSchema.Tool>) =>
-      Effect.gen(function*() {
-        if (stateless === undefined) return tools
-        toolParams.clear()
-        rejectedTools.clear()
-        const kept: Array<McpSchema.Tool> = []
-        for (const tool of tools) {
-          const params = McpHeaders.paramHeaders(tool.inputSchema)
-          if (Either.isLeft(params)) {
-            rejectedTools.set(tool.name, params.left)
-            yield* Effect.logWarning(`MCP: tool "${tool.name}" left out: ${params.left}`)
-          } else {
-            toolParams.set(tool.name, params.right)
-            kept.push(tool)
-          }
-        }
-        return kept
-      })
-
-    /** The `Mcp-Param-*` headers of a `tools/call` on the 2026-07-28 wire. */
-    const toolCallHeaders = (params: unknown, options?: RequestOptions): Effect.Effect<RequestOptions | undefined, McpError> => {
-      if (stateless === undefined || typeof params !== "object" || params === null || !("name" in params)) {
-        return Effect.succeed(options)
-      }
-      const name = params.name
-      if (typeof name !== "string") return Effect.succeed(options)
-      const rejected = rejectedTools.get(name)
-      if (rejected !== undefined) {
-        return Effect.fail(
-          new McpError({ code: McpError.InvalidParams, message: `Tool "${name}" was rejected: ${rejected}` })
-        )
-      }
-      const declared = toolParams.get(name)
-      if (declared === undefined || declared.length === 0) return Effect.succeed(options)
-      const args = "arguments" in params && typeof params.arguments === "object" && params.arguments !== null
-        ? params.arguments
-        : {}
-      return Either.match(McpHeaders.paramHeaderValues(declared, { ...args }), {
-        onLeft: (problem) =>
-          Effect.fail(new McpError({ code: McpError.InvalidParams, message: `Tool "${name}": ${problem}` })),
-        onRight: (headers) => Effect.succeed({ ...options, headers: { ...options?.headers, ...headers } })
-      })
-    }
-
-    // ---- SEP-2322: multi round-trip requests ---------------------------------------------------
-
-    const maxInputRounds = options.maxInputRounds ?? 10
-    const inputRequiredMethods: ReadonlySet<string> = new Set(McpSchema.INPUT_REQUIRED_METHODS)
-    const isInputRequired = (result: unknown): boolean =>
-      typeof result === "object" && result !== null && "resultType" in result && result.resultType === "input_required"
-    const decodeInputRequired = decodeWith(McpSchema.InputRequiredResult, "InputRequiredResult")
-
-    /** The original params plus this round's answers and the opaque state, exactly as received. */
-    const retryParams = (
-      params: unknown,
-      needed: McpSchema.InputRequiredResult,
-      responses: Record<string, unknown>
-    ): Record<string, unknown> => {
-      const base: Record<string, unknown> = typeof params === "object" && params !== null ? { ...params } : {}
-      delete base["inputResponses"]
-      delete base["requestState"]
-      return {
-        ...base,
-        ...(needed.inputRequests === undefined ? {} : { inputResponses: responses }),
-        ...(needed.requestState === undefined ? {} : { requestState: needed.requestState })
-      }
-    }
-
-    /**
-     * Send a request; on the 2026-07-28 wire, answer each `InputRequiredResult` of a tool call,
-     * prompt or resource read from `handlers` and retry with a new id, a bounded number of times.
-     * A result with no `resultType` is complete.
-     */
     const roundTrips = (method: string, params: unknown, options?: RequestOptions) =>
-      Effect.gen(function*() {
-        let current = params
-        for (let round = 0;; round++) {
-          const result = yield* exchange(method, current, options)
-          if (stateless === undefined || !inputRequiredMethods.has(method) || !isInputRequired(result)) return result
-          if (round >= maxInputRounds) {
-            return yield* Effect.fail(
-              new McpTransportError({
-                reason: "Protocol",
-                description: `${method} still required input after ${maxInputRounds} rounds`
-              })
-            )
-          }
-          const needed = yield* decodeInputRequired(result)
-          const responses: Record<string, unknown> = {}
-          for (const [key, input] of Object.entries(needed.inputRequests ?? {})) {
-            responses[key] = yield* dispatch(input.method, input.params)
-          }
-          current = retryParams(params, needed, responses)
-        }
-      })
+      InputRequired.roundTrips(state, maxInputRounds, exchange, method, params, options)
 
     const listTools = (options?: RequestOptions) =>
       paginate("tools/list", McpSchema.ListToolsResult, (page) => page.tools, (page) => page.nextCursor, options).pipe(
-        Effect.flatMap(keepValidTools)
+        Effect.flatMap(tools.keepValidTools)
       )
 
     const callTool = (params: unknown, options?: RequestOptions) =>
       Effect.flatMap(
         // read the tools last listed when the call runs, not when it is built
-        Effect.suspend(() => toolCallHeaders(params, options)),
+        Effect.suspend(() => tools.toolCallHeaders(params, options)),
         (withHeaders) => roundTrips("tools/call", params, withHeaders)
       )
-
-    const knownTool = (params: unknown): boolean =>
-      typeof params === "object" && params !== null && "name" in params && typeof params.name === "string" &&
-      toolParams.has(params.name)
 
     /**
      * SEP-2243: a call of a tool whose `inputSchema` the client has not seen goes without
@@ -801,29 +368,36 @@ export const make = (
       Effect.catchIf(
         callTool(params, options),
         (error) =>
-          stateless !== undefined && error._tag === "McpError" && error.code === McpError.HeaderMismatch &&
-          !knownTool(params),
+          state.stateless !== undefined && error._tag === "McpError" && error.code === McpError.HeaderMismatch &&
+          !tools.knownTool(params),
         () => Effect.zipRight(listTools(options), callTool(params, options))
       )
 
-    const request = <A, I>(method: string, params: unknown, schema: Schema.Schema<A, I>, options?: RequestOptions) =>
-      (method === "tools/call" ? toolsCall(params, options) : roundTrips(method, params, options)).pipe(
-        Effect.flatMap(decodeWith(schema, `result of ${method}`)),
-        Effect.withSpan("McpClient.request", { attributes: { "mcp.method": method } })
+    /** Send `method` and decode its result with `decode`. */
+    const requestWith = <A>(
+      method: string,
+      params: unknown,
+      decode: (result: unknown) => Effect.Effect<A, McpTransportError>,
+      options?: RequestOptions
+    ): Effect.Effect<A, McpClientError> =>
+      Effect.suspend(() =>
+        // a stateful session has no input-required rounds nor SEP-2243 headers: one exchange
+        state.stateless === undefined
+          ? exchange(method, params, options)
+          : method === "tools/call"
+          ? toolsCall(params, options)
+          : roundTrips(method, params, options)
+      ).pipe(
+        Effect.flatMap(decode),
+        // without a tracer, the request's send fiber runs with tracing off (see rawRequest)
+        spanIfTraced("McpClient.request", { attributes: { "mcp.method": method } })
       )
 
-    const sendNotification = (method: string, params?: unknown): Effect.Effect<void, McpClientError> =>
-      withAnswerTimeout(
-        Effect.suspend(() => closed !== undefined ? Effect.fail(closed) : transport.send(JsonRpc.notification(method, params))),
-        defaultTimeout,
-        () => new McpTransportError({ reason: "Timeout", description: `Sending ${method} timed out` })
-      ).pipe(
-        Effect.mapError(surface),
-        Effect.withSpan("McpClient.notify", { attributes: { "mcp.method": method } })
-      )
+    const request = <A, I>(method: string, params: unknown, schema: Schema.Schema<A, I>, options?: RequestOptions) =>
+      requestWith(method, params, State.decodeWith(schema, `result of ${method}`), options)
 
     const notify = (method: string, params?: unknown): Effect.Effect<void, McpClientError> =>
-      recoverSession(() => sendNotification(method, params))
+      recoverSession(() => Outgoing.sendNotification(state, method, params))
 
     const paginate = <P, I, A>(
       method: string,
@@ -831,13 +405,14 @@ export const make = (
       items: (page: P) => ReadonlyArray<A>,
       cursorOf: (page: P) => string | undefined,
       options?: RequestOptions
-    ): Effect.Effect<ReadonlyArray<A>, McpClientError> =>
-      Effect.gen(function*() {
+    ): Effect.Effect<ReadonlyArray<A>, McpClientError> => {
+      const decode = State.decodeWith(schema, `result of ${method}`)
+      return Effect.gen(function*() {
         const all: Array<A> = []
         const seen = new Set<string>()
         let cursor: string | undefined = undefined
         do {
-          const page: P = yield* request(method, cursor === undefined ? {} : { cursor }, schema, options)
+          const page: P = yield* requestWith(method, cursor === undefined ? {} : { cursor }, decode, options)
           all.push(...items(page))
           cursor = cursorOf(page)
           if (cursor !== undefined) {
@@ -851,88 +426,22 @@ export const make = (
         } while (cursor !== undefined)
         return all
       }).pipe(Effect.withSpan(`McpClient.${method}`))
-
-    // ---- handshake ----------------------------------------------------------------------------
-
-    /** Stateless sessions: what `server/discover` says, shaped like an `initialize` result. */
-    const discover = (version: string) =>
-      request("server/discover", {}, McpSchema.DiscoverResult).pipe(
-        Effect.map((found): McpSchema.InitializeResult => {
-          const metaInfo = found._meta?.["io.modelcontextprotocol/serverInfo"]
-          const serverInfo = found.serverInfo ??
-            (typeof metaInfo === "object" && metaInfo !== null && "name" in metaInfo &&
-                typeof metaInfo.name === "string" && "version" in metaInfo && typeof metaInfo.version === "string"
-              ? { name: metaInfo.name, version: metaInfo.version }
-              : { name: "unknown", version: "unknown" })
-          return {
-            protocolVersion: version,
-            capabilities: found.capabilities ?? {},
-            serverInfo,
-            ...(found.instructions === undefined ? {} : { instructions: found.instructions })
-          }
-        })
-      )
-
-    const capabilities: McpSchema.ClientCapabilities = {
-      ...(handlers.elicitation === undefined ? {} : { elicitation: {} }),
-      ...(handlers.sampling === undefined ? {} : { sampling: {} }),
-      ...(handlers.roots === undefined ? {} : { roots: { listChanged: handlers.roots.listChanged ?? false } }),
-      ...options.capabilities
-    }
-    const clientInfo = options.clientInfo ?? { name: "effect-mcp-oauth", version: "0.1.0" }
-    const offered = options.protocolVersion ?? McpSchema.LATEST_PROTOCOL_VERSION
-    if (isStateless(offered)) {
-      // SEP-2575: no handshake. Every request names the version (header and `_meta`), the
-      // client info and capabilities; `server/discover` tells what the server offers.
-      stateless = {
-        "io.modelcontextprotocol/protocolVersion": offered,
-        "io.modelcontextprotocol/clientInfo": clientInfo,
-        "io.modelcontextprotocol/clientCapabilities": capabilities
-      }
-      yield* transport.setProtocolVersion(offered)
-    }
-    const initializeResult: McpSchema.InitializeResult = stateless !== undefined
-      ? yield* discover(offered)
-      : yield* request("initialize", { protocolVersion: offered, capabilities, clientInfo }, McpSchema.InitializeResult)
-    const protocolVersion = yield* Schema.decodeUnknown(McpSchema.ProtocolVersion)(initializeResult.protocolVersion).pipe(
-      Effect.mapError(() =>
-        new McpTransportError({
-          reason: "UnsupportedVersion",
-          description: `The server chose protocol version "${initializeResult.protocolVersion}"; this client speaks ${
-            McpSchema.SUPPORTED_PROTOCOL_VERSIONS.join(", ")
-          }`
-        })
-      )
-    )
-    session = { initializeResult, protocolVersion }
-    if (stateless === undefined) {
-      yield* transport.setProtocolVersion(protocolVersion)
-      yield* sendNotification("notifications/initialized")
-      yield* transport.start
     }
 
     const emptyResult = (method: string, params: unknown, options?: RequestOptions) =>
-      Effect.asVoid(request(method, params, McpSchema.EmptyResult, options))
+      Effect.asVoid(requestWith(method, params, decodeEmptyResult(method), options))
 
-    return McpClient.of({
-      get initializeResult() {
-        return session.initializeResult
-      },
-      get protocolVersion() {
-        return session.protocolVersion
-      },
-      get serverInfo() {
-        return session.initializeResult.serverInfo
-      },
-      get serverCapabilities() {
-        return session.initializeResult.capabilities
-      },
+    const operations: Omit<
+      McpClient,
+      "initializeResult" | "protocolVersion" | "serverInfo" | "serverCapabilities" | "notifications" | "subscribe"
+    > = {
       request,
       notify,
       ping: (options) => emptyResult("ping", undefined, options),
       listTools: (options) => listTools(options),
       callTool: (name, args, options) =>
-        request("tools/call", args === undefined ? { name } : { name, arguments: args }, McpSchema.CallToolResult, options),
+        // `arguments` always present: servers that require it (@effect/ai's McpServer) get `{}`
+        requestWith("tools/call", { name, arguments: args ?? {} }, decodeCallToolResult, options),
       listResources: (options) =>
         paginate(
           "resources/list",
@@ -941,7 +450,7 @@ export const make = (
           (page) => page.nextCursor,
           options
         ),
-      readResource: (uri, options) => request("resources/read", { uri }, McpSchema.ReadResourceResult, options),
+      readResource: (uri, options) => requestWith("resources/read", { uri }, decodeReadResourceResult, options),
       listResourceTemplates: (options) =>
         paginate(
           "resources/templates/list",
@@ -953,12 +462,11 @@ export const make = (
       listPrompts: (options) =>
         paginate("prompts/list", McpSchema.ListPromptsResult, (page) => page.prompts, (page) => page.nextCursor, options),
       getPrompt: (name, args, options) =>
-        request("prompts/get", args === undefined ? { name } : { name, arguments: args }, McpSchema.GetPromptResult, options),
-      setLoggingLevel: (level, options) => emptyResult("logging/setLevel", { level }, options),
-      notifications: Stream.fromPubSub(notifications),
-      subscribe: PubSub.subscribe(notifications)
-    })
-  }).pipe(Effect.withSpan("McpClient.make"))
+        requestWith("prompts/get", args === undefined ? { name } : { name, arguments: args }, decodeGetPromptResult, options),
+      setLoggingLevel: (level, options) => emptyResult("logging/setLevel", { level }, options)
+    }
+    return operations
+  })
 
 /**
  * The client as a layer over the `McpTransport` in context.
@@ -1015,7 +523,7 @@ export function connect(
       Scope.extend(scope),
       Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))),
       // a transport that signs in while connecting (legacy SSE's GET) fails with the OAuth error too
-      Effect.mapError(surface)
+      Effect.mapError(State.surface)
     )
   }).pipe(Effect.withSpan("McpClient.connect"))
 }

@@ -27,6 +27,7 @@ import { STATELESS_PROTOCOL_VERSIONS } from "./McpSchema.js"
 import type { SendOptions } from "./McpTransport.js"
 import { McpTransport } from "./McpTransport.js"
 import * as Http from "./internal/http.js"
+import { scrub, sentCredentials } from "../internal/sentCredentials.js"
 
 /**
  * Options of the Streamable HTTP transport.
@@ -69,8 +70,24 @@ export const make = (
     const base = yield* HttpClient.HttpClient
     const client = options.transformClient === undefined ? base : options.transformClient(base)
     const incoming = yield* Mailbox.make<JsonRpcMessage, McpTransportError>()
-    const sessionId = yield* Ref.make<string | undefined>(undefined)
-    const protocolVersion = yield* Ref.make<string | undefined>(undefined)
+    // Plain state read on every message: the session id (from the initialize answer) and the
+    // negotiated version, and the headers every request carries, rebuilt only when they change.
+    let sessionId: string | undefined = undefined
+    let protocolVersion: string | undefined = undefined
+    let sessionHeaders: Record<string, string> = {}
+    /** A POST carrying every fixed header, for a message without per-message headers. */
+    let plainPost: HttpClientRequest.HttpClientRequest | undefined = undefined
+    const setSession = (id: string | undefined, version: string | undefined) => {
+      sessionId = id
+      protocolVersion = version
+      sessionHeaders = {
+        ...options.headers,
+        ...(id === undefined ? {} : { "mcp-session-id": id }),
+        ...(version === undefined ? {} : { "mcp-protocol-version": version })
+      }
+      plainPost = undefined
+    }
+    setSession(undefined, undefined)
     const maxReconnects = options.maxReconnects ?? 3
     const defaultRetry = Duration.toMillis(options.defaultRetry ?? Duration.seconds(1))
     const scope = yield* Effect.scope
@@ -78,19 +95,16 @@ export const make = (
 
     const deliver = (messages: ReadonlyArray<JsonRpcMessage>) => Effect.asVoid(incoming.offerAll(messages))
 
+    /** The transport's headers, the session id and the version, over those `request` has. */
     const withHeaders = (request: HttpClientRequest.HttpClientRequest) =>
-      Effect.map(Effect.zip(Ref.get(sessionId), Ref.get(protocolVersion)), ([session, version]) => {
-        let req = HttpClientRequest.setHeaders(request, options.headers ?? {})
-        if (session !== undefined) req = HttpClientRequest.setHeader(req, "mcp-session-id", session)
-        if (version !== undefined) req = HttpClientRequest.setHeader(req, "mcp-protocol-version", version)
-        return req
-      })
+      HttpClientRequest.setHeaders(request, sessionHeaders)
+
+    /** `request` as it is (its headers already set). */
+    const executeAsIs = (request: HttpClientRequest.HttpClientRequest) =>
+      Effect.mapError(client.execute(request), Http.fromHttpClientError)
 
     const execute = (request: HttpClientRequest.HttpClientRequest) =>
-      withHeaders(request).pipe(
-        Effect.flatMap((req) => client.execute(req)),
-        Effect.mapError(Http.fromHttpClientError)
-      )
+      Effect.suspend(() => executeAsIs(withHeaders(request)))
 
     /**
      * A 404 to a request that carried `Mcp-Session-Id` ends that session: forget its id (unless a
@@ -101,7 +115,9 @@ export const make = (
         if (response.status >= 200 && response.status < 300) return Effect.void
         const sent = response.request.headers["mcp-session-id"]
         if (response.status === 404 && sent !== undefined) {
-          return Ref.update(sessionId, (current) => current === sent ? undefined : current).pipe(
+          return Effect.sync(() => {
+            if (sessionId === sent) setSession(undefined, protocolVersion)
+          }).pipe(
             Effect.zipRight(
               Effect.fail(
                 new McpTransportError({
@@ -185,29 +201,44 @@ export const make = (
      * SEP-2243 (2026-07-28 and later): `Mcp-Method` / `Mcp-Name` mirrored from the body, plus the
      * caller's per-message headers (`Mcp-Param-*`).
      */
-    const requestMetadata = (message: JsonRpcMessage, sendOptions: SendOptions | undefined) =>
-      Effect.map(Ref.get(protocolVersion), (version): Record<string, string> => {
-        const modern = STATELESS_PROTOCOL_VERSIONS.some((v) => v === version)
-        const standard = modern && (message._tag === "Request" || message._tag === "Notification")
-          ? McpHeaders.standardHeaders(message.method, message.params)
-          : {}
-        return { ...sendOptions?.headers, ...standard }
-      })
+    const requestMetadata = (message: JsonRpcMessage, sendOptions: SendOptions | undefined): Record<string, string> => {
+      const version = protocolVersion
+      const modern = STATELESS_PROTOCOL_VERSIONS.some((v) => v === version)
+      const standard = modern && (message._tag === "Request" || message._tag === "Notification")
+        ? McpHeaders.standardHeaders(message.method, message.params)
+        : {}
+      return { ...sendOptions?.headers, ...standard }
+    }
+
+    /**
+     * The POST of `body`: the transport's fixed headers over the per-message ones (`accept`,
+     * then the transport's headers, the session id and the version win, as before); with no
+     * per-message headers, from a request built once per session.
+     */
+    const post = (metadata: Record<string, string>, body: string) => {
+      if (Object.keys(metadata).length > 0) {
+        return withHeaders(
+          HttpClientRequest.post(url).pipe(
+            HttpClientRequest.setHeaders(metadata),
+            HttpClientRequest.setHeader("accept", "application/json, text/event-stream"),
+            HttpClientRequest.bodyText(body, "application/json")
+          )
+        )
+      }
+      plainPost ??= withHeaders(
+        HttpClientRequest.post(url).pipe(HttpClientRequest.setHeader("accept", "application/json, text/event-stream"))
+      )
+      return HttpClientRequest.bodyText(plainPost, body, "application/json")
+    }
 
     const send = (message: JsonRpcMessage, sendOptions?: SendOptions): Effect.Effect<void, McpTransportError> =>
       Effect.gen(function*() {
-        const metadata = yield* requestMetadata(message, sendOptions)
         const body = yield* JsonRpc.encodeText(message)
-        const request = HttpClientRequest.post(url).pipe(
-          HttpClientRequest.setHeaders(metadata),
-          HttpClientRequest.setHeader("accept", "application/json, text/event-stream"),
-          HttpClientRequest.bodyText(body, "application/json")
-        )
-        const response = yield* execute(request)
+        const response = yield* executeAsIs(post(requestMetadata(message, sendOptions), body))
         const isRequest = message._tag === "Request"
         if (isRequest && message.method === "initialize") {
           const session = response.headers["mcp-session-id"]
-          if (session !== undefined && session !== "") yield* Ref.set(sessionId, session)
+          if (session !== undefined && session !== "") setSession(session, protocolVersion)
         }
         if (
           isRequest && response.status >= 400 && response.status < 500 && response.status !== 404 &&
@@ -228,7 +259,10 @@ export const make = (
             new McpTransportError({
               reason: "Http",
               status: response.status,
-              description: `POST ${message.method} answered HTTP ${response.status}: ${text.slice(0, 300)}`
+              // The server may echo the access token it was sent: never into our error text.
+              description: `POST ${message.method} answered HTTP ${response.status}: ${
+                scrub(text, sentCredentials(response.request)).slice(0, 300)
+              }`
             })
           )
         }
@@ -272,7 +306,7 @@ export const make = (
             description: `POST ${message.method} answered with content type "${type}" instead of JSON or SSE`
           })
         )
-      }).pipe(Effect.scoped)
+      })
 
     /** The optional GET stream for server-initiated messages; reconnects while it carries events. */
     const standalone = Effect.gen(function*() {
@@ -305,8 +339,7 @@ export const make = (
 
     const close = Effect.gen(function*() {
       yield* incoming.end
-      const session = yield* Ref.get(sessionId)
-      if (session === undefined) return
+      if (sessionId === undefined) return
       // closing never authenticates: the DELETE carries the stored token or none, and a 401 is ignored
       yield* whileClosing(execute(HttpClientRequest.del(url))).pipe(
         Effect.flatMap((response) =>
@@ -327,7 +360,7 @@ export const make = (
     return McpTransport.of({
       send,
       incoming,
-      setProtocolVersion: (version) => Ref.set(protocolVersion, version),
+      setProtocolVersion: (version) => Effect.sync(() => setSession(sessionId, version)),
       // a new session (after a 404) opens its own GET stream in place of the old one's
       start: options.standaloneStream === false
         ? Effect.void

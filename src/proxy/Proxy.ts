@@ -7,7 +7,9 @@
  * - the host's `initialize` starts the upstream session with the host's client info, protocol
  *   version and capabilities, and is answered with the server's result (or at once from the
  *   result cached by an earlier run, while the upstream session — and a sign-in — proceed; see
- *   {@link ProxyOptions.initializeCache});
+ *   {@link ProxyOptions.initializeCache}); with nothing cached and the session not ready within
+ *   {@link ProxyOptions.initializeWait} (a sign-in in the browser), with a provisional result
+ *   (./ProvisionalInitialize.ts), followed by `list_changed` notifications once the server is there;
  * - server notifications (progress, logging, list changes…) are forwarded as they are;
  * - server → client requests (elicitation, sampling, roots) are asked of the host under ids of
  *   the proxy's own and its answers returned; the server cancelling one cancels it at the host;
@@ -45,6 +47,7 @@ import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId } f
 import * as JsonRpc from "../mcp/JsonRpc.js"
 import * as McpSchema from "../mcp/McpSchema.js"
 import type { HostChannel } from "./HostChannel.js"
+import * as ProvisionalInitialize from "./ProvisionalInitialize.js"
 
 /**
  * How the proxy reaches the remote server: Streamable HTTP, the legacy HTTP+SSE transport, or
@@ -83,6 +86,9 @@ export interface InitializeCache {
  *   at once, and the upstream session starts in the background (requests wait for it).
  * - `signInRetryAfter`: after a failed sign-in, how long host requests get that failure as their
  *   JSON-RPC error instead of opening the browser again (default 60 seconds; 0 retries at once).
+ * - `initializeWait`: with no cached result, how long the host's `initialize` waits for the
+ *   server's own answer before it gets a provisional one (default 10 seconds, inside hosts'
+ *   start-up timeouts; `Duration.infinity` always waits).
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
  * @since 0.1.0
@@ -95,6 +101,7 @@ export interface ProxyOptions {
   readonly requestTimeout?: Duration.DurationInput | undefined
   readonly initializeCache?: InitializeCache | undefined
   readonly signInRetryAfter?: Duration.DurationInput | undefined
+  readonly initializeWait?: Duration.DurationInput | undefined
 }
 
 const InitializeParams = Schema.Struct({
@@ -152,6 +159,395 @@ type Upstream =
     readonly notifications: Queue.Dequeue<JsonRpcNotification>
   }
 
+type Connected = Upstream & { readonly _tag: "Connected" }
+
+type ErrorObject = { code: number; message: string; data?: unknown }
+
+/** The state of one bridge, shared by the steps below (one host, one upstream session at a time). */
+interface Bridge {
+  readonly options: ProxyOptions
+  readonly host: HostChannel
+  /** The scope of `run`: forked work and upstream sessions live in it. */
+  readonly scope: ScopeModule.Scope
+  readonly httpClient: HttpClient.HttpClient
+  readonly requestTimeout: Duration.DurationInput
+  /** The host's `initialize` params, once it sent them. */
+  readonly initialized: Deferred.Deferred<InitializeParams>
+  readonly signInRetryAfter: number
+  /**
+   * Everything written to the host goes through this lock, and the server's notifications are
+   * sent (in order) before any answer: a progress notification must reach the host before the
+   * result of its request, as it left the server.
+   */
+  readonly writeLock: Effect.Semaphore
+  /** Requests the proxy sent to the host (server → client), by the proxy's id. */
+  readonly askedHost: Map<RequestId, Deferred.Deferred<unknown, McpError>>
+  /** Host requests being forwarded, by the host's id (for `notifications/cancelled`). */
+  readonly forwarding: Map<RequestId, Fiber.RuntimeFiber<void>>
+  upstream: Upstream
+  /** The last sign-in failure and when a new sign-in may start (epoch ms). */
+  signInFailure: { readonly error: McpClient.McpClientError; readonly until: number } | undefined
+  /** Whether the host got the provisional `initialize` result (see ./ProvisionalInitialize.ts). */
+  provisional: boolean
+  nextHostId: number
+}
+
+const makeBridge = (
+  options: ProxyOptions,
+  host: HostChannel
+): Effect.Effect<Bridge, never, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    return {
+      options,
+      host,
+      scope: yield* Effect.scope,
+      httpClient: yield* HttpClient.HttpClient,
+      requestTimeout: options.requestTimeout ?? Duration.hours(1),
+      initialized: yield* Deferred.make<InitializeParams>(),
+      signInRetryAfter: Duration.toMillis(options.signInRetryAfter ?? Duration.seconds(60)),
+      writeLock: yield* Effect.makeSemaphore(1),
+      askedHost: new Map(),
+      forwarding: new Map(),
+      upstream: { _tag: "Idle" },
+      signInFailure: undefined,
+      provisional: false,
+      nextHostId: 0
+    }
+  })
+
+// ---- writing to the host ---------------------------------------------------------------------
+
+/** Server notifications go to the host as they are, except the client's own events. */
+const forwardNotification = (bridge: Bridge, notification: JsonRpcNotification) =>
+  McpClient.isSessionRestarted(notification)
+    ? Effect.logInfo("proxy: the remote server ended the session; a new one was initialized")
+    : notification.method === "notifications/cancelled"
+    ? Effect.void // handled by the client (it interrupts the forwarded server request)
+    : bridge.host.send(notification)
+
+/** Sends the server's pending notifications to the host; call it under the write lock. */
+const pump = (bridge: Bridge) =>
+  Effect.suspend(() => {
+    const current = bridge.upstream
+    return current._tag === "Connected"
+      ? Effect.flatMap(Queue.takeAll(current.notifications), (pending) =>
+        Effect.forEach(pending, (n) => forwardNotification(bridge, n), { discard: true }))
+      : Effect.void
+  })
+
+/** Writes `message` to the host, after the server's notifications that arrived before it. */
+const send = (bridge: Bridge, message: JsonRpcMessage) =>
+  bridge.writeLock.withPermits(1)(Effect.zipRight(pump(bridge), bridge.host.send(message)))
+
+// ---- server → client requests, asked of the host -----------------------------------------------
+
+const askHost = (bridge: Bridge, method: string, params: unknown): Effect.Effect<unknown, McpError> =>
+  Effect.suspend(() => {
+    const id = `proxy-${bridge.nextHostId++}`
+    return Effect.flatMap(Deferred.make<unknown, McpError>(), (answer) => {
+      bridge.askedHost.set(id, answer)
+      return send(bridge, JsonRpc.request(id, method, params)).pipe(
+        Effect.zipRight(Deferred.await(answer)),
+        Effect.onInterrupt(() =>
+          send(bridge, JsonRpc.notification("notifications/cancelled", { requestId: id, reason: "cancelled by the server" }))
+        ),
+        Effect.ensuring(Effect.sync(() => bridge.askedHost.delete(id)))
+      )
+    })
+  })
+
+const answerOf = <A, I>(bridge: Bridge, schema: Schema.Schema<A, I>, method: string, params: unknown) =>
+  Effect.flatMap(askHost(bridge, method, params), (result) =>
+    Effect.mapError(
+      decodeLoose(schema)(result),
+      () => new McpError({ code: McpError.InternalError, message: `The host's answer to ${method} is malformed` })
+    ))
+
+/** The server → client requests the host declared it answers, asked of it. */
+const handlersFor = (bridge: Bridge, capabilities: McpSchema.ClientCapabilities): McpClient.McpClientHandlers => ({
+  ...(capabilities.elicitation === undefined ? {} : {
+    elicitation: (params) => answerOf(bridge, McpSchema.ElicitResult, "elicitation/create", params)
+  }),
+  ...(capabilities.sampling === undefined ? {} : {
+    sampling: (params) => answerOf(bridge, McpSchema.CreateMessageResult, "sampling/createMessage", params)
+  }),
+  ...(capabilities.roots === undefined ? {} : {
+    roots: {
+      list: Effect.map(answerOf(bridge, RootsResult, "roots/list", {}), (r) => r.roots),
+      listChanged: capabilities.roots.listChanged
+    }
+  })
+})
+
+// ---- the upstream session ----------------------------------------------------------------------
+
+/** The transports to try, in order. */
+const transportOrder = (strategy: TransportStrategy): ReadonlyArray<"http" | "sse"> =>
+  strategy === "http-only"
+    ? ["http"]
+    : strategy === "sse-only"
+    ? ["sse"]
+    : strategy === "sse-first"
+    ? ["sse", "http"]
+    : ["http", "sse"]
+
+const connectWith = (bridge: Bridge, init: InitializeParams, kind: "http" | "sse", session: ScopeModule.Scope) =>
+  McpClient.connect(
+    {
+      url: bridge.options.url,
+      transport: kind,
+      ...(bridge.options.headers === undefined ? {} : { headers: bridge.options.headers })
+    },
+    {
+      clientInfo: init.clientInfo,
+      protocolVersion: init.protocolVersion,
+      capabilities: init.capabilities,
+      handlers: handlersFor(bridge, init.capabilities),
+      requestTimeout: bridge.requestTimeout
+    }
+  ).pipe(ScopeModule.extend(session), Effect.provideService(HttpClient.HttpClient, bridge.httpClient))
+
+/** A new upstream session with the host's `initialize` params (falling back to the other transport). */
+const connect = (bridge: Bridge, init: InitializeParams): Effect.Effect<Connected, McpClient.McpClientError> =>
+  Effect.gen(function*() {
+    const session = yield* ScopeModule.fork(bridge.scope, ExecutionStrategy.sequential)
+    const order = transportOrder(bridge.options.transport ?? "http-first")
+    const client = yield* connectWith(bridge, init, order[0]!, session).pipe(
+      Effect.catchIf(
+        (error) => order.length > 1 && shouldFallBack(error),
+        (error) =>
+          Effect.zipRight(
+            Effect.logInfo(`proxy: ${order[0]} transport refused (${error.message}); trying ${order[1]}`),
+            connectWith(bridge, init, order[1]!, session)
+          )
+      ),
+      Effect.onError((cause) => ScopeModule.close(session, Exit.failCause(cause)))
+    )
+    // Two subscriptions: `notifications` holds what is still to be sent (emptied only under the
+    // write lock), `wake` only says that something arrived.
+    const notifications = yield* ScopeModule.extend(client.subscribe, session)
+    const wake = yield* ScopeModule.extend(client.subscribe, session)
+    yield* Effect.forkIn(
+      Effect.forever(Effect.zipRight(Queue.take(wake), bridge.writeLock.withPermits(1)(pump(bridge)))),
+      session
+    )
+    if (bridge.options.initializeCache !== undefined) yield* bridge.options.initializeCache.set(client.initializeResult)
+    yield* Effect.logInfo(
+      `proxy: connected to ${bridge.options.url} (${client.serverInfo.name} ${client.serverInfo.version}, protocol ${client.protocolVersion})`
+    )
+    return { _tag: "Connected" as const, client, scope: session, notifications }
+  })
+
+/** A failed sign-in holds off the next one for `signInRetryAfter`. */
+const holdOffSignIn = (bridge: Bridge, error: McpClient.McpClientError) =>
+  Effect.flatMap(Clock.currentTimeMillis, (failedAt) =>
+    Effect.zipRight(
+      Effect.sync(() => void (bridge.signInFailure = { error, until: failedAt + bridge.signInRetryAfter })),
+      Effect.logWarning(
+        `proxy: the sign-in failed; requests get this error until ${
+          new Date(failedAt + bridge.signInRetryAfter).toISOString()
+        }, then the next one signs in again`
+      )
+    ))
+
+/** Starts connecting (in the background, once for all callers) and waits for the outcome. */
+const startUpstream = (bridge: Bridge): Effect.Effect<McpClient.McpClient, McpClient.McpClientError> =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const failed = bridge.signInFailure
+    if (failed !== undefined && now < failed.until) return yield* Effect.fail(failed.error)
+    const done = yield* Deferred.make<McpClient.McpClient, McpClient.McpClientError>()
+    bridge.upstream = { _tag: "Connecting", done }
+    const init = yield* Deferred.await(bridge.initialized)
+    yield* connect(bridge, init).pipe(
+      Effect.tap((connected) => {
+        bridge.upstream = connected
+        bridge.signInFailure = undefined
+        return Deferred.succeed(done, connected.client)
+      }),
+      Effect.tapError((error) => {
+        bridge.upstream = { _tag: "Idle" }
+        const signIn = Option.isSome(oauthCause(error)) && bridge.signInRetryAfter > 0
+        return Effect.zipRight(
+          signIn ? holdOffSignIn(bridge, error) : Effect.void,
+          Effect.zipRight(
+            Effect.logWarning(`proxy: could not connect to ${bridge.options.url}: ${error.message}`),
+            Deferred.fail(done, error)
+          )
+        )
+      }),
+      Effect.ignore,
+      Effect.forkIn(bridge.scope)
+    )
+    return yield* Deferred.await(done)
+  })
+
+/** The upstream client: the current one, the one being made, or a new one (once for all callers). */
+const upstreamClient = (bridge: Bridge): Effect.Effect<McpClient.McpClient, McpClient.McpClientError> =>
+  Effect.suspend(() => {
+    const current = bridge.upstream
+    switch (current._tag) {
+      case "Connected":
+        return Effect.succeed(current.client)
+      case "Connecting":
+        return Deferred.await(current.done)
+      case "Idle":
+        return startUpstream(bridge)
+    }
+  })
+
+/** Forget a client whose connection closed; the next request connects again. */
+const dropIfClosed = (bridge: Bridge, client: McpClient.McpClient, error: McpClient.McpClientError) =>
+  Effect.suspend(() => {
+    const current = bridge.upstream
+    if (!isClosed(error) || current._tag !== "Connected" || current.client !== client) return Effect.void
+    bridge.upstream = { _tag: "Idle" }
+    return Effect.zipRight(
+      Effect.logWarning("proxy: the connection to the remote server closed; reconnecting at the next request"),
+      Effect.forkIn(ScopeModule.close(current.scope, Exit.void), bridge.scope)
+    )
+  })
+
+// ---- host → server -----------------------------------------------------------------------------
+
+/** A sign-in failure's error says when the next sign-in may start. */
+const withRetry = (bridge: Bridge, error: McpClient.McpClientError, object: ErrorObject): ErrorObject => {
+  const failed = bridge.signInFailure
+  if (failed === undefined || failed.error !== error) return object
+  const data = typeof object.data === "object" && object.data !== null ? object.data : {}
+  return {
+    ...object,
+    message: `${object.message} (a new sign-in starts at the first request after ${new Date(failed.until).toISOString()})`,
+    data: { ...data, retryAfter: new Date(failed.until).toISOString() }
+  }
+}
+
+const reply = (bridge: Bridge, id: RequestId, result: Effect.Effect<unknown, McpClient.McpClientError>) =>
+  result.pipe(
+    Effect.matchEffect({
+      onSuccess: (value) => send(bridge, JsonRpc.success(id, value)),
+      onFailure: (error) => send(bridge, JsonRpc.failure(id, withRetry(bridge, error, errorObject(error))))
+    })
+  )
+
+const forward = (bridge: Bridge, request: JsonRpcRequest) =>
+  reply(
+    bridge,
+    request.id,
+    Effect.flatMap(upstreamClient(bridge), (client) => {
+      const empty = bridge.provisional
+        ? ProvisionalInitialize.emptyListFor(request.method, client.initializeResult.capabilities)
+        : undefined
+      return empty !== undefined ? Effect.succeed(empty) : client.request(request.method, request.params, Schema.Unknown).pipe(
+        Effect.tapError((error) => dropIfClosed(bridge, client, error))
+      )
+    })
+  )
+
+/**
+ * No cached result: the server's own answer when the session is ready within `initializeWait`,
+ * else the provisional one — and, once the server is connected, its `list_changed` notifications.
+ */
+const initializeFresh = (bridge: Bridge, id: RequestId, init: InitializeParams) =>
+  Effect.gen(function*() {
+    const wait = bridge.options.initializeWait ?? Duration.seconds(10)
+    const early = yield* Effect.either(Effect.timeoutOption(upstreamClient(bridge), wait))
+    if (early._tag === "Left" || Option.isSome(early.right)) {
+      return yield* reply(bridge, id, Effect.map(early, (client) => Option.getOrThrow(client).initializeResult))
+    }
+    bridge.provisional = true
+    yield* Effect.logInfo(
+      `proxy: the server is not ready after ${Duration.format(wait)} (a sign-in?); answered initialize provisionally`
+    )
+    yield* send(bridge, JsonRpc.success(id, ProvisionalInitialize.result(init.protocolVersion, bridge.options.url)))
+    yield* upstreamClient(bridge).pipe(
+      Effect.flatMap((client) =>
+        Effect.forEach(
+          ProvisionalInitialize.listChanged(client.initializeResult.capabilities),
+          (notification) => send(bridge, notification),
+          { discard: true }
+        )
+      ),
+      Effect.ignore,
+      Effect.forkIn(bridge.scope)
+    )
+  })
+
+const initialize = (bridge: Bridge, request: JsonRpcRequest) =>
+  Effect.gen(function*() {
+    const params = yield* Effect.either(decodeInitialize(request.params ?? {}))
+    if (params._tag === "Left") {
+      return yield* send(
+        bridge,
+        JsonRpc.failure(request.id, { code: McpError.InvalidParams, message: "Invalid initialize params" })
+      )
+    }
+    yield* Deferred.succeed(bridge.initialized, params.right)
+    const cache = bridge.options.initializeCache
+    const cached = cache === undefined ? Option.none() : yield* cache.get
+    const usable = Option.filter(cached, (result) =>
+      typeof result === "object" && result !== null && "protocolVersion" in result &&
+      result.protocolVersion === params.right.protocolVersion)
+    if (Option.isSome(usable)) {
+      // Answer now; the session (and a sign-in, if needed) starts meanwhile, requests wait for it.
+      yield* Effect.logInfo("proxy: answered initialize from the cached server capabilities")
+      yield* Effect.forkIn(Effect.ignore(upstreamClient(bridge)), bridge.scope)
+      return yield* send(bridge, JsonRpc.success(request.id, usable.value))
+    }
+    yield* initializeFresh(bridge, request.id, params.right)
+  })
+
+const onRequest = (bridge: Bridge, request: JsonRpcRequest) => {
+  const work = request.method === "initialize"
+    ? initialize(bridge, request)
+    : request.method === "ping"
+    ? send(bridge, JsonRpc.success(request.id, {}))
+    : forward(bridge, request)
+  return Effect.flatMap(
+    Effect.forkIn(Effect.ensuring(work, Effect.sync(() => bridge.forwarding.delete(request.id))), bridge.scope),
+    (fiber) => Effect.sync(() => void bridge.forwarding.set(request.id, fiber))
+  )
+}
+
+const onNotification = (bridge: Bridge, notification: JsonRpcNotification) => {
+  if (notification.method === "notifications/initialized") return Effect.void // the client sent its own
+  if (notification.method === "notifications/cancelled") {
+    const params = notification.params
+    const id = typeof params === "object" && params !== null && "requestId" in params ? params.requestId : undefined
+    const fiber = typeof id === "string" || typeof id === "number" ? bridge.forwarding.get(id) : undefined
+    return fiber === undefined ? Effect.void : Fiber.interruptFork(fiber)
+  }
+  const current = bridge.upstream
+  if (current._tag !== "Connected") {
+    return Effect.logDebug(`proxy: ${notification.method} from the host before the session started; dropped`)
+  }
+  return current.client.notify(notification.method, notification.params).pipe(
+    Effect.catchAll((error) => Effect.logWarning(`proxy: could not forward ${notification.method}: ${error.message}`))
+  )
+}
+
+/** The host's answer to a server → client request the proxy asked it. */
+const onResponse = (bridge: Bridge, id: RequestId | null, outcome: Exit.Exit<unknown, McpError>) =>
+  Effect.suspend(() => {
+    const pending = id === null ? undefined : bridge.askedHost.get(id)
+    return pending === undefined
+      ? Effect.logWarning(`proxy: the host answered an unknown request ${String(id)}`)
+      : Deferred.done(pending, outcome)
+  })
+
+const onMessage = (bridge: Bridge, message: JsonRpcMessage): Effect.Effect<void> => {
+  switch (message._tag) {
+    case "Request":
+      return onRequest(bridge, message)
+    case "Notification":
+      return onNotification(bridge, message)
+    case "Success":
+      return onResponse(bridge, message.id, Exit.succeed(message.result))
+    case "Failure":
+      return onResponse(bridge, message.id, Exit.fail(new McpError(message.error)))
+  }
+}
+
 /**
  * Runs the bridge until the host closes its input (or the effect is interrupted: SIGTERM). The
  * upstream session is closed with the scope (HTTP DELETE of the session).
@@ -165,306 +561,14 @@ export const run = (
   host: HostChannel
 ): Effect.Effect<void, never, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const scope = yield* Effect.scope
-    const httpClient = yield* HttpClient.HttpClient
-    const requestTimeout = options.requestTimeout ?? Duration.hours(1)
-    const strategy = options.transport ?? "http-first"
-    const initialized = yield* Deferred.make<InitializeParams>()
-
-    /** Server notifications go to the host as they are, except the client's own events. */
-    const forwardNotification = (notification: JsonRpcNotification) =>
-      McpClient.isSessionRestarted(notification)
-        ? Effect.logInfo("proxy: the remote server ended the session; a new one was initialized")
-        : notification.method === "notifications/cancelled"
-        ? Effect.void // handled by the client (it interrupts the forwarded server request)
-        : host.send(notification)
-
-    let upstream: Upstream = { _tag: "Idle" }
-    const signInRetryAfter = Duration.toMillis(options.signInRetryAfter ?? Duration.seconds(60))
-    /** The last sign-in failure and when a new sign-in may start (epoch ms). */
-    let signInFailure: { readonly error: McpClient.McpClientError; readonly until: number } | undefined
-    /**
-     * Everything written to the host goes through this lock, and the server's notifications are
-     * sent (in order) before any answer: a progress notification must reach the host before the
-     * result of its request, as it left the server.
-     */
-    const writeLock = yield* Effect.makeSemaphore(1)
-    const pump = Effect.suspend(() => {
-      const current = upstream
-      return current._tag === "Connected"
-        ? Effect.flatMap(Queue.takeAll(current.notifications), (pending) =>
-          Effect.forEach(pending, forwardNotification, { discard: true }))
-        : Effect.void
-    })
-    const send = (message: JsonRpcMessage) => writeLock.withPermits(1)(Effect.zipRight(pump, host.send(message)))
-    /** Requests the proxy sent to the host (server → client), by the proxy's id. */
-    const askedHost = new Map<RequestId, Deferred.Deferred<unknown, McpError>>()
-    let nextHostId = 0
-    /** Host requests being forwarded, by the host's id (for `notifications/cancelled`). */
-    const forwarding = new Map<RequestId, Fiber.RuntimeFiber<void>>()
-
-    // ---- server → client requests, asked of the host -------------------------------------------
-
-    const askHost = (method: string, params: unknown): Effect.Effect<unknown, McpError> =>
-      Effect.suspend(() => {
-        const id = `proxy-${nextHostId++}`
-        return Effect.flatMap(Deferred.make<unknown, McpError>(), (answer) => {
-          askedHost.set(id, answer)
-          return send(JsonRpc.request(id, method, params)).pipe(
-            Effect.zipRight(Deferred.await(answer)),
-            Effect.onInterrupt(() =>
-              send(JsonRpc.notification("notifications/cancelled", { requestId: id, reason: "cancelled by the server" }))
-            ),
-            Effect.ensuring(Effect.sync(() => askedHost.delete(id)))
-          )
-        })
-      })
-
-    const answerOf = <A, I>(schema: Schema.Schema<A, I>, method: string, params: unknown) =>
-      Effect.flatMap(askHost(method, params), (result) =>
-        Effect.mapError(
-          decodeLoose(schema)(result),
-          () => new McpError({ code: McpError.InternalError, message: `The host's answer to ${method} is malformed` })
-        ))
-
-    const handlersFor = (capabilities: McpSchema.ClientCapabilities): McpClient.McpClientHandlers => ({
-      ...(capabilities.elicitation === undefined ? {} : {
-        elicitation: (params) => answerOf(McpSchema.ElicitResult, "elicitation/create", params)
-      }),
-      ...(capabilities.sampling === undefined ? {} : {
-        sampling: (params) => answerOf(McpSchema.CreateMessageResult, "sampling/createMessage", params)
-      }),
-      ...(capabilities.roots === undefined ? {} : {
-        roots: {
-          list: Effect.map(answerOf(RootsResult, "roots/list", {}), (r) => r.roots),
-          listChanged: capabilities.roots.listChanged
-        }
-      })
-    })
-
-    // ---- the upstream session ------------------------------------------------------------------
-
-    const connectWith = (init: InitializeParams, kind: "http" | "sse", session: ScopeModule.Scope) =>
-      McpClient.connect(
-        { url: options.url, transport: kind, ...(options.headers === undefined ? {} : { headers: options.headers }) },
-        {
-          clientInfo: init.clientInfo,
-          protocolVersion: init.protocolVersion,
-          capabilities: init.capabilities,
-          handlers: handlersFor(init.capabilities),
-          requestTimeout
-        }
-      ).pipe(ScopeModule.extend(session), Effect.provideService(HttpClient.HttpClient, httpClient))
-
-    const connect = (init: InitializeParams): Effect.Effect<Upstream & { _tag: "Connected" }, McpClient.McpClientError> =>
-      Effect.gen(function*() {
-        const session = yield* ScopeModule.fork(scope, ExecutionStrategy.sequential)
-        const order: ReadonlyArray<"http" | "sse"> = strategy === "http-only"
-          ? ["http"]
-          : strategy === "sse-only"
-          ? ["sse"]
-          : strategy === "sse-first"
-          ? ["sse", "http"]
-          : ["http", "sse"]
-        const client = yield* connectWith(init, order[0]!, session).pipe(
-          Effect.catchIf(
-            (error) => order.length > 1 && shouldFallBack(error),
-            (error) =>
-              Effect.zipRight(
-                Effect.logInfo(`proxy: ${order[0]} transport refused (${error.message}); trying ${order[1]}`),
-                connectWith(init, order[1]!, session)
-              )
-          ),
-          Effect.onError((cause) => ScopeModule.close(session, Exit.failCause(cause)))
-        )
-        // Two subscriptions: `notifications` holds what is still to be sent (emptied only under the
-        // write lock), `wake` only says that something arrived.
-        const notifications = yield* ScopeModule.extend(client.subscribe, session)
-        const wake = yield* ScopeModule.extend(client.subscribe, session)
-        yield* Effect.forkIn(Effect.forever(Effect.zipRight(Queue.take(wake), writeLock.withPermits(1)(pump))), session)
-        if (options.initializeCache !== undefined) yield* options.initializeCache.set(client.initializeResult)
-        yield* Effect.logInfo(
-          `proxy: connected to ${options.url} (${client.serverInfo.name} ${client.serverInfo.version}, protocol ${client.protocolVersion})`
-        )
-        return { _tag: "Connected" as const, client, scope: session, notifications }
-      })
-
-    /** The upstream client: the current one, the one being made, or a new one (once for all callers). */
-    const upstreamClient: Effect.Effect<McpClient.McpClient, McpClient.McpClientError> = Effect.suspend(() => {
-      const current = upstream
-      switch (current._tag) {
-        case "Connected":
-          return Effect.succeed(current.client)
-        case "Connecting":
-          return Deferred.await(current.done)
-        case "Idle":
-          return Effect.gen(function*() {
-            const now = yield* Clock.currentTimeMillis
-            const failed = signInFailure
-            if (failed !== undefined && now < failed.until) return yield* Effect.fail(failed.error)
-            const done = yield* Deferred.make<McpClient.McpClient, McpClient.McpClientError>()
-            upstream = { _tag: "Connecting", done }
-            const init = yield* Deferred.await(initialized)
-            yield* connect(init).pipe(
-              Effect.tap((connected) => {
-                upstream = connected
-                signInFailure = undefined
-                return Deferred.succeed(done, connected.client)
-              }),
-              Effect.tapError((error) => {
-                upstream = { _tag: "Idle" }
-                const signIn = Option.isSome(oauthCause(error)) && signInRetryAfter > 0
-                return Effect.zipRight(
-                  signIn
-                    ? Effect.flatMap(Clock.currentTimeMillis, (failedAt) =>
-                      Effect.zipRight(
-                        Effect.sync(() => void (signInFailure = { error, until: failedAt + signInRetryAfter })),
-                        Effect.logWarning(
-                          `proxy: the sign-in failed; requests get this error until ${
-                            new Date(failedAt + signInRetryAfter).toISOString()
-                          }, then the next one signs in again`
-                        )
-                      ))
-                    : Effect.void,
-                  Effect.zipRight(
-                    Effect.logWarning(`proxy: could not connect to ${options.url}: ${error.message}`),
-                    Deferred.fail(done, error)
-                  )
-                )
-              }),
-              Effect.ignore,
-              Effect.forkIn(scope)
-            )
-            return yield* Deferred.await(done)
-          })
-      }
-    })
-
-    /** Forget a client whose connection closed; the next request connects again. */
-    const dropIfClosed = (client: McpClient.McpClient, error: McpClient.McpClientError) =>
-      Effect.suspend(() => {
-        const current = upstream
-        if (!isClosed(error) || current._tag !== "Connected" || current.client !== client) return Effect.void
-        upstream = { _tag: "Idle" }
-        return Effect.zipRight(
-          Effect.logWarning("proxy: the connection to the remote server closed; reconnecting at the next request"),
-          Effect.forkIn(ScopeModule.close(current.scope, Exit.void), scope)
-        )
-      })
-
-    // ---- host → server -------------------------------------------------------------------------
-
-    /** A sign-in failure's error says when the next sign-in may start. */
-    const withRetry = (
-      error: McpClient.McpClientError,
-      object: { code: number; message: string; data?: unknown }
-    ): { code: number; message: string; data?: unknown } => {
-      const failed = signInFailure
-      if (failed === undefined || failed.error !== error) return object
-      const data = typeof object.data === "object" && object.data !== null ? object.data : {}
-      return {
-        ...object,
-        message: `${object.message} (a new sign-in starts at the first request after ${new Date(failed.until).toISOString()})`,
-        data: { ...data, retryAfter: new Date(failed.until).toISOString() }
-      }
-    }
-
-    const reply = (id: RequestId, result: Effect.Effect<unknown, McpClient.McpClientError>) =>
-      result.pipe(
-        Effect.matchEffect({
-          onSuccess: (value) => send(JsonRpc.success(id, value)),
-          onFailure: (error) => send(JsonRpc.failure(id, withRetry(error, errorObject(error))))
-        })
-      )
-
-    const forward = (request: JsonRpcRequest) =>
-      reply(
-        request.id,
-        Effect.flatMap(upstreamClient, (client) =>
-          client.request(request.method, request.params, Schema.Unknown).pipe(
-            Effect.tapError((error) => dropIfClosed(client, error))
-          ))
-      )
-
-    const initialize = (request: JsonRpcRequest) =>
-      Effect.gen(function*() {
-        const params = yield* Effect.either(decodeInitialize(request.params ?? {}))
-        if (params._tag === "Left") {
-          return yield* send(
-            JsonRpc.failure(request.id, { code: McpError.InvalidParams, message: "Invalid initialize params" })
-          )
-        }
-        yield* Deferred.succeed(initialized, params.right)
-        const cached = options.initializeCache === undefined ? Option.none() : yield* options.initializeCache.get
-        const usable = Option.filter(cached, (result) =>
-          typeof result === "object" && result !== null && "protocolVersion" in result &&
-          result.protocolVersion === params.right.protocolVersion)
-        if (Option.isSome(usable)) {
-          // Answer now; the session (and a sign-in, if needed) starts meanwhile, requests wait for it.
-          yield* Effect.logInfo("proxy: answered initialize from the cached server capabilities")
-          yield* Effect.forkIn(Effect.ignore(upstreamClient), scope)
-          return yield* send(JsonRpc.success(request.id, usable.value))
-        }
-        yield* reply(request.id, Effect.map(upstreamClient, (client) => client.initializeResult))
-      })
-
-    const onRequest = (request: JsonRpcRequest) => {
-      const work = request.method === "initialize"
-        ? initialize(request)
-        : request.method === "ping"
-        ? send(JsonRpc.success(request.id, {}))
-        : forward(request)
-      return Effect.flatMap(
-        Effect.forkIn(Effect.ensuring(work, Effect.sync(() => forwarding.delete(request.id))), scope),
-        (fiber) => Effect.sync(() => void forwarding.set(request.id, fiber))
-      )
-    }
-
-    const onNotification = (notification: JsonRpcNotification) => {
-      if (notification.method === "notifications/initialized") return Effect.void // the client sent its own
-      if (notification.method === "notifications/cancelled") {
-        const params = notification.params
-        const id = typeof params === "object" && params !== null && "requestId" in params ? params.requestId : undefined
-        const fiber = typeof id === "string" || typeof id === "number" ? forwarding.get(id) : undefined
-        return fiber === undefined ? Effect.void : Fiber.interruptFork(fiber)
-      }
-      const current = upstream
-      if (current._tag !== "Connected") {
-        return Effect.logDebug(`proxy: ${notification.method} from the host before the session started; dropped`)
-      }
-      return current.client.notify(notification.method, notification.params).pipe(
-        Effect.catchAll((error) => Effect.logWarning(`proxy: could not forward ${notification.method}: ${error.message}`))
-      )
-    }
-
-    const onResponse = (id: RequestId | null, outcome: Exit.Exit<unknown, McpError>) =>
-      Effect.suspend(() => {
-        const pending = id === null ? undefined : askedHost.get(id)
-        return pending === undefined
-          ? Effect.logWarning(`proxy: the host answered an unknown request ${String(id)}`)
-          : Deferred.done(pending, outcome)
-      })
-
-    const onMessage = (message: JsonRpcMessage): Effect.Effect<void> => {
-      switch (message._tag) {
-        case "Request":
-          return onRequest(message)
-        case "Notification":
-          return onNotification(message)
-        case "Success":
-          return onResponse(message.id, Exit.succeed(message.result))
-        case "Failure":
-          return onResponse(message.id, Exit.fail(new McpError(message.error)))
-      }
-    }
-
+    const bridge = yield* makeBridge(options, host)
     yield* host.incoming.pipe(
       Stream.runForEach((line) =>
         line._tag === "Right"
-          ? Effect.forEach(line.right, onMessage, { discard: true })
+          ? Effect.forEach(line.right, (message) => onMessage(bridge, message), { discard: true })
           : Effect.zipRight(
             Effect.logWarning(`proxy: malformed message from the host: ${line.left.description}`),
-            send(JsonRpc.failure(null, { code: McpError.ParseError, message: line.left.description }))
+            send(bridge, JsonRpc.failure(null, { code: McpError.ParseError, message: line.left.description }))
           )
       )
     )

@@ -192,6 +192,190 @@ const checkResponse = (
   })
 }
 
+type Verdict = Option.Option<Claims>
+
+/**
+ * The verdicts of recent tokens, by `cacheKey`, at most `maxEntries` (the oldest entry goes first).
+ * An expired entry is dropped when it is read.
+ */
+const makeVerdictCache = (maxEntries: number) => {
+  const cache = new Map<string, CacheEntry>()
+  return {
+    get: (key: string, now: number): Verdict | undefined => {
+      const cached = cache.get(key)
+      if (cached === undefined) return undefined
+      if (cached.until > now) return cached.claims
+      cache.delete(key)
+      return undefined
+    },
+    remember: (key: string, entry: CacheEntry, now: number): void => {
+      if (entry.until <= now || maxEntries === 0) return
+      cache.delete(key)
+      cache.set(key, entry)
+      // A Map iterates in insertion order: the first key is the oldest entry.
+      while (cache.size > maxEntries) cache.delete(cache.keys().next().value!)
+    }
+  }
+}
+
+/**
+ * `effect`, whose first success is kept and returned from then on; a failure is not kept, so the
+ * next call tries again.
+ */
+const keepFirstSuccess = <A, E>(initial: A | undefined, effect: Effect.Effect<A, E>): Effect.Effect<A, E> => {
+  let value = initial
+  return Effect.suspend(() =>
+    value !== undefined ? Effect.succeed(value) : Effect.tap(effect, (a) => Effect.sync(() => (value = a)))
+  )
+}
+
+/** RFC 8414 §3 / OpenID Connect Discovery §4: the `introspection_endpoint` of the issuer's metadata. */
+const discoverEndpoint = (
+  client: HttpClient.HttpClient,
+  http: OAuthHttp.OAuthHttpOptions,
+  issuer: string
+): Effect.Effect<string, TokenVerifier.TokenVerifierError> =>
+  Effect.gen(function*() {
+    const problems: Array<string> = []
+    for (const url of metadataUrls(issuer)) {
+      const response = yield* OAuthHttp.execute(client, HttpClientRequest.get(url), http).pipe(
+        Effect.mapError(fromRequestError)
+      )
+      if (response.status === 404) {
+        problems.push(`${url}: 404`)
+        continue
+      }
+      if (response.status !== 200) return yield* unavailable(`metadata ${url} answered HTTP ${response.status}`)
+      const document = OAuthHttp.decodeJson(MetadataDocument, response)
+      if (Either.isLeft(document)) return yield* unavailable(`metadata ${url}: ${document.left}`)
+      // RFC 8414 §3.3: the document must be the issuer's own.
+      if (document.right.issuer !== issuer) {
+        return yield* unavailable(`metadata ${url} is for issuer ${document.right.issuer}`)
+      }
+      if (document.right.introspection_endpoint === undefined) {
+        return yield* unavailable(`the metadata of ${issuer} has no introspection_endpoint`)
+      }
+      return document.right.introspection_endpoint
+    }
+    return yield* unavailable(`no metadata for ${issuer} (${problems.join(", ")})`)
+  })
+
+/** RFC 7523 §2.2: the `private_key_jwt` client assertion, when that is the client authentication. */
+const clientAssertion = (
+  options: Pick<Options, "clientAuthentication" | "clientId" | "issuer">,
+  now: number
+): Effect.Effect<string | undefined, TokenVerifier.TokenVerifierError> => {
+  const auth = options.clientAuthentication
+  if (auth.method !== "private_key_jwt") return Effect.succeed(undefined)
+  // RFC 7523 §3: the audience identifies the authorization server — its issuer identifier.
+  return Effect.mapError(
+    signClientAssertion({ key: auth, clientId: options.clientId, audience: options.issuer, now }),
+    (cause) => unavailable(`could not sign the client assertion: ${String(cause.error)}`)
+  )
+}
+
+/** RFC 7662 §2.1: the introspection request, authenticated as this resource server. */
+const introspectionRequest = (
+  options: Pick<Options, "clientAuthentication" | "clientId" | "issuer">,
+  url: string,
+  token: string,
+  now: number
+): Effect.Effect<HttpClientRequest.HttpClientRequest, TokenVerifier.TokenVerifierError> =>
+  Effect.map(clientAssertion(options, now), (assertion) => {
+    const auth = options.clientAuthentication
+    const params: Record<string, string> = { token, token_type_hint: "access_token" }
+    let request = HttpClientRequest.post(url)
+    switch (auth.method) {
+      case "client_secret_basic":
+        request = HttpClientRequest.setHeader(request, "authorization", basicAuthorization(options.clientId, auth.clientSecret))
+        break
+      case "client_secret_post":
+        params["client_id"] = options.clientId
+        params["client_secret"] = Redacted.value(auth.clientSecret)
+        break
+      case "private_key_jwt":
+        params["client_id"] = options.clientId
+        params["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        params["client_assertion"] = assertion ?? ""
+        break
+    }
+    return HttpClientRequest.bodyUrlParams(request, params)
+  })
+
+/** RFC 7662 §2.2: POSTs the token to the endpoint and decodes the introspection response. */
+const introspect = (
+  client: HttpClient.HttpClient,
+  http: OAuthHttp.OAuthHttpOptions,
+  options: Pick<Options, "clientAuthentication" | "clientId" | "issuer">,
+  url: string,
+  token: string,
+  now: number
+): Effect.Effect<IntrospectionResponse, TokenVerifier.TokenVerifierError> =>
+  Effect.gen(function*() {
+    const request = yield* introspectionRequest(options, url, token, now)
+    const response = yield* OAuthHttp.execute(client, request, http).pipe(Effect.mapError(fromRequestError))
+    // 401/403: this resource server's own credentials are refused — not the token's fault.
+    if (response.status !== 200) return yield* unavailable(`introspection answered HTTP ${response.status}`)
+    const decoded = OAuthHttp.decodeJson(IntrospectionResponse, response)
+    if (Either.isLeft(decoded)) return yield* unavailable(`introspection: ${decoded.left}`)
+    return decoded.right
+  })
+
+/** Until when a verdict is reused: inactive ones for `negativeTtl`, active ones for `positiveTtl` but never past `exp`. */
+const verdictUntil = (
+  claims: Verdict,
+  response: IntrospectionResponse,
+  now: number,
+  ttl: { readonly positive: number; readonly negative: number }
+): number =>
+  Option.isNone(claims)
+    ? now + ttl.negative
+    // never past the token's own `exp` (without the leeway)
+    : Math.min(now + ttl.positive, response.exp === undefined ? Number.POSITIVE_INFINITY : response.exp * 1000)
+
+/**
+ * Concurrent calls with the same key share one run of their effect. It runs detached from the
+ * call that started it (each effect bounds itself with a timeout), so that call going away does
+ * not fail the others waiting for the answer.
+ */
+const makeSingleFlight = <A, E>() => {
+  const inflight = new Map<string, Deferred.Deferred<A, E>>()
+  return (key: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      const running = inflight.get(key)
+      if (running !== undefined) return Deferred.await(running)
+      return Effect.gen(function*() {
+        const deferred = yield* Deferred.make<A, E>()
+        inflight.set(key, deferred)
+        yield* effect.pipe(
+          Effect.exit,
+          Effect.flatMap((exit) => Deferred.done(deferred, exit)),
+          Effect.ensuring(Effect.sync(() => inflight.delete(key))),
+          Effect.forkDaemon
+        )
+        return yield* Deferred.await(deferred)
+      })
+    })
+}
+
+/** The verified access token, or `None` for a `None` verdict or claims that expired since. */
+const toAccessToken = (token: string, claims: Verdict, now: number): Option.Option<AccessToken> => {
+  if (Option.isNone(claims) || (claims.value.expiresAt !== undefined && claims.value.expiresAt <= now)) {
+    return Option.none()
+  }
+  const c = claims.value
+  return Option.some(
+    new AccessToken({
+      token: Redacted.make(token),
+      clientId: c.clientId,
+      subject: c.subject,
+      scopes: c.scopes,
+      resource: c.resource,
+      expiresAt: c.expiresAt
+    })
+  )
+}
+
 /**
  * The verifier. An inactive token, or one that fails a check, verifies as `None` (the bearer
  * middleware answers 401 `invalid_token`); an authorization server that cannot be reached, is
@@ -212,151 +396,29 @@ export const make = (options: Options): Effect.Effect<TokenVerifier.TokenVerifie
       maxBodyBytes: options.maxResponseBytes ?? 64 * 1024,
       ...(options.allowInsecure === undefined ? {} : { allowInsecure: options.allowInsecure })
     }
-    const positiveTtl = toMillis(options.cacheTtl ?? Duration.seconds(60))
-    const negativeTtl = toMillis(options.negativeCacheTtl ?? Duration.seconds(10))
-    const maxEntries = Math.max(0, options.maxCacheEntries ?? 10_000)
-    const cache = new Map<string, CacheEntry>()
-    let endpoint: string | undefined = options.introspectionEndpoint
-
-    const remember = (key: string, entry: CacheEntry, now: number) => {
-      if (entry.until <= now || maxEntries === 0) return
-      cache.delete(key)
-      cache.set(key, entry)
-      // A Map iterates in insertion order: the first key is the oldest entry.
-      while (cache.size > maxEntries) cache.delete(cache.keys().next().value!)
+    const ttl = {
+      positive: toMillis(options.cacheTtl ?? Duration.seconds(60)),
+      negative: toMillis(options.negativeCacheTtl ?? Duration.seconds(10))
     }
-
-    const discoverEndpoint: Effect.Effect<string, TokenVerifier.TokenVerifierError> = Effect.gen(function*() {
-      if (endpoint !== undefined) return endpoint
-      const problems: Array<string> = []
-      for (const url of metadataUrls(options.issuer)) {
-        const response = yield* OAuthHttp.execute(client, HttpClientRequest.get(url), http).pipe(
-          Effect.mapError(fromRequestError)
-        )
-        if (response.status === 404) {
-          problems.push(`${url}: 404`)
-          continue
-        }
-        if (response.status !== 200) return yield* unavailable(`metadata ${url} answered HTTP ${response.status}`)
-        const document = OAuthHttp.decodeJson(MetadataDocument, response)
-        if (Either.isLeft(document)) return yield* unavailable(`metadata ${url}: ${document.left}`)
-        // RFC 8414 §3.3: the document must be the issuer's own.
-        if (document.right.issuer !== options.issuer) {
-          return yield* unavailable(`metadata ${url} is for issuer ${document.right.issuer}`)
-        }
-        if (document.right.introspection_endpoint === undefined) {
-          return yield* unavailable(`the metadata of ${options.issuer} has no introspection_endpoint`)
-        }
-        endpoint = document.right.introspection_endpoint
-        return endpoint
-      }
-      return yield* unavailable(`no metadata for ${options.issuer} (${problems.join(", ")})`)
-    })
-
-    const clientAssertion = (now: number) => {
-      const auth = options.clientAuthentication
-      if (auth.method !== "private_key_jwt") return Effect.succeed(undefined)
-      // RFC 7523 §3: the audience identifies the authorization server — its issuer identifier.
-      return Effect.mapError(
-        signClientAssertion({ key: auth, clientId: options.clientId, audience: options.issuer, now }),
-        (cause) => unavailable(`could not sign the client assertion: ${String(cause.error)}`)
-      )
-    }
-
-    /** RFC 7662 §2.1: the introspection request, authenticated as this resource server. */
-    const introspectionRequest = (url: string, token: string, now: number) =>
-      Effect.map(clientAssertion(now), (assertion) => {
-        const auth = options.clientAuthentication
-        const params: Record<string, string> = { token, token_type_hint: "access_token" }
-        let request = HttpClientRequest.post(url)
-        switch (auth.method) {
-          case "client_secret_basic":
-            request = HttpClientRequest.setHeader(request, "authorization", basicAuthorization(options.clientId, auth.clientSecret))
-            break
-          case "client_secret_post":
-            params["client_id"] = options.clientId
-            params["client_secret"] = Redacted.value(auth.clientSecret)
-            break
-          case "private_key_jwt":
-            params["client_id"] = options.clientId
-            params["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-            params["client_assertion"] = assertion ?? ""
-            break
-        }
-        return HttpClientRequest.bodyUrlParams(request, params)
-      })
-
-    const introspect = (token: string, now: number) =>
-      Effect.gen(function*() {
-        const url = yield* discoverEndpoint
-        const request = yield* introspectionRequest(url, token, now)
-        const response = yield* OAuthHttp.execute(client, request, http).pipe(Effect.mapError(fromRequestError))
-        // 401/403: this resource server's own credentials are refused — not the token's fault.
-        if (response.status !== 200) return yield* unavailable(`introspection answered HTTP ${response.status}`)
-        const decoded = OAuthHttp.decodeJson(IntrospectionResponse, response)
-        if (Either.isLeft(decoded)) return yield* unavailable(`introspection: ${decoded.left}`)
-        return decoded.right
-      })
+    const cache = makeVerdictCache(Math.max(0, options.maxCacheEntries ?? 10_000))
+    const endpoint = keepFirstSuccess(options.introspectionEndpoint, discoverEndpoint(client, http, options.issuer))
+    const singleFlight = makeSingleFlight<Verdict, TokenVerifier.TokenVerifierError>()
 
     /** Introspects and caches the verdict of `token`. */
     const lookUp = (key: string, token: string, now: number) =>
-      Effect.map(introspect(token, now), (response) => {
+      Effect.gen(function*() {
+        const response = yield* introspect(client, http, options, yield* endpoint, token, now)
         const claims = checkResponse(options, response, now)
-        const until = Option.isNone(claims)
-          ? now + negativeTtl
-          // never past the token's own `exp` (without the leeway)
-          : Math.min(now + positiveTtl, response.exp === undefined ? Number.POSITIVE_INFINITY : response.exp * 1000)
-        remember(key, { claims, until }, now)
+        cache.remember(key, { claims, until: verdictUntil(claims, response, now, ttl) }, now)
         return claims
-      })
-
-    // Concurrent requests with the same uncached token share one introspection. It runs detached
-    // from the request that started it (bounded by `timeout`), so that request going away does not
-    // fail the others waiting for the answer.
-    const inflight = new Map<string, Deferred.Deferred<Option.Option<Claims>, TokenVerifier.TokenVerifierError>>()
-    const introspectOnce = (key: string, token: string, now: number) =>
-      Effect.suspend(() => {
-        const running = inflight.get(key)
-        if (running !== undefined) return Deferred.await(running)
-        return Effect.gen(function*() {
-          const deferred = yield* Deferred.make<Option.Option<Claims>, TokenVerifier.TokenVerifierError>()
-          inflight.set(key, deferred)
-          yield* lookUp(key, token, now).pipe(
-            Effect.exit,
-            Effect.flatMap((exit) => Deferred.done(deferred, exit)),
-            Effect.ensuring(Effect.sync(() => inflight.delete(key))),
-            Effect.forkDaemon
-          )
-          return yield* Deferred.await(deferred)
-        })
       })
 
     return TokenVerifier.make((token) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const key = cacheKey(token)
-        const cached = cache.get(key)
-        let claims: Option.Option<Claims>
-        if (cached !== undefined && cached.until > now) {
-          claims = cached.claims
-        } else {
-          if (cached !== undefined) cache.delete(key)
-          claims = yield* introspectOnce(key, token, now)
-        }
-        if (Option.isNone(claims) || (claims.value.expiresAt !== undefined && claims.value.expiresAt <= now)) {
-          return Option.none<AccessToken>()
-        }
-        const c = claims.value
-        return Option.some(
-          new AccessToken({
-            token: Redacted.make(token),
-            clientId: c.clientId,
-            subject: c.subject,
-            scopes: c.scopes,
-            resource: c.resource,
-            expiresAt: c.expiresAt
-          })
-        )
+        const claims = cache.get(key, now) ?? (yield* singleFlight(key, lookUp(key, token, now)))
+        return toAccessToken(token, claims, now)
       }).pipe(Effect.withSpan("IntrospectionTokenVerifier.verify"))
     )
   })

@@ -185,6 +185,11 @@ export interface OAuthProviderStore {
   readonly useRefreshToken: (token: string, now?: number) => Effect.Effect<Option.Option<RefreshTokenRecord>>
   /** Deletes every access and refresh token of a family. */
   readonly revokeFamily: (familyId: string) => Effect.Effect<void>
+  /**
+   * Deletes every access and refresh token issued to a client (RFC 7592 §2.3: a deleted
+   * client's grants end with it).
+   */
+  readonly revokeClientTokens: (clientId: string) => Effect.Effect<void>
   readonly clearRefreshTokens: Effect.Effect<void>
   readonly putPending: (pending: PendingAuthorization) => Effect.Effect<void>
   /** Removes and returns a pending authorization (single use). */
@@ -265,6 +270,11 @@ export const makeMemory: Effect.Effect<OAuthProviderStore> = Effect.sync(() => {
         for (const [k, v] of accessTokens) if (v.familyId === familyId) accessTokens.delete(k)
         for (const [k, v] of refreshTokens) if (v.familyId === familyId) refreshTokens.delete(k)
       }),
+    revokeClientTokens: (clientId) =>
+      Effect.sync(() => {
+        for (const [k, v] of accessTokens) if (v.clientId === clientId) accessTokens.delete(k)
+        for (const [k, v] of refreshTokens) if (v.clientId === clientId) refreshTokens.delete(k)
+      }),
     clearRefreshTokens: Effect.sync(() => refreshTokens.clear()),
     putPending: (p) => put(pending, Redacted.value(p.id), p),
     takePending: (id) =>
@@ -328,6 +338,14 @@ export const makeKeyValueStore = (
         const current = Option.getOrElse(found, () => ({ access: [], refresh: [] }))
         return families.set(`family:${familyId}`, { ...current, [kind]: [...current[kind], hash] })
       })
+    const removeFamily = (familyId: string) =>
+      Effect.gen(function*() {
+        const found = yield* families.get(`family:${familyId}`)
+        if (Option.isNone(found)) return
+        for (const hash of found.value.access) yield* kv.remove(`access:${hash}`)
+        for (const hash of found.value.refresh) yield* kv.remove(`refresh:${hash}`)
+        yield* kv.remove(`family:${familyId}`)
+      })
     /** A record, or `None` (deleted) once it has expired. */
     const live = <A extends { readonly expiresAt: number }>(store: KeyValueStore.SchemaStore<A, never>, key: string) =>
       Effect.gen(function*() {
@@ -365,6 +383,7 @@ export const makeKeyValueStore = (
           const hash = digest(Redacted.value(token.token))
           yield* access.set(`access:${hash}`, token)
           yield* familyAdd(token.familyId, "access", hash)
+          yield* listAdd(`client-families:${token.clientId}`, token.familyId)
         })).pipe(Effect.orDie),
       getAccessToken: (token) => live(access, `access:${digest(token)}`).pipe(Effect.orDie),
       deleteAccessToken: (token) => serial(kv.remove(`access:${digest(token)}`)).pipe(Effect.orDie),
@@ -373,6 +392,7 @@ export const makeKeyValueStore = (
           const hash = digest(Redacted.value(token.token))
           yield* refresh.set(`refresh:${hash}`, token)
           yield* familyAdd(token.familyId, "refresh", hash)
+          yield* listAdd(`client-families:${token.clientId}`, token.familyId)
           yield* listAdd("index:refresh", hash)
         })).pipe(Effect.orDie),
       getRefreshToken: (token) => live(refresh, `refresh:${digest(token)}`).pipe(Effect.orDie),
@@ -388,13 +408,11 @@ export const makeKeyValueStore = (
           }
           return found
         })).pipe(Effect.orDie),
-      revokeFamily: (familyId) =>
+      revokeFamily: (familyId) => serial(removeFamily(familyId)).pipe(Effect.orDie),
+      revokeClientTokens: (clientId) =>
         serial(Effect.gen(function*() {
-          const found = yield* families.get(`family:${familyId}`)
-          if (Option.isNone(found)) return
-          for (const hash of found.value.access) yield* kv.remove(`access:${hash}`)
-          for (const hash of found.value.refresh) yield* kv.remove(`refresh:${hash}`)
-          yield* kv.remove(`family:${familyId}`)
+          for (const familyId of yield* listGet(`client-families:${clientId}`)) yield* removeFamily(familyId)
+          yield* kv.remove(`client-families:${clientId}`)
         })).pipe(Effect.orDie),
       clearRefreshTokens: serial(Effect.gen(function*() {
         for (const hash of yield* listGet("index:refresh")) yield* kv.remove(`refresh:${hash}`)

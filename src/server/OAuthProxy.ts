@@ -320,3 +320,18 @@ export const authProvider = (
     extraRoutes: proxy.router
   })
 }
+
+/**
+ * {@link authProvider} as a layer, on the `OAuthProxy` in context: with {@link layer} below it,
+ * the whole proxy is built from layers (`AiMcpServer.layerProtocolHttp` or `AuthProvider.protect`
+ * above it).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/security_best_practices
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerAuthProvider = (
+  options: Partial<AuthProvider.ResourceOptions> = {}
+): Layer.Layer<AuthProvider.AuthProvider, never, OAuthProxy> =>
+  Layer.effect(AuthProvider.AuthProvider, Effect.map(OAuthProxy, (proxy) => authProvider(proxy, options)))

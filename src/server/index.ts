@@ -78,3 +78,11 @@ export * as IntrospectionTokenVerifier from "./IntrospectionTokenVerifier.js"
  * @since 0.1.0
  */
 export * as OAuthProxy from "./OAuthProxy.js"
+
+/**
+ * `@effect/ai`'s `McpServer` behind an `AuthProvider`: its RPC protocol over HTTP, protected, and
+ * the verified token of each request for tool handlers.
+ *
+ * @since 0.1.0
+ */
+export * as AiMcpServer from "./AiMcpServer.js"

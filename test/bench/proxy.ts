@@ -12,9 +12,10 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { Duration, Effect } from "effect"
+import * as NodePath from "node:path"
 import { makeOAuthFetch } from "../../src/fetch/index.js"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
-import { host, tempDir, textOf } from "../proxy/stdioHost.js"
+import { host, ROOT, tempDir, textOf, useCli } from "../proxy/stdioHost.js"
 
 const median = (xs: ReadonlyArray<number>): number => {
   const s = [...xs].sort((a, b) => a - b)
@@ -93,9 +94,10 @@ const fourProcesses = Effect.gen(function*() {
   ]
 }).pipe(Effect.scoped)
 
-/** The proxy benchmark lines. */
+/** The proxy benchmark lines, measured on the shipped bin (`dist/`, built by `npm run bench`). */
 export const benchProxy = (): Promise<Array<object>> =>
   Effect.runPromise(Effect.gen(function*() {
+    useCli(NodePath.join(ROOT, "dist", "cli", "effect-mcp-oauth.mjs"))
     const ratio = yield* overhead
     const processes = yield* fourProcesses
     return [ratio, ...processes]

@@ -9,16 +9,8 @@
  * - cold_wall_ratio: a cold sign-in (discovery, registration, authorization, token) plus the
  *   first call, wall time, ours ÷ SDK (median of interleaved rounds).
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js"
-import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens
-} from "@modelcontextprotocol/sdk/shared/auth.js"
-import { HttpServer } from "@effect/platform"
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { type HttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { Effect, Exit, Layer, Schema, Scope } from "effect"
 import { createServer } from "node:http"
@@ -26,54 +18,7 @@ import * as Authorizer from "../../src/Authorizer.js"
 import * as McpClient from "../../src/mcp/McpClient.js"
 import { AuthProvider, Consent, McpEndpoint, OAuthProvider, OAuthProviderStore } from "../../src/server/index.js"
 import * as TestStorage from "../../src/TestStorage.js"
-
-const REDIRECT = "http://127.0.0.1:61234/callback"
-
-/** The SDK's OAuth client provider for an app without a user agent (no redirect followed by itself). */
-class HeadlessProvider implements OAuthClientProvider {
-  client: OAuthClientInformationMixed | undefined
-  saved: OAuthTokens | undefined
-  verifier = ""
-  pendingCode: string | undefined
-  get redirectUrl() {
-    return REDIRECT
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: "official sdk client",
-      redirect_uris: [REDIRECT],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "none"
-    }
-  }
-  clientInformation() {
-    return this.client
-  }
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.client = info
-  }
-  tokens() {
-    return this.saved
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.saved = tokens
-  }
-  async redirectToAuthorization(url: URL) {
-    const response = await fetch(url, { redirect: "manual" })
-    const location = response.headers.get("location")
-    if (location === null) throw new Error(`authorization answered ${response.status} without a redirect`)
-    const code = new URL(location).searchParams.get("code")
-    if (code === null) throw new Error("authorization failed")
-    this.pendingCode = code
-  }
-  saveCodeVerifier(verifier: string) {
-    this.verifier = verifier
-  }
-  codeVerifier() {
-    return this.verifier
-  }
-}
+import { connectSdkClient, SdkOAuthProvider } from "../fixtures/SdkOAuthClient.js"
 
 const endpoint = McpEndpoint.make({
   name: "bench",
@@ -101,29 +46,19 @@ const startServers = Effect.gen(function*() {
 })
 
 /** The official SDK client, signed in from nothing (the SDK's own two-step flow). */
-const sdkConnect = async (mcpUrl: string): Promise<Client> => {
-  const provider = new HeadlessProvider()
-  const connectOnce = async () => {
-    const client = new Client({ name: "sdk-bench", version: "1.0.0" })
-    await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }))
-    return client
-  }
-  try {
-    return await connectOnce()
-  } catch (error) {
-    if (!(error instanceof UnauthorizedError) || provider.pendingCode === undefined) throw error
-    const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider })
-    await transport.finishAuth(provider.pendingCode)
-    return await connectOnce()
-  }
-}
+const sdkConnect = (mcpUrl: string): Promise<Client> =>
+  connectSdkClient(mcpUrl, new SdkOAuthProvider(), { name: "sdk-bench" })
 
-/** This library's client, signed in from nothing (fresh storage, headless authorizer). */
-const oursConnect = (mcpUrl: string) =>
+/**
+ * This library's client, signed in from nothing (fresh storage, headless authorizer), over the
+ * process's one HTTP client — as the SDK arm uses the process's one `fetch` (undici's global
+ * dispatcher), so that neither arm gets connections the other has to open anew.
+ */
+const oursConnect = (mcpUrl: string, http: Layer.Layer<HttpClient.HttpClient>) =>
   Effect.gen(function*() {
-    // Built into the caller's scope: the HTTP client must outlive the connect.
+    // Built into the caller's scope: the storage and authorizer must outlive the connect.
     const deps = yield* Layer.build(
-      Layer.mergeAll(TestStorage.layer(), Authorizer.layerHeadless()).pipe(Layer.provideMerge(NodeHttpClient.layerUndici))
+      Layer.mergeAll(TestStorage.layer(), Authorizer.layerHeadless()).pipe(Layer.provideMerge(http))
     )
     return yield* McpClient.connect(new URL(mcpUrl), { auth: { oauth: { scopes: ["mcp"] } } }).pipe(
       Effect.provide(deps)
@@ -148,6 +83,7 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 export const sdkComparison: Effect.Effect<Array<Record<string, unknown>>> = Effect.gen(function*() {
   const { mcpUrl } = yield* startServers
   const lines: Array<Record<string, unknown>> = []
+  const http = Layer.succeedContext(yield* Layer.build(NodeHttpClient.layerUndici))
 
   // Cold sign-in + first call, interleaved rounds.
   const coldOurs: Array<number> = []
@@ -156,7 +92,7 @@ export const sdkComparison: Effect.Effect<Array<Record<string, unknown>>> = Effe
   for (let i = 0; i < rounds; i++) {
     const scope = yield* Scope.make()
     const [ours] = yield* timed(
-      Effect.flatMap(oursConnect(mcpUrl), (c) => c.callTool("add", { a: 1, b: 2 })).pipe(Scope.extend(scope))
+      Effect.flatMap(oursConnect(mcpUrl, http), (c) => c.callTool("add", { a: 1, b: 2 })).pipe(Scope.extend(scope))
     )
     yield* Scope.close(scope, Exit.void)
     const [sdk] = yield* timed(Effect.promise(async () => {
@@ -180,7 +116,7 @@ export const sdkComparison: Effect.Effect<Array<Record<string, unknown>>> = Effe
 
   // Signed-in calls: ours, SDK, and a second SDK client (the null arm), interleaved blocks.
   const scope = yield* Scope.make()
-  const ours = yield* Scope.extend(oursConnect(mcpUrl), scope)
+  const ours = yield* Scope.extend(oursConnect(mcpUrl, http), scope)
   const sdk = yield* Effect.promise(() => sdkConnect(mcpUrl))
   const sdk2 = yield* Effect.promise(() => sdkConnect(mcpUrl))
   const callOurs = ours.callTool("add", { a: 1, b: 2 })

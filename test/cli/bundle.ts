@@ -4,6 +4,8 @@
  * with the same function into a directory of its own per test file (test files run in
  * parallel), inside the project so that the external `ioredis` resolves as it does when installed.
  */
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { afterAll, beforeAll } from "vitest"
@@ -31,3 +33,29 @@ export const bundledCli = (): { readonly path: () => string } => {
     }
   }
 }
+
+/** What a CLI run printed, and its exit code. */
+export interface Run {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs the CLI at `entry` as a subprocess with `args`, as a user would (killed after 60 s). */
+export const runCli = (entry: string, args: ReadonlyArray<string>): Effect.Effect<Run> =>
+  Effect.async<Run>((resume) => {
+    const child = spawn(process.execPath, [entry, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, NO_COLOR: "1", NODE_NO_WARNINGS: "1" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.stderr.on("data", (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+    child.on("exit", (code) => {
+      clearTimeout(timer)
+      resume(Effect.succeed({ code, stdout, stderr }))
+    })
+  })

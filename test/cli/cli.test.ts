@@ -1,6 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
-import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
@@ -8,36 +7,13 @@ import * as Authorizer from "../../src/Authorizer.js"
 import { StoredToken } from "../../src/Schemas.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { startTestServer } from "../fixtures/TestAuthServer.js"
-import { bundledCli } from "./bundle.js"
+import { bundledCli, runCli } from "./bundle.js"
 
-const ROOT = NodePath.resolve(import.meta.dirname, "../..")
 /** The shipped bundle (built from the sources before the tests), not the sources through tsx. */
 const BUNDLE = bundledCli()
 
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
 /** Runs the bundled CLI as a subprocess, as a user would. */
-const cli = (...args: Array<string>) =>
-  Effect.async<Run>((resume) => {
-    const child = spawn(process.execPath, [BUNDLE.path(), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, NO_COLOR: "1", NODE_NO_WARNINGS: "1" },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
-    child.on("exit", (code) => {
-      clearTimeout(timer)
-      resume(Effect.succeed({ code, stdout, stderr }))
-    })
-  })
+const cli = (...args: Array<string>) => runCli(BUNDLE.path(), args)
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(Os.tmpdir(), "emo-cli-"))),

@@ -4,11 +4,14 @@
  * against the library's own authorization server on 127.0.0.1, with a tracer that records every
  * span. Every span the README lists for this flow is emitted, and no span attribute or event
  * carries a secret seen on the wire (authorization code, PKCE verifier, access or refresh token).
+ * The same through `@effect/opentelemetry` as the README shows it, into an in-memory exporter.
  */
 import { HttpClient, HttpServer } from "@effect/platform"
 import type { HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
+import { Tracer as OtelTracer } from "@effect/opentelemetry"
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Clock, Effect, Layer, Option, Schema, Tracer as EffectTracer } from "effect"
 import * as NodeFs from "node:fs"
 import { createServer } from "node:http"
@@ -54,7 +57,18 @@ const bodyText = (request: HttpClientRequest.HttpClientRequest): string =>
  * Runs connect → sign-in → tool call, then connect → refresh → tool call, with `authorizer`, and
  * returns every span made and every secret seen on the wire.
  */
-const observedFlow = (authorizer: (mcpUrl: string) => Layer.Layer<Authorizer.Authorizer, never, HttpClient.HttpClient>) =>
+const observedFlow = (
+  authorizer: (mcpUrl: string) => Layer.Layer<Authorizer.Authorizer, never, HttpClient.HttpClient>,
+  options: {
+    /** The tracer the client's spans go to (and are recorded from); default: the current one. */
+    readonly tracer?: EffectTracer.Tracer
+    /**
+     * Sign in as a pre-registered confidential client (`client_secret_basic`), so that a client
+     * secret goes over the wire too (dynamic registration makes public clients).
+     */
+    readonly confidential?: { readonly clientId: string; readonly clientSecret: string }
+  } = {}
+) =>
   Effect.gen(function*() {
     // Servers: the embedded authorization server and the MCP endpoint it protects, one origin.
     const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
@@ -81,8 +95,13 @@ const observedFlow = (authorizer: (mcpUrl: string) => Layer.Layer<Authorizer.Aut
                 const value = form.get(name)
                 if (value !== null && value.length > 0) secrets.add(value)
               }
-              const bearer = request.headers["authorization"]?.replace(/^Bearer /, "")
-              if (bearer !== undefined && bearer.length > 0) secrets.add(bearer)
+              const authorization = request.headers["authorization"] ?? ""
+              if (authorization.startsWith("Bearer ")) secrets.add(authorization.slice("Bearer ".length))
+              if (authorization.startsWith("Basic ")) {
+                // RFC 6749 §2.3.1: form-encoded id and secret, joined by ":".
+                const [, secret = ""] = Buffer.from(authorization.slice("Basic ".length), "base64").toString().split(":")
+                if (secret.length > 0) secrets.add(decodeURIComponent(secret.replace(/\+/g, " ")))
+              }
             }),
             response
           )
@@ -91,7 +110,7 @@ const observedFlow = (authorizer: (mcpUrl: string) => Layer.Layer<Authorizer.Aut
 
     // A tracer that keeps every span it makes.
     const spans: Array<EffectTracer.Span> = []
-    const native = yield* Effect.tracer
+    const native = options.tracer ?? (yield* Effect.tracer)
     const recording = EffectTracer.make({
       span: (...args) => {
         const span = native.span(...args)
@@ -102,9 +121,18 @@ const observedFlow = (authorizer: (mcpUrl: string) => Layer.Layer<Authorizer.Aut
     })
 
     const storage = yield* Effect.provide(TokenStorage.TokenStorage, TokenStorage.layerMemory)
+    const confidential = options.confidential ?? {}
+    if (options.confidential !== undefined) {
+      yield* provider.registerClient({
+        ...options.confidential,
+        tokenEndpointAuthMethod: "client_secret_basic",
+        redirectUris: ["http://127.0.0.1/callback"],
+        grantTypes: ["authorization_code", "refresh_token"]
+      })
+    }
     const connectAndCall = Effect.gen(function*() {
       const client = yield* McpClient.connect(new URL(mcpUrl), {
-        auth: "oauth",
+        auth: options.confidential === undefined ? "oauth" : { oauth: { scopes: ["tools"], ...confidential } },
         clientInfo: { name: "observed", version: "1.0.0" },
         standaloneStream: false
       })
@@ -112,7 +140,7 @@ const observedFlow = (authorizer: (mcpUrl: string) => Layer.Layer<Authorizer.Aut
     }).pipe(
       Effect.scoped,
       Effect.provide(
-        OAuthLayer({ mcpUrl, scopes: ["tools"] }).pipe(
+        OAuthLayer({ mcpUrl, scopes: ["tools"], ...confidential }).pipe(
           Layer.provide(authorizer(mcpUrl)),
           Layer.provide(Layer.succeed(TokenStorage.TokenStorage, storage)),
           Layer.provide(watching)
@@ -177,5 +205,34 @@ describe("README Observability", () => {
       expect(recorded.some((s) => s.name === "Authorizer.session" && s.attributes.get("kind") === "browser")).toBe(true)
       expect(secrets.size).toBeGreaterThanOrEqual(4)
       expectNoSecret(recorded, secrets)
+    }), 60_000)
+
+  it.scopedLive("through @effect/opentelemetry into an in-memory exporter: the listed spans are exported; no attribute carries a token, the client secret, the code or the PKCE verifier", () =>
+    Effect.gen(function*() {
+      const exporter = new InMemorySpanExporter()
+      const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
+      yield* Effect.addFinalizer(() => Effect.promise(() => provider.shutdown()))
+      // @effect/opentelemetry's tracer (the one NodeSdk.layer installs) over that provider.
+      const tracer = yield* OtelTracer.make.pipe(
+        Effect.provideService(OtelTracer.OtelTracer, provider.getTracer("observed"))
+      )
+      // A sign-in with dynamic registration, and one as a confidential client (client_secret_basic).
+      const dynamic = yield* observedFlow(() => Authorizer.layerHeadless(), { tracer })
+      const clientSecret = `observed-secret-${crypto.randomUUID()}`
+      const preRegistered = yield* observedFlow(() => Authorizer.layerHeadless(), {
+        tracer,
+        confidential: { clientId: "observed-app", clientSecret }
+      })
+      const exported = exporter.getFinishedSpans()
+      const names = new Set(exported.map((s) => s.name))
+      for (const name of readmeClientSpans()) expect(names.has(name), `span ${name} listed in the README`).toBe(true)
+      const secrets = new Set([...dynamic.secrets, ...preRegistered.secrets])
+      // codes, verifiers, access and refresh tokens of both, and the client secret
+      expect(secrets.has(clientSecret)).toBe(true)
+      expect(secrets.size).toBeGreaterThanOrEqual(9)
+      for (const span of exported) {
+        const text = JSON.stringify([span.attributes, span.events, span.links])
+        for (const secret of secrets) expect(text.includes(secret), `a secret in span ${span.name}`).toBe(false)
+      }
     }), 60_000)
 })

@@ -18,6 +18,7 @@ import * as path from "node:path"
 import * as Authorizer from "../../src/Authorizer.js"
 import { StorageError } from "../../src/Errors.js"
 import * as HttpAuth from "../../src/HttpAuth.js"
+import * as SignInEvents from "../../src/SignInEvents.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { startTestServer } from "../fixtures/TestAuthServer.js"
 
@@ -112,4 +113,55 @@ describe("fault: a token write refused by the disk", () => {
         }).pipe(Effect.provide(oauth))
       }))
   }
+
+  it.scopedLive("a refresh whose write failed once: the next refresh uses the unsaved rotated refresh token (strict reuse detection), stores it, and signs in nobody", () =>
+    Effect.gen(function*() {
+      // The embedded AS rotates refresh tokens and revokes the grant when a used one comes back.
+      const server = yield* startTestServer({ accessTokenTtlSeconds: 1 })
+      const directory = mkdtempSync(path.join(tmpdir(), "faults-disk-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
+      const injected = yield* Ref.make(Option.none<Fault>())
+      const storage = yield* TokenStorage.TokenStorage.pipe(
+        Effect.provide(
+          TokenStorage.layerFileSystem(directory).pipe(Layer.provide(Layer.merge(faultyFileSystem(injected), NodePath.layer)))
+        )
+      )
+      const events: Array<SignInEvents.SignInEvent> = []
+      const oauth = HttpAuth.OAuthLayer({ mcpUrl: server.mcpUrl }).pipe(
+        Layer.provide(Layer.mergeAll(Layer.succeed(TokenStorage.TokenStorage, storage), Authorizer.layerHeadless())),
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
+      yield* Effect.gen(function*() {
+        expect((yield* callMcp(server.mcpUrl)).status).toBe(200) // signs in
+        const signedIn = Option.getOrThrow(yield* storage.getTokens(server.mcpUrl))
+
+        // The token expires; its refresh succeeds at the AS but the write fails (once).
+        yield* Ref.set(injected, Option.some("ENOSPC"))
+        yield* Effect.sleep("1100 millis")
+        const second = yield* callMcp(server.mcpUrl)
+        yield* Ref.set(injected, Option.none())
+        expect(second.status).toBe(200)
+        expect(events.filter((e) => e._tag === "Refreshed")).toMatchObject([{ storageError: expect.stringContaining("ENOSPC") }])
+        // storage still holds the signed-in record, whose refresh token the AS has rotated away
+        const stale = Option.getOrThrow(yield* storage.getTokens(server.mcpUrl))
+        expect(Redacted.value(stale.accessToken)).toBe(Redacted.value(signedIn.accessToken))
+        // the next call uses the unsaved token from memory
+        const third = yield* callMcp(server.mcpUrl)
+        expect([third.status, third.token]).toEqual([200, second.token])
+
+        // It expires too: the next refresh stores the unsaved set first and redeems its refresh token.
+        yield* Effect.sleep("1100 millis")
+        const fourth = yield* callMcp(server.mcpUrl)
+        expect(fourth.status).toBe(200)
+        expect(fourth.token).not.toBe(second.token)
+        expect(yield* server.count("authorize")).toBe(1) // no second sign-in
+        const stored = Option.getOrThrow(yield* storage.getTokens(server.mcpUrl))
+        expect(`Bearer ${Redacted.value(stored.accessToken)}`).toBe(fourth.token)
+        expect(events.filter((e) => e._tag === "Refreshed")).toHaveLength(2)
+      }).pipe(
+        Effect.provide(oauth),
+        // The events of the calls' fibers (a context reference, read where the refresh runs).
+        Effect.provide(SignInEvents.layer((event) => Effect.sync(() => void events.push(event))))
+      )
+    }))
 })

@@ -1,5 +1,5 @@
 /**
- * `effect-mcp-oauth login --device` as a subprocess against oidc-provider with its device flow
+ * `effect-mcp-oauth login --device` (the shipped bundle, test/cli/bundle.ts) as a subprocess against oidc-provider with its device flow
  * on: the address with the user code goes to stderr, a scripted user agent opens it and
  * approves, the CLI's polling gets the tokens and stores them; stdout carries only the result.
  */
@@ -10,10 +10,12 @@ import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
 import * as TokenStorage from "../../src/TokenStorage.js"
+import { bundledCli } from "../cli/bundle.js"
+import { decodeQr, qrRows } from "../fixtures/qrDecode.js"
 import { httpUser, startInterop, summarize } from "./oidcProvider.js"
 
 const ROOT = NodePath.resolve(import.meta.dirname, "../..")
-const MAIN = NodePath.join(ROOT, "src", "cli", "main.ts")
+const cli = bundledCli()
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(Os.tmpdir(), "emo-device-cli-"))),
@@ -30,7 +32,7 @@ describe("CLI login --device against oidc-provider", () => {
       const run = yield* Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
         const child = spawn(
           process.execPath,
-          ["--import", "tsx", MAIN, "login", "--device", "--json", "--dir", dir, "--scopes", "mcp:read", interop.mcp.url],
+          [cli.path(), "login", "--device", "--json", "--dir", dir, "--scopes", "mcp:read", interop.mcp.url],
           { cwd: ROOT, env: { ...process.env, NO_COLOR: "1", NODE_NO_WARNINGS: "1" }, stdio: ["ignore", "pipe", "pipe"] }
         )
         let stdout = ""
@@ -59,5 +61,48 @@ describe("CLI login --device against oidc-provider", () => {
       const stored = yield* Effect.flatMap(TokenStorage.TokenStorage, (s) =>
         s.getTokens(TokenStorage.serverKey(interop.mcp.url))).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
       expect(Option.isSome(stored)).toBe(true)
+    }), 90_000)
+
+  it.scopedLive("on a terminal (a pseudo-terminal from script(1)) the user scans the QR code and approves", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop({ deviceFlow: true })
+      const dir = yield* tempDir
+      const user = httpUser(interop.as.issuer, { device: true })
+      const scanned: Array<string> = []
+      const quote = (s: string) => `'${s.replace(/'/g, "'\\''")}'`
+      const command = [process.execPath, cli.path(), "login", "--device", "--dir", dir, "--scopes", "mcp:read", interop.mcp.url]
+        .map(quote).join(" ")
+      const run = yield* Effect.async<{ code: number | null; output: string }>((resume) => {
+        // script(1) runs the CLI on a pseudo-terminal: stdout and stderr are both that terminal.
+        const child = spawn("script", ["-qfec", `stty cols 120 rows 60; exec ${command}`, "/dev/null"], {
+          cwd: ROOT,
+          env: { ...process.env, NO_COLOR: "1", NODE_NO_WARNINGS: "1" },
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        let output = ""
+        const onData = (d: Buffer) => {
+          output += d.toString("utf8")
+          const url = scanned.length === 0 ? decodeQr(qrRows(output)) : undefined
+          if (url !== undefined) {
+            scanned.push(url)
+            void user.run(url)
+          }
+        }
+        child.stdout.on("data", onData)
+        child.stderr.on("data", onData)
+        const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+        child.on("exit", (code) => {
+          clearTimeout(timer)
+          resume(Effect.succeed({ code, output }))
+        })
+      })
+      expect(run.code, run.output).toBe(0)
+      expect(scanned).toHaveLength(1)
+      // the QR code carries the address printed in the prompt line, user code included
+      const printed = /open (http:\/\/\S+?) on any device/.exec(run.output)?.[1]
+      expect(scanned[0]).toBe(printed)
+      expect(scanned[0]).toContain(`${interop.as.issuer}/device?user_code=`)
+      expect(run.output).toContain("Signed in to")
+      expect(interop.as.counts.tokenRequests["urn:ietf:params:oauth:grant-type:device_code"]?.ok).toBe(1)
     }), 90_000)
 })

@@ -4,15 +4,6 @@
  * completes the authorization headlessly (GET the authorization URL without following redirects,
  * read the code from `Location`), which our OAuthProvider allows with `Consent.autoApprove`.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js"
-import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js"
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens
-} from "@modelcontextprotocol/sdk/shared/auth.js"
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
@@ -26,26 +17,23 @@ import * as OAuthProvider from "../../src/server/OAuthProvider.js"
 import * as OAuthProviderStore from "../../src/server/OAuthProviderStore.js"
 import * as RemoteAuthProvider from "../../src/server/RemoteAuthProvider.js"
 import * as TokenVerifier from "../../src/server/TokenVerifier.js"
+import { connectSdkClient, SdkOAuthProvider } from "../fixtures/SdkOAuthClient.js"
 import { postForm } from "../server/http.js"
 
-const REDIRECT = "http://127.0.0.1:61234/callback"
-
-/** The OAuthClientProvider of an app without a user agent: it follows no redirect itself. */
-class HeadlessProvider implements OAuthClientProvider {
-  client: OAuthClientInformationMixed | undefined
-  saved: OAuthTokens | undefined
-  verifier = ""
-  pendingCode: string | undefined
-  readonly authorizationUrls: Array<URL> = []
-  readonly savedTokens: Array<OAuthTokens> = []
+/**
+ * The SDK's provider, with the headless user agent (`codeFromRedirect`), and a `fetch` for the
+ * transport that notes when a GET of the MCP endpoint was answered and what errors the token
+ * endpoint answered.
+ */
+class HeadlessProvider extends SdkOAuthProvider {
   private answerGet: () => void = () => {}
   /** Settles once a GET of the MCP endpoint has been answered. */
   readonly getAnswered = new Promise<void>((resolve) => {
     this.answerGet = resolve
   })
-  /** The fetch given to the transport: plain fetch, noting when a GET has been answered. */
   /** Error answers of the token endpoint the SDK met: status and `WWW-Authenticate`. */
   readonly tokenErrors: Array<{ readonly status: number; readonly challenge: string | null }> = []
+  /** The fetch given to the transport: plain fetch, noting when a GET has been answered. */
   readonly fetch = async (url: string | URL, init?: RequestInit): Promise<Response> => {
     const response = await fetch(url, init)
     const path = new URL(url).pathname
@@ -54,51 +42,6 @@ class HeadlessProvider implements OAuthClientProvider {
       this.tokenErrors.push({ status: response.status, challenge: response.headers.get("www-authenticate") })
     }
     return response
-  }
-  get redirectUrl() {
-    return REDIRECT
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: "official sdk client",
-      redirect_uris: [REDIRECT],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "none"
-    }
-  }
-  clientInformation() {
-    return this.client
-  }
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.client = info
-  }
-  tokens() {
-    return this.saved
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.saved = tokens
-    this.savedTokens.push(tokens)
-  }
-  async redirectToAuthorization(url: URL) {
-    this.authorizationUrls.push(url)
-    const response = await fetch(url, { redirect: "manual" })
-    const location = response.headers.get("location")
-    if (location === null) throw new Error(`authorization answered ${response.status} without a redirect`)
-    const callback = new URL(location)
-    const code = callback.searchParams.get("code")
-    if (code === null) throw new Error(`authorization failed: ${callback.searchParams.get("error")}`)
-    this.pendingCode = code
-  }
-  saveCodeVerifier(verifier: string) {
-    this.verifier = verifier
-  }
-  codeVerifier() {
-    return this.verifier
-  }
-  invalidateCredentials(scope: "all" | "client" | "tokens" | "verifier") {
-    if (scope === "all" || scope === "client") this.client = undefined
-    if (scope === "all" || scope === "tokens") this.saved = undefined
   }
 }
 
@@ -162,23 +105,7 @@ const startSplit = Effect.gen(function*() {
 /** Connect as the SDK's own examples do: UnauthorizedError → finishAuth(code) → connect again. */
 const connectSdk = (mcpUrl: string, authProvider: HeadlessProvider) =>
   Effect.acquireRelease(
-    Effect.promise(async () => {
-      const attempt = async () => {
-        const client = new Client({ name: "sdk-interop", version: "1.0.0" })
-        const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider, fetch: authProvider.fetch })
-        await client.connect(transport)
-        return client
-      }
-      try {
-        return await attempt()
-      } catch (error) {
-        if (!(error instanceof UnauthorizedError) || authProvider.pendingCode === undefined) throw error
-        const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider })
-        await transport.finishAuth(authProvider.pendingCode)
-        authProvider.pendingCode = undefined
-        return await attempt()
-      }
-    }),
+    Effect.promise(() => connectSdkClient(mcpUrl, authProvider, { name: "sdk-interop", fetch: authProvider.fetch })),
     (client) => Effect.promise(() => client.close())
   )
 

@@ -23,7 +23,7 @@ import * as McpClient from "../../src/mcp/McpClient.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { available, CHROMIUM, inCi, launch, newPage } from "../browser/chromium.js"
 import { chromiumUser, httpUser, startInterop, summarize } from "./oidcProvider.js"
-import type { Interop } from "./oidcProvider.js"
+import type { Decision, Interop } from "./oidcProvider.js"
 
 // -----------------------------------------------------------------------------
 // Helpers
@@ -104,6 +104,51 @@ const clientIdOf = (url: string): string => new URL(url).searchParams.get("clien
 const scopeOf = (url: string): ReadonlyArray<string> =>
   (new URL(url).searchParams.get("scope") ?? "").split(" ").filter((s) => s !== "").sort()
 
+/**
+ * A fresh oidc-provider and MCP server, and an empty token directory. `asProcess(user)` runs an
+ * effect as one client process (its own scope and layers over that directory) whose browser is
+ * `user`; `whoamiAs` connects such a process and calls `whoami`; `stored` and `clearTokens` read
+ * and change the directory from outside.
+ */
+const setup = (options: Parameters<typeof startInterop>[0] = {}) =>
+  Effect.gen(function*() {
+    const interop = yield* startInterop(options)
+    const dir = yield* tokenDirectory
+    const asProcess = (user: Authorizer.BrowserOpener) =>
+    <A, E, R>(effect: Effect.Effect<A, E, R>) => effect.pipe(Effect.scoped, Effect.provide(clientLayer(dir, user)))
+    const whoamiAs = (
+      user: Authorizer.BrowserOpener,
+      connectOptions: Parameters<typeof connect>[1] = { scopes: ["mcp:read"] }
+    ) => asProcess(user)(Effect.flatMap(connect(interop, connectOptions), whoami))
+    const onDirectory = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.provide(effect, TokenStorage.layerFileSystemNode(dir))
+    const stored = onDirectory(storedState(interop))
+    const clearTokens = onDirectory(
+      Effect.flatMap(TokenStorage.TokenStorage, (storage) => storage.clearTokens(TokenStorage.serverKey(interop.mcp.url)))
+    )
+    return { interop, asProcess, whoamiAs, stored, clearTokens }
+  })
+
+/**
+ * `setup` with a Chromium page as the user's browser (`user`, which takes `decision` on the
+ * consent page); `opened` lists the authorization URLs it was sent to.
+ */
+const setupWithChromium = (decision: { readonly decision?: Decision } = {}) =>
+  Effect.gen(function*() {
+    const environment = yield* setup()
+    const page = yield* Effect.flatMap(launch, newPage)
+    const opened: Array<string> = []
+    const user = chromiumUser(page, environment.interop.as.issuer, { opened, ...decision })
+    return { ...environment, opened, user }
+  })
+
+/** What one sign-in costs at the authorization server: 1 registration, 1 code, 1 code exchange. */
+const expectOneSignIn = (counts: Interop["as"]["counts"]) => {
+  expect(counts.registrations).toBe(1)
+  expect(counts.codesIssued).toBe(1)
+  expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
+}
+
 /** Whether anything still accepts connections at `url`. */
 const listening = (url: string) =>
   Effect.promise(() =>
@@ -128,15 +173,12 @@ describe("oidc-provider interop, Chromium as the user", () => {
 
   it.scopedLive("first sign-in: 401 → DCR → login + consent clicked in Chromium → JWT for the MCP URL; 1 registration, 1 authorization (code), 1 code exchange", () =>
     Effect.gen(function*() {
-      const interop = yield* startInterop()
-      const dir = yield* tokenDirectory
-      const page = yield* Effect.flatMap(launch, newPage)
-      const opened: Array<string> = []
-      const result = yield* Effect.gen(function*() {
+      const { asProcess, interop, opened, user } = yield* setupWithChromium()
+      const result = yield* asProcess(user)(Effect.gen(function*() {
         const client = yield* connect(interop, { scopes: ["mcp:read"] })
         const me = yield* whoami(client)
         return { me, stored: yield* storedState(interop) }
-      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, chromiumUser(page, interop.as.issuer, { opened }))))
+      }))
       yield* log("first sign-in", interop)
 
       expect(result.me.sub).toBe("alice")
@@ -149,27 +191,15 @@ describe("oidc-provider interop, Chromium as the user", () => {
       expect(Option.map(result.stored.tokens, (t) => t.issuer)).toEqual(Option.some(interop.as.issuer))
       expect(Option.map(result.stored.tokens, (t) => t.refreshToken !== undefined)).toEqual(Option.some(true))
 
-      const counts = interop.as.counts
-      expect(counts.registrations).toBe(1)
-      expect(counts.codesIssued).toBe(1)
-      expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
+      expectOneSignIn(interop.as.counts)
       expect(interop.mcp.counts.sessions).toBe(1)
     }))
 
   it.scopedLive("deny: Cancel on the consent page → AuthorizationError Denied (access_denied) at the McpClient API, nothing stored, callback server closed", () =>
     Effect.gen(function*() {
-      const interop = yield* startInterop()
-      const dir = yield* tokenDirectory
-      const page = yield* Effect.flatMap(launch, newPage)
-      const opened: Array<string> = []
-      const layer = clientLayer(dir, chromiumUser(page, interop.as.issuer, { opened, decision: "deny" }))
-      const exit = yield* connect(interop, { scopes: ["mcp:read"] }).pipe(
-        Effect.flatMap(whoami),
-        Effect.scoped,
-        Effect.provide(layer),
-        Effect.exit
-      )
-      const stored = yield* storedState(interop).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+      const { interop, opened, user, whoamiAs, ...directory } = yield* setupWithChromium({ decision: "deny" })
+      const exit = yield* Effect.exit(whoamiAs(user))
+      const stored = yield* directory.stored
       yield* log("deny", interop)
 
       expect(Exit.isFailure(exit)).toBe(true)
@@ -200,17 +230,14 @@ describe("oidc-provider interop, Chromium as the user", () => {
 
   it.scopedLive("step-up from mcp:read to mcp:write in one call: 403 insufficient_scope → consent for mcp:write in Chromium → the call succeeds; 1 registration, 2 authorizations", () =>
     Effect.gen(function*() {
-      const interop = yield* startInterop()
-      const dir = yield* tokenDirectory
-      const page = yield* Effect.flatMap(launch, newPage)
-      const opened: Array<string> = []
-      const result = yield* Effect.gen(function*() {
+      const { asProcess, interop, opened, user } = yield* setupWithChromium()
+      const result = yield* asProcess(user)(Effect.gen(function*() {
         const client = yield* connect(interop, { scopes: ["mcp:read"] })
         const before = yield* whoami(client)
         const written = textOf(yield* client.callTool("write"))
         const after = yield* whoami(client)
         return { before, written, after, stored: yield* storedState(interop) }
-      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, chromiumUser(page, interop.as.issuer, { opened }))))
+      }))
       yield* log("step-up", interop)
 
       expect(result.before.scopes).toEqual(["mcp:read"])
@@ -245,13 +272,9 @@ describe("oidc-provider interop, Chromium as the user", () => {
 describe("oidc-provider interop, a scripted user agent", () => {
   it.scopedLive("one authorization request per sign-in: no pre-flight GET of the authorization URL when RFC 7592 can answer", () =>
     Effect.gen(function*() {
-      const interop = yield* startInterop()
-      const dir = yield* tokenDirectory
+      const { interop, whoamiAs } = yield* setup()
       const opened: Array<string> = []
-      yield* Effect.gen(function*() {
-        const client = yield* connect(interop, { scopes: ["mcp:read"] })
-        return yield* whoami(client)
-      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer, { opened }))))
+      yield* whoamiAs(httpUser(interop.as.issuer, { opened }))
       yield* log("one authorization request per sign-in", interop)
 
       const counts = interop.as.counts
@@ -263,14 +286,8 @@ describe("oidc-provider interop, a scripted user agent", () => {
 
   it.scopedLive("a denied sign-in reaches the McpClient caller as the typed AuthorizationError, not as a closed transport", () =>
     Effect.gen(function*() {
-      const interop = yield* startInterop()
-      const dir = yield* tokenDirectory
-      const error = yield* connect(interop, { scopes: ["mcp:read"] }).pipe(
-        Effect.flatMap(whoami),
-        Effect.scoped,
-        Effect.provide(clientLayer(dir, httpUser(interop.as.issuer, { decision: "deny" }))),
-        Effect.flip
-      )
+      const { interop, whoamiAs } = yield* setup()
+      const error = yield* Effect.flip(whoamiAs(httpUser(interop.as.issuer, { decision: "deny" })))
       yield* log("deny, as the caller sees it", interop)
       const chain = causeChain(error)
       const described = chain.map((e) => `${tagOf(e) ?? "?"}(${reasonOf(e) ?? ""})`)
@@ -282,9 +299,8 @@ describe("oidc-provider interop, a scripted user agent", () => {
 
   it.scopedLive("refresh by expiry rotates the refresh token; the replayed old refresh token is refused (invalid_grant)", () =>
     Effect.gen(function*() {
-      const interop = yield* startInterop({ accessTokenTtl: 4 })
-      const dir = yield* tokenDirectory
-      const result = yield* Effect.gen(function*() {
+      const { asProcess, interop } = yield* setup({ accessTokenTtl: 4 })
+      const result = yield* asProcess(httpUser(interop.as.issuer))(Effect.gen(function*() {
         const client = yield* connect(interop, { scopes: ["mcp:read"] })
         yield* whoami(client)
         const first = yield* storedState(interop)
@@ -293,7 +309,7 @@ describe("oidc-provider interop, a scripted user agent", () => {
         const me = yield* whoami(client)
         const second = yield* storedState(interop)
         return { me, first, second }
-      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer))))
+      }))
 
       const first = Option.getOrThrow(result.first.tokens)
       const second = Option.getOrThrow(result.second.tokens)
@@ -337,20 +353,13 @@ describe("oidc-provider interop, a scripted user agent", () => {
 
   it.scopedLive("a second process reuses the file store: no browser, no registration, no authorization, no token request", () =>
     Effect.gen(function*() {
-      const interop = yield* startInterop()
-      const dir = yield* tokenDirectory
-      const first = yield* Effect.gen(function*() {
-        const client = yield* connect(interop, { scopes: ["mcp:read"] })
-        return yield* whoami(client)
-      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer))))
+      const { interop, whoamiAs } = yield* setup()
+      const first = yield* whoamiAs(httpUser(interop.as.issuer))
       const afterFirst = structuredClone(interop.as.counts)
 
       // A new layer instance, a new scope: nothing shared with the first but the directory.
       const opened: Array<string> = []
-      const second = yield* Effect.gen(function*() {
-        const client = yield* connect(interop, { scopes: ["mcp:read"] })
-        return yield* whoami(client)
-      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer, { opened }))))
+      const second = yield* whoamiAs(httpUser(interop.as.issuer, { opened }))
       yield* log("second process on the file store", interop)
 
       expect(second).toEqual(first)
@@ -358,26 +367,17 @@ describe("oidc-provider interop, a scripted user agent", () => {
       const { discovery: _d1, ...now } = interop.as.counts
       const { discovery: _d2, ...then } = afterFirst
       expect(now).toEqual(then)
-      expect(afterFirst.registrations).toBe(1)
-      expect(afterFirst.codesIssued).toBe(1)
-      expect(afterFirst.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
+      expectOneSignIn(afterFirst)
       expect(interop.mcp.counts.sessions).toBe(2)
     }))
 
   it.scopedLive("a re-login (tokens gone, client kept) reuses the registered client on a new callback port: 1 registration, 2 authorizations", () =>
     Effect.gen(function*() {
-      const interop = yield* startInterop()
-      const dir = yield* tokenDirectory
+      const { clearTokens, interop, whoamiAs } = yield* setup()
       const opened: Array<string> = []
-      const run = Effect.gen(function*() {
-        const client = yield* connect(interop, { scopes: ["mcp:read"] })
-        return yield* whoami(client)
-      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer, { opened }))))
+      const run = whoamiAs(httpUser(interop.as.issuer, { opened }))
       const first = yield* run
-      yield* Effect.gen(function*() {
-        const storage = yield* TokenStorage.TokenStorage
-        yield* storage.clearTokens(TokenStorage.serverKey(interop.mcp.url))
-      }).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+      yield* clearTokens
       const second = yield* run
       yield* log("re-login", interop)
 
@@ -394,42 +394,28 @@ describe("oidc-provider interop, a scripted user agent", () => {
     const path = mode === "oidc" ? "/.well-known/openid-configuration" : "/.well-known/oauth-authorization-server"
     it.scopedLive(`metadata only at ${path}: discovered there and the sign-in completes`, () =>
       Effect.gen(function*() {
-        const interop = yield* startInterop({ discovery: mode })
-        const dir = yield* tokenDirectory
-        const me = yield* Effect.gen(function*() {
-          const client = yield* connect(interop, { scopes: ["mcp:read"] })
-          return yield* whoami(client)
-        }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer))))
+        const { interop, whoamiAs } = yield* setup({ discovery: mode })
+        const me = yield* whoamiAs(httpUser(interop.as.issuer))
         yield* log(`metadata only at ${path}`, interop)
 
         expect(me.sub).toBe("alice")
         const counts = interop.as.counts
         expect(counts.discovery[path] ?? 0).toBeGreaterThanOrEqual(1)
-        expect(counts.registrations).toBe(1)
-        expect(counts.codesIssued).toBe(1)
-        expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
+        expectOneSignIn(counts)
       }))
   }
 
   it.scopedLive("a client deleted at the AS: the RFC 7592 read fails and the library registers again before the browser opens", () =>
     Effect.gen(function*() {
-      const interop = yield* startInterop()
-      const dir = yield* tokenDirectory
-      const run = (opened: Array<string>) =>
-        Effect.gen(function*() {
-          const client = yield* connect(interop, { scopes: ["mcp:read"] })
-          return yield* whoami(client)
-        }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer, { opened }))))
+      const { clearTokens, interop, whoamiAs, ...directory } = yield* setup()
+      const run = (opened: Array<string>) => whoamiAs(httpUser(interop.as.issuer, { opened }))
       const first = yield* run([])
-      const stored = yield* storedState(interop).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+      const stored = yield* directory.stored
       expect(Option.map(stored.client, (c) => c.registrationClientUri !== undefined)).toEqual(Option.some(true))
       yield* Effect.promise(() => interop.as.deleteClient(first.clientId))
       expect(yield* Effect.promise(() => interop.as.hasClient(first.clientId))).toBe(false)
       // The user signs in again (tokens gone); the stored client no longer exists at the AS.
-      yield* Effect.gen(function*() {
-        const storage = yield* TokenStorage.TokenStorage
-        yield* storage.clearTokens(TokenStorage.serverKey(interop.mcp.url))
-      }).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+      yield* clearTokens
       const before = structuredClone(interop.as.counts)
       const opened: Array<string> = []
       const second = yield* run(opened)
@@ -451,10 +437,9 @@ describe("oidc-provider interop, a scripted user agent", () => {
 
   it.scopedLive("the MCP server forgets the session: its 404 starts a new session (subscribers told), the call succeeds, no new sign-in", () =>
     Effect.gen(function*() {
-      const interop = yield* startInterop()
-      const dir = yield* tokenDirectory
+      const { asProcess, interop } = yield* setup()
       const opened: Array<string> = []
-      const result = yield* Effect.gen(function*() {
+      const result = yield* asProcess(httpUser(interop.as.issuer, { opened }))(Effect.gen(function*() {
         const client = yield* connect(interop, { scopes: ["mcp:read"] })
         const events = yield* client.subscribe
         const before = yield* whoami(client)
@@ -462,7 +447,7 @@ describe("oidc-provider interop, a scripted user agent", () => {
         const after = yield* whoami(client)
         const restarted = (yield* events.takeAll).pipe((all) => [...all].filter(McpClient.isSessionRestarted))
         return { before, after, restarted: restarted.length }
-      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, httpUser(interop.as.issuer, { opened }))))
+      }))
       yield* log("session forgotten by the MCP server", interop)
 
       expect(result.after).toEqual(result.before)
@@ -470,31 +455,21 @@ describe("oidc-provider interop, a scripted user agent", () => {
       expect(opened).toHaveLength(1)
       expect(interop.mcp.counts.status404).toBe(1)
       expect(interop.mcp.counts.sessions).toBe(2)
-      const counts = interop.as.counts
-      expect(counts.registrations).toBe(1)
-      expect(counts.codesIssued).toBe(1)
-      expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
+      expectOneSignIn(interop.as.counts)
     }))
 
   it.scopedLive("a sign-in left waiting past the MCP request timeout still completes", () =>
     Effect.gen(function*() {
-      const interop = yield* startInterop()
-      const dir = yield* tokenDirectory
+      const { interop, whoamiAs } = yield* setup()
       const opened: Array<string> = []
       // The user takes 3.5 s to get to the browser; the MCP request timeout is 2 s.
       const user = httpUser(interop.as.issuer, { opened, delayMillis: 3500 })
-      const me = yield* Effect.gen(function*() {
-        const client = yield* connect(interop, { scopes: ["mcp:read"], requestTimeout: "2 seconds" })
-        return yield* whoami(client)
-      }).pipe(Effect.scoped, Effect.provide(clientLayer(dir, user)))
+      const me = yield* whoamiAs(user, { scopes: ["mcp:read"], requestTimeout: "2 seconds" })
       yield* log("slow sign-in", interop)
 
       expect(me.sub).toBe("alice")
       expect(opened).toHaveLength(1)
-      const counts = interop.as.counts
-      expect(counts.registrations).toBe(1)
-      expect(counts.codesIssued).toBe(1)
-      expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
+      expectOneSignIn(interop.as.counts)
     }))
 })
 

@@ -46,12 +46,13 @@ const HEAVY = [
   "node_modules/@effect/cli/",
   "node_modules/effect/dist/esm/index.js",
   "node_modules/@effect/platform/dist/esm/index.js",
-  "node_modules/@effect/platform-node/dist/esm/index.js"
+  "node_modules/@effect/platform-node/dist/esm/index.js",
+  "node_modules/@napi-rs/keyring/"
 ]
 
 describe("entry points import only what they use", () => {
   for (const entry of ["src/index.ts", "src/mcp/index.ts", "src/server/index.ts", "src/fetch/index.ts"]) {
-    it(`${entry} loads no barrel and none of undici, ws, ioredis, open, @effect/cli at import`, async () => {
+    it(`${entry} loads no barrel and none of undici, ws, ioredis, open, @effect/cli, @napi-rs/keyring at import`, async () => {
       const graph = await staticGraph(entry)
       expect(graph.length).toBeGreaterThan(10)
       expect(graph.filter((f) => HEAVY.some((h) => f.includes(h)))).toEqual([])
@@ -69,4 +70,16 @@ describe("entry points import only what they use", () => {
     expect(graph.filter((f) => f.startsWith("src/mcp/") || f.startsWith("src/server/"))).toEqual([])
     expect(graph.filter((f) => f.includes("node_modules/jose/"))).toEqual([])
   }, 60_000)
+
+  for (const entry of ["src/index.ts", "src/fetch/index.ts"]) {
+    it(`${entry} loads neither the HTTP server side of @effect/platform nor Node's file system before a browser sign-in or a file store needs them`, async () => {
+      const graph = await staticGraph(entry)
+      expect(graph.filter((f) =>
+        f.includes("node_modules/@effect/platform-node") ||
+        f.includes("node_modules/multipasta/") ||
+        /node_modules\/@effect\/platform\/dist\/esm\/(HttpServer|HttpMiddleware|Multipart|Socket|CommandExecutor|Worker)/.test(f) ||
+        f === "src/internal/callbackServer.ts"
+      )).toEqual([])
+    }, 60_000)
+  }
 })

@@ -9,7 +9,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { httpUser, startInterop, summarize } from "../interop/oidcProvider.js"
-import { host, MAIN, rawProxy, tempDir, textOf } from "./stdioHost.js"
+import { useBundledCli } from "./bundledProxy.js"
+import { cliEntry, host, rawProxy, tempDir, textOf } from "./stdioHost.js"
+
+useBundledCli()
 
 /** The sign-in addresses the proxy printed on stderr so far. */
 const addressesIn = (stderr: string): Array<string> =>
@@ -79,9 +82,7 @@ describe("effect-mcp-oauth proxy (subprocess) against oidc-provider", () => {
       const dir = yield* tempDir
       const proxy = yield* Effect.acquireRelease(
         rawProxy(interop.mcp.url, dir, [
-          "--import",
-          "tsx",
-          MAIN,
+          ...cliEntry(),
           "proxy",
           "--manual",
           "--retry-sign-in-after",

@@ -1,6 +1,6 @@
 /**
  * `effect-mcp-oauth proxy` as a stdio-only host sees it: the official SDK's `Client` +
- * `StdioClientTransport` spawning the proxy (tsx, as the CLI tests do), against an OAuth-protected
+ * `StdioClientTransport` spawning the proxy (the shipped bundle, as the CLI tests do), against an OAuth-protected
  * SDK server on loopback (test/fixtures/ProtectedMcpServer.ts) — tools, an elicitation round
  * trip, progress, a remote restart (session 404) and a remote that goes away and comes back; the
  * raw stdio contract (malformed input, SIGTERM and stdin EOF end cleanly and close the session);
@@ -15,7 +15,10 @@ import * as NodePath from "node:path"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
 import { hostLegacySse } from "../mcp/fixtures/sdkServer.js"
-import { host, MAIN, rawProxy, tempDir, textOf } from "./stdioHost.js"
+import { useBundledCli } from "./bundledProxy.js"
+import { cliEntry, host, rawProxy, tempDir, textOf } from "./stdioHost.js"
+
+useBundledCli()
 
 /** A free loopback port (bound, read, released). */
 const freePort = Effect.promise(() =>
@@ -271,15 +274,13 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
       expect(stderr.join("")).toContain("trying sse")
     }))
 
-  it.scopedLive("SIGTERM while the sign-in waits for the browser: exit 0, the callback server closed, the lock released", () =>
+  it.scopedLive("SIGTERM while the sign-in waits for the browser: exit 0, the callback server closed, the lock released, the sign-in in progress kept", () =>
     Effect.gen(function*() {
       const server = yield* startProtectedMcpServer()
       const dir = yield* tempDir
       const port = yield* freePort
       const proxy = yield* rawProxy(server.mcpUrl, dir, [
-        "--import",
-        "tsx",
-        MAIN,
+        ...cliEntry(),
         "proxy",
         "--manual",
         "--callback-port",
@@ -302,5 +303,7 @@ describe("effect-mcp-oauth proxy (subprocess) between an SDK stdio host and a pr
       expect(yield* Effect.promise(() => proxy.exited)).toBe(0)
       expect(yield* canBind(port)).toBe(true)
       expect(NodeFs.readdirSync(dir).filter((f) => f.endsWith(".lock"))).toEqual([])
+      // the sign-in in progress stays stored, for the process the host starts next to take over
+      expect(NodeFs.readdirSync(dir).filter((f) => f.endsWith(".pending.json"))).toHaveLength(1)
     }))
 })

@@ -1,7 +1,8 @@
 /**
  * The host side of the proxy tests and benchmarks: the official SDK's `Client` +
- * `StdioClientTransport` spawning `effect-mcp-oauth proxy` (tsx, from the sources, as the CLI tests
- * do), answering elicitations.
+ * `StdioClientTransport` spawning `effect-mcp-oauth proxy` — the shipped bundle once a test file
+ * calls `useBundledCli` (./bundledProxy.ts; every proxy test does), else the sources through tsx — answering
+ * elicitations.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
@@ -17,6 +18,16 @@ import * as readline from "node:readline"
 export const ROOT = NodePath.resolve(import.meta.dirname, "../..")
 export const MAIN = NodePath.join(ROOT, "src", "cli", "main.ts")
 
+let entry: ReadonlyArray<string> = ["--import", "tsx", MAIN]
+
+/** node's arguments that start the CLI: the bundle chosen by {@link useCli}, else the sources. */
+export const cliEntry = (): ReadonlyArray<string> => entry
+
+/** Runs the CLI from the file at `path` (the built bundle) from now on. */
+export const useCli = (path: string): void => {
+  entry = [path]
+}
+
 export const tempDir = Effect.acquireRelease(
   Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(Os.tmpdir(), "emo-proxy-"))),
   (d) => Effect.sync(() => NodeFs.rmSync(d, { recursive: true, force: true }))
@@ -29,9 +40,7 @@ export const proxyArgs = (
   extra: ReadonlyArray<string> = [],
   signIn: "--headless" | "--manual" = "--headless"
 ) => [
-  "--import",
-  "tsx",
-  MAIN,
+  ...entry,
   "proxy",
   signIn,
   "--allow-http",
@@ -143,3 +152,25 @@ export const rawProxy = (url: string, dir: string, args: ReadonlyArray<string> =
     }
   })
 
+
+/** A host's `initialize` request (id 1), as a raw line for `rawProxy`. */
+export const initializeRequest = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } }
+}
+
+/** The sign-in addresses a proxy printed on stderr so far (`--manual`). */
+export const addressesIn = (stderr: string): Array<string> =>
+  [...stderr.matchAll(/open this address[^\n]*:\n\n {2}(\S+)/g)].map((m) => m[1]!)
+
+/** Waits until `check` holds (polling), or fails after `millis`. */
+export const until = (what: string, check: () => boolean | Promise<boolean>, millis = 30_000) =>
+  Effect.promise(async () => {
+    const deadline = Date.now() + millis
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  })

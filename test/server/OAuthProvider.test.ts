@@ -235,6 +235,73 @@ describe("OAuthProvider registration (RFC 7591)", () => {
         .toBe(401)
     }))
 
+  it.scoped("RFC 7592 §2.3: after DELETE /register/{id}, the client's access and refresh tokens stop working; another client's do not", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer()
+      const signIn = Effect.gen(function*() {
+        const reg = yield* postJson(`${server.issuer}/register`, {
+          redirect_uris: [REDIRECT],
+          token_endpoint_auth_method: "none",
+          grant_types: ["authorization_code", "refresh_token"]
+        })
+        const clientId = String(reg.body["client_id"])
+        const { challenge, verifier } = pkcePair()
+        const { location } = yield* authorize(server, { clientId, challenge, resource: server.mcpUrl })
+        const token = yield* postForm(tokenUrl(server), {
+          grant_type: "authorization_code",
+          code: location.searchParams.get("code")!,
+          code_verifier: verifier,
+          redirect_uri: REDIRECT,
+          client_id: clientId,
+          resource: server.mcpUrl
+        })
+        return {
+          clientId,
+          uri: String(reg.body["registration_client_uri"]),
+          rat: String(reg.body["registration_access_token"]),
+          access: String(token.body["access_token"]),
+          refresh: String(token.body["refresh_token"])
+        }
+      })
+      const deleted = yield* signIn
+      const kept = yield* signIn
+      // The resource server introspects with its own confidential client (RFC 7662 §2.1).
+      yield* server.registerClient({ clientId: "rs", clientSecret: "rs-secret", tokenEndpointAuthMethod: "client_secret_basic" })
+      const introspect = (token: string) =>
+        Effect.map(
+          postForm(`${server.issuer}/introspect`, { token }, { authorization: basic("rs", "rs-secret") }),
+          (res) => res.body["active"]
+        )
+      const mcp = (token: string) =>
+        Effect.map(request(server.mcpUrl, { method: "POST", headers: { authorization: `Bearer ${token}` } }), (r) => r.status)
+      expect(yield* introspect(deleted.access)).toBe(true)
+      expect(yield* mcp(deleted.access)).not.toBe(401)
+
+      const res = yield* request(deleted.uri, { method: "DELETE", headers: { authorization: `Bearer ${deleted.rat}` } })
+      expect(res.status).toBe(204)
+
+      expect(yield* introspect(deleted.access)).toBe(false)
+      expect(yield* introspect(deleted.refresh)).toBe(false)
+      expect(yield* mcp(deleted.access)).toBe(401)
+      expect(Option.isNone(yield* server.provider.store.getRefreshToken(deleted.refresh))).toBe(true)
+      const refreshed = yield* postForm(tokenUrl(server), {
+        grant_type: "refresh_token",
+        refresh_token: deleted.refresh,
+        client_id: deleted.clientId
+      })
+      expect(refreshed.status).toBeGreaterThanOrEqual(400)
+      expect(refreshed.body["access_token"]).toBeUndefined()
+      // Another client's grant is untouched.
+      expect(yield* introspect(kept.access)).toBe(true)
+      expect(yield* mcp(kept.access)).not.toBe(401)
+      const other = yield* postForm(tokenUrl(server), {
+        grant_type: "refresh_token",
+        refresh_token: kept.refresh,
+        client_id: kept.clientId
+      })
+      expect(other.status).toBe(200)
+    }))
+
   it.scoped("RFC 7592 interop: the client library's ClientConfiguration.update widens the scope at the embedded AS", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer({ scopesSupported: ["read", "write"] })

@@ -12,6 +12,7 @@ import {
   AuthorizationCode,
   layerKeyValueStore,
   makeKeyValueStore,
+  makeMemory,
   OAuthProviderStore,
   RefreshTokenRecord
 } from "../../src/server/OAuthProviderStore.js"
@@ -64,6 +65,43 @@ const tempDir = Effect.acquireRelease(
   Effect.promise(() => mkdtemp(join(tmpdir(), "as-store-"))),
   (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
 )
+
+describe("revokeClientTokens (RFC 7592 §2.3: a deleted client's tokens end with it)", () => {
+  const record = (token: string, familyId: string, clientId: string) => ({
+    access: new AccessTokenRecord({ token: Redacted.make(token), clientId, subject: "s", scopes: [], expiresAt: 1e12, familyId }),
+    refresh: new RefreshTokenRecord({
+      token: Redacted.make(`r-${token}`),
+      clientId,
+      subject: "s",
+      scopes: [],
+      expiresAt: 1e12,
+      familyId,
+      used: false
+    })
+  })
+  for (const [name, store] of [
+    ["key-value", makeKeyValueStore().pipe(Effect.provide(KeyValueStore.layerMemory))],
+    ["memory", makeMemory]
+  ] as const) {
+    it.effect(`${name} store: every family of the client goes, other clients' tokens stay`, () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const gone = [record("a1", "f1", "gone"), record("a2", "f2", "gone")]
+        const kept = record("b1", "f3", "kept")
+        for (const r of [...gone, kept]) {
+          yield* s.putAccessToken(r.access)
+          yield* s.putRefreshToken(r.refresh)
+        }
+        yield* s.revokeClientTokens("gone")
+        for (const r of gone) {
+          expect(Option.isNone(yield* s.getAccessToken(Redacted.value(r.access.token)))).toBe(true)
+          expect(Option.isNone(yield* s.getRefreshToken(Redacted.value(r.refresh.token)))).toBe(true)
+        }
+        expect(Option.isSome(yield* s.getAccessToken("b1"))).toBe(true)
+        expect(Option.isSome(yield* s.getRefreshToken("r-b1"))).toBe(true)
+      }))
+  }
+})
 
 describe("OAuthProviderStore.makeKeyValueStore", () => {
   it.effect("a code is consumed once, even by concurrent redemptions; the replay is reported", () =>

@@ -8,15 +8,6 @@
  * browser (no cookie) is refused.
  */
 import { FetchHttpClient, HttpServer, KeyValueStore } from "@effect/platform"
-import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js"
-import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js"
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens
-} from "@modelcontextprotocol/sdk/shared/auth.js"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted, Schema } from "effect"
@@ -37,6 +28,7 @@ import * as OAuthProxy from "../../src/server/OAuthProxy.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { BrowserOpenError } from "../../src/Authorizer.js"
 import { available, CHROMIUM, inCi, launch, newPage } from "../browser/chromium.js"
+import { connectSdkClient, SdkOAuthProvider } from "../fixtures/SdkOAuthClient.js"
 import { clickThrough, httpUser, startOidcProvider } from "../interop/oidcProvider.js"
 import { basic, pkcePair, postForm, postJson, request } from "./http.js"
 
@@ -199,75 +191,28 @@ const captureServer = Effect.acquireRelease(
   (c) => Effect.sync(c.close)
 )
 
-/** The official SDK's OAuthClientProvider, with the scripted user agent as its browser. */
-class SdkProvider implements OAuthClientProvider {
-  client: OAuthClientInformationMixed | undefined
-  saved: OAuthTokens | undefined
-  readonly savedTokens: Array<OAuthTokens> = []
-  verifier = ""
-  pendingCode: string | undefined
-  constructor(
-    private readonly capture: { readonly url: string; readonly received: Array<URL> },
-    private readonly user: Authorizer.BrowserOpener
-  ) {}
-  get redirectUrl() {
-    return this.capture.url
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: "official sdk client",
-      redirect_uris: [this.capture.url],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "none"
+/**
+ * The official SDK's OAuthClientProvider, with the scripted user agent as its browser: the code is
+ * the one the capture server last received.
+ */
+const sdkProvider = (
+  capture: { readonly url: string; readonly received: Array<URL> },
+  user: Authorizer.BrowserOpener
+) =>
+  new SdkOAuthProvider({
+    redirectUrl: capture.url,
+    authorize: async (url) => {
+      await Effect.runPromise(user.open(url.toString()))
+      const callback = capture.received.at(-1)
+      const code = callback?.searchParams.get("code")
+      if (code === null || code === undefined) throw new Error(`no code: ${callback?.search}`)
+      return code
     }
-  }
-  clientInformation() {
-    return this.client
-  }
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.client = info
-  }
-  tokens() {
-    return this.saved
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.saved = tokens
-    this.savedTokens.push(tokens)
-  }
-  async redirectToAuthorization(url: URL) {
-    await Effect.runPromise(this.user.open(url.toString()))
-    const callback = this.capture.received.at(-1)
-    const code = callback?.searchParams.get("code")
-    if (code === null || code === undefined) throw new Error(`no code: ${callback?.search}`)
-    this.pendingCode = code
-  }
-  saveCodeVerifier(verifier: string) {
-    this.verifier = verifier
-  }
-  codeVerifier() {
-    return this.verifier
-  }
-}
+  })
 
-const connectSdk = (mcpUrl: string, provider: SdkProvider) =>
+const connectSdk = (mcpUrl: string, provider: SdkOAuthProvider) =>
   Effect.acquireRelease(
-    Effect.promise(async () => {
-      const attempt = async () => {
-        const client = new Client({ name: "sdk-through-proxy", version: "1.0.0" })
-        await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }))
-        return client
-      }
-      try {
-        return await attempt()
-      } catch (error) {
-        if (!(error instanceof UnauthorizedError) || provider.pendingCode === undefined) throw error
-        const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider })
-        await transport.finishAuth(provider.pendingCode)
-        provider.pendingCode = undefined
-        return await attempt()
-      }
-    }),
+    Effect.promise(() => connectSdkClient(mcpUrl, provider, { name: "sdk-through-proxy" })),
     (client) => Effect.promise(() => client.close())
   )
 
@@ -333,7 +278,7 @@ describe("OAuthProxy in front of oidc-provider (no dynamic registration, one sta
     Effect.gen(function*() {
       const env = yield* startProxy()
       const capture = yield* captureServer
-      const provider = new SdkProvider(capture, httpUser(env.upstream.issuer, { alsoOrigins: [env.base] }))
+      const provider = sdkProvider(capture, httpUser(env.upstream.issuer, { alsoOrigins: [env.base] }))
       const client = yield* connectSdk(env.mcpUrl, provider)
       const call = Effect.promise(() => client.callTool({ name: "whoami", arguments: {} }))
       const text = (r: unknown) =>

@@ -7,7 +7,18 @@ import * as NodePath from "node:path"
 import * as FileStore from "../../src/internal/fileStore.js"
 import * as KvStore from "../../src/internal/kvStore.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
-import { ACCESS, CLIENT_SECRET, conformance, KEY_A, KEY_B, makeClient, makeToken, REFRESH } from "../storageConformance.js"
+import {
+  ACCESS,
+  CLIENT_SECRET,
+  conformance,
+  KEY_A,
+  KEY_B,
+  makeClient,
+  makePending,
+  makeToken,
+  REFRESH,
+  VERIFIER
+} from "../storageConformance.js"
 
 const KEY_1 = Encoding.encodeHex(new Uint8Array(32).fill(1))
 const KEY_2 = Encoding.encodeBase64(new Uint8Array(32).fill(2))
@@ -72,9 +83,11 @@ describe("encryption at rest", () => {
       const s = yield* open(fileLayer(dir, withKeys(KEY_1)))
       yield* s.setTokens(KEY_A, makeToken())
       yield* s.setClient(KEY_A, makeClient())
+      yield* s.pendingAuthorizations!.set(KEY_A, makePending())
+      expect(filesIn(dir).filter((f) => f.includes(".pending."))).toHaveLength(1)
       for (const file of filesIn(dir)) {
         const text = NodeFs.readFileSync(file, "utf8")
-        for (const secret of [ACCESS, REFRESH, CLIENT_SECRET, "rat-SECRET", "127.0.0.1", "client-1"]) {
+        for (const secret of [ACCESS, REFRESH, CLIENT_SECRET, "rat-SECRET", VERIFIER, "st-1", "127.0.0.1", "client-1"]) {
           expect(text).not.toContain(secret)
         }
         const envelope = JSON.parse(text)

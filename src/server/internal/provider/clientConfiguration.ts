@@ -100,8 +100,8 @@ export const updateClientEndpoint = (config: ProviderConfig) =>
 
 /**
  * RFC 7592 §2.3: `DELETE /register/{client_id}` deletes the registration; its client id and
- * registration access token stop working at once (tokens already issued live until they expire
- * or are revoked).
+ * registration access token stop working at once, and so do the access and refresh tokens
+ * issued to it (the server is to invalidate the client's grants and active tokens with it).
  *
  * @internal
  */
@@ -109,5 +109,6 @@ export const deleteClientEndpoint = (config: ProviderConfig) =>
   Effect.gen(function*() {
     const { client } = yield* authorizedClient(config)
     yield* config.store.deleteClient(client.clientId)
+    yield* config.store.revokeClientTokens(client.clientId)
     return HttpServerResponse.empty({ status: 204, headers: { "cache-control": "no-store" } })
   }).pipe(Effect.catchTag("OAuthFailure", (f) => Effect.succeed(failureResponse(f))))
