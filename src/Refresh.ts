@@ -239,7 +239,10 @@ export const handleUnauthorized = (
           if (Option.isSome(newer)) return newer.value
         }
         yield* Ref.set(ctx.current, Option.none())
-        return yield* SignIn.signIn(ctx, request)
+        // No refresh possible: a sign-in follows. A token the server refused may mean the resource
+        // moved to another authorization server (SEP-2352), so its metadata is fetched again
+        // first — two GETs before a sign-in, never on the refresh path.
+        return yield* SignIn.signIn(ctx, { ...request, rediscover: request.rediscover || Option.isSome(used) })
       })
     )
   }).pipe(Effect.asVoid, Effect.withSpan("OAuth.handleUnauthorized"))
