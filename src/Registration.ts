@@ -172,7 +172,10 @@ export const clientInformationFromResponse = (
       return yield* Effect.fail(
         new OAuthRegistrationError({
           reason: "InvalidResponse",
-          errorDescription: `unsupported token_endpoint_auth_method "${authMethod}"`
+          // quoted at most 60 characters long: the server chose the value
+          errorDescription: `unsupported token_endpoint_auth_method ${
+            JSON.stringify(authMethod.length > 60 ? `${authMethod.slice(0, 60)}…` : authMethod)
+          }`
         })
       )
     }

@@ -288,6 +288,17 @@ describe("Registration: dynamic registration (RFC 7591)", () => {
 })
 
 describe("Registration: unusable responses", () => {
+  it.effect("an unsupported token_endpoint_auth_method of any length is quoted at most 60 characters long", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Registration.clientInformationFromResponse(
+        { client_id: "c1", client_secret: "s1", token_endpoint_auth_method: "x".repeat(5000) },
+        { issuer: "https://as.example.com", requestedMethod: "none", redirectUris: ["http://127.0.0.1/callback"] }
+      ))
+      expect(error).toMatchObject({ _tag: "OAuthRegistrationError", reason: "InvalidResponse" })
+      expect(error.message.length).toBeLessThan(300)
+      expect(error.message).toContain(`"${"x".repeat(60)}…"`)
+    }))
+
   const failWith = (reply: Reply, extra: Record<string, unknown> = {}) =>
     Effect.gen(function*() {
       const server = yield* registrationServer(() => reply)
