@@ -238,6 +238,15 @@ export const conformance = (backend: Backend): void => {
             yield* s.clearAll
             expect(yield* pending.get(KEY_A)).toEqual(Option.none())
             expect(yield* pending.get(KEY_B)).toEqual(Option.none())
+
+            // tokens and client removed one by one while a sign-in is in progress: clearAll still
+            // finds the sign-in in progress
+            yield* s.setTokens(KEY_A, makeToken())
+            yield* pending.set(KEY_A, makePending())
+            yield* s.clearTokens(KEY_A)
+            yield* s.clearClient(KEY_A)
+            yield* s.clearAll
+            expect(yield* pending.get(KEY_A)).toEqual(Option.none())
           })
         ))
     }

@@ -310,11 +310,18 @@ const casTokens = (
 }
 
 /** Drops `key` from the index when its entry of the other kind is gone too. */
+/** What `clear` and `clearAll` remove: the kinds, and the sign-in in progress. */
+const removable: ReadonlyArray<Format.Kind> = [...Format.kinds, "pending"]
+
+/** Drops `key` from the index once none of its entries (tokens, client, sign-in in progress) is left. */
 const removeIfOrphan = (store: Store, key: string, kind: Format.Kind) =>
   Effect.gen(function*() {
-    const other: Format.Kind = kind === "tokens" ? "client" : "tokens"
-    const otherExists = yield* store.kv.has(entryKey(other, key)).pipe(Effect.mapError(ioError(key, `reading ${other}`)))
-    if (!otherExists) yield* removeFromIndex(store, key)
+    for (const other of removable) {
+      if (other === kind) continue
+      const exists = yield* store.kv.has(entryKey(other, key)).pipe(Effect.mapError(ioError(key, `reading ${other}`)))
+      if (exists) return
+    }
+    yield* removeFromIndex(store, key)
   })
 
 const removeEntry = (store: Store, key: string, kind: Format.Kind): Effect.Effect<void, StorageError> =>
@@ -323,9 +330,6 @@ const removeEntry = (store: Store, key: string, kind: Format.Kind): Effect.Effec
     yield* store.kv.remove(entryKey(kind, key)).pipe(Effect.mapError(ioError(key, `removing ${kind}`)))
     yield* removeIfOrphan(store, key, kind)
   }))
-
-/** What `clear` and `clearAll` remove: the kinds, and the sign-in in progress. */
-const removable: ReadonlyArray<Format.Kind> = [...Format.kinds, "pending"]
 
 const clearKey = (store: Store, key: string): Effect.Effect<void, StorageError> =>
   store.lock.withPermits(1)(Effect.gen(function*() {
@@ -398,8 +402,7 @@ export const makeWith = (
         get: (key) => read(store, Format.pendingEntry, key),
         // indexed, so that clearAll finds it; `keys` lists only keys with tokens or a client
         set: (key, pending) => writeEntry(store, Format.pendingEntry, key, pending),
-        clear: (key) =>
-          store.kv.remove(entryKey("pending", key)).pipe(Effect.mapError(ioError(key, "removing the sign-in in progress")))
+        clear: (key) => removeEntry(store, key, "pending")
       }
     }
   })
