@@ -7,6 +7,15 @@
 import * as Schema from "effect/Schema"
 
 /**
+ * A server-chosen text (an RFC 6749 §5.2 `error` code or `error_description`) as it appears in a
+ * message: at most `max` characters, so that a hostile or broken server cannot flood messages
+ * and logs. The error's fields keep the whole text.
+ */
+const bounded = (text: string, max: number): string => text.length > max ? `${text.slice(0, max)}…` : text
+const described = (description: string | undefined, before: string, after = ""): string =>
+  description === undefined ? "" : `${before}${bounded(description, 500)}${after}`
+
+/**
  * The authorization server does not know (or no longer accepts) the client we presented:
  * a token or authorization request failed with `invalid_client` (RFC 6749 §5.2), or a pre-flight
  * of the authorization URL named the client as unknown. The orchestrator reacts by clearing the
@@ -55,8 +64,8 @@ export class OAuthTokenError extends Schema.TaggedError<OAuthTokenError>("effect
       this.error === "server_error"
   }
   override get message(): string {
-    return `Token request failed with ${this.error} (HTTP ${this.status})` +
-      (this.errorDescription === undefined ? "" : `: ${this.errorDescription}`)
+    return `Token request failed with ${bounded(this.error, 100)} (HTTP ${this.status})` +
+      described(this.errorDescription, ": ")
   }
 }
 
@@ -82,14 +91,14 @@ export class OAuthRegistrationError
   override get message(): string {
     switch (this.reason) {
       case "Rejected":
-        return `Client registration was rejected (${this.error ?? "HTTP " + String(this.status)})` +
-          (this.errorDescription === undefined ? "" : `: ${this.errorDescription}`)
+        return `Client registration was rejected (${bounded(this.error ?? "HTTP " + String(this.status), 100)})` +
+          described(this.errorDescription, ": ")
       case "InvalidResponse":
-        return `Client registration returned an unusable response` +
-          (this.errorDescription === undefined ? "" : `: ${this.errorDescription}`)
+        return `Client registration returned an unusable response` + described(this.errorDescription, ": ")
       case "NotSupported":
-        return this.errorDescription ??
-          "The authorization server has no registration endpoint and no client was configured"
+        return this.errorDescription === undefined
+          ? "The authorization server has no registration endpoint and no client was configured"
+          : bounded(this.errorDescription, 500)
     }
   }
 }
@@ -240,7 +249,9 @@ export class AuthorizationError extends Schema.TaggedError<AuthorizationError>("
   }
 ) {
   override get message(): string {
-    return `Authorization failed (${this.reason}${this.error === undefined ? "" : ": " + this.error}): ${this.detail}`
+    return `Authorization failed (${this.reason}${this.error === undefined ? "" : ": " + bounded(this.error, 100)}): ${
+      bounded(this.detail, 1000)
+    }`
   }
 }
 
@@ -283,7 +294,7 @@ export class InsufficientScope extends Schema.TaggedError<InsufficientScope>("ef
   override get message(): string {
     return `Still missing scope after ${this.attempts} step-up attempt(s); required: ${
       this.requiredScopes.join(" ") || "(unspecified)"
-    }` + (this.errorDescription === undefined ? "" : ` (${this.errorDescription})`)
+    }` + described(this.errorDescription, " (", ")")
   }
 }
 
