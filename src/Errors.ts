@@ -33,8 +33,8 @@ export class ClientNotFound extends Schema.TaggedError<ClientNotFound>("effect-m
   }
 ) {
   override get message(): string {
-    return `The authorization server does not recognise client "${this.clientId}"` +
-      (this.description === undefined ? "" : `: ${this.description}`)
+    return `The authorization server does not recognise client "${bounded(this.clientId, 200)}"` +
+      described(this.description, ": ")
   }
 }
 
@@ -123,7 +123,7 @@ export class DiscoveryError extends Schema.TaggedError<DiscoveryError>("effect-m
   }
 ) {
   override get message(): string {
-    return `Discovery failed (${this.reason}) at ${this.url}: ${this.detail}`
+    return `Discovery failed (${this.reason}) at ${bounded(this.url, 300)}: ${bounded(this.detail, 1000)}`
   }
 }
 
@@ -153,9 +153,11 @@ export class IssuerMismatch extends Schema.TaggedError<IssuerMismatch>("effect-m
 ) {
   override get message(): string {
     return this.reason === "NotConfigured"
-      ? `The authorization server is ${this.actual}, not the configured issuer ${this.expected}; no credentials were sent`
-      : `The authorization server changed from ${this.expected} to ${this.actual}; the pre-registered client's ` +
-        `credentials are only sent to ${this.actual} when the issuer option names it`
+      ? `The authorization server is ${bounded(this.actual, 300)}, not the configured issuer ${
+        bounded(this.expected, 300)
+      }; no credentials were sent`
+      : `The authorization server changed from ${bounded(this.expected, 300)} to ${bounded(this.actual, 300)}; ` +
+        `the pre-registered client's credentials are only sent to it when the issuer option names it`
   }
 }
 
@@ -216,9 +218,9 @@ export class OAuthRequestError extends Schema.TaggedError<OAuthRequestError>("ef
   }
 ) {
   override get message(): string {
-    return `OAuth request to ${this.url} failed (${this.reason}${
+    return `OAuth request to ${bounded(this.url, 300)} failed (${this.reason}${
       this.status === undefined ? "" : ", HTTP " + String(this.status)
-    }): ${this.detail}`
+    }): ${bounded(this.detail, 1000)}`
   }
 }
 
@@ -271,7 +273,9 @@ export class ResourceMismatch extends Schema.TaggedError<ResourceMismatch>("effe
   }
 ) {
   override get message(): string {
-    return `Protected resource metadata names "${this.actual}", which does not match the server "${this.expected}"`
+    return `Protected resource metadata names "${bounded(this.actual, 300)}", which does not match the server "${
+      bounded(this.expected, 300)
+    }"`
   }
 }
 
@@ -314,8 +318,8 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>("effect-mcp-o
   }
 ) {
   override get message(): string {
-    return `The server at ${this.url} rejected a freshly obtained token` +
-      (this.wwwAuthenticate === undefined ? "" : ` (${this.wwwAuthenticate})`)
+    return `The server at ${bounded(this.url, 300)} rejected a freshly obtained token` +
+      described(this.wwwAuthenticate, " (", ")")
   }
 }
 

@@ -7,15 +7,21 @@
 import { describe, expect, it } from "@effect/vitest"
 import {
   AuthorizationError,
+  ClientNotFound,
+  DiscoveryError,
   InsufficientScope,
+  IssuerMismatch,
   OAuthRegistrationError,
-  OAuthTokenError
+  OAuthRequestError,
+  OAuthTokenError,
+  ResourceMismatch,
+  Unauthorized
 } from "../../src/Errors.js"
 
 const long = "é🔑\"\\".repeat(1500)
 
 describe("error messages quote server texts bounded", () => {
-  it("OAuthTokenError, OAuthRegistrationError, AuthorizationError and InsufficientScope", () => {
+  it("every error that quotes what a server sent", () => {
     const token = new OAuthTokenError({ error: long, errorDescription: long, status: 400 })
     const errors = [
       token,
@@ -23,10 +29,16 @@ describe("error messages quote server texts bounded", () => {
       new OAuthRegistrationError({ reason: "InvalidResponse", errorDescription: long }),
       new OAuthRegistrationError({ reason: "NotSupported", errorDescription: long }),
       new AuthorizationError({ reason: "Denied", error: long, detail: long }),
-      new InsufficientScope({ requiredScopes: ["a"], attempts: 2, errorDescription: long })
+      new InsufficientScope({ requiredScopes: ["a"], attempts: 2, errorDescription: long }),
+      new DiscoveryError({ reason: "Malformed", url: long, detail: long }),
+      new OAuthRequestError({ reason: "Status", url: long, detail: long }),
+      new IssuerMismatch({ reason: "Changed", expected: long, actual: long }),
+      new Unauthorized({ url: long, wwwAuthenticate: long }),
+      new ClientNotFound({ clientId: long, description: long }),
+      new ResourceMismatch({ expected: long, actual: long })
     ]
     for (const error of errors) {
-      expect(error.message.length, error._tag).toBeLessThan(1_300)
+      expect(error.message.length, error._tag).toBeLessThan(1_600)
       expect(error.message).toContain("…")
     }
     expect(token.errorDescription).toBe(long)
