@@ -77,6 +77,37 @@ export const authorizationUrl = (params: {
 }
 
 /**
+ * The scopes a user sign-in asks for (MCP scope selection strategy): the configured ones, else
+ * the challenge's, else the resource's `scopes_supported`; on step-up, together with those the
+ * current token holds and the extra ones asked for.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#scope-selection-strategy
+ */
+const userScopes = (
+  ctx: FlowContext.FlowContext,
+  request: FlowContext.FlowRequest,
+  found: Discovery.DiscoveryResult
+): Effect.Effect<ReadonlyArray<string>, OAuthError> =>
+  Effect.map(FlowContext.loadCurrent(ctx), (current) => {
+    const selected = selectScopes(ctx.configuredScopes, Option.getOrUndefined(request.challenge)?.scope, found)
+    if (request.extraScopes.length === 0) return selected
+    const held = Option.match(current, { onNone: () => [], onSome: (t) => t.scopes })
+    return FlowContext.union(selected, held, request.extraScopes)
+  })
+
+/** Stores a user sign-in's token and tells `SignInEvents` it is signed in. */
+const storeSignedIn = (ctx: FlowContext.FlowContext, token: StoredToken): Effect.Effect<StoredToken, OAuthError> =>
+  Effect.zipRight(
+    FlowContext.save(ctx, token),
+    Effect.as(
+      SignInEvents.publish(
+        SignInEvents.SignInEvent.SignedIn({ mcpUrl: ctx.mcpUrl, issuer: token.issuer, scopes: token.scopes })
+      ),
+      token
+    )
+  )
+
+/**
  * One authorization-code sign-in, start to finish: discovery, scopes (the held ones plus the
  * extra ones on a step-up), client, PKCE, the user's authorization (RFC 9207 `iss` checked),
  * the code exchange; the token is stored. The authorization request is stored while the user
@@ -95,12 +126,9 @@ export const authorizationCode = (
   Effect.scoped(
     Effect.gen(function*() {
       const found = yield* FlowContext.discover(ctx, request.challenge, request.rediscover)
-      const held = Option.match(yield* FlowContext.loadCurrent(ctx), { onNone: () => [], onSome: (t) => t.scopes })
-      const challengeScopes = Option.getOrUndefined(request.challenge)?.scope
-      const scopes = request.extraScopes.length > 0
-        ? FlowContext.union(selectScopes(ctx.configuredScopes, challengeScopes, found), held, request.extraScopes)
-        : selectScopes(ctx.configuredScopes, challengeScopes, found)
+      const scopes = yield* userScopes(ctx, request, found)
       const as = found.authorizationServer
+      const issParameterSupported = as.authorization_response_iss_parameter_supported === true
       const endpoint = as.authorization_endpoint
       if (endpoint === undefined) {
         return yield* Effect.fail(
@@ -135,7 +163,7 @@ export const authorizationCode = (
           codeVerifier: codes.verifier,
           redirectUri: session.redirectUri,
           issuer: found.issuer,
-          issParameterSupported: as.authorization_response_iss_parameter_supported === true,
+          issParameterSupported,
           clientId: client.clientId,
           resource: found.resource,
           scopes
@@ -149,7 +177,7 @@ export const authorizationCode = (
         state,
         redirectUri: session.redirectUri,
         issuer: found.issuer,
-        issParameterSupported: as.authorization_response_iss_parameter_supported === true,
+        issParameterSupported,
         clientId: client.clientId,
         preflight
       }).pipe(
@@ -180,11 +208,7 @@ export const authorizationCode = (
         resource: found.resource,
         scopes
       })
-      yield* FlowContext.save(ctx, token)
-      yield* SignInEvents.publish(
-        SignInEvents.SignInEvent.SignedIn({ mcpUrl: ctx.mcpUrl, issuer: token.issuer, scopes: token.scopes })
-      )
-      return token
+      return yield* storeSignedIn(ctx, token)
     })
   ).pipe(Effect.withSpan("OAuth.authorizationCodeFlow"))
 
@@ -211,11 +235,7 @@ export const redeemJoined = (
       resource: joined.pending.resource,
       scopes: joined.pending.scopes
     })
-    yield* FlowContext.save(ctx, token)
-    yield* SignInEvents.publish(
-      SignInEvents.SignInEvent.SignedIn({ mcpUrl: ctx.mcpUrl, issuer: token.issuer, scopes: token.scopes })
-    )
-    return token
+    return yield* storeSignedIn(ctx, token)
   }).pipe(Effect.withSpan("OAuth.joinedAuthorizationCodeFlow"))
 
 /**
@@ -260,11 +280,7 @@ export const deviceCode = (
 ): Effect.Effect<StoredToken, OAuthError> =>
   Effect.gen(function*() {
     const found = yield* FlowContext.discover(ctx, request.challenge, request.rediscover)
-    const held = Option.match(yield* FlowContext.loadCurrent(ctx), { onNone: () => [], onSome: (t) => t.scopes })
-    const challengeScopes = Option.getOrUndefined(request.challenge)?.scope
-    const scopes = request.extraScopes.length > 0
-      ? FlowContext.union(selectScopes(ctx.configuredScopes, challengeScopes, found), held, request.extraScopes)
-      : selectScopes(ctx.configuredScopes, challengeScopes, found)
+    const scopes = yield* userScopes(ctx, request, found)
     const endpoint = found.authorizationServer.device_authorization_endpoint
     if (endpoint !== undefined) yield* OAuthHttp.checkSecureUrl(endpoint, { allowInsecure: ctx.options.allowInsecure })
     const client = yield* ClientIdentity.clientFor(ctx, found, "urn:ietf:wg:oauth:2.0:oob", scopes, [
@@ -295,11 +311,7 @@ export const deviceCode = (
         ...(ctx.options.allowInsecure === undefined ? {} : { allowInsecure: ctx.options.allowInsecure })
       }
     })
-    yield* FlowContext.save(ctx, token)
-    yield* SignInEvents.publish(
-      SignInEvents.SignInEvent.SignedIn({ mcpUrl: ctx.mcpUrl, issuer: token.issuer, scopes: token.scopes })
-    )
-    return token
+    return yield* storeSignedIn(ctx, token)
   }).pipe(Effect.withSpan("OAuth.deviceCodeFlow"))
 
 /**
