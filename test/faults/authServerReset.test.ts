@@ -8,20 +8,18 @@
 import { HttpServer } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Authorizer from "../../src/Authorizer.js"
 import * as McpClient from "../../src/mcp/McpClient.js"
 import {
   AuthProvider,
-  McpEndpoint,
   OAuthProvider,
-  OAuthProviderStore,
-  RemoteAuthProvider,
-  TokenVerifier
+  OAuthProviderStore
 } from "../../src/server/index.js"
 import * as TestStorage from "../../src/TestStorage.js"
+import { pingEndpoint, remoteAuthFor } from "../fixtures/remoteProtected.js"
 
 const listen = NodeHttpServer.make(() => http.createServer(), { port: 0, host: "127.0.0.1" })
 
@@ -110,19 +108,8 @@ const startServers = Effect.gen(function*() {
   yield* backend.serve(provider.router)
   front.setBackend(HttpServer.formatAddress(backend.address))
   const mcpServer = yield* listen
-  const auth = RemoteAuthProvider.make(
-    {
-      baseUrl: HttpServer.formatAddress(mcpServer.address),
-      authorizationServers: [provider.issuer],
-      scopesSupported: ["tools"],
-      requiredScopes: ["tools"]
-    },
-    TokenVerifier.make(provider.verifyAccessToken)
-  )
-  const endpoint = McpEndpoint.make({
-    name: "reset-test",
-    tools: [McpEndpoint.tool({ name: "ping", parameters: Schema.Struct({}), handler: () => Effect.succeed("pong") })]
-  })
+  const auth = remoteAuthFor(mcpServer, provider)
+  const endpoint = pingEndpoint("reset-test")
   yield* mcpServer.serve(AuthProvider.protect(auth, "/mcp", endpoint))
   return { front, mcpUrl: auth.resourceUrl("/mcp") }
 })

@@ -6,20 +6,18 @@
 import { HttpClient, HttpClientRequest, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Redacted, Ref, Schema, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Redacted, Ref, Scope } from "effect"
 import { createServer } from "node:http"
 import * as Authorizer from "../../src/Authorizer.js"
 import * as HttpAuth from "../../src/HttpAuth.js"
 import * as McpClient from "../../src/mcp/McpClient.js"
 import {
   AuthProvider,
-  McpEndpoint,
   OAuthProvider,
-  OAuthProviderStore,
-  RemoteAuthProvider,
-  TokenVerifier
+  OAuthProviderStore
 } from "../../src/server/index.js"
 import * as TestStorage from "../../src/TestStorage.js"
+import { pingEndpoint, remoteAuthFor } from "../fixtures/remoteProtected.js"
 
 const listen = NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
 
@@ -35,19 +33,8 @@ const startServers = Effect.gen(function*() {
   yield* asServer.serve(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
     Effect.zipRight(Ref.update(asRequests, (all) => [...all, `${request.method} ${request.url}`]), provider.router)))
   const mcpServer = yield* listen
-  const auth = RemoteAuthProvider.make(
-    {
-      baseUrl: HttpServer.formatAddress(mcpServer.address),
-      authorizationServers: [provider.issuer],
-      scopesSupported: ["tools"],
-      requiredScopes: ["tools"]
-    },
-    TokenVerifier.make(provider.verifyAccessToken)
-  )
-  const endpoint = McpEndpoint.make({
-    name: "close-test",
-    tools: [McpEndpoint.tool({ name: "ping", parameters: Schema.Struct({}), handler: () => Effect.succeed("pong") })]
-  })
+  const auth = remoteAuthFor(mcpServer, provider)
+  const endpoint = pingEndpoint("close-test")
   const protectedApp = AuthProvider.protect(auth, "/mcp", endpoint)
   yield* mcpServer.serve(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
     Effect.zipRight(

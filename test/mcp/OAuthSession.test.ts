@@ -19,11 +19,10 @@ import {
   Consent,
   McpEndpoint,
   OAuthProvider,
-  OAuthProviderStore,
-  RemoteAuthProvider,
-  TokenVerifier
+  OAuthProviderStore
 } from "../../src/server/index.js"
 import * as TestStorage from "../../src/TestStorage.js"
+import { remoteAuthFor } from "../fixtures/remoteProtected.js"
 
 const listen = NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
 
@@ -42,15 +41,7 @@ const startServers = (
     }).pipe(Effect.provide(OAuthProviderStore.layerMemory))
     yield* asServer.serve(provider.router)
     const mcpServer = yield* listen
-    const auth = RemoteAuthProvider.make(
-      {
-        baseUrl: HttpServer.formatAddress(mcpServer.address),
-        authorizationServers: [provider.issuer],
-        scopesSupported: ["tools"],
-        requiredScopes: ["tools"]
-      },
-      TokenVerifier.make(provider.verifyAccessToken)
-    )
+    const auth = remoteAuthFor(mcpServer, provider)
     const endpoint = McpEndpoint.make({
       name: "session-test",
       tools: [
