@@ -23,7 +23,8 @@
  * - proxy_ready_ratio and proxy_rss_ratio (part "proxy-start", test/bench/proxyStart.ts): the
  *   shipped proxy bin against mcp-remote, both with a stored valid token (goal ≤ 1.0 each).
  * - the cold-start figures of test/bench/startup.ts (cli_start_ratio, import_ms / import_rss_mb of
- *   each entry beside the SDK client; they measure `dist/`, so `npm run bench` builds first).
+ *   each entry beside the SDK client and the floor, effect/Schema + @effect/platform's HttpClient;
+ *   they measure `dist/`, so `npm run bench` builds first).
  * - the soak of test/bench/soak.ts (SOAK_SECONDS, default 600, 20 when CI=true; 0 skips it).
  */
 import { HttpBody, HttpClient, HttpClientRequest } from "@effect/platform"
