@@ -135,6 +135,57 @@ export const requestedAuthMethod = (
 }
 
 /**
+ * RFC 7591 §3.2.1: the server may change the auth method asked for; its answer wins, if this
+ * client can use it. A secret returned for a public client means `client_secret_basic`.
+ */
+const registeredAuthMethod = (
+  returned: string | undefined,
+  requested: TokenEndpointAuthMethod,
+  hasSecret: boolean
+): Effect.Effect<Exclude<TokenEndpointAuthMethod, "private_key_jwt">, OAuthRegistrationError> => {
+  const authMethod: string = returned ?? (hasSecret && requested === "none" ? "client_secret_basic" : requested)
+  if (!isAuthMethod(authMethod) || authMethod === "private_key_jwt") {
+    return Effect.fail(
+      new OAuthRegistrationError({
+        reason: "InvalidResponse",
+        // quoted at most 60 characters long: the server chose the value
+        errorDescription: `unsupported token_endpoint_auth_method ${
+          JSON.stringify(authMethod.length > 60 ? `${authMethod.slice(0, 60)}…` : authMethod)
+        }`
+      })
+    )
+  }
+  return Effect.succeed(authMethod)
+}
+
+/**
+ * RFC 7591 §3.2.1: `client_secret_expires_at` is seconds since the epoch, 0 for never; a secret
+ * that has already expired is refused.
+ */
+const checkSecretExpiry = (expiresAt: number | undefined): Effect.Effect<void, OAuthRegistrationError> =>
+  Effect.gen(function*() {
+    if (expiresAt !== undefined && !(Number.isFinite(expiresAt) && expiresAt >= 0)) {
+      // `1e400` parses as Infinity, which would be stored as null and make the stored client
+      // unreadable.
+      return yield* Effect.fail(
+        new OAuthRegistrationError({
+          reason: "InvalidResponse",
+          errorDescription: "client_secret_expires_at is not a finite, non-negative number of seconds"
+        })
+      )
+    }
+    const now = yield* Clock.currentTimeMillis
+    if (expiresAt !== undefined && expiresAt !== 0 && expiresAt * 1000 <= now) {
+      return yield* Effect.fail(
+        new OAuthRegistrationError({
+          reason: "InvalidResponse",
+          errorDescription: "the returned client_secret has already expired"
+        })
+      )
+    }
+  })
+
+/**
  * Turns an RFC 7591 §3.2.1 client information response (also the RFC 7592 §3 read / update
  * response) into the stored `ClientInformation`: the server's answer wins over what was asked
  * (`token_endpoint_auth_method`, `redirect_uris`, `scope`); a secret method without a secret, an
@@ -163,22 +214,8 @@ export const clientInformationFromResponse = (
   }
 ): Effect.Effect<ClientInformation, OAuthRegistrationError> =>
   Effect.gen(function*() {
-    const method = context.requestedMethod
     const hasSecret = info.client_secret !== undefined && info.client_secret.length > 0
-    const returned = info.token_endpoint_auth_method
-    // RFC 7591 §3.2.1: the server may change what we asked for; its answer wins.
-    const authMethod: string = returned ?? (hasSecret && method === "none" ? "client_secret_basic" : method)
-    if (!isAuthMethod(authMethod) || authMethod === "private_key_jwt") {
-      return yield* Effect.fail(
-        new OAuthRegistrationError({
-          reason: "InvalidResponse",
-          // quoted at most 60 characters long: the server chose the value
-          errorDescription: `unsupported token_endpoint_auth_method ${
-            JSON.stringify(authMethod.length > 60 ? `${authMethod.slice(0, 60)}…` : authMethod)
-          }`
-        })
-      )
-    }
+    const authMethod = yield* registeredAuthMethod(info.token_endpoint_auth_method, context.requestedMethod, hasSecret)
     const secret = hasSecret && info.client_secret !== undefined
       ? Redacted.make(info.client_secret)
       : context.previous?.clientSecret
@@ -190,29 +227,7 @@ export const clientInformationFromResponse = (
         })
       )
     }
-    const expiresAt = info.client_secret_expires_at
-    if (expiresAt !== undefined && !(Number.isFinite(expiresAt) && expiresAt >= 0)) {
-      // RFC 7591 §3.2.1: seconds since the epoch, 0 for never. `1e400` parses as Infinity,
-      // which would be stored as null and make the stored client unreadable.
-      return yield* Effect.fail(
-        new OAuthRegistrationError({
-          reason: "InvalidResponse",
-          errorDescription: "client_secret_expires_at is not a finite, non-negative number of seconds"
-        })
-      )
-    }
-    const now = yield* Clock.currentTimeMillis
-    if (
-      info.client_secret_expires_at !== undefined && info.client_secret_expires_at !== 0 &&
-      info.client_secret_expires_at * 1000 <= now
-    ) {
-      return yield* Effect.fail(
-        new OAuthRegistrationError({
-          reason: "InvalidResponse",
-          errorDescription: "the returned client_secret has already expired"
-        })
-      )
-    }
+    yield* checkSecretExpiry(info.client_secret_expires_at)
     const previous = context.previous
     const scope = info.scope ?? context.scope
     const registrationClientUri = info.registration_client_uri ?? previous?.registrationClientUri
