@@ -331,7 +331,8 @@ const send = (
 ): Effect.Effect<void, McpTransportError> =>
   Effect.gen(function*() {
     const body = yield* JsonRpc.encodeText(message)
-    const response = yield* executeAsIs(connection, post(connection, requestMetadata(connection, message, sendOptions), body))
+    const request = post(connection, requestMetadata(connection, message, sendOptions), body)
+    const response = yield* executeAsIs(connection, request)
     if (message._tag !== "Request") {
       return yield* checkStatus(connection, response, "POST")
     }

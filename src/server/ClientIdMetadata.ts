@@ -314,7 +314,11 @@ const remember = (fetcher: Fetcher, clientId: string, client: RegisteredClient, 
 }
 
 /** Fetch, validate and cache the document, all within the fetcher's `timeout`. */
-const fetchFresh = (fetcher: Fetcher, clientId: string, url: URL): Effect.Effect<RegisteredClient, ClientIdMetadataError> =>
+const fetchFresh = (
+  fetcher: Fetcher,
+  clientId: string,
+  url: URL
+): Effect.Effect<RegisteredClient, ClientIdMetadataError> =>
   Effect.gen(function*() {
     yield* checkHost(fetcher, url)
     const response = yield* fetcher.client.execute(

@@ -437,16 +437,18 @@ export const makeKeyValueStore = (
   options: { readonly prefix?: string | undefined } = {}
 ): Effect.Effect<OAuthProviderStore, never, KeyValueStore.KeyValueStore> =>
   Effect.gen(function*() {
-    const r = records(KeyValueStore.prefix(yield* KeyValueStore.KeyValueStore, options.prefix ?? "effect-mcp-oauth/as/"))
+    const kv = yield* KeyValueStore.KeyValueStore
+    const r = records(KeyValueStore.prefix(kv, options.prefix ?? "effect-mcp-oauth/as/"))
     const lock = yield* Effect.makeSemaphore(1)
     const serial = <A, E, R>(effect: Effect.Effect<A, E, R>) => lock.withPermits(1)(effect)
 
     return OAuthProviderStore.of({
       getClient: (clientId) => r.clients.get(`client:${clientId}`).pipe(Effect.orDie),
       putClient: (client) =>
-        serial(
-          Effect.zipRight(r.clients.set(`client:${client.clientId}`, client), listAdd(r, "index:clients", client.clientId))
-        ).pipe(Effect.orDie),
+        serial(Effect.zipRight(
+          r.clients.set(`client:${client.clientId}`, client),
+          listAdd(r, "index:clients", client.clientId)
+        )).pipe(Effect.orDie),
       deleteClient: (clientId) => serial(r.kv.remove(`client:${clientId}`)).pipe(Effect.orDie),
       clearClients: serial(clearListed(r, "index:clients", (id) => `client:${id}`)).pipe(Effect.orDie),
       putCode: (code) => serial(r.codes.set(`code:${digest(Redacted.value(code.code))}`, code)).pipe(Effect.orDie),
