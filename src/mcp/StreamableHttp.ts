@@ -79,6 +79,7 @@ interface Connection {
   readonly defaultRetry: number
 }
 
+/** Switch to session `id` at `version`; the headers every request carries follow. */
 const setSession = (connection: Connection, id: string | undefined, version: string | undefined): void => {
   const session = connection.session
   session.id = id
