@@ -16,10 +16,11 @@ import * as Ref from "effect/Ref"
 import { identity } from "effect/Function"
 import * as ClientIdentity from "./ClientIdentity.js"
 import * as CredentialExposure from "./CredentialExposure.js"
+import type { DiscoveryResult } from "./Discovery.js"
 import type { ClientNotFound, OAuthError, OAuthRequestError, OAuthTokenError, StorageError } from "./Errors.js"
 import * as FlowContext from "./FlowContext.js"
 import type { BearerChallenge } from "./internal/wwwAuthenticate.js"
-import type { StoredToken } from "./Schemas.js"
+import type { ClientInformation, StoredToken } from "./Schemas.js"
 import * as SignIn from "./SignIn.js"
 import * as SignInEvents from "./SignInEvents.js"
 import * as TokenLock from "./TokenLock.js"
@@ -61,6 +62,146 @@ export const isUsable = (token: StoredToken, now: number, marginMillis: number):
   !token.isExpired(now, refreshMargin(token, marginMillis))
 
 /**
+ * SEP-2352: the refresh token belongs to its issuer; another one never sees it. Forget it
+ * (unless another process already replaced it with a token of the new issuer, which is used) and
+ * sign in where the resource points now.
+ */
+const signInAtNewIssuer = (
+  ctx: FlowContext.FlowContext,
+  token: StoredToken,
+  found: DiscoveryResult,
+  request: FlowContext.FlowRequest
+): Effect.Effect<StoredToken, OAuthError> =>
+  Effect.gen(function*() {
+    yield* Effect.logWarning(
+      `Authorization server changed (${token.issuer} → ${found.issuer}); its tokens are dropped, not sent`
+    )
+    if (!(yield* TokenStorage.clearTokensIfUnchanged(ctx.storage, ctx.key, token))) {
+      const newer = yield* FlowContext.reload(ctx)
+      if (Option.isSome(newer) && newer.value.issuer === found.issuer) return newer.value
+    }
+    yield* Ref.set(ctx.current, Option.none())
+    return yield* SignIn.signIn(ctx, request)
+  })
+
+/** The client that redeems the refresh token: the one stored for the issuer, or the configured one. */
+const refreshingClient = (
+  ctx: FlowContext.FlowContext,
+  found: DiscoveryResult
+): Effect.Effect<ClientInformation | undefined, OAuthError> =>
+  Effect.gen(function*() {
+    const client = yield* ClientIdentity.storedClient(ctx, found.issuer)
+    if (Option.isSome(client)) return client.value
+    return ctx.registration.isStatic
+      ? yield* ClientIdentity.preregistered(ctx, found, "urn:ietf:wg:oauth:2.0:oob")
+      : undefined
+  })
+
+/**
+ * The server refused the grant (`invalid_grant`, …) or does not know the client. Another process
+ * may have refreshed with this refresh token a moment ago: keep its tokens rather than wiping
+ * them (compare-and-set on the stored tokens); else clear them and sign in.
+ */
+const grantRefused = (
+  ctx: FlowContext.FlowContext,
+  token: StoredToken,
+  reusedDiscovery: boolean,
+  e: OAuthTokenError | ClientNotFound
+): Effect.Effect<RefreshOutcome, OAuthError> =>
+  Effect.gen(function*() {
+    if (!(yield* TokenStorage.clearTokensIfUnchanged(ctx.storage, ctx.key, token))) {
+      const newer = yield* FlowContext.reload(ctx)
+      if (Option.isSome(newer)) return RefreshOutcome.Sibling({ token: newer.value })
+    }
+    yield* Effect.logWarning(
+      `Refresh failed (${e._tag === "OAuthTokenError" ? e.error : "invalid_client"}); signing in again`
+    )
+    if (e._tag === "ClientNotFound") yield* ClientIdentity.forgetStaleClient(ctx)
+    yield* Ref.set(ctx.current, Option.none())
+    // A refused grant may mean the resource moved to another authorization server:
+    // fetch the metadata again (once) when it was reused. An unknown client is the
+    // registration's fault, not the metadata's: the sign-in registers where it is.
+    return RefreshOutcome.SignIn({ rediscover: reusedDiscovery && e._tag === "OAuthTokenError" })
+  })
+
+/** RFC 6749 §6: redeem the refresh token, retrying transient failures, and say how it ended. */
+const redeem = (
+  ctx: FlowContext.FlowContext,
+  token: StoredToken,
+  refreshToken: Redacted.Redacted<string>,
+  found: DiscoveryResult,
+  client: ClientInformation,
+  reusedDiscovery: boolean
+): Effect.Effect<RefreshOutcome, OAuthError> => {
+  const retry = ctx.refreshRetry
+  // Fencing (RFC 9700 §4.14.2): a holder that stalled past its cross-process lease must not
+  // redeem the refresh token another process may be redeeming now; checked right before each
+  // attempt, and the storage's write is conditional on the lease too.
+  return TokenLock.ensureHeld.pipe(
+    Effect.zipRight(ctx.exchange.refresh({
+      discovery: found,
+      client,
+      refreshToken,
+      resource: token.resource ?? found.resource,
+      scopes: token.scopes
+    }))
+  ).pipe(
+    // Transient failures (5xx, 429 with Retry-After, refused connections) are retried with
+    // a bounded, jittered backoff. Not a timeout nor a connection lost once connected: the
+    // server may have rotated the refresh token already, and presenting the old one again
+    // would revoke the whole grant (RFC 9700 §4.14.2).
+    retry === undefined ? identity : Effect.retry({
+      schedule: retry,
+      while: (e) => e._tag !== "StorageError" && !mayHaveReachedServer(e)
+    }),
+    // A client below followed the token endpoint's redirect and sent the refresh token
+    // elsewhere: it is leaked, so the grant is revoked at its issuer and forgotten.
+    Effect.catchIf(
+      (e): e is OAuthRequestError => e._tag === "OAuthRequestError" && (e.exposed ?? []).includes("refresh_token"),
+      (e) => Effect.flatMap(CredentialExposure.revokeExposed(ctx, e, Option.none()), Effect.fail)
+    ),
+    Effect.map((refreshed) => RefreshOutcome.Refreshed({ token: refreshed })),
+    // The lease was lost: whoever holds the lock now refreshes; use what they stored.
+    Effect.catchIf(
+      (e): e is StorageError => e._tag === "StorageError" && e.reason === "Conflict",
+      (e) =>
+        Effect.flatMap(FlowContext.reload(ctx), (newer) =>
+          Option.isSome(newer) && !FlowContext.sameToken(newer, Option.some(Redacted.value(token.accessToken)))
+            ? Effect.succeed(RefreshOutcome.Sibling({ token: newer.value }))
+            : Effect.fail(e))
+    ),
+    Effect.catchIf(
+      (e): e is OAuthTokenError | ClientNotFound =>
+        (e._tag === "OAuthTokenError" && !e.isTransient) || e._tag === "ClientNotFound",
+      (e) => grantRefused(ctx, token, reusedDiscovery, e)
+    )
+  )
+}
+
+/**
+ * Keep the refreshed token. Never overwrite a newer token another process stored meanwhile; a set
+ * storage refuses is kept in memory, used, and stored at the next occasion (FlowContext.reload).
+ */
+const storeRefreshed = (
+  ctx: FlowContext.FlowContext,
+  previous: StoredToken,
+  token: StoredToken
+): Effect.Effect<StoredToken, OAuthError> =>
+  Effect.gen(function*() {
+    const refreshed = yield* FlowContext.withDiscovery(ctx, token)
+    const { storageError, token: stored } = yield* FlowContext.storeOrKeep(ctx, Option.some(previous), refreshed)
+    yield* SignInEvents.publish(
+      SignInEvents.SignInEvent.Refreshed({
+        mcpUrl: ctx.mcpUrl,
+        issuer: stored.issuer,
+        scopes: stored.scopes,
+        ...(storageError === undefined ? {} : { storageError })
+      })
+    )
+    return stored
+  })
+
+/**
  * Refreshes `token` (RFC 6749 §6) at its own issuer, or signs in when it has no refresh token,
  * discovery now names another issuer (the tokens are dropped, never sent there — SEP-2352), no
  * client can redeem it, or the server refuses it (`invalid_grant`, unknown client: tokens cleared — unless
@@ -85,109 +226,20 @@ export const refreshOrSignIn = (
     // no round trip; it is fetched again only when the refresh fails in a way it could explain.
     const reused = yield* Ref.get(ctx.reusedDiscovery)
     const afterDiscovery: FlowContext.FlowRequest = { ...request, rediscover: false }
-    if (found.issuer !== token.issuer) {
-      // SEP-2352: the refresh token belongs to its issuer; another one never sees it. Forget it
-      // (unless another process already replaced it) and sign in where the resource points now.
-      yield* Effect.logWarning(
-        `Authorization server changed (${token.issuer} → ${found.issuer}); its tokens are dropped, not sent`
-      )
-      if (!(yield* TokenStorage.clearTokensIfUnchanged(ctx.storage, ctx.key, token))) {
-        const newer = yield* FlowContext.reload(ctx)
-        if (Option.isSome(newer) && newer.value.issuer === found.issuer) return newer.value
-      }
-      yield* Ref.set(ctx.current, Option.none())
-      return yield* SignIn.signIn(ctx, afterDiscovery)
-    }
-    const client = yield* ClientIdentity.storedClient(ctx, found.issuer)
-    const info = Option.isSome(client)
-      ? client.value
-      : ctx.registration.isStatic
-      ? yield* ClientIdentity.preregistered(ctx, found, "urn:ietf:wg:oauth:2.0:oob")
-      : undefined
-    if (info === undefined) {
+    if (found.issuer !== token.issuer) return yield* signInAtNewIssuer(ctx, token, found, afterDiscovery)
+    const client = yield* refreshingClient(ctx, found)
+    if (client === undefined) {
       yield* FlowContext.clearTokens(ctx)
       return yield* SignIn.signIn(ctx, afterDiscovery)
     }
-    const retry = ctx.refreshRetry
-    // Fencing (RFC 9700 §4.14.2): a holder that stalled past its cross-process lease must not
-    // redeem the refresh token another process may be redeeming now; checked right before each
-    // attempt, and the storage's write is conditional on the lease too.
-    const outcome = yield* TokenLock.ensureHeld.pipe(
-      Effect.zipRight(ctx.exchange.refresh({
-        discovery: found,
-        client: info,
-        refreshToken,
-        resource: token.resource ?? found.resource,
-        scopes: token.scopes
-      }))
-    ).pipe(
-      // Transient failures (5xx, 429 with Retry-After, refused connections) are retried with
-      // a bounded, jittered backoff. Not a timeout nor a connection lost once connected: the
-      // server may have rotated the refresh token already, and presenting the old one again
-      // would revoke the whole grant (RFC 9700 §4.14.2).
-      retry === undefined ? identity : Effect.retry({
-        schedule: retry,
-        while: (e) => e._tag !== "StorageError" && !mayHaveReachedServer(e)
-      }),
-      // A client below followed the token endpoint's redirect and sent the refresh token
-      // elsewhere: it is leaked, so the grant is revoked at its issuer and forgotten.
-      Effect.catchIf(
-        (e): e is OAuthRequestError => e._tag === "OAuthRequestError" && (e.exposed ?? []).includes("refresh_token"),
-        (e) => Effect.flatMap(CredentialExposure.revokeExposed(ctx, e, Option.none()), Effect.fail)
-      ),
-      Effect.map((refreshed) => RefreshOutcome.Refreshed({ token: refreshed })),
-      // The lease was lost: whoever holds the lock now refreshes; use what they stored.
-      Effect.catchIf(
-        (e): e is StorageError => e._tag === "StorageError" && e.reason === "Conflict",
-        (e) =>
-          Effect.flatMap(FlowContext.reload(ctx), (newer) =>
-            Option.isSome(newer) && !FlowContext.sameToken(newer, Option.some(Redacted.value(token.accessToken)))
-              ? Effect.succeed(RefreshOutcome.Sibling({ token: newer.value }))
-              : Effect.fail(e))
-      ),
-      Effect.catchIf(
-        (e): e is OAuthTokenError | ClientNotFound =>
-          (e._tag === "OAuthTokenError" && !e.isTransient) || e._tag === "ClientNotFound",
-        (e) =>
-          Effect.gen(function*() {
-            // Another process may have refreshed with this refresh token a moment ago: keep
-            // its tokens rather than wiping them (compare-and-set on the stored tokens).
-            if (!(yield* TokenStorage.clearTokensIfUnchanged(ctx.storage, ctx.key, token))) {
-              const newer = yield* FlowContext.reload(ctx)
-              if (Option.isSome(newer)) return RefreshOutcome.Sibling({ token: newer.value })
-            }
-            yield* Effect.logWarning(
-              `Refresh failed (${e._tag === "OAuthTokenError" ? e.error : "invalid_client"}); signing in again`
-            )
-            if (e._tag === "ClientNotFound") yield* ClientIdentity.forgetStaleClient(ctx)
-            yield* Ref.set(ctx.current, Option.none())
-            // A refused grant may mean the resource moved to another authorization server:
-            // fetch the metadata again (once) when it was reused. An unknown client is the
-            // registration's fault, not the metadata's: the sign-in registers where it is.
-            return RefreshOutcome.SignIn({ rediscover: reused && e._tag === "OAuthTokenError" })
-          })
-      )
-    )
+    const outcome = yield* redeem(ctx, token, refreshToken, found, client, reused)
     switch (outcome._tag) {
       case "Sibling":
         return outcome.token
       case "SignIn":
         return yield* SignIn.signIn(ctx, { ...request, rediscover: outcome.rediscover })
-      case "Refreshed": {
-        // Never overwrite a newer token another process stored meanwhile; a set storage refuses
-        // is kept in memory, used, and stored at the next occasion (FlowContext.reload).
-        const refreshed = yield* FlowContext.withDiscovery(ctx, outcome.token)
-        const { storageError, token: stored } = yield* FlowContext.storeOrKeep(ctx, Option.some(token), refreshed)
-        yield* SignInEvents.publish(
-          SignInEvents.SignInEvent.Refreshed({
-            mcpUrl: ctx.mcpUrl,
-            issuer: stored.issuer,
-            scopes: stored.scopes,
-            ...(storageError === undefined ? {} : { storageError })
-          })
-        )
-        return stored
-      }
+      case "Refreshed":
+        return yield* storeRefreshed(ctx, token, outcome.token)
     }
   }).pipe(Effect.withSpan("OAuth.refreshOrSignIn"))
 

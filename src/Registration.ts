@@ -135,6 +135,57 @@ export const requestedAuthMethod = (
 }
 
 /**
+ * RFC 7591 §3.2.1: the server may change the auth method asked for; its answer wins, if this
+ * client can use it. A secret returned for a public client means `client_secret_basic`.
+ */
+const registeredAuthMethod = (
+  returned: string | undefined,
+  requested: TokenEndpointAuthMethod,
+  hasSecret: boolean
+): Effect.Effect<Exclude<TokenEndpointAuthMethod, "private_key_jwt">, OAuthRegistrationError> => {
+  const authMethod: string = returned ?? (hasSecret && requested === "none" ? "client_secret_basic" : requested)
+  if (!isAuthMethod(authMethod) || authMethod === "private_key_jwt") {
+    return Effect.fail(
+      new OAuthRegistrationError({
+        reason: "InvalidResponse",
+        // quoted at most 60 characters long: the server chose the value
+        errorDescription: `unsupported token_endpoint_auth_method ${
+          JSON.stringify(authMethod.length > 60 ? `${authMethod.slice(0, 60)}…` : authMethod)
+        }`
+      })
+    )
+  }
+  return Effect.succeed(authMethod)
+}
+
+/**
+ * RFC 7591 §3.2.1: `client_secret_expires_at` is seconds since the epoch, 0 for never; a secret
+ * that has already expired is refused.
+ */
+const checkSecretExpiry = (expiresAt: number | undefined): Effect.Effect<void, OAuthRegistrationError> =>
+  Effect.gen(function*() {
+    if (expiresAt !== undefined && !(Number.isFinite(expiresAt) && expiresAt >= 0)) {
+      // `1e400` parses as Infinity, which would be stored as null and make the stored client
+      // unreadable.
+      return yield* Effect.fail(
+        new OAuthRegistrationError({
+          reason: "InvalidResponse",
+          errorDescription: "client_secret_expires_at is not a finite, non-negative number of seconds"
+        })
+      )
+    }
+    const now = yield* Clock.currentTimeMillis
+    if (expiresAt !== undefined && expiresAt !== 0 && expiresAt * 1000 <= now) {
+      return yield* Effect.fail(
+        new OAuthRegistrationError({
+          reason: "InvalidResponse",
+          errorDescription: "the returned client_secret has already expired"
+        })
+      )
+    }
+  })
+
+/**
  * Turns an RFC 7591 §3.2.1 client information response (also the RFC 7592 §3 read / update
  * response) into the stored `ClientInformation`: the server's answer wins over what was asked
  * (`token_endpoint_auth_method`, `redirect_uris`, `scope`); a secret method without a secret, an
@@ -163,22 +214,8 @@ export const clientInformationFromResponse = (
   }
 ): Effect.Effect<ClientInformation, OAuthRegistrationError> =>
   Effect.gen(function*() {
-    const method = context.requestedMethod
     const hasSecret = info.client_secret !== undefined && info.client_secret.length > 0
-    const returned = info.token_endpoint_auth_method
-    // RFC 7591 §3.2.1: the server may change what we asked for; its answer wins.
-    const authMethod: string = returned ?? (hasSecret && method === "none" ? "client_secret_basic" : method)
-    if (!isAuthMethod(authMethod) || authMethod === "private_key_jwt") {
-      return yield* Effect.fail(
-        new OAuthRegistrationError({
-          reason: "InvalidResponse",
-          // quoted at most 60 characters long: the server chose the value
-          errorDescription: `unsupported token_endpoint_auth_method ${
-            JSON.stringify(authMethod.length > 60 ? `${authMethod.slice(0, 60)}…` : authMethod)
-          }`
-        })
-      )
-    }
+    const authMethod = yield* registeredAuthMethod(info.token_endpoint_auth_method, context.requestedMethod, hasSecret)
     const secret = hasSecret && info.client_secret !== undefined
       ? Redacted.make(info.client_secret)
       : context.previous?.clientSecret
@@ -190,29 +227,7 @@ export const clientInformationFromResponse = (
         })
       )
     }
-    const expiresAt = info.client_secret_expires_at
-    if (expiresAt !== undefined && !(Number.isFinite(expiresAt) && expiresAt >= 0)) {
-      // RFC 7591 §3.2.1: seconds since the epoch, 0 for never. `1e400` parses as Infinity,
-      // which would be stored as null and make the stored client unreadable.
-      return yield* Effect.fail(
-        new OAuthRegistrationError({
-          reason: "InvalidResponse",
-          errorDescription: "client_secret_expires_at is not a finite, non-negative number of seconds"
-        })
-      )
-    }
-    const now = yield* Clock.currentTimeMillis
-    if (
-      info.client_secret_expires_at !== undefined && info.client_secret_expires_at !== 0 &&
-      info.client_secret_expires_at * 1000 <= now
-    ) {
-      return yield* Effect.fail(
-        new OAuthRegistrationError({
-          reason: "InvalidResponse",
-          errorDescription: "the returned client_secret has already expired"
-        })
-      )
-    }
+    yield* checkSecretExpiry(info.client_secret_expires_at)
     const previous = context.previous
     const scope = info.scope ?? context.scope
     const registrationClientUri = info.registration_client_uri ?? previous?.registrationClientUri
@@ -239,6 +254,110 @@ export const clientInformationFromResponse = (
   })
 
 /**
+ * The RFC 7591 §2 client metadata of a registration request. The redirect URI of this sign-in is
+ * registered whatever the extra metadata says.
+ */
+const registrationMetadata = (
+  config: RegistrationConfig,
+  request: RegisterRequest,
+  grantTypes: ReadonlyArray<string>,
+  method: TokenEndpointAuthMethod
+): Record<string, unknown> => ({
+  client_name: config.clientName ?? "effect-mcp-oauth",
+  grant_types: grantTypes,
+  // RFC 7591 §2.1: `code` goes with `authorization_code` only; a machine-to-machine or
+  // device client uses no response type at all.
+  response_types: grantTypes.includes("authorization_code") ? ["code"] : [],
+  token_endpoint_auth_method: method,
+  application_type: "native",
+  ...(request.scope === undefined ? {} : { scope: request.scope }),
+  ...config.additionalClientMetadata,
+  redirect_uris: [request.redirectUri]
+})
+
+/** RFC 7591 §3.2.2: the server refused the registration; its `error` and description when it sent them. */
+const registrationRejected = (response: OAuthHttp.OAuthResponse): OAuthRegistrationError => {
+  const body = OAuthHttp.decodeJson(OAuthErrorResponse, response)
+  return new OAuthRegistrationError({
+    reason: "Rejected",
+    status: response.status,
+    ...(Either.isRight(body)
+      ? {
+        error: body.right.error,
+        ...(body.right.error_description === undefined
+          ? {}
+          : { errorDescription: body.right.error_description })
+      }
+      : { errorDescription: `HTTP ${response.status}` })
+  })
+}
+
+/** RFC 7591 §3: POST this client's metadata to `endpoint`; the answer becomes the stored client. */
+const registerDynamically = (
+  client: HttpClient.HttpClient,
+  httpOptions: OAuthHttp.OAuthHttpOptions,
+  config: RegistrationConfig,
+  request: RegisterRequest,
+  endpoint: string
+): Effect.Effect<ClientInformation, OAuthRegistrationError | OAuthRequestError> =>
+  Effect.gen(function*() {
+    const grantTypes = request.grantTypes ?? ["authorization_code", "refresh_token"]
+    const method = requestedAuthMethod(request.discovery.authorizationServer.token_endpoint_auth_methods_supported, {
+      confidential: grantTypes.length > 0 && grantTypes.every((g) => g === "client_credentials")
+    })
+    const httpRequest = yield* HttpClientRequest.post(endpoint).pipe(
+      HttpClientRequest.bodyJson(registrationMetadata(config, request, grantTypes, method)),
+      Effect.orDie
+    )
+    const response = yield* OAuthHttp.execute(client, httpRequest, httpOptions)
+    if (response.status !== 201 && response.status !== 200) {
+      return yield* Effect.fail(registrationRejected(response))
+    }
+    const decoded = OAuthHttp.decodeJson(ClientInformationResponse, response)
+    if (Either.isLeft(decoded)) {
+      return yield* Effect.fail(
+        new OAuthRegistrationError({ reason: "InvalidResponse", errorDescription: decoded.left })
+      )
+    }
+    return yield* clientInformationFromResponse(decoded.right, {
+      issuer: request.discovery.issuer,
+      requestedMethod: method,
+      redirectUris: [request.redirectUri],
+      scope: request.scope
+    })
+  }).pipe(Effect.withSpan("Registration.dynamic", { attributes: { endpoint } }))
+
+/**
+ * The client identity that needs no request to the server: the configured pre-registered client,
+ * else the configured metadata document URL when the server supports them (SEP-991).
+ */
+const configuredClient = (config: RegistrationConfig, request: RegisterRequest): ClientInformation | undefined => {
+  const as = request.discovery.authorizationServer
+  if (config.clientId !== undefined) {
+    const hasSecret = config.clientSecret !== undefined
+    return new ClientInformation({
+      clientId: config.clientId,
+      ...(config.clientSecret === undefined ? {} : { clientSecret: config.clientSecret }),
+      tokenEndpointAuthMethod: config.tokenEndpointAuthMethod ??
+        chooseAuthMethod(as.token_endpoint_auth_methods_supported, hasSecret),
+      source: "preregistered",
+      issuer: request.discovery.issuer,
+      redirectUris: [request.redirectUri]
+    })
+  }
+  if (config.clientMetadataUrl !== undefined && as.client_id_metadata_document_supported === true) {
+    return new ClientInformation({
+      clientId: config.clientMetadataUrl,
+      tokenEndpointAuthMethod: "none",
+      source: "metadata-document",
+      issuer: request.discovery.issuer,
+      redirectUris: [request.redirectUri]
+    })
+  }
+  return undefined
+}
+
+/**
  * @since 0.1.0
  * @category constructors
  */
@@ -249,92 +368,14 @@ export const make = (config: RegistrationConfig = {}): Effect.Effect<Registratio
       timeout: config.timeout ?? Duration.seconds(30),
       ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure })
     }
-    const clientName = config.clientName ?? "effect-mcp-oauth"
-
-    const dynamic = (request: RegisterRequest, endpoint: string) =>
-      Effect.gen(function*() {
-        const as = request.discovery.authorizationServer
-        const grantTypes = request.grantTypes ?? ["authorization_code", "refresh_token"]
-        const method = requestedAuthMethod(as.token_endpoint_auth_methods_supported, {
-          confidential: grantTypes.length > 0 && grantTypes.every((g) => g === "client_credentials")
-        })
-        const metadata: Record<string, unknown> = {
-          client_name: clientName,
-          grant_types: grantTypes,
-          // RFC 7591 §2.1: `code` goes with `authorization_code` only; a machine-to-machine or
-          // device client uses no response type at all.
-          response_types: grantTypes.includes("authorization_code") ? ["code"] : [],
-          token_endpoint_auth_method: method,
-          application_type: "native",
-          ...(request.scope === undefined ? {} : { scope: request.scope }),
-          ...config.additionalClientMetadata,
-          // The redirect URI of this sign-in must be registered, whatever the extra metadata says.
-          redirect_uris: [request.redirectUri]
-        }
-        const httpRequest = yield* HttpClientRequest.post(endpoint).pipe(
-          HttpClientRequest.bodyJson(metadata),
-          Effect.orDie
-        )
-        const response = yield* OAuthHttp.execute(client, httpRequest, httpOptions)
-        if (response.status !== 201 && response.status !== 200) {
-          const body = OAuthHttp.decodeJson(OAuthErrorResponse, response)
-          return yield* Effect.fail(
-            new OAuthRegistrationError({
-              reason: "Rejected",
-              status: response.status,
-              ...(Either.isRight(body)
-                ? {
-                  error: body.right.error,
-                  ...(body.right.error_description === undefined
-                    ? {}
-                    : { errorDescription: body.right.error_description })
-                }
-                : { errorDescription: `HTTP ${response.status}` })
-            })
-          )
-        }
-        const decoded = OAuthHttp.decodeJson(ClientInformationResponse, response)
-        if (Either.isLeft(decoded)) {
-          return yield* Effect.fail(
-            new OAuthRegistrationError({ reason: "InvalidResponse", errorDescription: decoded.left })
-          )
-        }
-        return yield* clientInformationFromResponse(decoded.right, {
-          issuer: request.discovery.issuer,
-          requestedMethod: method,
-          redirectUris: [request.redirectUri],
-          scope: request.scope
-        })
-      }).pipe(Effect.withSpan("Registration.dynamic", { attributes: { endpoint } }))
 
     const register = (request: RegisterRequest) =>
-      Effect.gen(function*() {
-        const as = request.discovery.authorizationServer
-        if (config.clientId !== undefined) {
-          const hasSecret = config.clientSecret !== undefined
-          return new ClientInformation({
-            clientId: config.clientId,
-            ...(config.clientSecret === undefined ? {} : { clientSecret: config.clientSecret }),
-            tokenEndpointAuthMethod: config.tokenEndpointAuthMethod ??
-              chooseAuthMethod(as.token_endpoint_auth_methods_supported, hasSecret),
-            source: "preregistered",
-            issuer: request.discovery.issuer,
-            redirectUris: [request.redirectUri]
-          })
-        }
-        if (config.clientMetadataUrl !== undefined && as.client_id_metadata_document_supported === true) {
-          return new ClientInformation({
-            clientId: config.clientMetadataUrl,
-            tokenEndpointAuthMethod: "none",
-            source: "metadata-document",
-            issuer: request.discovery.issuer,
-            redirectUris: [request.redirectUri]
-          })
-        }
-        if (as.registration_endpoint !== undefined) {
-          return yield* dynamic(request, as.registration_endpoint)
-        }
-        return yield* Effect.fail(
+      Effect.suspend(() => {
+        const configured = configuredClient(config, request)
+        if (configured !== undefined) return Effect.succeed(configured)
+        const endpoint = request.discovery.authorizationServer.registration_endpoint
+        if (endpoint !== undefined) return registerDynamically(client, httpOptions, config, request, endpoint)
+        return Effect.fail(
           new OAuthRegistrationError({
             reason: "NotSupported",
             errorDescription: `${request.discovery.issuer} offers no registration endpoint` +

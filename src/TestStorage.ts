@@ -129,6 +129,93 @@ const withValue = <A>(map: ReadonlyMap<string, A>, key: string, value: A): Reado
   new Map(map).set(key, value)
 const touch = (set: ReadonlySet<string>, key: string): ReadonlySet<string> => new Set(set).add(key)
 
+const initialState = (seed: Seed): State => {
+  const tokens = split(seed.tokens, isStoredToken)
+  const client = split(seed.client, isClientInformation)
+  return {
+    tokens: tokens.keyed,
+    clients: client.keyed,
+    defaultTokens: tokens.single,
+    defaultClient: client.single,
+    tokensTouched: new Set(),
+    clientTouched: new Set(),
+    log: [],
+    failures: new Map()
+  }
+}
+
+/** Log `operation`, then fail it once if a failure was armed for it, else apply `f`. */
+const record = <A>(
+  ref: Ref.Ref<State>,
+  operation: Operation,
+  f: (s: State) => readonly [A, State]
+): Effect.Effect<A, StorageError> =>
+  Effect.flatten(Ref.modify(ref, (s): readonly [Effect.Effect<A, StorageError>, State] => {
+    const logged: State = { ...s, log: [...s.log, operation] }
+    const failure = s.failures.get(operation.op)
+    if (failure !== undefined) {
+      const failures = new Map(s.failures)
+      failures.delete(operation.op)
+      return [Effect.fail(failure), { ...logged, failures }]
+    }
+    const [a, next] = f(logged)
+    return [Effect.succeed(a), next]
+  }))
+
+/** The storage over `ref`: a key written or cleared no longer falls back to the unkeyed seed. */
+const storageOver = (ref: Ref.Ref<State>): TokenStorage => ({
+  getTokens: (key) =>
+    record(ref, { op: "getTokens", key }, (s) => [
+      Option.fromNullable(s.tokens.get(key) ?? (s.tokensTouched.has(key) ? undefined : s.defaultTokens)),
+      s
+    ]),
+  setTokens: (key, value) =>
+    record(ref, { op: "setTokens", key }, (s) => [undefined, {
+      ...s,
+      tokens: withValue(s.tokens, key, value),
+      tokensTouched: touch(s.tokensTouched, key)
+    }]),
+  clearTokens: (key) =>
+    record(ref, { op: "clearTokens", key }, (s) => [undefined, {
+      ...s,
+      tokens: without(s.tokens, key),
+      tokensTouched: touch(s.tokensTouched, key)
+    }]),
+  getClient: (key) =>
+    record(ref, { op: "getClient", key }, (s) => [
+      Option.fromNullable(s.clients.get(key) ?? (s.clientTouched.has(key) ? undefined : s.defaultClient)),
+      s
+    ]),
+  setClient: (key, value) =>
+    record(ref, { op: "setClient", key }, (s) => [undefined, {
+      ...s,
+      clients: withValue(s.clients, key, value),
+      clientTouched: touch(s.clientTouched, key)
+    }]),
+  clearClient: (key) =>
+    record(ref, { op: "clearClient", key }, (s) => [undefined, {
+      ...s,
+      clients: without(s.clients, key),
+      clientTouched: touch(s.clientTouched, key)
+    }]),
+  clear: (key) =>
+    record(ref, { op: "clear", key }, (s) => [undefined, {
+      ...s,
+      tokens: without(s.tokens, key),
+      clients: without(s.clients, key),
+      tokensTouched: touch(s.tokensTouched, key),
+      clientTouched: touch(s.clientTouched, key)
+    }]),
+  clearAll: record(ref, { op: "clearAll" }, (s) => [undefined, {
+    ...s,
+    tokens: new Map(),
+    clients: new Map(),
+    defaultTokens: undefined,
+    defaultClient: undefined
+  }]),
+  keys: record(ref, { op: "keys" }, (s) => [Array.from(new Set([...s.tokens.keys(), ...s.clients.keys()])).sort(), s])
+})
+
 /**
  * Builds the storage and its test handle over one shared state.
  *
@@ -137,85 +224,7 @@ const touch = (set: ReadonlySet<string>, key: string): ReadonlySet<string> => ne
  */
 export const make = (seed: Seed = {}): Effect.Effect<readonly [TokenStorage, TestStorage]> =>
   Effect.gen(function*() {
-    const tokens = split(seed.tokens, isStoredToken)
-    const client = split(seed.client, isClientInformation)
-    const ref = yield* Ref.make<State>({
-      tokens: tokens.keyed,
-      clients: client.keyed,
-      defaultTokens: tokens.single,
-      defaultClient: client.single,
-      tokensTouched: new Set(),
-      clientTouched: new Set(),
-      log: [],
-      failures: new Map()
-    })
-
-    const record = <A>(operation: Operation, f: (s: State) => readonly [A, State]): Effect.Effect<A, StorageError> =>
-      Effect.flatten(Ref.modify(ref, (s): readonly [Effect.Effect<A, StorageError>, State] => {
-        const logged: State = { ...s, log: [...s.log, operation] }
-        const failure = s.failures.get(operation.op)
-        if (failure !== undefined) {
-          const failures = new Map(s.failures)
-          failures.delete(operation.op)
-          return [Effect.fail(failure), { ...logged, failures }]
-        }
-        const [a, next] = f(logged)
-        return [Effect.succeed(a), next]
-      }))
-
-    const storage: TokenStorage = {
-      getTokens: (key) =>
-        record({ op: "getTokens", key }, (s) => [
-          Option.fromNullable(s.tokens.get(key) ?? (s.tokensTouched.has(key) ? undefined : s.defaultTokens)),
-          s
-        ]),
-      setTokens: (key, value) =>
-        record({ op: "setTokens", key }, (s) => [undefined, {
-          ...s,
-          tokens: withValue(s.tokens, key, value),
-          tokensTouched: touch(s.tokensTouched, key)
-        }]),
-      clearTokens: (key) =>
-        record({ op: "clearTokens", key }, (s) => [undefined, {
-          ...s,
-          tokens: without(s.tokens, key),
-          tokensTouched: touch(s.tokensTouched, key)
-        }]),
-      getClient: (key) =>
-        record({ op: "getClient", key }, (s) => [
-          Option.fromNullable(s.clients.get(key) ?? (s.clientTouched.has(key) ? undefined : s.defaultClient)),
-          s
-        ]),
-      setClient: (key, value) =>
-        record({ op: "setClient", key }, (s) => [undefined, {
-          ...s,
-          clients: withValue(s.clients, key, value),
-          clientTouched: touch(s.clientTouched, key)
-        }]),
-      clearClient: (key) =>
-        record({ op: "clearClient", key }, (s) => [undefined, {
-          ...s,
-          clients: without(s.clients, key),
-          clientTouched: touch(s.clientTouched, key)
-        }]),
-      clear: (key) =>
-        record({ op: "clear", key }, (s) => [undefined, {
-          ...s,
-          tokens: without(s.tokens, key),
-          clients: without(s.clients, key),
-          tokensTouched: touch(s.tokensTouched, key),
-          clientTouched: touch(s.clientTouched, key)
-        }]),
-      clearAll: record({ op: "clearAll" }, (s) => [undefined, {
-        ...s,
-        tokens: new Map(),
-        clients: new Map(),
-        defaultTokens: undefined,
-        defaultClient: undefined
-      }]),
-      keys: record({ op: "keys" }, (s) => [Array.from(new Set([...s.tokens.keys(), ...s.clients.keys()])).sort(), s])
-    }
-
+    const ref = yield* Ref.make<State>(initialState(seed))
     const handle: TestStorage = {
       operations: Effect.map(Ref.get(ref), (s) => s.log),
       resetOperations: Ref.update(ref, (s) => ({ ...s, log: [] })),
@@ -223,7 +232,7 @@ export const make = (seed: Seed = {}): Effect.Effect<readonly [TokenStorage, Tes
       clients: Effect.map(Ref.get(ref), (s) => s.clients),
       failNext: (op, error) => Ref.update(ref, (s) => ({ ...s, failures: new Map(s.failures).set(op, error) }))
     }
-    return [storage, handle] as const
+    return [storageOver(ref), handle] as const
   })
 
 /**

@@ -188,6 +188,111 @@ const READ_ATTEMPTS = 3
 
 const sameValue = Option.getEquivalence<string>((a, b) => a === b)
 
+/** The keychain entries of one service. */
+interface Entries {
+  readonly keyring: Keyring
+  readonly service: string
+}
+
+const getRaw = (entries: Entries, account: string) =>
+  Effect.tryPromise({
+    try: () => entries.keyring(entries.service, account).getPassword(),
+    catch: platformError("get", account)
+  }).pipe(Effect.map((v) => Option.fromNullable(v)))
+
+const setRaw = (entries: Entries, account: string, value: string) =>
+  Effect.tryPromise({
+    try: () => entries.keyring(entries.service, account).setPassword(value),
+    catch: platformError("set", account)
+  })
+
+const removeRaw = (entries: Entries, account: string) =>
+  Effect.tryPromise({
+    try: () => entries.keyring(entries.service, account).deleteCredential(),
+    catch: platformError("remove", account)
+  }).pipe(Effect.asVoid)
+
+/**
+ * The record in `account`: the primary entry alone, or joined with its parts. A record whose
+ * parts are missing or do not match the digest is returned as its primary entry (which the
+ * envelope decoder then rejects: it reads as absent, with a warning), after a re-read in case a
+ * writer was switching it.
+ */
+const readRecord = (
+  entries: Entries,
+  account: string
+): Effect.Effect<{ readonly primary: Option.Option<string>; readonly value: Option.Option<string> }, PlatformError> =>
+  Effect.gen(function*() {
+    for (let attempt = 1;; attempt++) {
+      const primary = yield* getRaw(entries, account)
+      if (Option.isNone(primary)) return { primary, value: primary }
+      const header = parseHeader(primary.value)
+      if (Option.isNone(header)) return { primary, value: primary }
+      const { count, digest, first } = header.value
+      const pieces = [first]
+      for (let i = 1; i < count; i++) {
+        const part = yield* getRaw(entries, partAccount(account, digest, i))
+        if (Option.isNone(part)) break
+        pieces.push(part.value)
+      }
+      const whole = pieces.join("")
+      if (pieces.length === count && sha256(whole) === digest) return { primary, value: Option.some(whole) }
+      const again = yield* getRaw(entries, account)
+      if (attempt < READ_ATTEMPTS && !sameValue(again, primary)) continue
+      yield* Effect.logWarning(
+        pieces.length === count
+          ? "A keychain record does not match its digest"
+          : `A keychain record is missing part ${pieces.length} of ${count}`
+      ).pipe(Effect.annotateLogs({ service: entries.service, account }))
+      return { primary, value: primary }
+    }
+  })
+
+/** The parts a primary entry says its record has beside it. */
+const partsOf = (primary: Option.Option<string>): ReadonlyArray<{ digest: string; index: number }> =>
+  Option.match(Option.flatMap(primary, parseHeader), {
+    onNone: () => [],
+    onSome: ({ count, digest }) => Array.from({ length: count - 1 }, (_, i) => ({ digest, index: i + 1 }))
+  })
+
+/** Parts first, then the primary entry (the switch), then the parts of the record it replaced. */
+const writeRecord = (
+  entries: Entries,
+  maxLength: number,
+  account: string,
+  value: string,
+  oldPrimary: Option.Option<string>
+) =>
+  Effect.gen(function*() {
+    const old = partsOf(oldPrimary)
+    const next = split(value, maxLength)
+    for (const [i, part] of next.parts.entries()) {
+      yield* setRaw(entries, partAccount(account, next.split.digest, i + 1), part)
+    }
+    yield* setRaw(entries, account, next.primary)
+    for (const { digest, index } of old) {
+      if (digest !== next.split.digest) yield* removeRaw(entries, partAccount(account, digest, index))
+    }
+  })
+
+/** The primary entry, then the parts of the record it held. */
+const removeRecord = (entries: Entries, account: string, oldPrimary: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const old = partsOf(oldPrimary)
+    yield* removeRaw(entries, account)
+    for (const { digest, index } of old) yield* removeRaw(entries, partAccount(account, digest, index))
+  })
+
+const unsupported = (method: string) =>
+  Effect.fail(
+    new SystemError({
+      reason: "Unknown",
+      module: "KeyValueStore",
+      method,
+      description: "the keychain store cannot enumerate its entries (the token storage keeps an index instead)"
+    })
+  )
+
 /**
  * A `KeyValueStore` over the keychain entries of `service`, with split records, and the atomic
  * compare-and-set `kvStore` needs, both guarded by `guard` (this process's semaphore and the
@@ -201,95 +306,12 @@ export const makeKeyValueStore = (
   maxLength: number,
   guard: <A>(effect: Effect.Effect<A, PlatformError>) => Effect.Effect<A, PlatformError>
 ): { readonly store: KeyValueStore.KeyValueStore; readonly atomic: KvStore.AtomicOps } => {
-  const getRaw = (account: string) =>
-    Effect.tryPromise({
-      try: () => keyring(service, account).getPassword(),
-      catch: platformError("get", account)
-    }).pipe(Effect.map((v) => Option.fromNullable(v)))
-
-  const setRaw = (account: string, value: string) =>
-    Effect.tryPromise({ try: () => keyring(service, account).setPassword(value), catch: platformError("set", account) })
-
-  const removeRaw = (account: string) =>
-    Effect.tryPromise({ try: () => keyring(service, account).deleteCredential(), catch: platformError("remove", account) })
-      .pipe(Effect.asVoid)
-
-  /**
-   * The record in `account`: the primary entry alone, or joined with its parts. A record whose
-   * parts are missing or do not match the digest is returned as its primary entry (which the
-   * envelope decoder then rejects: it reads as absent, with a warning), after a re-read in case a
-   * writer was switching it.
-   */
-  const read = (
-    account: string
-  ): Effect.Effect<{ readonly primary: Option.Option<string>; readonly value: Option.Option<string> }, PlatformError> =>
-    Effect.gen(function*() {
-      for (let attempt = 1;; attempt++) {
-        const primary = yield* getRaw(account)
-        if (Option.isNone(primary)) return { primary, value: primary }
-        const header = parseHeader(primary.value)
-        if (Option.isNone(header)) return { primary, value: primary }
-        const { count, digest, first } = header.value
-        const pieces = [first]
-        for (let i = 1; i < count; i++) {
-          const part = yield* getRaw(partAccount(account, digest, i))
-          if (Option.isNone(part)) break
-          pieces.push(part.value)
-        }
-        const whole = pieces.join("")
-        if (pieces.length === count && sha256(whole) === digest) return { primary, value: Option.some(whole) }
-        const again = yield* getRaw(account)
-        if (attempt < READ_ATTEMPTS && !sameValue(again, primary)) continue
-        yield* Effect.logWarning(
-          pieces.length === count
-            ? "A keychain record does not match its digest"
-            : `A keychain record is missing part ${pieces.length} of ${count}`
-        ).pipe(Effect.annotateLogs({ service, account }))
-        return { primary, value: primary }
-      }
-    })
-
-  const get = (account: string) => Effect.map(read(account), (r) => r.value)
-
-  const partsOf = (primary: Option.Option<string>): ReadonlyArray<{ digest: string; index: number }> =>
-    Option.match(Option.flatMap(primary, parseHeader), {
-      onNone: () => [],
-      onSome: ({ count, digest }) => Array.from({ length: count - 1 }, (_, i) => ({ digest, index: i + 1 }))
-    })
-
-  /** Parts first, then the primary entry (the switch), then the parts of the record it replaced. */
-  const setUnguarded = (account: string, value: string, oldPrimary: Option.Option<string>) =>
-    Effect.gen(function*() {
-      const old = partsOf(oldPrimary)
-      const next = split(value, maxLength)
-      for (const [i, part] of next.parts.entries()) yield* setRaw(partAccount(account, next.split.digest, i + 1), part)
-      yield* setRaw(account, next.primary)
-      for (const { digest, index } of old) {
-        if (digest !== next.split.digest) yield* removeRaw(partAccount(account, digest, index))
-      }
-    })
-
-  const removeUnguarded = (account: string, oldPrimary: Option.Option<string>) =>
-    Effect.gen(function*() {
-      const old = partsOf(oldPrimary)
-      yield* removeRaw(account)
-      for (const { digest, index } of old) yield* removeRaw(partAccount(account, digest, index))
-    })
-
-  const unsupported = (method: string) =>
-    Effect.fail(
-      new SystemError({
-        reason: "Unknown",
-        module: "KeyValueStore",
-        method,
-        description: "the keychain store cannot enumerate its entries (the token storage keeps an index instead)"
-      })
-    )
-
+  const entries: Entries = { keyring, service }
   const store = KeyValueStore.makeStringOnly({
-    get,
-    set: (account, value) => guard(Effect.flatMap(getRaw(account), (old) => setUnguarded(account, value, old))),
-    remove: (account) => guard(Effect.flatMap(getRaw(account), (old) => removeUnguarded(account, old))),
+    get: (account) => Effect.map(readRecord(entries, account), (r) => r.value),
+    set: (account, value) =>
+      guard(Effect.flatMap(getRaw(entries, account), (old) => writeRecord(entries, maxLength, account, value, old))),
+    remove: (account) => guard(Effect.flatMap(getRaw(entries, account), (old) => removeRecord(entries, account, old))),
     clear: unsupported("clear"),
     size: unsupported("size")
   })
@@ -297,11 +319,11 @@ export const makeKeyValueStore = (
   const atomic: KvStore.AtomicOps = {
     compareAndSet: (account, expected, next) =>
       guard(Effect.gen(function*() {
-        const current = yield* read(account)
+        const current = yield* readRecord(entries, account)
         if (!sameValue(current.value, expected)) return "changed" as const
         yield* Option.match(next, {
-          onNone: () => removeUnguarded(account, current.primary),
-          onSome: (value) => setUnguarded(account, value, current.primary)
+          onNone: () => removeRecord(entries, account, current.primary),
+          onSome: (value) => writeRecord(entries, maxLength, account, value, current.primary)
         })
         return "applied" as const
       }))

@@ -9,6 +9,7 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as Scope from "effect/Scope"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -40,6 +41,113 @@ export interface LegacySseOptions {
   readonly connectTimeout?: Duration.DurationInput | undefined
 }
 
+/** GET the SSE endpoint; it must answer 2xx with an event stream. */
+const openStream = (
+  client: HttpClient.HttpClient,
+  url: URL,
+  headers: Readonly<Record<string, string>> | undefined
+) =>
+  Effect.gen(function*() {
+    const response = yield* client.execute(
+      HttpClientRequest.get(url).pipe(
+        HttpClientRequest.setHeaders(headers ?? {}),
+        HttpClientRequest.setHeader("accept", "text/event-stream")
+      )
+    ).pipe(Effect.mapError(Http.fromHttpClientError))
+    if (response.status < 200 || response.status >= 300) {
+      return yield* Http.statusError(response, "The SSE endpoint")
+    }
+    if (Http.contentType(response) !== "text/event-stream") {
+      return yield* Effect.fail(
+        new McpTransportError({
+          reason: "Protocol",
+          status: response.status,
+          description: `The SSE endpoint answered "${Http.contentType(response)}", not text/event-stream`
+        })
+      )
+    }
+    return response
+  })
+
+/** The URL an `endpoint` event names, relative to the SSE URL and on its origin. */
+const endpointUrl = (data: string, url: URL): Effect.Effect<URL, McpTransportError> =>
+  Effect.try({
+    try: () => new URL(data.trim(), url),
+    catch: () => new McpTransportError({ reason: "Protocol", description: `Invalid endpoint event: ${data}` })
+  }).pipe(
+    Effect.filterOrFail(
+      (target) => target.origin === url.origin,
+      (target) =>
+        new McpTransportError({
+          reason: "Protocol",
+          description: `The endpoint ${target.origin} is not on the SSE server's origin ${url.origin}`
+        })
+    )
+  )
+
+/**
+ * Read the SSE stream to its end: the `endpoint` event completes `endpoint`, `message` events go to
+ * `incoming`. A bad endpoint, or the end of the stream, fails both.
+ */
+const readStream = (
+  response: HttpClientResponse.HttpClientResponse,
+  url: URL,
+  incoming: Mailbox.Mailbox<JsonRpcMessage, McpTransportError>,
+  endpoint: Deferred.Deferred<URL, McpTransportError>
+) => {
+  const failBoth = (error: McpTransportError) => Effect.zipRight(Deferred.fail(endpoint, error), incoming.fail(error))
+  return Http.consumeSse({
+    bytes: response.stream,
+    waitingFor: undefined,
+    cursor: { lastEventId: undefined, retry: undefined },
+    strict: false,
+    deliver: (messages) => Effect.asVoid(incoming.offerAll(messages)),
+    onEvent: (event) => {
+      if (event.event === "endpoint") {
+        return endpointUrl(event.data, url).pipe(
+          Effect.matchEffect({
+            onFailure: failBoth,
+            onSuccess: (target) => Deferred.succeed(endpoint, target)
+          }),
+          Effect.as(false)
+        )
+      }
+      if (event.event !== "message" || event.data.trim() === "") return Effect.succeed(false)
+      return JsonRpc.decodeText(event.data).pipe(
+        Effect.flatMap((messages) => incoming.offerAll(messages)),
+        Effect.catchAll((error) => Effect.logWarning("MCP: ignoring an undecodable SSE message", error.description)),
+        Effect.as(false)
+      )
+    }
+  }).pipe(
+    Effect.zipRight(
+      Effect.suspend(() => failBoth(new McpTransportError({ reason: "Closed", description: "The SSE stream closed" })))
+    )
+  )
+}
+
+/** POST one message to the endpoint; any 2xx accepts it (its answer comes on the stream). */
+const send = (
+  client: HttpClient.HttpClient,
+  postUrl: URL,
+  headers: Readonly<Record<string, string>> | undefined,
+  message: JsonRpcMessage
+): Effect.Effect<void, McpTransportError> =>
+  Effect.flatMap(JsonRpc.encodeText(message), (body) =>
+    client.execute(
+      HttpClientRequest.post(postUrl).pipe(
+        HttpClientRequest.setHeaders(headers ?? {}),
+        HttpClientRequest.bodyText(body, "application/json")
+      )
+    ).pipe(Effect.mapError(Http.fromHttpClientError))).pipe(
+    Effect.flatMap((response) =>
+      response.status >= 200 && response.status < 300
+        ? Effect.void
+        : Http.statusError(response, `POST ${message._tag === "Request" ? message.method : "message"}`)
+    ),
+    Effect.scoped
+  )
+
 /**
  * Open the SSE stream and wait for the server's `endpoint` event. The endpoint must have the
  * same origin as the SSE URL (a different origin is refused, as the reference SDKs do).
@@ -60,67 +168,8 @@ export const make = (
     const scope = yield* Effect.scope
     yield* Effect.addFinalizer(() => incoming.end)
 
-    const response = yield* client.execute(
-      HttpClientRequest.get(url).pipe(
-        HttpClientRequest.setHeaders(options.headers ?? {}),
-        HttpClientRequest.setHeader("accept", "text/event-stream")
-      )
-    ).pipe(Effect.mapError(Http.fromHttpClientError))
-    if (response.status < 200 || response.status >= 300) {
-      return yield* Http.statusError(response, "The SSE endpoint")
-    }
-    if (Http.contentType(response) !== "text/event-stream") {
-      return yield* Effect.fail(
-        new McpTransportError({
-          reason: "Protocol",
-          status: response.status,
-          description: `The SSE endpoint answered "${Http.contentType(response)}", not text/event-stream`
-        })
-      )
-    }
-
-    const onEndpoint = (data: string) =>
-      Effect.try({
-        try: () => new URL(data.trim(), url),
-        catch: () => new McpTransportError({ reason: "Protocol", description: `Invalid endpoint event: ${data}` })
-      }).pipe(
-        Effect.filterOrFail(
-          (target) => target.origin === url.origin,
-          (target) =>
-            new McpTransportError({
-              reason: "Protocol",
-              description: `The endpoint ${target.origin} is not on the SSE server's origin ${url.origin}`
-            })
-        ),
-        Effect.matchEffect({
-          onFailure: (error) => Effect.zipRight(Deferred.fail(endpoint, error), incoming.fail(error)),
-          onSuccess: (target) => Deferred.succeed(endpoint, target)
-        })
-      )
-
-    yield* Http.consumeSse({
-      bytes: response.stream,
-      waitingFor: undefined,
-      cursor: { lastEventId: undefined, retry: undefined },
-      strict: false,
-      deliver: (messages) => Effect.asVoid(incoming.offerAll(messages)),
-      onEvent: (event) => {
-        if (event.event === "endpoint") return Effect.as(onEndpoint(event.data), false)
-        if (event.event !== "message" || event.data.trim() === "") return Effect.succeed(false)
-        return JsonRpc.decodeText(event.data).pipe(
-          Effect.flatMap((messages) => incoming.offerAll(messages)),
-          Effect.catchAll((error) => Effect.logWarning("MCP: ignoring an undecodable SSE message", error.description)),
-          Effect.as(false)
-        )
-      }
-    }).pipe(
-      Effect.zipRight(Effect.suspend(() => {
-        const error = new McpTransportError({ reason: "Closed", description: "The SSE stream closed" })
-        return Effect.zipRight(Deferred.fail(endpoint, error), incoming.fail(error))
-      })),
-      Effect.forkIn(scope)
-    )
-
+    const response = yield* openStream(client, url, options.headers)
+    yield* Effect.forkIn(readStream(response, url, incoming, endpoint), scope)
     const postUrl = yield* Deferred.await(endpoint).pipe(
       Effect.timeoutFail({
         duration: options.connectTimeout ?? Duration.seconds(30),
@@ -129,24 +178,8 @@ export const make = (
       })
     )
 
-    const send = (message: JsonRpcMessage): Effect.Effect<void, McpTransportError> =>
-      Effect.flatMap(JsonRpc.encodeText(message), (body) =>
-        client.execute(
-          HttpClientRequest.post(postUrl).pipe(
-            HttpClientRequest.setHeaders(options.headers ?? {}),
-            HttpClientRequest.bodyText(body, "application/json")
-          )
-        ).pipe(Effect.mapError(Http.fromHttpClientError))).pipe(
-        Effect.flatMap((response) =>
-          response.status >= 200 && response.status < 300
-            ? Effect.void
-            : Http.statusError(response, `POST ${message._tag === "Request" ? message.method : "message"}`)
-        ),
-        Effect.scoped
-      )
-
     return McpTransport.of({
-      send,
+      send: (message) => send(client, postUrl, options.headers, message),
       incoming,
       setProtocolVersion: () => Effect.void,
       start: Effect.void

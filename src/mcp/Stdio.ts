@@ -89,6 +89,86 @@ const environment = (options: StdioOptions): Record<string, string> => {
 
 const describe = (options: StdioOptions): string => [options.command, ...(options.args ?? [])].join(" ")
 
+/** Start the server process with the chosen environment and working directory. */
+const spawn = (
+  executor: CommandExecutor.CommandExecutor,
+  options: StdioOptions
+): Effect.Effect<CommandExecutor.Process, McpTransportError, Scope.Scope> => {
+  let command = Command.make(options.command, ...(options.args ?? [])).pipe(
+    Command.env(environment(options), { extendEnv: false })
+  )
+  if (options.cwd !== undefined) command = Command.workingDirectory(command, options.cwd)
+  return executor.start(command).pipe(
+    Effect.mapError((error) =>
+      new McpTransportError({
+        reason: "Spawn",
+        description: `Could not start "${describe(options)}": ${error.message}`,
+        cause: error
+      })
+    )
+  )
+}
+
+/**
+ * One JSON-RPC message (or batch) per line of stdout into `incoming`; when stdout closes,
+ * `incoming` fails as Closed, with the exit code when the process ends within a second.
+ */
+const readStdout = (
+  child: CommandExecutor.Process,
+  incoming: Mailbox.Mailbox<JsonRpcMessage, McpTransportError>,
+  options: StdioOptions
+): Effect.Effect<void> =>
+  child.stdout.pipe(
+    Stream.decodeText(),
+    Stream.splitLines,
+    Stream.filter((line) => line.trim() !== ""),
+    Stream.runForEach((line) =>
+      JsonRpc.decodeText(line).pipe(
+        Effect.flatMap((messages) => incoming.offerAll(messages)),
+        Effect.catchAll((error) => Effect.logWarning("MCP: ignoring a line that is not JSON-RPC", error.description))
+      )
+    ),
+    Effect.ignore,
+    Effect.zipRight(child.exitCode.pipe(Effect.timeout("1 second"), Effect.option)),
+    Effect.flatMap((code) =>
+      incoming.fail(
+        new McpTransportError({
+          reason: "Closed",
+          description: `The server process "${describe(options)}" closed its stdout${
+            Option.match(code, { onNone: () => "", onSome: (c) => ` (exit code ${c})` })
+          }`
+        })
+      )
+    ),
+    Effect.asVoid
+  )
+
+/** Finalizers are uninterruptible: each bounded wait is made interruptible so its timeout works. */
+const within = <A, E>(effect: Effect.Effect<A, E>, duration: Duration.DurationInput) =>
+  Effect.option(Effect.timeout(Effect.interruptible(effect), duration))
+
+/**
+ * Close stdin and give the server `closeGracePeriod` to exit, then SIGTERM, then SIGKILL; end
+ * `incoming` last.
+ */
+const shutdown = (
+  child: CommandExecutor.Process,
+  stdin: Fiber.RuntimeFiber<void>,
+  outgoing: Mailbox.Mailbox<string>,
+  incoming: Mailbox.Mailbox<JsonRpcMessage, McpTransportError>,
+  closeGracePeriod: Duration.DurationInput
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    yield* outgoing.end
+    yield* within(Fiber.await(stdin), "1 second")
+    const exited = yield* within(child.exitCode, closeGracePeriod)
+    if (Option.isNone(exited) && (yield* child.isRunning.pipe(Effect.orElseSucceed(() => false)))) {
+      const terminated = yield* within(child.kill("SIGTERM"), "2 seconds")
+      if (Option.isNone(terminated)) yield* within(child.kill("SIGKILL"), "2 seconds")
+    }
+    yield* incoming.end
+  }).pipe(Effect.withSpan("McpClient.Stdio.close"))
+
 /**
  * Spawn the server and connect to its stdio.
  *
@@ -102,19 +182,7 @@ export const make = (
   Effect.gen(function*() {
     const executor = yield* CommandExecutor.CommandExecutor
     const scope = yield* Effect.scope
-    let command = Command.make(options.command, ...(options.args ?? [])).pipe(
-      Command.env(environment(options), { extendEnv: false })
-    )
-    if (options.cwd !== undefined) command = Command.workingDirectory(command, options.cwd)
-    const child = yield* executor.start(command).pipe(
-      Effect.mapError((error) =>
-        new McpTransportError({
-          reason: "Spawn",
-          description: `Could not start "${describe(options)}": ${error.message}`,
-          cause: error
-        })
-      )
-    )
+    const child = yield* spawn(executor, options)
     const incoming = yield* Mailbox.make<JsonRpcMessage, McpTransportError>()
     const outgoing = yield* Mailbox.make<string>()
     const stderrSink = options.stderr ?? ((line: string) => Effect.logDebug(`MCP server stderr: ${line}`))
@@ -125,7 +193,6 @@ export const make = (
       Effect.catchAll((error) => Effect.logDebug("MCP: stdin of the server closed", error.message)),
       Effect.forkIn(scope)
     )
-
     yield* child.stderr.pipe(
       Stream.decodeText(),
       Stream.splitLines,
@@ -133,46 +200,9 @@ export const make = (
       Effect.ignore,
       Effect.forkIn(scope)
     )
-
-    yield* child.stdout.pipe(
-      Stream.decodeText(),
-      Stream.splitLines,
-      Stream.filter((line) => line.trim() !== ""),
-      Stream.runForEach((line) =>
-        JsonRpc.decodeText(line).pipe(
-          Effect.flatMap((messages) => incoming.offerAll(messages)),
-          Effect.catchAll((error) => Effect.logWarning("MCP: ignoring a line that is not JSON-RPC", error.description))
-        )
-      ),
-      Effect.ignore,
-      Effect.zipRight(child.exitCode.pipe(Effect.timeout("1 second"), Effect.option)),
-      Effect.flatMap((code) =>
-        incoming.fail(
-          new McpTransportError({
-            reason: "Closed",
-            description: `The server process "${describe(options)}" closed its stdout${
-              Option.match(code, { onNone: () => "", onSome: (c) => ` (exit code ${c})` })
-            }`
-          })
-        )
-      ),
-      Effect.forkIn(scope)
-    )
-
-    // Finalizers are uninterruptible: each bounded wait is made interruptible so its timeout works.
-    const within = <A, E>(effect: Effect.Effect<A, E>, duration: Duration.DurationInput) =>
-      Effect.option(Effect.timeout(Effect.interruptible(effect), duration))
+    yield* Effect.forkIn(readStdout(child, incoming, options), scope)
     yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        yield* outgoing.end
-        yield* within(Fiber.await(stdin), "1 second")
-        const exited = yield* within(child.exitCode, options.closeGracePeriod ?? Duration.seconds(2))
-        if (Option.isNone(exited) && (yield* child.isRunning.pipe(Effect.orElseSucceed(() => false)))) {
-          const terminated = yield* within(child.kill("SIGTERM"), "2 seconds")
-          if (Option.isNone(terminated)) yield* within(child.kill("SIGKILL"), "2 seconds")
-        }
-        yield* incoming.end
-      }).pipe(Effect.withSpan("McpClient.Stdio.close"))
+      shutdown(child, stdin, outgoing, incoming, options.closeGracePeriod ?? Duration.seconds(2))
     )
 
     const send = (message: JsonRpcMessage): Effect.Effect<void, McpTransportError> =>

@@ -246,6 +246,102 @@ interface Cached {
   readonly expiresAt: number
 }
 
+/** One fetcher's settings, its defaults applied, and its cache. */
+interface Fetcher {
+  readonly client: HttpClient.HttpClient
+  readonly maxBytes: number
+  readonly timeout: Duration.DurationInput
+  readonly allowHttpLoopback: boolean
+  readonly allowPrivate: boolean
+  readonly resolve: (hostname: string) => Effect.Effect<ReadonlyArray<string>, unknown>
+  readonly maxEntries: number
+  /** Milliseconds. */
+  readonly maxTtl: number
+  /** In insertion order: the first entry is the oldest. */
+  readonly cache: Map<string, Cached>
+}
+
+const fail = (reason: ClientIdMetadataError["reason"], detail: string) => new ClientIdMetadataError({ reason, detail })
+
+/** The SSRF guard: every address of the host is public (or explicitly allowed). */
+const checkHost = (fetcher: Fetcher, url: URL): Effect.Effect<void, ClientIdMetadataError> =>
+  Effect.gen(function*() {
+    const host = url.hostname
+    const addresses = isIpLiteral(host) ?
+      [host] :
+      yield* fetcher.resolve(host).pipe(
+        Effect.mapError(() => fail("Unresolvable", `${host} does not resolve`))
+      )
+    if (addresses.length === 0) return yield* fail("Unresolvable", `${host} does not resolve`)
+    const refused = addresses.find((address) => {
+      const kind = classifyAddress(address)
+      return !(kind === "public" || fetcher.allowPrivate || (kind === "loopback" && fetcher.allowHttpLoopback))
+    })
+    if (refused !== undefined) {
+      return yield* fail("ForbiddenAddress", `${host} resolves to a non-public address (${refused})`)
+    }
+  })
+
+/** The body, at most `maxBytes`, counted chunk by chunk (a chunked body has no length). */
+const readBounded = (
+  response: HttpClientResponse.HttpClientResponse,
+  maxBytes: number
+): Effect.Effect<string, ClientIdMetadataError> =>
+  Effect.gen(function*() {
+    const declared = Number(response.headers["content-length"] ?? "0")
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      return yield* fail("TooLarge", `content-length ${declared} exceeds ${maxBytes} bytes`)
+    }
+    const chunks = yield* response.stream.pipe(
+      Stream.mapError(() => fail("Transport", "the body could not be read")),
+      Stream.runFoldEffect({ size: 0, chunks: [] as Array<Uint8Array> }, (acc, chunk) => {
+        const size = acc.size + chunk.length
+        if (size > maxBytes) return Effect.fail(fail("TooLarge", `the body exceeds ${maxBytes} bytes`))
+        acc.chunks.push(chunk)
+        return Effect.succeed({ size, chunks: acc.chunks })
+      })
+    )
+    return Buffer.concat(chunks.chunks).toString("utf8")
+  })
+
+/** Keep `client` for `ttl` milliseconds, dropping the oldest entries beyond `maxEntries`. */
+const remember = (fetcher: Fetcher, clientId: string, client: RegisteredClient, now: number, ttl: number): void => {
+  if (!(ttl > 0 && fetcher.maxEntries > 0)) return
+  const cache = fetcher.cache
+  cache.delete(clientId)
+  while (cache.size >= fetcher.maxEntries) cache.delete(cache.keys().next().value!)
+  cache.set(clientId, { client, expiresAt: now + ttl })
+}
+
+/** Fetch, validate and cache the document, all within the fetcher's `timeout`. */
+const fetchFresh = (
+  fetcher: Fetcher,
+  clientId: string,
+  url: URL
+): Effect.Effect<RegisteredClient, ClientIdMetadataError> =>
+  Effect.gen(function*() {
+    yield* checkHost(fetcher, url)
+    const response = yield* fetcher.client.execute(
+      HttpClientRequest.get(clientId).pipe(HttpClientRequest.acceptJson)
+    ).pipe(Effect.mapError(() => fail("Transport", `cannot fetch ${clientId}`)))
+    if (response.status !== 200) return yield* fail("Status", `${clientId} answered ${response.status}`)
+    const text = yield* readBounded(response, fetcher.maxBytes)
+    const document = yield* Effect.try({
+      try: (): unknown => JSON.parse(text),
+      catch: () => fail("InvalidDocument", "the document is not JSON")
+    })
+    const now = yield* Clock.currentTimeMillis
+    const registered = toClient(clientId, document, Math.floor(now / 1000))
+    if (Either.isLeft(registered)) return yield* fail("InvalidDocument", registered.left)
+    remember(fetcher, clientId, registered.right, now, Math.min(freshnessLifetime(response.headers), fetcher.maxTtl))
+    return registered.right
+  }).pipe(
+    Effect.timeoutFail({
+      duration: fetcher.timeout,
+      onTimeout: () => fail("Timeout", `no answer from ${clientId} within ${Duration.format(fetcher.timeout)}`)
+    })
+  )
+
 /**
  * Fetches and validates client ID metadata documents with the `HttpClient` in context (give it
  * one that does not follow redirects, such as `NodeHttpClient.layer`: a redirect is then a
@@ -267,98 +363,29 @@ export const fetchDocument = (
   HttpClient.HttpClient
 > =>
   Effect.map(HttpClient.HttpClient, (client) => {
-    const maxBytes = options.maxBytes ?? 5 * 1024
-    const timeout = options.timeout ?? Duration.seconds(5)
-    const allowHttpLoopback = options.allowHttpLoopback ?? false
-    const allowPrivate = options.allowPrivateAddresses ?? false
-    const resolve = options.resolve ?? systemResolve
-    const maxEntries = Math.max(0, options.cacheMaxEntries ?? 1000)
-    const maxTtl = Duration.toMillis(Duration.decode(options.cacheMaxTtl ?? Duration.hours(1)))
-    const cache = new Map<string, Cached>()
-    const fail = (reason: ClientIdMetadataError["reason"], detail: string) =>
-      new ClientIdMetadataError({ reason, detail })
-
-    const allowed = (address: string): boolean => {
-      const kind = classifyAddress(address)
-      return kind === "public" || allowPrivate || (kind === "loopback" && allowHttpLoopback)
+    const fetcher: Fetcher = {
+      client,
+      maxBytes: options.maxBytes ?? 5 * 1024,
+      timeout: options.timeout ?? Duration.seconds(5),
+      allowHttpLoopback: options.allowHttpLoopback ?? false,
+      allowPrivate: options.allowPrivateAddresses ?? false,
+      resolve: options.resolve ?? systemResolve,
+      maxEntries: Math.max(0, options.cacheMaxEntries ?? 1000),
+      maxTtl: Duration.toMillis(Duration.decode(options.cacheMaxTtl ?? Duration.hours(1))),
+      cache: new Map()
     }
-
-    /** The SSRF guard: every address of the host is public (or explicitly allowed). */
-    const checkHost = (url: URL) =>
-      Effect.gen(function*() {
-        const host = url.hostname
-        const addresses = isIpLiteral(host) ?
-          [host] :
-          yield* resolve(host).pipe(
-            Effect.mapError(() => fail("Unresolvable", `${host} does not resolve`))
-          )
-        if (addresses.length === 0) return yield* fail("Unresolvable", `${host} does not resolve`)
-        const refused = addresses.find((address) => !allowed(address))
-        if (refused !== undefined) {
-          return yield* fail("ForbiddenAddress", `${host} resolves to a non-public address (${refused})`)
-        }
-      })
-
-    /** The body, at most `maxBytes`, counted chunk by chunk (a chunked body has no length). */
-    const readBounded = (response: HttpClientResponse.HttpClientResponse) =>
-      Effect.gen(function*() {
-        const declared = Number(response.headers["content-length"] ?? "0")
-        if (Number.isFinite(declared) && declared > maxBytes) {
-          return yield* fail("TooLarge", `content-length ${declared} exceeds ${maxBytes} bytes`)
-        }
-        const chunks = yield* response.stream.pipe(
-          Stream.mapError(() => fail("Transport", "the body could not be read")),
-          Stream.runFoldEffect({ size: 0, chunks: [] as Array<Uint8Array> }, (acc, chunk) => {
-            const size = acc.size + chunk.length
-            if (size > maxBytes) return Effect.fail(fail("TooLarge", `the body exceeds ${maxBytes} bytes`))
-            acc.chunks.push(chunk)
-            return Effect.succeed({ size, chunks: acc.chunks })
-          })
-        )
-        return Buffer.concat(chunks.chunks).toString("utf8")
-      })
-
-    const fetchFresh = (clientId: string, url: URL) =>
-      Effect.gen(function*() {
-        yield* checkHost(url)
-        const response = yield* client.execute(
-          HttpClientRequest.get(clientId).pipe(HttpClientRequest.acceptJson)
-        ).pipe(Effect.mapError(() => fail("Transport", `cannot fetch ${clientId}`)))
-        if (response.status !== 200) return yield* fail("Status", `${clientId} answered ${response.status}`)
-        const text = yield* readBounded(response)
-        const document = yield* Effect.try({
-          try: (): unknown => JSON.parse(text),
-          catch: () => fail("InvalidDocument", "the document is not JSON")
-        })
-        const now = yield* Clock.currentTimeMillis
-        const registered = toClient(clientId, document, Math.floor(now / 1000))
-        if (Either.isLeft(registered)) return yield* fail("InvalidDocument", registered.left)
-        const ttl = Math.min(freshnessLifetime(response.headers), maxTtl)
-        if (ttl > 0 && maxEntries > 0) {
-          cache.delete(clientId)
-          while (cache.size >= maxEntries) cache.delete(cache.keys().next().value!)
-          cache.set(clientId, { client: registered.right, expiresAt: now + ttl })
-        }
-        return registered.right
-      }).pipe(
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () => fail("Timeout", `no answer from ${clientId} within ${Duration.format(timeout)}`)
-        })
-      )
-
     return (clientId: string) =>
       Effect.gen(function*() {
-        if (!isClientIdUrl(clientId, allowHttpLoopback)) {
+        if (!isClientIdUrl(clientId, fetcher.allowHttpLoopback)) {
           return yield* fail("InvalidUrl", "not a URL client id")
         }
         const now = yield* Clock.currentTimeMillis
-        const cached = cache.get(clientId)
+        const cached = fetcher.cache.get(clientId)
         if (cached !== undefined) {
           if (cached.expiresAt > now) return cached.client
-          cache.delete(clientId)
+          fetcher.cache.delete(clientId)
         }
-        return yield* fetchFresh(clientId, new URL(clientId))
+        return yield* fetchFresh(fetcher, clientId, new URL(clientId))
       }).pipe(Effect.withSpan("ClientIdMetadata.fetchDocument"))
   })
 

@@ -248,6 +248,73 @@ export const endpointsOf = (issuer: string): Endpoints => {
   }
 }
 
+/** The options resolved once, with their defaults: what every endpoint reads. */
+const providerConfig = (options: Options, store: OAuthProviderStore, endpoints: Endpoints): ProviderConfig => ({
+  issuer: endpoints.issuer,
+  consentUrl: endpoints.consent,
+  store,
+  authMethods: options.tokenEndpointAuthMethodsSupported ?? DEFAULT_AUTH_METHODS,
+  sendIss: options.issuerParameter ?? true,
+  maxBody: options.maxBodyBytes ?? 64 * 1024,
+  consent: options.consent ?? Consent.autoApprove(),
+  codeTtlMillis: toMillis(options.authorizationCodeTtl ?? Duration.seconds(60)),
+  refreshTtlMillis: toMillis(options.refreshTokenTtl ?? Duration.days(30)),
+  refreshReuseMillis: toMillis(options.refreshTokenReuseInterval ?? Duration.zero),
+  accessTtlMillis: Effect.map(
+    Effect.isEffect(options.accessTokenTtl) ?
+      options.accessTokenTtl :
+      Effect.succeed(options.accessTokenTtl ?? Duration.hours(1)),
+    toMillis
+  ),
+  scopesSupported: options.scopesSupported,
+  allowedResources: options.allowedResources,
+  clientIdMetadataDocumentSupported: options.clientIdMetadataDocumentSupported ?? false,
+  resolveClientIdMetadataDocument: options.resolveClientIdMetadataDocument,
+  registrationGuard: makeRegistrationGuard(
+    options.registrationLimit === false ? undefined : {
+      perAddress: options.registrationLimit?.perAddress ?? 30,
+      windowMillis: toMillis(options.registrationLimit?.window ?? Duration.minutes(1)),
+      maxClients: options.registrationLimit?.maxClients ?? 10_000
+    }
+  )
+})
+
+/**
+ * The routes: the RFC 8414 metadata (any origin), the endpoints clients call from scripts (CORS
+ * as configured), and the two the user agent navigates to (no CORS).
+ */
+const routes = (
+  options: Options,
+  config: ProviderConfig,
+  metadata: Readonly<Record<string, unknown>>
+): HttpRouter.HttpRouter => {
+  const issuerPath = new URL(config.issuer).pathname.replace(/\/+$/, "")
+  const at = (path: string): HttpRouter.PathInput => `/${path.replace(/^\/+/, "")}`
+  // No `/.well-known/openid-configuration`: OpenID Connect Discovery requires `jwks_uri`,
+  // `subject_types_supported` and `id_token_signing_alg_values_supported`, and this server
+  // issues no ID tokens and publishes no keys — an RFC 8414 document there would be rejected by
+  // clients that validate it as OIDC, and a partial OIDC one would be a promise not kept.
+  const metadataRoutes = HttpRouter.empty.pipe(
+    HttpRouter.get(at(`/.well-known/oauth-authorization-server${issuerPath}`), metadataEndpoint(metadata)),
+    Cors.router(Cors.anyOrigin)
+  )
+  const clientRoutes = HttpRouter.empty.pipe(
+    HttpRouter.post(at(`${issuerPath}/register`), registrationEndpoint(config)),
+    HttpRouter.get(at(`${issuerPath}/register/:clientId`), readClientEndpoint(config)),
+    HttpRouter.put(at(`${issuerPath}/register/:clientId`), updateClientEndpoint(config)),
+    HttpRouter.del(at(`${issuerPath}/register/:clientId`), deleteClientEndpoint(config)),
+    HttpRouter.post(at(`${issuerPath}/token`), tokenEndpoint(config)),
+    HttpRouter.post(at(`${issuerPath}/revoke`), revocationEndpoint(config)),
+    HttpRouter.post(at(`${issuerPath}/introspect`), introspectionEndpoint(config)),
+    Cors.router(options.cors ?? Cors.anyOrigin)
+  )
+  const userAgentRoutes = HttpRouter.empty.pipe(
+    HttpRouter.get(at(`${issuerPath}/authorize`), authorizationEndpoint(config)),
+    HttpRouter.post(at(`${issuerPath}/authorize/consent`), consentEndpoint(config))
+  )
+  return HttpRouter.concatAll(metadataRoutes, clientRoutes, userAgentRoutes)
+}
+
 /**
  * Builds the authorization server on a store. Each endpoint lives in its own module
  * (`internal/provider/`: metadata, registration, client configuration (RFC 7592), authorization
@@ -262,78 +329,20 @@ export const make = (options: Options): Effect.Effect<OAuthProvider, never, OAut
   Effect.gen(function*() {
     const store = yield* OAuthProviderStore
     const endpoints = endpointsOf(options.issuer)
-    const issuer = endpoints.issuer
-    const issuerPath = new URL(issuer).pathname.replace(/\/+$/, "")
-    const authMethods = options.tokenEndpointAuthMethodsSupported ?? DEFAULT_AUTH_METHODS
-    const sendIss = options.issuerParameter ?? true
-    const config: ProviderConfig = {
-      issuer,
-      consentUrl: endpoints.consent,
-      store,
-      authMethods,
-      sendIss,
-      maxBody: options.maxBodyBytes ?? 64 * 1024,
-      consent: options.consent ?? Consent.autoApprove(),
-      codeTtlMillis: toMillis(options.authorizationCodeTtl ?? Duration.seconds(60)),
-      refreshTtlMillis: toMillis(options.refreshTokenTtl ?? Duration.days(30)),
-      refreshReuseMillis: toMillis(options.refreshTokenReuseInterval ?? Duration.zero),
-      accessTtlMillis: Effect.map(
-        Effect.isEffect(options.accessTokenTtl) ?
-          options.accessTokenTtl :
-          Effect.succeed(options.accessTokenTtl ?? Duration.hours(1)),
-        toMillis
-      ),
-      scopesSupported: options.scopesSupported,
-      allowedResources: options.allowedResources,
-      clientIdMetadataDocumentSupported: options.clientIdMetadataDocumentSupported ?? false,
-      resolveClientIdMetadataDocument: options.resolveClientIdMetadataDocument,
-      registrationGuard: makeRegistrationGuard(
-        options.registrationLimit === false ? undefined : {
-          perAddress: options.registrationLimit?.perAddress ?? 30,
-          windowMillis: toMillis(options.registrationLimit?.window ?? Duration.minutes(1)),
-          maxClients: options.registrationLimit?.maxClients ?? 10_000
-        }
-      )
-    }
+    const config = providerConfig(options, store, endpoints)
     const metadata = metadataDocument({
       endpoints,
       scopesSupported: options.scopesSupported,
-      authMethods,
-      sendIss,
+      authMethods: config.authMethods,
+      sendIss: config.sendIss,
       clientIdMetadataDocumentSupported: config.clientIdMetadataDocumentSupported
     })
-    const metadataResponse = metadataEndpoint(metadata)
-
-    const at = (path: string): HttpRouter.PathInput => `/${path.replace(/^\/+/, "")}`
-    // No `/.well-known/openid-configuration`: OpenID Connect Discovery requires `jwks_uri`,
-    // `subject_types_supported` and `id_token_signing_alg_values_supported`, and this server
-    // issues no ID tokens and publishes no keys — an RFC 8414 document there would be rejected by
-    // clients that validate it as OIDC, and a partial OIDC one would be a promise not kept.
-    const metadataRoutes = HttpRouter.empty.pipe(
-      HttpRouter.get(at(`/.well-known/oauth-authorization-server${issuerPath}`), metadataResponse),
-      Cors.router(Cors.anyOrigin)
-    )
-    const clientRoutes = HttpRouter.empty.pipe(
-      HttpRouter.post(at(`${issuerPath}/register`), registrationEndpoint(config)),
-      HttpRouter.get(at(`${issuerPath}/register/:clientId`), readClientEndpoint(config)),
-      HttpRouter.put(at(`${issuerPath}/register/:clientId`), updateClientEndpoint(config)),
-      HttpRouter.del(at(`${issuerPath}/register/:clientId`), deleteClientEndpoint(config)),
-      HttpRouter.post(at(`${issuerPath}/token`), tokenEndpoint(config)),
-      HttpRouter.post(at(`${issuerPath}/revoke`), revocationEndpoint(config)),
-      HttpRouter.post(at(`${issuerPath}/introspect`), introspectionEndpoint(config)),
-      Cors.router(options.cors ?? Cors.anyOrigin)
-    )
-    const userAgentRoutes = HttpRouter.empty.pipe(
-      HttpRouter.get(at(`${issuerPath}/authorize`), authorizationEndpoint(config)),
-      HttpRouter.post(at(`${issuerPath}/authorize/consent`), consentEndpoint(config))
-    )
-    const router = HttpRouter.concatAll(metadataRoutes, clientRoutes, userAgentRoutes)
 
     return OAuthProvider.of({
-      issuer,
+      issuer: config.issuer,
       endpoints,
       metadata,
-      router,
+      router: routes(options, config, metadata),
       store,
       verifyAccessToken: Effect.fn("OAuthProvider.verifyAccessToken")((token: string) =>
         verifyAccessToken(config, token)

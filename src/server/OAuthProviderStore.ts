@@ -300,6 +300,124 @@ const KeyList = StringArray
 
 const digest = (value: string): string => createHash("sha256").update(value).digest("base64url")
 
+/** The key-value store and its typed views, one per kind of record. */
+interface Records {
+  readonly kv: KeyValueStore.KeyValueStore
+  readonly clients: KeyValueStore.SchemaStore<RegisteredClient, never>
+  readonly codes: KeyValueStore.SchemaStore<AuthorizationCode, never>
+  readonly access: KeyValueStore.SchemaStore<AccessTokenRecord, never>
+  readonly refresh: KeyValueStore.SchemaStore<RefreshTokenRecord, never>
+  readonly pendings: KeyValueStore.SchemaStore<PendingAuthorization, never>
+  readonly families: KeyValueStore.SchemaStore<typeof FamilyIndex.Type, never>
+  readonly lists: KeyValueStore.SchemaStore<typeof KeyList.Type, never>
+}
+
+const records = (kv: KeyValueStore.KeyValueStore): Records => ({
+  kv,
+  clients: kv.forSchema(RegisteredClient),
+  codes: kv.forSchema(AuthorizationCode),
+  access: kv.forSchema(AccessTokenRecord),
+  refresh: kv.forSchema(RefreshTokenRecord),
+  pendings: kv.forSchema(PendingAuthorization),
+  families: kv.forSchema(FamilyIndex),
+  lists: kv.forSchema(KeyList)
+})
+
+const listGet = (r: Records, key: string) =>
+  Effect.map(r.lists.get(key), Option.getOrElse((): ReadonlyArray<string> => []))
+
+const listAdd = (r: Records, key: string, item: string) =>
+  Effect.flatMap(listGet(r, key), (items) => items.includes(item) ? Effect.void : r.lists.set(key, [...items, item]))
+
+/** Remove every key `keyOf(item)` for the items listed under `index`, then the list. */
+const clearListed = (r: Records, index: string, keyOf: (item: string) => string) =>
+  Effect.gen(function*() {
+    for (const item of yield* listGet(r, index)) yield* r.kv.remove(keyOf(item))
+    yield* r.kv.remove(index)
+  })
+
+const familyAdd = (r: Records, familyId: string, kind: "access" | "refresh", hash: string) =>
+  Effect.flatMap(r.families.get(`family:${familyId}`), (found) => {
+    const current = Option.getOrElse(found, () => ({ access: [], refresh: [] }))
+    return r.families.set(`family:${familyId}`, { ...current, [kind]: [...current[kind], hash] })
+  })
+
+const removeFamily = (r: Records, familyId: string) =>
+  Effect.gen(function*() {
+    const found = yield* r.families.get(`family:${familyId}`)
+    if (Option.isNone(found)) return
+    for (const hash of found.value.access) yield* r.kv.remove(`access:${hash}`)
+    for (const hash of found.value.refresh) yield* r.kv.remove(`refresh:${hash}`)
+    yield* r.kv.remove(`family:${familyId}`)
+  })
+
+/** A record, or `None` (deleted) once it has expired. */
+const live = <A extends { readonly expiresAt: number }>(store: KeyValueStore.SchemaStore<A, never>, key: string) =>
+  Effect.gen(function*() {
+    const found = yield* store.get(key)
+    if (Option.isNone(found)) return found
+    const now = yield* Clock.currentTimeMillis
+    if (found.value.expiresAt > now) return found
+    yield* store.remove(key)
+    return Option.none<A>()
+  })
+
+/** The live code, marked used (in `familyId`) unless it already was; the caller sees whether it was. */
+const consumeCode = (r: Records, code: string, familyId: string) =>
+  Effect.gen(function*() {
+    const key = `code:${digest(code)}`
+    const found = yield* live(r.codes, key)
+    if (Option.isSome(found) && !found.value.used) {
+      yield* r.codes.set(key, new AuthorizationCode({ ...found.value, used: true, familyId }))
+    }
+    return found
+  })
+
+const putAccessToken = (r: Records, token: AccessTokenRecord) =>
+  Effect.gen(function*() {
+    const hash = digest(Redacted.value(token.token))
+    yield* r.access.set(`access:${hash}`, token)
+    yield* familyAdd(r, token.familyId, "access", hash)
+    yield* listAdd(r, `client-families:${token.clientId}`, token.familyId)
+  })
+
+const putRefreshToken = (r: Records, token: RefreshTokenRecord) =>
+  Effect.gen(function*() {
+    const hash = digest(Redacted.value(token.token))
+    yield* r.refresh.set(`refresh:${hash}`, token)
+    yield* familyAdd(r, token.familyId, "refresh", hash)
+    yield* listAdd(r, `client-families:${token.clientId}`, token.familyId)
+    yield* listAdd(r, "index:refresh", hash)
+  })
+
+/** The live refresh token, marked used (at `now`) unless it already was; the caller sees whether it was. */
+const useRefreshToken = (r: Records, token: string, now: number | undefined) =>
+  Effect.gen(function*() {
+    const key = `refresh:${digest(token)}`
+    const found = yield* live(r.refresh, key)
+    if (Option.isSome(found) && !found.value.used) {
+      yield* r.refresh.set(
+        key,
+        new RefreshTokenRecord({ ...found.value, used: true, ...(now === undefined ? {} : { usedAt: now }) })
+      )
+    }
+    return found
+  })
+
+const revokeClientTokens = (r: Records, clientId: string) =>
+  Effect.gen(function*() {
+    for (const familyId of yield* listGet(r, `client-families:${clientId}`)) yield* removeFamily(r, familyId)
+    yield* r.kv.remove(`client-families:${clientId}`)
+  })
+
+const takePending = (r: Records, id: string) =>
+  Effect.gen(function*() {
+    const key = `pending:${digest(id)}`
+    const found = yield* live(r.pendings, key)
+    yield* r.kv.remove(key)
+    return found
+  })
+
 /**
  * A store over any `@effect/platform` `KeyValueStore` (files, Redis, browser storage, …), so
  * that clients and grants survive a restart. Codes, tokens and pending requests are stored under
@@ -319,113 +437,34 @@ export const makeKeyValueStore = (
   options: { readonly prefix?: string | undefined } = {}
 ): Effect.Effect<OAuthProviderStore, never, KeyValueStore.KeyValueStore> =>
   Effect.gen(function*() {
-    const kv = KeyValueStore.prefix(yield* KeyValueStore.KeyValueStore, options.prefix ?? "effect-mcp-oauth/as/")
+    const kv = yield* KeyValueStore.KeyValueStore
+    const r = records(KeyValueStore.prefix(kv, options.prefix ?? "effect-mcp-oauth/as/"))
     const lock = yield* Effect.makeSemaphore(1)
     const serial = <A, E, R>(effect: Effect.Effect<A, E, R>) => lock.withPermits(1)(effect)
-    const clients = kv.forSchema(RegisteredClient)
-    const codes = kv.forSchema(AuthorizationCode)
-    const access = kv.forSchema(AccessTokenRecord)
-    const refresh = kv.forSchema(RefreshTokenRecord)
-    const pendings = kv.forSchema(PendingAuthorization)
-    const families = kv.forSchema(FamilyIndex)
-    const lists = kv.forSchema(KeyList)
-
-    const listGet = (key: string) => Effect.map(lists.get(key), Option.getOrElse((): ReadonlyArray<string> => []))
-    const listAdd = (key: string, item: string) =>
-      Effect.flatMap(listGet(key), (items) => items.includes(item) ? Effect.void : lists.set(key, [...items, item]))
-    const familyAdd = (familyId: string, kind: "access" | "refresh", hash: string) =>
-      Effect.flatMap(families.get(`family:${familyId}`), (found) => {
-        const current = Option.getOrElse(found, () => ({ access: [], refresh: [] }))
-        return families.set(`family:${familyId}`, { ...current, [kind]: [...current[kind], hash] })
-      })
-    const removeFamily = (familyId: string) =>
-      Effect.gen(function*() {
-        const found = yield* families.get(`family:${familyId}`)
-        if (Option.isNone(found)) return
-        for (const hash of found.value.access) yield* kv.remove(`access:${hash}`)
-        for (const hash of found.value.refresh) yield* kv.remove(`refresh:${hash}`)
-        yield* kv.remove(`family:${familyId}`)
-      })
-    /** A record, or `None` (deleted) once it has expired. */
-    const live = <A extends { readonly expiresAt: number }>(store: KeyValueStore.SchemaStore<A, never>, key: string) =>
-      Effect.gen(function*() {
-        const found = yield* store.get(key)
-        if (Option.isNone(found)) return found
-        const now = yield* Clock.currentTimeMillis
-        if (found.value.expiresAt > now) return found
-        yield* store.remove(key)
-        return Option.none<A>()
-      })
 
     return OAuthProviderStore.of({
-      getClient: (clientId) => clients.get(`client:${clientId}`).pipe(Effect.orDie),
+      getClient: (clientId) => r.clients.get(`client:${clientId}`).pipe(Effect.orDie),
       putClient: (client) =>
-        serial(Effect.zipRight(clients.set(`client:${client.clientId}`, client), listAdd("index:clients", client.clientId)))
-          .pipe(Effect.orDie),
-      deleteClient: (clientId) => serial(kv.remove(`client:${clientId}`)).pipe(Effect.orDie),
-      clearClients: serial(Effect.gen(function*() {
-        for (const id of yield* listGet("index:clients")) yield* kv.remove(`client:${id}`)
-        yield* kv.remove("index:clients")
-      })).pipe(Effect.orDie),
-      putCode: (code) => serial(codes.set(`code:${digest(Redacted.value(code.code))}`, code)).pipe(Effect.orDie),
-      getCode: (code) => live(codes, `code:${digest(code)}`).pipe(Effect.orDie),
-      consumeCode: (code, familyId) =>
-        serial(Effect.gen(function*() {
-          const key = `code:${digest(code)}`
-          const found = yield* live(codes, key)
-          if (Option.isSome(found) && !found.value.used) {
-            yield* codes.set(key, new AuthorizationCode({ ...found.value, used: true, familyId }))
-          }
-          return found
-        })).pipe(Effect.orDie),
-      putAccessToken: (token) =>
-        serial(Effect.gen(function*() {
-          const hash = digest(Redacted.value(token.token))
-          yield* access.set(`access:${hash}`, token)
-          yield* familyAdd(token.familyId, "access", hash)
-          yield* listAdd(`client-families:${token.clientId}`, token.familyId)
-        })).pipe(Effect.orDie),
-      getAccessToken: (token) => live(access, `access:${digest(token)}`).pipe(Effect.orDie),
-      deleteAccessToken: (token) => serial(kv.remove(`access:${digest(token)}`)).pipe(Effect.orDie),
-      putRefreshToken: (token) =>
-        serial(Effect.gen(function*() {
-          const hash = digest(Redacted.value(token.token))
-          yield* refresh.set(`refresh:${hash}`, token)
-          yield* familyAdd(token.familyId, "refresh", hash)
-          yield* listAdd(`client-families:${token.clientId}`, token.familyId)
-          yield* listAdd("index:refresh", hash)
-        })).pipe(Effect.orDie),
-      getRefreshToken: (token) => live(refresh, `refresh:${digest(token)}`).pipe(Effect.orDie),
-      useRefreshToken: (token, now) =>
-        serial(Effect.gen(function*() {
-          const key = `refresh:${digest(token)}`
-          const found = yield* live(refresh, key)
-          if (Option.isSome(found) && !found.value.used) {
-            yield* refresh.set(
-              key,
-              new RefreshTokenRecord({ ...found.value, used: true, ...(now === undefined ? {} : { usedAt: now }) })
-            )
-          }
-          return found
-        })).pipe(Effect.orDie),
-      revokeFamily: (familyId) => serial(removeFamily(familyId)).pipe(Effect.orDie),
-      revokeClientTokens: (clientId) =>
-        serial(Effect.gen(function*() {
-          for (const familyId of yield* listGet(`client-families:${clientId}`)) yield* removeFamily(familyId)
-          yield* kv.remove(`client-families:${clientId}`)
-        })).pipe(Effect.orDie),
-      clearRefreshTokens: serial(Effect.gen(function*() {
-        for (const hash of yield* listGet("index:refresh")) yield* kv.remove(`refresh:${hash}`)
-        yield* kv.remove("index:refresh")
-      })).pipe(Effect.orDie),
-      putPending: (p) => serial(pendings.set(`pending:${digest(Redacted.value(p.id))}`, p)).pipe(Effect.orDie),
-      takePending: (id) =>
-        serial(Effect.gen(function*() {
-          const key = `pending:${digest(id)}`
-          const found = yield* live(pendings, key)
-          yield* kv.remove(key)
-          return found
-        })).pipe(Effect.orDie)
+        serial(Effect.zipRight(
+          r.clients.set(`client:${client.clientId}`, client),
+          listAdd(r, "index:clients", client.clientId)
+        )).pipe(Effect.orDie),
+      deleteClient: (clientId) => serial(r.kv.remove(`client:${clientId}`)).pipe(Effect.orDie),
+      clearClients: serial(clearListed(r, "index:clients", (id) => `client:${id}`)).pipe(Effect.orDie),
+      putCode: (code) => serial(r.codes.set(`code:${digest(Redacted.value(code.code))}`, code)).pipe(Effect.orDie),
+      getCode: (code) => live(r.codes, `code:${digest(code)}`).pipe(Effect.orDie),
+      consumeCode: (code, familyId) => serial(consumeCode(r, code, familyId)).pipe(Effect.orDie),
+      putAccessToken: (token) => serial(putAccessToken(r, token)).pipe(Effect.orDie),
+      getAccessToken: (token) => live(r.access, `access:${digest(token)}`).pipe(Effect.orDie),
+      deleteAccessToken: (token) => serial(r.kv.remove(`access:${digest(token)}`)).pipe(Effect.orDie),
+      putRefreshToken: (token) => serial(putRefreshToken(r, token)).pipe(Effect.orDie),
+      getRefreshToken: (token) => live(r.refresh, `refresh:${digest(token)}`).pipe(Effect.orDie),
+      useRefreshToken: (token, now) => serial(useRefreshToken(r, token, now)).pipe(Effect.orDie),
+      revokeFamily: (familyId) => serial(removeFamily(r, familyId)).pipe(Effect.orDie),
+      revokeClientTokens: (clientId) => serial(revokeClientTokens(r, clientId)).pipe(Effect.orDie),
+      clearRefreshTokens: serial(clearListed(r, "index:refresh", (hash) => `refresh:${hash}`)).pipe(Effect.orDie),
+      putPending: (p) => serial(r.pendings.set(`pending:${digest(Redacted.value(p.id))}`, p)).pipe(Effect.orDie),
+      takePending: (id) => serial(takePending(r, id)).pipe(Effect.orDie)
     })
   })
 

@@ -171,6 +171,92 @@ export const redirectUriAllowed = (allowed: ReadonlyArray<string | RegExp>) => (
   return allowed.some((a) => typeof a === "string" ? a === uri : new RegExp(`^(?:${a.source})$`, a.flags).test(uri))
 }
 
+/** The upstream authorization server: its endpoints (configured, or discovered once) and this proxy's client there. */
+const upstreamConfig = (options: Options, callbackUrl: string): Effect.Effect<UpstreamConfig> =>
+  Effect.gen(function*() {
+    const configured = options.upstream
+    const secret = configured.clientSecret
+    const http = { timeout: options.upstreamTimeout ?? Duration.seconds(10) }
+    return {
+      issuer: configured.issuer,
+      endpoints: configured.authorizationEndpoint !== undefined
+        ? Effect.succeed({
+          authorizationEndpoint: configured.authorizationEndpoint,
+          tokenEndpoint: configured.tokenEndpoint
+        })
+        : yield* discoverUpstream(configured.issuer, http),
+      clientId: configured.clientId,
+      clientSecret: secret,
+      authMethod: configured.tokenEndpointAuthMethod ?? (secret === undefined ? "none" : "client_secret_basic"),
+      scopes: configured.scopes ?? ["openid"],
+      resource: configured.resource,
+      callbackUrl,
+      http
+    }
+  })
+
+/**
+ * The downstream authorization server the MCP clients see: every request is shown to the user
+ * (no approval is remembered for a client), user grants only, redirect URIs restricted.
+ */
+const downstreamConfig = (options: Options, store: OAuthProviderStore, endpoints: Endpoints): ProviderConfig => ({
+  issuer: endpoints.issuer,
+  consentUrl: endpoints.consent,
+  store,
+  authMethods: ["none", "client_secret_basic", "client_secret_post"],
+  sendIss: true,
+  maxBody: 64 * 1024,
+  consent: () => Effect.succeed(Consent.ConsentDecision.Prompt({ subject: "" })),
+  codeTtlMillis: 60_000,
+  refreshTtlMillis: toMillis(options.refreshTokenTtl ?? Duration.days(30)),
+  refreshReuseMillis: 0,
+  accessTtlMillis: Effect.succeed(toMillis(options.accessTokenTtl ?? Duration.hours(1))),
+  scopesSupported: options.scopesSupported,
+  allowedResources: [options.resource],
+  clientIdMetadataDocumentSupported: false,
+  resolveClientIdMetadataDocument: undefined,
+  registrationGuard: makeRegistrationGuard({ perAddress: 30, windowMillis: 60_000, maxClients: 10_000 }),
+  grantTypes: PROXY_GRANT_TYPES,
+  redirectUriAllowed: redirectUriAllowed(options.allowedRedirectUris ?? []),
+  consentCookie: CONSENT_COOKIE
+})
+
+/**
+ * The routes: RFC 8414 metadata (any origin), the endpoints clients call from scripts (CORS as
+ * configured), and the ones the user agent navigates to, the upstream's callback among them.
+ */
+const proxyRoutes = (
+  options: Options,
+  config: ProviderConfig,
+  upstream: UpstreamConfig,
+  httpClient: HttpClient.HttpClient,
+  metadata: Readonly<Record<string, unknown>>
+): HttpRouter.HttpRouter => {
+  const issuerPath = new URL(config.issuer).pathname.replace(/\/+$/, "")
+  const at = (path: string): HttpRouter.PathInput => `/${path.replace(/^\/+/, "")}`
+  return HttpRouter.concatAll(
+    HttpRouter.empty.pipe(
+      HttpRouter.get(at(`/.well-known/oauth-authorization-server${issuerPath}`), metadataEndpoint(metadata)),
+      Cors.router(Cors.anyOrigin)
+    ),
+    HttpRouter.empty.pipe(
+      HttpRouter.post(at(`${issuerPath}/register`), registrationEndpoint(config)),
+      HttpRouter.post(at(`${issuerPath}/token`), tokenEndpoint(config)),
+      HttpRouter.post(at(`${issuerPath}/revoke`), revocationEndpoint(config)),
+      HttpRouter.post(at(`${issuerPath}/introspect`), introspectionEndpoint(config)),
+      Cors.router(options.cors ?? Cors.anyOrigin)
+    ),
+    HttpRouter.empty.pipe(
+      HttpRouter.get(at(`${issuerPath}/authorize`), authorizationEndpoint(config)),
+      HttpRouter.post(at(`${issuerPath}/authorize/consent`), consentEndpoint(config)),
+      HttpRouter.get(
+        at(`${issuerPath}/callback`),
+        Effect.provideService(callbackEndpoint(config, upstream), HttpClient.HttpClient, httpClient)
+      )
+    )
+  )
+}
+
 /**
  * Builds the proxy on the store in context, with the `HttpClient` it redeems upstream codes with.
  *
@@ -185,51 +271,10 @@ export const make = (
     const store = yield* OAuthProviderStore
     const httpClient = yield* HttpClient.HttpClient
     const endpoints = endpointsOf(options.issuer)
-    const issuer = endpoints.issuer
-    const issuerPath = new URL(issuer).pathname.replace(/\/+$/, "")
-    const callbackUrl = `${issuer}/callback`
-    const authMethods = ["none", "client_secret_basic", "client_secret_post"] as const
-    const secret = options.upstream.clientSecret
-    const http = { timeout: options.upstreamTimeout ?? Duration.seconds(10) }
-    const configured = options.upstream
-    const upstream: UpstreamConfig = {
-      issuer: configured.issuer,
-      endpoints: configured.authorizationEndpoint !== undefined
-        ? Effect.succeed({
-          authorizationEndpoint: configured.authorizationEndpoint,
-          tokenEndpoint: configured.tokenEndpoint
-        })
-        : yield* discoverUpstream(configured.issuer, http),
-      clientId: options.upstream.clientId,
-      clientSecret: secret,
-      authMethod: options.upstream.tokenEndpointAuthMethod ?? (secret === undefined ? "none" : "client_secret_basic"),
-      scopes: options.upstream.scopes ?? ["openid"],
-      resource: options.upstream.resource,
-      callbackUrl,
-      http
-    }
-    const base: ProviderConfig = {
-      issuer,
-      consentUrl: endpoints.consent,
-      store,
-      authMethods: [...authMethods],
-      sendIss: true,
-      maxBody: 64 * 1024,
-      // Every request is shown to the user: no approval is remembered for a client.
-      consent: () => Effect.succeed(Consent.ConsentDecision.Prompt({ subject: "" })),
-      codeTtlMillis: 60_000,
-      refreshTtlMillis: toMillis(options.refreshTokenTtl ?? Duration.days(30)),
-      refreshReuseMillis: 0,
-      accessTtlMillis: Effect.succeed(toMillis(options.accessTokenTtl ?? Duration.hours(1))),
-      scopesSupported: options.scopesSupported,
-      allowedResources: [options.resource],
-      clientIdMetadataDocumentSupported: false,
-      resolveClientIdMetadataDocument: undefined,
-      registrationGuard: makeRegistrationGuard({ perAddress: 30, windowMillis: 60_000, maxClients: 10_000 }),
-      grantTypes: PROXY_GRANT_TYPES,
-      redirectUriAllowed: redirectUriAllowed(options.allowedRedirectUris ?? []),
-      consentCookie: CONSENT_COOKIE
-    }
+    const callbackUrl = `${endpoints.issuer}/callback`
+    const upstream = yield* upstreamConfig(options, callbackUrl)
+    const base = downstreamConfig(options, store, endpoints)
+    // After the user's consent, the browser goes on to sign in upstream.
     const config: ProviderConfig = {
       ...base,
       afterConsent: (pending) =>
@@ -243,34 +288,12 @@ export const make = (
       clientIdMetadataDocumentSupported: false,
       grantTypes: PROXY_GRANT_TYPES
     })
-    const at = (path: string): HttpRouter.PathInput => `/${path.replace(/^\/+/, "")}`
-    const router = HttpRouter.concatAll(
-      HttpRouter.empty.pipe(
-        HttpRouter.get(at(`/.well-known/oauth-authorization-server${issuerPath}`), metadataEndpoint(metadata)),
-        Cors.router(Cors.anyOrigin)
-      ),
-      HttpRouter.empty.pipe(
-        HttpRouter.post(at(`${issuerPath}/register`), registrationEndpoint(config)),
-        HttpRouter.post(at(`${issuerPath}/token`), tokenEndpoint(config)),
-        HttpRouter.post(at(`${issuerPath}/revoke`), revocationEndpoint(config)),
-        HttpRouter.post(at(`${issuerPath}/introspect`), introspectionEndpoint(config)),
-        Cors.router(options.cors ?? Cors.anyOrigin)
-      ),
-      HttpRouter.empty.pipe(
-        HttpRouter.get(at(`${issuerPath}/authorize`), authorizationEndpoint(config)),
-        HttpRouter.post(at(`${issuerPath}/authorize/consent`), consentEndpoint(config)),
-        HttpRouter.get(
-          at(`${issuerPath}/callback`),
-          Effect.provideService(callbackEndpoint(config, upstream), HttpClient.HttpClient, httpClient)
-        )
-      )
-    )
     return OAuthProxy.of({
-      issuer,
+      issuer: config.issuer,
       endpoints,
       callbackUrl,
       metadata,
-      router,
+      router: proxyRoutes(options, config, upstream, httpClient, metadata),
       store,
       verifyAccessToken: Effect.fn("OAuthProxy.verifyAccessToken")((token: string) => verifyAccessToken(config, token))
     })

@@ -110,11 +110,112 @@ const consentPage = (config: ProviderConfig, p: {
       `</form>`
   )
 
+const invalid = (error: string, description: string) => new OAuthFailure({ status: 400, error, description })
+
+/**
+ * The redirect URI of the request: the one given, or the client's only one (RFC 6749 §3.1.2.3);
+ * registered for the client and not of a forbidden scheme. A failure here is shown to the user
+ * agent, never redirected (RFC 6749 §4.1.2.1).
+ */
+const checkRedirectUri = (
+  params: URLSearchParams,
+  client: RegisteredClient,
+  clientId: string
+): string | OAuthFailure => {
+  const redirectUri = params.get("redirect_uri") ??
+    (client.redirectUris.length === 1 ? client.redirectUris[0]! : undefined)
+  if (redirectUri === undefined) return invalid("invalid_request", "redirect_uri is required")
+  if (!matchesRegisteredRedirectUri(redirectUri, client.redirectUris)) {
+    return invalid("invalid_request", `redirect_uri "${redirectUri}" is not registered for client "${clientId}"`)
+  }
+  // Records stored before these schemes were refused at registration (or written by hand)
+  // still never send the browser there.
+  if (isForbiddenScheme(new URL(redirectUri).protocol)) {
+    return invalid("invalid_request", `the scheme of redirect_uri "${redirectUri}" is not allowed`)
+  }
+  return redirectUri
+}
+
+/**
+ * The rest of the request (RFC 6749 §4.1.1, RFC 7636 §4.3, RFC 8707 §2): a code response type the
+ * client may use, an S256 PKCE challenge, allowed scopes and resource. A missing parameter is
+ * `invalid_request`; an unknown response type `unsupported_response_type` (RFC 6749 §4.1.2.1).
+ */
+const checkCodeRequest = (
+  config: ProviderConfig,
+  params: URLSearchParams,
+  client: RegisteredClient
+): {
+  readonly codeChallenge: string
+  readonly scopes: ReadonlyArray<string>
+  readonly resource: string | undefined
+} | OAuthFailure => {
+  const responseType = params.get("response_type")
+  if (responseType === null || responseType === "") return invalid("invalid_request", "response_type is missing")
+  if (responseType !== "code") return invalid("unsupported_response_type", "response_type must be code")
+  if (!client.grantTypes.includes("authorization_code")) {
+    return invalid("unauthorized_client", "the client may not use the authorization_code grant")
+  }
+  const codeChallenge = params.get("code_challenge")
+  if (codeChallenge === null) return invalid("invalid_request", "code_challenge is required (PKCE)")
+  if (params.get("code_challenge_method") !== "S256") {
+    return invalid("invalid_request", "code_challenge_method must be S256")
+  }
+  if (!isValidS256Challenge(codeChallenge)) return invalid("invalid_request", "malformed code_challenge")
+  const scopes = params.has("scope") ? splitScopes(params.get("scope")) : splitScopes(client.scope)
+  const scopeProblem = checkScopes(config, scopes) ?? checkRegisteredScopes(client, scopes)
+  if (scopeProblem !== undefined) return scopeProblem
+  const resource = checkResource(config, params.getAll("resource"))
+  if (resource instanceof OAuthFailure) return resource
+  return { codeChallenge, scopes, resource }
+}
+
+/** The consent step asks the user: keep the request pending and show the consent page. */
+const promptConsent = (config: ProviderConfig, request: {
+  readonly clientId: string
+  readonly clientName: string | undefined
+  readonly redirectUri: string
+  readonly codeChallenge: string
+  readonly state: string | undefined
+  readonly scopes: ReadonlyArray<string>
+  readonly resource: string | undefined
+  readonly subject: string
+}) =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const id = randomToken()
+    yield* config.store.putPending(
+      new PendingAuthorization({
+        id: Redacted.make(id),
+        clientId: request.clientId,
+        redirectUri: request.redirectUri,
+        codeChallenge: request.codeChallenge,
+        state: request.state,
+        scopes: request.scopes,
+        resource: request.resource,
+        subject: request.subject,
+        expiresAt: now + PENDING_TTL_MILLIS
+      })
+    )
+    const shown = consentPage(config, {
+      id,
+      clientName: request.clientName ?? request.clientId,
+      redirectUri: request.redirectUri,
+      requestedScopes: request.scopes,
+      resource: request.resource
+    })
+    return config.consentCookie === undefined ? shown : HttpServerResponse.setHeader(
+      shown,
+      "set-cookie",
+      `${consentCookieName(config.consentCookie, id)}=${id}; Path=/; HttpOnly; SameSite=Strict; ` +
+        `Max-Age=${PENDING_TTL_MILLIS / 1000}`
+    )
+  })
+
 /** RFC 6749 §4.1.1: `GET /authorize`. @internal */
 export const authorizationEndpoint = (config: ProviderConfig) =>
   Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const params = parseParams(queryOf(request))
+    const params = parseParams(queryOf(yield* HttpServerRequest.HttpServerRequest))
     if (params instanceof OAuthFailure) return yield* badAuthorizationRequest(params.error, params.description)
     const clientId = params.get("client_id")
     if (clientId === null || clientId === "") {
@@ -125,22 +226,9 @@ export const authorizationEndpoint = (config: ProviderConfig) =>
       return yield* badAuthorizationRequest("invalid_client", `Client ID "${clientId}" not found`)
     }
     const client = found.value
-    const requestedRedirect = params.get("redirect_uri")
-    const redirectUri = requestedRedirect ??
-      (client.redirectUris.length === 1 ? client.redirectUris[0]! : undefined)
-    if (redirectUri === undefined) {
-      return yield* badAuthorizationRequest("invalid_request", "redirect_uri is required")
-    }
-    if (!matchesRegisteredRedirectUri(redirectUri, client.redirectUris)) {
-      return yield* badAuthorizationRequest(
-        "invalid_request",
-        `redirect_uri "${redirectUri}" is not registered for client "${clientId}"`
-      )
-    }
-    // Records stored before these schemes were refused at registration (or written by hand)
-    // still never send the browser there.
-    if (isForbiddenScheme(new URL(redirectUri).protocol)) {
-      return yield* badAuthorizationRequest("invalid_request", `the scheme of redirect_uri "${redirectUri}" is not allowed`)
+    const redirectUri = checkRedirectUri(params, client, clientId)
+    if (redirectUri instanceof OAuthFailure) {
+      return yield* badAuthorizationRequest(redirectUri.error, redirectUri.description)
     }
     // From here on, errors go to the client by redirect (RFC 6749 §4.1.2.1) — but only to a
     // redirect URI the server trusts; for others the user sees an error page (RFC 9700 §4.11.2).
@@ -150,35 +238,15 @@ export const authorizationEndpoint = (config: ProviderConfig) =>
       trusted ?
         Effect.succeed(redirectWith(config, redirectUri, { error, error_description: description, state })) :
         badAuthorizationRequest(error, description)
-    // RFC 6749 §4.1.2.1: a missing parameter is `invalid_request`; an unknown value is
-    // `unsupported_response_type`.
-    const responseType = params.get("response_type")
-    if (responseType === null || responseType === "") {
-      return yield* fail("invalid_request", "response_type is missing")
-    }
-    if (responseType !== "code") {
-      return yield* fail("unsupported_response_type", "response_type must be code")
-    }
-    if (!client.grantTypes.includes("authorization_code")) {
-      return yield* fail("unauthorized_client", "the client may not use the authorization_code grant")
-    }
-    const codeChallenge = params.get("code_challenge")
-    if (codeChallenge === null) return yield* fail("invalid_request", "code_challenge is required (PKCE)")
-    if (params.get("code_challenge_method") !== "S256") {
-      return yield* fail("invalid_request", "code_challenge_method must be S256")
-    }
-    if (!isValidS256Challenge(codeChallenge)) return yield* fail("invalid_request", "malformed code_challenge")
-    const requestedScopes = params.has("scope") ? splitScopes(params.get("scope")) : splitScopes(client.scope)
-    const scopeProblem = checkScopes(config, requestedScopes) ?? checkRegisteredScopes(client, requestedScopes)
-    if (scopeProblem !== undefined) return yield* fail(scopeProblem.error, scopeProblem.description)
-    const resource = checkResource(config, params.getAll("resource"))
-    if (resource instanceof OAuthFailure) return yield* fail(resource.error, resource.description)
+    const checked = checkCodeRequest(config, params, client)
+    if (checked instanceof OAuthFailure) return yield* fail(checked.error, checked.description)
+    const { codeChallenge, resource, scopes } = checked
 
     const decision = yield* config.consent({
       clientId,
       clientName: client.clientName,
       redirectUri,
-      scopes: requestedScopes,
+      scopes,
       resource,
       state
     })
@@ -191,41 +259,22 @@ export const authorizationEndpoint = (config: ProviderConfig) =>
           redirectUri,
           codeChallenge,
           subject: decision.subject,
-          scopes: decision.scopes ?? requestedScopes,
+          scopes: decision.scopes ?? scopes,
           resource
         })
         return redirectWith(config, redirectUri, { code, state })
       }
-      case "Prompt": {
-        const now = yield* Clock.currentTimeMillis
-        const id = randomToken()
-        yield* config.store.putPending(
-          new PendingAuthorization({
-            id: Redacted.make(id),
-            clientId,
-            redirectUri,
-            codeChallenge,
-            state,
-            scopes: requestedScopes,
-            resource,
-            subject: decision.subject,
-            expiresAt: now + PENDING_TTL_MILLIS
-          })
-        )
-        const shown = consentPage(config, {
-          id,
-          clientName: client.clientName ?? clientId,
+      case "Prompt":
+        return yield* promptConsent(config, {
+          clientId,
+          clientName: client.clientName,
           redirectUri,
-          requestedScopes,
-          resource
+          codeChallenge,
+          state,
+          scopes,
+          resource,
+          subject: decision.subject
         })
-        return config.consentCookie === undefined ? shown : HttpServerResponse.setHeader(
-          shown,
-          "set-cookie",
-          `${consentCookieName(config.consentCookie, id)}=${id}; Path=/; HttpOnly; SameSite=Strict; ` +
-            `Max-Age=${PENDING_TTL_MILLIS / 1000}`
-        )
-      }
     }
   })
 
