@@ -3,16 +3,20 @@
  * hostile bodies (deep nesting, secrets in a non-JSON body) give typed errors that never quote
  * the body.
  */
+import { HttpClient as HttpClientModule, HttpClientRequest } from "@effect/platform"
 import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Logger, LogLevel, Option, Redacted, Schema } from "effect"
 import * as Discovery from "../src/Discovery.js"
+import * as OAuthHttp from "../src/internal/oauthHttp.js"
 import * as Registration from "../src/Registration.js"
 import * as Revocation from "../src/Revocation.js"
 import { AuthorizationServerMetadata, ClientInformation } from "../src/Schemas.js"
 import * as TokenExchange from "../src/TokenExchange.js"
 import { asMetadata, rawOAuthServer, type RawOAuthServer, type RecordedRequest, type Reply } from "./oauthRawServer.js"
+
+const HttpClientTag = HttpClientModule.HttpClient
 
 const REDIRECT = "http://127.0.0.1:33418/callback"
 
@@ -216,4 +220,52 @@ describe("a token or registration body is never quoted in an error, its JSON or 
         }))
     }
   }
+})
+
+describe("OAuthHttp.execute reads a bounded body", () => {
+  /** A loopback server answering every request with `answer`. */
+  const rawServer = (answer: (res: import("node:http").ServerResponse) => void) =>
+    Effect.acquireRelease(
+      Effect.promise(async () => {
+        const Http = await import("node:http")
+        const server = Http.createServer((_req, res) => answer(res))
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+        const address = server.address()
+        const port = typeof address === "object" && address !== null ? address.port : 0
+        return { server, url: `http://127.0.0.1:${port}/token` }
+      }),
+      ({ server }) => Effect.sync(() => server.closeAllConnections()).pipe(Effect.zipRight(Effect.promise(() => new Promise((r) => server.close(r)))))
+    )
+  const execute = (url: string, maxBodyBytes: number) =>
+    Effect.flatMap(
+      HttpClientTag,
+      (client) => OAuthHttp.execute(client, HttpClientRequest.get(url), { timeout: "3 seconds", maxBodyBytes })
+    ).pipe(Effect.provide(NodeHttpClient.layerUndici))
+
+  it.scopedLive("a declared Content-Length over the limit fails at once, before any of the body arrives", () =>
+    Effect.gen(function*() {
+      // headers only, then nothing: reading would wait for the timeout
+      const { url } = yield* rawServer((res) => {
+        res.writeHead(200, { "content-type": "application/json", "content-length": String(2 * 1024 * 1024) })
+        res.flushHeaders()
+      })
+      const error = yield* Effect.flip(execute(url, 1024 * 1024))
+      expect(error).toMatchObject({ _tag: "OAuthRequestError", reason: "Decode", status: 200 })
+      expect(error.message).toContain("larger than 1048576 bytes")
+    }))
+
+  it.scopedLive("a chunked body (no Content-Length) is counted as it arrives: over the limit fails, under it is read", () =>
+    Effect.gen(function*() {
+      const { url } = yield* rawServer((res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        const piece = " ".repeat(64 * 1024)
+        for (let i = 0; i < 8; i++) res.write(piece)
+        res.end("{}")
+      })
+      const over = yield* Effect.flip(execute(url, 256 * 1024))
+      expect(over).toMatchObject({ _tag: "OAuthRequestError", reason: "Decode" })
+      const fits = yield* execute(url, 1024 * 1024)
+      expect(fits.text.length).toBe(8 * 64 * 1024 + 2)
+      expect(fits.headers["content-length"]).toBeUndefined()
+    }))
 })

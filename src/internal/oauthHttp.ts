@@ -9,6 +9,7 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as Headers from "@effect/platform/Headers"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
@@ -99,6 +100,37 @@ const readLimited = (
         : Effect.succeed({ size: acc.size + bytes.length, chunks: Chunk.append(acc.chunks, bytes) })),
     Effect.map(({ chunks, size }) => new TextDecoder().decode(concatChunks(chunks, size)))
   )
+
+/**
+ * The body as text, at most `limit` bytes. A declared `Content-Length` is checked before anything
+ * is read and then read in one piece (the HTTP parser stops at that length, so a server sending
+ * more cannot grow it); without one (chunked), the body is streamed and counted as it arrives.
+ */
+const readBody = (
+  response: HttpClientResponse.HttpClientResponse,
+  limit: number,
+  url: string
+): Effect.Effect<string, OAuthRequestError> => {
+  const declared = response.headers["content-length"]
+  if (declared === undefined || !/^\d{1,15}$/.test(declared)) {
+    return readLimited(response.stream, limit, url, response.status)
+  }
+  if (Number(declared) > limit) {
+    return Effect.fail(
+      new OAuthRequestError({ reason: "Decode", url, status: response.status, detail: `body larger than ${limit} bytes` })
+    )
+  }
+  return Effect.mapBoth(response.arrayBuffer, {
+    onFailure: (cause) =>
+      new OAuthRequestError({
+        reason: "Transport",
+        url,
+        status: response.status,
+        detail: `reading the body failed: ${String(cause)}`
+      }),
+    onSuccess: (bytes) => new TextDecoder().decode(bytes)
+  })
+}
 
 /** The bytes of `chunks` (of total length `size`) in one array. @internal */
 export const concatChunks = (chunks: Iterable<Uint8Array>, size: number): Uint8Array => {
@@ -210,7 +242,7 @@ export const execute = (
               })
             )
           }
-          return readLimited(response.stream, limit, url, response.status).pipe(
+          return readBody(response, limit, url).pipe(
             Effect.map((text): OAuthResponse => ({
               url,
               status: response.status,
