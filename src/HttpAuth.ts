@@ -20,6 +20,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
 import { dual } from "effect/Function"
 import * as Authorizer from "./Authorizer.js"
 import * as Discovery from "./Discovery.js"
@@ -441,66 +442,66 @@ export interface OAuthLayerOptions extends OAuth.OAuthOptions {
  */
 export const OAuthLayer = (
   options: OAuthLayerOptions
-): Layer.Layer<OAuth.OAuth | HttpClient.HttpClient, never, HttpClient.HttpClient> => {
-  const serviceConfig = {
-    timeout: options.timeout,
-    allowInsecure: options.allowInsecure
-  }
-  const storage = optionalService(TokenStorage.TokenStorage, TokenStorage.layerMemory)
-  // The default sign-in: the browser when there is a display, paste-back otherwise.
-  const authorizer = optionalService(
-    Authorizer.Authorizer,
-    Authorizer.layerAuto(options.callbackPort === undefined ? {} : { browser: { callbackPort: options.callbackPort } })
-  )
-  const pkce = optionalService(Pkce.Pkce, Pkce.layer)
-  // The app's TokenLock, else the lock a shared storage brings (file system, Redis), else none.
-  const lock = TokenLock.layerResolved.pipe(Layer.provide(storage))
-  const dpop = optionalService(Dpop.Dpop, Dpop.layer)
-  const core = OAuth.layer(options).pipe(
-    Layer.provide(
-      Layer.mergeAll(
-        Discovery.layer({
-          ...serviceConfig,
-          validateResource: options.validateResource,
-          deadline: options.discoveryDeadline
-        }),
-        Registration.layer({
-          ...serviceConfig,
-          clientId: options.clientId,
-          clientSecret: typeof options.clientSecret === "string"
-            ? Redacted.make(options.clientSecret)
-            : options.clientSecret,
-          tokenEndpointAuthMethod: options.tokenEndpointAuthMethod,
-          clientMetadataUrl: options.clientMetadataUrl,
-          clientName: options.clientName,
-          additionalClientMetadata: options.additionalClientMetadata
-        }),
-        TokenExchange.layer({ ...serviceConfig, privateKeyJwt: options.privateKeyJwt }).pipe(Layer.provide(dpop)),
-        dpop,
-        storage,
-        lock,
-        authorizer,
-        pkce
-      )
+): Layer.Layer<OAuth.OAuth | HttpClient.HttpClient, never, HttpClient.HttpClient> =>
+  // One effect, not a graph of a dozen layers: each memoized layer costs a scope, a deferred and
+  // a semaphore to build, and an app (or `McpClient.connect`) builds this once per server.
+  Layer.scopedContext(Effect.gen(function*() {
+    const inner = yield* HttpClient.HttpClient
+    const serviceConfig = { timeout: options.timeout, allowInsecure: options.allowInsecure }
+    const storage = yield* optionalService(TokenStorage.TokenStorage, TokenStorage.layerMemory)
+    // The default sign-in: the browser when there is a display, paste-back otherwise.
+    const authorizer = yield* optionalService(
+      Authorizer.Authorizer,
+      Authorizer.layerAuto(options.callbackPort === undefined ? {} : { browser: { callbackPort: options.callbackPort } })
     )
-  )
-  const http = Layer.scoped(
-    HttpClient.HttpClient,
-    Effect.gen(function*() {
-      const inner = yield* HttpClient.HttpClient
-      const oauth = yield* OAuth.OAuth
-      // Once this layer is closing, the requests of fibers still running never sign in.
-      const layerClosing = yield* Ref.make(false)
-      yield* Effect.addFinalizer(() => Ref.set(layerClosing, true))
-      return toHttpClient(authenticate(inner, oauth)).pipe(
-        HttpClient.transformResponse((response) =>
-          Effect.flatMap(Ref.get(layerClosing), (closing) => closing ? whileClosing(response) : response)
+    const pkce = Option.getOrElse(yield* Effect.serviceOption(Pkce.Pkce), () => Pkce.make)
+    const dpop = yield* optionalService(Dpop.Dpop, Dpop.layer)
+    // The app's TokenLock, else the lock a shared storage brings (file system, Redis), else none.
+    const lock = yield* Effect.provideService(TokenLock.resolve, TokenStorage.TokenStorage, storage)
+    const discovery = yield* Discovery.make({
+      ...serviceConfig,
+      validateResource: options.validateResource,
+      deadline: options.discoveryDeadline
+    })
+    const registration = yield* Registration.make({
+      ...serviceConfig,
+      clientId: options.clientId,
+      clientSecret: typeof options.clientSecret === "string"
+        ? Redacted.make(options.clientSecret)
+        : options.clientSecret,
+      tokenEndpointAuthMethod: options.tokenEndpointAuthMethod,
+      clientMetadataUrl: options.clientMetadataUrl,
+      clientName: options.clientName,
+      additionalClientMetadata: options.additionalClientMetadata
+    })
+    const tokenExchange = yield* Effect.provideService(
+      TokenExchange.make({ ...serviceConfig, privateKeyJwt: options.privateKeyJwt }),
+      Dpop.Dpop,
+      dpop
+    )
+    const oauth = yield* OAuth.make(options).pipe(
+      Effect.provide(
+        Context.make(TokenStorage.TokenStorage, storage).pipe(
+          Context.add(Authorizer.Authorizer, authorizer),
+          Context.add(Pkce.Pkce, pkce),
+          Context.add(Dpop.Dpop, dpop),
+          Context.add(TokenLock.TokenLock, lock),
+          Context.add(Discovery.Discovery, discovery),
+          Context.add(Registration.Registration, registration),
+          Context.add(TokenExchange.TokenExchange, tokenExchange)
         )
       )
-    })
-  )
-  return http.pipe(Layer.provideMerge(core))
-}
+    )
+    // Once this layer is closing, the requests of fibers still running never sign in.
+    const layerClosing = yield* Ref.make(false)
+    yield* Effect.addFinalizer(() => Ref.set(layerClosing, true))
+    const http = toHttpClient(authenticate(inner, oauth)).pipe(
+      HttpClient.transformResponse((response) =>
+        Effect.flatMap(Ref.get(layerClosing), (closing) => closing ? whileClosing(response) : response)
+      )
+    )
+    return Context.make(OAuth.OAuth, oauth).pipe(Context.add(HttpClient.HttpClient, http))
+  }))
 
 /**
  * The {@link OAuthLayer} options read from configuration (environment variables by default):
@@ -549,15 +550,19 @@ export const OAuthLayerConfig = (
 ): Layer.Layer<OAuth.OAuth | HttpClient.HttpClient, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Layer.unwrapEffect(Effect.map(config, OAuthLayer))
 
-/** A service taken from the context when present, else built from `fallback`. */
+/**
+ * A service taken from the context when present, else built from `fallback` into the layer's
+ * scope, through the memo map of the layer graph being built (as `Layer.provide` would: two
+ * `OAuthLayer`s in one graph share a default such as `TokenStorage.layerMemory`).
+ */
 const optionalService = <I, S, E, R>(
   tag: Context.Tag<I, S>,
   fallback: Layer.Layer<I, E, R>
-): Layer.Layer<I, E, R> =>
-  Layer.unwrapEffect(
-    Effect.map(Effect.serviceOption(tag), (found) =>
-      Option.match(found, {
-        onNone: () => fallback,
-        onSome: (service) => Layer.succeed(tag, service)
-      }))
-  )
+): Effect.Effect<S, E, R | Scope.Scope> =>
+  Effect.flatMap(Effect.serviceOption(tag), (found) =>
+    Option.isSome(found)
+      ? Effect.succeed(found.value)
+      : Effect.flatMap(
+        Effect.zip(Layer.CurrentMemoMap, Effect.scope),
+        ([memoMap, scope]) => Effect.map(Layer.buildWithMemoMap(fallback, memoMap, scope), Context.get(tag))
+      ))
