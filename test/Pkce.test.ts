@@ -98,4 +98,21 @@ describe("Pkce", () => {
       if (Either.isLeft(r)) expect(r.left._tag).toBe("ParseError")
     }
   })
+
+  it.effect("the challenge is the same without Node's synchronous hash (Web Crypto, as in a browser or Deno)", () =>
+    Effect.gen(function*() {
+      const original = process.getBuiltinModule
+      const withNode = yield* Pkce.challengeFor(RFC_VERIFIER)
+      const withoutNode = yield* Effect.acquireUseRelease(
+        Effect.sync(() => {
+          Object.defineProperty(process, "getBuiltinModule", { value: undefined, configurable: true, writable: true })
+        }),
+        () => Pkce.challengeFor(Redacted.make(RFC_VERIFIER)),
+        () => Effect.sync(() => {
+          Object.defineProperty(process, "getBuiltinModule", { value: original, configurable: true, writable: true })
+        })
+      )
+      expect(withNode).toBe(RFC_CHALLENGE)
+      expect(withoutNode).toBe(RFC_CHALLENGE)
+    }))
 })
