@@ -13,42 +13,17 @@
  *   and authorizer built as a merged `Layer` rather than provided as services.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { type HttpClient, HttpServer } from "@effect/platform"
-import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Exit, Layer, Schema, Scope } from "effect"
-import { createServer } from "node:http"
+import type { HttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import * as Authorizer from "../../src/Authorizer.js"
 import * as McpClient from "../../src/mcp/McpClient.js"
-import { AuthProvider, Consent, McpEndpoint, OAuthProvider, OAuthProviderStore } from "../../src/server/index.js"
 import * as TestStorage from "../../src/TestStorage.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
+import { protectedAddServer } from "../fixtures/effectCost.js"
 import { connectSdkClient, SdkOAuthProvider } from "../fixtures/SdkOAuthClient.js"
 
-const endpoint = McpEndpoint.make({
-  name: "bench",
-  version: "1.0.0",
-  tools: [
-    McpEndpoint.tool({
-      name: "add",
-      parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
-      handler: ({ a, b }) => Effect.succeed(String(a + b))
-    })
-  ]
-})
-
-const startServers = Effect.gen(function*() {
-  const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
-  const base = HttpServer.formatAddress(server.address)
-  const provider = yield* OAuthProvider.make({
-    issuer: base,
-    scopesSupported: ["mcp"],
-    consent: Consent.autoApprove("bench-user"),
-    registrationLimit: false
-  }).pipe(Effect.provide(OAuthProviderStore.layerMemory))
-  const auth = AuthProvider.fromOAuthProvider(provider, { requiredScopes: ["mcp"] })
-  yield* server.serve(AuthProvider.protect(auth, "/mcp", endpoint))
-  return { mcpUrl: auth.resourceUrl("/mcp") }
-})
+const startServers = Effect.map(protectedAddServer, (url) => ({ mcpUrl: url.href }))
 
 /** The official SDK client, signed in from nothing (the SDK's own two-step flow). */
 const sdkConnect = (mcpUrl: string): Promise<Client> =>

@@ -8,51 +8,17 @@
 import { HttpServer, HttpServerRequest } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, RuntimeFlagsPatch, Schema, Supervisor, Tracer } from "effect"
+import { Effect, RuntimeFlagsPatch, Tracer } from "effect"
 import * as RuntimeFlags from "effect/RuntimeFlags"
-import type { Context, Exit, Fiber, Option } from "effect"
 import { createServer } from "node:http"
 import * as McpClient from "../../src/mcp/McpClient.js"
-import { McpEndpoint } from "../../src/server/index.js"
-
-/** Counts the fibers started under it, and the effects they run when op supervision is on. */
-class CountFibers extends Supervisor.AbstractSupervisor<number> {
-  started = 0
-  steps = 0
-  override onEffect<A, E>(_fiber: Fiber.RuntimeFiber<A, E>, _effect: Effect.Effect<unknown, unknown, unknown>): void {
-    this.steps++
-  }
-  get value() {
-    return Effect.sync(() => this.started)
-  }
-  override onStart<A, E, R>(
-    _context: Context.Context<R>,
-    _effect: Effect.Effect<A, E, R>,
-    _parent: Option.Option<Fiber.RuntimeFiber<unknown, unknown>>,
-    _fiber: Fiber.RuntimeFiber<A, E>
-  ): void {
-    this.started++
-  }
-  override onEnd<A, E>(_value: Exit.Exit<A, E>, _fiber: Fiber.RuntimeFiber<A, E>): void {}
-}
-
-const endpoint = McpEndpoint.make({
-  name: "cost",
-  version: "1.0.0",
-  tools: [
-    McpEndpoint.tool({
-      name: "add",
-      parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
-      handler: ({ a, b }) => Effect.succeed(String(a + b))
-    })
-  ]
-})
+import { addEndpoint, CountFibers } from "../fixtures/effectCost.js"
 
 describe("McpClient per-call cost", () => {
   it.live("a tools/call forks at most 2 fibers: its send and its timeout clock (no scope, race or stream pipeline per request)", () =>
     Effect.gen(function*() {
       const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
-      yield* server.serve(endpoint)
+      yield* server.serve(addEndpoint)
       const client = yield* McpClient.connect(new URL("/", HttpServer.formatAddress(server.address)))
       yield* client.callTool("add", { a: 1, b: 2 })
       const calls = 20
@@ -68,7 +34,7 @@ describe("McpClient per-call cost", () => {
   it.live("a tools/call runs a bounded number of effect steps in the client (the CPU it costs)", () =>
     Effect.gen(function*() {
       const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
-      yield* server.serve(endpoint)
+      yield* server.serve(addEndpoint)
       const client = yield* McpClient.connect(new URL("/", HttpServer.formatAddress(server.address)), {
         standaloneStream: false
       })
@@ -89,7 +55,7 @@ describe("McpClient per-call cost", () => {
   it.live("a tools/call parses no URL of its own: the transport builds its POST once per session", () =>
     Effect.gen(function*() {
       const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
-      yield* server.serve(endpoint)
+      yield* server.serve(addEndpoint)
       const client = yield* McpClient.connect(new URL("/", HttpServer.formatAddress(server.address)), {
         standaloneStream: false
       })
@@ -125,7 +91,7 @@ describe("McpClient per-call cost", () => {
     yield* server.serve(
       Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
         traceparents.push(request.headers["traceparent"])
-        return endpoint
+        return addEndpoint
       })
     )
     return { url: new URL("/", HttpServer.formatAddress(server.address)), traceparents }
