@@ -12,9 +12,11 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as Headers from "@effect/platform/Headers"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -161,9 +163,10 @@ const sameUrl = (a: string, b: string): boolean => {
  * for anything below to follow.
  */
 const withoutRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (init) =>
-    Effect.provideService(effect, FetchHttpClient.RequestInit, {
-      ...Option.getOrElse(init, () => ({})),
+  // one context update (not `serviceOption` + `provideService`): this runs on every OAuth request
+  Effect.locallyWith(effect, FiberRef.currentContext, (context) =>
+    Context.add(context, FetchHttpClient.RequestInit, {
+      ...Option.getOrElse(Context.getOption(context, FetchHttpClient.RequestInit), () => ({})),
       redirect: "error"
     }))
 
@@ -251,7 +254,6 @@ export const execute = (
             }))
           )
         }),
-        Effect.scoped,
         withoutRedirects,
         Effect.timeoutFail({
           duration: options.timeout,
