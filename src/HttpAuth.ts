@@ -189,15 +189,20 @@ const attachToken = (m: Middleware) =>
   request: HttpClientRequest.HttpClientRequest
 ): Effect.Effect<HttpClientRequest.HttpClientRequest, OAuthError> => {
   if (!m.applies(request.url)) return Effect.succeed(request)
-  const token = Effect.flatMap(
-    FiberRef.get(currentlyClosing),
-    (closing) => closing ? Effect.map(Effect.option(m.oauth.tokens), Option.flatten) : m.oauth.tokenForRequest
+  // the closing flag read in place (no FiberRef.get + flatMap): this runs on every request
+  return Effect.withFiberRuntime((fiber) =>
+    Effect.flatMap(
+      fiber.getFiberRef(currentlyClosing)
+        ? Effect.map(Effect.option(m.oauth.tokens), Option.flatten)
+        : m.oauth.tokenForRequest,
+      (t) =>
+        Option.isNone(t)
+          ? Effect.succeed(request)
+          : t.value.tokenType === "DPoP" && m.dpop !== undefined
+          ? Effect.map(present(m.dpop, request, t.value), m.attached.remember)
+          : Effect.succeed(m.attached.remember(HttpClientRequest.bearerToken(request, Redacted.value(t.value.accessToken))))
+    )
   )
-  return Effect.flatMap(token, (t) =>
-    Option.match(t, {
-      onNone: () => Effect.succeed(request),
-      onSome: (t) => Effect.map(present(m.dpop, request, t), m.attached.remember)
-    }))
 }
 
 /** Remembers a resource server's `DPoP-Nonce` (RFC 9449 §9) for the next proof. */
@@ -239,13 +244,6 @@ const refuseForeignAnswer = (
       Effect.flatMap(Effect.fail)
     )
     : Effect.succeed(response)
-
-/** One answer: refused when it came from another origin with our token, its DPoP nonce remembered. */
-const checkAnswer = (m: Middleware) =>
-(
-  response: HttpClientResponse.HttpClientResponse
-): Effect.Effect<HttpClientResponse.HttpClientResponse, OAuthRequestError | StorageError> =>
-  m.applies(response.request.url) ? rememberNonce(m, response) : refuseForeignAnswer(m, response)
 
 /** Where a request stands in the challenge loop of {@link answerChallenges}. */
 interface ChallengeState {
@@ -318,22 +316,30 @@ const onForbidden = <E, R>(
 }
 
 /**
- * Runs `send` (the whole request pipeline, so a retry carries the new token) and answers the
- * MCP server's 401 and 403 challenges; other answers, and every answer while closing, pass on.
+ * One answer: refused when it came from another origin with our token; its DPoP nonce
+ * remembered; the MCP server's 401 and 403 challenges answered (`retry` re-runs the request
+ * pipeline, so the retry carries the new token). Other answers, and every answer while closing,
+ * pass on.
  */
-const answerChallenges = <E, R>(
+const answer = <E, R>(
   m: Middleware,
-  send: Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R>
+  response: HttpClientResponse.HttpClientResponse,
+  state: ChallengeState,
+  retry: (state: ChallengeState) => Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R>
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> => {
-  const loop = (state: ChallengeState): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> =>
-    Effect.flatMap(Effect.zip(send, FiberRef.get(currentlyClosing)), ([response, closing]) => {
-      if (closing || !m.applies(response.request.url)) return Effect.succeed(response)
-      if (response.status === 401) return onUnauthorized(m, response, state, loop)
-      if (response.status === 403) return onForbidden(m, response, state, loop)
-      return Effect.succeed(response)
-    })
-  return loop({ attempts: 0, retriedUnauthorized: false, retriedNonce: false })
+  if (!m.applies(response.request.url)) return refuseForeignAnswer(m, response)
+  if (response.status !== 401 && response.status !== 403) return rememberNonce(m, response)
+  return Effect.flatMap(rememberNonce(m, response), (answered) =>
+    Effect.withFiberRuntime((fiber) =>
+      fiber.getFiberRef(currentlyClosing)
+        ? Effect.succeed(answered)
+        : answered.status === 401
+        ? onUnauthorized(m, answered, state, retry)
+        : onForbidden(m, answered, state, retry)
+    ))
 }
+
+const firstAttempt: ChallengeState = { attempts: 0, retriedUnauthorized: false, retriedNonce: false }
 
 /**
  * Authenticates every request a client sends to the MCP server of `oauth` (same origin only;
@@ -357,10 +363,15 @@ export const authenticate: {
   2,
   <E, R>(client: HttpClient.HttpClient.With<E, R>, oauth: OAuth.OAuth): HttpClient.HttpClient.With<E | OAuthError, R> => {
     const m = makeMiddleware(oauth)
-    const authenticated: HttpClient.HttpClient.With<E | OAuthError, R> = client.pipe(
-      HttpClient.mapRequestEffect(attachToken(m)),
-      HttpClient.transformResponse((response) => answerChallenges(m, Effect.flatMap(response, checkAnswer(m))))
-    )
+    // The token goes on after the client's own request mapping (which may set the URL); every
+    // answer is then looked at in one step, not by a chain of wrappers.
+    const withToken = HttpClient.mapRequestEffect(client, attachToken(m))
+    const send = (request: HttpClientRequest.HttpClientRequest) => withToken.execute(request)
+    const loop = (
+      request: HttpClientRequest.HttpClientRequest,
+      state: ChallengeState
+    ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> =>
+      Effect.flatMap(send(request), (response) => answer(m, response, state, (next) => loop(request, next)))
     /**
      * The entry of the middleware: a request for another origin that carries a token this
      * middleware attached (copied by a redirect follower above it, which re-enters here, or
@@ -370,8 +381,9 @@ export const authenticate: {
     return HttpClient.makeWith<never, never, E | OAuthError, R>(
       (requestEffect) =>
         Effect.flatMap(requestEffect, (request) =>
-          authenticated.execute(
-            !m.applies(request.url) && m.attached.carries(request) ? withoutCredentials(request) : request
+          loop(
+            !m.applies(request.url) && m.attached.carries(request) ? withoutCredentials(request) : request,
+            firstAttempt
           )),
       Effect.succeed
     )
