@@ -19,7 +19,6 @@ import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import { dual } from "effect/Function"
 import * as Authorizer from "./Authorizer.js"
@@ -504,13 +503,16 @@ export const OAuthLayer = (
         )
       )
     )
-    // Once this layer is closing, the requests of fibers still running never sign in.
-    const layerClosing = yield* Ref.make(false)
-    yield* Effect.addFinalizer(() => Ref.set(layerClosing, true))
+    // Once this layer is closing, the requests of fibers still running never sign in. A plain
+    // flag read when the request runs (one step, not a Ref read and a flatMap on every request).
+    let layerClosing = false
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        layerClosing = true
+      })
+    )
     const http = toHttpClient(authenticate(inner, oauth)).pipe(
-      HttpClient.transformResponse((response) =>
-        Effect.flatMap(Ref.get(layerClosing), (closing) => closing ? whileClosing(response) : response)
-      )
+      HttpClient.transformResponse((response) => Effect.suspend(() => layerClosing ? whileClosing(response) : response))
     )
     return Context.make(OAuth.OAuth, oauth).pipe(Context.add(HttpClient.HttpClient, http))
   }))
