@@ -9,10 +9,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted } from "effect"
 import * as Authorizer from "../src/Authorizer.js"
 import { OAuthLayer } from "../src/HttpAuth.js"
-import { ClientInformation, StoredToken } from "../src/Schemas.js"
 import * as TestStorage from "../src/TestStorage.js"
 import { counted } from "./fixtures/effectCost.js"
-import { startTestServer } from "./fixtures/TestAuthServer.js"
+import { seedSignedIn, startTestServer } from "./fixtures/TestAuthServer.js"
 
 const ping = (client: HttpClient.HttpClient, url: string) =>
   client.post(url, { body: HttpBody.unsafeJson({ jsonrpc: "2.0", id: 1, method: "ping" }) }).pipe(
@@ -23,29 +22,9 @@ describe("OAuthLayer's cost on a request with a valid token", () => {
   it.scopedLive("at most 20 effect steps more than the bare client sending the same token, and no fiber", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer()
-      const registered = yield* server.registerClient({
-        tokenEndpointAuthMethod: "none",
-        redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
-      })
-      const issued = yield* server.issueToken({ clientId: registered.clientId })
-      const client = new ClientInformation({
-        clientId: registered.clientId,
-        tokenEndpointAuthMethod: "none",
-        source: "dynamic",
-        issuer: server.issuer,
-        redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
-      })
-      const token = new StoredToken({
-        accessToken: issued.accessToken,
-        tokenType: "Bearer",
-        expiresAt: issued.expiresAt,
-        scopes: [],
-        issuer: server.issuer,
-        resource: server.mcpUrl,
-        obtainedAt: Date.now()
-      })
+      const { accessToken, client, token } = yield* seedSignedIn(server)
       const bare = yield* HttpClient.HttpClient
-      const bareWithToken = HttpClient.mapRequest(bare, HttpClientRequest.bearerToken(Redacted.value(issued.accessToken)))
+      const bareWithToken = HttpClient.mapRequest(bare, HttpClientRequest.bearerToken(Redacted.value(accessToken)))
       const authed = Context.get(
         yield* Layer.build(
           OAuthLayer({ mcpUrl: server.mcpUrl }).pipe(

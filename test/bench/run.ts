@@ -35,10 +35,10 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Authorizer from "../../src/Authorizer.js"
 import * as HttpAuth from "../../src/HttpAuth.js"
-import { ClientInformation, StoredToken } from "../../src/Schemas.js"
+import { StoredToken } from "../../src/Schemas.js"
 import * as TestStorage from "../../src/TestStorage.js"
 import type { TokenStorage } from "../../src/TokenStorage.js"
-import { startTestServer, type TestServer } from "../fixtures/TestAuthServer.js"
+import { seedSignedIn, startTestServer, type TestServer } from "../fixtures/TestAuthServer.js"
 import { benchProxy } from "./proxy.js"
 import { benchProxyStart } from "./proxyStart.js"
 import { soak } from "./soak.js"
@@ -61,32 +61,7 @@ const median = (xs: Array<number>): number => {
   return s[Math.floor(s.length / 2)]!
 }
 
-const seeded = (server: TestServer, options: { readonly expired: boolean }) =>
-  Effect.gen(function*() {
-    const registered = yield* server.registerClient({
-      tokenEndpointAuthMethod: "none",
-      redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
-    })
-    const issued = yield* server.issueToken({ clientId: registered.clientId, refreshToken: true })
-    const client = new ClientInformation({
-      clientId: registered.clientId,
-      tokenEndpointAuthMethod: "none",
-      source: "dynamic",
-      issuer: server.issuer,
-      redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
-    })
-    const token = new StoredToken({
-      accessToken: issued.accessToken,
-      tokenType: "Bearer",
-      ...(issued.refreshToken === undefined ? {} : { refreshToken: issued.refreshToken }),
-      expiresAt: options.expired ? Date.now() - 1000 : issued.expiresAt,
-      scopes: [],
-      issuer: server.issuer,
-      resource: server.mcpUrl,
-      obtainedAt: Date.now()
-    })
-    return { client, token, accessToken: issued.accessToken }
-  })
+const seeded = seedSignedIn
 
 const oauthLayer = (server: TestServer, storage: Layer.Layer<TestStorage.TestStorage | TokenStorage>) =>
   HttpAuth.OAuthLayer({ mcpUrl: server.mcpUrl }).pipe(
