@@ -10,7 +10,7 @@ import * as OAuth from "../src/OAuth.js"
 import { AuthorizationServerMetadata, ClientInformation, StoredDiscovery, StoredToken } from "../src/Schemas.js"
 import * as TestStorage from "../src/TestStorage.js"
 import { clientKey, serverKey, type TokenStorage, TokenStorage as TokenStorageTag } from "../src/TokenStorage.js"
-import { startTestServer, type TestServer } from "./fixtures/TestAuthServer.js"
+import { seededClient, seededToken, startTestServer, type TestServer } from "./fixtures/TestAuthServer.js"
 import { asMetadata, rawOAuthServer } from "./oauthRawServer.js"
 
 type Storage = Layer.Layer<TestStorage.TestStorage | TokenStorage>
@@ -44,42 +44,6 @@ const oauthFailure = <A, R>(effect: Effect.Effect<A, HttpClientError.HttpClientE
       Option.getOrElse(HttpAuth.oauthErrorOf(error), () => error)
     )
   )
-
-/** A client the server knows, and the same as the library stores it. */
-const seededClient = (server: TestServer) =>
-  Effect.gen(function*() {
-    const registered = yield* server.registerClient({
-      tokenEndpointAuthMethod: "none",
-      redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
-    })
-    return new ClientInformation({
-      clientId: registered.clientId,
-      tokenEndpointAuthMethod: "none",
-      source: "dynamic",
-      issuer: server.issuer,
-      redirectUris: [Authorizer.DEFAULT_REDIRECT_URI]
-    })
-  })
-
-/** A token set as the library stores it, minted by the server. */
-const seededToken = (
-  server: TestServer,
-  clientId: string,
-  options: { readonly expired?: boolean; readonly refresh?: boolean } = {}
-) =>
-  Effect.gen(function*() {
-    const issued = yield* server.issueToken({ clientId, refreshToken: options.refresh ?? false })
-    return new StoredToken({
-      accessToken: issued.accessToken,
-      tokenType: "Bearer",
-      ...(issued.refreshToken === undefined ? {} : { refreshToken: issued.refreshToken }),
-      expiresAt: options.expired === true ? Date.now() - 1000 : issued.expiresAt,
-      scopes: [],
-      issuer: server.issuer,
-      resource: server.mcpUrl,
-      obtainedAt: Date.now()
-    })
-  })
 
 describe("OAuthLayer end to end against a loopback authorization server", () => {
   it.scopedLive("signs in on the first 401 (7 round trips), stores the token and retries the request once", () =>
