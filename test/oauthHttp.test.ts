@@ -3,7 +3,7 @@
  * hostile bodies (deep nesting, secrets in a non-JSON body) give typed errors that never quote
  * the body.
  */
-import { HttpClient as HttpClientModule, HttpClientRequest } from "@effect/platform"
+import { FetchHttpClient, HttpClient as HttpClientModule, HttpClientRequest } from "@effect/platform"
 import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
@@ -267,5 +267,44 @@ describe("OAuthHttp.execute reads a bounded body", () => {
       const fits = yield* execute(url, 1024 * 1024)
       expect(fits.text.length).toBe(8 * 64 * 1024 + 2)
       expect(fits.headers["content-length"]).toBeUndefined()
+    }))
+})
+
+describe("OAuthHttp.execute and compressed bodies", () => {
+  it.scopedLive("a gzip body whose declared length fits but whose inflated size does not fails as too large (fetch inflates it)", () =>
+    Effect.gen(function*() {
+      const Zlib = yield* Effect.promise(() => import("node:zlib"))
+      const Http = yield* Effect.promise(() => import("node:http"))
+      // 4 MiB of spaces inflate from ~4 KiB
+      const bomb = Zlib.gzipSync(Buffer.alloc(4 * 1024 * 1024, 0x20))
+      const server = Http.createServer((_req, res) => {
+        res.writeHead(200, {
+          "content-type": "application/json",
+          "content-encoding": "gzip",
+          "content-length": String(bomb.length)
+        })
+        res.end(bomb)
+      })
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
+        () =>
+          Effect.promise(() =>
+            new Promise((resolve) => {
+              server.closeAllConnections()
+              server.close(resolve)
+            })
+          )
+      )
+      const address = server.address()
+      const url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}/token`
+      expect(bomb.length).toBeLessThan(1024 * 1024)
+      const error = yield* Effect.flip(
+        Effect.flatMap(
+          HttpClientTag,
+          (client) => OAuthHttp.execute(client, HttpClientRequest.get(url), { timeout: "5 seconds" })
+        ).pipe(Effect.provide(FetchHttpClient.layer))
+      )
+      expect(error).toMatchObject({ _tag: "OAuthRequestError", reason: "Decode" })
+      expect(error.message).toContain("larger than 1048576 bytes")
     }))
 })

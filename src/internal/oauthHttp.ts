@@ -104,9 +104,11 @@ const readLimited = (
   )
 
 /**
- * The body as text, at most `limit` bytes. A declared `Content-Length` is checked before anything
- * is read and then read in one piece (the HTTP parser stops at that length, so a server sending
- * more cannot grow it); without one (chunked), the body is streamed and counted as it arrives.
+ * The body as text, at most `limit` bytes. A declared `Content-Length` of an uncompressed body is
+ * checked before anything is read and then read in one piece (the HTTP parser stops at that
+ * length, so a server sending more cannot grow it). Without one (chunked), or with a
+ * `Content-Encoding` (fetch inflates it: the declared length is not the length read), the body is
+ * streamed and counted as it arrives.
  */
 const readBody = (
   response: HttpClientResponse.HttpClientResponse,
@@ -114,7 +116,9 @@ const readBody = (
   url: string
 ): Effect.Effect<string, OAuthRequestError> => {
   const declared = response.headers["content-length"]
-  if (declared === undefined || !/^\d{1,15}$/.test(declared)) {
+  const encoding = response.headers["content-encoding"]
+  const compressed = encoding !== undefined && encoding.trim().toLowerCase() !== "identity"
+  if (declared === undefined || compressed || !/^\d{1,15}$/.test(declared)) {
     return readLimited(response.stream, limit, url, response.status)
   }
   if (Number(declared) > limit) {
