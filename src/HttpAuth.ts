@@ -158,26 +158,24 @@ const makeAttachedCredentials = (): AttachedCredentials => {
   }
 }
 
-/** RFC 6750 §2.1 `Bearer`, or RFC 9449 §7.1 `DPoP` with a fresh proof bound to the token. */
-const present = (
-  dpop: Dpop.Dpop | undefined,
+/** RFC 9449 §7.1: `DPoP` with a fresh proof bound to the token (and the server's last nonce). */
+const presentDpop = (
+  dpop: Dpop.Dpop,
   request: HttpClientRequest.HttpClientRequest,
   token: StoredToken
 ): Effect.Effect<HttpClientRequest.HttpClientRequest> =>
-  token.tokenType === "DPoP" && dpop !== undefined
-    ? Effect.gen(function*() {
-      const proof = yield* dpop.proof({
-        method: request.method,
-        url: request.url,
-        accessToken: token.accessToken,
-        nonce: Option.getOrUndefined(yield* dpop.nonce(request.url))
-      })
-      return HttpClientRequest.setHeaders(request, {
-        authorization: `DPoP ${Redacted.value(token.accessToken)}`,
-        dpop: proof
-      })
+  Effect.gen(function*() {
+    const proof = yield* dpop.proof({
+      method: request.method,
+      url: request.url,
+      accessToken: token.accessToken,
+      nonce: Option.getOrUndefined(yield* dpop.nonce(request.url))
     })
-    : Effect.succeed(HttpClientRequest.bearerToken(request, Redacted.value(token.accessToken)))
+    return HttpClientRequest.setHeaders(request, {
+      authorization: `DPoP ${Redacted.value(token.accessToken)}`,
+      dpop: proof
+    })
+  })
 
 /**
  * Puts the current token on a request for the MCP server's origin (other origins never see it).
@@ -198,8 +196,9 @@ const attachToken = (m: Middleware) =>
         Option.isNone(t)
           ? Effect.succeed(request)
           : t.value.tokenType === "DPoP" && m.dpop !== undefined
-          ? Effect.map(present(m.dpop, request, t.value), m.attached.remember)
-          : Effect.succeed(m.attached.remember(HttpClientRequest.bearerToken(request, Redacted.value(t.value.accessToken))))
+          ? Effect.map(presentDpop(m.dpop, request, t.value), m.attached.remember)
+          : // RFC 6750 §2.1
+            Effect.succeed(m.attached.remember(HttpClientRequest.bearerToken(request, Redacted.value(t.value.accessToken))))
     )
   )
 }
@@ -251,6 +250,9 @@ interface ChallengeState {
   readonly retriedNonce: boolean
 }
 
+/** Re-runs the request pipeline from `state` (so the retry carries the new token). */
+type Retry<E, R> = (state: ChallengeState) => Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R>
+
 /**
  * A 401 (RFC 6750 §3.1): a DPoP nonce request is retried once with the nonce (RFC 9449 §9, not
  * a sign-in); otherwise refresh or sign in — once for all concurrent requests — and retry once.
@@ -259,7 +261,7 @@ const onUnauthorized = <E, R>(
   m: Middleware,
   response: HttpClientResponse.HttpClientResponse,
   state: ChallengeState,
-  retry: (state: ChallengeState) => Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R>
+  retry: Retry<E, R>
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> => {
   const header = response.headers["www-authenticate"]
   const challenge = authChallenge(header)
@@ -291,7 +293,7 @@ const onForbidden = <E, R>(
   m: Middleware,
   response: HttpClientResponse.HttpClientResponse,
   state: ChallengeState,
-  retry: (state: ChallengeState) => Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R>
+  retry: Retry<E, R>
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> => {
   const challenge = authChallenge(response.headers["www-authenticate"])
   if (Option.isNone(challenge) || challenge.value.error !== "insufficient_scope") return Effect.succeed(response)
@@ -324,7 +326,7 @@ const answer = <E, R>(
   m: Middleware,
   response: HttpClientResponse.HttpClientResponse,
   state: ChallengeState,
-  retry: (state: ChallengeState) => Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R>
+  retry: Retry<E, R>
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> => {
   if (!m.applies(response.request.url)) return refuseForeignAnswer(m, response)
   if (response.status !== 401 && response.status !== 403) return rememberNonce(m, response)
