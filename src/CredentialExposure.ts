@@ -20,7 +20,6 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
 import * as ClientIdentity from "./ClientIdentity.js"
 import * as Discovery from "./Discovery.js"
 import { OAuthRequestError, type StorageError } from "./Errors.js"
@@ -72,7 +71,7 @@ export const revokeExposed = (
           result.warnings.join("; ")
         })`
     }
-    yield* Ref.set(ctx.current, Option.none())
+    yield* FlowContext.setCurrent(ctx, Option.none())
     yield* Effect.logWarning(`Credentials sent to another URL by a redirect-following HTTP client: ${outcome}`)
     return new OAuthRequestError({
       reason: error.reason,

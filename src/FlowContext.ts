@@ -11,6 +11,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as MutableRef from "effect/MutableRef"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
@@ -193,8 +194,12 @@ export interface FlowContext {
   /** The inner, unauthenticated client. */
   readonly httpClient: HttpClient.HttpClient
   readonly dpop: Option.Option<Dpop.Dpop>
-  /** In-memory view of the stored token; `undefined` until first loaded from storage. */
-  readonly current: Ref.Ref<Option.Option<StoredToken> | undefined>
+  /**
+   * In-memory view of the stored token; `undefined` until first loaded from storage. A
+   * `MutableRef`, so that the per-request path reads it without an effect (see `OAuth.cachedToken`);
+   * written through {@link setCurrent}.
+   */
+  readonly current: MutableRef.MutableRef<Option.Option<StoredToken> | undefined>
   /** The last challenge seen, so a later refresh-less re-sign-in keeps its scope and PRM URL. */
   readonly lastChallenge: Ref.Ref<Option.Option<BearerChallenge>>
   /** Refresh and sign-in, once for all concurrent callers and inside the `TokenLock`. */
@@ -307,7 +312,7 @@ export const make = (options: OAuthOptions): Effect.Effect<FlowContext, never, D
       exchange: yield* TokenExchange.TokenExchange,
       httpClient: yield* HttpClient.HttpClient,
       dpop: yield* Effect.serviceOption(Dpop.Dpop),
-      current: yield* Ref.make<Option.Option<StoredToken> | undefined>(undefined),
+      current: MutableRef.make<Option.Option<StoredToken> | undefined>(undefined),
       lastChallenge: yield* Ref.make<Option.Option<BearerChallenge>>(Option.none()),
       singleFlight: yield* SingleFlight.make<StoredToken, OAuthError>({ key, lock }),
       known: yield* Ref.make(Option.none<KnownDiscovery>()),
@@ -325,13 +330,24 @@ export const make = (options: OAuthOptions): Effect.Effect<FlowContext, never, D
  * @category tokens
  */
 export const loadCurrent = (ctx: FlowContext): Effect.Effect<Option.Option<StoredToken>, StorageError> =>
-  Effect.flatMap(
-    Ref.get(ctx.current),
-    (cached) =>
-      cached !== undefined
-        ? Effect.succeed(cached)
-        : Effect.tap(ctx.storage.getTokens(ctx.key), (stored) => Ref.set(ctx.current, stored))
-  )
+  Effect.suspend(() => {
+    const cached = MutableRef.get(ctx.current)
+    return cached !== undefined
+      ? Effect.succeed(cached)
+      : Effect.tap(ctx.storage.getTokens(ctx.key), (stored) => setCurrent(ctx, stored))
+  })
+
+/**
+ * Sets the in-memory view of the stored token (`undefined`: read storage again on next use).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @since 0.1.0
+ * @category tokens
+ */
+export const setCurrent = (ctx: FlowContext, token: Option.Option<StoredToken> | undefined): Effect.Effect<void> =>
+  Effect.sync(() => {
+    MutableRef.set(ctx.current, token)
+  })
 
 /**
  * Re-reads the stored token (another process may have changed it) and caches it. When a token
@@ -350,7 +366,7 @@ export const reload = (ctx: FlowContext): Effect.Effect<Option.Option<StoredToke
     Effect.flatMap(ctx.storage.getTokens(ctx.key), (stored) => {
       // Only over the record it replaces: a sign-in, a logout or another process's newer record wins.
       if (Option.isNone(unsaved) || !sameRecord(stored, unsaved.value.replaces)) {
-        return Ref.set(ctx.unsaved, Option.none()).pipe(Effect.zipRight(Ref.set(ctx.current, stored)), Effect.as(stored))
+        return Ref.set(ctx.unsaved, Option.none()).pipe(Effect.zipRight(setCurrent(ctx, stored)), Effect.as(stored))
       }
       const pending = unsaved.value
       return TokenStorage.setTokensIfUnchanged(ctx.storage, ctx.key, pending.replaces, pending.token).pipe(
@@ -363,7 +379,7 @@ export const reload = (ctx: FlowContext): Effect.Effect<Option.Option<StoredToke
             pending.token
           )),
         Effect.map(Option.some),
-        Effect.tap((token) => Ref.set(ctx.current, token))
+        Effect.tap((token) => setCurrent(ctx, token))
       )
     }))
 
@@ -413,7 +429,7 @@ const storeOver = (
         ),
         Effect.as({ token, storageError: e.message })
       )),
-    Effect.tap(({ token }) => Ref.set(ctx.current, Option.some(token)))
+    Effect.tap(({ token }) => setCurrent(ctx, Option.some(token)))
   )
 
 /**
@@ -462,7 +478,7 @@ export const save = (ctx: FlowContext, token: StoredToken): Effect.Effect<void, 
     withDiscovery(ctx, token),
     (withIt) =>
       ctx.storage.setTokens(ctx.key, withIt).pipe(
-        Effect.zipRight(Ref.set(ctx.current, Option.some(withIt))),
+        Effect.zipRight(setCurrent(ctx, Option.some(withIt))),
         Effect.zipRight(Ref.set(ctx.unsaved, Option.none()))
       )
   )
@@ -476,7 +492,7 @@ export const save = (ctx: FlowContext, token: StoredToken): Effect.Effect<void, 
  */
 export const clearTokens = (ctx: FlowContext): Effect.Effect<void, StorageError> =>
   ctx.storage.clearTokens(ctx.key).pipe(
-    Effect.zipRight(Ref.set(ctx.current, Option.none<StoredToken>())),
+    Effect.zipRight(setCurrent(ctx, Option.none<StoredToken>())),
     Effect.zipRight(Ref.set(ctx.unsaved, Option.none()))
   )
 
@@ -489,7 +505,7 @@ export const clearTokens = (ctx: FlowContext): Effect.Effect<void, StorageError>
  */
 export const forget = (ctx: FlowContext): Effect.Effect<void, StorageError> =>
   ctx.storage.clear(ctx.key).pipe(
-    Effect.zipRight(Ref.set(ctx.current, Option.none<StoredToken>())),
+    Effect.zipRight(setCurrent(ctx, Option.none<StoredToken>())),
     Effect.zipRight(Ref.set(ctx.unsaved, Option.none()))
   )
 

@@ -14,6 +14,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as MutableRef from "effect/MutableRef"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type * as Redacted from "effect/Redacted"
@@ -99,6 +100,12 @@ export interface OAuth {
    * through the token-wait hook itself (an implementation of this interface must do the same).
    */
   readonly tokenForRequest: Effect.Effect<Option.Option<StoredToken>, OAuthError>
+  /**
+   * The fast path of {@link OAuth.tokenForRequest}, without an effect: the in-memory token when
+   * it is usable at `nowMillis` (not within the refresh margin of its expiry), else `None` — then
+   * `tokenForRequest` decides (load, refresh, or go without). Never reads storage or the network.
+   */
+  readonly cachedToken: (nowMillis: number) => Option.Option<StoredToken>
   /** The DPoP key (RFC 9449) of this client, when one is provided; used for `DPoP`-type tokens. */
   readonly dpop: Option.Option<Dpop.Dpop>
   /**
@@ -205,18 +212,26 @@ const obtainForRequest = (ctx: FlowContext.FlowContext): Effect.Effect<Option.Op
     )
   })
 
+/** The in-memory token when it is usable at `now`: a read, no effect. */
+const cachedToken = (ctx: FlowContext.FlowContext) => (now: number): Option.Option<StoredToken> => {
+  const token = MutableRef.get(ctx.current)
+  return token !== undefined && Option.isSome(token) && Refresh.isUsable(token.value, now, ctx.refreshMarginMillis)
+    ? token
+    : Option.none()
+}
+
 /**
- * The per-request path: the in-memory token when it is usable (no generator, no fiber, no
- * span), else the slow path — run through the token-wait hook (a request's answer clock stops
- * while it waits for a token).
+ * The per-request path: the in-memory token when it is usable (one read of the clock, no
+ * generator, no fiber, no span), else the slow path — run through the token-wait hook (a
+ * request's answer clock stops while it waits for a token).
  */
 const tokenForRequest = (ctx: FlowContext.FlowContext): Effect.Effect<Option.Option<StoredToken>, OAuthError> => {
   const slow = tokenWait(obtainForRequest(ctx))
-  return Effect.flatMap(FlowContext.loadCurrent(ctx), (token) =>
-    Option.isNone(token)
-      ? slow
-      : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Refresh.isUsable(token.value, now, ctx.refreshMarginMillis) ? Effect.succeed(token) : slow))
+  const cached = cachedToken(ctx)
+  return Effect.clockWith((clock) => {
+    const token = cached(clock.unsafeCurrentTimeMillis())
+    return Option.isSome(token) ? Effect.succeed(token) : slow
+  })
 }
 
 const accessToken = (ctx: FlowContext.FlowContext): Effect.Effect<Redacted.Redacted<string>, OAuthError> =>
@@ -243,7 +258,7 @@ const logout = (ctx: FlowContext.FlowContext): Effect.Effect<Revocation.SignOutR
     Effect.provideService(TokenStorage.TokenStorage, ctx.storage),
     Effect.provideService(Discovery.Discovery, ctx.discovery),
     Effect.provideService(HttpClient.HttpClient, ctx.httpClient),
-    Effect.zipLeft(Ref.set(ctx.current, Option.none())),
+    Effect.zipLeft(FlowContext.setCurrent(ctx, Option.none())),
     Effect.zipLeft(FlowContext.forgetDiscovery(ctx)),
     Effect.withSpan("OAuth.logout")
   )
@@ -266,6 +281,7 @@ export const make = (options: OAuthOptions): Effect.Effect<OAuth, never, Depende
       logout: logout(ctx),
       tokens: ctx.storage.getTokens(ctx.key),
       tokenForRequest: tokenForRequest(ctx),
+      cachedToken: cachedToken(ctx),
       dpop: ctx.dpop,
       handleUnauthorized: (used, challenge) => Refresh.handleUnauthorized(ctx, used, challenge),
       handleInsufficientScope: (used, challenge) => StepUp.handleInsufficientScope(ctx, used, challenge),

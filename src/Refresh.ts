@@ -80,7 +80,7 @@ const signInAtNewIssuer = (
       const newer = yield* FlowContext.reload(ctx)
       if (Option.isSome(newer) && newer.value.issuer === found.issuer) return newer.value
     }
-    yield* Ref.set(ctx.current, Option.none())
+    yield* FlowContext.setCurrent(ctx, Option.none())
     return yield* SignIn.signIn(ctx, request)
   })
 
@@ -117,7 +117,7 @@ const grantRefused = (
       `Refresh failed (${e._tag === "OAuthTokenError" ? e.error : "invalid_client"}); signing in again`
     )
     if (e._tag === "ClientNotFound") yield* ClientIdentity.forgetStaleClient(ctx)
-    yield* Ref.set(ctx.current, Option.none())
+    yield* FlowContext.setCurrent(ctx, Option.none())
     // A refused grant may mean the resource moved to another authorization server:
     // fetch the metadata again (once) when it was reused. An unknown client is the
     // registration's fault, not the metadata's: the sign-in registers where it is.
@@ -290,7 +290,7 @@ export const handleUnauthorized = (
           const newer = yield* FlowContext.reload(ctx)
           if (Option.isSome(newer)) return newer.value
         }
-        yield* Ref.set(ctx.current, Option.none())
+        yield* FlowContext.setCurrent(ctx, Option.none())
         // No refresh possible: a sign-in follows. A token the server refused may mean the resource
         // moved to another authorization server (SEP-2352), so its metadata is fetched again
         // first — two GETs before a sign-in, never on the refresh path.
