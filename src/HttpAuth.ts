@@ -10,11 +10,13 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -124,14 +126,19 @@ interface Middleware {
   readonly applies: (url: string) => boolean
   readonly dpop: Dpop.Dpop | undefined
   readonly attached: AttachedCredentials
+  /** Whether the layer that installed the middleware is closing (see {@link OAuthLayer}). */
+  readonly layerClosing: () => boolean
 }
 
-const makeMiddleware = (oauth: OAuth.OAuth): Middleware => ({
+const neverClosing = () => false
+
+const makeMiddleware = (oauth: OAuth.OAuth, layerClosing: () => boolean): Middleware => ({
   oauth,
   origin: new URL(oauth.mcpUrl).origin,
   applies: sameOriginAs(oauth.mcpUrl),
   dpop: Option.getOrUndefined(oauth.dpop),
-  attached: makeAttachedCredentials()
+  attached: makeAttachedCredentials(),
+  layerClosing
 })
 
 /** The `Authorization` values a middleware attached (the latest few), to recognise them when copied. */
@@ -145,7 +152,7 @@ const makeAttachedCredentials = (): AttachedCredentials => {
   return {
     remember: (request) => {
       const value = request.headers["authorization"]
-      if (value !== undefined && !attached.includes(value)) {
+      if (value !== undefined && attached[attached.length - 1] !== value && !attached.includes(value)) {
         attached.push(value)
         if (attached.length > 16) attached.shift()
       }
@@ -177,31 +184,61 @@ const presentDpop = (
     })
   })
 
+/** Whether a token is presented with a DPoP proof (RFC 9449 §7.1) rather than as a Bearer token. */
+const usesDpop = (m: Middleware, token: StoredToken): boolean => token.tokenType === "DPoP" && m.dpop !== undefined
+
+/** RFC 6750 §2.1: the token as a Bearer `Authorization` header, remembered as ours. */
+const presentBearer = (
+  m: Middleware,
+  request: HttpClientRequest.HttpClientRequest,
+  token: StoredToken
+): HttpClientRequest.HttpClientRequest =>
+  m.attached.remember(HttpClientRequest.bearerToken(request, Redacted.value(token.accessToken)))
+
+/** Whether the requests of `fiber` are made while closing: its own flag, or the layer's. */
+const isClosing = (m: Middleware, fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+  m.layerClosing() || fiber.getFiberRef(currentlyClosing)
+
+/**
+ * The slow path of {@link authorize}: the token from `tokenForRequest` (which may load, refresh
+ * or find none), with a DPoP proof when it is DPoP-bound. While closing: the stored token as it
+ * is, no network, no lock (an expired one only earns a 401).
+ */
+const attachToken = (
+  m: Middleware,
+  request: HttpClientRequest.HttpClientRequest,
+  closing: boolean
+): Effect.Effect<HttpClientRequest.HttpClientRequest, OAuthError> =>
+  Effect.flatMap(
+    closing ? Effect.map(Effect.option(m.oauth.tokens), Option.flatten) : m.oauth.tokenForRequest,
+    (t) => {
+      if (Option.isNone(t)) return Effect.succeed(request)
+      const dpop = m.dpop
+      return t.value.tokenType === "DPoP" && dpop !== undefined
+        ? Effect.map(presentDpop(dpop, request, t.value), m.attached.remember)
+        : Effect.succeed(presentBearer(m, request, t.value))
+    }
+  )
+
 /**
  * Puts the current token on a request for the MCP server's origin (other origins never see it).
- * While closing: the stored token as it is, no network, no lock (an expired one only earns a 401).
+ * The common case — a usable Bearer token in memory — is read in place (`OAuth.cachedToken` and
+ * the fiber's clock, no effect); anything else goes through {@link attachToken}.
  */
-const attachToken = (m: Middleware) =>
-(
-  request: HttpClientRequest.HttpClientRequest
-): Effect.Effect<HttpClientRequest.HttpClientRequest, OAuthError> => {
-  if (!m.applies(request.url)) return Effect.succeed(request)
-  // the closing flag read in place (no FiberRef.get + flatMap): this runs on every request
-  return Effect.withFiberRuntime((fiber) =>
-    Effect.flatMap(
-      fiber.getFiberRef(currentlyClosing)
-        ? Effect.map(Effect.option(m.oauth.tokens), Option.flatten)
-        : m.oauth.tokenForRequest,
-      (t) =>
-        Option.isNone(t)
-          ? Effect.succeed(request)
-          : t.value.tokenType === "DPoP" && m.dpop !== undefined
-          ? Effect.map(presentDpop(m.dpop, request, t.value), m.attached.remember)
-          : // RFC 6750 §2.1
-            Effect.succeed(m.attached.remember(HttpClientRequest.bearerToken(request, Redacted.value(t.value.accessToken))))
-    )
-  )
-}
+const authorize = <X>(
+  m: Middleware,
+  lift: Lift<X>
+) =>
+(request: HttpClientRequest.HttpClientRequest): Effect.Effect<HttpClientRequest.HttpClientRequest, X> =>
+  Effect.withFiberRuntime((fiber) => {
+    if (!m.applies(request.url)) return Effect.succeed(request)
+    const closing = isClosing(m, fiber)
+    if (!closing) {
+      const token = m.oauth.cachedToken(Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis())
+      if (Option.isSome(token) && !usesDpop(m, token.value)) return Effect.succeed(presentBearer(m, request, token.value))
+    }
+    return lift(attachToken(m, request, closing), request)
+  })
 
 /** Remembers a resource server's `DPoP-Nonce` (RFC 9449 §9) for the next proof. */
 const rememberNonce = (
@@ -243,7 +280,7 @@ const refuseForeignAnswer = (
     )
     : Effect.succeed(response)
 
-/** Where a request stands in the challenge loop of {@link answerChallenges}. */
+/** Where a request stands in the challenge loop of {@link answer}. */
 interface ChallengeState {
   readonly attempts: number
   readonly retriedUnauthorized: boolean
@@ -251,18 +288,28 @@ interface ChallengeState {
 }
 
 /** Re-runs the request pipeline from `state` (so the retry carries the new token). */
-type Retry<E, R> = (state: ChallengeState) => Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R>
+type Retry<X, R> = (state: ChallengeState) => Effect.Effect<HttpClientResponse.HttpClientResponse, X, R>
+
+/**
+ * Turns the OAuth errors of a slow path into the error type of the client being built: kept as
+ * they are by {@link authenticate}, carried inside an `HttpClientError` by {@link OAuthLayer}.
+ * `request` is the request as the app sent it (never the one carrying the token).
+ */
+type Lift<X> = <A, R>(
+  effect: Effect.Effect<A, X | OAuthError, R>,
+  request: HttpClientRequest.HttpClientRequest
+) => Effect.Effect<A, X, R>
 
 /**
  * A 401 (RFC 6750 §3.1): a DPoP nonce request is retried once with the nonce (RFC 9449 §9, not
  * a sign-in); otherwise refresh or sign in — once for all concurrent requests — and retry once.
  */
-const onUnauthorized = <E, R>(
+const onUnauthorized = <X, R>(
   m: Middleware,
   response: HttpClientResponse.HttpClientResponse,
   state: ChallengeState,
-  retry: Retry<E, R>
-): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> => {
+  retry: Retry<X, R>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, X | OAuthError, R> => {
   const header = response.headers["www-authenticate"]
   const challenge = authChallenge(header)
   if (
@@ -289,12 +336,12 @@ const onUnauthorized = <E, R>(
  * A 403 `insufficient_scope` (MCP scope challenge): re-authorize with the union of scopes and
  * retry, at most `maxAuthorizationAttempts` times in all; any other 403 is passed on.
  */
-const onForbidden = <E, R>(
+const onForbidden = <X, R>(
   m: Middleware,
   response: HttpClientResponse.HttpClientResponse,
   state: ChallengeState,
-  retry: Retry<E, R>
-): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> => {
+  retry: Retry<X, R>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, X | OAuthError, R> => {
   const challenge = authChallenge(response.headers["www-authenticate"])
   if (Option.isNone(challenge) || challenge.value.error !== "insufficient_scope") return Effect.succeed(response)
   const { errorDescription, scope } = challenge.value
@@ -320,27 +367,73 @@ const onForbidden = <E, R>(
  * One answer: refused when it came from another origin with our token; its DPoP nonce
  * remembered; the MCP server's 401 and 403 challenges answered (`retry` re-runs the request
  * pipeline, so the retry carries the new token). Other answers, and every answer while closing,
- * pass on.
+ * pass on. The common case (the MCP server's answer, neither 401 nor 403, no DPoP proof sent)
+ * is one step.
  */
-const answer = <E, R>(
+const answer = <X, R>(
   m: Middleware,
   response: HttpClientResponse.HttpClientResponse,
   state: ChallengeState,
-  retry: Retry<E, R>
-): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> => {
-  if (!m.applies(response.request.url)) return refuseForeignAnswer(m, response)
-  if (response.status !== 401 && response.status !== 403) return rememberNonce(m, response)
+  lift: Lift<X>,
+  entry: HttpClientRequest.HttpClientRequest,
+  retry: Retry<X, R>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, X, R> => {
+  if (!m.applies(response.request.url)) return lift(refuseForeignAnswer(m, response), entry)
+  if (response.status !== 401 && response.status !== 403) {
+    // A nonce on a success matters only to a client that sends this server DPoP proofs; a 401
+    // or 403 is read in full below (its nonce may be what the next proof needs).
+    return response.request.headers["dpop"] === undefined ? Effect.succeed(response) : rememberNonce(m, response)
+  }
   return Effect.flatMap(rememberNonce(m, response), (answered) =>
     Effect.withFiberRuntime((fiber) =>
-      fiber.getFiberRef(currentlyClosing)
+      isClosing(m, fiber)
         ? Effect.succeed(answered)
-        : answered.status === 401
-        ? onUnauthorized(m, answered, state, retry)
-        : onForbidden(m, answered, state, retry)
+        : lift(
+          answered.status === 401 ? onUnauthorized(m, answered, state, retry) : onForbidden(m, answered, state, retry),
+          entry
+        )
     ))
 }
 
 const firstAttempt: ChallengeState = { attempts: 0, retriedUnauthorized: false, retriedNonce: false }
+
+/**
+ * The middleware over `client` (see {@link authenticate}), its OAuth errors turned into the
+ * client's error type `X` by `lift` where they arise — only on the slow paths, so that a request
+ * with a valid token costs no error handler.
+ */
+const authenticateWith = <E extends X, R, X>(
+  client: HttpClient.HttpClient.With<E, R>,
+  m: Middleware,
+  lift: Lift<X>
+): HttpClient.HttpClient.With<X, R> => {
+  // The token goes on after the client's own request mapping (which may set the URL), inside
+  // the request effect the client runs (a client below that retries re-runs it: a new proof).
+  const withToken = HttpClient.mapRequestEffect(client, authorize(m, lift))
+  const loop = (
+    entry: HttpClientRequest.HttpClientRequest,
+    state: ChallengeState
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, X, R> =>
+    Effect.flatMap(
+      withToken.execute(entry),
+      (response) => answer(m, response, state, lift, entry, (next) => loop(entry, next))
+    )
+  /**
+   * The entry of the middleware: a request for another origin that carries a token this
+   * middleware attached (copied by a redirect follower above it, which re-enters here, or
+   * re-sent by the app to another URL) goes without it — the token is for the MCP server's
+   * origin only. Everything else goes through unchanged.
+   */
+  return HttpClient.makeWith<never, never, X, R>(
+    (requestEffect) =>
+      Effect.flatMap(requestEffect, (request) =>
+        loop(
+          !m.applies(request.url) && m.attached.carries(request) ? withoutCredentials(request) : request,
+          firstAttempt
+        )),
+    Effect.succeed
+  )
+}
 
 /**
  * Authenticates every request a client sends to the MCP server of `oauth` (same origin only;
@@ -362,34 +455,20 @@ export const authenticate: {
   <E, R>(client: HttpClient.HttpClient.With<E, R>, oauth: OAuth.OAuth): HttpClient.HttpClient.With<E | OAuthError, R>
 } = dual(
   2,
-  <E, R>(client: HttpClient.HttpClient.With<E, R>, oauth: OAuth.OAuth): HttpClient.HttpClient.With<E | OAuthError, R> => {
-    const m = makeMiddleware(oauth)
-    // The token goes on after the client's own request mapping (which may set the URL); every
-    // answer is then looked at in one step, not by a chain of wrappers.
-    const withToken = HttpClient.mapRequestEffect(client, attachToken(m))
-    const send = (request: HttpClientRequest.HttpClientRequest) => withToken.execute(request)
-    const loop = (
-      request: HttpClientRequest.HttpClientRequest,
-      state: ChallengeState
-    ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | OAuthError, R> =>
-      Effect.flatMap(send(request), (response) => answer(m, response, state, (next) => loop(request, next)))
-    /**
-     * The entry of the middleware: a request for another origin that carries a token this
-     * middleware attached (copied by a redirect follower above it, which re-enters here, or
-     * re-sent by the app to another URL) goes without it — the token is for the MCP server's
-     * origin only. Everything else goes through unchanged.
-     */
-    return HttpClient.makeWith<never, never, E | OAuthError, R>(
-      (requestEffect) =>
-        Effect.flatMap(requestEffect, (request) =>
-          loop(
-            !m.applies(request.url) && m.attached.carries(request) ? withoutCredentials(request) : request,
-            firstAttempt
-          )),
-      Effect.succeed
-    )
-  }
+  <E, R>(client: HttpClient.HttpClient.With<E, R>, oauth: OAuth.OAuth): HttpClient.HttpClient.With<E | OAuthError, R> =>
+    authenticateWith<E, R, E | OAuthError>(client, makeMiddleware(oauth, neverClosing), (effect) => effect)
 )
+
+/** An OAuth error as the `cause` of an `HttpClientError` for `request` (see {@link oauthErrorOf}). */
+const liftToHttpClientError = <A, R>(
+  effect: Effect.Effect<A, HttpClientError.HttpClientError | OAuthError, R>,
+  request: HttpClientRequest.HttpClientRequest
+): Effect.Effect<A, HttpClientError.HttpClientError, R> =>
+  Effect.catchIf(
+    effect,
+    (e): e is OAuthError => isOAuthError(e),
+    (e) => Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: e, description: e.message }))
+  )
 
 /**
  * Turns an authenticated client into one that fits the `HttpClient` tag: typed OAuth errors are
@@ -401,16 +480,7 @@ export const authenticate: {
 export const toHttpClient = (client: HttpClient.HttpClient.With<HttpClientError.HttpClientError | OAuthError>) =>
   HttpClient.makeWith(
     (requestEffect: Effect.Effect<HttpClientRequest.HttpClientRequest>) =>
-      Effect.flatMap(requestEffect, (request) =>
-        client.execute(request).pipe(
-          Effect.catchIf(
-            (e): e is OAuthError => isOAuthError(e),
-            (e) =>
-              Effect.fail(
-                new HttpClientError.RequestError({ request, reason: "Transport", cause: e, description: e.message })
-              )
-          )
-        )),
+      Effect.flatMap(requestEffect, (request) => liftToHttpClientError(client.execute(request), request)),
     Effect.succeed
   )
 
@@ -513,9 +583,9 @@ export const OAuthLayer = (
         layerClosing = true
       })
     )
-    const http = toHttpClient(authenticate(inner, oauth)).pipe(
-      HttpClient.transformResponse((response) => Effect.suspend(() => layerClosing ? whileClosing(response) : response))
-    )
+    // One middleware whose OAuth errors are carried inside HttpClientErrors where they arise
+    // (`toHttpClient` over `authenticate` would add an error handler to every request).
+    const http = authenticateWith(inner, makeMiddleware(oauth, () => layerClosing), liftToHttpClientError)
     return Context.make(OAuth.OAuth, oauth).pipe(Context.add(HttpClient.HttpClient, http))
   }))
 

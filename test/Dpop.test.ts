@@ -37,11 +37,14 @@ const verifyProof = async (header: string | undefined, method: string, url: stri
   return { payload, jkt: await Jose.calculateJwkThumbprint(protectedHeader.jwk, "sha256") }
 }
 
-const startDpopServers = () =>
+/** `rotateNonce`: the resource server gives a new nonce with every successful answer (RFC 9449 §9). */
+const startDpopServers = (options: { readonly rotateNonce?: boolean } = {}) =>
   Effect.acquireRelease(
     Effect.async<{ readonly base: string; readonly seen: Array<Seen>; readonly server: http.Server }>((resume) => {
       const seen: Array<Seen> = []
       let base = ""
+      let rsNonce = "rs-nonce"
+      let rotations = 0
       const server = http.createServer((req, res) => {
         const chunks: Array<Buffer> = []
         req.on("data", (c: Buffer) => chunks.push(c))
@@ -89,11 +92,15 @@ const startDpopServers = () =>
               (payload?.["ath"] !== ath ? "ath mismatch" : authorization !== "DPoP dpop-bound-token" ? "scheme" : undefined)
             seen.push({ path, authorization, proof: payload, jkt: "jkt" in checked ? checked.jkt : undefined, problem })
             if (problem !== undefined) return json(401, { error: "invalid_token" }, { "www-authenticate": `DPoP error="invalid_token"` })
-            if (payload?.["nonce"] !== "rs-nonce") {
+            if (payload?.["nonce"] !== rsNonce) {
               return json(401, { error: "use_dpop_nonce" }, {
                 "www-authenticate": `DPoP error="use_dpop_nonce"`,
-                "dpop-nonce": "rs-nonce"
+                "dpop-nonce": rsNonce
               })
+            }
+            if (options.rotateNonce === true) {
+              rsNonce = `rs-nonce-${++rotations}`
+              return json(200, { ok: true }, { "dpop-nonce": rsNonce })
             }
             return json(200, { ok: true })
           }
@@ -138,6 +145,36 @@ describe("DPoP (RFC 9449)", () => {
       const withProof = resourceRequests.filter((s) => s.proof !== undefined)
       expect(new Set(withProof.map((s) => s.proof?.jti)).size).toBe(withProof.length) // a fresh proof each time
       expect(new Set([...tokenRequests, ...withProof].map((s) => s.jkt)).size).toBe(1) // one key throughout
+    }))
+})
+
+describe("DPoP nonce given with a successful answer (RFC 9449 §9)", () => {
+  it.scopedLive("the next proof carries it: no use_dpop_nonce round trip after the first", () =>
+    Effect.gen(function*() {
+      const { base, seen } = yield* startDpopServers({ rotateNonce: true })
+      const layer = HttpAuth.OAuthLayer({ mcpUrl: `${base}/mcp`, clientId: "dpop-client" }).pipe(
+        Layer.provide(TestStorage.layer()),
+        Layer.provide(Authorizer.layerTest("the-code")),
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
+      const statuses = yield* Effect.gen(function*() {
+        const client = yield* HttpClient.HttpClient
+        const call = Effect.scoped(
+          Effect.map(client.post(`${base}/mcp`, { body: HttpBody.unsafeJson({}) }), (r) => r.status)
+        )
+        return [yield* call, yield* call, yield* call]
+      }).pipe(Effect.provide(layer))
+      expect(statuses).toEqual([200, 200, 200])
+      expect(seen.every((s) => s.problem === undefined)).toBe(true)
+      const resourceRequests = seen.filter((s) => s.path === "/mcp")
+      // the first call as above; each later proof carries the nonce of the answer before it
+      expect(resourceRequests.map((s) => s.proof?.["nonce"])).toEqual([
+        undefined,
+        "as-nonce",
+        "rs-nonce",
+        "rs-nonce-1",
+        "rs-nonce-2"
+      ])
     }))
 })
 
