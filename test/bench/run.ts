@@ -88,21 +88,20 @@ const overheadRatio = Effect.gen(function*() {
       yield* post(c, server.mcpUrl)
       into.push(performance.now() - start)
     })
-  // Warm up both paths, then interleave rounds whose order rotates, so that drift and position
-  // affect every arm alike. The null arm is the bare client again: its ratio to the first shows
-  // the noise.
+  // Warm up both paths, then interleave request by request, the order rotating, so that drift,
+  // GC and position affect every arm alike (blocks of 100 requests per arm let a GC pause or a
+  // neighbour's burst land on one arm: the null arm then spread 0.95-1.06). The null arm is the
+  // bare client again: its ratio to the first shows the noise.
   yield* Effect.repeatN(timeOne(bareWithToken, []), 200)
   yield* Effect.repeatN(timeOne(authed, []), 200)
   for (let i = 0; i < rounds; i++) {
     const b: Array<number> = []
     const a: Array<number> = []
     const n: Array<number> = []
-    const arms = [
-      Effect.repeatN(timeOne(bareWithToken, b), perRound - 1),
-      Effect.repeatN(timeOne(authed, a), perRound - 1),
-      Effect.repeatN(timeOne(bareWithToken, n), perRound - 1)
-    ]
-    for (let k = 0; k < arms.length; k++) yield* arms[(i + k) % arms.length]!
+    const arms = [timeOne(bareWithToken, b), timeOne(authed, a), timeOne(bareWithToken, n)]
+    for (let j = 0; j < perRound; j++) {
+      for (let k = 0; k < arms.length; k++) yield* arms[(i + j + k) % arms.length]!
+    }
     ratios.push(median(a) / median(b))
     nulls.push(median(n) / median(b))
     timesBare.push(...b)
