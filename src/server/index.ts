@@ -48,6 +48,11 @@ export * as TokenVerifier from "./TokenVerifier.js"
 /**
  * @since 0.1.0
  */
+export * as TraceRedaction from "./TraceRedaction.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as AuthProvider from "./AuthProvider.js"
 
 /**
