@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as jose from "jose"
+import type * as Jose from "jose"
 import type { CryptoKey, JSONWebKeySet, JWTPayload, JWTVerifyGetKey, KeyObject } from "jose"
 import { AccessToken } from "./AccessToken.js"
 import * as TokenVerifier from "./TokenVerifier.js"
@@ -106,6 +106,29 @@ const stringClaim = (payload: JWTPayload, name: string): string | undefined => {
   return typeof value === "string" ? value : undefined
 }
 
+/** A key source jose verifies with. */
+type Keys = JWTVerifyGetKey | CryptoKey | KeyObject | Uint8Array
+
+/** The keys of `options`: a remote JWKS (https, or loopback / `allowInsecure` http), a local JWKS, or a key. */
+const keysOf = (
+  jose: typeof Jose,
+  options: KeySource & Pick<Options, "allowInsecure" | "jwksTimeout">
+): Keys | TokenVerifier.TokenVerifierError => {
+  if ("jwksUrl" in options) {
+    if (!URL.canParse(options.jwksUrl)) {
+      return new TokenVerifier.TokenVerifierError({ detail: `the JWKS URL ${options.jwksUrl} is not a URL` })
+    }
+    const url = new URL(options.jwksUrl)
+    return url.protocol === "https:" || (url.protocol === "http:" && (isLoopback(url) || options.allowInsecure === true))
+      ? jose.createRemoteJWKSet(url, {
+        timeoutDuration: Duration.toMillis(Duration.decode(options.jwksTimeout ?? Duration.seconds(5)))
+      })
+      : new TokenVerifier.TokenVerifierError({ detail: `the JWKS URL ${url.href} is not https` })
+  }
+  if ("jwks" in options) return jose.createLocalJWKSet(options.jwks)
+  return options.key
+}
+
 /**
  * The verifier. A token that fails any check verifies as `None` (the bearer middleware answers
  * 401 `invalid_token`); a JWKS that cannot be fetched or parsed is a `TokenVerifierError` (503).
@@ -123,24 +146,15 @@ export const make = (options: Options & KeySource): TokenVerifier.TokenVerifier 
   const tolerance = Math.round(Duration.toSeconds(Duration.decode(options.clockTolerance ?? Duration.seconds(30))))
   const required = options.requiredScopes ?? []
   const algorithms = [...(options.algorithms ?? DEFAULT_ALGORITHMS)]
-
-  let keys: JWTVerifyGetKey | CryptoKey | KeyObject | Uint8Array | TokenVerifier.TokenVerifierError
-  if ("jwksUrl" in options) {
-    const url = new URL(options.jwksUrl)
-    keys = url.protocol === "https:" || (url.protocol === "http:" && (isLoopback(url) || options.allowInsecure === true))
-      ? jose.createRemoteJWKSet(url, {
-        timeoutDuration: Duration.toMillis(Duration.decode(options.jwksTimeout ?? Duration.seconds(5)))
-      })
-      : new TokenVerifier.TokenVerifierError({ detail: `the JWKS URL ${url.href} is not https` })
-  } else if ("jwks" in options) {
-    keys = jose.createLocalJWKSet(options.jwks)
-  } else {
-    keys = options.key
-  }
-  const verifyWith = keys
+  // jose loads with the first token to verify, not with every import of `/server`.
+  let loaded: Promise<{ readonly jose: typeof Jose; readonly keys: Keys | TokenVerifier.TokenVerifierError }> | undefined
+  const load = Effect.promise(() =>
+    loaded ??= import("jose").then((jose) => ({ jose, keys: keysOf(jose, options) }))
+  )
 
   return TokenVerifier.make((token) =>
     Effect.gen(function*() {
+      const { jose, keys: verifyWith } = yield* load
       if (verifyWith instanceof TokenVerifier.TokenVerifierError) return yield* verifyWith
       const now = yield* Clock.currentTimeMillis
       const verified = yield* Effect.tryPromise({

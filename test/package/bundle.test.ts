@@ -90,9 +90,8 @@ describe("the bundled library entry points", () => {
       expect(loaded.filter((url) => url.includes("/node_modules/effect/")).length).toBeGreaterThan(100)
       expect(own.length, own.join("\n")).toBeLessThanOrEqual(MAX_FILES_PER_ENTRY)
       expect(own.filter((url) => NodePath.basename(url).startsWith("callbackServer"))).toEqual([])
-      // jose: only the server side verifies JWTs at import; the client signs a DPoP proof or an assertion lazily.
-      const lazy = specifier.endsWith("/server") ? /\/node_modules\/(open|ioredis|@napi-rs|undici|ws)\// :
-        /\/node_modules\/(jose|open|ioredis|@napi-rs|undici|ws)\//
+      // jose: loaded with the first DPoP proof, assertion or JWT to verify, never at import.
+      const lazy = /\/node_modules\/(jose|open|ioredis|@napi-rs|undici|ws)\//
       expect(loaded.filter((url) => lazy.test(url))).toEqual([])
     }, 60_000)
   }

@@ -124,10 +124,13 @@ const stored = (mcpUrl: string) =>
   })
 
 
-/** An upstream that accepts any authorization code: records token requests, answers with an ID token of `claims`. */
+/**
+ * An upstream that accepts any authorization code: records token requests, answers with an ID
+ * token of `claims` (a string: the payload part as it is).
+ */
 const rawUpstream = Effect.gen(function*() {
   const tokenRequests: Array<{ body: URLSearchParams; authorization: string | undefined }> = []
-  const state = { claims: {} as Record<string, unknown> }
+  const state: { claims: Record<string, unknown> | string } = { claims: {} }
   const upstream = yield* Effect.acquireRelease(
     Effect.promise(() =>
       new Promise<{ url: string; close: () => void }>((resolve) => {
@@ -140,7 +143,9 @@ const rawUpstream = Effect.gen(function*() {
               authorization: req.headers["authorization"]
             })
             const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url")
-            const idToken = `${b64({ alg: "none" })}.${b64(state.claims)}.`
+            const idToken = `${b64({ alg: "none" })}.${
+              typeof state.claims === "string" ? state.claims : b64(state.claims)
+            }.`
             res.writeHead(200, { "content-type": "application/json" })
             res.end(JSON.stringify({ access_token: "up-at", token_type: "Bearer", id_token: idToken }))
           })
@@ -160,7 +165,7 @@ const rawUpstream = Effect.gen(function*() {
   return {
     tokenRequests,
     upstream,
-    setClaims: (claims: Record<string, unknown>) => {
+    setClaims: (claims: Record<string, unknown> | string) => {
       state.claims = claims
       return claims
     }
@@ -536,6 +541,16 @@ describe("OAuthProxy in front of oidc-provider (no dynamic registration, one sta
       expect(mixUp.back.searchParams.get("error")).toBe("access_denied")
       // the mix-up answer was refused before its code was sent anywhere
       expect(tokenRequests.map((r) => r.body.get("code"))).toEqual(["up-code", "c2", "c3"])
+      // an audience list naming the proxy is accepted; a payload that is not a JSON object is refused
+      setClaims({ iss: upstream.url, aud: ["other", "proxy"], sub: "carol" })
+      const listed = yield* signIn((state) => `code=c5&state=${state}`)
+      expect(listed.back.searchParams.get("code")).not.toBeNull()
+      for (const payload of [Buffer.from("not json").toString("base64url"), "%%%", Buffer.from("[1]").toString("base64url")]) {
+        setClaims(payload)
+        const malformed = yield* signIn((state) => `code=c6&state=${state}`)
+        expect(malformed.back.searchParams.get("error")).toBe("server_error")
+        expect(malformed.back.searchParams.get("code")).toBeNull()
+      }
     }))
 
   it.scopedLive("two instances sharing one KeyValueStore: each step of a sign-in and refresh may land on either", () =>

@@ -17,7 +17,6 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as Jose from "jose"
 import * as OAuthHttp from "../../../internal/oauthHttp.js"
 import { basicAuthorization } from "../../../TokenExchange.js"
 import { PendingAuthorization } from "../../OAuthProviderStore.js"
@@ -197,20 +196,34 @@ const subjectOf = (upstream: UpstreamConfig, idToken: string | undefined): Eithe
   if (idToken === undefined) {
     return Either.left("the upstream server returned no ID token (the upstream scopes must include openid)")
   }
-  try {
-    const claims = Jose.decodeJwt(idToken)
-    if (upstream.issuer !== undefined && claims.iss !== upstream.issuer) {
-      return Either.left("the upstream ID token is from another issuer")
-    }
-    if (claims.aud !== upstream.clientId && !(Array.isArray(claims.aud) && claims.aud.includes(upstream.clientId))) {
-      return Either.left("the upstream ID token is for another client")
-    }
-    return typeof claims.sub === "string" && claims.sub !== ""
-      ? Either.right(claims.sub)
-      : Either.left("the upstream ID token has no sub")
-  } catch {
-    return Either.left("the upstream ID token is malformed")
+  const claims = decodeIdTokenClaims(idToken)
+  if (Option.isNone(claims)) return Either.left("the upstream ID token is malformed")
+  const { aud, iss, sub } = claims.value
+  if (upstream.issuer !== undefined && iss !== upstream.issuer) {
+    return Either.left("the upstream ID token is from another issuer")
   }
+  if (aud !== upstream.clientId && !(Array.isArray(aud) && aud.includes(upstream.clientId))) {
+    return Either.left("the upstream ID token is for another client")
+  }
+  return typeof sub === "string" && sub !== "" ? Either.right(sub) : Either.left("the upstream ID token has no sub")
+}
+
+/** The claims of an ID token this module reads (OpenID Connect Core §2); others are ignored. */
+const IdTokenClaims = Schema.Struct({
+  iss: Schema.optional(Schema.String),
+  sub: Schema.optional(Schema.String),
+  aud: Schema.optional(Schema.Union(Schema.String, Schema.Array(Schema.String)))
+})
+
+/**
+ * The payload of a compact JWS (RFC 7515 §7.1: three base64url parts, the second a JSON object,
+ * RFC 7519 §7.2), decoded without checking the signature (see {@link subjectOf}).
+ */
+const decodeIdTokenClaims = (jwt: string): Option.Option<typeof IdTokenClaims.Type> => {
+  const parts = jwt.split(".")
+  const payload = parts[1]
+  if (parts.length !== 3 || payload === undefined || !/^[A-Za-z0-9_-]+$/.test(payload)) return Option.none()
+  return Schema.decodeUnknownOption(Schema.parseJson(IdTokenClaims))(Buffer.from(payload, "base64url").toString("utf8"))
 }
 
 /**
