@@ -132,12 +132,13 @@ describe("TokenLock.layerFile", () => {
   it.scopedLive("the lease is renewed while held (a long holder is never broken); release removes only our own lock", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
-      const a = yield* lockIn(dir, { lease: "400 millis" })
-      const b = yield* lockIn(dir, { lease: "400 millis", acquireTimeout: "300 millis" })
+      // A lease long enough that a loaded CI machine's event-loop stalls do not lose it (400 ms did).
+      const a = yield* lockIn(dir, { lease: "1500 millis" })
+      const b = yield* lockIn(dir, { lease: "1500 millis", acquireTimeout: "300 millis" })
       const result = yield* a.withLock(KEY, Effect.gen(function*() {
         const file = lockFileOf(dir)!
         const first = JSON.parse(NodeFs.readFileSync(file, "utf8")).expiresAt
-        yield* Effect.sleep("1 second") // more than two leases
+        yield* Effect.sleep("3200 millis") // more than two leases
         const later = JSON.parse(NodeFs.readFileSync(file, "utf8")).expiresAt
         const other = yield* Effect.either(b.withLock(KEY, Effect.void))
         return { first, later, other }
