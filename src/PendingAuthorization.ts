@@ -183,8 +183,9 @@ export interface Joined {
  * (see {@link unfit}) and its client is known here: listens on its redirect URI (a session of the
  * context's authorizer that prefers it; when the authorizer cannot listen there, the request is
  * given up) and waits for its authorization response, without sending the user agent anywhere.
- * `None` when there is nothing to take over: the caller starts a new sign-in. The record is
- * removed when it does not fit, and when the wait fails.
+ * `None` when there is nothing to take over, or when the request's life ({@link LIFETIME} from
+ * when it was made) ends before its answer comes: the caller starts a new sign-in. The record is
+ * removed when it does not fit, when it expires, and when the wait fails.
  *
  * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
@@ -233,6 +234,8 @@ export const join = (
       )
     }
     yield* Effect.logInfo(`Taking over the sign-in an earlier process started at ${pending.issuer}`)
+    // The wait ends with the request's life at the latest (or the authorizer's own timeout, when
+    // sooner): a user who never came back to the earlier window then gets a new sign-in at once.
     const response = yield* session.right.authorize({
       url: new URL(pending.url),
       state: pending.state,
@@ -242,6 +245,10 @@ export const join = (
       clientId: pending.clientId,
       preflight: false,
       resumed: true
-    }).pipe(settle(ctx))
-    return Option.some<Joined>({ pending, client: client.value, response })
+    }).pipe(settle(ctx), Effect.timeoutOption(Duration.millis(pending.expiresAt - now)))
+    if (Option.isNone(response)) {
+      yield* Scope.close(sessionScope, Exit.void)
+      return yield* giveUp(`it expired at ${new Date(pending.expiresAt).toISOString()} before its answer came`)
+    }
+    return Option.some<Joined>({ pending, client: client.value, response: response.value })
   }).pipe(Effect.withSpan("PendingAuthorization.join"))

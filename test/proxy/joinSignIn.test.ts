@@ -155,4 +155,38 @@ describe("effect-mcp-oauth proxy: a restarted proxy joins the sign-in in progres
       expect(yield* server.counts).toMatchObject({ register: 1, authorize: 1, tokenCode: 1 })
       expect(pendingFiles(dir)).toEqual([])
     }))
+
+  it.scopedLive("a taken-over sign-in whose user never comes back ends with the stored request's life: proxy B then signs in anew at once, not after its own 5-minute wait", () =>
+    Effect.gen(function*() {
+      const server = yield* startProtectedMcpServer()
+      const dir = yield* tempDir
+      const { address } = yield* startAndKill(server.mcpUrl, dir)
+
+      // A's stored request, a few seconds from the end of its life.
+      yield* Effect.gen(function*() {
+        const storage = yield* TokenStorage.TokenStorage
+        const key = TokenStorage.serverKey(server.mcpUrl)
+        const pending = Option.getOrThrow(yield* storage.pendingAuthorizations!.get(key))
+        yield* storage.pendingAuthorizations!.set(key, new PendingAuthorization({ ...pending, expiresAt: Date.now() + 4_000 }))
+      }).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+
+      // The user ignores A's window; B's own address, once printed, is followed.
+      const opened: Array<string> = []
+      const started = Date.now()
+      const { client, stderr } = yield* host(server.mcpUrl, dir, {
+        user: async (url) => {
+          opened.push(url)
+          await fetch(url)
+        }
+      })
+      expect(textOf(yield* Effect.promise(() => client.callTool({ name: "add", arguments: { a: 4, b: 5 } })))).toBe("9")
+      expect(Date.now() - started).toBeLessThan(30_000)
+      const log = stderr.join("")
+      expect(log).toContain("Taking over the sign-in an earlier process started")
+      expect(log).toMatch(/Not taking over the sign-in an earlier process started: it expired at .* before its answer came/)
+      expect(opened).toHaveLength(1)
+      expect(new URL(opened[0]!).searchParams.get("state")).not.toBe(new URL(address).searchParams.get("state"))
+      expect(yield* server.counts).toMatchObject({ register: 1, authorize: 1, tokenCode: 1 })
+      expect(pendingFiles(dir)).toEqual([])
+    }))
 })
