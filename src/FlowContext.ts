@@ -22,7 +22,7 @@ import * as Authorizer from "./Authorizer.js"
 import type * as DeviceAuthorization from "./DeviceAuthorization.js"
 import * as Discovery from "./Discovery.js"
 import * as Dpop from "./Dpop.js"
-import { IssuerMismatch, type OAuthError, type StorageError } from "./Errors.js"
+import { IssuerMismatch, type OAuthError, StorageError } from "./Errors.js"
 import type { BearerChallenge } from "./internal/wwwAuthenticate.js"
 import * as Pkce from "./Pkce.js"
 import * as Registration from "./Registration.js"
@@ -231,6 +231,8 @@ export interface FlowContext {
 export interface UnsavedTokens {
   readonly token: StoredToken
   readonly replaces: Option.Option<StoredToken>
+  /** Why storage refused it (the first refusal). */
+  readonly error?: StorageError | undefined
 }
 
 /**
@@ -467,21 +469,52 @@ export const withDiscovery = (ctx: FlowContext, token: StoredToken): Effect.Effe
   })
 
 /**
- * Stores a token set (with its discovery, see {@link withDiscovery}) and caches it.
+ * Stores a new token set (with its discovery, see {@link withDiscovery}) and caches it. When
+ * storage refuses it (other than a `Conflict`), the set is kept in memory as
+ * {@link FlowContext.unsaved} with a warning, as a refreshed one is (see {@link storeOrKeep}):
+ * the sign-in that obtained it still succeeds; {@link requireStored} tells callers who need the
+ * record.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  * @since 0.1.0
  * @category tokens
  */
 export const save = (ctx: FlowContext, token: StoredToken): Effect.Effect<void, StorageError> =>
-  Effect.flatMap(
-    withDiscovery(ctx, token),
-    (withIt) =>
-      ctx.storage.setTokens(ctx.key, withIt).pipe(
-        Effect.zipRight(setCurrent(ctx, Option.some(withIt))),
-        Effect.zipRight(Ref.set(ctx.unsaved, Option.none()))
+  Effect.flatMap(withDiscovery(ctx, token), (withIt) => {
+    // What storage held when this set was obtained: a later write of it goes only over that.
+    const replaces = Option.flatten(Option.fromNullable(MutableRef.get(ctx.current)))
+    return ctx.storage.setTokens(ctx.key, withIt).pipe(
+      Effect.zipRight(Ref.set(ctx.unsaved, Option.none())),
+      // The user has just signed in: a full or read-only disk must not throw the grant away (and
+      // send them to the browser again on the next request). A Conflict (the lock was lost) fails.
+      Effect.catchIf((e) => e.reason !== "Conflict", (e) =>
+        Ref.set(ctx.unsaved, Option.some({ token: withIt, replaces, error: e })).pipe(
+          Effect.zipRight(
+            Effect.logWarning(
+              `The new tokens could not be stored (${e.message}); keeping them in memory and storing them at the next occasion`
+            )
+          )
+        )),
+      Effect.zipRight(setCurrent(ctx, Option.some(withIt)))
+    )
+  })
+
+/**
+ * Fails with the storage error when `token` is the set storage refused (kept in memory only):
+ * for callers whose purpose is the stored record (`OAuth.login`, the CLI's `login`).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @since 0.1.0
+ * @category tokens
+ */
+export const requireStored = (ctx: FlowContext, token: StoredToken): Effect.Effect<StoredToken, StorageError> =>
+  Effect.flatMap(Ref.get(ctx.unsaved), (unsaved) =>
+    Option.isSome(unsaved) && Redacted.value(unsaved.value.token.accessToken) === Redacted.value(token.accessToken)
+      ? Effect.fail(
+        unsaved.value.error ??
+          new StorageError({ reason: "Io", key: ctx.key, detail: "the new tokens could not be stored" })
       )
-  )
+      : Effect.succeed(token))
 
 /**
  * Forgets the stored tokens (the client information stays).

@@ -84,7 +84,10 @@ export interface OAuth {
   readonly key: string
   /** A valid access token: the stored one, refreshed, or a new sign-in. */
   readonly accessToken: Effect.Effect<Redacted.Redacted<string>, OAuthError>
-  /** Signs in now (even with a stored token) and returns the new token set. */
+  /**
+   * Signs in now (even with a stored token) and returns the new token set; fails with the
+   * `StorageError` when it could not be stored (it is then kept in memory for this process).
+   */
   readonly login: Effect.Effect<StoredToken, OAuthError>
   /**
    * Signs out: revokes the stored tokens at the server's `revocation_endpoint` (RFC 7009, best
@@ -277,7 +280,10 @@ export const make = (options: OAuthOptions): Effect.Effect<OAuth, never, Depende
       mcpUrl: ctx.mcpUrl,
       key: ctx.key,
       accessToken: accessToken(ctx),
-      login: obtain(ctx, FlowContext.noChallenge, true).pipe(Effect.withSpan("OAuth.login")),
+      login: obtain(ctx, FlowContext.noChallenge, true).pipe(
+        Effect.flatMap((token) => FlowContext.requireStored(ctx, token)),
+        Effect.withSpan("OAuth.login")
+      ),
       logout: logout(ctx),
       tokens: ctx.storage.getTokens(ctx.key),
       tokenForRequest: tokenForRequest(ctx),

@@ -4,8 +4,10 @@
  * write with the `SystemError` Node's would give (running as root, chmod cannot refuse us and no
  * tiny tmpfs can be mounted here); everything else (the directory, the lock file, reads) is real.
  * What must hold: a direct write fails with a typed `StorageError`; the previous record is still
- * readable; a refresh whose new tokens cannot be stored still answers the call, and this process
- * keeps using the new tokens in memory (the rotated refresh token is not lost).
+ * readable; a refresh or a sign-in whose new tokens cannot be stored still answers the call, and
+ * this process keeps using the new tokens in memory (the rotated refresh token, the user's consent
+ * are not lost) and stores them at the next occasion; `OAuth.login`, whose purpose is the stored
+ * record, fails with the StorageError.
  */
 import { FileSystem, HttpBody, HttpClient } from "@effect/platform"
 import { SystemError } from "@effect/platform/Error"
@@ -18,6 +20,7 @@ import * as path from "node:path"
 import * as Authorizer from "../../src/Authorizer.js"
 import { StorageError } from "../../src/Errors.js"
 import * as HttpAuth from "../../src/HttpAuth.js"
+import * as OAuth from "../../src/OAuth.js"
 import * as SignInEvents from "../../src/SignInEvents.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { startTestServer } from "../fixtures/TestAuthServer.js"
@@ -38,15 +41,18 @@ const failure = (fault: Fault, method: string, file: string) =>
     }[fault]
   })
 
-/** Node's file system, whose token record writes (`.tmp` then rename) fail while a fault is set. */
-const faultyFileSystem = (fault: Ref.Ref<Option.Option<Fault>>) =>
+/**
+ * Node's file system, whose record writes (`.tmp` then rename) fail while a fault is set; `only`
+ * narrows the fault to some records (by the temporary file's name).
+ */
+const faultyFileSystem = (fault: Ref.Ref<Option.Option<Fault>>, only: RegExp = /\.tmp$/) =>
   Layer.effect(
     FileSystem.FileSystem,
     Effect.map(FileSystem.FileSystem, (fs): FileSystem.FileSystem => ({
       ...fs,
       open: (file, options) =>
         Effect.flatMap(Ref.get(fault), (current) => {
-          if (Option.isNone(current) || !file.endsWith(".tmp")) return fs.open(file, options)
+          if (Option.isNone(current) || !only.test(file)) return fs.open(file, options)
           // EACCES / EROFS: the file cannot be created; ENOSPC: it can, but the write fails
           if (current.value !== "ENOSPC") return Effect.fail(failure(current.value, "open", file))
           return Effect.map(fs.open(file, options), (handle): FileSystem.File =>
@@ -163,5 +169,55 @@ describe("fault: a token write refused by the disk", () => {
         // The events of the calls' fibers (a context reference, read where the refresh runs).
         Effect.provide(SignInEvents.layer((event) => Effect.sync(() => void events.push(event))))
       )
+    }))
+
+  it.scopedLive("a sign-in whose tokens cannot be stored still answers the call and is not asked for again; once the disk recovers the next refresh stores; OAuth.login fails with the StorageError", () =>
+    Effect.gen(function*() {
+      const server = yield* startTestServer({ accessTokenTtlSeconds: 1 })
+      const directory = mkdtempSync(path.join(tmpdir(), "faults-disk-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
+      const injected = yield* Ref.make(Option.some<Fault>("ENOSPC"))
+      // the token record only: the client registered before the user is asked is stored
+      const tokensOnly = /\.tokens\.json\.[0-9a-f]+\.tmp$/
+      const storage = yield* TokenStorage.TokenStorage.pipe(
+        Effect.provide(
+          TokenStorage.layerFileSystem(directory).pipe(
+            Layer.provide(Layer.merge(faultyFileSystem(injected, tokensOnly), NodePath.layer))
+          )
+        )
+      )
+      const oauth = HttpAuth.OAuthLayer({ mcpUrl: server.mcpUrl }).pipe(
+        Layer.provide(Layer.mergeAll(Layer.succeed(TokenStorage.TokenStorage, storage), Authorizer.layerHeadless())),
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
+      yield* Effect.gen(function*() {
+        // The user signs in; the disk refuses the record: the call is answered all the same.
+        const first = yield* callMcp(server.mcpUrl)
+        expect(first.status).toBe(200)
+        expect(Option.isNone(yield* storage.getTokens(server.mcpUrl))).toBe(true)
+        const second = yield* callMcp(server.mcpUrl)
+        expect([second.status, second.token]).toEqual([200, first.token])
+        expect(yield* server.count("authorize")).toBe(1)
+
+        // The disk recovers; the token expires: the refresh writes the kept set first, then its own.
+        yield* Ref.set(injected, Option.none())
+        yield* Effect.sleep("1100 millis")
+        const third = yield* callMcp(server.mcpUrl)
+        expect(third.status).toBe(200)
+        expect(third.token).not.toBe(first.token)
+        const stored = Option.getOrThrow(yield* storage.getTokens(server.mcpUrl))
+        expect(`Bearer ${Redacted.value(stored.accessToken)}`).toBe(third.token)
+        expect(yield* server.count("authorize")).toBe(1) // nobody was sent to sign in again
+
+        // An explicit login is for the stored record: it says when there is none.
+        yield* Ref.set(injected, Option.some("EROFS"))
+        const error = yield* Effect.flip(Effect.flatMap(OAuth.OAuth, (o) => o.login))
+        expect(error).toBeInstanceOf(StorageError)
+        expect(error.message).toContain("EROFS")
+        // its tokens are used meanwhile all the same
+        const fourth = yield* callMcp(server.mcpUrl)
+        expect(fourth.status).toBe(200)
+        expect(yield* server.count("authorize")).toBe(2)
+      }).pipe(Effect.provide(oauth))
     }))
 })
