@@ -376,7 +376,7 @@ const answer = <X, R>(
   state: ChallengeState,
   lift: Lift<X>,
   entry: HttpClientRequest.HttpClientRequest,
-  retry: Retry<X, R>
+  loop: Loop<X, R>
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, X, R> => {
   if (!m.applies(response.request.url)) return lift(refuseForeignAnswer(m, response), entry)
   if (response.status !== 401 && response.status !== 403) {
@@ -384,6 +384,7 @@ const answer = <X, R>(
     // or 403 is read in full below (its nonce may be what the next proof needs).
     return response.request.headers["dpop"] === undefined ? Effect.succeed(response) : rememberNonce(m, response)
   }
+  const retry: Retry<X, R> = (next) => loop(entry, next)
   return Effect.flatMap(rememberNonce(m, response), (answered) =>
     Effect.withFiberRuntime((fiber) =>
       isClosing(m, fiber)
@@ -394,6 +395,12 @@ const answer = <X, R>(
         )
     ))
 }
+
+/** Sends `entry` through the request pipeline from `state` (see {@link authenticateWith}). */
+type Loop<X, R> = (
+  entry: HttpClientRequest.HttpClientRequest,
+  state: ChallengeState
+) => Effect.Effect<HttpClientResponse.HttpClientResponse, X, R>
 
 const firstAttempt: ChallengeState = { attempts: 0, retriedUnauthorized: false, retriedNonce: false }
 
@@ -410,29 +417,19 @@ const authenticateWith = <E extends X, R, X>(
   // The token goes on after the client's own request mapping (which may set the URL), inside
   // the request effect the client runs (a client below that retries re-runs it: a new proof).
   const withToken = HttpClient.mapRequestEffect(client, authorize(m, lift))
-  const loop = (
-    entry: HttpClientRequest.HttpClientRequest,
-    state: ChallengeState
-  ): Effect.Effect<HttpClientResponse.HttpClientResponse, X, R> =>
-    Effect.flatMap(
-      withToken.execute(entry),
-      (response) => answer(m, response, state, lift, entry, (next) => loop(entry, next))
-    )
+  // Closures made per request are kept to the one that must capture the request: the retry
+  // closure is made only for a 401 or 403, and the entry function once.
+  const loop: Loop<X, R> = (entry, state) =>
+    Effect.flatMap(withToken.execute(entry), (response) => answer(m, response, state, lift, entry, loop))
+  const enter = (request: HttpClientRequest.HttpClientRequest) =>
+    loop(!m.applies(request.url) && m.attached.carries(request) ? withoutCredentials(request) : request, firstAttempt)
   /**
    * The entry of the middleware: a request for another origin that carries a token this
    * middleware attached (copied by a redirect follower above it, which re-enters here, or
    * re-sent by the app to another URL) goes without it — the token is for the MCP server's
    * origin only. Everything else goes through unchanged.
    */
-  return HttpClient.makeWith<never, never, X, R>(
-    (requestEffect) =>
-      Effect.flatMap(requestEffect, (request) =>
-        loop(
-          !m.applies(request.url) && m.attached.carries(request) ? withoutCredentials(request) : request,
-          firstAttempt
-        )),
-    Effect.succeed
-  )
+  return HttpClient.makeWith<never, never, X, R>((requestEffect) => Effect.flatMap(requestEffect, enter), Effect.succeed)
 }
 
 /**
