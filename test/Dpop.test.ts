@@ -118,22 +118,29 @@ const startDpopServers = (options: { readonly rotateNonce?: boolean } = {}) =>
       })
   )
 
-describe("DPoP (RFC 9449)", () => {
-  it.scopedLive("proofs on the token request and every MCP request, with both servers' nonces", () =>
-    Effect.gen(function*() {
-      const { base, seen } = yield* startDpopServers()
-      const layer = HttpAuth.OAuthLayer({ mcpUrl: `${base}/mcp`, clientId: "dpop-client" }).pipe(
+/** `n` MCP calls in a row through one OAuthLayer (a pre-registered client, signed in by `layerTest`): their statuses. */
+const calls = (base: string, n: number) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const call = Effect.scoped(Effect.map(client.post(`${base}/mcp`, { body: HttpBody.unsafeJson({}) }), (r) => r.status))
+    const statuses: Array<number> = []
+    for (let i = 0; i < n; i++) statuses.push(yield* call)
+    return statuses
+  }).pipe(
+    Effect.provide(
+      HttpAuth.OAuthLayer({ mcpUrl: `${base}/mcp`, clientId: "dpop-client" }).pipe(
         Layer.provide(TestStorage.layer()),
         Layer.provide(Authorizer.layerTest("the-code")),
         Layer.provide(NodeHttpClient.layerUndici)
       )
-      const statuses = yield* Effect.gen(function*() {
-        const client = yield* HttpClient.HttpClient
-        const call = Effect.scoped(
-          Effect.map(client.post(`${base}/mcp`, { body: HttpBody.unsafeJson({}) }), (r) => r.status)
-        )
-        return [yield* call, yield* call]
-      }).pipe(Effect.provide(layer))
+    )
+  )
+
+describe("DPoP (RFC 9449)", () => {
+  it.scopedLive("proofs on the token request and every MCP request, with both servers' nonces", () =>
+    Effect.gen(function*() {
+      const { base, seen } = yield* startDpopServers()
+      const statuses = yield* calls(base, 2)
       expect(statuses).toEqual([200, 200])
       expect(seen.every((s) => s.problem === undefined)).toBe(true)
       const tokenRequests = seen.filter((s) => s.path === "/token")
@@ -152,18 +159,7 @@ describe("DPoP nonce given with a successful answer (RFC 9449 §9)", () => {
   it.scopedLive("the next proof carries it: no use_dpop_nonce round trip after the first", () =>
     Effect.gen(function*() {
       const { base, seen } = yield* startDpopServers({ rotateNonce: true })
-      const layer = HttpAuth.OAuthLayer({ mcpUrl: `${base}/mcp`, clientId: "dpop-client" }).pipe(
-        Layer.provide(TestStorage.layer()),
-        Layer.provide(Authorizer.layerTest("the-code")),
-        Layer.provide(NodeHttpClient.layerUndici)
-      )
-      const statuses = yield* Effect.gen(function*() {
-        const client = yield* HttpClient.HttpClient
-        const call = Effect.scoped(
-          Effect.map(client.post(`${base}/mcp`, { body: HttpBody.unsafeJson({}) }), (r) => r.status)
-        )
-        return [yield* call, yield* call, yield* call]
-      }).pipe(Effect.provide(layer))
+      const statuses = yield* calls(base, 3)
       expect(statuses).toEqual([200, 200, 200])
       expect(seen.every((s) => s.problem === undefined)).toBe(true)
       const resourceRequests = seen.filter((s) => s.path === "/mcp")

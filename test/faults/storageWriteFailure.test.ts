@@ -64,6 +64,28 @@ const faultyFileSystem = (fault: Ref.Ref<Option.Option<Fault>>, only: RegExp = /
     }))
   ).pipe(Layer.provide(NodeFileSystem.layer))
 
+/**
+ * File storage in a new temporary directory over {@link faultyFileSystem}, and an OAuthLayer for
+ * `mcpUrl` over it (headless sign-in, undici).
+ */
+const faultyStorage = (mcpUrl: string, injected: Ref.Ref<Option.Option<Fault>>, only?: RegExp) =>
+  Effect.gen(function*() {
+    const directory = mkdtempSync(path.join(tmpdir(), "faults-disk-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
+    const storage = yield* TokenStorage.TokenStorage.pipe(
+      Effect.provide(
+        TokenStorage.layerFileSystem(directory).pipe(
+          Layer.provide(Layer.merge(faultyFileSystem(injected, only), NodePath.layer))
+        )
+      )
+    )
+    const oauth = HttpAuth.OAuthLayer({ mcpUrl }).pipe(
+      Layer.provide(Layer.mergeAll(Layer.succeed(TokenStorage.TokenStorage, storage), Authorizer.layerHeadless())),
+      Layer.provide(NodeHttpClient.layerUndici)
+    )
+    return { storage, oauth }
+  })
+
 const callMcp = (url: string) =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
@@ -78,17 +100,8 @@ describe("fault: a token write refused by the disk", () => {
     it.scopedLive(`${fault}: typed StorageError, the previous record still readable, the refreshed token kept in memory`, () =>
       Effect.gen(function*() {
         const server = yield* startTestServer({ accessTokenTtlSeconds: 1 })
-        const directory = mkdtempSync(path.join(tmpdir(), "faults-disk-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
         const injected = yield* Ref.make(Option.none<Fault>())
-        const storageLayer = TokenStorage.layerFileSystem(directory).pipe(
-          Layer.provide(Layer.merge(faultyFileSystem(injected), NodePath.layer))
-        )
-        const storage = yield* TokenStorage.TokenStorage.pipe(Effect.provide(storageLayer))
-        const oauth = HttpAuth.OAuthLayer({ mcpUrl: server.mcpUrl }).pipe(
-          Layer.provide(Layer.mergeAll(Layer.succeed(TokenStorage.TokenStorage, storage), Authorizer.layerHeadless())),
-          Layer.provide(NodeHttpClient.layerUndici)
-        )
+        const { oauth, storage } = yield* faultyStorage(server.mcpUrl, injected)
         yield* Effect.gen(function*() {
           const first = yield* callMcp(server.mcpUrl)
           expect(first.status).toBe(200)
@@ -124,19 +137,9 @@ describe("fault: a token write refused by the disk", () => {
     Effect.gen(function*() {
       // The embedded AS rotates refresh tokens and revokes the grant when a used one comes back.
       const server = yield* startTestServer({ accessTokenTtlSeconds: 1 })
-      const directory = mkdtempSync(path.join(tmpdir(), "faults-disk-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
       const injected = yield* Ref.make(Option.none<Fault>())
-      const storage = yield* TokenStorage.TokenStorage.pipe(
-        Effect.provide(
-          TokenStorage.layerFileSystem(directory).pipe(Layer.provide(Layer.merge(faultyFileSystem(injected), NodePath.layer)))
-        )
-      )
+      const { oauth, storage } = yield* faultyStorage(server.mcpUrl, injected)
       const events: Array<SignInEvents.SignInEvent> = []
-      const oauth = HttpAuth.OAuthLayer({ mcpUrl: server.mcpUrl }).pipe(
-        Layer.provide(Layer.mergeAll(Layer.succeed(TokenStorage.TokenStorage, storage), Authorizer.layerHeadless())),
-        Layer.provide(NodeHttpClient.layerUndici)
-      )
       yield* Effect.gen(function*() {
         expect((yield* callMcp(server.mcpUrl)).status).toBe(200) // signs in
         const signedIn = Option.getOrThrow(yield* storage.getTokens(server.mcpUrl))
@@ -174,22 +177,10 @@ describe("fault: a token write refused by the disk", () => {
   it.scopedLive("a sign-in whose tokens cannot be stored still answers the call and is not asked for again; once the disk recovers the next refresh stores; OAuth.login fails with the StorageError", () =>
     Effect.gen(function*() {
       const server = yield* startTestServer({ accessTokenTtlSeconds: 1 })
-      const directory = mkdtempSync(path.join(tmpdir(), "faults-disk-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
-      const injected = yield* Ref.make(Option.some<Fault>("ENOSPC"))
       // the token record only: the client registered before the user is asked is stored
       const tokensOnly = /\.tokens\.json\.[0-9a-f]+\.tmp$/
-      const storage = yield* TokenStorage.TokenStorage.pipe(
-        Effect.provide(
-          TokenStorage.layerFileSystem(directory).pipe(
-            Layer.provide(Layer.merge(faultyFileSystem(injected, tokensOnly), NodePath.layer))
-          )
-        )
-      )
-      const oauth = HttpAuth.OAuthLayer({ mcpUrl: server.mcpUrl }).pipe(
-        Layer.provide(Layer.mergeAll(Layer.succeed(TokenStorage.TokenStorage, storage), Authorizer.layerHeadless())),
-        Layer.provide(NodeHttpClient.layerUndici)
-      )
+      const injected = yield* Ref.make(Option.some<Fault>("ENOSPC"))
+      const { oauth, storage } = yield* faultyStorage(server.mcpUrl, injected, tokensOnly)
       yield* Effect.gen(function*() {
         // The user signs in; the disk refuses the record: the call is answered all the same.
         const first = yield* callMcp(server.mcpUrl)

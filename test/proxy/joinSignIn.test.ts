@@ -67,6 +67,16 @@ const startAndKill = (
     return { address, port }
   })
 
+/** Changes the times of the authorization request A stored in `dir` (which must be there). */
+const restamp = (mcpUrl: string, dir: string, times: { readonly createdAt?: number; readonly expiresAt: number }) =>
+  Effect.gen(function*() {
+    const storage = yield* TokenStorage.TokenStorage
+    const key = TokenStorage.serverKey(mcpUrl)
+    const stored = yield* storage.pendingAuthorizations!.get(key)
+    expect(Option.isSome(stored)).toBe(true)
+    yield* storage.pendingAuthorizations!.set(key, new PendingAuthorization({ ...Option.getOrThrow(stored), ...times }))
+  }).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+
 const pendingFiles = (dir: string) => NodeFs.readdirSync(dir).filter((f) => f.endsWith(".pending.json"))
 
 describe("effect-mcp-oauth proxy: a restarted proxy joins the sign-in in progress", () => {
@@ -129,17 +139,7 @@ describe("effect-mcp-oauth proxy: a restarted proxy joins the sign-in in progres
       const { address } = yield* startAndKill(server.mcpUrl, dir)
 
       // A's stored request, aged past its expiry.
-      yield* Effect.gen(function*() {
-        const storage = yield* TokenStorage.TokenStorage
-        const key = TokenStorage.serverKey(server.mcpUrl)
-        const stored = yield* storage.pendingAuthorizations!.get(key)
-        expect(Option.isSome(stored)).toBe(true)
-        const pending = Option.getOrThrow(stored)
-        yield* storage.pendingAuthorizations!.set(
-          key,
-          new PendingAuthorization({ ...pending, createdAt: Date.now() - 20 * 60_000, expiresAt: Date.now() - 60_000 })
-        )
-      }).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+      yield* restamp(server.mcpUrl, dir, { createdAt: Date.now() - 20 * 60_000, expiresAt: Date.now() - 60_000 })
 
       const opened: Array<string> = []
       const { client, stderr } = yield* host(server.mcpUrl, dir, {
@@ -163,12 +163,7 @@ describe("effect-mcp-oauth proxy: a restarted proxy joins the sign-in in progres
       const { address } = yield* startAndKill(server.mcpUrl, dir)
 
       // A's stored request, a few seconds from the end of its life.
-      yield* Effect.gen(function*() {
-        const storage = yield* TokenStorage.TokenStorage
-        const key = TokenStorage.serverKey(server.mcpUrl)
-        const pending = Option.getOrThrow(yield* storage.pendingAuthorizations!.get(key))
-        yield* storage.pendingAuthorizations!.set(key, new PendingAuthorization({ ...pending, expiresAt: Date.now() + 4_000 }))
-      }).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+      yield* restamp(server.mcpUrl, dir, { expiresAt: Date.now() + 4_000 })
 
       // The user ignores A's window; B's own address, once printed, is followed.
       const opened: Array<string> = []
