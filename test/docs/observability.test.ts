@@ -18,6 +18,7 @@ import { createServer } from "node:http"
 import * as NodePath from "node:path"
 import { Authorizer, OAuthLayer, Schemas, TokenStorage } from "../../src/index.js"
 import { McpClient } from "../../src/mcp/index.js"
+import { recordingTracer } from "../fixtures/recordingTracer.js"
 import {
   AuthProvider,
   BearerAuth,
@@ -109,16 +110,7 @@ const observedFlow = (
     ).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
     // A tracer that keeps every span it makes.
-    const spans: Array<EffectTracer.Span> = []
-    const native = options.tracer ?? (yield* Effect.tracer)
-    const recording = EffectTracer.make({
-      span: (...args) => {
-        const span = native.span(...args)
-        spans.push(span)
-        return span
-      },
-      context: native.context
-    })
+    const { spans, tracer: recording } = recordingTracer(options.tracer ?? (yield* Effect.tracer))
 
     const storage = yield* Effect.provide(TokenStorage.TokenStorage, TokenStorage.layerMemory)
     const confidential = options.confidential ?? {}

@@ -11,21 +11,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Tracer } from "effect"
 import { createServer } from "node:http"
 import { Consent, OAuthProvider, OAuthProviderStore, TraceRedaction } from "../../src/server/index.js"
+import { recordingTracer } from "../fixtures/recordingTracer.js"
 import { pkcePair, postJson, REDIRECT } from "./http.js"
 
 /** Serves an auto-approving OAuthProvider, through `wrap`, with every server span recorded. */
 const serve = (wrap: <A, E, R>(layer: Layer.Layer<A, E, R>) => Layer.Layer<A, E, R>) =>
   Effect.gen(function*() {
-    const spans: Array<Tracer.Span> = []
-    const native = yield* Effect.tracer
-    const recording = Tracer.make({
-      span: (...args) => {
-        const span = native.span(...args)
-        spans.push(span)
-        return span
-      },
-      context: native.context
-    })
+    const { spans, tracer: recording } = recordingTracer(yield* Effect.tracer)
     const server = Context.get(
       yield* Layer.build(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
       HttpServer.HttpServer
