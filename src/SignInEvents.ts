@@ -43,7 +43,16 @@ export type SignInEvent = Data.TaggedEnum<{
     readonly verificationUriComplete: string | undefined
     readonly expiresInSeconds: number
   }
-  SignedIn: { readonly mcpUrl: string; readonly issuer: string; readonly scopes: ReadonlyArray<string> }
+  SignedIn: {
+    readonly mcpUrl: string
+    readonly issuer: string
+    readonly scopes: ReadonlyArray<string>
+    /**
+     * Why the new tokens could not be stored: they are kept in memory (and used), and stored at
+     * the next occasion. Absent when they were stored.
+     */
+    readonly storageError?: string | undefined
+  }
   Refreshed: {
     readonly mcpUrl: string
     readonly issuer: string

@@ -14,6 +14,9 @@ import * as SignInEvents from "../SignInEvents.js"
 
 const scopesOf = (scopes: ReadonlyArray<string>) => (scopes.length === 0 ? "" : `, scopes ${scopes.join(" ")}`)
 
+const unstored = (storageError: string | undefined) =>
+  storageError === undefined ? "" : ` (not stored: ${storageError}; kept in memory for now)`
+
 /**
  * The line printed for `event`, if any.
  *
@@ -26,8 +29,9 @@ export const lineOf = (mode: string) => (event: SignInEvents.SignInEvent): strin
     AuthorizationUrl: (e) => `Signing in to ${e.mcpUrl} (${mode})…`,
     WaitingForBrowser: () => "Waiting for the sign-in in the browser…",
     DeviceCode: (e) => `Signing in to ${e.mcpUrl} (device code at ${e.issuer})…`,
-    SignedIn: (e) => `Signed in to ${e.mcpUrl} at ${e.issuer}${scopesOf(e.scopes)}`,
-    Refreshed: (e) => `Access token refreshed for ${e.mcpUrl} at ${e.issuer}${scopesOf(e.scopes)}`
+    SignedIn: (e) => `Signed in to ${e.mcpUrl} at ${e.issuer}${scopesOf(e.scopes)}${unstored(e.storageError)}`,
+    Refreshed: (e) =>
+      `Access token refreshed for ${e.mcpUrl} at ${e.issuer}${scopesOf(e.scopes)}${unstored(e.storageError)}`
   })
 
 /**

@@ -181,10 +181,12 @@ describe("fault: a token write refused by the disk", () => {
       const tokensOnly = /\.tokens\.json\.[0-9a-f]+\.tmp$/
       const injected = yield* Ref.make(Option.some<Fault>("ENOSPC"))
       const { oauth, storage } = yield* faultyStorage(server.mcpUrl, injected, tokensOnly)
+      const events: Array<SignInEvents.SignInEvent> = []
       yield* Effect.gen(function*() {
         // The user signs in; the disk refuses the record: the call is answered all the same.
         const first = yield* callMcp(server.mcpUrl)
         expect(first.status).toBe(200)
+        expect(events.filter((e) => e._tag === "SignedIn")).toMatchObject([{ storageError: expect.stringContaining("ENOSPC") }])
         expect(Option.isNone(yield* storage.getTokens(server.mcpUrl))).toBe(true)
         const second = yield* callMcp(server.mcpUrl)
         expect([second.status, second.token]).toEqual([200, first.token])
@@ -209,6 +211,9 @@ describe("fault: a token write refused by the disk", () => {
         const fourth = yield* callMcp(server.mcpUrl)
         expect(fourth.status).toBe(200)
         expect(yield* server.count("authorize")).toBe(2)
-      }).pipe(Effect.provide(oauth))
+      }).pipe(
+        Effect.provide(oauth),
+        Effect.provide(SignInEvents.layer((event) => Effect.sync(() => void events.push(event))))
+      )
     }))
 })
