@@ -16,6 +16,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { lookup as dnsLookup } from "node:dns/promises"
+import { isIP, type LookupFunction } from "node:net"
 import { classifyAddress, isIpLiteral } from "./internal/address.js"
 import { isLoopbackRedirect, redirectUriProblem } from "./internal/redirectUri.js"
 import { RegisteredClient } from "./OAuthProviderStore.js"
@@ -191,11 +192,18 @@ export interface FetcherOptions {
   readonly allowPrivateAddresses?: boolean | undefined
   /**
    * Resolves a host name to its IP addresses for the address check (default: the system
-   * resolver, every address). Every address must be public. The `HttpClient` resolves again
-   * when it connects, so a resolver that answers differently the second time (DNS rebinding)
-   * is only stopped by an `HttpClient` whose connections are pinned or filtered too.
+   * resolver, every address). Every address must be public. The `HttpClient` in context resolves
+   * again when it connects, so a resolver that answers differently the second time (DNS
+   * rebinding) is only stopped with {@link FetcherOptions.pinAddresses}.
    */
   readonly resolve?: ((hostname: string) => Effect.Effect<ReadonlyArray<string>, unknown>) | undefined
+  /**
+   * Connect only to the addresses the check approved (DNS pinning), with a Node HTTP client of
+   * the fetcher's own instead of the `HttpClient` in context: a host whose name answers a public
+   * address to the check and a private one to the connection (DNS rebinding) cannot reach the
+   * private one. TLS still verifies the certificate against the host name. Default `false`.
+   */
+  readonly pinAddresses?: boolean | undefined
   /** Most documents kept in the cache (default 1000; the oldest entry is dropped first). */
   readonly cacheMaxEntries?: number | undefined
   /** Longest a document is cached, whatever its headers say (default 1 hour). */
@@ -248,7 +256,10 @@ interface Cached {
 
 /** One fetcher's settings, its defaults applied, and its cache. */
 interface Fetcher {
-  readonly client: HttpClient.HttpClient
+  /** The client documents are fetched with (the pinned one when `pinAddresses`). */
+  readonly client: Effect.Effect<HttpClient.HttpClient>
+  /** The addresses `checkHost` approved, by host name, when pinning. */
+  readonly pinned: Map<string, ReadonlyArray<string>> | undefined
   readonly maxBytes: number
   readonly timeout: Duration.DurationInput
   readonly allowHttpLoopback: boolean
@@ -280,6 +291,7 @@ const checkHost = (fetcher: Fetcher, url: URL): Effect.Effect<void, ClientIdMeta
     if (refused !== undefined) {
       return yield* fail("ForbiddenAddress", `${host} resolves to a non-public address (${refused})`)
     }
+    fetcher.pinned?.set(host, addresses)
   })
 
 /** The body, at most `maxBytes`, counted chunk by chunk (a chunked body has no length). */
@@ -321,7 +333,8 @@ const fetchFresh = (
 ): Effect.Effect<RegisteredClient, ClientIdMetadataError> =>
   Effect.gen(function*() {
     yield* checkHost(fetcher, url)
-    const response = yield* fetcher.client.execute(
+    const client = yield* fetcher.client
+    const response = yield* client.execute(
       HttpClientRequest.get(clientId).pipe(HttpClientRequest.acceptJson)
     ).pipe(Effect.mapError(() => fail("Transport", `cannot fetch ${clientId}`)))
     if (response.status !== 200) return yield* fail("Status", `${clientId} answered ${response.status}`)
@@ -343,6 +356,41 @@ const fetchFresh = (
   )
 
 /**
+ * A Node HTTP client whose connections go only to the addresses in `pinned` for their host
+ * (an IP literal to itself): the `lookup` of its agents answers from there, never from DNS.
+ * Built on first use (node:http and the platform's Node client load then, not at import; the
+ * fetcher caches it).
+ */
+const pinnedClient = (pinned: Map<string, ReadonlyArray<string>>): Effect.Effect<HttpClient.HttpClient> => {
+  const lookup: LookupFunction = (hostname, options, callback) => {
+    const host = hostname.startsWith("[") ? hostname.slice(1, -1) : hostname
+    const addresses = pinned.get(hostname) ?? pinned.get(host) ?? (isIP(host) !== 0 ? [host] : undefined)
+    if (addresses === undefined || addresses.length === 0) {
+      callback(Object.assign(new Error(`${hostname} was not checked`), { code: "ENOTFOUND" }), "", 4)
+      return
+    }
+    const entries = addresses.map((address) => ({ address, family: isIP(address) === 6 ? 6 : 4 }))
+    if (options.all === true) callback(null, entries)
+    else callback(null, entries[0]!.address, entries[0]!.family)
+  }
+  return Effect.flatMap(
+    Effect.promise(() =>
+      Promise.all([import("@effect/platform-node/NodeHttpClient"), import("node:http"), import("node:https")])
+    ),
+    ([NodeHttpClient, Http, Https]) =>
+      Effect.provideService(
+        NodeHttpClient.make,
+        NodeHttpClient.HttpAgent,
+        NodeHttpClient.HttpAgent.of({
+          [NodeHttpClient.HttpAgentTypeId]: NodeHttpClient.HttpAgentTypeId,
+          http: new Http.Agent({ lookup }),
+          https: new Https.Agent({ lookup })
+        })
+      )
+  )
+}
+
+/**
  * Fetches and validates client ID metadata documents with the `HttpClient` in context (give it
  * one that does not follow redirects, such as `NodeHttpClient.layer`: a redirect is then a
  * `Status` error). Before anything is sent, the host must resolve only to public addresses;
@@ -362,9 +410,13 @@ export const fetchDocument = (
   never,
   HttpClient.HttpClient
 > =>
-  Effect.map(HttpClient.HttpClient, (client) => {
+  Effect.gen(function*() {
+    const inContext = yield* HttpClient.HttpClient
+    const pinned = options.pinAddresses === true ? new Map<string, ReadonlyArray<string>>() : undefined
+    const client = pinned === undefined ? Effect.succeed(inContext) : yield* Effect.cached(pinnedClient(pinned))
     const fetcher: Fetcher = {
       client,
+      pinned,
       maxBytes: options.maxBytes ?? 5 * 1024,
       timeout: options.timeout ?? Duration.seconds(5),
       allowHttpLoopback: options.allowHttpLoopback ?? false,

@@ -1,6 +1,7 @@
 import { HttpClient, HttpClientError, HttpServer } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
+import * as NodeHttp from "node:http"
 import { Effect, Either, Option, TestClock } from "effect"
 import { createServer } from "node:http"
 import type { ServerResponse } from "node:http"
@@ -191,6 +192,39 @@ describe("Client ID Metadata Documents", () => {
       const system = yield* ClientIdMetadata.fetchDocument().pipe(Effect.provideService(HttpClient.HttpClient, client))
       expect(yield* reasonOf(system("https://localhost/client.json"))).toBe("ForbiddenAddress")
       expect(sent).toHaveLength(1)
+    }))
+
+  it.scoped("pinAddresses: the connection goes only to the addresses the check approved, never to a second DNS answer (DNS rebinding)", () =>
+    Effect.gen(function*() {
+      // A document server on 127.0.0.1 only; its documents name the URL they were fetched from.
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          new Promise<NodeHttp.Server>((resolve) => {
+            const s = NodeHttp.createServer((req, res) => {
+              res.writeHead(200, { "content-type": "application/json" })
+              res.end(JSON.stringify(docFor(`http://${req.headers.host}${req.url}`)))
+            })
+            s.listen(0, "127.0.0.1", () => resolve(s))
+          })
+        ),
+        (s) => Effect.promise(() => new Promise<void>((resolve) => s.close(() => resolve())))
+      )
+      const port = (server.address() as { port: number }).port
+      const url = `http://localhost:${port}/client.json`
+      const { client, sent } = recordingClient()
+      const pinnedTo = (address: string) =>
+        ClientIdMetadata.fetchDocument({
+          allowHttpLoopback: true,
+          pinAddresses: true,
+          cacheMaxEntries: 0,
+          resolve: () => Effect.succeed([address])
+        }).pipe(Effect.provideService(HttpClient.HttpClient, client))
+      // approved 127.0.0.1: fetched over the fetcher's own client (not the one in context)
+      expect(yield* reasonOf((yield* pinnedTo("127.0.0.1"))(url))).toBe("ok")
+      // approved 127.0.0.2: the connection goes there (nothing listens), not where the system's
+      // DNS would send "localhost" (127.0.0.1, where the server is)
+      expect(yield* reasonOf((yield* pinnedTo("127.0.0.2"))(url))).toBe("Transport")
+      expect(sent).toEqual([])
     }))
 
   it("freshness follows RFC 9111: s-maxage, max-age, Expires; no-store, no-cache and private are never reused", () => {
