@@ -258,7 +258,7 @@ interface Cached {
 interface Fetcher {
   /** The client documents are fetched with (the pinned one when `pinAddresses`). */
   readonly client: Effect.Effect<HttpClient.HttpClient>
-  /** The addresses `checkHost` approved, by host name, when pinning. */
+  /** The addresses `checkHost` approved, by host name, for the fetches in progress, when pinning. */
   readonly pinned: Map<string, ReadonlyArray<string>> | undefined
   readonly maxBytes: number
   readonly timeout: Duration.DurationInput
@@ -275,7 +275,7 @@ interface Fetcher {
 const fail = (reason: ClientIdMetadataError["reason"], detail: string) => new ClientIdMetadataError({ reason, detail })
 
 /** The SSRF guard: every address of the host is public (or explicitly allowed). */
-const checkHost = (fetcher: Fetcher, url: URL): Effect.Effect<void, ClientIdMetadataError> =>
+const checkHost = (fetcher: Fetcher, url: URL): Effect.Effect<ReadonlyArray<string>, ClientIdMetadataError> =>
   Effect.gen(function*() {
     const host = url.hostname
     const addresses = isIpLiteral(host) ?
@@ -291,8 +291,28 @@ const checkHost = (fetcher: Fetcher, url: URL): Effect.Effect<void, ClientIdMeta
     if (refused !== undefined) {
       return yield* fail("ForbiddenAddress", `${host} resolves to a non-public address (${refused})`)
     }
-    fetcher.pinned?.set(host, addresses)
+    return addresses
   })
+
+/**
+ * Runs `fetch` with the connections to `host` pinned to `addresses` (when pinning; an IP literal
+ * needs none: Node connects to it without a lookup). The entry is removed afterwards unless a
+ * concurrent fetch of the same host replaced it, so the table holds only fetches in progress.
+ */
+const pinnedDuring = <A, E>(
+  fetcher: Fetcher,
+  host: string,
+  addresses: ReadonlyArray<string>,
+  fetch: Effect.Effect<A, E>
+): Effect.Effect<A, E> => {
+  const pinned = fetcher.pinned
+  if (pinned === undefined || isIpLiteral(host)) return fetch
+  return Effect.acquireUseRelease(
+    Effect.sync(() => pinned.set(host, addresses)),
+    () => fetch,
+    () => Effect.sync(() => pinned.get(host) === addresses && pinned.delete(host))
+  )
+}
 
 /** The body, at most `maxBytes`, counted chunk by chunk (a chunked body has no length). */
 const readBounded = (
@@ -332,10 +352,13 @@ const fetchFresh = (
   url: URL
 ): Effect.Effect<RegisteredClient, ClientIdMetadataError> =>
   Effect.gen(function*() {
-    yield* checkHost(fetcher, url)
+    const addresses = yield* checkHost(fetcher, url)
     const client = yield* fetcher.client
-    const response = yield* client.execute(
-      HttpClientRequest.get(clientId).pipe(HttpClientRequest.acceptJson)
+    const response = yield* pinnedDuring(
+      fetcher,
+      url.hostname,
+      addresses,
+      client.execute(HttpClientRequest.get(clientId).pipe(HttpClientRequest.acceptJson))
     ).pipe(Effect.mapError(() => fail("Transport", `cannot fetch ${clientId}`)))
     if (response.status !== 200) return yield* fail("Status", `${clientId} answered ${response.status}`)
     const text = yield* readBounded(response, fetcher.maxBytes)
@@ -356,22 +379,22 @@ const fetchFresh = (
   )
 
 /**
- * A Node HTTP client whose connections go only to the addresses in `pinned` for their host
- * (an IP literal to itself): the `lookup` of its agents answers from there, never from DNS.
+ * A Node HTTP client whose connections go only to the addresses in `pinned` for their host: the
+ * `lookup` of its agents answers from there, never from DNS (a host not there fails to connect).
  * Built on first use (node:http and the platform's Node client load then, not at import; the
  * fetcher caches it).
  */
 const pinnedClient = (pinned: Map<string, ReadonlyArray<string>>): Effect.Effect<HttpClient.HttpClient> => {
   const lookup: LookupFunction = (hostname, options, callback) => {
-    const host = hostname.startsWith("[") ? hostname.slice(1, -1) : hostname
-    const addresses = pinned.get(hostname) ?? pinned.get(host) ?? (isIP(host) !== 0 ? [host] : undefined)
-    if (addresses === undefined || addresses.length === 0) {
+    const entries = (pinned.get(hostname) ?? []).map((address) => ({ address, family: isIP(address) === 6 ? 6 : 4 }))
+    const first = entries[0]
+    if (first === undefined) {
       callback(Object.assign(new Error(`${hostname} was not checked`), { code: "ENOTFOUND" }), "", 4)
-      return
+    } else if (options.all === true) {
+      callback(null, entries)
+    } else {
+      callback(null, first.address, first.family)
     }
-    const entries = addresses.map((address) => ({ address, family: isIP(address) === 6 ? 6 : 4 }))
-    if (options.all === true) callback(null, entries)
-    else callback(null, entries[0]!.address, entries[0]!.family)
   }
   return Effect.flatMap(
     Effect.promise(() =>

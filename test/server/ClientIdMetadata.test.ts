@@ -224,6 +224,17 @@ describe("Client ID Metadata Documents", () => {
       // approved 127.0.0.2: the connection goes there (nothing listens), not where the system's
       // DNS would send "localhost" (127.0.0.1, where the server is)
       expect(yield* reasonOf((yield* pinnedTo("127.0.0.2"))(url))).toBe("Transport")
+      // one fetcher, whose check answers differently each time: each fetch connects where its own
+      // check said (no pin outlives its fetch)
+      const answers = ["127.0.0.1", "127.0.0.2", "127.0.0.1"]
+      const changing = yield* ClientIdMetadata.fetchDocument({
+        allowHttpLoopback: true,
+        pinAddresses: true,
+        cacheMaxEntries: 0,
+        resolve: () => Effect.sync(() => [answers.shift() ?? "127.0.0.2"])
+      }).pipe(Effect.provideService(HttpClient.HttpClient, client))
+      expect([yield* reasonOf(changing(url)), yield* reasonOf(changing(url)), yield* reasonOf(changing(url))])
+        .toEqual(["ok", "Transport", "ok"])
       expect(sent).toEqual([])
     }))
 
