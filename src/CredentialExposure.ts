@@ -20,19 +20,25 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
 import * as ClientIdentity from "./ClientIdentity.js"
 import * as Discovery from "./Discovery.js"
 import { OAuthRequestError, type StorageError } from "./Errors.js"
 import * as FlowContext from "./FlowContext.js"
 import * as Revocation from "./Revocation.js"
+import type { StoredToken } from "./Schemas.js"
 import * as TokenStorage from "./TokenStorage.js"
 
 /**
- * Revokes the stored token set of `ctx` at its issuer and forgets it, because `error` (reason
- * `"Redirect"`) says that a request carrying it — the access token `used`, or the refresh token
- * — was sent to another URL. When the stored set is no longer the one the request carried
- * (`used` is another access token), nothing is revoked. Returns `error` with its `detail`
- * saying what was done, and that a client secret that was sent must be rotated.
+ * Revokes the token set of `ctx` that a request carried at its issuer and forgets it, because
+ * `error` (reason `"Redirect"`) says that the request — the access token `used`, or the refresh
+ * token — was sent to another URL. The set is the stored one, or the one kept in memory because
+ * storage refused it. When neither is the set the request carried (`used` is another access
+ * token), nothing is revoked. Exactly that set is revoked, and it is forgotten only if it is
+ * still the one stored: a set a concurrent refresh stored meanwhile was never sent, and is kept.
+ * Returns `error` with its `detail` saying what was done, and that a client secret that was sent
+ * must be rotated.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
  * @since 0.1.0
@@ -44,34 +50,46 @@ export const revokeExposed = (
   used: Option.Option<string>
 ): Effect.Effect<OAuthRequestError, StorageError> =>
   Effect.gen(function*() {
+    // The set the request carried: the stored one, or the one kept in memory because storage
+    // refused it (FlowContext.unsaved).
     const stored = yield* ctx.storage.getTokens(ctx.key)
-    const carried = Option.isNone(used) || FlowContext.sameToken(stored, used)
+    const unsaved = Option.map(yield* Ref.get(ctx.unsaved), (u) => u.token)
+    const carries = (t: Option.Option<StoredToken>) =>
+      Option.isSome(t) && (Option.isNone(used) || FlowContext.sameToken(t, used))
+    const exposed = carries(stored) ? stored : carries(unsaved) ? unsaved : Option.none<StoredToken>()
     let outcome: string
-    if (Option.isNone(stored) || !carried) {
+    if (Option.isNone(exposed)) {
       outcome = "the token set it carried is no longer stored; nothing else was revoked"
     } else {
-      const token = stored.value
-      const client = yield* ClientIdentity.configuredClient(ctx, token.issuer)
-      const result = yield* Revocation.signOut(ctx.key, {
+      // Exactly the set read above is revoked, and forgotten only if it is still the one stored:
+      // a refresh that completed meanwhile (it runs under the token lock, this does not) stored
+      // a set that was never sent anywhere, which is kept.
+      const token = exposed.value
+      const configured = yield* ClientIdentity.configuredClient(ctx, token.issuer)
+      const client = Option.isSome(configured) ? configured : yield* ctx.storage.getClient(ctx.key)
+      const result = yield* Revocation.revokeTokenSet(ctx.key, token, {
         timeout: ctx.options.timeout,
         allowInsecure: ctx.options.allowInsecure,
-        client: Option.getOrUndefined(client),
-        forgetClient: false
+        client: Option.getOrUndefined(client)
       }).pipe(
-        Effect.provideService(TokenStorage.TokenStorage, ctx.storage),
         Effect.provideService(Discovery.Discovery, ctx.discovery),
         Effect.provideService(HttpClient.HttpClient, ctx.httpClient)
       )
+      const same = (t: StoredToken) => Redacted.value(t.accessToken) === Redacted.value(token.accessToken)
+      yield* Ref.update(ctx.unsaved, (u) => Option.isSome(u) && same(u.value.token) ? Option.none() : u)
+      const forgotten = carries(stored) ? yield* TokenStorage.clearTokensIfUnchanged(ctx.storage, ctx.key, token) : true
       const revoked = result.revoked.map((hint) => hint.replace("_", " ")).join(" and ")
+      const done = forgotten ? "the tokens forgotten" : "the newer token set stored meanwhile kept"
       outcome = result.revoked.length > 0
         ? `so it was treated as exposed: the ${revoked} ${
           result.revoked.length > 1 ? "were" : "was"
-        } revoked at ${token.issuer} and the tokens forgotten`
-        : `so it was treated as exposed and the tokens forgotten, but revocation at ${token.issuer} failed (${
+        } revoked at ${token.issuer} and ${done}`
+        : `so it was treated as exposed and ${done}, but revocation at ${token.issuer} failed (${
           result.warnings.join("; ")
         })`
     }
-    yield* FlowContext.setCurrent(ctx, Option.none())
+    // Read again from storage by the next request: nothing, or the set a refresh stored meanwhile.
+    yield* FlowContext.setCurrent(ctx, undefined)
     yield* Effect.logWarning(`Credentials sent to another URL by a redirect-following HTTP client: ${outcome}`)
     return new OAuthRequestError({
       reason: error.reason,

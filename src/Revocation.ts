@@ -15,7 +15,7 @@ import * as ClientConfiguration from "./ClientConfiguration.js"
 import * as Discovery from "./Discovery.js"
 import { OAuthRequestError, OAuthTokenError } from "./Errors.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
-import type { ClientInformation } from "./Schemas.js"
+import type { ClientInformation, StoredToken } from "./Schemas.js"
 import { secretAuthenticatedPost } from "./TokenExchange.js"
 import * as TokenStorage from "./TokenStorage.js"
 
@@ -132,6 +132,81 @@ export interface SignOutOptions {
 }
 
 /**
+ * What {@link revokeTokenSet} did: the token types the issuer accepted to revoke, and why any
+ * revocation was not possible.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.2
+ * @since 0.1.0
+ * @category models
+ */
+export interface RevokedTokenSet {
+  readonly revoked: Array<"refresh_token" | "access_token">
+  readonly warnings: Array<string>
+}
+
+/**
+ * Revokes one token set — its refresh token, then its access token — at the revocation endpoint
+ * of the issuer that issued it (RFC 7009 §2.1): the one stored with the tokens, else the one
+ * discovery for `key` finds when it still names that issuer; never another authorization
+ * server's (SEP-2352). `options.client` is the client to revoke with (the configured
+ * pre-registered one, or the stored record); a client of another issuer is never presented.
+ * Best effort: what could not be revoked is a warning. Storage is not touched, so a caller can
+ * revoke exactly the set it holds and then forget it only if it is still the one stored.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
+ * @since 0.1.0
+ * @category revocation
+ */
+export const revokeTokenSet = Effect.fn("Revocation.revokeTokenSet")(function*(
+  key: string,
+  token: StoredToken,
+  options: Omit<SignOutOptions, "deleteClient" | "forgetClient">
+) {
+  const discovery = yield* Discovery.Discovery
+  const revoked: Array<"refresh_token" | "access_token"> = []
+  const warnings: Array<string> = []
+  const onlyLocally = "the tokens were only removed locally"
+  const revocationEndpoint = (issuer: string) =>
+    Effect.gen(function*() {
+      const found = yield* Effect.either(discovery.discover(key))
+      if (Either.isLeft(found)) {
+        warnings.push(`could not reach the authorization server to revoke the tokens: ${found.left.message}`)
+        return undefined
+      }
+      if (found.right.issuer !== issuer) {
+        warnings.push(`the server now names the authorization server ${found.right.issuer}, not the tokens' issuer ${issuer}; ${onlyLocally}`)
+        return undefined
+      }
+      const endpoint = found.right.authorizationServer.revocation_endpoint
+      if (endpoint === undefined) {
+        warnings.push(`the authorization server does not advertise a revocation_endpoint; ${onlyLocally}`)
+      }
+      return endpoint
+    })
+  const { client, ...http } = options
+  if (client === undefined) {
+    warnings.push(`no client information is stored to revoke with; ${onlyLocally}`)
+  } else if (client.source !== "preregistered" && client.issuer !== token.issuer) {
+    warnings.push(`the stored client belongs to ${client.issuer}, not to the tokens' issuer ${token.issuer}; ${onlyLocally}`)
+  } else {
+    const endpoint = token.revocationEndpoint ?? (yield* revocationEndpoint(token.issuer))
+    if (endpoint !== undefined) {
+      const attempts: ReadonlyArray<readonly ["refresh_token" | "access_token", Redacted.Redacted<string> | undefined]> = [
+        ["refresh_token", token.refreshToken],
+        ["access_token", token.accessToken]
+      ]
+      for (const [hint, value] of attempts) {
+        if (value === undefined) continue
+        const result = yield* Effect.either(revoke({ endpoint, token: value, tokenTypeHint: hint, client, ...http }))
+        if (Either.isRight(result)) revoked.push(hint)
+        else warnings.push(`revoking the ${hint} failed: ${result.left.message}`)
+      }
+    }
+  }
+  return { revoked, warnings } satisfies RevokedTokenSet
+})
+
+/**
  * Signs out of one server: revokes its stored refresh token, then its access token, at the
  * revocation endpoint of the issuer that issued them (RFC 7009 §2.1) — the one stored with the
  * tokens, else the one discovery finds when it still names that issuer; never another
@@ -154,53 +229,11 @@ export const signOut = Effect.fn("Revocation.signOut")(function*(
 ) {
   const { deleteClient, forgetClient, ...options } = signOutOptions
   const storage = yield* TokenStorage.TokenStorage
-  const discovery = yield* Discovery.Discovery
   const tokens = yield* storage.getTokens(key)
   const stored = yield* storage.getClient(key)
-  const revoked: Array<"refresh_token" | "access_token"> = []
-  const warnings: Array<string> = []
-  const onlyLocally = "the tokens were only removed locally"
-  const revocationEndpoint = (issuer: string) =>
-    Effect.gen(function*() {
-      const found = yield* Effect.either(discovery.discover(key))
-      if (Either.isLeft(found)) {
-        warnings.push(`could not reach the authorization server to revoke the tokens: ${found.left.message}`)
-        return undefined
-      }
-      if (found.right.issuer !== issuer) {
-        warnings.push(`the server now names the authorization server ${found.right.issuer}, not the tokens' issuer ${issuer}; ${onlyLocally}`)
-        return undefined
-      }
-      const endpoint = found.right.authorizationServer.revocation_endpoint
-      if (endpoint === undefined) {
-        warnings.push(`the authorization server does not advertise a revocation_endpoint; ${onlyLocally}`)
-      }
-      return endpoint
-    })
-  if (Option.isSome(tokens)) {
-    const token = tokens.value
-    const client = options.client ?? Option.getOrUndefined(stored)
-    if (client === undefined) {
-      warnings.push(`no client information is stored to revoke with; ${onlyLocally}`)
-    } else if (client.source !== "preregistered" && client.issuer !== token.issuer) {
-      warnings.push(`the stored client belongs to ${client.issuer}, not to the tokens' issuer ${token.issuer}; ${onlyLocally}`)
-    } else {
-      const endpoint = token.revocationEndpoint ?? (yield* revocationEndpoint(token.issuer))
-      if (endpoint !== undefined) {
-        const { client: _, ...http } = options
-        const attempts: ReadonlyArray<readonly ["refresh_token" | "access_token", Redacted.Redacted<string> | undefined]> = [
-          ["refresh_token", token.refreshToken],
-          ["access_token", token.accessToken]
-        ]
-        for (const [hint, value] of attempts) {
-          if (value === undefined) continue
-          const result = yield* Effect.either(revoke({ endpoint, token: value, tokenTypeHint: hint, client, ...http }))
-          if (Either.isRight(result)) revoked.push(hint)
-          else warnings.push(`revoking the ${hint} failed: ${result.left.message}`)
-        }
-      }
-    }
-  }
+  const { revoked, warnings } = Option.isSome(tokens)
+    ? yield* revokeTokenSet(key, tokens.value, { ...options, client: options.client ?? Option.getOrUndefined(stored) })
+    : { revoked: [], warnings: [] }
   let clientDeleted = false
   if (deleteClient === true && Option.isSome(stored) && stored.value.source === "dynamic") {
     if (ClientConfiguration.isManaged(stored.value)) {

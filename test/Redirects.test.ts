@@ -16,12 +16,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as Authorizer from "../src/Authorizer.js"
 import * as Discovery from "../src/Discovery.js"
-import type { OAuthError } from "../src/Errors.js"
+import { type OAuthError, StorageError } from "../src/Errors.js"
 import * as HttpAuth from "../src/HttpAuth.js"
 import * as OAuth from "../src/OAuth.js"
 import * as Revocation from "../src/Revocation.js"
 import { AuthorizationServerMetadata, ClientInformation, StoredToken } from "../src/Schemas.js"
 import * as TestStorage from "../src/TestStorage.js"
+import * as TokenStorage from "../src/TokenStorage.js"
 import * as TokenExchange from "../src/TokenExchange.js"
 import { startTestServer } from "./fixtures/TestAuthServer.js"
 import { asMetadata, rawOAuthServer, type RawOAuthServer } from "./oauthRawServer.js"
@@ -369,7 +370,7 @@ describe("credentials a client below sent elsewhere are revoked and forgotten (i
       /** Whether the AS still accepts the token (RFC 7662 introspection with the same client). */
       const active = (value: Redacted.Redacted<string>) =>
         Effect.map(server.provider.verifyAccessToken(Redacted.value(value)), Option.isSome)
-      return { server, evil, front, issued, token, layer, active }
+      return { server, evil, front, issued, token, layer, active, client }
     })
 
   const call = (url: string) =>
@@ -403,6 +404,84 @@ describe("credentials a client below sent elsewhere are revoked and forgotten (i
       // The next call signs in again and succeeds.
       expect(status).toBe(200)
       expect(yield* server.count("authorize")).toBe(1)
+    }))
+
+  it.scopedLive("a refresh stored while the exposed set is revoked is kept: only the exposed set is revoked", () =>
+    Effect.gen(function*() {
+      const { active, client, front, issued, server, token } = yield* setup(1)
+      const mcpUrl = `${front.url}/mcp`
+      const key = TokenStorage.serverKey(mcpUrl)
+      const refreshed = yield* server.issueToken({ clientId: client.clientId, refreshToken: true, resource: mcpUrl })
+      const [storage] = yield* TestStorage.make({ client })
+      // The exposed set's revocation endpoint: while the first revocation is under way, a
+      // concurrent refresh (another request's, another process's) stores a new set.
+      const revoker = yield* rawOAuthServer((request) => {
+        if (request.path !== "/revoke") return undefined
+        if (revoker.requests.length === 1) {
+          Effect.runSync(storage.setTokens(
+            key,
+            new StoredToken({ ...token(Date.now() + 3_600_000), accessToken: refreshed.accessToken, refreshToken: refreshed.refreshToken })
+          ))
+        }
+        return { json: {} }
+      })
+      yield* storage.setTokens(key, new StoredToken({ ...token(Date.now() + 3_600_000), revocationEndpoint: `${revoker.url}/revoke` }))
+      const layer = HttpAuth.OAuthLayer({ mcpUrl }).pipe(
+        Layer.provide(Layer.succeed(TokenStorage.TokenStorage, storage)),
+        Layer.provide(Authorizer.layerHeadless().pipe(Layer.provide(NodeHttpClient.layerUndici))),
+        Layer.provide(followingUndici)
+      )
+      const { error, status } = yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(call(mcpUrl))
+        const status = yield* call(mcpUrl)
+        return { error: oauthError(error), status }
+      }).pipe(Effect.provide(layer))
+      expect(error).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect", exposed: ["access_token"] })
+      expect(error?.message).toContain("the newer token set stored meanwhile kept")
+      // The exposed set, and only it, was revoked.
+      expect(revoker.requests.map((r) => r.form.get("token"))).toEqual([
+        Redacted.value(issued.refreshToken!),
+        Redacted.value(issued.accessToken)
+      ])
+      // The refreshed set is still stored, and the next call uses it: no new sign-in.
+      const kept = yield* storage.getTokens(key)
+      expect(Option.map(kept, (t) => Redacted.value(t.accessToken))).toEqual(Option.some(Redacted.value(refreshed.accessToken)))
+      expect(status).toBe(200)
+      expect(front.requests.at(-1)?.headers["authorization"]).toBe(`Bearer ${Redacted.value(refreshed.accessToken)}`)
+      expect(yield* server.count("authorize")).toBe(0)
+      expect(yield* active(refreshed.accessToken)).toBe(true)
+    }))
+
+  it.scopedLive("the exposed set was only in memory (storage refused it): it is revoked and never stored later", () =>
+    Effect.gen(function*() {
+      const { active, client, front, server, token } = yield* setup(1)
+      const mcpUrl = `${front.url}/mcp`
+      const [storage, test] = yield* TestStorage.make({ client })
+      yield* storage.setTokens(TokenStorage.serverKey(mcpUrl), token(Date.now() - 1000))
+      // The refresh's set cannot be stored: it is kept in memory, and the request carrying it is
+      // redirected to another origin by the client below.
+      yield* test.failNext("setTokens", new StorageError({ reason: "Io", detail: "disk full" }))
+      const layer = HttpAuth.OAuthLayer({ mcpUrl }).pipe(
+        Layer.provide(Layer.succeed(TokenStorage.TokenStorage, storage)),
+        Layer.provide(Authorizer.layerHeadless().pipe(Layer.provide(NodeHttpClient.layerUndici))),
+        Layer.provide(followingUndici)
+      )
+      const { error, status } = yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(call(mcpUrl))
+        const status = yield* call(mcpUrl)
+        return { error: oauthError(error), status }
+      }).pipe(Effect.provide(layer))
+      const refreshed = front.requests.map((r) => r.headers["authorization"]).find((a) => a !== undefined)!
+      const exposed = Redacted.make(refreshed.replace("Bearer ", ""))
+      expect(error).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect", exposed: ["access_token"] })
+      expect(error?.message).toMatch(/revoked at .* and the tokens forgotten/)
+      expect((yield* server.requestsTo("revoke")).map((r) => r.form["token"])).toContain(Redacted.value(exposed))
+      expect(yield* active(exposed)).toBe(false)
+      // The next call never carries it, nor is it written once storage accepts writes again.
+      expect(status).toBe(200)
+      expect(front.requests.at(-1)?.headers["authorization"]).not.toBe(refreshed)
+      const stored = yield* storage.getTokens(TokenStorage.serverKey(mcpUrl))
+      expect(Option.map(stored, (t) => Redacted.value(t.accessToken))).not.toEqual(Option.some(Redacted.value(exposed)))
     }))
 
   it.scopedLive("a token-endpoint 307 sent the refresh token elsewhere: it is revoked at its issuer and forgotten", () =>
