@@ -248,40 +248,130 @@ const readRecord = (
     }
   })
 
-/** The parts a primary entry says its record has beside it. */
-const partsOf = (primary: Option.Option<string>): ReadonlyArray<{ digest: string; index: number }> =>
-  Option.match(Option.flatMap(primary, parseHeader), {
-    onNone: () => [],
-    onSome: ({ count, digest }) => Array.from({ length: count - 1 }, (_, i) => ({ digest, index: i + 1 }))
+/** The parts beside the primary entry of a split record. */
+const partsOfSplit = (record: Split): ReadonlyArray<{ digest: string; index: number }> =>
+  Array.from({ length: record.count - 1 }, (_, i) => ({ digest: record.digest, index: i + 1 }))
+
+/** The split record a primary entry heads, if any. */
+const splitOf = (primary: Option.Option<string>): Option.Option<Split> =>
+  Option.filter(Option.flatMap(primary, parseHeader), (header) => header.count > 1)
+
+/**
+ * The entry naming the split records whose parts a write or removal under way touches: if the
+ * process dies (or the keychain fails) between the parts and the primary entry, the next write
+ * of `account` finds in it the parts no primary entry names any more, and removes them.
+ *
+ * @internal
+ */
+export const journalAccount = (account: string): string => `${account}#journal`
+
+const JOURNAL_LINE = /^([1-9][0-9]{0,5}) ([0-9a-f]{64})$/
+
+const formatJournal = (records: ReadonlyArray<Split>): string => records.map((r) => `${r.count} ${r.digest}`).join("\n")
+
+const parseJournal = (text: string): ReadonlyArray<Split> =>
+  text.split("\n").flatMap((line) => {
+    const m = JOURNAL_LINE.exec(line)
+    return m === null ? [] : [{ count: Number(m[1]), digest: m[2] ?? "" }]
   })
 
-/** Parts first, then the primary entry (the switch), then the parts of the record it replaced. */
+const removeParts = (entries: Entries, account: string, record: Split, keep: string | undefined) =>
+  record.digest === keep
+    ? Effect.void
+    : Effect.forEach(partsOfSplit(record), ({ digest, index }) => removeRaw(entries, partAccount(account, digest, index)), {
+      discard: true
+    })
+
+/**
+ * Removes the parts that an unfinished write or removal of `account` left behind: those of the
+ * records its journal names that `primary` (the entry as it is now) does not head. Runs under
+ * the write lock, before every write of a store that splits records.
+ */
+const sweep = (entries: Entries, account: string, primary: Option.Option<string>) =>
+  Effect.flatMap(getRaw(entries, journalAccount(account)), (journal) => {
+    if (Option.isNone(journal)) return Effect.void
+    const keep = Option.getOrUndefined(Option.map(splitOf(primary), (r) => r.digest))
+    return Effect.forEach(parseJournal(journal.value), (record) => removeParts(entries, account, record, keep), {
+      discard: true
+    }).pipe(
+      Effect.zipRight(removeRaw(entries, journalAccount(account))),
+      Effect.zipRight(Effect.logInfo("Removed the parts of a keychain record that an unfinished write left behind")),
+      Effect.annotateLogs({ service: entries.service, account })
+    )
+  })
+
+/**
+ * Runs `change` of `account`, whose split records (`touched`) are first named in its journal, so
+ * that parts an interrupted change leaves behind are found by the next {@link sweep}; the
+ * journal goes once the change is complete. A change that touches no split record needs none.
+ */
+const journaled = <A>(
+  entries: Entries,
+  account: string,
+  touched: ReadonlyArray<Split>,
+  change: Effect.Effect<A, PlatformError>
+): Effect.Effect<A, PlatformError> =>
+  touched.length === 0 ? change : setRaw(entries, journalAccount(account), formatJournal(touched)).pipe(
+    Effect.zipRight(change),
+    Effect.tap(() => removeRaw(entries, journalAccount(account)))
+  )
+
+/**
+ * Parts first, then the primary entry (the switch), then the parts of the record it replaced.
+ * When writing the parts or the switch fails, the new parts are removed at once (best effort;
+ * the journal covers what that misses).
+ */
 const writeRecord = (
   entries: Entries,
   maxLength: number,
   account: string,
   value: string,
   oldPrimary: Option.Option<string>
-) =>
-  Effect.gen(function*() {
-    const old = partsOf(oldPrimary)
-    const next = split(value, maxLength)
-    for (const [i, part] of next.parts.entries()) {
-      yield* setRaw(entries, partAccount(account, next.split.digest, i + 1), part)
-    }
-    yield* setRaw(entries, account, next.primary)
-    for (const { digest, index } of old) {
-      if (digest !== next.split.digest) yield* removeRaw(entries, partAccount(account, digest, index))
-    }
-  })
+) => {
+  const old = splitOf(oldPrimary)
+  const oldDigest = Option.getOrUndefined(Option.map(old, (r) => r.digest))
+  const next = split(value, maxLength)
+  const touched = [...Option.toArray(old), ...(next.parts.length > 0 ? [next.split] : [])]
+  const switchTo = Effect.forEach(
+    next.parts,
+    (part, i) => setRaw(entries, partAccount(account, next.split.digest, i + 1), part),
+    { discard: true }
+  ).pipe(
+    Effect.zipRight(setRaw(entries, account, next.primary)),
+    // Unless the switch happened after all (a keychain that failed after storing the entry).
+    Effect.tapError(() =>
+      Effect.ignore(Effect.flatMap(getRaw(entries, account), (now) =>
+        Option.exists(splitOf(now), (r) => r.digest === next.split.digest)
+          ? Effect.void
+          : removeParts(entries, account, next.split, oldDigest).pipe(
+            Effect.zipRight(touched.length > 0 ? removeRaw(entries, journalAccount(account)) : Effect.void)
+          )))
+    )
+  )
+  return journaled(
+    entries,
+    account,
+    touched,
+    Effect.zipRight(
+      switchTo,
+      Option.match(old, { onNone: () => Effect.void, onSome: (r) => removeParts(entries, account, r, next.split.digest) })
+    )
+  )
+}
 
 /** The primary entry, then the parts of the record it held. */
-const removeRecord = (entries: Entries, account: string, oldPrimary: Option.Option<string>) =>
-  Effect.gen(function*() {
-    const old = partsOf(oldPrimary)
-    yield* removeRaw(entries, account)
-    for (const { digest, index } of old) yield* removeRaw(entries, partAccount(account, digest, index))
-  })
+const removeRecord = (entries: Entries, account: string, oldPrimary: Option.Option<string>) => {
+  const old = splitOf(oldPrimary)
+  return journaled(
+    entries,
+    account,
+    Option.toArray(old),
+    Effect.zipRight(
+      removeRaw(entries, account),
+      Option.match(old, { onNone: () => Effect.void, onSome: (r) => removeParts(entries, account, r, undefined) })
+    )
+  )
+}
 
 const unsupported = (method: string) =>
   Effect.fail(
@@ -307,11 +397,19 @@ export const makeKeyValueStore = (
   guard: <A>(effect: Effect.Effect<A, PlatformError>) => Effect.Effect<A, PlatformError>
 ): { readonly store: KeyValueStore.KeyValueStore; readonly atomic: KvStore.AtomicOps } => {
   const entries: Entries = { keyring, service }
+  // Only a store that splits records (or finds a split one) can have left parts behind.
+  const swept = (account: string, primary: Option.Option<string>) =>
+    maxLength < Number.MAX_SAFE_INTEGER || Option.isSome(splitOf(primary))
+      ? sweep(entries, account, primary)
+      : Effect.void
   const store = KeyValueStore.makeStringOnly({
     get: (account) => Effect.map(readRecord(entries, account), (r) => r.value),
     set: (account, value) =>
-      guard(Effect.flatMap(getRaw(entries, account), (old) => writeRecord(entries, maxLength, account, value, old))),
-    remove: (account) => guard(Effect.flatMap(getRaw(entries, account), (old) => removeRecord(entries, account, old))),
+      guard(Effect.flatMap(getRaw(entries, account), (old) =>
+        Effect.zipRight(swept(account, old), writeRecord(entries, maxLength, account, value, old)))),
+    remove: (account) =>
+      guard(Effect.flatMap(getRaw(entries, account), (old) =>
+        Effect.zipRight(swept(account, old), removeRecord(entries, account, old)))),
     clear: unsupported("clear"),
     size: unsupported("size")
   })
@@ -320,6 +418,7 @@ export const makeKeyValueStore = (
     compareAndSet: (account, expected, next) =>
       guard(Effect.gen(function*() {
         const current = yield* readRecord(entries, account)
+        yield* swept(account, current.primary)
         if (!sameValue(current.value, expected)) return "changed" as const
         yield* Option.match(next, {
           onNone: () => removeRecord(entries, account, current.primary),

@@ -8,10 +8,11 @@ import { AsyncEntry, findCredentialsAsync } from "@napi-rs/keyring"
 import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import { Context, Effect, Either, Exit, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { StorageError } from "../../src/Errors.js"
+import * as Keychain from "../../src/internal/keychainStore.js"
 import * as KvStore from "../../src/internal/kvStore.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { conformance, KEY_A, KEY_B, makeClient, makeToken } from "../storageConformance.js"
@@ -225,6 +226,75 @@ describe.skipIf(!keyringTestsEnabled)("TokenStorage.layerKeychain (Secret Servic
       ).pipe(Effect.orDie)
       expect(refused.reason).toBe("Conflict")
       expect(Option.map(yield* s.getTokens(KEY_A), (t) => t.scopes)).toEqual(Option.some(["held"]))
+    }))
+
+  /**
+   * The real keychain of `m.service` through `Keychain.make`, with `failing(op, account)` saying
+   * which calls fail (a keychain that goes away, a locked one).
+   */
+  const faultyKeychain = (
+    m: { readonly service: string; readonly dir: string },
+    failing: (op: "set" | "delete", account: string) => boolean
+  ) =>
+    Keychain.make(
+      (service, account) => {
+        const entry = new AsyncEntry(service, account)
+        return {
+          getPassword: () => entry.getPassword(),
+          setPassword: (p) => failing("set", account) ? Promise.reject(new Error("keychain locked")) : entry.setPassword(p),
+          deleteCredential: () =>
+            failing("delete", account) ? Promise.reject(new Error("keychain locked")) : entry.deleteCredential()
+        }
+      },
+      Either.right(m.dir),
+      { service: m.service, maxEntryLength: 300 }
+    ).pipe(Effect.provide(NodeContext.layer))
+
+  it.scoped("a split write that fails, or dies, before its switch leaves no parts behind once the next write runs", () =>
+    Effect.gen(function*() {
+      const m = yield* keychainMedium({ maxEntryLength: 300 })
+      const location = KvStore.entryKey("tokens", KEY_A)
+      const healthy = yield* faultyKeychain(m, () => false)
+      const long = (tag: string) => makeToken({ scopes: Array.from({ length: 40 }, (_, i) => `${tag}:${i}:${"x".repeat(10)}`) })
+      /** Whether the entries beside the primary are exactly the parts its header names. */
+      const ownPartsOnly = Effect.gen(function*() {
+        const header = /^emo-keychain\/1 (\d+) ([0-9a-f]{16})/.exec((yield* rawGet(m.service, location)) ?? "")
+        const beside = (yield* accountsOf(m.service)).filter((a) => a.startsWith(`${location}#`))
+        return header !== null && beside.length === Number(header[1]) - 1 &&
+          beside.every((a) => a.startsWith(`${location}#${header[2]}.`))
+      })
+      yield* healthy.setTokens(KEY_A, long("a"))
+      const before = yield* accountsOf(m.service)
+
+      // The switch fails: the new parts are removed at once; the old record stands.
+      const switchFails = yield* faultyKeychain(m, (op, account) => op === "set" && account === location)
+      expect((yield* Effect.flip(switchFails.setTokens(KEY_A, long("b")))).reason).toBe("Io")
+      expect(yield* accountsOf(m.service)).toEqual(before)
+      expect(Option.map(yield* healthy.getTokens(KEY_A), (t) => t.scopes[0])).toEqual(Option.some(`a:0:${"x".repeat(10)}`))
+
+      // The switch fails and so does every removal (as if the process died after the parts):
+      // parts no entry names are left, and the journal that names them.
+      const dies = yield* faultyKeychain(m, (op, account) => op === "delete" || (op === "set" && account === location))
+      yield* Effect.flip(dies.setTokens(KEY_A, long("c")))
+      const orphaned = (yield* accountsOf(m.service)).filter((a) => !before.includes(a))
+      expect(orphaned).toContain(Keychain.journalAccount(location))
+      expect(orphaned.length).toBeGreaterThan(3)
+
+      // The next write removes them, and leaves exactly its own record.
+      const [, logs] = yield* captureLogs(healthy.setTokens(KEY_A, long("d")))
+      expect(logs.join("\n")).toMatch(/INFO .*unfinished write left behind/)
+      expect((yield* accountsOf(m.service)).filter((a) => orphaned.includes(a))).toEqual([])
+      expect(yield* ownPartsOnly).toBe(true)
+      expect(Option.map(yield* healthy.getTokens(KEY_A), (t) => t.scopes[0])).toEqual(Option.some(`d:0:${"x".repeat(10)}`))
+
+      // A removal that dies after the primary entry leaves the old parts; the next write removes them.
+      const removalDies = yield* faultyKeychain(m, (op, account) => op === "delete" && account !== location)
+      yield* Effect.flip(removalDies.clearTokens(KEY_A))
+      const left = (yield* accountsOf(m.service)).filter((a) => a.startsWith(`${location}#`))
+      expect(left.length).toBeGreaterThan(3)
+      yield* healthy.setTokens(KEY_A, long("e"))
+      expect((yield* accountsOf(m.service)).filter((a) => left.includes(a))).toEqual([])
+      expect(yield* ownPartsOnly).toBe(true)
     }))
 
   it.scoped("a corrupted entry reads as absent with a warning, and the next write repairs it", () =>
