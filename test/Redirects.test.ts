@@ -383,6 +383,25 @@ describe("credentials a client below sent elsewhere are revoked and forgotten (i
   const oauthError = (e: HttpClientError.HttpClientError | OAuthError) =>
     HttpAuth.isOAuthError(e) ? e : Option.getOrUndefined(HttpAuth.oauthErrorOf(e))
 
+  /**
+   * Through an `OAuthLayer` over `storage` with a redirect-following client below: the first
+   * call (whose request the front server redirects elsewhere) fails, the second is made after it.
+   */
+  const exposeThenCall = (mcpUrl: string, storage: TokenStorage.TokenStorage) =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(call(mcpUrl))
+      const status = yield* call(mcpUrl)
+      return { error: oauthError(error), status }
+    }).pipe(
+      Effect.provide(
+        HttpAuth.OAuthLayer({ mcpUrl }).pipe(
+          Layer.provide(Layer.succeed(TokenStorage.TokenStorage, storage)),
+          Layer.provide(Authorizer.layerHeadless().pipe(Layer.provide(NodeHttpClient.layerUndici))),
+          Layer.provide(followingUndici)
+        )
+      )
+    )
+
   it.scopedLive("the access token sent to another origin: both tokens revoked at the AS, forgotten, and the next call signs in", () =>
     Effect.gen(function*() {
       const { active, evil, front, issued, layer, server, token } = yield* setup(1)
@@ -426,16 +445,7 @@ describe("credentials a client below sent elsewhere are revoked and forgotten (i
         return { json: {} }
       })
       yield* storage.setTokens(key, new StoredToken({ ...token(Date.now() + 3_600_000), revocationEndpoint: `${revoker.url}/revoke` }))
-      const layer = HttpAuth.OAuthLayer({ mcpUrl }).pipe(
-        Layer.provide(Layer.succeed(TokenStorage.TokenStorage, storage)),
-        Layer.provide(Authorizer.layerHeadless().pipe(Layer.provide(NodeHttpClient.layerUndici))),
-        Layer.provide(followingUndici)
-      )
-      const { error, status } = yield* Effect.gen(function*() {
-        const error = yield* Effect.flip(call(mcpUrl))
-        const status = yield* call(mcpUrl)
-        return { error: oauthError(error), status }
-      }).pipe(Effect.provide(layer))
+      const { error, status } = yield* exposeThenCall(mcpUrl, storage)
       expect(error).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect", exposed: ["access_token"] })
       expect(error?.message).toContain("the newer token set stored meanwhile kept")
       // The exposed set, and only it, was revoked.
@@ -461,16 +471,7 @@ describe("credentials a client below sent elsewhere are revoked and forgotten (i
       // The refresh's set cannot be stored: it is kept in memory, and the request carrying it is
       // redirected to another origin by the client below.
       yield* test.failNext("setTokens", new StorageError({ reason: "Io", detail: "disk full" }))
-      const layer = HttpAuth.OAuthLayer({ mcpUrl }).pipe(
-        Layer.provide(Layer.succeed(TokenStorage.TokenStorage, storage)),
-        Layer.provide(Authorizer.layerHeadless().pipe(Layer.provide(NodeHttpClient.layerUndici))),
-        Layer.provide(followingUndici)
-      )
-      const { error, status } = yield* Effect.gen(function*() {
-        const error = yield* Effect.flip(call(mcpUrl))
-        const status = yield* call(mcpUrl)
-        return { error: oauthError(error), status }
-      }).pipe(Effect.provide(layer))
+      const { error, status } = yield* exposeThenCall(mcpUrl, storage)
       const refreshed = front.requests.map((r) => r.headers["authorization"]).find((a) => a !== undefined)!
       const exposed = Redacted.make(refreshed.replace("Bearer ", ""))
       expect(error).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect", exposed: ["access_token"] })
