@@ -77,6 +77,10 @@ const oauthLayer = (server: TestServer, storage: Layer.Layer<TestStorage.TestSto
  * Median latencies of `arms` on `url`, interleaved request by request in rotating order (blocks
  * of 100 requests per arm let a GC pause or a neighbour's burst land on one arm: a null arm then
  * spread 0.95-1.06), after warming each arm: per round, each arm's median ÷ the first arm's.
+ * The order stays cyclic here, unlike order.ts: its null arm shows no predecessor bias
+ * (0.99-1.00), and a random order charges any client whose code differs from the bare one more
+ * (overhead_floor_ratio 1.023-1.033 instead of 1.011-1.021), as unpredictable switching between
+ * two clients' code would, which one app's one client does not do.
  */
 const interleaved = (url: string, arms: ReadonlyArray<HttpClient.HttpClient>) =>
   Effect.gen(function*() {

@@ -5,11 +5,11 @@
  * tool on one origin), arms interleaved so that drift affects them alike. Ratios, not times.
  *
  * - sdk_latency_ratio: a signed-in `tools/call`, ours ÷ SDK, interleaved call by call in rounds
- *   whose order rotates: the median of the per-round median ratios; `null_ratio` is a second SDK
+ *   in random order (order.ts): the median of the per-round median ratios; `null_ratio` is a second SDK
  *   client ÷ the first (the noise).
  * - cold_wall_ratio: a cold sign-in (discovery, registration, authorization, token) plus the
  *   first call, wall time, ours ÷ SDK: the median of the per-round ratios over interleaved
- *   rounds whose order rotates;
+ *   rounds in random order (order.ts);
  *   `null_ratio` is a second SDK arm ÷ the first; `with_layers_ratio` is ours with the storage
  *   and authorizer built as a merged `Layer` rather than provided as services.
  */
@@ -23,6 +23,7 @@ import * as TestStorage from "../../src/TestStorage.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { protectedAddServer } from "../fixtures/effectCost.js"
 import { connectSdkClient, SdkOAuthProvider } from "../fixtures/SdkOAuthClient.js"
+import { seeded, shuffled } from "./order.js"
 
 const startServers = Effect.map(protectedAddServer, (url) => ({ mcpUrl: url.href }))
 
@@ -83,7 +84,7 @@ export const sdkComparison: Effect.Effect<Array<Record<string, unknown>>> = Effe
   const http = yield* Layer.build(NodeHttpClient.layerUndici)
 
   // Cold sign-in + first call, interleaved rounds: ours, the SDK, and the SDK again (the null
-  // arm, showing the noise), in an order that rotates every round.
+  // arm, showing the noise), in a random order every round.
   const cold = { ours: [] as Array<number>, layers: [] as Array<number>, sdk: [] as Array<number>, sdk2: [] as Array<number> }
   const coldOurs = (connect: typeof oursConnect) =>
     Effect.gen(function*() {
@@ -102,11 +103,14 @@ export const sdkComparison: Effect.Effect<Array<Record<string, unknown>>> = Effe
     })),
     ([ms]) => ms
   )
-  // A cold flow is 15-50 ms of wall time, its first rounds slower while the JIT warms every arm:
-  // 10 rounds of warm-up, then 80 measured (a null arm over 40 rounds after 3 read 0.87-1.50).
+  // A cold flow is 12-50 ms of wall time, one sample per arm and round (a ratio of two such
+  // samples spreads by ±30 %), its first rounds slower while the JIT warms every arm: 10 rounds
+  // of warm-up, then 300 measured (a null arm over 40 rounds after 3 read 0.87-1.50; over 80,
+  // 0.94-1.25; over 300 in random order, 0.98-1.02).
   const warmUp = 10
-  const rounds = warmUp + 80
+  const rounds = warmUp + 300
   const perRound = { ours: [] as Array<number>, layers: [] as Array<number>, sdk2: [] as Array<number> }
+  const random = seeded(13)
   for (let i = 0; i < rounds; i++) {
     const arms = [
       Effect.map(coldOurs(oursConnect), (ms) => ["ours", ms] as const),
@@ -114,8 +118,8 @@ export const sdkComparison: Effect.Effect<Array<Record<string, unknown>>> = Effe
       Effect.map(coldOurs(oursConnectLayers), (ms) => ["layers", ms] as const),
       Effect.map(coldSdk, (ms) => ["sdk2", ms] as const)
     ]
-    for (let k = 0; k < arms.length; k++) {
-      const [arm, ms] = yield* arms[(i + k) % arms.length]!
+    for (const k of shuffled(arms.length, random)) {
+      const [arm, ms] = yield* arms[k]!
       if (i >= warmUp) cold[arm].push(ms)
     }
     if (i >= warmUp) {
@@ -143,7 +147,7 @@ export const sdkComparison: Effect.Effect<Array<Record<string, unknown>>> = Effe
   const sdk2 = yield* Effect.promise(() => sdkConnect(mcpUrl))
   const callOurs = ours.callTool("add", { a: 1, b: 2 })
   const callSdk = (c: Client) => Effect.promise(() => c.callTool({ name: "add", arguments: { a: 1, b: 2 } }))
-  // Interleaved call by call, the order rotating, in rounds (blocks of 50 calls per arm let a GC
+  // Interleaved call by call, in random order, in rounds (blocks of 50 calls per arm let a GC
   // pause or a neighbour's burst land on one arm: the null arm then read 0.90-1.09).
   const callsPerRound = 50
   const callRounds = 30
@@ -163,7 +167,7 @@ export const sdkComparison: Effect.Effect<Array<Record<string, unknown>>> = Effe
     const n: Array<number> = []
     const arms = [timeOne(callOurs, o), timeOne(callSdk(sdk), s), timeOne(callSdk(sdk2), n)]
     for (let j = 0; j < callsPerRound; j++) {
-      for (let k = 0; k < arms.length; k++) yield* arms[(r + j + k) % arms.length]!
+      for (const k of shuffled(arms.length, random)) yield* arms[k]!
     }
     ratios.push(median(o) / median(s))
     nulls.push(median(n) / median(s))
