@@ -31,7 +31,7 @@
  */
 import { HttpBody, HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
-import { Context, Effect, Fiber, Layer, Option, Redacted, TestClock, TestContext } from "effect"
+import { Context, Effect, Fiber, Layer, Logger, Option, Redacted, TestClock, TestContext } from "effect"
 import { existsSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -335,7 +335,8 @@ Effect.runPromise(
     }
     if (want("startup")) yield* startupBenchmarks
     if (want("soak") && process.env["SOAK_SECONDS"] !== "0") yield* soak(emit)
-  }).pipe(Effect.provide(Layer.empty))
+    // Logs (a refresh that failed in stale_client_requests, say) go to stderr: stdout is JSON lines.
+  }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))))
 ).then(
   () => process.exit(0),
   (error: unknown) => {
