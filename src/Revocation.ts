@@ -140,8 +140,8 @@ export interface SignOutOptions {
  * @category models
  */
 export interface RevokedTokenSet {
-  readonly revoked: Array<"refresh_token" | "access_token">
-  readonly warnings: Array<string>
+  readonly revoked: ReadonlyArray<"refresh_token" | "access_token">
+  readonly warnings: ReadonlyArray<string>
 }
 
 /**
@@ -231,9 +231,11 @@ export const signOut = Effect.fn("Revocation.signOut")(function*(
   const storage = yield* TokenStorage.TokenStorage
   const tokens = yield* storage.getTokens(key)
   const stored = yield* storage.getClient(key)
-  const { revoked, warnings } = Option.isSome(tokens)
+  const result: RevokedTokenSet = Option.isSome(tokens)
     ? yield* revokeTokenSet(key, tokens.value, { ...options, client: options.client ?? Option.getOrUndefined(stored) })
     : { revoked: [], warnings: [] }
+  const { revoked } = result
+  const warnings = [...result.warnings]
   let clientDeleted = false
   if (deleteClient === true && Option.isSome(stored) && stored.value.source === "dynamic") {
     if (ClientConfiguration.isManaged(stored.value)) {
