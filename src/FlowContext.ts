@@ -423,15 +423,21 @@ const storeOver = (
     Effect.map((stored) => ({ token: stored, storageError: undefined })),
     Effect.tap(() => Ref.set(ctx.unsaved, Option.none())),
     Effect.catchIf((e) => e.reason !== "Conflict", (e) =>
-      Ref.set(ctx.unsaved, Option.some({ token, replaces })).pipe(
-        Effect.zipRight(
-          Effect.logWarning(
-            `The refreshed tokens could not be stored (${e.message}); keeping them in memory and storing them at the next occasion`
-          )
-        ),
-        Effect.as({ token, storageError: e.message })
-      )),
+      Effect.as(keepUnsaved(ctx, { token, replaces, error: e }, "refreshed"), { token, storageError: e.message })),
     Effect.tap(({ token }) => setCurrent(ctx, Option.some(token)))
+  )
+
+/**
+ * A token set storage refused (other than a `Conflict`: the lock was lost), kept in memory as
+ * {@link FlowContext.unsaved} and stored at the next occasion, with a warning saying so.
+ */
+const keepUnsaved = (ctx: FlowContext, unsaved: UnsavedTokens & { readonly error: StorageError }, what: string) =>
+  Ref.set(ctx.unsaved, Option.some(unsaved)).pipe(
+    Effect.zipRight(
+      Effect.logWarning(
+        `The ${what} tokens could not be stored (${unsaved.error.message}); keeping them in memory and storing them at the next occasion`
+      )
+    )
   )
 
 /**
@@ -472,30 +478,25 @@ export const withDiscovery = (ctx: FlowContext, token: StoredToken): Effect.Effe
  * Stores a new token set (with its discovery, see {@link withDiscovery}) and caches it. When
  * storage refuses it (other than a `Conflict`), the set is kept in memory as
  * {@link FlowContext.unsaved} with a warning, as a refreshed one is (see {@link storeOrKeep}):
- * the sign-in that obtained it still succeeds; {@link requireStored} tells callers who need the
- * record.
+ * the sign-in that obtained it still succeeds, and the refusal is returned; {@link requireStored}
+ * tells callers who need the record.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  * @since 0.1.0
  * @category tokens
  */
-export const save = (ctx: FlowContext, token: StoredToken): Effect.Effect<void, StorageError> =>
+export const save = (ctx: FlowContext, token: StoredToken): Effect.Effect<Option.Option<StorageError>, StorageError> =>
   Effect.flatMap(withDiscovery(ctx, token), (withIt) => {
     // What storage held when this set was obtained: a later write of it goes only over that.
     const replaces = Option.flatten(Option.fromNullable(MutableRef.get(ctx.current)))
     return ctx.storage.setTokens(ctx.key, withIt).pipe(
       Effect.zipRight(Ref.set(ctx.unsaved, Option.none())),
+      Effect.as(Option.none<StorageError>()),
       // The user has just signed in: a full or read-only disk must not throw the grant away (and
       // send them to the browser again on the next request). A Conflict (the lock was lost) fails.
       Effect.catchIf((e) => e.reason !== "Conflict", (e) =>
-        Ref.set(ctx.unsaved, Option.some({ token: withIt, replaces, error: e })).pipe(
-          Effect.zipRight(
-            Effect.logWarning(
-              `The new tokens could not be stored (${e.message}); keeping them in memory and storing them at the next occasion`
-            )
-          )
-        )),
-      Effect.zipRight(setCurrent(ctx, Option.some(withIt)))
+        Effect.as(keepUnsaved(ctx, { token: withIt, replaces, error: e }, "new"), Option.some(e))),
+      Effect.tap(() => setCurrent(ctx, Option.some(withIt)))
     )
   })
 

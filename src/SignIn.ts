@@ -98,15 +98,14 @@ const userScopes = (
 /** Stores a user sign-in's token and tells `SignInEvents` it is signed in. */
 const storeSignedIn = (ctx: FlowContext.FlowContext, token: StoredToken): Effect.Effect<StoredToken, OAuthError> =>
   Effect.gen(function*() {
-    yield* FlowContext.save(ctx, token)
     // Kept in memory when storage refused it (FlowContext.save): the event says so.
-    const stored = yield* Effect.either(FlowContext.requireStored(ctx, token))
+    const refused = yield* FlowContext.save(ctx, token)
     yield* SignInEvents.publish(
       SignInEvents.SignInEvent.SignedIn({
         mcpUrl: ctx.mcpUrl,
         issuer: token.issuer,
         scopes: token.scopes,
-        ...(stored._tag === "Left" ? { storageError: stored.left.message } : {})
+        ...(Option.isSome(refused) ? { storageError: refused.value.message } : {})
       })
     )
     return token
