@@ -128,6 +128,17 @@ interface Middleware {
   readonly attached: AttachedCredentials
   /** Whether the layer that installed the middleware is closing (see {@link OAuthLayer}). */
   readonly layerClosing: () => boolean
+  /** The `Authorization` value of a Bearer token: built once per token, not per request. */
+  readonly bearer: (token: StoredToken) => string
+}
+
+/** `f` remembering its last argument (by identity) and result. */
+const lastOf = <A, B>(f: (a: A) => B): (a: A) => B => {
+  let memo: { readonly a: A; readonly b: B } | undefined
+  return (a) => {
+    if (memo === undefined || memo.a !== a) memo = { a, b: f(a) }
+    return memo.b
+  }
 }
 
 const neverClosing = () => false
@@ -138,7 +149,8 @@ const makeMiddleware = (oauth: OAuth.OAuth, layerClosing: () => boolean): Middle
   applies: sameOriginAs(oauth.mcpUrl),
   dpop: Option.getOrUndefined(oauth.dpop),
   attached: makeAttachedCredentials(),
-  layerClosing
+  layerClosing,
+  bearer: lastOf((token: StoredToken) => `Bearer ${Redacted.value(token.accessToken)}`)
 })
 
 /** The `Authorization` values a middleware attached (the latest few), to recognise them when copied. */
@@ -193,7 +205,7 @@ const presentBearer = (
   request: HttpClientRequest.HttpClientRequest,
   token: StoredToken
 ): HttpClientRequest.HttpClientRequest =>
-  m.attached.remember(HttpClientRequest.bearerToken(request, Redacted.value(token.accessToken)))
+  m.attached.remember(HttpClientRequest.setHeader(request, "authorization", m.bearer(token)))
 
 /** Whether the requests of `fiber` are made while closing: its own flag, or the layer's. */
 const isClosing = (m: Middleware, fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
