@@ -24,11 +24,27 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as ClientIdentity from "./ClientIdentity.js"
 import * as Discovery from "./Discovery.js"
-import { OAuthRequestError, type StorageError } from "./Errors.js"
+import { type ExposedCredential, OAuthRequestError, type StorageError } from "./Errors.js"
 import * as FlowContext from "./FlowContext.js"
 import * as Revocation from "./Revocation.js"
 import type { StoredToken } from "./Schemas.js"
 import * as TokenStorage from "./TokenStorage.js"
+
+/**
+ * What the caller must know of exposed tokens the issuer did not revoke (RFC 7009 §2.2 lets a
+ * server refuse, e.g. a self-contained JWT access token, RFC 9068, that it does not store): they
+ * stay usable by whoever received them.
+ */
+const stillUsable = (token: StoredToken, unrevoked: ReadonlyArray<ExposedCredential>): string =>
+  unrevoked.map((kind) =>
+    kind === "access_token"
+      ? `; the exposed access token was not revoked and stays valid until it expires${
+        token.expiresAt === undefined ? "" : ` (${new Date(token.expiresAt).toISOString()})`
+      }`
+      : kind === "refresh_token"
+      ? "; the exposed refresh token was not revoked and stays usable until the authorization server expires it"
+      : ""
+  ).join("")
 
 /**
  * Revokes the token set of `ctx` that a request carried at its issuer and forgets it, because
@@ -83,10 +99,11 @@ export const revokeExposed = (
       outcome = result.revoked.length > 0
         ? `so it was treated as exposed: the ${revoked} ${
           result.revoked.length > 1 ? "were" : "was"
-        } revoked at ${token.issuer} and ${done}`
+        } revoked at ${token.issuer} and ${done}${result.warnings.map((w) => `; ${w}`).join("")}`
         : `so it was treated as exposed and ${done}, but revocation at ${token.issuer} failed (${
           result.warnings.join("; ")
         })`
+      outcome += stillUsable(token, (error.exposed ?? []).filter((t) => !result.revoked.some((r) => r === t)))
     }
     // Read again from storage by the next request: nothing, or the set a refresh stored meanwhile.
     yield* FlowContext.setCurrent(ctx, undefined)

@@ -10,6 +10,7 @@
  * what the authorization server counted: registrations, authorization requests, token requests
  * per grant. Chromium scenarios skip locally and fail in CI (CI=true) when Chromium is missing.
  */
+import { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option, Redacted } from "effect"
@@ -20,8 +21,10 @@ import * as Path from "node:path"
 import * as Authorizer from "../../src/Authorizer.js"
 import { AuthorizationError } from "../../src/Errors.js"
 import * as McpClient from "../../src/mcp/McpClient.js"
+import type { ClientInformation } from "../../src/Schemas.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { available, CHROMIUM, inCi, launch, newPage } from "../browser/chromium.js"
+import { rawOAuthServer } from "../oauthRawServer.js"
 import { chromiumUser, httpUser, startInterop, summarize } from "./oidcProvider.js"
 import type { Decision, Interop } from "./oidcProvider.js"
 
@@ -39,13 +42,23 @@ const tokenDirectory = Effect.acquireRelease(
  * What one client process has: the file store in `directory`, the browser sign-in with `opener`
  * as the user's browser, and an HTTP client. A new call is a new instance (a new process).
  */
-const clientLayer = (directory: string, opener: Authorizer.BrowserOpener) =>
+const clientLayer = (
+  directory: string,
+  opener: Authorizer.BrowserOpener,
+  http: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layerUndici
+) =>
   Layer.mergeAll(
     TokenStorage.layerFileSystemNode(directory),
     Authorizer.layerBrowser({ timeout: "15 seconds" }).pipe(
       Layer.provide(Layer.succeed(Authorizer.BrowserOpener, opener))
     )
-  ).pipe(Layer.provideMerge(NodeHttpClient.layerUndici))
+  ).pipe(Layer.provideMerge(http))
+
+/** An HTTP client that follows redirects itself, below the library (where it cannot stop them). */
+const followingUndici = Layer.effect(
+  HttpClient.HttpClient,
+  Effect.map(HttpClient.HttpClient, HttpClient.followRedirects())
+).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
 const connect = (
   interop: Interop,
@@ -114,8 +127,8 @@ const setup = (options: Parameters<typeof startInterop>[0] = {}) =>
   Effect.gen(function*() {
     const interop = yield* startInterop(options)
     const dir = yield* tokenDirectory
-    const asProcess = (user: Authorizer.BrowserOpener) =>
-    <A, E, R>(effect: Effect.Effect<A, E, R>) => effect.pipe(Effect.scoped, Effect.provide(clientLayer(dir, user)))
+    const asProcess = (user: Authorizer.BrowserOpener, http?: Layer.Layer<HttpClient.HttpClient>) =>
+    <A, E, R>(effect: Effect.Effect<A, E, R>) => effect.pipe(Effect.scoped, Effect.provide(clientLayer(dir, user, http)))
     const whoamiAs = (
       user: Authorizer.BrowserOpener,
       connectOptions: Parameters<typeof connect>[1] = { scopes: ["mcp:read"] }
@@ -148,6 +161,25 @@ const expectOneSignIn = (counts: Interop["as"]["counts"]) => {
   expect(counts.codesIssued).toBe(1)
   expect(counts.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
 }
+
+/** A refresh-token grant (RFC 6749 §6) at the AS, made directly, not through the library. */
+const refreshDirectly = (interop: Interop, client: ClientInformation, refreshToken: Redacted.Redacted<string>) =>
+  Effect.promise(async () => {
+    const body = new URLSearchParams({
+      grant_type: "refresh_token",
+      refresh_token: Redacted.value(refreshToken),
+      resource: interop.mcp.url
+    })
+    const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" }
+    if (client.clientSecret === undefined) body.set("client_id", client.clientId)
+    else {
+      headers["authorization"] = "Basic " + Buffer.from(
+        `${encodeURIComponent(client.clientId)}:${encodeURIComponent(Redacted.value(client.clientSecret))}`
+      ).toString("base64")
+    }
+    const response = await fetch(`${interop.as.issuer}/token`, { method: "POST", headers, body })
+    return { status: response.status, body: await response.json() as unknown }
+  })
 
 /** Whether anything still accepts connections at `url`. */
 const listening = (url: string) =>
@@ -321,22 +353,7 @@ describe("oidc-provider interop, a scripted user agent", () => {
       expect(Redacted.value(second.refreshToken!)).not.toBe(Redacted.value(first.refreshToken!))
 
       // The first refresh token, already used once, presented again.
-      const replay = yield* Effect.promise(async () => {
-        const body = new URLSearchParams({
-          grant_type: "refresh_token",
-          refresh_token: Redacted.value(first.refreshToken!),
-          resource: interop.mcp.url
-        })
-        const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" }
-        if (client.clientSecret === undefined) body.set("client_id", client.clientId)
-        else {
-          headers["authorization"] = "Basic " + Buffer.from(
-            `${encodeURIComponent(client.clientId)}:${encodeURIComponent(Redacted.value(client.clientSecret))}`
-          ).toString("base64")
-        }
-        const response = await fetch(`${interop.as.issuer}/token`, { method: "POST", headers, body })
-        return { status: response.status, body: await response.json() as unknown }
-      })
+      const replay = yield* refreshDirectly(interop, client, first.refreshToken!)
       yield* log("refresh by expiry + replay", interop)
       expect(replay.status).toBe(400)
       expect(replay.body).toMatchObject({ error: "invalid_grant" })
@@ -349,6 +366,52 @@ describe("oidc-provider interop, a scripted user agent", () => {
         refresh_token: { ok: 1, error: 1 }
       })
       expect(counts.tokenErrors).toEqual(["refresh_token:invalid_grant"])
+    }))
+
+  it.scopedLive("an MCP request redirected to another origin by a client below: the exposed set is revoked at oidc-provider, its refresh token refused after, and the next call signs in again", () =>
+    Effect.gen(function*() {
+      const evil = yield* rawOAuthServer(() => ({ status: 404, json: { error: "not_found" } }))
+      const { asProcess, interop } = yield* setup()
+      const result = yield* asProcess(httpUser(interop.as.issuer), followingUndici)(Effect.gen(function*() {
+        const client = yield* connect(interop, { scopes: ["mcp:read"] })
+        yield* whoami(client)
+        const exposed = yield* storedState(interop)
+        interop.mcp.redirectNext(`${evil.url}/mcp`)
+        const error = yield* Effect.flip(whoami(client))
+        const afterError = yield* storedState(interop)
+        const me = yield* whoami(client)
+        const after = yield* storedState(interop)
+        return { exposed, error, afterError, me, after }
+      }))
+      yield* log("exposure by a redirect below the library", interop)
+      const exposed = Option.getOrThrow(result.exposed.tokens)
+      const client = Option.getOrThrow(result.exposed.client)
+      // The leak itself happened below the library (its limit): the other origin got the token.
+      expect(evil.requests.map((r) => r.headers["authorization"])).toEqual([`Bearer ${Redacted.value(exposed.accessToken)}`])
+      const described = causeChain(result.error).map((e) => `${tagOf(e) ?? "?"}(${reasonOf(e) ?? ""})`)
+      expect(described).toContain("OAuthRequestError(Redirect)")
+      const oauthError = causeChain(result.error).find((e) => tagOf(e) === "OAuthRequestError")
+      expect(oauthError).toMatchObject({ exposed: ["access_token"] })
+      const message = String((oauthError as { readonly message?: unknown } | undefined)?.message)
+      // oidc-provider revokes the refresh token (and with it the grant) but refuses to revoke its
+      // self-contained JWT access token (RFC 9068; it stores none): the error says the leaked
+      // token stays valid, and until when.
+      expect(interop.as.counts.revocations).toEqual([200, 400])
+      expect(message).toMatch(/the refresh token was revoked at .* and the tokens forgotten; revoking the access_token failed/)
+      expect(message).toContain(
+        `the exposed access token was not revoked and stays valid until it expires (${new Date(exposed.expiresAt!).toISOString()})`
+      )
+      expect(result.afterError.tokens).toEqual(Option.none())
+      // The refresh token is dead at the AS: a refresh with it is refused.
+      const replay = yield* refreshDirectly(interop, client, exposed.refreshToken!)
+      expect(replay.status).toBe(400)
+      expect(replay.body).toMatchObject({ error: "invalid_grant" })
+      // The next call signed in again, with the registered client kept, and got a new token set.
+      expect(result.me.sub).toBe("alice")
+      const renewed = Option.getOrThrow(result.after.tokens)
+      expect(Redacted.value(renewed.accessToken)).not.toBe(Redacted.value(exposed.accessToken))
+      expect(interop.as.counts.registrations).toBe(1)
+      expect(interop.as.counts.codesIssued).toBe(2)
     }))
 
   it.scopedLive("a second process reuses the file store: no browser, no registration, no authorization, no token request", () =>

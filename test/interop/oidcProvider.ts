@@ -61,6 +61,8 @@ export interface AsCounts {
   discovery: Record<string, number>
   /** POSTs to the RFC 7662 introspection endpoint. */
   introspections: number
+  /** The HTTP status of each POST to the RFC 7009 revocation endpoint, in order. */
+  revocations: Array<number>
 }
 
 const emptyCounts = (): AsCounts => ({
@@ -74,7 +76,8 @@ const emptyCounts = (): AsCounts => ({
   tokenRequests: {},
   tokenErrors: [],
   discovery: {},
-  introspections: 0
+  introspections: 0,
+  revocations: []
 })
 
 /** A one-line summary of the counts, for the test log. */
@@ -252,6 +255,7 @@ export const startOidcProvider = async (options: OidcProviderOptions): Promise<O
     }
     if (path === "/reg" && req.method === "POST") counts.registrations++
     if (path === "/token/introspection" && req.method === "POST") counts.introspections++
+    if (path === "/token/revocation" && req.method === "POST") res.on("finish", () => counts.revocations.push(res.statusCode))
     if (path.startsWith("/reg/")) {
       const method = req.method
       if (method === "GET" || method === "PUT" || method === "DELETE") counts.clientConfiguration[method]++
@@ -299,6 +303,11 @@ export interface InteropMcpServer {
   readonly counts: McpCounts
   /** Drops every session, as a restarted server would: their next request gets 404. */
   forgetSessions(): Promise<void>
+  /**
+   * The next request to the MCP endpoint is answered `307` to `location` (a misconfigured or
+   * compromised server, or a proxy in front of it).
+   */
+  redirectNext(location: string): void
   close(): Promise<void>
 }
 
@@ -352,6 +361,7 @@ export const startMcpServer = async (
   const counts: McpCounts = { sessions: 0, status401: 0, status403: 0, status404: 0, principals: [] }
   const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`))
   const sessions = new Map<string, { transport: StreamableHTTPServerTransport; sub: string; clientId: string }>()
+  let redirect: string | undefined
 
   const verify = async (req: http.IncomingMessage): Promise<Principal | "missing" | "invalid"> => {
     const header = req.headers["authorization"]
@@ -392,6 +402,11 @@ export const startMcpServer = async (
       }
       if (path !== "/mcp") {
         res.writeHead(404).end()
+        return
+      }
+      if (redirect !== undefined) {
+        res.writeHead(307, { location: redirect }).end()
+        redirect = undefined
         return
       }
       const principal = await verify(req)
@@ -461,6 +476,9 @@ export const startMcpServer = async (
     url,
     prmUrl,
     counts,
+    redirectNext: (location) => {
+      redirect = location
+    },
     forgetSessions: async () => {
       const dropped = [...sessions.values()]
       sessions.clear()
