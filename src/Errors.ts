@@ -63,9 +63,15 @@ export class OAuthTokenError extends Schema.TaggedError<OAuthTokenError>("effect
     return this.status >= 500 || this.status === 429 || this.error === "temporarily_unavailable" ||
       this.error === "server_error"
   }
+  /**
+   * The error response in a line (bounded): `error (HTTP status): description`. The revocation
+   * endpoint (RFC 7009 §2.2.1) answers errors in this same form.
+   */
+  get answer(): string {
+    return `${bounded(this.error, 100)} (HTTP ${this.status})` + described(this.errorDescription, ": ")
+  }
   override get message(): string {
-    return `Token request failed with ${bounded(this.error, 100)} (HTTP ${this.status})` +
-      described(this.errorDescription, ": ")
+    return `Token request failed with ${this.answer}`
   }
 }
 

@@ -199,7 +199,13 @@ export const revokeTokenSet = Effect.fn("Revocation.revokeTokenSet")(function*(
         if (value === undefined) continue
         const result = yield* Effect.either(revoke({ endpoint, token: value, tokenTypeHint: hint, client, ...http }))
         if (Either.isRight(result)) revoked.push(hint)
-        else warnings.push(`revoking the ${hint} failed: ${result.left.message}`)
+        else {
+          // An RFC 7009 §2.2.1 error response has the RFC 6749 §5.2 form, and its error type.
+          const failure = result.left
+          warnings.push(`revoking the ${hint} failed: ${
+            failure._tag === "OAuthTokenError" ? `the revocation endpoint answered ${failure.answer}` : failure.message
+          }`)
+        }
       }
     }
   }

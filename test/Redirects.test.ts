@@ -509,6 +509,25 @@ describe("credentials a client below sent elsewhere are revoked and forgotten (i
       expect(yield* server.count("authorize")).toBe(1)
     }))
 
+  it.scopedLive("the issuer refuses to revoke the exposed refresh token: the error says that it stays usable", () =>
+    Effect.gen(function*() {
+      const { evil, front, layer, server, token } = yield* setup(0)
+      yield* server.setFaults({ tokenRedirect: `${evil.url}/token` })
+      const revoker = yield* rawOAuthServer((request) =>
+        request.path === "/revoke" ? { status: 503, json: { error: "temporarily_unavailable" } } : undefined
+      )
+      const expired = new StoredToken({ ...token(Date.now() - 1000), revocationEndpoint: `${revoker.url}/revoke` })
+      const error = yield* Effect.flip(call(`${front.url}/mcp`)).pipe(Effect.provide(layer(expired, followingUndici)))
+      expect(revoker.requests).toHaveLength(2)
+      expect(oauthError(error)).toMatchObject({ _tag: "OAuthRequestError", reason: "Redirect", exposed: ["refresh_token"] })
+      expect(oauthError(error)?.message).toMatch(
+        /revocation at .* failed \(revoking the refresh_token failed: the revocation endpoint answered temporarily_unavailable \(HTTP 503\)/
+      )
+      expect(oauthError(error)?.message).toContain(
+        "the exposed refresh token was not revoked and stays usable until the authorization server expires it"
+      )
+    }))
+
   it.scopedLive("HttpClient.followRedirects over FetchHttpClient below: a token-endpoint 307 sends nothing elsewhere", () =>
     Effect.gen(function*() {
       const { evil, front, layer, server, token } = yield* setup(0)
