@@ -1,7 +1,10 @@
 /**
- * DPoP (RFC 9449): proof-of-possession for access tokens. A key pair is generated for the
- * lifetime of the layer; every token request and every request that presents a DPoP-bound token
- * carries a fresh proof JWT signed with it, so a stolen token is useless without the key.
+ * DPoP (RFC 9449): proof-of-possession for access tokens. A key pair is generated on first need;
+ * every token request and every request that presents a DPoP-bound token carries a fresh proof
+ * JWT signed with it, so a token stolen in transit, from a log or from a server is useless without
+ * the key. The key is stored with the token set it binds (`StoredToken.dpopKey`), so that a new
+ * process can present and refresh that set (RFC 9449 §5 binds a public client's refresh token to
+ * the key too) instead of signing in again.
  *
  * Used automatically when the authorization server advertises
  * `dpop_signing_alg_values_supported` with `ES256` (RFC 9449 §5.1).
@@ -15,6 +18,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
 import type * as JoseTypes from "jose"
 
 /**
@@ -47,6 +51,17 @@ export interface Dpop {
   readonly setNonce: (url: string, nonce: string) => Effect.Effect<void>
   /** RFC 7638 thumbprint of the public key (`cnf.jkt` of bound tokens); creates the key if need be. */
   readonly thumbprint: Effect.Effect<string>
+  /**
+   * The key as a private JWK (RFC 7517, RFC 7518 §6.2.2), created if need be, to store with the
+   * token set bound to it. Absent when the key cannot leave the service (a hardware key, say):
+   * bound tokens then last as long as the service.
+   */
+  readonly exportKey?: Effect.Effect<Redacted.Redacted<string>>
+  /**
+   * Signs the next proofs with `jwk`, a key `exportKey` gave that was stored with a token set;
+   * `false`, with the key unchanged, when it is not a P-256 private JWK.
+   */
+  readonly useKey?: (jwk: Redacted.Redacted<string>) => Effect.Effect<boolean>
 }
 
 /**
@@ -73,26 +88,76 @@ const htuOf = (url: string): string => {
 
 const originOf = (url: string): string => (URL.canParse(url) ? new URL(url).origin : url)
 
+/** An EC P-256 private JWK (RFC 7518 §6.2.2), as `exportKey` writes it. */
+const PrivateJwk = Schema.parseJson(Schema.Struct({
+  kty: Schema.Literal("EC"),
+  crv: Schema.Literal("P-256"),
+  x: Schema.String,
+  y: Schema.String,
+  d: Schema.String
+}))
+
+const loadJose = Effect.promise(() => import("jose"))
+
+type Jose = typeof JoseTypes
+
+interface KeyMaterial {
+  readonly Jose: Jose
+  readonly privateKey: JoseTypes.CryptoKey | Uint8Array
+  readonly publicJwk: JoseTypes.JWK
+  readonly thumbprint: string
+  /** The private JWK, as stored (JSON). */
+  readonly exported: Redacted.Redacted<string>
+}
+
+const materialOf = (Jose: Jose, jwk: typeof PrivateJwk.Type) =>
+  Effect.gen(function*() {
+    const privateKey = yield* Effect.tryPromise(() => Jose.importJWK({ ...jwk, alg: "ES256" }, "ES256"))
+    const publicJwk: JoseTypes.JWK = { kty: "EC", crv: jwk.crv, x: jwk.x, y: jwk.y }
+    const thumbprint = yield* Effect.promise(() => Jose.calculateJwkThumbprint(publicJwk, "sha256"))
+    return { Jose, privateKey, publicJwk, thumbprint, exported: Redacted.make(JSON.stringify(jwk)) } satisfies KeyMaterial
+  })
+
+const generateKey = Effect.gen(function*() {
+  // jose loads with the first DPoP key, not with every import of the library
+  const Jose = yield* loadJose
+  const { privateKey } = yield* Effect.promise(() => Jose.generateKeyPair("ES256", { extractable: true }))
+  const jwk = yield* Effect.promise(() => crypto.subtle.exportKey("jwk", privateKey))
+  return yield* materialOf(Jose, { kty: "EC", crv: "P-256", x: jwk.x ?? "", y: jwk.y ?? "", d: jwk.d ?? "" }).pipe(
+    Effect.orDie
+  )
+})
+
 /**
- * A DPoP service with a fresh, non-extractable ES256 key pair, created on first need (the first
- * proof or thumbprint): a client whose servers never use DPoP never generates one.
+ * A DPoP service with an ES256 key pair created on first need (the first proof, thumbprint or
+ * export): a client whose servers never use DPoP never generates one. `useKey` switches to a
+ * stored key.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4
  * @since 0.1.0
  * @category constructors
  */
 export const make: Effect.Effect<Dpop> = Effect.gen(function*() {
-  const key = yield* Effect.cached(Effect.gen(function*() {
-    // jose loads with the first DPoP key, not with every import of the library
-    const Jose = yield* Effect.promise(() => import("jose"))
-    const { privateKey, publicKey } = yield* Effect.promise(() =>
-      Jose.generateKeyPair("ES256", { extractable: false })
-    )
-    const jwk = yield* Effect.promise(() => crypto.subtle.exportKey("jwk", publicKey))
-    const publicJwk: JoseTypes.JWK = { kty: "EC", crv: jwk.crv ?? "P-256", x: jwk.x ?? "", y: jwk.y ?? "" }
-    const thumbprint = yield* Effect.promise(() => Jose.calculateJwkThumbprint(publicJwk, "sha256"))
-    return { Jose, privateKey, publicJwk, thumbprint }
-  }))
+  const current = yield* Ref.make(Option.none<KeyMaterial>())
+  const creating = yield* Effect.makeSemaphore(1)
+  const key: Effect.Effect<KeyMaterial> = Effect.flatMap(Ref.get(current), (k) =>
+    Option.isSome(k) ? Effect.succeed(k.value) : creating.withPermits(1)(
+      Effect.flatMap(Ref.get(current), (again) =>
+        Option.isSome(again)
+          ? Effect.succeed(again.value)
+          : Effect.tap(generateKey, (made) => Ref.set(current, Option.some(made))))
+    ))
+  const useKey = (jwk: Redacted.Redacted<string>): Effect.Effect<boolean> =>
+    Effect.gen(function*() {
+      const now = yield* Ref.get(current)
+      if (Option.isSome(now) && Redacted.value(now.value.exported) === Redacted.value(jwk)) return true
+      const decoded = Schema.decodeUnknownOption(PrivateJwk)(Redacted.value(jwk))
+      if (Option.isNone(decoded)) return false
+      const made = yield* Effect.option(materialOf(yield* loadJose, decoded.value))
+      if (Option.isNone(made)) return false
+      yield* Ref.set(current, made)
+      return true
+    })
   const nonces = yield* Ref.make(new Map<string, string>())
 
   const ath = (token: Redacted.Redacted<string>) =>
@@ -123,7 +188,9 @@ export const make: Effect.Effect<Dpop> = Effect.gen(function*() {
     proof,
     nonce: (url) => Effect.map(Ref.get(nonces), (m) => Option.fromNullable(m.get(originOf(url)))),
     setNonce: (url, nonce) => Ref.update(nonces, (m) => new Map(m).set(originOf(url), nonce)),
-    thumbprint: Effect.map(key, (k) => k.thumbprint)
+    thumbprint: Effect.map(key, (k) => k.thumbprint),
+    exportKey: Effect.map(key, (k) => k.exported),
+    useKey
   })
 })
 

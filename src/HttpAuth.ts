@@ -184,6 +184,8 @@ const presentDpop = (
   token: StoredToken
 ): Effect.Effect<HttpClientRequest.HttpClientRequest> =>
   Effect.gen(function*() {
+    // The proof is signed with the key the token is bound to (stored with it by another process).
+    if (token.dpopKey !== undefined && dpop.useKey !== undefined) yield* dpop.useKey(token.dpopKey)
     const proof = yield* dpop.proof({
       method: request.method,
       url: request.url,

@@ -143,7 +143,8 @@ const redeem = (
       client,
       refreshToken,
       resource: token.resource ?? found.resource,
-      scopes: token.scopes
+      scopes: token.scopes,
+      ...(token.dpopKey === undefined ? {} : { dpopKey: token.dpopKey })
     }))
   ).pipe(
     // Transient failures (5xx, 429 with Retry-After, refused connections) are retried with

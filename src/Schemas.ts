@@ -249,7 +249,13 @@ export class StoredToken extends Schema.Class<StoredToken>("StoredToken")({
    * The discovery the token was obtained with, so a new process refreshes without discovering
    * again (absent in older records, and when the metadata forbade storing it).
    */
-  discovery: Schema.optional(StoredDiscovery)
+  discovery: Schema.optional(StoredDiscovery),
+  /**
+   * The DPoP key (RFC 9449) a `DPoP` token set is bound to, as a private JWK (`Dpop.exportKey`):
+   * a new process presents and refreshes the set with it instead of signing in again. As secret
+   * as the refresh token beside it.
+   */
+  dpopKey: Schema.optional(Schema.Redacted(Schema.String))
 }) {
   /** Seconds until expiry at `now` (epoch ms), recomputed from the absolute expiry; `undefined` when unknown. */
   expiresIn(now: number): number | undefined {

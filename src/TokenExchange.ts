@@ -148,7 +148,11 @@ export interface TokenExchange {
   ) => Effect.Effect<StoredToken, TokenFailure>
   /** RFC 6749 §6: refreshes; keeps the old refresh token when the server does not rotate it. */
   readonly refresh: (
-    context: GrantContext & { readonly refreshToken: Redacted.Redacted<string> }
+    context: GrantContext & {
+      readonly refreshToken: Redacted.Redacted<string>
+      /** The DPoP key the token set is bound to (`StoredToken.dpopKey`): the proof is signed with it. */
+      readonly dpopKey?: Redacted.Redacted<string> | undefined
+    }
   ) => Effect.Effect<StoredToken, TokenFailure>
   /** RFC 6749 §4.4: the client credentials grant (MCP SEP-1046). */
   readonly clientCredentials: (context: GrantContext) => Effect.Effect<StoredToken, TokenFailure>
@@ -491,7 +495,9 @@ const tokenRequest = (
   context: GrantContext & { readonly tokenEndpoint?: string | undefined },
   grantParams: Record<string, string>,
   /** The refresh token to keep when the server does not rotate it (RFC 6749 §6). */
-  currentRefreshToken: Redacted.Redacted<string> | undefined
+  currentRefreshToken: Redacted.Redacted<string> | undefined,
+  /** The DPoP key the refreshed set is bound to (RFC 9449 §5). */
+  boundKey?: Redacted.Redacted<string> | undefined
 ): Effect.Effect<StoredToken, TokenFailure> =>
   Effect.gen(function*() {
     const endpoint = yield* tokenEndpointOf(context)
@@ -501,12 +507,21 @@ const tokenRequest = (
     }
     // RFC 9449 §5: a DPoP proof on the token request when the server accepts ES256 proofs.
     const proofKey = Option.filter(http.dpop, () => Dpop.supportedBy(context.discovery.authorizationServer))
+    const useKey = Option.isSome(proofKey) ? proofKey.value.useKey : undefined
+    if (boundKey !== undefined && useKey !== undefined && !(yield* useKey(boundKey))) {
+      yield* Effect.logWarning("The DPoP key stored with the token set is unusable; the refresh is signed with another key")
+    }
     const response = yield* postTokenRequest(http, context, proofKey, endpoint, params)
     if (response.status !== 200) {
       return yield* Effect.fail(tokenErrorFrom(response, context, grantParams, yield* Clock.currentTimeMillis))
     }
     const now = yield* Clock.currentTimeMillis
-    return yield* storedTokenFrom(response, context, Option.isSome(proofKey), currentRefreshToken, now)
+    const token = yield* storedTokenFrom(response, context, Option.isSome(proofKey), currentRefreshToken, now)
+    // RFC 9449 §5: the set is bound to the key that signed the proof; stored with it.
+    const exportKey = Option.isSome(proofKey) ? proofKey.value.exportKey : undefined
+    return token.tokenType === "DPoP" && exportKey !== undefined
+      ? new StoredToken({ ...token, dpopKey: yield* exportKey })
+      : token
   })
 
 const scopeParam = (scopes: ReadonlyArray<string> | undefined): Record<string, string> =>
@@ -540,7 +555,8 @@ export const make = (config: TokenExchangeConfig = {}): Effect.Effect<TokenExcha
           http,
           context,
           { grant_type: "refresh_token", refresh_token: Redacted.value(context.refreshToken), ...scopeParam(context.scopes) },
-          context.refreshToken
+          context.refreshToken,
+          context.dpopKey
         ).pipe(Effect.withSpan("TokenExchange.refresh")),
       clientCredentials: (context) =>
         tokenRequest(http, context, { grant_type: "client_credentials", ...scopeParam(context.scopes) }, undefined).pipe(

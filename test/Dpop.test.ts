@@ -8,7 +8,7 @@ import { HttpBody, HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { vi } from "vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import * as Jose from "jose"
 import { createHash } from "node:crypto"
 import * as http from "node:http"
@@ -190,5 +190,27 @@ describe("DPoP key created on first need", () => {
       } finally {
         generateKey.mockRestore()
       }
+    }))
+
+  it.effect("a key exported by one service signs the proofs of another that uses it; an unusable one is refused and changes nothing", () =>
+    Effect.gen(function*() {
+      const first = yield* Dpop.make
+      const exported = yield* first.exportKey!
+      expect(Redacted.value(exported)).toMatch(/"d":/)
+      expect(String(exported)).not.toContain(Redacted.value(exported))
+      const second = yield* Dpop.make
+      const own = yield* second.thumbprint
+      for (const bad of ["not json", "{\"kty\":\"EC\",\"crv\":\"P-256\"}", "{\"kty\":\"RSA\",\"n\":\"x\",\"e\":\"AQAB\",\"d\":\"x\"}", "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\",\"d\":\"AA\"}"]) {
+        expect(yield* second.useKey!(Redacted.make(bad))).toBe(false)
+        expect(yield* second.thumbprint).toBe(own)
+      }
+      expect(yield* second.useKey!(exported)).toBe(true)
+      expect(yield* second.thumbprint).toBe(yield* first.thumbprint)
+      const proof = yield* second.proof({ method: "GET", url: "https://rs.example.com/mcp" })
+      const jwk = Jose.decodeProtectedHeader(proof).jwk!
+      const { payload } = yield* Effect.promise(() => Jose.jwtVerify(proof, Jose.EmbeddedJWK, { typ: "dpop+jwt" }))
+      expect(payload["htu"]).toBe("https://rs.example.com/mcp")
+      expect(yield* Effect.promise(() => Jose.calculateJwkThumbprint(jwk, "sha256"))).toBe(yield* first.thumbprint)
+      expect(Redacted.value(yield* second.exportKey!)).toBe(Redacted.value(exported))
     }))
 })

@@ -21,7 +21,7 @@ import * as Path from "node:path"
 import * as Authorizer from "../../src/Authorizer.js"
 import { AuthorizationError } from "../../src/Errors.js"
 import * as McpClient from "../../src/mcp/McpClient.js"
-import type { ClientInformation } from "../../src/Schemas.js"
+import { type ClientInformation, StoredToken } from "../../src/Schemas.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { available, CHROMIUM, inCi, launch, newPage } from "../browser/chromium.js"
 import { rawOAuthServer } from "../oauthRawServer.js"
@@ -139,7 +139,7 @@ const setup = (options: Parameters<typeof startInterop>[0] = {}) =>
     const clearTokens = onDirectory(
       Effect.flatMap(TokenStorage.TokenStorage, (storage) => storage.clearTokens(TokenStorage.serverKey(interop.mcp.url)))
     )
-    return { interop, asProcess, whoamiAs, stored, clearTokens }
+    return { interop, asProcess, whoamiAs, stored, clearTokens, onDirectory }
   })
 
 /**
@@ -414,6 +414,63 @@ describe("oidc-provider interop, a scripted user agent", () => {
       expect(Redacted.value(renewed.accessToken)).not.toBe(Redacted.value(exposed.accessToken))
       expect(interop.as.counts.registrations).toBe(1)
       expect(interop.as.counts.codesIssued).toBe(2)
+    }))
+
+  it.scopedLive("DPoP with oidc-provider's nonces: bound tokens; a new process presents the stored set, and after expiry refreshes it, with the stored key: no sign-in", () =>
+    Effect.gen(function*() {
+      const { asProcess, interop, stored, whoamiAs } = yield* setup({ dpop: true, accessTokenTtl: 4 })
+      const me = yield* whoamiAs(httpUser(interop.as.issuer))
+      const first = Option.getOrThrow((yield* stored).tokens)
+      expect(me.sub).toBe("alice")
+      expect(first.tokenType).toBe("DPoP")
+      expect(first.dpopKey).toBeDefined()
+      const signedIn = structuredClone(interop.as.counts)
+      const boundRequests = interop.mcp.counts.dpopBound
+      expect(boundRequests).toBeGreaterThan(0)
+
+      // A second process, the token still valid: presented with proofs of the stored key.
+      const opened: Array<string> = []
+      const second = yield* whoamiAs(httpUser(interop.as.issuer, { opened }))
+      expect(second.sub).toBe("alice")
+      expect(interop.as.counts).toEqual(signedIn)
+      expect(interop.mcp.counts.dpopBound).toBeGreaterThan(boundRequests)
+      expect(interop.mcp.counts.status401).toBe(1)
+
+      // Past the refresh margin of the 4 s token: a third process refreshes with the stored key
+      // (oidc-provider binds a public client's refresh token to it, RFC 9449 §5).
+      yield* Effect.sleep("3300 millis")
+      const third = yield* asProcess(httpUser(interop.as.issuer, { opened }))(
+        Effect.flatMap(connect(interop, { scopes: ["mcp:read"] }), whoami)
+      )
+      yield* log("DPoP across processes", interop)
+      expect(third.sub).toBe("alice")
+      expect(opened).toEqual([])
+      expect(interop.as.counts.authorizationRequests).toBe(1)
+      expect(interop.as.counts.tokenRequests["refresh_token"]?.ok).toBe(1)
+      expect(interop.as.counts.tokenErrors.filter((e) => e !== "authorization_code:use_dpop_nonce" && e !== "refresh_token:use_dpop_nonce")).toEqual([])
+      const refreshed = Option.getOrThrow((yield* stored).tokens)
+      expect(Redacted.value(refreshed.accessToken)).not.toBe(Redacted.value(first.accessToken))
+      expect(Redacted.value(refreshed.dpopKey!)).toBe(Redacted.value(first.dpopKey!))
+    }))
+
+  it.scopedLive("DPoP: a corrupted stored key loses nothing but that set: the next process signs in again, and stores a usable key", () =>
+    Effect.gen(function*() {
+      const { interop, onDirectory, stored, whoamiAs } = yield* setup({ dpop: true })
+      yield* whoamiAs(httpUser(interop.as.issuer))
+      const first = Option.getOrThrow((yield* stored).tokens)
+      yield* onDirectory(Effect.flatMap(TokenStorage.TokenStorage, (storage) =>
+        storage.setTokens(
+          TokenStorage.serverKey(interop.mcp.url),
+          new StoredToken({ ...first, dpopKey: Redacted.make("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":1}") })
+        )))
+      const me = yield* whoamiAs(httpUser(interop.as.issuer))
+      yield* log("DPoP with a corrupted stored key", interop)
+      expect(me.sub).toBe("alice")
+      expect(interop.as.counts.codesIssued).toBe(2)
+      expect(interop.as.counts.registrations).toBe(1)
+      const renewed = Option.getOrThrow((yield* stored).tokens)
+      expect(renewed.tokenType).toBe("DPoP")
+      expect(Redacted.value(renewed.dpopKey!)).toMatch(/"d":/)
     }))
 
   it.scopedLive("a second process reuses the file store: no browser, no registration, no authorization, no token request", () =>

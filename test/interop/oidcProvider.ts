@@ -22,9 +22,9 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js"
 import { Effect } from "effect"
-import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose"
+import { calculateJwkThumbprint, createRemoteJWKSet, EmbeddedJWK, exportJWK, generateKeyPair, jwtVerify } from "jose"
 import type { JWTPayload } from "jose"
-import { randomUUID } from "node:crypto"
+import { createHash, randomBytes, randomUUID } from "node:crypto"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import Provider, { errors } from "oidc-provider"
@@ -122,6 +122,11 @@ export interface OidcProviderOptions {
   readonly registration?: boolean
   /** Statically configured clients (oidc-provider `clients`). */
   readonly clients?: ReadonlyArray<ClientMetadata>
+  /**
+   * DPoP (RFC 9449, oidc-provider's `features.dPoP`) with server nonces required (§8): tokens
+   * are bound to the client's key, and so are a public client's refresh tokens (§5). Default off.
+   */
+  readonly dpop?: boolean
 }
 
 export interface OidcProviderServer {
@@ -183,10 +188,11 @@ export const startOidcProvider = async (options: OidcProviderOptions): Promise<O
     features: {
       devInteractions: { enabled: true },
       deviceFlow: { enabled: options.deviceFlow === true },
-      // On by default in oidc-provider; off here because MCP authorization uses Bearer tokens
-      // (a DPoP-capable client would otherwise get sender-constrained tokens this server's
-      // Bearer check does not verify).
-      dPoP: { enabled: false },
+      // Off unless asked for: MCP authorization uses Bearer tokens. On, the MCP server below
+      // checks the proofs of DPoP-bound tokens (RFC 9449 §7.1).
+      dPoP: options.dpop === true
+        ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
+        : { enabled: false },
       registration: {
         enabled: options.registration ?? true,
         initialAccessToken: false,
@@ -289,6 +295,8 @@ export const startOidcProvider = async (options: OidcProviderOptions): Promise<O
 // -----------------------------------------------------------------------------
 
 export interface McpCounts {
+  /** Requests whose DPoP-bound token came with a valid proof (RFC 9449 §7.1). */
+  dpopBound: number
   sessions: number
   status401: number
   status403: number
@@ -358,27 +366,45 @@ export const startMcpServer = async (
 ): Promise<InteropMcpServer> => {
   const url = `http://127.0.0.1:${port}/mcp`
   const prmUrl = `http://127.0.0.1:${port}/.well-known/oauth-protected-resource/mcp`
-  const counts: McpCounts = { sessions: 0, status401: 0, status403: 0, status404: 0, principals: [] }
+  const counts: McpCounts = { dpopBound: 0, sessions: 0, status401: 0, status403: 0, status404: 0, principals: [] }
   const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`))
   const sessions = new Map<string, { transport: StreamableHTTPServerTransport; sub: string; clientId: string }>()
   let redirect: string | undefined
 
+  /**
+   * RFC 9449 §4.3 and §7.1: a DPoP-bound token (`cnf.jkt`) only with `Authorization: DPoP` and a
+   * proof signed by that key, for this request (`htm`, `htu`), recent, and carrying the token's
+   * hash (`ath`); a Bearer token never has `cnf`.
+   */
+  const proofHolds = async (req: http.IncomingMessage, token: string, jkt: string | undefined, scheme: string) => {
+    if (jkt === undefined) return scheme.toLowerCase() === "bearer"
+    const proof = req.headers["dpop"]
+    if (scheme.toLowerCase() !== "dpop" || typeof proof !== "string") return false
+    const { payload, protectedHeader } = await jwtVerify(proof, EmbeddedJWK, { typ: "dpop+jwt", maxTokenAge: "60s" })
+    return payload["htm"] === req.method && payload["htu"] === url &&
+      payload["ath"] === createHash("sha256").update(token).digest("base64url") &&
+      protectedHeader.jwk !== undefined && (await calculateJwkThumbprint(protectedHeader.jwk, "sha256")) === jkt
+  }
+
   const verify = async (req: http.IncomingMessage): Promise<Principal | "missing" | "invalid"> => {
     const header = req.headers["authorization"]
-    const match = header === undefined ? null : /^Bearer +(.+)$/i.exec(header)
+    const match = header === undefined ? null : /^(Bearer|DPoP) +(.+)$/i.exec(header)
     if (match === null) return "missing"
     try {
-      const { payload } = await jwtVerify<JWTPayload & { client_id?: string; scope?: string }>(match[1]!, jwks, {
-        issuer,
-        audience: url,
-        typ: "at+jwt"
-      })
+      const token = match[2]!
+      const { payload } = await jwtVerify<JWTPayload & { client_id?: string; scope?: string; cnf?: { jkt?: string } }>(
+        token,
+        jwks,
+        { issuer, audience: url, typ: "at+jwt" }
+      )
       if (payload.sub === undefined || payload.client_id === undefined) return "invalid"
+      if (!(await proofHolds(req, token, payload.cnf?.jkt, match[1]!))) return "invalid"
+      if (payload.cnf?.jkt !== undefined) counts.dpopBound++
       return {
         sub: payload.sub,
         clientId: payload.client_id,
         scopes: (payload.scope ?? "").split(" ").filter((s) => s !== ""),
-        token: match[1]!
+        token
       }
     } catch {
       return "invalid"
@@ -499,7 +525,12 @@ export interface Interop {
 
 /** Both servers, closed with the scope. */
 export const startInterop = (
-  options: { readonly accessTokenTtl?: number; readonly discovery?: DiscoveryMode; readonly deviceFlow?: boolean } = {}
+  options: {
+    readonly accessTokenTtl?: number
+    readonly discovery?: DiscoveryMode
+    readonly deviceFlow?: boolean
+    readonly dpop?: boolean
+  } = {}
 ) =>
   Effect.acquireRelease(
     Effect.promise(async (): Promise<Interop> => {
