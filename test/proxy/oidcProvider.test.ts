@@ -38,43 +38,47 @@ const within = <A>(millis: number, what: string, promise: () => Promise<A>) =>
   )
 
 describe("effect-mcp-oauth proxy (subprocess) against oidc-provider", () => {
-  it.scopedLive("signs in through oidc-provider's login and consent forms; tools/list and a call; a second proxy reuses the store with no sign-in", () =>
-    Effect.gen(function*() {
-      const interop = yield* startInterop()
-      const dir = yield* tempDir
-      const opened: Array<string> = []
-      const user = httpUser(interop.as.issuer)
+  for (const dpop of [false, true]) {
+    it.scopedLive(`signs in through oidc-provider's login and consent forms; tools/list and a call; a second proxy reuses the store with no sign-in${dpop ? " (DPoP-bound tokens and refresh token)" : ""}`, () =>
+      Effect.gen(function*() {
+        const interop = yield* startInterop({ dpop })
+        const dir = yield* tempDir
+        const opened: Array<string> = []
+        const user = httpUser(interop.as.issuer)
 
-      const first = yield* Effect.scoped(Effect.gen(function*() {
-        const { client } = yield* host(interop.mcp.url, dir, { args: ["--scopes", "mcp:read"], user: (url) => (opened.push(url), user.run(url)) })
-        expect(client.getServerVersion()?.name).toBe("oidc-interop")
-        const tools = yield* Effect.promise(() => client.listTools())
-        expect(tools.tools.map((t) => t.name)).toEqual(expect.arrayContaining(["whoami", "write"]))
-        return JSON.parse(textOf(yield* Effect.promise(() => client.callTool({ name: "whoami", arguments: {} }))))
-      }))
-      expect(opened).toHaveLength(1)
-      expect(first).toMatchObject({ sub: "alice", scopes: ["mcp:read"] })
-      const afterFirst = structuredClone(interop.as.counts)
-      yield* Effect.logInfo(summarize("proxy: first sign-in", afterFirst, interop.mcp.counts))
-      expect(afterFirst.registrations).toBe(1)
-      expect(afterFirst.authorizationRequests).toBe(1)
-      expect(afterFirst.codesIssued).toBe(1)
-      expect(afterFirst.tokenRequests).toEqual({ authorization_code: { ok: 1, error: 0 } })
+        const first = yield* Effect.scoped(Effect.gen(function*() {
+          const { client } = yield* host(interop.mcp.url, dir, { args: ["--scopes", "mcp:read"], user: (url) => (opened.push(url), user.run(url)) })
+          expect(client.getServerVersion()?.name).toBe("oidc-interop")
+          const tools = yield* Effect.promise(() => client.listTools())
+          expect(tools.tools.map((t) => t.name)).toEqual(expect.arrayContaining(["whoami", "write"]))
+          return JSON.parse(textOf(yield* Effect.promise(() => client.callTool({ name: "whoami", arguments: {} }))))
+        }))
+        expect(opened).toHaveLength(1)
+        expect(first).toMatchObject({ sub: "alice", scopes: ["mcp:read"] })
+        const afterFirst = structuredClone(interop.as.counts)
+        yield* Effect.logInfo(summarize("proxy: first sign-in", afterFirst, interop.mcp.counts))
+        expect(afterFirst.registrations).toBe(1)
+        expect(afterFirst.authorizationRequests).toBe(1)
+        expect(afterFirst.codesIssued).toBe(1)
+        // With DPoP, the first token request earns oidc-provider's use_dpop_nonce (RFC 9449 §8).
+        expect(afterFirst.tokenRequests).toEqual({ authorization_code: { ok: 1, error: dpop ? 1 : 0 } })
 
-      // A second proxy process, nothing shared with the first but the directory.
-      const secondOpened: Array<string> = []
-      const secondUser = httpUser(interop.as.issuer)
-      const second = yield* Effect.scoped(Effect.gen(function*() {
-        const { client } = yield* host(interop.mcp.url, dir, { args: ["--scopes", "mcp:read"], user: (url) => (secondOpened.push(url), secondUser.run(url)) })
-        return JSON.parse(textOf(yield* Effect.promise(() => client.callTool({ name: "whoami", arguments: {} }))))
+        // A second proxy process, nothing shared with the first but the directory.
+        const secondOpened: Array<string> = []
+        const secondUser = httpUser(interop.as.issuer)
+        const second = yield* Effect.scoped(Effect.gen(function*() {
+          const { client } = yield* host(interop.mcp.url, dir, { args: ["--scopes", "mcp:read"], user: (url) => (secondOpened.push(url), secondUser.run(url)) })
+          return JSON.parse(textOf(yield* Effect.promise(() => client.callTool({ name: "whoami", arguments: {} }))))
+        }))
+        expect(second).toEqual(first)
+        expect(secondOpened).toEqual([])
+        const { discovery: _d1, ...now } = interop.as.counts
+        const { discovery: _d2, ...then } = afterFirst
+        expect(now).toEqual(then)
+        expect(interop.mcp.counts.status401).toBeGreaterThanOrEqual(1)
+        if (dpop) expect(interop.mcp.counts.dpopBound).toBeGreaterThanOrEqual(4)
       }))
-      expect(second).toEqual(first)
-      expect(secondOpened).toEqual([])
-      const { discovery: _d1, ...now } = interop.as.counts
-      const { discovery: _d2, ...then } = afterFirst
-      expect(now).toEqual(then)
-      expect(interop.mcp.counts.status401).toBeGreaterThanOrEqual(1)
-    }))
+  }
 
   it.scopedLive("a denied sign-in is not retried at once: requests get the failure as a JSON-RPC error until --retry-sign-in-after has passed, then the next one signs in", () =>
     Effect.gen(function*() {
