@@ -147,15 +147,26 @@ export const make: Effect.Effect<Dpop> = Effect.gen(function*() {
           ? Effect.succeed(again.value)
           : Effect.tap(generateKey, (made) => Ref.set(current, Option.some(made))))
     ))
+  // Keys used before, by their JWK: a service shared by the layers of several servers, whose
+  // stored sets are bound to different keys, switches between them without importing again.
+  const known = new Map<string, KeyMaterial>()
   const useKey = (jwk: Redacted.Redacted<string>): Effect.Effect<boolean> =>
     Effect.gen(function*() {
       const now = yield* Ref.get(current)
-      if (Option.isSome(now) && Redacted.value(now.value.exported) === Redacted.value(jwk)) return true
-      const decoded = Schema.decodeUnknownOption(PrivateJwk)(Redacted.value(jwk))
-      if (Option.isNone(decoded)) return false
-      const made = yield* Effect.option(materialOf(yield* loadJose, decoded.value))
-      if (Option.isNone(made)) return false
-      yield* Ref.set(current, made)
+      const text = Redacted.value(jwk)
+      if (Option.isSome(now) && Redacted.value(now.value.exported) === text) return true
+      let material = known.get(text)
+      if (material === undefined) {
+        const decoded = Schema.decodeUnknownOption(PrivateJwk)(text)
+        if (Option.isNone(decoded)) return false
+        const made = yield* Effect.option(materialOf(yield* loadJose, decoded.value))
+        if (Option.isNone(made)) return false
+        material = made.value
+        const oldest = known.keys().next()
+        if (known.size >= 8 && oldest.done !== true) known.delete(oldest.value)
+        known.set(text, material)
+      }
+      yield* Ref.set(current, Option.some(material))
       return true
     })
   const nonces = yield* Ref.make(new Map<string, string>())

@@ -213,4 +213,26 @@ describe("DPoP key created on first need", () => {
       expect(yield* Effect.promise(() => Jose.calculateJwkThumbprint(jwk, "sha256"))).toBe(yield* first.thumbprint)
       expect(Redacted.value(yield* second.exportKey!)).toBe(Redacted.value(exported))
     }))
+
+  it.effect("one service for several servers' stored sets: switching between their keys imports each once, and every proof carries the key asked for", () =>
+    Effect.gen(function*() {
+      const a = yield* Effect.flatMap(Dpop.make, (d) => d.exportKey!)
+      const b = yield* Effect.flatMap(Dpop.make, (d) => d.exportKey!)
+      const shared = yield* Dpop.make
+      const importKey = vi.spyOn(globalThis.crypto.subtle, "importKey")
+      try {
+        const thumbprints: Array<string> = []
+        for (const key of [a, b, a, b, a]) {
+          expect(yield* shared.useKey!(key)).toBe(true)
+          const proof = yield* shared.proof({ method: "POST", url: "https://rs.example.com/mcp" })
+          thumbprints.push(yield* Effect.promise(() => Jose.calculateJwkThumbprint(Jose.decodeProtectedHeader(proof).jwk!, "sha256")))
+        }
+        expect(new Set(thumbprints).size).toBe(2)
+        expect(thumbprints[0]).toBe(thumbprints[2])
+        expect(thumbprints[1]).toBe(thumbprints[3])
+        expect(importKey).toHaveBeenCalledTimes(2)
+      } finally {
+        importKey.mockRestore()
+      }
+    }))
 })
