@@ -34,6 +34,11 @@ export interface ProofRequest {
   readonly url: string
   readonly accessToken?: Redacted.Redacted<string> | undefined
   readonly nonce?: string | undefined
+  /**
+   * The key to sign with: a private JWK that `exportKey` gave, stored with the token set bound to
+   * it. Default, or when it is not usable: the service's own key.
+   */
+  readonly key?: Redacted.Redacted<string> | undefined
 }
 
 /**
@@ -150,25 +155,37 @@ export const make: Effect.Effect<Dpop> = Effect.gen(function*() {
   // Keys used before, by their JWK: a service shared by the layers of several servers, whose
   // stored sets are bound to different keys, switches between them without importing again.
   const known = new Map<string, KeyMaterial>()
+  const cachedMaterial = (jwk: Redacted.Redacted<string>): Effect.Effect<Option.Option<KeyMaterial>> =>
+    Effect.gen(function*() {
+      const text = Redacted.value(jwk)
+      const cached = known.get(text)
+      if (cached !== undefined) return Option.some(cached)
+      const decoded = Schema.decodeUnknownOption(PrivateJwk)(text)
+      if (Option.isNone(decoded)) return Option.none()
+      const made = yield* Effect.option(materialOf(yield* loadJose, decoded.value))
+      if (Option.isNone(made)) return made
+      const oldest = known.keys().next()
+      if (known.size >= 8 && oldest.done !== true) known.delete(oldest.value)
+      known.set(text, made.value)
+      return made
+    })
   const useKey = (jwk: Redacted.Redacted<string>): Effect.Effect<boolean> =>
     Effect.gen(function*() {
       const now = yield* Ref.get(current)
-      const text = Redacted.value(jwk)
-      if (Option.isSome(now) && Redacted.value(now.value.exported) === text) return true
-      let material = known.get(text)
-      if (material === undefined) {
-        const decoded = Schema.decodeUnknownOption(PrivateJwk)(text)
-        if (Option.isNone(decoded)) return false
-        const made = yield* Effect.option(materialOf(yield* loadJose, decoded.value))
-        if (Option.isNone(made)) return false
-        material = made.value
-        const oldest = known.keys().next()
-        if (known.size >= 8 && oldest.done !== true) known.delete(oldest.value)
-        known.set(text, material)
-      }
-      yield* Ref.set(current, Option.some(material))
+      if (Option.isSome(now) && Redacted.value(now.value.exported) === Redacted.value(jwk)) return true
+      const material = yield* cachedMaterial(jwk)
+      if (Option.isNone(material)) return false
+      yield* Ref.set(current, material)
       return true
     })
+  /** The key a proof is signed with: the one asked for when it is usable, else the service's own. */
+  const signingKey = (asked: Redacted.Redacted<string> | undefined): Effect.Effect<KeyMaterial> =>
+    asked === undefined
+      ? key
+      : Effect.flatMap(Ref.get(current), (now) =>
+        Option.isSome(now) && Redacted.value(now.value.exported) === Redacted.value(asked)
+          ? Effect.succeed(now.value)
+          : Effect.flatMap(cachedMaterial(asked), Option.match({ onNone: () => key, onSome: Effect.succeed })))
   const nonces = yield* Ref.make(new Map<string, string>())
 
   const ath = (token: Redacted.Redacted<string>) =>
@@ -178,7 +195,7 @@ export const make: Effect.Effect<Dpop> = Effect.gen(function*() {
 
   const proof = (request: ProofRequest) =>
     Effect.gen(function*() {
-      const { Jose, privateKey, publicJwk } = yield* key
+      const { Jose, privateKey, publicJwk } = yield* signingKey(request.key)
       const claims: Record<string, unknown> = {
         htm: request.method.toUpperCase(),
         htu: htuOf(request.url),

@@ -184,11 +184,11 @@ const presentDpop = (
   token: StoredToken
 ): Effect.Effect<HttpClientRequest.HttpClientRequest> =>
   Effect.gen(function*() {
-    // The proof is signed with the key the token is bound to (stored with it by another process).
-    if (token.dpopKey !== undefined && dpop.useKey !== undefined) yield* dpop.useKey(token.dpopKey)
     const proof = yield* dpop.proof({
       method: request.method,
       url: request.url,
+      // Signed with the key the token is bound to, stored with it (perhaps by another process).
+      key: token.dpopKey,
       accessToken: token.accessToken,
       nonce: Option.getOrUndefined(yield* dpop.nonce(request.url))
     })

@@ -351,7 +351,9 @@ const postTokenRequest = (
   context: GrantContext,
   proofKey: Option.Option<Dpop.Dpop>,
   endpoint: string,
-  params: Record<string, string>
+  params: Record<string, string>,
+  /** The stored key to sign the proof with (see `signingKeyOf`). */
+  key: Redacted.Redacted<string> | undefined
 ) => {
   const send = Effect.gen(function*() {
     const issuer = context.discovery.authorizationServer.issuer
@@ -368,7 +370,8 @@ const postTokenRequest = (
       yield* proofKey.value.proof({
         method: "POST",
         url: endpoint,
-        nonce: Option.getOrUndefined(yield* proofKey.value.nonce(endpoint))
+        nonce: Option.getOrUndefined(yield* proofKey.value.nonce(endpoint)),
+        key
       })
     )
     const response = yield* OAuthHttp.execute(http.client, HttpClientRequest.bodyUrlParams(withProof, body), http.options)
@@ -507,21 +510,36 @@ const tokenRequest = (
     }
     // RFC 9449 §5: a DPoP proof on the token request when the server accepts ES256 proofs.
     const proofKey = Option.filter(http.dpop, () => Dpop.supportedBy(context.discovery.authorizationServer))
-    const useKey = Option.isSome(proofKey) ? proofKey.value.useKey : undefined
-    if (boundKey !== undefined && useKey !== undefined && !(yield* useKey(boundKey))) {
-      yield* Effect.logWarning("The DPoP key stored with the token set is unusable; the refresh is signed with another key")
-    }
-    const response = yield* postTokenRequest(http, context, proofKey, endpoint, params)
+    // RFC 9449 §5: the proof of a refresh is signed with the set's key; the key that signs is
+    // the one stored with the new set (chosen once here: a service shared by several layers may
+    // switch its own key meanwhile).
+    const signing = yield* signingKeyOf(proofKey, boundKey)
+    const response = yield* postTokenRequest(http, context, proofKey, endpoint, params, signing)
     if (response.status !== 200) {
       return yield* Effect.fail(tokenErrorFrom(response, context, grantParams, yield* Clock.currentTimeMillis))
     }
     const now = yield* Clock.currentTimeMillis
     const token = yield* storedTokenFrom(response, context, Option.isSome(proofKey), currentRefreshToken, now)
-    // RFC 9449 §5: the set is bound to the key that signed the proof; stored with it.
-    const exportKey = Option.isSome(proofKey) ? proofKey.value.exportKey : undefined
-    return token.tokenType === "DPoP" && exportKey !== undefined
-      ? new StoredToken({ ...token, dpopKey: yield* exportKey })
-      : token
+    return token.tokenType === "DPoP" && signing !== undefined ? new StoredToken({ ...token, dpopKey: signing }) : token
+  })
+
+/**
+ * The stored DPoP key a token request is signed with: the set's own (`boundKey`) when the service
+ * can use it, else the service's key when it can be exported; `undefined` when the service signs
+ * with a key that cannot be stored.
+ */
+const signingKeyOf = (
+  proofKey: Option.Option<Dpop.Dpop>,
+  boundKey: Redacted.Redacted<string> | undefined
+): Effect.Effect<Redacted.Redacted<string> | undefined> =>
+  Effect.gen(function*() {
+    if (Option.isNone(proofKey)) return undefined
+    const { exportKey, useKey } = proofKey.value
+    if (boundKey !== undefined && useKey !== undefined) {
+      if (yield* useKey(boundKey)) return boundKey
+      yield* Effect.logWarning("The DPoP key stored with the token set is unusable; the refresh is signed with another key")
+    }
+    return exportKey === undefined ? undefined : yield* exportKey
   })
 
 const scopeParam = (scopes: ReadonlyArray<string> | undefined): Record<string, string> =>

@@ -231,6 +231,16 @@ describe("DPoP key created on first need", () => {
         expect(thumbprints[0]).toBe(thumbprints[2])
         expect(thumbprints[1]).toBe(thumbprints[3])
         expect(importKey).toHaveBeenCalledTimes(2)
+        // A proof asked for with a key is signed with it, whatever key the service uses now (a
+        // layer sharing the service may have switched it); an unusable one falls back.
+        const thumbprintOf = (proof: string) =>
+          Effect.promise(() => Jose.calculateJwkThumbprint(Jose.decodeProtectedHeader(proof).jwk!, "sha256"))
+        const url = "https://rs.example.com/mcp"
+        expect(yield* thumbprintOf(yield* shared.proof({ method: "POST", url, key: b }))).toBe(thumbprints[1])
+        expect(yield* shared.thumbprint).toBe(thumbprints[0])
+        expect(yield* thumbprintOf(yield* shared.proof({ method: "POST", url, key: Redacted.make("{}") }))).toBe(
+          thumbprints[0]
+        )
       } finally {
         importKey.mockRestore()
       }

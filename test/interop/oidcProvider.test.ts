@@ -392,7 +392,7 @@ describe("oidc-provider interop, a scripted user agent", () => {
       expect(described).toContain("OAuthRequestError(Redirect)")
       const oauthError = causeChain(result.error).find((e) => tagOf(e) === "OAuthRequestError")
       expect(oauthError).toMatchObject({ exposed: ["access_token"] })
-      const message = String((oauthError as { readonly message?: unknown } | undefined)?.message)
+      const message = oauthError instanceof Error ? oauthError.message : ""
       // oidc-provider revokes the refresh token (and with it the grant) but refuses to revoke its
       // self-contained JWT access token (RFC 9068; it stores none): the error says the leaked
       // token stays valid, and until when.
