@@ -71,49 +71,58 @@ const textOf = (result: { readonly content: ReadonlyArray<unknown> }): string =>
 }
 
 describe("device authorization grant (RFC 8628) against oidc-provider", () => {
-  it.scopedLive(
-    "consent: the user approves on another device → the MCP call succeeds with a token bound to the MCP URL, stored with its refresh token",
-    () =>
-      Effect.gen(function*() {
-        const interop = yield* startInterop({ deviceFlow: true })
-        const dir = yield* tokenDirectory
-        const prompts: Array<DeviceAuthorization.DeviceCodePrompt> = []
-        const events: Array<SignInEvents.SignInEvent> = []
-        const result = yield* signInByDevice(interop, "approve", prompts).pipe(
-          Effect.provide(Layer.merge(clientLayer(dir), SignInEvents.layer((e) => Effect.sync(() => void events.push(e)))))
-        )
-        console.log(summarize("device consent", interop.as.counts, interop.mcp.counts))
+  for (const dpop of [false, true]) {
+    it.scopedLive(
+      `consent: the user approves on another device → the MCP call succeeds with a token bound to the MCP URL, stored with its refresh token${
+        dpop ? " (DPoP: every poll carries a proof, the token and its key are stored)" : ""
+      }`,
+      () =>
+        Effect.gen(function*() {
+          const interop = yield* startInterop({ deviceFlow: true, dpop })
+          const dir = yield* tokenDirectory
+          const prompts: Array<DeviceAuthorization.DeviceCodePrompt> = []
+          const events: Array<SignInEvents.SignInEvent> = []
+          const result = yield* signInByDevice(interop, "approve", prompts).pipe(
+            Effect.provide(Layer.merge(clientLayer(dir), SignInEvents.layer((e) => Effect.sync(() => void events.push(e)))))
+          )
+          console.log(summarize("device consent", interop.as.counts, interop.mcp.counts))
 
-        const who: { readonly scopes: ReadonlyArray<string> } = JSON.parse(textOf(result))
-        expect(who.scopes).toContain("mcp:read")
-        expect(prompts).toHaveLength(1)
-        const prompt = prompts[0]!
-        expect(prompt.issuer).toBe(interop.as.issuer)
-        expect(prompt.verificationUri).toBe(`${interop.as.issuer}/device`)
-        expect(prompt.verificationUriComplete).toContain("user_code=")
-        // The same prompt through the sign-in events, then the sign-in itself.
-        expect(events.map((e) => e._tag)).toEqual(["DeviceCode", "SignedIn"])
-        expect(events[0]).toMatchObject({
-          _tag: "DeviceCode",
-          mcpUrl: interop.mcp.url,
-          userCode: prompt.userCode,
-          verificationUriComplete: prompt.verificationUriComplete
-        })
-        expect(interop.as.counts.registrations).toBe(1)
-        const device = interop.as.counts.tokenRequests["urn:ietf:params:oauth:grant-type:device_code"]
-        expect(device?.ok).toBe(1)
-        expect(interop.as.counts.authorizationRequests).toBe(0)
+          const who: { readonly scopes: ReadonlyArray<string> } = JSON.parse(textOf(result))
+          expect(who.scopes).toContain("mcp:read")
+          expect(prompts).toHaveLength(1)
+          const prompt = prompts[0]!
+          expect(prompt.issuer).toBe(interop.as.issuer)
+          expect(prompt.verificationUri).toBe(`${interop.as.issuer}/device`)
+          expect(prompt.verificationUriComplete).toContain("user_code=")
+          // The same prompt through the sign-in events, then the sign-in itself.
+          expect(events.map((e) => e._tag)).toEqual(["DeviceCode", "SignedIn"])
+          expect(events[0]).toMatchObject({
+            _tag: "DeviceCode",
+            mcpUrl: interop.mcp.url,
+            userCode: prompt.userCode,
+            verificationUriComplete: prompt.verificationUriComplete
+          })
+          expect(interop.as.counts.registrations).toBe(1)
+          const device = interop.as.counts.tokenRequests["urn:ietf:params:oauth:grant-type:device_code"]
+          expect(device?.ok).toBe(1)
+          expect(interop.as.counts.authorizationRequests).toBe(0)
 
-        const stored = yield* Effect.flatMap(
-          TokenStorage.TokenStorage,
-          (s) => s.getTokens(TokenStorage.serverKey(interop.mcp.url))
-        ).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
-        expect(Option.isSome(stored)).toBe(true)
-        expect(Option.getOrUndefined(stored)?.refreshToken).toBeDefined()
-        expect(Option.getOrUndefined(stored)?.issuer).toBe(interop.as.issuer)
-      }),
-    60_000
-  )
+          const stored = yield* Effect.flatMap(
+            TokenStorage.TokenStorage,
+            (s) => s.getTokens(TokenStorage.serverKey(interop.mcp.url))
+          ).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
+          expect(Option.isSome(stored)).toBe(true)
+          expect(Option.getOrUndefined(stored)?.refreshToken).toBeDefined()
+          expect(Option.getOrUndefined(stored)?.issuer).toBe(interop.as.issuer)
+          if (dpop) {
+            expect(Option.getOrUndefined(stored)?.tokenType).toBe("DPoP")
+            expect(Option.getOrUndefined(stored)?.dpopKey).toBeDefined()
+            expect(interop.mcp.counts.dpopBound).toBeGreaterThan(0)
+          }
+        }),
+      60_000
+    )
+  }
 
   it.scopedLive("deny: the user cancels on the consent page → AuthorizationError Denied (access_denied), nothing stored", () =>
     Effect.gen(function*() {
