@@ -19,8 +19,10 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Authorizer from "../../src/Authorizer.js"
+import * as Discovery from "../../src/Discovery.js"
 import { AuthorizationError } from "../../src/Errors.js"
 import * as McpClient from "../../src/mcp/McpClient.js"
+import * as Revocation from "../../src/Revocation.js"
 import { type ClientInformation, StoredToken } from "../../src/Schemas.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { available, CHROMIUM, inCi, launch, newPage } from "../browser/chromium.js"
@@ -416,11 +418,12 @@ describe("oidc-provider interop, a scripted user agent", () => {
       expect(interop.as.counts.codesIssued).toBe(2)
     }))
 
-  it.scopedLive("DPoP with oidc-provider's nonces: bound tokens; a new process presents the stored set, and after expiry refreshes it, with the stored key: no sign-in", () =>
+  it.scopedLive("DPoP with oidc-provider's nonces: bound tokens; a new process presents the stored set, and after expiry refreshes it, with the stored key: no sign-in; sign-out revokes the bound refresh token", () =>
     Effect.gen(function*() {
-      const { asProcess, interop, stored, whoamiAs } = yield* setup({ dpop: true, accessTokenTtl: 4 })
+      const { asProcess, interop, onDirectory, stored, whoamiAs } = yield* setup({ dpop: true, accessTokenTtl: 4 })
       const me = yield* whoamiAs(httpUser(interop.as.issuer))
-      const first = Option.getOrThrow((yield* stored).tokens)
+      const result0 = yield* stored
+      const first = Option.getOrThrow(result0.tokens)
       expect(me.sub).toBe("alice")
       expect(first.tokenType).toBe("DPoP")
       expect(first.dpopKey).toBeDefined()
@@ -451,6 +454,15 @@ describe("oidc-provider interop, a scripted user agent", () => {
       const refreshed = Option.getOrThrow((yield* stored).tokens)
       expect(Redacted.value(refreshed.accessToken)).not.toBe(Redacted.value(first.accessToken))
       expect(Redacted.value(refreshed.dpopKey!)).toBe(Redacted.value(first.dpopKey!))
+
+      // Sign-out (the CLI's logout) revokes the DPoP-bound refresh token: refused afterwards.
+      const signedOut = yield* onDirectory(Revocation.signOut(TokenStorage.serverKey(interop.mcp.url))).pipe(
+        Effect.provide(Discovery.layer().pipe(Layer.provideMerge(NodeHttpClient.layerUndici)))
+      )
+      expect(signedOut.revoked).toContain("refresh_token")
+      expect(Option.isNone((yield* stored).tokens)).toBe(true)
+      const replay = yield* refreshDirectly(interop, Option.getOrThrow(result0.client), refreshed.refreshToken!)
+      expect(replay.status).toBe(400)
     }))
 
   it.scopedLive("DPoP: a corrupted stored key loses nothing but that set: the next process signs in again, and stores a usable key", () =>
