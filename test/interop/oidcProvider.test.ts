@@ -422,8 +422,7 @@ describe("oidc-provider interop, a scripted user agent", () => {
     Effect.gen(function*() {
       const { asProcess, interop, onDirectory, stored, whoamiAs } = yield* setup({ dpop: true, accessTokenTtl: 4 })
       const me = yield* whoamiAs(httpUser(interop.as.issuer))
-      const result0 = yield* stored
-      const first = Option.getOrThrow(result0.tokens)
+      const first = Option.getOrThrow((yield* stored).tokens)
       expect(me.sub).toBe("alice")
       expect(first.tokenType).toBe("DPoP")
       expect(first.dpopKey).toBeDefined()
@@ -455,14 +454,18 @@ describe("oidc-provider interop, a scripted user agent", () => {
       expect(Redacted.value(refreshed.accessToken)).not.toBe(Redacted.value(first.accessToken))
       expect(Redacted.value(refreshed.dpopKey!)).toBe(Redacted.value(first.dpopKey!))
 
-      // Sign-out (the CLI's logout) revokes the DPoP-bound refresh token: refused afterwards.
+      // Sign-out (the CLI's logout) revokes the DPoP-bound refresh token: gone from the provider.
+      const refreshTokenKnown = Effect.promise(() =>
+        interop.as.provider.RefreshToken.find(Redacted.value(refreshed.refreshToken!)).then((t) => t !== undefined)
+      )
+      expect(yield* refreshTokenKnown).toBe(true)
       const signedOut = yield* onDirectory(Revocation.signOut(TokenStorage.serverKey(interop.mcp.url))).pipe(
         Effect.provide(Discovery.layer().pipe(Layer.provideMerge(NodeHttpClient.layerUndici)))
       )
       expect(signedOut.revoked).toContain("refresh_token")
+      expect(interop.as.counts.revocations[0]).toBe(200)
+      expect(yield* refreshTokenKnown).toBe(false)
       expect(Option.isNone((yield* stored).tokens)).toBe(true)
-      const replay = yield* refreshDirectly(interop, Option.getOrThrow(result0.client), refreshed.refreshToken!)
-      expect(replay.status).toBe(400)
     }))
 
   it.scopedLive("DPoP: a corrupted stored key loses nothing but that set: the next process signs in again, and stores a usable key", () =>
