@@ -75,7 +75,9 @@ export interface OAuthFetchOptions extends OAuthLayerOptions {
  *   with this library's typed OAuth error (`AuthorizationError`, `Unauthorized`,
  *   `InsufficientScope`, …) when no token could be obtained, with the `AbortSignal`'s reason when
  *   aborted, and with a `TypeError` for network failures (as `fetch` does).
- * - `accessToken()`: a valid access token now (refreshing or signing in if needed).
+ * - `accessToken()`: a valid access token now (refreshing or signing in if needed). A `DPoP`-bound
+ *   token (RFC 9449) is useless without a proof of the key it is bound to: send requests through
+ *   `fetch`, which adds the proof, rather than this token as a Bearer header.
  * - `close()`: interrupts what is in flight and releases the runtime (callback server, sockets).
  *
  * @see https://fetch.spec.whatwg.org/#fetch-method

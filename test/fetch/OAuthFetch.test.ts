@@ -2,18 +2,22 @@
  * `makeOAuthFetch` under the official MCP SDK: `Client` + `StreamableHTTPClientTransport({ fetch })`
  * against an OAuth-protected SDK server on loopback — sign-in (headless), 200 concurrent calls
  * with an expired token (exactly one refresh, counted at the authorization server), and a
- * step-up on 403 `insufficient_scope` that the call survives.
+ * step-up on 403 `insufficient_scope` that the call survives. Then against oidc-provider (an
+ * independent authorization server), with and without DPoP: a sign-in through its forms, and a
+ * second bridge on the same directory that needs none.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
+import * as Authorizer from "../../src/Authorizer.js"
 import { makeOAuthFetch, type OAuthFetchOptions } from "../../src/fetch/index.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
+import { httpUser, startInterop } from "../interop/oidcProvider.js"
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(Os.tmpdir(), "emo-fetch-"))),
@@ -92,3 +96,30 @@ describe("makeOAuthFetch: the official SDK client signed in by this library", ()
       expect(scopes).toEqual(expect.arrayContaining(["admin", "mcp"]))
     }))
 })
+
+describe("makeOAuthFetch against oidc-provider (an independent authorization server)", () => {
+  for (const dpop of [false, true]) {
+    it.scopedLive(`the SDK client on the fetch bridge signs in through oidc-provider's forms; a second bridge on the same directory needs no sign-in${dpop ? " (DPoP)" : ""}`, () =>
+      Effect.gen(function*() {
+        const interop = yield* startInterop({ dpop })
+        const dir = yield* tempDir
+        const opened: Array<string> = []
+        const user = httpUser(interop.as.issuer, { opened })
+        const authorizer = Authorizer.layerBrowser({ timeout: "15 seconds" }).pipe(
+          Layer.provide(Layer.succeed(Authorizer.BrowserOpener, user))
+        )
+        const whoami = (client: Client) =>
+          Effect.map(Effect.promise(() => client.callTool({ name: "whoami", arguments: {} })), textOf)
+        const first = yield* Effect.scoped(Effect.flatMap(connect(interop.mcp.url, dir, { authorizer }), ({ client }) => whoami(client)))
+        const signedIn = structuredClone(interop.as.counts)
+        const second = yield* Effect.scoped(Effect.flatMap(connect(interop.mcp.url, dir, { authorizer }), ({ client }) => whoami(client)))
+        expect(JSON.parse(second)).toMatchObject({ sub: "alice" })
+        expect(second).toBe(first)
+        expect(opened).toHaveLength(1)
+        expect(signedIn.codesIssued).toBe(1)
+        expect(interop.as.counts).toEqual(signedIn)
+        if (dpop) expect(interop.mcp.counts.dpopBound).toBeGreaterThanOrEqual(4)
+      }))
+  }
+})
+
