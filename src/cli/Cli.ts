@@ -285,6 +285,13 @@ const tokenCommand = Command.make(
           expires_at: Option.getOrNull(Option.flatMap(result.current, (t) => Option.fromNullable(t.expiresAt)))
         })
       }
+      if (Option.exists(result.current, (t) => t.tokenType === "DPoP")) {
+        // RFC 9449 §7.1: without a proof of its key the server refuses it; stdout stays the token.
+        yield* Console.error(
+          "This token is DPoP-bound (RFC 9449): a server accepts it only as `Authorization: DPoP` with a proof " +
+            "signed by the key stored with it, not as a Bearer token. Use `effect-mcp-oauth proxy` or the fetch bridge."
+        )
+      }
       yield* Console.log(Redacted.value(result.access))
     })
 ).pipe(Command.withDescription("Print a valid access token (refreshed if needed) for scripts: TOKEN=$(effect-mcp-oauth token URL)"))

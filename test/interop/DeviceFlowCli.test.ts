@@ -4,7 +4,7 @@
  * approves, the CLI's polling gets the tokens and stores them; stdout carries only the result.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect, Option, Redacted } from "effect"
 import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as Os from "node:os"
@@ -22,36 +22,41 @@ const tempDir = Effect.acquireRelease(
   (d) => Effect.sync(() => NodeFs.rmSync(d, { recursive: true, force: true }))
 )
 
+/** The bundled CLI with `args`, its user agent acting on the device address it prints. */
+const runCli = (args: ReadonlyArray<string>, user?: { readonly run: (url: string) => Promise<void> }) =>
+  Effect.async<{ code: number | null; stdout: string; stderr: string; opened: ReadonlyArray<string> }>((resume) => {
+    const opened: Array<string> = []
+    const child = spawn(process.execPath, [cli.path(), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, NO_COLOR: "1", NODE_NO_WARNINGS: "1" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.stderr.on("data", (d) => {
+      stderr += d
+      const url = /open (http:\/\/\S+?) on any device/.exec(stderr)?.[1]
+      if (url !== undefined && opened.length === 0 && user !== undefined) {
+        opened.push(url)
+        void user.run(url)
+      }
+    })
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+    child.on("exit", (code) => {
+      clearTimeout(timer)
+      resume(Effect.succeed({ code, stdout, stderr, opened }))
+    })
+  })
+
 describe("CLI login --device against oidc-provider", () => {
   it.scopedLive("the address goes to stderr, the user approves elsewhere, the tokens are stored", () =>
     Effect.gen(function*() {
       const interop = yield* startInterop({ deviceFlow: true })
       const dir = yield* tempDir
       const user = httpUser(interop.as.issuer, { device: true })
-      const opened: Array<string> = []
-      const run = yield* Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
-        const child = spawn(
-          process.execPath,
-          [cli.path(), "login", "--device", "--json", "--dir", dir, "--scopes", "mcp:read", interop.mcp.url],
-          { cwd: ROOT, env: { ...process.env, NO_COLOR: "1", NODE_NO_WARNINGS: "1" }, stdio: ["ignore", "pipe", "pipe"] }
-        )
-        let stdout = ""
-        let stderr = ""
-        child.stdout.on("data", (d) => (stdout += d))
-        child.stderr.on("data", (d) => {
-          stderr += d
-          const url = /open (http:\/\/\S+?) on any device/.exec(stderr)?.[1]
-          if (url !== undefined && opened.length === 0) {
-            opened.push(url)
-            void user.run(url)
-          }
-        })
-        const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
-        child.on("exit", (code) => {
-          clearTimeout(timer)
-          resume(Effect.succeed({ code, stdout, stderr }))
-        })
-      })
+      const run = yield* runCli(["login", "--device", "--json", "--dir", dir, "--scopes", "mcp:read", interop.mcp.url], user)
+      const opened = run.opened
       console.log(summarize("CLI login --device", interop.as.counts))
       expect(run.code, run.stderr).toBe(0)
       expect(opened).toHaveLength(1)
@@ -61,6 +66,30 @@ describe("CLI login --device against oidc-provider", () => {
       const stored = yield* Effect.flatMap(TokenStorage.TokenStorage, (s) =>
         s.getTokens(TokenStorage.serverKey(interop.mcp.url))).pipe(Effect.provide(TokenStorage.layerFileSystemNode(dir)))
       expect(Option.isSome(stored)).toBe(true)
+    }), 90_000)
+
+  it.scopedLive("with DPoP: login --device stores a bound token and its key; `token` prints it and says on stderr that it is no Bearer token", () =>
+    Effect.gen(function*() {
+      const interop = yield* startInterop({ deviceFlow: true, dpop: true })
+      const dir = yield* tempDir
+      const login = yield* runCli(
+        ["login", "--device", "--dir", dir, "--scopes", "mcp:read", interop.mcp.url],
+        httpUser(interop.as.issuer, { device: true })
+      )
+      expect(login.code, login.stderr).toBe(0)
+      const stored = Option.getOrThrow(
+        yield* Effect.flatMap(TokenStorage.TokenStorage, (s) => s.getTokens(TokenStorage.serverKey(interop.mcp.url))).pipe(
+          Effect.provide(TokenStorage.layerFileSystemNode(dir))
+        )
+      )
+      expect(stored.tokenType).toBe("DPoP")
+      expect(stored.dpopKey).toBeDefined()
+      const token = yield* runCli(["token", "--dir", dir, interop.mcp.url])
+      expect(token.code, token.stderr).toBe(0)
+      expect(token.stdout.trim()).toBe(Redacted.value(stored.accessToken))
+      expect(token.stderr).toContain("This token is DPoP-bound (RFC 9449)")
+      const json = yield* runCli(["token", "--json", "--dir", dir, interop.mcp.url])
+      expect(JSON.parse(json.stdout)).toMatchObject({ token_type: "DPoP" })
     }), 90_000)
 
   it.scopedLive("on a terminal (a pseudo-terminal from script(1)) the user scans the QR code and approves", () =>
