@@ -41,8 +41,15 @@ export interface Run {
   readonly stderr: string
 }
 
-/** Runs the CLI at `entry` as a subprocess with `args`, as a user would (killed after 60 s). */
-export const runCli = (entry: string, args: ReadonlyArray<string>): Effect.Effect<Run> =>
+/**
+ * Runs the CLI at `entry` as a subprocess with `args`, as a user would (killed after 60 s);
+ * `onStderr` sees what it printed on stderr so far, each time it prints more.
+ */
+export const runCli = (
+  entry: string,
+  args: ReadonlyArray<string>,
+  onStderr?: (stderr: string) => void
+): Effect.Effect<Run> =>
   Effect.async<Run>((resume) => {
     const child = spawn(process.execPath, [entry, ...args], {
       cwd: ROOT,
@@ -52,7 +59,10 @@ export const runCli = (entry: string, args: ReadonlyArray<string>): Effect.Effec
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
+    child.stderr.on("data", (d) => {
+      stderr += d
+      onStderr?.(stderr)
+    })
     const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
     child.on("exit", (code) => {
       clearTimeout(timer)

@@ -10,7 +10,7 @@ import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
 import * as TokenStorage from "../../src/TokenStorage.js"
-import { bundledCli } from "../cli/bundle.js"
+import { bundledCli, runCli as runBundled } from "../cli/bundle.js"
 import { decodeQr, qrRows } from "../fixtures/qrDecode.js"
 import { httpUser, startInterop, summarize } from "./oidcProvider.js"
 
@@ -22,31 +22,20 @@ const tempDir = Effect.acquireRelease(
   (d) => Effect.sync(() => NodeFs.rmSync(d, { recursive: true, force: true }))
 )
 
-/** The bundled CLI with `args`, its user agent acting on the device address it prints. */
+/** The bundled CLI with `args`, `user` acting on the device address it prints on stderr. */
 const runCli = (args: ReadonlyArray<string>, user?: { readonly run: (url: string) => Promise<void> }) =>
-  Effect.async<{ code: number | null; stdout: string; stderr: string; opened: ReadonlyArray<string> }>((resume) => {
+  Effect.suspend(() => {
     const opened: Array<string> = []
-    const child = spawn(process.execPath, [cli.path(), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, NO_COLOR: "1", NODE_NO_WARNINGS: "1" },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => {
-      stderr += d
-      const url = /open (http:\/\/\S+?) on any device/.exec(stderr)?.[1]
-      if (url !== undefined && opened.length === 0 && user !== undefined) {
-        opened.push(url)
-        void user.run(url)
-      }
-    })
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
-    child.on("exit", (code) => {
-      clearTimeout(timer)
-      resume(Effect.succeed({ code, stdout, stderr, opened }))
-    })
+    return Effect.map(
+      runBundled(cli.path(), args, (stderr) => {
+        const url = /open (http:\/\/\S+?) on any device/.exec(stderr)?.[1]
+        if (url !== undefined && opened.length === 0 && user !== undefined) {
+          opened.push(url)
+          void user.run(url)
+        }
+      }),
+      (run) => ({ ...run, opened })
+    )
   })
 
 describe("CLI login --device against oidc-provider", () => {
