@@ -169,23 +169,20 @@ export const make: Effect.Effect<Dpop> = Effect.gen(function*() {
       known.set(text, made.value)
       return made
     })
+  /** The key `jwk` stands for: the current one when it is that, else a known or imported one. */
+  const keyFor = (jwk: Redacted.Redacted<string>): Effect.Effect<Option.Option<KeyMaterial>> =>
+    Effect.flatMap(Ref.get(current), (now) =>
+      Option.isSome(now) && Redacted.value(now.value.exported) === Redacted.value(jwk)
+        ? Effect.succeed(now)
+        : cachedMaterial(jwk))
   const useKey = (jwk: Redacted.Redacted<string>): Effect.Effect<boolean> =>
-    Effect.gen(function*() {
-      const now = yield* Ref.get(current)
-      if (Option.isSome(now) && Redacted.value(now.value.exported) === Redacted.value(jwk)) return true
-      const material = yield* cachedMaterial(jwk)
-      if (Option.isNone(material)) return false
-      yield* Ref.set(current, material)
-      return true
-    })
+    Effect.flatMap(keyFor(jwk), (material) =>
+      Option.isSome(material) ? Effect.as(Ref.set(current, material), true) : Effect.succeed(false))
   /** The key a proof is signed with: the one asked for when it is usable, else the service's own. */
   const signingKey = (asked: Redacted.Redacted<string> | undefined): Effect.Effect<KeyMaterial> =>
     asked === undefined
       ? key
-      : Effect.flatMap(Ref.get(current), (now) =>
-        Option.isSome(now) && Redacted.value(now.value.exported) === Redacted.value(asked)
-          ? Effect.succeed(now.value)
-          : Effect.flatMap(cachedMaterial(asked), Option.match({ onNone: () => key, onSome: Effect.succeed })))
+      : Effect.flatMap(keyFor(asked), Option.match({ onNone: () => key, onSome: Effect.succeed }))
   const nonces = yield* Ref.make(new Map<string, string>())
 
   const ath = (token: Redacted.Redacted<string>) =>
