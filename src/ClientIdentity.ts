@@ -25,6 +25,7 @@ import { isLoopbackHost } from "./internal/oauthHttp.js"
 import { chooseAuthMethod } from "./Registration.js"
 import { ClientInformation } from "./Schemas.js"
 import * as TokenStorage from "./TokenStorage.js"
+import { typed } from "./internal/typed.js"
 
 const sameClient = Schema.equivalence(ClientInformation)
 
@@ -92,7 +93,7 @@ const recordOf = (client: ClientInformation): ClientInformation =>
     source: "preregistered",
     issuer: client.issuer,
     redirectUris: []
-  })
+  }, typed)
 
 /**
  * Records, for a configured pre-registered client that has no record yet, that its credentials
@@ -117,7 +118,7 @@ export const rememberIssuer = (ctx: FlowContext.FlowContext, issuer: string): Ef
         source: "preregistered",
         issuer,
         redirectUris: []
-      })
+      }, typed)
     )
   })
 
@@ -184,7 +185,7 @@ export const configuredClient = (
         source: "preregistered",
         issuer: Option.match(record, { onSome: (r) => r.issuer, onNone: () => tokenIssuer }),
         redirectUris: []
-      })
+      }, typed)
     )
   })
 

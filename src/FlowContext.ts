@@ -32,6 +32,7 @@ import * as SingleFlight from "./SingleFlight.js"
 import * as TokenExchange from "./TokenExchange.js"
 import * as TokenLock from "./TokenLock.js"
 import * as TokenStorage from "./TokenStorage.js"
+import { typed } from "./internal/typed.js"
 
 /**
  * Everything a custom grant needs (see {@link OAuthOptions.grant}).
@@ -456,7 +457,7 @@ export const withDiscovery = (ctx: FlowContext, token: StoredToken): Effect.Effe
     yield* Ref.set(ctx.suspect, reused ? Option.some(Redacted.value(token.accessToken)) : Option.none())
     const known = yield* Ref.get(ctx.known)
     if (Option.isNone(known) || known.value.found.issuer !== token.issuer) {
-      return token.discovery === undefined ? token : new StoredToken({ ...token, discovery: undefined })
+      return token.discovery === undefined ? token : new StoredToken({ ...token, discovery: undefined }, typed)
     }
     if (known.value.freshUntil <= known.value.fetchedAt) return token
     const { found, fetchedAt, freshUntil } = known.value
@@ -470,8 +471,8 @@ export const withDiscovery = (ctx: FlowContext, token: StoredToken): Effect.Effe
         legacy: found.legacy,
         fetchedAt,
         freshUntil
-      })
-    })
+      }, typed)
+    }, typed)
   })
 
 /**

@@ -36,6 +36,7 @@ import type * as Discovery from "./Discovery.js"
 import type { OAuthError, StorageError } from "./Errors.js"
 import type * as FlowContext from "./FlowContext.js"
 import { type AuthorizationResponse, type ClientInformation, PendingAuthorization } from "./Schemas.js"
+import { typed } from "./internal/typed.js"
 
 /**
  * How long a stored authorization request may be taken over: long enough for a user who reads
@@ -80,7 +81,7 @@ export const record = (request: {
       scopes: request.scopes,
       createdAt: now,
       expiresAt: now + Duration.toMillis(LIFETIME)
-    }))
+    }, typed))
 
 /** A failure to keep or remove the record costs only the take-over: logged, never fatal. */
 const bestEffort = (what: string) => (effect: Effect.Effect<void, StorageError>): Effect.Effect<void> =>

@@ -22,6 +22,7 @@ import {
   OAuthErrorResponse,
   type TokenEndpointAuthMethod
 } from "./Schemas.js"
+import { typed } from "./internal/typed.js"
 
 /**
  * How this application identifies itself. All fields are optional: with none of them the client
@@ -250,7 +251,7 @@ export const clientInformationFromResponse = (
       ...(scope === undefined ? {} : { scope }),
       ...(registrationClientUri === undefined ? {} : { registrationClientUri }),
       ...(registrationAccessToken === undefined ? {} : { registrationAccessToken })
-    })
+    }, typed)
   })
 
 /**
@@ -343,7 +344,7 @@ const configuredClient = (config: RegistrationConfig, request: RegisterRequest):
       source: "preregistered",
       issuer: request.discovery.issuer,
       redirectUris: [request.redirectUri]
-    })
+    }, typed)
   }
   if (config.clientMetadataUrl !== undefined && as.client_id_metadata_document_supported === true) {
     return new ClientInformation({
@@ -352,7 +353,7 @@ const configuredClient = (config: RegistrationConfig, request: RegisterRequest):
       source: "metadata-document",
       issuer: request.discovery.issuer,
       redirectUris: [request.redirectUri]
-    })
+    }, typed)
   }
   return undefined
 }

@@ -23,6 +23,7 @@ import * as Dpop from "./Dpop.js"
 import { ClientNotFound, OAuthRequestError, OAuthTokenError } from "./Errors.js"
 import * as OAuthHttp from "./internal/oauthHttp.js"
 import { type ClientInformation, OAuthErrorResponse, StoredToken, TokenResponse } from "./Schemas.js"
+import { typed } from "./internal/typed.js"
 
 /**
  * A private key for `private_key_jwt` client authentication (RFC 7523 §2.2).
@@ -488,7 +489,7 @@ const storedTokenFrom = (
         : { revocationEndpoint: context.discovery.authorizationServer.revocation_endpoint }),
       ...(context.resource === undefined ? {} : { resource: context.resource }),
       obtainedAt: now
-    })
+    }, typed)
   )
 }
 
@@ -520,7 +521,9 @@ const tokenRequest = (
     }
     const now = yield* Clock.currentTimeMillis
     const token = yield* storedTokenFrom(response, context, Option.isSome(proofKey), currentRefreshToken, now)
-    return token.tokenType === "DPoP" && signing !== undefined ? new StoredToken({ ...token, dpopKey: signing }) : token
+    return token.tokenType === "DPoP" && signing !== undefined
+      ? new StoredToken({ ...token, dpopKey: signing }, typed)
+      : token
   })
 
 /**

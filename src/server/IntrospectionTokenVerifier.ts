@@ -27,6 +27,7 @@ import * as OAuthHttp from "../internal/oauthHttp.js"
 import { basicAuthorization, signClientAssertion } from "../TokenExchange.js"
 import { AccessToken } from "./AccessToken.js"
 import * as TokenVerifier from "./TokenVerifier.js"
+import { typed } from "../internal/typed.js"
 
 /**
  * How the resource server authenticates to the introspection endpoint (RFC 7662 §2.1): a client
@@ -372,7 +373,7 @@ const toAccessToken = (token: string, claims: Verdict, now: number): Option.Opti
       scopes: c.scopes,
       resource: c.resource,
       expiresAt: c.expiresAt
-    })
+    }, typed)
   )
 }
 

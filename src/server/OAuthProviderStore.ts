@@ -15,6 +15,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
+import { typed } from "../internal/typed.js"
 
 const StringArray = Schema.Array(Schema.String)
 
@@ -245,7 +246,7 @@ export const makeMemory: Effect.Effect<OAuthProviderStore> = Effect.sync(() => {
       Effect.sync(() => {
         const found = codes.get(code)
         if (found === undefined) return Option.none()
-        if (!found.used) codes.set(code, new AuthorizationCode({ ...found, used: true, familyId }))
+        if (!found.used) codes.set(code, new AuthorizationCode({ ...found, used: true, familyId }, typed))
         return Option.some(found)
       }),
     putAccessToken: (token) => put(accessTokens, Redacted.value(token.token), token),
@@ -260,7 +261,7 @@ export const makeMemory: Effect.Effect<OAuthProviderStore> = Effect.sync(() => {
         if (!found.used) {
           refreshTokens.set(
             token,
-            new RefreshTokenRecord({ ...found, used: true, ...(now === undefined ? {} : { usedAt: now }) })
+            new RefreshTokenRecord({ ...found, used: true, ...(now === undefined ? {} : { usedAt: now }) }, typed)
           )
         }
         return Option.some(found)
@@ -368,7 +369,7 @@ const consumeCode = (r: Records, code: string, familyId: string) =>
     const key = `code:${digest(code)}`
     const found = yield* live(r.codes, key)
     if (Option.isSome(found) && !found.value.used) {
-      yield* r.codes.set(key, new AuthorizationCode({ ...found.value, used: true, familyId }))
+      yield* r.codes.set(key, new AuthorizationCode({ ...found.value, used: true, familyId }, typed))
     }
     return found
   })
@@ -398,7 +399,7 @@ const useRefreshToken = (r: Records, token: string, now: number | undefined) =>
     if (Option.isSome(found) && !found.value.used) {
       yield* r.refresh.set(
         key,
-        new RefreshTokenRecord({ ...found.value, used: true, ...(now === undefined ? {} : { usedAt: now }) })
+        new RefreshTokenRecord({ ...found.value, used: true, ...(now === undefined ? {} : { usedAt: now }) }, typed)
       )
     }
     return found

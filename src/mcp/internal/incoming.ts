@@ -15,6 +15,7 @@ import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
 import type { JsonRpcMessage, JsonRpcNotification } from "../JsonRpc.js"
 import { McpError, McpTransportError } from "../McpErrors.js"
+import { typed } from "../../internal/typed.js"
 import * as McpSchema from "../McpSchema.js"
 import type { ClientState } from "./clientState.js"
 import { surface } from "./clientState.js"
@@ -96,7 +97,7 @@ export const readIncoming = (state: ClientState) => {
         Exit.isFailure(exit) && Cause.isFailType(exit.cause) ? exit.cause.error : new McpTransportError({
           reason: "Closed",
           description: "The connection to the MCP server closed"
-        })
+        }, typed)
       )
     ),
     Effect.forkIn(state.scope)

@@ -83,15 +83,17 @@ export const readBody = (
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const declared = Number(request.headers["content-length"] ?? "0")
-    const tooLarge = new OAuthFailure({
-      status: 413,
-      error: "invalid_request",
-      description: `request body larger than ${maxBytes} bytes`
-    })
-    if (Number.isFinite(declared) && declared > maxBytes) return yield* tooLarge
+    // made only when refused: an error captures a stack trace
+    const tooLarge = () =>
+      new OAuthFailure({
+        status: 413,
+        error: "invalid_request",
+        description: `request body larger than ${maxBytes} bytes`
+      })
+    if (Number.isFinite(declared) && declared > maxBytes) return yield* tooLarge()
     return yield* request.text.pipe(
       HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes)),
-      Effect.mapError(() => tooLarge)
+      Effect.mapError(tooLarge)
     )
   })
 

@@ -19,6 +19,7 @@ import { isValidS256Challenge } from "../pkce.js"
 import { isForbiddenScheme, isLoopbackRedirect, matchesRegisteredRedirectUri } from "../redirectUri.js"
 import { checkRegisteredScopes, checkResource, checkScopes, findClient, splitScopes } from "./config.js"
 import type { ProviderConfig } from "./config.js"
+import { typed } from "../../../internal/typed.js"
 
 /** How long the consent page's pending request lives. */
 const PENDING_TTL_MILLIS = 10 * 60 * 1000
@@ -83,7 +84,7 @@ export const issueCode = (config: ProviderConfig, params: {
         expiresAt: now + config.codeTtlMillis,
         used: false,
         familyId: ""
-      })
+      }, typed)
     )
     return code
   })
@@ -195,7 +196,7 @@ const promptConsent = (config: ProviderConfig, request: {
         resource: request.resource,
         subject: request.subject,
         expiresAt: now + PENDING_TTL_MILLIS
-      })
+      }, typed)
     )
     const shown = consentPage(config, {
       id,

@@ -17,6 +17,7 @@ import { constantTimeEqual, randomToken, sha256Base64Url } from "../crypto.js"
 import { failureResponse, jsonNoStore, OAuthFailure } from "../http.js"
 import type { ProviderConfig } from "./config.js"
 import { clientInformation, registrationClientUri, validateClientMetadata } from "./registration.js"
+import { typed } from "../../../internal/typed.js"
 
 /**
  * RFC 7592 §2 / RFC 6750 §3.1: the client of the path, when the bearer token is its registration
@@ -93,7 +94,7 @@ export const updateClientEndpoint = (config: ProviderConfig) =>
       clientName: metadata.clientName,
       scope: metadata.scope,
       applicationType: metadata.applicationType
-    })
+    }, typed)
     yield* config.store.putClient(updated)
     return configurationResponse(config, updated, token)
   }).pipe(Effect.catchTag("OAuthFailure", (f) => Effect.succeed(failureResponse(f))))

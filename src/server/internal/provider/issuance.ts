@@ -13,6 +13,7 @@ import { AccessTokenRecord, RefreshTokenRecord } from "../../OAuthProviderStore.
 import { randomToken } from "../crypto.js"
 import { jsonNoStore } from "../http.js"
 import type { ProviderConfig } from "./config.js"
+import { typed } from "../../../internal/typed.js"
 
 /** Tokens just issued. @internal */
 export interface Issued {
@@ -51,7 +52,7 @@ export const mintTokens = (config: ProviderConfig, grant: Grant): Effect.Effect<
         resource: grant.resource,
         expiresAt,
         familyId: grant.familyId
-      })
+      }, typed)
     )
     let refreshToken: Redacted.Redacted<string> | undefined
     if (grant.refresh) {
@@ -66,7 +67,7 @@ export const mintTokens = (config: ProviderConfig, grant: Grant): Effect.Effect<
           expiresAt: now + config.refreshTtlMillis,
           familyId: grant.familyId,
           used: false
-        })
+        }, typed)
       )
     }
     return { accessToken, refreshToken, expiresAt, scopes: grant.scopes, resource: grant.resource }
@@ -98,6 +99,6 @@ export const verifyAccessToken = (config: ProviderConfig, token: string): Effect
         scopes: r.scopes,
         resource: r.resource,
         expiresAt: r.expiresAt
-      })
+      }, typed)
     )
   })

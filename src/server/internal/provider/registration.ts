@@ -18,6 +18,7 @@ import { redirectUriProblem } from "../redirectUri.js"
 import type { ApplicationType } from "../redirectUri.js"
 import { checkScopes, GRANT_TYPES, splitScopes } from "./config.js"
 import type { ProviderConfig, RegistrationGuard } from "./config.js"
+import { typed } from "../../../internal/typed.js"
 
 /** A client to store (see `OAuthProvider.ClientRegistration`). @internal */
 export interface NewClient {
@@ -147,7 +148,7 @@ export const registerClient = (config: ProviderConfig, registration: NewClient):
       applicationType: registration.applicationType,
       origin: registration.origin ?? "operator",
       registrationAccessTokenHash: registration.registrationAccessTokenHash
-    })
+    }, typed)
     yield* config.store.putClient(client)
     return client
   })

@@ -24,6 +24,7 @@ import { randomToken, sha256Base64Url } from "../crypto.js"
 import { escapeHtml, OAuthFailure, page, queryOf } from "../http.js"
 import { issueCode, redirectWith } from "./authorization.js"
 import type { ProviderConfig } from "./config.js"
+import { typed } from "../../../internal/typed.js"
 
 /** The upstream authorization server and the proxy's client there. @internal */
 export interface UpstreamConfig {
@@ -136,7 +137,7 @@ export const redirectUpstream = (config: ProviderConfig, upstream: UpstreamConfi
         id: Redacted.make(state),
         upstreamCodeVerifier: Redacted.make(verifier),
         expiresAt: now + UPSTREAM_TTL_MILLIS
-      })
+      }, typed)
     )
     const url = new URL(endpoints.authorizationEndpoint)
     url.searchParams.set("response_type", "code")
