@@ -5,7 +5,9 @@
  * - overhead_ratio: median latency through the OAuthLayer client with a valid token ÷ the same
  *   requests through the bare client carrying the same token (goal ≤ 1.01), and
  *   overhead_floor_ratio, the same for a one-line mapRequest that reads the in-memory token (no
- *   goal: the least any token middleware does, the floor of this measurement).
+ *   goal: the least any token middleware does, the floor of this measurement), and
+ *   overhead_cpu_us, the microseconds the middleware adds per request over an in-memory client
+ *   (test/bench/overheadCpu.ts), with its share of a loopback request.
  * - herd_token_requests: token-endpoint hits when 1000 concurrent requests start with an expired
  *   token (goal 1).
  * - cold_flow_round_trips: HTTP requests of a first sign-in with dynamic registration, counting
@@ -42,6 +44,7 @@ import { StoredToken } from "../../src/Schemas.js"
 import * as TestStorage from "../../src/TestStorage.js"
 import type { TokenStorage } from "../../src/TokenStorage.js"
 import { seedSignedIn, startTestServer, type TestServer } from "../fixtures/TestAuthServer.js"
+import { overheadCpu } from "./overheadCpu.js"
 import { benchProxy } from "./proxy.js"
 import { benchProxyStart } from "./proxyStart.js"
 import { soak } from "./soak.js"
@@ -150,6 +153,19 @@ const overheadRatio = Effect.gen(function*() {
     means: "a one-line mapRequest reading the in-memory token ÷ the bare client: context for overhead_ratio",
     null_ratio: Number(floorMeasured.ratios[2]!.toFixed(3)),
     requests: floorMeasured.requests
+  })
+  // The same middleware without a network: what it costs itself, against the loopback request.
+  const cpu = yield* overheadCpu(server.mcpUrl, { accessToken, token, client })
+  yield* emit({
+    metric: "overhead_cpu_us",
+    value: Number(cpu.overheadUs.toFixed(2)),
+    goal: null,
+    means: "microseconds per request the OAuthLayer client adds over the bare client, both over an " +
+      "in-memory client answering at once: the middleware's own cost",
+    floor_cpu_us: Number(cpu.floorUs.toFixed(2)),
+    bare_in_memory_us: Number(cpu.bareUs.toFixed(2)),
+    share_of_loopback_request: Number((cpu.overheadUs / (measured.medians[0]! * 1000)).toFixed(4)),
+    requests: cpu.requests
   })
 }).pipe(Effect.scoped)
 
