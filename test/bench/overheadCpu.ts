@@ -3,9 +3,10 @@
  * measured without a network: every arm sends to an in-memory HTTP client that answers at once
  * with one canned response, so a request costs a few microseconds and the middleware's own steps
  * are what differs. Arms (interleaved in blocks, the order rotating every round): the bare client
- * carrying the token, the OAuthLayer client over the same canned client, and the floor (a one-line
- * mapRequest reading the in-memory token, as in overhead_floor_ratio). Values are medians of the
- * per-round differences to the bare arm, in microseconds per request.
+ * carrying the token, the OAuthLayer client over the same canned client, the floor (a one-line
+ * mapRequest reading the in-memory token, as in overhead_floor_ratio), and the bare client with
+ * tracing off (as OAuthLayer runs its requests under Effect's own tracer, which records nothing).
+ * Values are medians of per-round differences, in microseconds per request.
  */
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
@@ -62,15 +63,19 @@ export const overheadCpu = (
         onNone: () => request,
         onSome: (t) => HttpClientRequest.bearerToken(request, Redacted.value(t.accessToken))
       }))
-    const arms = [bare, authed, floor]
+    // the bare client with tracing off (OAuthLayer turns it off under Effect's own tracer)
+    const bareUntraced = HttpClient.withTracerDisabledWhen(bare, () => true)
+    const arms = [bare, authed, floor, bareUntraced]
     for (const arm of arms) yield* perRequest(arm, mcpUrl, 20_000)
     const rounds = 200
     const block = 1_000
     const authedDelta: Array<number> = []
     const floorDelta: Array<number> = []
     const bareTimes: Array<number> = []
+    const untracedDelta: Array<number> = []
+    const vsUntraced: Array<number> = []
     for (let r = 0; r < rounds; r++) {
-      const times: Array<number> = [0, 0, 0]
+      const times: Array<number> = [0, 0, 0, 0]
       for (let k = 0; k < arms.length; k++) {
         const arm = (r + k) % arms.length
         times[arm] = yield* perRequest(arms[arm]!, mcpUrl, block)
@@ -78,10 +83,14 @@ export const overheadCpu = (
       bareTimes.push(times[0]!)
       authedDelta.push(times[1]! - times[0]!)
       floorDelta.push(times[2]! - times[0]!)
+      untracedDelta.push(times[3]! - times[0]!)
+      vsUntraced.push(times[1]! - times[3]!)
     }
     return {
       overheadUs: median(authedDelta),
       floorUs: median(floorDelta),
+      untracedUs: median(untracedDelta),
+      vsUntracedUs: median(vsUntraced),
       bareUs: median(bareTimes),
       requests: rounds * block
     }

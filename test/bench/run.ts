@@ -100,6 +100,7 @@ const interleaved = (url: string, arms: ReadonlyArray<HttpClient.HttpClient>) =>
       })
     for (const arm of arms) yield* Effect.repeatN(timeOne(arm, []), 200)
     const ratios = arms.map((): Array<number> => [])
+    const roundMedians = arms.map((): Array<number> => [])
     const all = arms.map((): Array<number> => [])
     for (let i = 0; i < rounds; i++) {
       const times = arms.map((): Array<number> => [])
@@ -109,10 +110,13 @@ const interleaved = (url: string, arms: ReadonlyArray<HttpClient.HttpClient>) =>
       }
       times.forEach((t, k) => {
         ratios[k]!.push(median(t) / median(times[0]!))
+        roundMedians[k]!.push(median(t))
         all[k]!.push(...t)
       })
     }
-    return { ratios: ratios.map(median), medians: all.map(median), requests: all[0]!.length }
+    /** The median of per-round ratios of arm `a` to arm `b`. */
+    const ratioOf = (a: number, b: number) => median(roundMedians[a]!.map((t, i) => t / roundMedians[b]![i]!))
+    return { ratios: ratios.map(median), ratioOf, medians: all.map(median), requests: all[0]!.length }
   })
 
 const overheadRatio = Effect.gen(function*() {
@@ -123,13 +127,19 @@ const overheadRatio = Effect.gen(function*() {
   const layer = yield* Layer.build(oauthLayer(server, TestStorage.layer({ tokens: token, client })))
   const authed = Context.get(layer, HttpClient.HttpClient)
   const oauth = Context.get(layer, OAuth.OAuth)
+  // The bare client with tracing off, as OAuthLayer runs its requests under Effect's own tracer
+  // (which records nothing): OAuthLayer ÷ this arm is the like-for-like cost of the middleware.
+  const bareUntraced = HttpClient.withTracerDisabledWhen(bareWithToken, () => true)
   // The null arm is the bare client again: its ratio to the first shows the noise.
-  const measured = yield* interleaved(server.mcpUrl, [bareWithToken, authed, bareWithToken])
+  const measured = yield* interleaved(server.mcpUrl, [bareWithToken, authed, bareWithToken, bareUntraced])
   yield* emit({
     metric: "overhead_ratio",
     value: Number(measured.ratios[1]!.toFixed(3)),
     goal: 1.01,
     null_ratio: Number(measured.ratios[2]!.toFixed(3)),
+    // the bare client with tracing off ÷ the bare client, and OAuthLayer ÷ that untraced client
+    bare_untraced_ratio: Number(measured.ratios[3]!.toFixed(3)),
+    vs_untraced_ratio: Number(measured.ratioOf(1, 3).toFixed(3)),
     requests: measured.requests,
     median_bare_ms: Number(measured.medians[0]!.toFixed(3)),
     median_oauth_ms: Number(measured.medians[1]!.toFixed(3))
@@ -161,8 +171,12 @@ const overheadRatio = Effect.gen(function*() {
     value: Number(cpu.overheadUs.toFixed(2)),
     goal: null,
     means: "microseconds per request the OAuthLayer client adds over the bare client, both over an " +
-      "in-memory client answering at once: the middleware's own cost",
+      "in-memory client answering at once (negative: it costs less, its requests make no span under " +
+      "Effect's own tracer); vs_untraced_us: over the bare client with tracing off, like for like",
     floor_cpu_us: Number(cpu.floorUs.toFixed(2)),
+    // the bare client with tracing off over the bare client, and OAuthLayer over that client
+    bare_untraced_us: Number(cpu.untracedUs.toFixed(2)),
+    vs_untraced_us: Number(cpu.vsUntracedUs.toFixed(2)),
     bare_in_memory_us: Number(cpu.bareUs.toFixed(2)),
     share_of_loopback_request: Number((cpu.overheadUs / (measured.medians[0]! * 1000)).toFixed(4)),
     requests: cpu.requests
