@@ -5,19 +5,22 @@
  * file token store. JSON lines:
  *
  * - soak_failed_calls (goal 0)
- * - soak_refreshes_per_lifetime: refreshes ÷ (duration ÷ 5 s), across all processes (goal ≈ 1)
+ * - soak_refreshes_per_lifetime: refreshes ÷ (duration ÷ 5 s), across all processes (goal: one
+ *   refresh per token, at the refresh margin before its expiry: 5 ÷ (5 − 1.25) ≈ 1.33)
  * - soak_rss_growth_mb, soak_fd_growth: per process, end − start after warm-up (goal: flat)
  * - soak_sign_ins: authorization requests after the first sign-in (goal 0)
  */
 import { HttpBody, HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import * as Authorizer from "../../src/Authorizer.js"
 import * as HttpAuth from "../../src/HttpAuth.js"
+import * as Refresh from "../../src/Refresh.js"
+import { StoredToken } from "../../src/Schemas.js"
 import * as TokenStorage from "../../src/TokenStorage.js"
 import { startTestServer } from "../fixtures/TestAuthServer.js"
 
@@ -97,10 +100,25 @@ export const soak = (emit: (line: Record<string, unknown>) => Effect.Effect<void
       errors: reports.map((r) => r.errors),
       ...base
     })
+    // Once per token: a token is used until the refresh margin before its expiry (1.25 s of a
+    // 5-s lifetime), so a process refreshes every lifetime − margin, TTL ÷ (TTL − margin) times
+    // per lifetime of wall time (1.33), whatever the number of processes sharing the store.
+    const lifetime = new StoredToken({
+      accessToken: Redacted.make("-"),
+      tokenType: "Bearer",
+      scopes: [],
+      issuer: "-",
+      obtainedAt: 0,
+      expiresAt: TTL_SECONDS * 1000
+    })
+    const margin = Refresh.refreshMargin(lifetime, 60_000) / 1000
     yield* emit({
       metric: "soak_refreshes_per_lifetime",
       value: round(refreshes / (elapsed / TTL_SECONDS)),
-      goal: 1,
+      goal: round(TTL_SECONDS / (TTL_SECONDS - margin)),
+      refresh_margin_s: margin,
+      // over a short window the count is whole refreshes: within one of this is the goal met
+      expected_refreshes: round(elapsed / (TTL_SECONDS - margin)),
       refreshes,
       elapsed_s: round(elapsed),
       ...base
