@@ -15,11 +15,7 @@ import * as HttpAuth from "../../src/HttpAuth.js"
 import * as OAuth from "../../src/OAuth.js"
 import type { ClientInformation, StoredToken } from "../../src/Schemas.js"
 import * as TestStorage from "../../src/TestStorage.js"
-
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
+import { median } from "./stats.js"
 
 /** An HTTP client that answers every request at once with the same 200 (its body never read). */
 const canned = (): HttpClient.HttpClient => {

@@ -16,11 +16,7 @@ import * as NodePath from "node:path"
 import { makeOAuthFetch } from "../../src/fetch/index.js"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
 import { host, ROOT, tempDir, textOf, useCli } from "../proxy/stdioHost.js"
-
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
+import { median } from "./stats.js"
 
 const timedCalls = (client: Client, n: number) =>
   Effect.promise(async () => {

@@ -23,16 +23,13 @@ import * as Os from "node:os"
 import * as NodePath from "node:path"
 import * as readline from "node:readline"
 import { startProtectedMcpServer } from "../fixtures/ProtectedMcpServer.js"
+import { median } from "./stats.js"
 
 const ROOT = NodePath.resolve(import.meta.dirname, "..", "..")
 const MCP_REMOTE = NodePath.join(ROOT, "node_modules", "mcp-remote", "dist", "proxy.js")
 const RUNS = Number(process.env["BENCH_PROXY_START_RUNS"] ?? 5)
 const CALLS = 100
 
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] ?? 0
-}
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits
 
 /** The shipped bin of this package, as package.json declares it. */

@@ -49,6 +49,7 @@ import { benchProxy } from "./proxy.js"
 import { benchProxyStart } from "./proxyStart.js"
 import { soak } from "./soak.js"
 import { sdkComparison } from "./sdk.js"
+import { median } from "./stats.js"
 
 const emit = (line: Record<string, unknown>) => Effect.sync(() => console.log(JSON.stringify(line)))
 
@@ -61,11 +62,6 @@ const post = (client: HttpClient.HttpClient, url: string) =>
     Effect.flatMap((r) => r.arrayBuffer),
     Effect.scoped
   )
-
-const median = (xs: Array<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
 
 const seeded = seedSignedIn
 

@@ -24,6 +24,7 @@ import * as TokenStorage from "../../src/TokenStorage.js"
 import { protectedAddServer } from "../fixtures/effectCost.js"
 import { connectSdkClient, SdkOAuthProvider } from "../fixtures/SdkOAuthClient.js"
 import { seeded, shuffled } from "./order.js"
+import { median } from "./stats.js"
 
 const startServers = Effect.map(protectedAddServer, (url) => ({ mcpUrl: url.href }))
 
@@ -62,11 +63,6 @@ const oursConnectLayers = (mcpUrl: string, http: Context.Context<HttpClient.Http
       Effect.provide(deps)
     )
   })
-
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
 
 const round3 = (x: number) => Number(x.toFixed(3))
 

@@ -18,14 +18,11 @@ import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
+import { median } from "./stats.js"
 
 const ROOT = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
 const RUNS = Number(process.env["BENCH_STARTUP_RUNS"] ?? 5)
 
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] ?? 0
-}
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits
 
 /** A preload that writes the process's peak RSS (kB) to $BENCH_MAXRSS_FILE when it exits. */
