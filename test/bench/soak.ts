@@ -111,6 +111,7 @@ export const soak = (emit: (line: Record<string, unknown>) => Effect.Effect<void
       obtainedAt: 0,
       expiresAt: TTL_SECONDS * 1000
     })
+    // 60 s: the default margin (OAuthOptions.refreshMargin); a 5-s token gets its short-lived one
     const margin = Refresh.refreshMargin(lifetime, 60_000) / 1000
     yield* emit({
       metric: "soak_refreshes_per_lifetime",
